@@ -1,0 +1,47 @@
+/** `cairn`: one command, many verbs, all driving the same core library. */
+import { CairnError } from '../core/errors.ts';
+import { type Command, EXIT_USAGE, UsageError } from './command.ts';
+import { commands } from './commands/index.ts';
+
+function overview(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return [
+    'usage: cairn <command> [options]',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    "cairn <command> --help shows a command's options.",
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(overview());
+    return name === undefined ? EXIT_USAGE : 0;
+  }
+  const command: Command | undefined = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`cairn: unknown command '${name}' (cairn --help lists them)`);
+    return EXIT_USAGE;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`cairn ${name}: ${err.message}`);
+      return EXIT_USAGE;
+    }
+    if (err instanceof CairnError) {
+      console.error(`cairn ${name}: ${err.message} [${err.code}]`);
+      return 1;
+    }
+    throw err;
+  }
+}

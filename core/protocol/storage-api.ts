@@ -1,0 +1,123 @@
+/**
+ * What a client can ask of one storage server: Tahoe's storage protocol
+ * (reference/tahoe-formats.md §7) as a TypeScript interface. The grid client codes
+ * against this; transports (WebSocket direct, WebSocket through the relay, in-process
+ * for tests) implement it. Every method rejects with a StorageError on failure.
+ */
+import { CairnError } from '../errors.ts';
+import type { ServerId, ShareNum, StorageIndex } from '../types.ts';
+
+/** 32-byte lease secrets, derived per (file, server) as in §7.4. */
+export interface LeaseSecrets {
+  renew: Uint8Array;
+  cancel: Uint8Array;
+}
+
+export interface UploadSecrets extends LeaseSecrets {
+  /** Opaque per-upload secret that owns the allocated buckets (Tahoe sends 20 random bytes). */
+  upload: Uint8Array;
+}
+
+export interface ServerVersion {
+  maximumImmutableShareSize: number;
+  maximumMutableShareSize: number;
+  /** Bytes the server will still accept (free space minus reserved space). */
+  availableSpace: number;
+  applicationVersion: string;
+}
+
+export interface AllocateResult {
+  alreadyHave: ShareNum[];
+  allocated: ShareNum[];
+}
+
+export interface TestVector {
+  offset: number;
+  size: number;
+  specimen: Uint8Array;
+}
+export interface WriteVector {
+  offset: number;
+  data: Uint8Array;
+}
+export interface ReadVector {
+  offset: number;
+  size: number;
+}
+export interface ShareTestWrite {
+  test: TestVector[];
+  write: WriteVector[];
+  /** null keeps the length; 0 deletes the share. */
+  newLength: number | null;
+}
+export interface MutableSecrets extends LeaseSecrets {
+  writeEnabler: Uint8Array;
+}
+export interface ReadTestWriteResult {
+  success: boolean;
+  /** For every existing share, the read vector's bytes, read before any write. */
+  data: Map<ShareNum, Uint8Array[]>;
+}
+
+export interface StorageServerApi {
+  readonly serverId: ServerId;
+  getVersion(): Promise<ServerVersion>;
+
+  // Immutable shares.
+  allocateBuckets(
+    si: StorageIndex,
+    secrets: UploadSecrets,
+    shareNums: ShareNum[],
+    allocatedSize: number,
+  ): Promise<AllocateResult>;
+  writeShare(
+    si: StorageIndex,
+    shnum: ShareNum,
+    uploadSecret: Uint8Array,
+    offset: number,
+    data: Uint8Array,
+  ): Promise<void>;
+  /** Makes the share durable (fsync + rename) and visible; after this, reads see it. */
+  closeShare(si: StorageIndex, shnum: ShareNum, uploadSecret: Uint8Array): Promise<void>;
+  abortShare(si: StorageIndex, shnum: ShareNum, uploadSecret: Uint8Array): Promise<void>;
+  listShares(si: StorageIndex): Promise<ShareNum[]>;
+  /** Reads up to `length` bytes of share data at `offset` (short at the end). */
+  readShare(si: StorageIndex, shnum: ShareNum, offset: number, length: number): Promise<Uint8Array>;
+
+  /** Adds or renews a lease on every share of `si` held here; rejects with NOT_FOUND if none. */
+  addLease(si: StorageIndex, secrets: LeaseSecrets): Promise<void>;
+  adviseCorruptShare(
+    kind: 'immutable' | 'mutable',
+    si: StorageIndex,
+    shnum: ShareNum,
+    reason: string,
+  ): Promise<void>;
+
+  // Mutable slots.
+  readTestWrite(
+    si: StorageIndex,
+    secrets: MutableSecrets,
+    testWrite: Map<ShareNum, ShareTestWrite>,
+    readVector: ReadVector[],
+  ): Promise<ReadTestWriteResult>;
+  listMutableShares(si: StorageIndex): Promise<ShareNum[]>;
+  readMutableShare(si: StorageIndex, shnum: ShareNum, offset: number, length: number): Promise<Uint8Array>;
+}
+
+export type StorageErrorCode =
+  | 'NOT_FOUND'
+  | 'BAD_SECRET'
+  | 'BAD_WRITE_ENABLER'
+  | 'CONFLICT'
+  | 'NO_SPACE'
+  | 'TOO_LARGE'
+  | 'BAD_REQUEST'
+  | 'UNAVAILABLE'
+  | 'TIMEOUT';
+
+export class StorageError extends CairnError {
+  declare readonly code: StorageErrorCode;
+  constructor(code: StorageErrorCode, message: string) {
+    super(code, message);
+  }
+}
