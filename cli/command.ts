@@ -8,6 +8,8 @@ export interface Command {
   readonly summary: string;
   /** The full usage text for `cairn NAME --help`. */
   readonly usage: string;
+  /** True when the command dispatches to subcommands, which handle their own --help. */
+  readonly hasSubcommands?: boolean;
   /** Returns the process exit code. */
   run(argv: string[]): Promise<number>;
 }

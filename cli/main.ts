@@ -16,6 +16,12 @@ function overview(): string {
   ].join('\n');
 }
 
+/** `--help` anywhere asks for help, except that a command with subcommands passes it on. */
+function wantsHelp(rest: string[], command: Command): boolean {
+  const at = command.hasSubcommands ? rest.slice(0, 1) : rest;
+  return at.includes('--help') || at.includes('-h') || (command.hasSubcommands === true && rest.length === 0);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -27,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`cairn: unknown command '${name}' (cairn --help lists them)`);
     return EXIT_USAGE;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (wantsHelp(rest, command)) {
     console.log(command.usage);
     return 0;
   }
