@@ -1,0 +1,26 @@
+/** Errors of the grid client. Messages carry counts and share numbers, never a cap or key. */
+import { CairnError } from '../errors.ts';
+import { type UnhappinessCounts, unhappinessMessage } from './happiness.ts';
+
+/** An upload could not reach servers-of-happiness >= happy; nothing usable was left behind. */
+export class UploadUnhappinessError extends CairnError {
+  readonly counts: UnhappinessCounts;
+  constructor(counts: UnhappinessCounts, options?: { cause?: unknown }) {
+    super('UNHAPPY', unhappinessMessage(counts), options);
+    this.counts = counts;
+  }
+}
+
+/** A download found fewer than k good shares, or lost them midway. */
+export class NotEnoughSharesError extends CairnError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NOT_ENOUGH_SHARES', message, options);
+  }
+}
+
+/** No storage servers could be found (relay unreachable and no cached list). */
+export class NoServersError extends CairnError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NO_SERVERS', message, options);
+  }
+}
