@@ -1,0 +1,58 @@
+/**
+ * Tahoe's Merkle hash trees (reference/tahoe-formats.md §1.7): leaf row padded to a power of
+ * two with tagged "empty leaf" hashes, interior nodes are tagged pair hashes, stored as one
+ * array root-first, breadth-first. Pure and synchronous (trees are built from 32-byte leaves).
+ */
+import { InputError } from '../errors.ts';
+import { utf8 } from '../primitives/bytes.ts';
+import { TAG_MERKLE_EMPTY_LEAF, TAG_MERKLE_INTERNAL } from '../primitives/tags.ts';
+import { taggedHash, taggedPairHash } from '../primitives/tagged-hash.ts';
+
+/** Smallest power of two >= x, with roundupPow2(0) = 1. */
+export function roundupPow2(x: number): number {
+  let p = 1;
+  while (p < x) p *= 2;
+  return p;
+}
+
+/** Number of nodes in the tree over `numLeaves` leaves: 2P - 1. */
+export function treeSize(numLeaves: number): number {
+  return 2 * roundupPow2(numLeaves) - 1;
+}
+
+/** Node index of leaf `leaf` in a tree over `numLeaves` leaves. */
+export function leafIndex(numLeaves: number, leaf: number): number {
+  return roundupPow2(numLeaves) - 1 + leaf;
+}
+
+export const parentOf = (i: number): number => Math.floor((i - 1) / 2);
+export const siblingOf = (i: number): number => (i % 2 === 1 ? i + 1 : i - 1);
+
+/** The hash standing in for missing leaf position `i`. */
+export function emptyLeafHash(i: number): Uint8Array {
+  return taggedHash(TAG_MERKLE_EMPTY_LEAF, utf8(String(i)));
+}
+
+export function pairHash(left: Uint8Array, right: Uint8Array): Uint8Array {
+  return taggedPairHash(TAG_MERKLE_INTERNAL, left, right);
+}
+
+/** The whole tree (2P-1 hashes, T[0] the root) over the given 32-byte leaf hashes. */
+export function buildHashTree(leaves: readonly Uint8Array[]): Uint8Array[] {
+  const p = roundupPow2(leaves.length);
+  const nodes = new Array<Uint8Array>(2 * p - 1);
+  for (let j = 0; j < p; j++) {
+    const leaf = j < leaves.length ? leaves[j] : emptyLeafHash(j);
+    if (leaf.length !== 32) throw new InputError(`hash tree leaf ${j} is ${leaf.length} bytes, not 32`);
+    nodes[p - 1 + j] = leaf;
+  }
+  for (let i = p - 2; i >= 0; i--) nodes[i] = pairHash(nodes[2 * i + 1], nodes[2 * i + 2]);
+  return nodes;
+}
+
+/** Siblings on the path from `node` up to (not including) the root, in walk order. */
+export function neededFor(node: number): number[] {
+  const out: number[] = [];
+  for (let i = node; i > 0; i = parentOf(i)) out.push(siblingOf(i));
+  return out;
+}

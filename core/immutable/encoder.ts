@@ -1,0 +1,158 @@
+/**
+ * CHK encoder (reference/tahoe-formats.md §2.11): plaintext stream in, share writes out.
+ *
+ * Per segment: AES-128-CTR, crypttext-segment hash (unpadded), zero-pad the tail, split into
+ * k pieces, erasure-code to N blocks, hash every block. After the last segment: crypttext
+ * tree, block trees, share tree, UEB, cap, and each share's trailer. Memory holds one or
+ * two segments plus 32 bytes per block; the output is a sequence of (shnum, offset, bytes)
+ * writes that can go straight to storage servers, in any order.
+ */
+import { buildHashTree } from '../hashtree/tree.ts';
+import type { CryptoBackend } from '../primitives/crypto-backend.ts';
+import { concatBytes } from '../primitives/bytes.ts';
+import { TAG_BLOCK, TAG_CRYPTTEXT, TAG_CRYPTTEXT_SEGMENT } from '../primitives/tags.ts';
+import { tagPrefix } from '../primitives/tagged-hash.ts';
+import type { ChkCap, LitCap } from '../caps/immutable.ts';
+import { type AesKey, asShareNum, type ShareNum } from '../types.ts';
+import { InputError } from '../errors.ts';
+import type { Codec } from '../codec/index.ts';
+import { chainOrder, encodeChain, encodeHeader, uebLengthFieldSize, blockOffset } from './layout.ts';
+import type { ChkParams } from './params.ts';
+import { segmentSpan } from './params.ts';
+import { type ChkPlan, planChk } from './plan.ts';
+import type { PlaintextSource } from './source.ts';
+import { serializeUeb, uebHash } from './ueb.ts';
+
+export interface ShareWrite {
+  readonly shnum: ShareNum;
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
+export type ChkStep =
+  /** The share headers (known before any data). */
+  | { readonly kind: 'header'; readonly writes: ShareWrite[] }
+  /** Segment `segment`'s block for every share. */
+  | { readonly kind: 'segment'; readonly segment: number; readonly writes: ShareWrite[] }
+  /** Hash trees, chain and UEB for every share (none for LIT), and the cap. */
+  | { readonly kind: 'done'; readonly writes: ShareWrite[]; readonly cap: ChkCap | LitCap };
+
+export interface EncodeTools {
+  readonly backend: CryptoBackend;
+  readonly codec: Codec;
+}
+
+const BLOCK_PREFIX = tagPrefix(TAG_BLOCK);
+const SEGMENT_PREFIX = tagPrefix(TAG_CRYPTTEXT_SEGMENT);
+const CRYPTTEXT_PREFIX = tagPrefix(TAG_CRYPTTEXT);
+
+export interface EncodedSegment {
+  readonly crypttextLeaf: Uint8Array;
+  readonly blocks: Uint8Array[];
+  readonly blockHashes: Uint8Array[];
+}
+
+/** Erasure-code and hash one ciphertext segment (the per-segment work, no file state). */
+export async function encodeSegment(
+  plan: ChkPlan,
+  ciphertext: Uint8Array,
+  tools: EncodeTools,
+): Promise<EncodedSegment> {
+  const { k, n } = plan;
+  const [crypttextLeaf] = await tools.backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
+  let padded = ciphertext;
+  if (ciphertext.length % k !== 0) {
+    padded = new Uint8Array(ciphertext.length + k - (ciphertext.length % k));
+    padded.set(ciphertext);
+  }
+  const b = padded.length / k;
+  const pieces: Uint8Array[] = [];
+  for (let j = 0; j < k; j++) pieces.push(padded.subarray(j * b, (j + 1) * b));
+  const blocks = tools.codec.encode(k, n, pieces);
+  const blockHashes = await tools.backend.taggedHashes(BLOCK_PREFIX, blocks);
+  return { crypttextLeaf, blocks, blockHashes };
+}
+
+/**
+ * Encode `source` under `key` (from convergentKey() or randomKey()). Files of up to 55
+ * bytes yield a single 'done' step with a LIT cap. Reads each segment exactly once.
+ */
+export async function* encodeChk(
+  source: PlaintextSource,
+  params: ChkParams,
+  key: AesKey,
+  tools: EncodeTools,
+): AsyncGenerator<ChkStep> {
+  const plan = planChk(source.size, params);
+  if (plan.kind === 'lit') {
+    const data = source.size ? await source.read(0, source.size) : new Uint8Array(0);
+    yield { kind: 'done', writes: [], cap: { kind: 'lit', data: data.slice() } };
+    return;
+  }
+  if (key.length !== 16) throw new InputError('AES-128 key must be 16 bytes', 'BAD_KEY');
+  const { n, numSegments, layout } = plan;
+  const shnums = Array.from({ length: n }, (_, i) => asShareNum(i));
+
+  const header = encodeHeader(layout);
+  yield { kind: 'header', writes: shnums.map((shnum) => ({ shnum, offset: 0, data: header })) };
+
+  const fileHasher = tools.backend.createHasher(CRYPTTEXT_PREFIX);
+  const crypttextLeaves: Uint8Array[] = [];
+  const blockLeaves: Uint8Array[][] = shnums.map(() => []);
+  const readSegment = (s: number) => {
+    const { start, length } = segmentSpan(plan, s);
+    return source.read(start, length);
+  };
+
+  let next = readSegment(0);
+  for (let s = 0; s < numSegments; s++) {
+    const plaintext = await next;
+    if (s + 1 < numSegments) next = readSegment(s + 1); // overlap the next read with this work
+    const ciphertext = await tools.backend.aesCtr(key, s * plan.segmentSize, plaintext);
+    fileHasher.update(ciphertext);
+    const seg = await encodeSegment(plan, ciphertext, tools);
+    crypttextLeaves.push(seg.crypttextLeaf);
+    const offset = blockOffset(layout, s);
+    const writes = shnums.map((shnum) => {
+      blockLeaves[shnum].push(seg.blockHashes[shnum]);
+      return { shnum, offset, data: seg.blocks[shnum] };
+    });
+    yield { kind: 'segment', segment: s, writes };
+  }
+
+  const crypttextTree = buildHashTree(crypttextLeaves);
+  const blockTrees = blockLeaves.map((leaves) => buildHashTree(leaves));
+  const shareTree = buildHashTree(blockTrees.map((t) => t[0]));
+  const ueb = serializeUeb(plan, {
+    crypttextHash: fileHasher.digest(),
+    crypttextRootHash: crypttextTree[0],
+    shareRootHash: shareTree[0],
+  });
+  const cap: ChkCap = { kind: 'chk', key, uebHash: uebHash(ueb), k: plan.k, n, size: plan.size };
+
+  const zeros = new Uint8Array(layout.crypttextTreeOffset - layout.plaintextTreeOffset);
+  const ctBytes = concatBytes(...crypttextTree);
+  const uebLen = new Uint8Array(uebLengthFieldSize(layout));
+  writeUint(uebLen, ueb.length);
+  const writes = shnums.map((shnum) => ({
+    shnum,
+    offset: layout.plaintextTreeOffset,
+    data: concatBytes(
+      zeros,
+      ctBytes,
+      ...blockTrees[shnum],
+      encodeChain(chainOrder(n, shnum), shareTree),
+      uebLen,
+      ueb,
+    ),
+  }));
+  yield { kind: 'done', writes, cap };
+}
+
+function writeUint(out: Uint8Array, value: number): void {
+  let v = value;
+  for (let i = out.length - 1; i >= 0; i--) {
+    out[i] = v % 256;
+    v = Math.floor(v / 256);
+  }
+}

@@ -1,0 +1,27 @@
+/** A PlaintextSource over a file on disk (Node only; not imported by browser code). */
+import { open } from 'node:fs/promises';
+import { InputError } from '../errors.ts';
+import type { PlaintextSource } from './source.ts';
+
+export interface ClosableSource extends PlaintextSource {
+  close(): Promise<void>;
+}
+
+export async function fileSource(path: string): Promise<ClosableSource> {
+  const handle = await open(path, 'r');
+  const { size } = await handle.stat();
+  return {
+    size,
+    async read(offset, length) {
+      const buf = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) throw new InputError('file changed size while being read', 'SOURCE_CHANGED');
+        got += bytesRead;
+      }
+      return buf;
+    },
+    close: () => handle.close(),
+  };
+}

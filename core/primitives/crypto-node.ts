@@ -1,0 +1,45 @@
+/** CryptoBackend over node:crypto (OpenSSL: SHA-NI, AES-NI), synchronous under the Promise. */
+import { createCipheriv, createHash } from 'node:crypto';
+import type { AesKey } from '../types.ts';
+import { type CryptoBackend, checkAesKey, ctrCounterBlock } from './crypto-backend.ts';
+import type { StreamHasher } from './tagged-hash.ts';
+
+function sha256dPrefixed(prefix: Uint8Array, data: Uint8Array): Uint8Array {
+  const inner = createHash('sha256').update(prefix).update(data).digest();
+  return toU8(createHash('sha256').update(inner).digest());
+}
+
+const toU8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
+
+export function aesCtrSync(key: AesKey, byteOffset: number, data: Uint8Array): Uint8Array {
+  checkAesKey(key);
+  const skip = byteOffset % 16;
+  const cipher = createCipheriv('aes-128-ctr', key, ctrCounterBlock(byteOffset));
+  if (skip) cipher.update(new Uint8Array(skip));
+  const out = cipher.update(data);
+  cipher.final();
+  return toU8(out);
+}
+
+export const nodeCrypto: CryptoBackend = {
+  name: 'node:crypto',
+  async taggedHashes(prefix, blocks) {
+    return blocks.map((b) => sha256dPrefixed(prefix, b));
+  },
+  async aesCtr(key, byteOffset, data) {
+    return aesCtrSync(key, byteOffset, data);
+  },
+  createHasher(prefix): StreamHasher {
+    const inner = createHash('sha256').update(prefix);
+    return {
+      update(data) {
+        inner.update(data);
+      },
+      digest() {
+        return toU8(createHash('sha256').update(inner.digest()).digest());
+      },
+    };
+  },
+};
+
+export default nodeCrypto;

@@ -1,0 +1,57 @@
+/**
+ * SHA-256d and Tahoe's tagged hashes (reference/tahoe-formats.md §1.3), synchronous and
+ * pure JS (@noble/hashes). For small inputs: caps, tags, UEB, tree interior nodes. Bulk
+ * data (segments, blocks) goes through a CryptoBackend instead, which is much faster.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { utf8 } from './bytes.ts';
+import { netstring } from './netstring.ts';
+
+export function sha256d(data: Uint8Array): Uint8Array {
+  return sha256(sha256(data));
+}
+
+/** `netstring(tag)`: the bytes every tagged hash starts with. */
+export function tagPrefix(tag: string | Uint8Array): Uint8Array {
+  return netstring(typeof tag === 'string' ? utf8(tag) : tag);
+}
+
+/** `SHA256d(netstring(tag) || data)`, truncated to `length` leading bytes. */
+export function taggedHash(tag: string | Uint8Array, data: Uint8Array, length = 32): Uint8Array {
+  const h = taggedHasher(tag);
+  h.update(data);
+  return h.digest().subarray(0, length);
+}
+
+/** `SHA256d(netstring(tag) || netstring(a) || netstring(b))`, truncated to `length`. */
+export function taggedPairHash(tag: string, a: Uint8Array, b: Uint8Array, length = 32): Uint8Array {
+  const h = taggedHasher(tag);
+  h.update(netstring(a));
+  h.update(netstring(b));
+  return h.digest().subarray(0, length);
+}
+
+/** A streaming SHA-256d. `digest()` may be called once. */
+export interface StreamHasher {
+  update(data: Uint8Array): void;
+  digest(): Uint8Array;
+}
+
+/** Streaming `taggedHash`: feed the value in pieces, get the 32-byte SHA-256d. */
+export function taggedHasher(tag: string | Uint8Array): StreamHasher {
+  return prefixedHasher(tagPrefix(tag));
+}
+
+/** Streaming SHA-256d whose input starts with the raw bytes `prefix`. */
+export function prefixedHasher(prefix: Uint8Array): StreamHasher {
+  const inner = sha256.create();
+  inner.update(prefix);
+  return {
+    update(data) {
+      inner.update(data);
+    },
+    digest() {
+      return sha256(inner.digest());
+    },
+  };
+}
