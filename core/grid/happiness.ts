@@ -72,3 +72,14 @@ export function unhappinessMessage(c: UnhappinessCounts): string {
     `in the servers-of-happiness sense; ${need}`
   );
 }
+
+/** Adds `shares` to the set kept under `key` in `map` (creating it). */
+export function addShares<K>(map: Map<K, Set<ShareNum>>, key: K, shares: Iterable<ShareNum>): Set<ShareNum> {
+  let set = map.get(key);
+  if (!set) {
+    set = new Set();
+    map.set(key, set);
+  }
+  for (const s of shares) set.add(s);
+  return set;
+}

@@ -5,7 +5,7 @@
  * server refuses an allocation or fails.
  */
 import type { ServerId, ShareNum } from '../types.ts';
-import { type ServerShares, happinessOf, maximumMatching } from './happiness.ts';
+import { addShares, type ServerShares, happinessOf, maximumMatching } from './happiness.ts';
 
 export interface PlacementInput {
   /** Every share number of the file, 0..N-1. */
@@ -92,15 +92,7 @@ export function serverSharesOf(
   existing?: ServerShares,
 ): Map<ServerId, Set<ShareNum>> {
   const out = new Map<ServerId, Set<ShareNum>>();
-  const add = (server: ServerId, share: ShareNum) => {
-    let set = out.get(server);
-    if (!set) {
-      set = new Set();
-      out.set(server, set);
-    }
-    set.add(share);
-  };
-  for (const [share, server] of placement) add(server, share);
-  if (existing) for (const [server, shares] of existing) for (const s of shares) add(server, s);
+  for (const [share, server] of placement) addShares(out, server, [share]);
+  if (existing) for (const [server, shares] of existing) addShares(out, server, shares);
   return out;
 }

@@ -1,0 +1,76 @@
+/**
+ * Lease secrets (reference/tahoe-formats.md §7.4): one random 32-byte client secret makes a
+ * renew and a cancel secret per (file, server), so a server learns nothing that works on
+ * another server and the client stores nothing per file. Pure.
+ */
+import { base32Decode } from '../primitives/base32.ts';
+import { utf8 } from '../primitives/bytes.ts';
+import { taggedHash, taggedPairHash } from '../primitives/tagged-hash.ts';
+import { InputError } from '../errors.ts';
+import type { LeaseSecrets } from '../protocol/storage-api.ts';
+import type { ServerId, StorageIndex } from '../types.ts';
+import { permutationSeed } from './permute.ts';
+
+export const TAG_CLIENT_RENEWAL = 'allmydata_client_renewal_secret_v1';
+export const TAG_CLIENT_CANCEL = 'allmydata_client_cancel_secret_v1';
+export const TAG_FILE_RENEWAL = 'allmydata_file_renewal_secret_v1';
+export const TAG_FILE_CANCEL = 'allmydata_file_cancel_secret_v1';
+export const TAG_BUCKET_RENEWAL = 'allmydata_bucket_renewal_secret_v1';
+export const TAG_BUCKET_CANCEL = 'allmydata_bucket_cancel_secret_v1';
+
+export const CLIENT_SECRET_LENGTH = 32;
+
+/** The client-level pair. Tahoe swaps tag and value here: the secret is the netstring-wrapped "tag". */
+export function clientLeaseSecrets(clientSecret: Uint8Array): LeaseSecrets {
+  if (clientSecret.length !== CLIENT_SECRET_LENGTH) {
+    throw new InputError(
+      `client lease secret must be ${CLIENT_SECRET_LENGTH} bytes, not ${clientSecret.length}`,
+    );
+  }
+  return {
+    renew: taggedHash(clientSecret, utf8(TAG_CLIENT_RENEWAL)),
+    cancel: taggedHash(clientSecret, utf8(TAG_CLIENT_CANCEL)),
+  };
+}
+
+/** Per-file secrets: the client pair bound to one storage index. */
+export function fileLeaseSecrets(client: LeaseSecrets, si: StorageIndex): LeaseSecrets {
+  return {
+    renew: taggedPairHash(TAG_FILE_RENEWAL, client.renew, si),
+    cancel: taggedPairHash(TAG_FILE_CANCEL, client.cancel, si),
+  };
+}
+
+/** What one server receives: the file pair bound to that server's lease seed. */
+export function bucketLeaseSecrets(file: LeaseSecrets, leaseSeed: Uint8Array): LeaseSecrets {
+  return {
+    renew: taggedPairHash(TAG_BUCKET_RENEWAL, file.renew, leaseSeed),
+    cancel: taggedPairHash(TAG_BUCKET_CANCEL, file.cancel, leaseSeed),
+  };
+}
+
+/**
+ * A server's lease seed. Tahoe uses the 20-byte Foolscap Tub ID; Cairn servers have none, so
+ * the seed is what the server is permuted by (its 32-byte Ed25519 key for `v0-` ids).
+ */
+export function leaseSeed(serverId: ServerId): Uint8Array {
+  return permutationSeed(serverId);
+}
+
+/** Convenience: the secrets to send to `serverId` for the file `si`. */
+export function leaseSecretsFor(
+  clientSecret: Uint8Array,
+  si: StorageIndex,
+  serverId: ServerId,
+): LeaseSecrets {
+  return bucketLeaseSecrets(fileLeaseSecrets(clientLeaseSecrets(clientSecret), si), leaseSeed(serverId));
+}
+
+/** Parses a client secret stored as base32 text (Tahoe's `private/secret` format). */
+export function parseClientSecret(text: string): Uint8Array {
+  const bytes = base32Decode(text.trim());
+  if (bytes.length !== CLIENT_SECRET_LENGTH) {
+    throw new InputError(`client lease secret must be ${CLIENT_SECRET_LENGTH} bytes, not ${bytes.length}`);
+  }
+  return bytes;
+}

@@ -1,0 +1,189 @@
+/**
+ * Pushes the encoder's share writes to the chosen servers, in parallel, with back-pressure:
+ * each server has a budget of bytes in flight, and `write` waits while the slowest holder of
+ * that share is over it. So memory stays at (budget × servers) however large the file, and a
+ * slow server slows the upload instead of filling memory.
+ *
+ * A server that fails or stalls is dropped with all its buckets, and happiness is computed
+ * again over what is left (Tahoe's `_remove_shareholder`): the upload goes on while it is still
+ * >= happy and fails with UploadUnhappinessError otherwise.
+ */
+import type { StorageServerApi } from '../protocol/storage-api.ts';
+import type { ServerId, ShareNum, StorageIndex } from '../types.ts';
+import { UploadUnhappinessError } from './errors.ts';
+import { addShares, happinessOf } from './happiness.ts';
+import type { Shareholders } from './select.ts';
+import { withTimeout } from './timeout.ts';
+
+export interface ShareWriterOptions {
+  si: StorageIndex;
+  k: number;
+  happy: number;
+  n: number;
+  shareholders: Shareholders;
+  uploadSecretFor(serverId: ServerId): Uint8Array;
+  /** Bytes one server may have in flight before `write` waits (default 8 MiB). */
+  maxInFlightBytes?: number;
+  /** A write or close that takes longer counts as a failure of that server (default 60 s). */
+  callTimeoutMs?: number;
+  /** Called once per server dropped, with the reason (for logs: no secrets in it). */
+  onServerLost?(serverId: ServerId, reason: unknown): void;
+}
+
+interface Holder {
+  api: StorageServerApi;
+  shares: Set<ShareNum>;
+  inFlight: number;
+  alive: boolean;
+  waiters: (() => void)[];
+  pending: Set<Promise<void>>;
+}
+
+export class ShareWriter {
+  readonly #o: ShareWriterOptions;
+  readonly #holders: Holder[];
+  readonly #byShare = new Map<ShareNum, Holder[]>();
+  readonly #budget: number;
+  readonly #timeout: number;
+  #failure: Error | undefined;
+  #closed = false;
+
+  constructor(options: ShareWriterOptions) {
+    this.#o = options;
+    this.#budget = options.maxInFlightBytes ?? 8 * 1024 * 1024;
+    this.#timeout = options.callTimeoutMs ?? 60_000;
+    this.#holders = [...options.shareholders.buckets].map(([api, shares]) => ({
+      api,
+      shares: new Set(shares),
+      inFlight: 0,
+      alive: true,
+      waiters: [],
+      pending: new Set(),
+    }));
+    for (const h of this.#holders) {
+      for (const s of h.shares) this.#byShare.set(s, [...(this.#byShare.get(s) ?? []), h]);
+    }
+  }
+
+  /** Current servers-of-happiness over shares already held plus live buckets. */
+  get happiness(): number {
+    const graph = new Map<ServerId, Set<ShareNum>>();
+    for (const [id, shares] of this.#o.shareholders.held) addShares(graph, id, shares);
+    for (const h of this.#holders) if (h.alive) addShares(graph, h.api.serverId, h.shares);
+    return happinessOf(graph);
+  }
+
+  /** Share numbers this upload still has to write somewhere. */
+  get liveShares(): Set<ShareNum> {
+    const out = new Set<ShareNum>();
+    for (const h of this.#holders) if (h.alive) for (const s of h.shares) out.add(s);
+    return out;
+  }
+
+  /**
+   * Queues `data` for share `shnum` at `offset`; resolves once every live holder of the share
+   * has room for it (not when the server has stored it). `data` is not copied: do not change it.
+   * Rejects with UploadUnhappinessError once too many servers are lost.
+   */
+  async write(shnum: ShareNum, offset: number, data: Uint8Array): Promise<void> {
+    this.#throwIfFailed();
+    for (const h of this.#byShare.get(shnum) ?? []) {
+      while (h.alive && h.inFlight > 0 && h.inFlight + data.length > this.#budget) {
+        await new Promise<void>((resolve) => h.waiters.push(resolve));
+        this.#throwIfFailed();
+      }
+      if (!h.alive) continue;
+      h.inFlight += data.length;
+      const p = withTimeout(
+        h.api.writeShare(this.#o.si, shnum, this.#o.uploadSecretFor(h.api.serverId), offset, data),
+        this.#timeout,
+        'a storage server (write)',
+      ).then(
+        () => {
+          h.inFlight -= data.length;
+          this.#wake(h);
+        },
+        (err) => this.#lose(h, err),
+      );
+      h.pending.add(p);
+      void p.finally(() => h.pending.delete(p));
+    }
+  }
+
+  /** Waits for every write, closes every live bucket, and checks happiness a last time. */
+  async close(): Promise<{ happiness: number }> {
+    if (this.#closed) throw new Error('ShareWriter.close called twice');
+    this.#closed = true;
+    await Promise.all(this.#holders.flatMap((h) => [...h.pending]));
+    this.#throwIfFailed();
+    await Promise.all(
+      this.#holders
+        .filter((h) => h.alive)
+        .map(async (h) => {
+          try {
+            const secret = this.#o.uploadSecretFor(h.api.serverId);
+            for (const s of h.shares) {
+              await withTimeout(
+                h.api.closeShare(this.#o.si, s, secret),
+                this.#timeout,
+                'a storage server (close)',
+              );
+            }
+          } catch (err) {
+            this.#lose(h, err);
+          }
+        }),
+    );
+    this.#throwIfFailed();
+    return { happiness: this.happiness };
+  }
+
+  /** Gives back every bucket still open (best effort; for a cancelled or failed upload). */
+  async abort(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled(this.#holders.flatMap((h) => [...h.pending]));
+    await Promise.allSettled(
+      this.#holders.flatMap((h) =>
+        [...h.shares].map((s) => h.api.abortShare(this.#o.si, s, this.#o.uploadSecretFor(h.api.serverId))),
+      ),
+    );
+  }
+
+  #wake(h: Holder): void {
+    const waiters = h.waiters.splice(0);
+    for (const w of waiters) w();
+  }
+
+  #lose(h: Holder, reason: unknown): void {
+    if (!h.alive) return;
+    h.alive = false;
+    h.inFlight = 0;
+    this.#o.onServerLost?.(h.api.serverId, reason);
+    const happiness = this.happiness;
+    if (happiness < this.#o.happy && !this.#failure) {
+      const alive = this.#holders.filter((x) => x.alive);
+      const placed = new Set<ShareNum>();
+      for (const x of alive) for (const s of x.shares) placed.add(s);
+      for (const shares of this.#o.shareholders.held.values()) for (const s of shares) placed.add(s);
+      const withShares = new Set([...alive.map((x) => x.api.serverId), ...this.#o.shareholders.held.keys()]);
+      this.#failure = new UploadUnhappinessError(
+        {
+          serversFound: this.#o.shareholders.serversFound,
+          serversWithShares: withShares.size,
+          sharesPlaced: placed.size,
+          happiness,
+          k: this.#o.k,
+          happy: this.#o.happy,
+          n: this.#o.n,
+        },
+        { cause: reason },
+      );
+      for (const x of this.#holders) this.#wake(x);
+    }
+    this.#wake(h);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure) throw this.#failure;
+  }
+}

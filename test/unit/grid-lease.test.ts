@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import {
+  bucketLeaseSecrets,
+  clientLeaseSecrets,
+  fileLeaseSecrets,
+  leaseSecretsFor,
+  parseClientSecret,
+} from '../../core/grid/lease.ts';
+import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
+import { equalBytes } from '../../core/primitives/bytes.ts';
+import { InputError } from '../../core/errors.ts';
+import { asServerId, asStorageIndex } from '../../core/types.ts';
+
+describe('lease secrets (§7.4)', () => {
+  it("reproduces Tahoe's derive_renewal_secret.py vector", () => {
+    const secret = parseClientSecret('boity2cdh7jvl3ltaeebuiobbspjmbuopnwbde2yeh4k6x7jioga');
+    const si = asStorageIndex(base32Decode('vrttmwlicrzbt7gh5qsooogr7u'));
+    const tubId = base32Decode('v67jiisoty6ooyxlql5fuucitqiok2ic');
+    const bucket = bucketLeaseSecrets(fileLeaseSecrets(clientLeaseSecrets(secret), si), tubId);
+    expect(base32Encode(bucket.renew)).toBe('osd6wmc5vz4g3ukg64sitmzlfiaaordutrez7oxdp5kkze7zp5zq');
+  });
+
+  it('differs per server and per file, and the cancel secret differs from the renew secret', () => {
+    const secret = new Uint8Array(32).fill(1);
+    const si1 = asStorageIndex(new Uint8Array(16).fill(1));
+    const si2 = asStorageIndex(new Uint8Array(16).fill(2));
+    const a = leaseSecretsFor(secret, si1, asServerId(`v0-${base32Encode(new Uint8Array(32).fill(3))}`));
+    const b = leaseSecretsFor(secret, si1, asServerId(`v0-${base32Encode(new Uint8Array(32).fill(4))}`));
+    const c = leaseSecretsFor(secret, si2, asServerId(`v0-${base32Encode(new Uint8Array(32).fill(3))}`));
+    expect(equalBytes(a.renew, b.renew)).toBe(false);
+    expect(equalBytes(a.renew, c.renew)).toBe(false);
+    expect(equalBytes(a.renew, a.cancel)).toBe(false);
+    expect(a.renew.length).toBe(32);
+  });
+
+  it('rejects a client secret of the wrong length', () => {
+    expect(() => parseClientSecret(base32Encode(new Uint8Array(20)))).toThrow(InputError);
+    expect(() => clientLeaseSecrets(new Uint8Array(31))).toThrow(/32 bytes/);
+  });
+});
