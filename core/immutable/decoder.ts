@@ -1,0 +1,332 @@
+/**
+ * CHK decoder (reference/tahoe-formats.md §2.12): cap + share access in, verified plaintext
+ * out, segment by segment.
+ *
+ * Trust flows from the cap: the UEB must hash to the cap's UEB hash; the UEB gives the
+ * share-tree and crypttext-tree roots; each share's hash chain must reach the share root
+ * and its block tree must hang from its leaf; each block must match its block-tree leaf
+ * before it is decoded, and each decoded segment must match the crypttext tree before it
+ * is decrypted. A share that fails any check is reported (ShareCorruptError with its
+ * number) and replaced by another; nothing unverified is ever returned.
+ */
+import type { ChkCap } from '../caps/immutable.ts';
+import type { Codec } from '../codec/index.ts';
+import { type CairnError, InputError } from '../errors.ts';
+import { BadHashError, NotEnoughHashesError } from '../hashtree/errors.ts';
+import { leafIndex } from '../hashtree/tree.ts';
+import { checkFullTree, IncompleteHashTree } from '../hashtree/verify.ts';
+import { equalBytes } from '../primitives/bytes.ts';
+import type { CryptoBackend } from '../primitives/crypto-backend.ts';
+import { TAG_BLOCK, TAG_CRYPTTEXT_SEGMENT } from '../primitives/tags.ts';
+import { tagPrefix } from '../primitives/tagged-hash.ts';
+import {
+  ChkIntegrityError,
+  NotEnoughSharesError,
+  ShareCorruptError,
+  ShareUnavailableError,
+  UebError,
+} from './errors.ts';
+import {
+  blockOffset,
+  checkHeader,
+  chainLength,
+  decodeChain,
+  readUebOffset,
+  type ShareLayout,
+  segmentTreeBytes,
+  shareLayout,
+} from './layout.ts';
+import { blockLength, type SegmentGeometry, segmentGeometry, segmentSpan } from './params.ts';
+import { MAX_UEB_LENGTH, parseUeb, type UebFields, uebHash } from './ueb.ts';
+
+/** Access to a file's shares by byte range; the grid downloader implements it over servers. */
+export interface ShareReader {
+  /** Share numbers that can be asked for, in order of preference. */
+  readonly shnums: readonly number[];
+  /**
+   * Up to `length` bytes of share `shnum` from `offset`. Fewer bytes means the share ends
+   * early (it is then treated as truncated). Throwing means the share is unavailable.
+   */
+  read(shnum: number, offset: number, length: number): Promise<Uint8Array>;
+}
+
+export interface DecodeOptions {
+  readonly backend: CryptoBackend;
+  readonly codec: Codec;
+  /** First plaintext byte wanted (default 0). */
+  readonly offset?: number;
+  /** Bytes wanted (default: to the end of the file). */
+  readonly length?: number;
+  /** Told about every share given up on, as it happens. */
+  readonly onShareError?: (err: ShareCorruptError | ShareUnavailableError) => void;
+}
+
+const BLOCK_PREFIX = tagPrefix(TAG_BLOCK);
+const SEGMENT_PREFIX = tagPrefix(TAG_CRYPTTEXT_SEGMENT);
+/** Enough for either header version. */
+const HEADER_READ = 0x44;
+
+interface ShareState {
+  readonly shnum: number;
+  /** Verified block-tree leaves, one per segment. */
+  readonly blockLeaves: Uint8Array[];
+}
+
+interface FileState {
+  readonly ueb: UebFields;
+  readonly geometry: SegmentGeometry;
+  readonly layout: ShareLayout;
+  readonly crypttextLeaves: Uint8Array[];
+  readonly shareTree: IncompleteHashTree;
+}
+
+/** Yield the plaintext of `[offset, offset+length)` of the file, one segment's worth at a time. */
+export async function* decodeChk(
+  cap: ChkCap,
+  reader: ShareReader,
+  opts: DecodeOptions,
+): AsyncGenerator<Uint8Array> {
+  const start = opts.offset ?? 0;
+  const end = opts.length === undefined ? cap.size : Math.min(cap.size, start + opts.length);
+  if (!Number.isSafeInteger(start) || start < 0 || start > cap.size) {
+    throw new InputError(`read offset ${start} is outside a file of ${cap.size} bytes`);
+  }
+  if (opts.length !== undefined && (!Number.isSafeInteger(opts.length) || opts.length < 0)) {
+    throw new InputError(`read length must be a non-negative integer, not ${opts.length}`);
+  }
+  if (end <= start) return;
+
+  const session = new DecodeSession(cap, reader, opts);
+  const file = await session.open();
+  const first = Math.floor(start / file.geometry.segmentSize);
+  const last = Math.floor((end - 1) / file.geometry.segmentSize);
+  for (let s = first; s <= last; s++) {
+    const span = segmentSpan(file.geometry, s);
+    const ciphertext = await session.segment(file, s);
+    const from = Math.max(start, span.start);
+    const to = Math.min(end, span.start + span.length);
+    // Decrypt only the wanted part: the keystream is positioned by byte offset.
+    yield await opts.backend.aesCtr(cap.key, from, ciphertext.subarray(from - span.start, to - span.start));
+  }
+}
+
+/** Read and verify a whole range into one buffer (small files, tests, the CLI). */
+export async function readChk(cap: ChkCap, reader: ShareReader, opts: DecodeOptions): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const p of decodeChk(cap, reader, opts)) {
+    parts.push(p);
+    total += p.length;
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+class DecodeSession {
+  readonly #cap: ChkCap;
+  readonly #reader: ShareReader;
+  readonly #opts: DecodeOptions;
+  /** Shares not yet given up on, in preference order. */
+  readonly #candidates: number[];
+  readonly #active = new Map<number, ShareState>();
+  readonly #problems: CairnError[] = [];
+
+  constructor(cap: ChkCap, reader: ShareReader, opts: DecodeOptions) {
+    this.#cap = cap;
+    this.#reader = reader;
+    this.#opts = opts;
+    // Primary shares (< k) first: decoding them is a copy.
+    const valid = [...new Set(reader.shnums)].filter((s) => Number.isInteger(s) && s >= 0 && s < cap.n);
+    this.#candidates = [...valid.filter((s) => s < cap.k), ...valid.filter((s) => s >= cap.k)];
+  }
+
+  #fail(err: unknown, shnum: number): void {
+    const e =
+      err instanceof ShareCorruptError || err instanceof ShareUnavailableError
+        ? err
+        : err instanceof BadHashError || err instanceof NotEnoughHashesError || err instanceof UebError
+          ? new ShareCorruptError(shnum, err.message, { cause: err })
+          : new ShareUnavailableError(shnum, { cause: err });
+    const i = this.#candidates.indexOf(shnum);
+    if (i >= 0) this.#candidates.splice(i, 1);
+    this.#active.delete(shnum);
+    this.#problems.push(e);
+    this.#opts.onShareError?.(e);
+  }
+
+  #notEnough(good: number): NotEnoughSharesError {
+    return new NotEnoughSharesError(this.#cap.k, good, this.#problems);
+  }
+
+  /** Exactly `length` bytes, or a truncation error naming the share. */
+  async #read(shnum: number, offset: number, length: number, what: string): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.#reader.read(shnum, offset, length);
+    } catch (err) {
+      throw new ShareUnavailableError(shnum, { cause: err });
+    }
+    if (bytes.length < length) throw new ShareCorruptError(shnum, `share is truncated (in the ${what})`);
+    return bytes.length === length ? bytes : bytes.subarray(0, length);
+  }
+
+  /** Find a share whose UEB matches the cap; then check the crypttext tree. */
+  async open(): Promise<FileState> {
+    const cap = this.#cap;
+    for (const shnum of [...this.#candidates]) {
+      try {
+        const head = await this.#read(shnum, 0, HEADER_READ, 'header');
+        const { version, uebOffset } = readUebOffset(shnum, head);
+        const lenBytes = await this.#read(shnum, uebOffset, version === 1 ? 4 : 8, 'UEB length');
+        const view = new DataView(lenBytes.buffer, lenBytes.byteOffset, lenBytes.length);
+        const uebLen = version === 1 ? view.getUint32(0) : Number(view.getBigUint64(0));
+        if (uebLen >= MAX_UEB_LENGTH)
+          throw new ShareCorruptError(shnum, `URI extension block length ${uebLen} is too large`);
+        const uebBytes = await this.#read(shnum, uebOffset + lenBytes.length, uebLen, 'UEB');
+        if (!equalBytes(uebHash(uebBytes), cap.uebHash)) {
+          throw new ShareCorruptError(shnum, 'URI extension block does not match the cap');
+        }
+        // From here the UEB is authentic: a fault in it is the uploader's, not this share's.
+        const ueb = parseUebTrusted(uebBytes);
+        const geometry = fileGeometry(cap, ueb);
+        const layout = shareLayout(geometry);
+        checkHeader(shnum, head, layout);
+        const ctBytes = await this.#read(
+          shnum,
+          layout.crypttextTreeOffset,
+          segmentTreeBytes(geometry.numSegments),
+          'crypttext hash tree',
+        );
+        const crypttextLeaves = checkFullTree(
+          splitHashes(ctBytes),
+          geometry.numSegments,
+          ueb.crypttextRootHash,
+        );
+        const file: FileState = {
+          ueb,
+          geometry,
+          layout,
+          crypttextLeaves,
+          shareTree: new IncompleteHashTree(cap.n, ueb.shareRootHash),
+        };
+        return file;
+      } catch (err) {
+        if (err instanceof ChkIntegrityError) throw err;
+        this.#fail(err, shnum);
+      }
+    }
+    throw this.#notEnough(0);
+  }
+
+  /** Validate a share's hash chain and block tree; afterwards its blocks can be checked. */
+  async #activate(file: FileState, shnum: number): Promise<ShareState> {
+    const { layout, geometry } = file;
+    const head = await this.#read(shnum, 0, layout.headerSize, 'header');
+    checkHeader(shnum, head, layout);
+    const chainLen = 34 * chainLength(this.#cap.n);
+    const treeBytes = segmentTreeBytes(geometry.numSegments);
+    // Block tree and chain are adjacent: one read.
+    const both = await this.#read(shnum, layout.blockHashesOffset, treeBytes + chainLen, 'hash trees');
+    const chain = decodeChain(both.subarray(treeBytes));
+    const leafNode = leafIndex(this.#cap.n, shnum);
+    if (!chain.has(leafNode)) throw new ShareCorruptError(shnum, 'share hash chain lacks its own leaf');
+    file.shareTree.setHashes(chain);
+    const root = file.shareTree.get(leafNode)!;
+    const blockLeaves = checkFullTree(splitHashes(both.subarray(0, treeBytes)), geometry.numSegments, root);
+    const state = { shnum, blockLeaves };
+    this.#active.set(shnum, state);
+    return state;
+  }
+
+  /** Fetch, verify and decode segment `s`; returns its ciphertext (unpadded). */
+  async segment(file: FileState, s: number): Promise<Uint8Array> {
+    const { k, n } = this.#cap;
+    const len = blockLength(file.geometry, s);
+    const offset = blockOffset(file.layout, s);
+    const good = new Map<number, Uint8Array>();
+    const tried = new Set<number>();
+    while (good.size < k) {
+      // Ask for as many blocks as are still missing, from shares not yet tried this segment.
+      const want = this.#candidates.filter((shnum) => !tried.has(shnum)).slice(0, k - good.size);
+      if (want.length === 0) throw this.#notEnough(good.size);
+      for (const shnum of want) tried.add(shnum);
+      const got = await Promise.all(want.map((shnum) => this.#verifiedBlock(file, shnum, s, offset, len)));
+      got.forEach((block, i) => {
+        if (block) good.set(want[i], block);
+      });
+    }
+    const shnums = [...good.keys()];
+    const pieces = this.#opts.codec.decode(k, n, [...good.values()], shnums);
+    const span = segmentSpan(file.geometry, s);
+    const ciphertext = concatTruncated(pieces, span.length);
+    const [leaf] = await this.#opts.backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
+    if (!equalBytes(leaf, file.crypttextLeaves[s])) {
+      throw new ChkIntegrityError(
+        `segment ${s} decodes from verified blocks to ciphertext its hash tree rejects`,
+      );
+    }
+    return ciphertext;
+  }
+
+  /** Block `s` of a share, verified; undefined (and the share dropped) if it fails. */
+  async #verifiedBlock(file: FileState, shnum: number, s: number, offset: number, len: number) {
+    try {
+      const state = this.#active.get(shnum) ?? (await this.#activate(file, shnum));
+      const block = await this.#read(shnum, offset, len, `block ${s}`);
+      const [h] = await this.#opts.backend.taggedHashes(BLOCK_PREFIX, [block]);
+      if (!equalBytes(h, state.blockLeaves[s]))
+        throw new ShareCorruptError(shnum, `block ${s} fails its hash`);
+      return block;
+    } catch (err) {
+      this.#fail(err, shnum);
+      return undefined;
+    }
+  }
+}
+
+function parseUebTrusted(bytes: Uint8Array): UebFields {
+  try {
+    return parseUeb(bytes);
+  } catch (err) {
+    throw new ChkIntegrityError(`the file's URI extension block is malformed: ${(err as Error).message}`);
+  }
+}
+
+/** Sizes from the cap (authoritative for k, N, size) and the UEB's segment size. */
+function fileGeometry(cap: ChkCap, ueb: UebFields): SegmentGeometry {
+  let g: SegmentGeometry;
+  try {
+    g = segmentGeometry(cap.size, cap.k, cap.n, ueb.segmentSize);
+  } catch (err) {
+    throw new ChkIntegrityError(
+      `the file's URI extension block has unusable sizes: ${(err as Error).message}`,
+    );
+  }
+  if (ueb.numSegments !== g.numSegments || ueb.size !== cap.size) {
+    throw new ChkIntegrityError("the file's URI extension block disagrees with the cap about its size");
+  }
+  return g;
+}
+
+function splitHashes(bytes: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i + 32 <= bytes.length; i += 32) out.push(bytes.subarray(i, i + 32));
+  return out;
+}
+
+function concatTruncated(pieces: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let off = 0;
+  for (const p of pieces) {
+    if (off >= length) break;
+    const take = Math.min(p.length, length - off);
+    out.set(take === p.length ? p : p.subarray(0, take), off);
+    off += take;
+  }
+  return out;
+}
