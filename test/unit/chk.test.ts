@@ -1,0 +1,345 @@
+/**
+ * CHK encode/decode in memory: real encoder, real wasm codec, real decoder. Shares are
+ * dropped, truncated and bit-flipped; the decoder must return the exact plaintext or a
+ * typed error, and name the share at fault.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type ChkCap, formatCap, parseCap } from '../../core/caps/immutable.ts';
+import { type Codec, loadCodec } from '../../core/codec/index.ts';
+import { toHex } from '../../core/primitives/bytes.ts';
+import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
+import { webCrypto } from '../../core/primitives/crypto-web.ts';
+import { convergentKey, randomKey } from '../../core/immutable/convergence.ts';
+import { type DecodeOptions, readChk, type ShareReader } from '../../core/immutable/decoder.ts';
+import { NotEnoughSharesError, type ShareCorruptError } from '../../core/immutable/errors.ts';
+import {
+  chainOrder,
+  checkHeader,
+  encodeHeader,
+  readUebOffset,
+  shareLayout,
+} from '../../core/immutable/layout.ts';
+import { encodeToShares, memoryShareReader } from '../../core/immutable/memory.ts';
+import { type ChkParams, segmentGeometry } from '../../core/immutable/params.ts';
+import { planChk } from '../../core/immutable/plan.ts';
+import { blobSource, bytesSource } from '../../core/immutable/source.ts';
+import { parseUeb } from '../../core/immutable/ueb.ts';
+import { utf8 } from '../../core/primitives/bytes.ts';
+
+/** A multiple of k, so it is the real segment size of files larger than it. */
+const SEG = 4098;
+const P: ChkParams = { k: 3, happy: 7, n: 10, maxSegmentSize: SEG };
+const SECRET = utf8('test convergence');
+let codec: Codec;
+beforeAll(async () => {
+  codec = await loadCodec();
+});
+
+function pattern(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+async function encode(data: Uint8Array, params = P) {
+  const source = bytesSource(data);
+  const key = await convergentKey(source, params, SECRET, nodeCrypto);
+  return encodeToShares(source, params, key, { backend: nodeCrypto, codec });
+}
+
+const opts = (extra: Partial<DecodeOptions> = {}): DecodeOptions => ({
+  backend: nodeCrypto,
+  codec,
+  ...extra,
+});
+
+function layoutOf(size: number) {
+  const plan = planChk(size, P);
+  if (plan.kind !== 'chk') throw new Error('expected a CHK plan');
+  return plan.layout;
+}
+
+function sharesMap(shares: Uint8Array[], keep: (i: number) => boolean = () => true) {
+  return new Map(shares.map((s, i) => [i, s] as const).filter(([i]) => keep(i)));
+}
+
+/** Every k-subset of 0..n-1. */
+function* subsets(n: number, k: number, start = 0, acc: number[] = []): Generator<number[]> {
+  if (acc.length === k) {
+    yield acc;
+    return;
+  }
+  for (let i = start; i < n; i++) yield* subsets(n, k, i + 1, [...acc, i]);
+}
+
+describe('CHK round trips', () => {
+  it.each([0, 1, 55])('%i bytes become a LIT cap holding the data', async (size) => {
+    const data = pattern(size);
+    const { cap, shares } = await encode(data);
+    expect(cap.kind).toBe('lit');
+    expect(shares).toEqual([]);
+    const back = parseCap(formatCap(cap));
+    expect(back.kind === 'lit' && toHex(back.data)).toBe(toHex(data));
+  });
+
+  it.each([56, SEG - 1, SEG, SEG + 1, 5 * SEG + 123, 8 * SEG])(
+    '%i bytes, from every set of k shares',
+    async (size) => {
+      const data = pattern(size, size);
+      const { cap, shares } = await encode(data);
+      expect(cap.kind).toBe('chk');
+      const plan = planChk(size, P);
+      for (const s of shares) expect(s.length).toBe(plan.kind === 'chk' && plan.shareSize);
+      const chk = cap as ChkCap;
+      const sets =
+        size === 5 * SEG + 123
+          ? [...subsets(10, 3)]
+          : [
+              [0, 1, 2],
+              [7, 8, 9],
+              [0, 5, 9],
+              [2, 4, 6],
+            ];
+      for (const keep of sets) {
+        const got = await readChk(chk, memoryShareReader(sharesMap(shares, (i) => keep.includes(i))), opts());
+        expect(toHex(got)).toBe(toHex(data));
+      }
+    },
+  );
+
+  it('same plaintext and secret give the same cap and shares; a random key differs and still decodes', async () => {
+    const data = pattern(3 * SEG + 7);
+    const a = await encode(data);
+    const b = await encode(data);
+    expect(formatCap(a.cap)).toBe(formatCap(b.cap));
+    expect(a.shares.map(toHex)).toEqual(b.shares.map(toHex));
+    const r = await encodeToShares(bytesSource(data), P, randomKey(), { backend: nodeCrypto, codec });
+    expect(formatCap(r.cap)).not.toBe(formatCap(a.cap));
+    expect(toHex(await readChk(r.cap as ChkCap, memoryShareReader(sharesMap(r.shares)), opts()))).toBe(
+      toHex(data),
+    );
+  });
+
+  it('a Blob source and the WebCrypto backend give the same cap and shares', async () => {
+    const data = pattern(2 * SEG + 99, 5);
+    const a = await encode(data);
+    const source = blobSource(new Blob([data]));
+    const key = await convergentKey(source, P, SECRET, webCrypto);
+    const b = await encodeToShares(source, P, key, { backend: webCrypto, codec });
+    expect(formatCap(b.cap)).toBe(formatCap(a.cap));
+    expect(b.shares.map(toHex)).toEqual(a.shares.map(toHex));
+    const back = await readChk(
+      a.cap as ChkCap,
+      memoryShareReader(sharesMap(a.shares)),
+      opts({ backend: webCrypto }),
+    );
+    expect(toHex(back)).toBe(toHex(data));
+  });
+
+  it('(1,1) and (101,256) parameters round-trip', async () => {
+    for (const params of [
+      { k: 1, happy: 1, n: 1, maxSegmentSize: SEG },
+      { k: 101, happy: 1, n: 256, maxSegmentSize: 131072 },
+    ]) {
+      const data = pattern(20_000, 11);
+      const { cap, shares } = await encode(data, params);
+      const keep = sharesMap(shares, (i) => i >= params.n - params.k);
+      expect(toHex(await readChk(cap as ChkCap, memoryShareReader(keep), opts()))).toBe(toHex(data));
+    }
+  });
+});
+
+describe('byte ranges', () => {
+  it('return exactly the range and read only the blocks of overlapping segments', async () => {
+    const size = 6 * SEG + 500;
+    const data = pattern(size, 3);
+    const { cap, shares } = await encode(data);
+    const layout = layoutOf(size);
+    const ranges = [
+      [0, 1],
+      [0, SEG],
+      [SEG - 1, 2],
+      [SEG, SEG],
+      [2 * SEG + 17, 3 * SEG],
+      [size - 1, 1],
+      [size - 600, 600],
+      [123, 0],
+      [size - 5, 1000],
+    ];
+    for (const [offset, length] of ranges) {
+      const blockReads: number[] = [];
+      const inner = memoryShareReader(sharesMap(shares));
+      const reader: ShareReader = {
+        shnums: inner.shnums,
+        read(shnum, off, len) {
+          if (off >= layout.dataOffset && off < layout.plaintextTreeOffset) {
+            blockReads.push(Math.floor((off - layout.dataOffset) / layout.blockSize));
+          }
+          return inner.read(shnum, off, len);
+        },
+      };
+      const got = await readChk(cap as ChkCap, reader, opts({ offset, length }));
+      expect(toHex(got)).toBe(toHex(data.subarray(offset, offset + length)));
+      const first = Math.floor(offset / SEG);
+      const last = Math.floor((Math.min(size, offset + length) - 1) / SEG);
+      for (const s of blockReads) expect(s >= first && s <= last).toBe(true);
+      expect(new Set(blockReads).size).toBe(length === 0 ? 0 : last - first + 1);
+    }
+  });
+
+  it('rejects an offset past the end', async () => {
+    const { cap, shares } = await encode(pattern(100));
+    await expect(
+      readChk(cap as ChkCap, memoryShareReader(sharesMap(shares)), opts({ offset: 101 })),
+    ).rejects.toThrow(/outside/);
+  });
+});
+
+describe('damaged shares', () => {
+  /** Decode with share 0 damaged (it is read first), all other shares intact. */
+  async function decodeWithShare0(cap: ChkCap, shares: Uint8Array[], damaged: Uint8Array) {
+    const reported: ShareCorruptError[] = [];
+    const map = sharesMap(shares);
+    map.set(0, damaged);
+    const got = await readChk(
+      cap,
+      memoryShareReader(map),
+      opts({ onShareError: (e) => reported.push(e as ShareCorruptError) }),
+    );
+    return { got, reported };
+  }
+
+  it.each([SEG - 1, SEG, SEG + 1, 4 * SEG + 77])(
+    '%i bytes: a flipped bit anywhere in share 0 is detected (or lies in an unused field)',
+    async (size) => {
+      const data = pattern(size, 9);
+      const { cap, shares } = await encode(data);
+      const layout = layoutOf(size);
+      const share = shares[0];
+      // Every byte position in small shares; every 7th in bigger ones, plus every boundary.
+      const positions = new Set<number>();
+      const step = share.length > 3000 ? 7 : 1;
+      for (let i = 0; i < share.length; i += step) positions.add(i);
+      for (const b of Object.values(layout)) if (typeof b === 'number' && b < share.length) positions.add(b);
+      positions.add(share.length - 1);
+      for (const pos of positions) {
+        const damaged = share.slice();
+        damaged[pos] ^= 1 << (pos % 8);
+        const { got, reported } = await decodeWithShare0(cap as ChkCap, shares, damaged);
+        expect(toHex(got)).toBe(toHex(data));
+        const unused = pos >= layout.plaintextTreeOffset && pos < layout.crypttextTreeOffset;
+        if (unused) {
+          expect(reported).toEqual([]);
+        } else {
+          expect(reported.map((e) => [e.code, e.shnum])).toEqual([['SHARE_CORRUPT', 0]]);
+        }
+      }
+    },
+  );
+
+  it('a truncated share is detected and replaced', async () => {
+    const size = 3 * SEG + 5;
+    const data = pattern(size, 2);
+    const { cap, shares } = await encode(data);
+    for (const cut of [0, 10, 40, 200, shares[0].length - 300, shares[0].length - 1]) {
+      const { got, reported } = await decodeWithShare0(cap as ChkCap, shares, shares[0].subarray(0, cut));
+      expect(toHex(got)).toBe(toHex(data));
+      expect(reported.map((e) => e.shnum)).toEqual([0]);
+      expect(reported[0].message).toMatch(/share 0/);
+    }
+  });
+
+  it('with only k shares and one corrupt, reading fails with a typed error, not data', async () => {
+    const data = pattern(2 * SEG, 4);
+    const { cap, shares } = await encode(data);
+    const map = sharesMap(shares, (i) => i === 1 || i === 4 || i === 8);
+    const bad = shares[4].slice();
+    bad[layoutOf(data.length).dataOffset + 5] ^= 0x10;
+    map.set(4, bad);
+    const err = await readChk(cap as ChkCap, memoryShareReader(map), opts()).catch((e) => e);
+    expect(err).toBeInstanceOf(NotEnoughSharesError);
+    expect(err.message).toMatch(/need 3 good shares.*failed: 4/);
+  });
+
+  it('a share from another file fails the UEB check and is replaced', async () => {
+    const a = await encode(pattern(SEG * 2, 1));
+    const b = await encode(pattern(SEG * 2, 2));
+    const reported: number[] = [];
+    const map = sharesMap(a.shares, (i) => i > 0);
+    map.set(0, b.shares[0]);
+    const got = await readChk(
+      a.cap as ChkCap,
+      memoryShareReader(map),
+      opts({ onShareError: (e) => reported.push(e.shnum) }),
+    );
+    expect(toHex(got)).toBe(toHex(pattern(SEG * 2, 1)));
+    expect(reported).toEqual([0]);
+  });
+
+  it('a reader that throws makes the share unavailable, and another is used', async () => {
+    const data = pattern(SEG + 3, 6);
+    const { cap, shares } = await encode(data);
+    const inner = memoryShareReader(sharesMap(shares));
+    const codes: string[] = [];
+    const reader: ShareReader = {
+      shnums: inner.shnums,
+      read: (shnum, off, len) =>
+        shnum === 1 ? Promise.reject(new Error('connection lost')) : inner.read(shnum, off, len),
+    };
+    const got = await readChk(
+      cap as ChkCap,
+      reader,
+      opts({ onShareError: (e) => codes.push(`${e.code}:${e.shnum}`) }),
+    );
+    expect(toHex(got)).toBe(toHex(data));
+    expect(codes).toEqual(['SHARE_UNAVAILABLE:1']);
+  });
+});
+
+describe('share layout details', () => {
+  it('chain order is CPython set order (reference examples)', () => {
+    expect(chainOrder(10, 0)).toEqual([2, 4, 8, 15, 16]);
+    expect(chainOrder(30, 7)).toEqual([2, 4, 37, 38, 7, 17]);
+    expect(chainOrder(255, 0)).toEqual([256, 32, 64, 128, 4, 2, 8, 16, 255]);
+    expect(chainOrder(1, 0)).toEqual([0]);
+  });
+
+  it('v1 header for ordinary files, v2 when a field passes 32 bits; headers round-trip', () => {
+    const small = shareLayout(segmentGeometry(1_000_000, 3, 10, 131_073));
+    expect(small.version).toBe(1);
+    const huge = shareLayout(segmentGeometry(2 ** 34, 3, 10, 131_073));
+    expect(huge.version).toBe(2);
+    for (const l of [small, huge]) {
+      const h = encodeHeader(l);
+      expect(h.length).toBe(l.version === 1 ? 36 : 68);
+      expect(() => checkHeader(0, h, l)).not.toThrow();
+      expect(readUebOffset(0, h)).toEqual({ version: l.version, uebOffset: l.uebOffset });
+    }
+    const v1InLongerShare = new Uint8Array(100);
+    v1InLongerShare.set(encodeHeader(small));
+    expect(() => checkHeader(3, v1InLongerShare, huge)).toThrow(/share 3: share version 1/);
+    expect(() => checkHeader(3, encodeHeader(small), huge)).toThrow(/share 3: share is shorter/);
+  });
+
+  it('the UEB written into shares parses back to the plan', async () => {
+    const size = 3 * SEG + 10;
+    const { shares } = await encode(pattern(size));
+    const plan = planChk(size, P);
+    if (plan.kind !== 'chk') throw new Error('expected a CHK plan');
+    const { uebOffset } = readUebOffset(0, shares[0]);
+    const ueb = parseUeb(shares[0].subarray(uebOffset + 4));
+    expect([ueb.segmentSize, ueb.numSegments, ueb.size, ueb.neededShares, ueb.totalShares]).toEqual([
+      SEG,
+      4,
+      size,
+      3,
+      10,
+    ]);
+    expect(ueb.tailCodecParams).toBe(`${plan.paddedTail}-3-10`);
+    expect(shares[0].length - uebOffset - 4).toBe(plan.uebLength);
+  });
+});

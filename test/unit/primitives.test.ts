@@ -1,0 +1,127 @@
+import { createCipheriv, createHash } from 'node:crypto';
+import { ctr } from '@noble/ciphers/aes.js';
+import { describe, expect, it } from 'vitest';
+import { fromHex, toHex, utf8 } from '../../core/primitives/bytes.ts';
+import { ctrCounterBlock } from '../../core/primitives/crypto-backend.ts';
+import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
+import { webCrypto } from '../../core/primitives/crypto-web.ts';
+import { TAG_BLOCK, TAG_MERKLE_EMPTY_LEAF } from '../../core/primitives/tags.ts';
+import {
+  sha256d,
+  tagPrefix,
+  taggedHash,
+  taggedHasher,
+  taggedPairHash,
+} from '../../core/primitives/tagged-hash.ts';
+import { asAesKey } from '../../core/types.ts';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest();
+
+function pattern(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+describe('tagged hashes', () => {
+  it('match the reference known answers', () => {
+    expect(toHex(taggedHash('tag', utf8('value')))).toBe(
+      '64b0cafcfe5f99653ae63b644191c890600965073ef48bf9b24f9e623c940229',
+    );
+    expect(toHex(taggedHash(TAG_MERKLE_EMPTY_LEAF, utf8('0')))).toBe(
+      'e0024730188e2de564a697cc2987407b24ae7eb6b880190c1a0337a5740e527a',
+    );
+  });
+
+  it('are SHA-256d of netstring(tag) || value, truncated to the leading bytes', () => {
+    const v = pattern(100);
+    const full = sha(sha(Buffer.concat([Buffer.from('3:abc,'), v])));
+    expect(toHex(taggedHash('abc', v))).toBe(full.toString('hex'));
+    expect(toHex(taggedHash('abc', v, 16))).toBe(full.subarray(0, 16).toString('hex'));
+    expect(toHex(sha256d(v))).toBe(sha(sha(v)).toString('hex'));
+  });
+
+  it('pair hash wraps both values in netstrings', () => {
+    const a = pattern(32, 2);
+    const b = pattern(5, 3);
+    const want = sha(
+      sha(Buffer.concat([Buffer.from('1:t,32:'), a, Buffer.from(',5:'), b, Buffer.from(',')])),
+    );
+    expect(toHex(taggedPairHash('t', a, b))).toBe(want.toString('hex'));
+  });
+
+  it('streaming equals one-shot for every split point', () => {
+    const v = pattern(70);
+    const one = toHex(taggedHash(TAG_BLOCK, v));
+    for (let cut = 0; cut <= v.length; cut++) {
+      const h = taggedHasher(TAG_BLOCK);
+      h.update(v.subarray(0, cut));
+      h.update(v.subarray(cut));
+      expect(toHex(h.digest())).toBe(one);
+    }
+  });
+});
+
+describe('AES-128-CTR', () => {
+  it('counter block is the big-endian 16-byte block number', () => {
+    expect(toHex(ctrCounterBlock(0))).toBe('00'.repeat(16));
+    expect(toHex(ctrCounterBlock(16 * 0x0102 + 5))).toBe(`${'00'.repeat(14)}0102`);
+    expect(toHex(ctrCounterBlock(2 ** 40 * 16))).toBe(`${'00'.repeat(10)}010000000000`);
+    expect(() => ctrCounterBlock(-1)).toThrow(/non-negative/);
+  });
+
+  it('matches noble ctr with a zero counter (FIPS key), whole and from any offset', async () => {
+    const key = asAesKey(fromHex('2b7e151628aed2a6abf7158809cf4f3c'));
+    const data = pattern(300, 7);
+    const want = ctr(key, new Uint8Array(16)).encrypt(data);
+    for (const backend of [nodeCrypto, webCrypto]) {
+      expect(toHex(await backend.aesCtr(key, 0, data))).toBe(toHex(want));
+      for (const off of [1, 15, 16, 17, 100, 255]) {
+        expect(toHex(await backend.aesCtr(key, off, data.subarray(off)))).toBe(toHex(want.subarray(off)));
+      }
+    }
+  });
+
+  it('rejects keys that are not 16 bytes', async () => {
+    for (const backend of [nodeCrypto, webCrypto]) {
+      await expect(backend.aesCtr(asAesKey(new Uint8Array(15)), 0, new Uint8Array(1))).rejects.toThrow(
+        /16 bytes/,
+      );
+    }
+  });
+
+  it('node:crypto direct check of the zero-IV convention', async () => {
+    const key = asAesKey(pattern(16, 9));
+    const data = pattern(1000, 4);
+    const c = createCipheriv('aes-128-ctr', key, new Uint8Array(16));
+    expect(toHex(await nodeCrypto.aesCtr(key, 0, data))).toBe(
+      Buffer.concat([c.update(data), c.final()]).toString('hex'),
+    );
+  });
+});
+
+describe('crypto backends agree', () => {
+  it('taggedHashes over a batch equals the pure tagged hash', async () => {
+    const blocks = [0, 1, 55, 64, 4096, 43691].map((n, i) => pattern(n, i + 1));
+    const prefix = tagPrefix(TAG_BLOCK);
+    const want = blocks.map((b) => toHex(taggedHash(TAG_BLOCK, b)));
+    for (const backend of [nodeCrypto, webCrypto]) {
+      expect((await backend.taggedHashes(prefix, blocks)).map(toHex)).toEqual(want);
+    }
+  });
+
+  it('streaming hashers agree with each other and with one-shot', () => {
+    const data = pattern(200_000, 3);
+    const prefix = tagPrefix('allmydata_crypttext_v1');
+    const want = toHex(taggedHash('allmydata_crypttext_v1', data));
+    for (const backend of [nodeCrypto, webCrypto]) {
+      const h = backend.createHasher(prefix);
+      for (let off = 0; off < data.length; off += 65_537) h.update(data.subarray(off, off + 65_537));
+      expect(toHex(h.digest())).toBe(want);
+    }
+  });
+});
