@@ -11,16 +11,16 @@ export class UploadUnhappinessError extends CairnError {
   }
 }
 
-/** A download found fewer than k good shares, or lost them midway. */
-export class NotEnoughSharesError extends CairnError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('NOT_ENOUGH_SHARES', message, options);
-  }
-}
-
 /** No storage servers could be found (relay unreachable and no cached list). */
 export class NoServersError extends CairnError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('NO_SERVERS', message, options);
+  }
+}
+
+/** The caller aborted (AbortSignal). */
+export class CancelledError extends CairnError {
+  constructor(message: string) {
+    super('CANCELLED', message);
   }
 }

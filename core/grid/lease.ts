@@ -7,9 +7,9 @@ import { base32Decode } from '../primitives/base32.ts';
 import { utf8 } from '../primitives/bytes.ts';
 import { taggedHash, taggedPairHash } from '../primitives/tagged-hash.ts';
 import { InputError } from '../errors.ts';
+import { serverLeaseSeed } from '../protocol/identity.ts';
 import type { LeaseSecrets } from '../protocol/storage-api.ts';
 import type { ServerId, StorageIndex } from '../types.ts';
-import { permutationSeed } from './permute.ts';
 
 export const TAG_CLIENT_RENEWAL = 'allmydata_client_renewal_secret_v1';
 export const TAG_CLIENT_CANCEL = 'allmydata_client_cancel_secret_v1';
@@ -50,20 +50,18 @@ export function bucketLeaseSecrets(file: LeaseSecrets, leaseSeed: Uint8Array): L
 }
 
 /**
- * A server's lease seed. Tahoe uses the 20-byte Foolscap Tub ID; Cairn servers have none, so
- * the seed is what the server is permuted by (its 32-byte Ed25519 key for `v0-` ids).
+ * The secrets to send to `serverId` for the file `si`. The server's lease seed stands where
+ * Tahoe uses the Tub ID (core/protocol/identity.ts serverLeaseSeed).
  */
-export function leaseSeed(serverId: ServerId): Uint8Array {
-  return permutationSeed(serverId);
-}
-
-/** Convenience: the secrets to send to `serverId` for the file `si`. */
 export function leaseSecretsFor(
   clientSecret: Uint8Array,
   si: StorageIndex,
   serverId: ServerId,
 ): LeaseSecrets {
-  return bucketLeaseSecrets(fileLeaseSecrets(clientLeaseSecrets(clientSecret), si), leaseSeed(serverId));
+  return bucketLeaseSecrets(
+    fileLeaseSecrets(clientLeaseSecrets(clientSecret), si),
+    serverLeaseSeed(serverId),
+  );
 }
 
 /** Parses a client secret stored as base32 text (Tahoe's `private/secret` format). */

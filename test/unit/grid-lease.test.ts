@@ -9,7 +9,8 @@ import {
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
 import { equalBytes } from '../../core/primitives/bytes.ts';
 import { InputError } from '../../core/errors.ts';
-import { asServerId, asStorageIndex } from '../../core/types.ts';
+import { generateKeyPair } from '../../core/protocol/identity.ts';
+import { asStorageIndex } from '../../core/types.ts';
 
 describe('lease secrets (§7.4)', () => {
   it("reproduces Tahoe's derive_renewal_secret.py vector", () => {
@@ -24,9 +25,10 @@ describe('lease secrets (§7.4)', () => {
     const secret = new Uint8Array(32).fill(1);
     const si1 = asStorageIndex(new Uint8Array(16).fill(1));
     const si2 = asStorageIndex(new Uint8Array(16).fill(2));
-    const a = leaseSecretsFor(secret, si1, asServerId(`v0-${base32Encode(new Uint8Array(32).fill(3))}`));
-    const b = leaseSecretsFor(secret, si1, asServerId(`v0-${base32Encode(new Uint8Array(32).fill(4))}`));
-    const c = leaseSecretsFor(secret, si2, asServerId(`v0-${base32Encode(new Uint8Array(32).fill(3))}`));
+    const [s1, s2] = [generateKeyPair().serverId, generateKeyPair().serverId];
+    const a = leaseSecretsFor(secret, si1, s1);
+    const b = leaseSecretsFor(secret, si1, s2);
+    const c = leaseSecretsFor(secret, si2, s1);
     expect(equalBytes(a.renew, b.renew)).toBe(false);
     expect(equalBytes(a.renew, c.renew)).toBe(false);
     expect(equalBytes(a.renew, a.cancel)).toBe(false);
