@@ -35,7 +35,7 @@ beforeAll(async () => {
   codec = await loadCodec();
 });
 
-function pattern(n: number, seed = 1): Uint8Array {
+function pattern(n: number, seed = 1): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(n);
   let x = seed;
   for (let i = 0; i < n; i++) {

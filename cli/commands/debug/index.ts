@@ -1,4 +1,6 @@
 /** `cairn debug` subcommands; each lives in its own file beside this one. */
 import type { Command } from '../../command.ts';
+import { chkCommands } from './chk.ts';
+import { fecCommands } from './fec.ts';
 
-export const debugCommands: Command[] = [];
+export const debugCommands: Command[] = [...fecCommands, ...chkCommands];
