@@ -1,8 +1,73 @@
+/** The app shell: header with navigation and theme choice, and the page for the route. */
+import { lazy, Match, Suspense, Switch } from 'solid-js';
+import { Nav } from '../components/Nav.tsx';
+import { HomePage } from '../pages/home/index.tsx';
+import { StoreProvider, useStore } from '../store/index.tsx';
+
+const FilePage = lazy(() => import('../pages/file/index.tsx'));
+const SettingsPage = lazy(() => import('../pages/settings/index.tsx'));
+const HistoryPage = lazy(() => import('../pages/history/index.tsx'));
+const GridPage = lazy(() => import('../pages/grid/index.tsx'));
+
+function Routes() {
+  const { router } = useStore();
+  const route = router.route;
+  return (
+    <main id="main" tabindex="-1">
+      <Suspense fallback={<p class="muted">Loading…</p>}>
+        <Switch fallback={<NotFound />}>
+          <Match when={route().name === 'home'}>
+            <HomePage />
+          </Match>
+          <Match
+            when={(() => {
+              const r = route();
+              return r.name === 'file' ? r.cap : undefined;
+            })()}
+          >
+            {(cap) => <FilePage cap={cap()} />}
+          </Match>
+          <Match when={route().name === 'dir'}>
+            <section>
+              <h1>Folder</h1>
+              <p>Folders are not supported in this version of Cairn yet.</p>
+            </section>
+          </Match>
+          <Match when={route().name === 'settings'}>
+            <SettingsPage />
+          </Match>
+          <Match when={route().name === 'history'}>
+            <HistoryPage />
+          </Match>
+          <Match when={route().name === 'grid'}>
+            <GridPage />
+          </Match>
+        </Switch>
+      </Suspense>
+    </main>
+  );
+}
+
+function NotFound() {
+  return (
+    <section>
+      <h1>Page not found</h1>
+      <p>
+        This link does not lead to a page of Cairn. <a href="#/">Upload a file</a> instead.
+      </p>
+    </section>
+  );
+}
+
 export function App() {
   return (
-    <main>
-      <h1>Cairn</h1>
-      <p>Least-authority storage: files are encrypted and erasure-coded in this tab before they leave it.</p>
-    </main>
+    <StoreProvider>
+      {/* A button, not a #main link: the fragment is the router's (and holds caps). */}
+      <button type="button" class="skip" onClick={() => document.getElementById('main')?.focus()}>
+        Skip to content
+      </button>
+      <Nav />
+      <Routes />
+    </StoreProvider>
   );
 }

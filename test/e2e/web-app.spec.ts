@@ -1,0 +1,223 @@
+/**
+ * The web app in Chromium against `cairn grid`'s server: pages, settings, history, the
+ * service worker (app shell offline, streamed downloads, pinned files offline).
+ * LIT caps carry their bytes, so they exercise the whole download path without the grid.
+ */
+import { readFile } from 'node:fs/promises';
+import { type BrowserContext, expect, type Page, test } from '@playwright/test';
+
+const base = () => process.env.CAIRN_URL!;
+const HELLO = 'URI:LIT:nbswy3dp'; // "hello"
+// 40 bytes: "Cairn keeps this text in the cap itself."
+const TEXT = 'Cairn keeps this text in the cap itself.';
+
+function litCap(text: string): string {
+  // RFC 4648 base32, lower case, no padding: what Tahoe writes in LIT caps.
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of new TextEncoder().encode(text)) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  return `URI:LIT:${out}`;
+}
+
+async function controlled(page: Page) {
+  await page.waitForFunction(() => navigator.serviceWorker?.controller !== null, null, { timeout: 20_000 });
+}
+
+async function freshApp(context: BrowserContext, hash = '#/') {
+  const page = await context.newPage();
+  await page.goto(base());
+  await controlled(page).catch(async () => {
+    await page.reload(); // first load installs the worker; it controls the page once claimed
+    await controlled(page);
+  });
+  await page.goto(base() + hash);
+  return page;
+}
+
+test('navigation reaches every page by its link', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(base());
+  await expect(page.getByRole('heading', { name: 'Cairn', level: 1 })).toBeVisible();
+  await expect(page.getByLabel('Choose files to upload')).toBeAttached();
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  for (const [link, heading] of [
+    ['History', 'History'],
+    ['Grid', 'Grid'],
+    ['Settings', 'Settings'],
+    ['Upload', 'Cairn'],
+  ]) {
+    await nav.getByRole('link', { name: link }).click();
+    await expect(page.getByRole('heading', { name: heading, level: 1 })).toBeVisible();
+    await expect(nav.getByRole('link', { name: link })).toHaveAttribute('aria-current', 'page');
+  }
+  await page.goto(`${base()}#/no-such-page`);
+  await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
+test('settings are validated with clear messages and persist', async ({ page }) => {
+  await page.goto(`${base()}#/settings`);
+  const k = page.getByLabel('Shares needed (k)');
+  const happy = page.getByLabel('Servers required (happy)');
+  const n = page.getByLabel('Total shares (N)');
+  await k.fill('8');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByRole('status')).toHaveText(/not saved/);
+  await expect(happy).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.getByText('happy (7) must be at least k (8)')).toBeVisible();
+  await n.fill('300');
+  await expect(page.getByText('N must be a whole number from 1 to 256.')).toBeVisible();
+  await page.getByLabel('Grid address').fill('ftp://nope');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByText(/must start with http/)).toBeVisible();
+
+  await k.fill('2');
+  await happy.fill('4');
+  await n.fill('6');
+  await page.getByLabel('Grid address').fill('');
+  await page.getByLabel('Convergent encryption').uncheck();
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByRole('status')).toHaveText('Settings saved.');
+  await page.reload();
+  await expect(page.getByLabel('Shares needed (k)')).toHaveValue('2');
+  await expect(page.getByLabel('Servers required (happy)')).toHaveValue('4');
+  await expect(page.getByLabel('Total shares (N)')).toHaveValue('6');
+  await expect(page.getByLabel('Convergent encryption')).not.toBeChecked();
+  await page.getByRole('link', { name: 'Upload' }).click();
+  await expect(page.getByText('2 of 6 shares needed to read')).toBeVisible();
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByRole('button', { name: 'Restore defaults' }).click();
+  await expect(page.getByLabel('Shares needed (k)')).toHaveValue('3');
+});
+
+test('the theme can be chosen and is remembered; the system theme is followed by default', async ({
+  browser,
+}) => {
+  const context = await browser.newContext({ colorScheme: 'dark' });
+  const page = await context.newPage();
+  await page.goto(base());
+  const bg = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  expect(await bg()).toBe('rgb(21, 24, 22)');
+  await page.getByLabel('Theme').selectOption('light');
+  expect(await bg()).toBe('rgb(246, 244, 239)');
+  await page.reload();
+  await expect(page.getByLabel('Theme')).toHaveValue('light');
+  expect(await bg()).toBe('rgb(246, 244, 239)');
+  await context.close();
+});
+
+test('a bad cap gets a clear message that does not echo it', async ({ page }) => {
+  await page.goto(`${base()}#/file/URI:CHK:notbase32!:x:3:10:100`);
+  const alert = page.getByRole('alert');
+  await expect(alert).toContainText('does not hold a valid Cairn file capability');
+  await expect(alert).not.toContainText('notbase32');
+});
+
+test('opening a cap shows its size; Download streams through the service worker', async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await freshApp(context, `#/file/${litCap(TEXT)}`);
+  await expect(page.getByText(`${TEXT.length} bytes`)).toBeVisible();
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download' }).click(),
+  ]);
+  expect(download.url()).toMatch(/\/_cairn\/download\/[0-9a-f]{32}$/);
+  expect(await readFile((await download.path())!, 'utf8')).toBe(TEXT);
+  // The visit is remembered in history.
+  await page.getByRole('link', { name: 'History' }).click();
+  await expect(page.getByRole('link', { name: 'Unnamed file' })).toBeVisible();
+  await context.close();
+});
+
+test('a pinned file opens and downloads with the network off', async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await freshApp(context, `#/file/${HELLO}`);
+  await page.getByRole('button', { name: 'Pin for offline use' }).click();
+  await expect(page.getByRole('button', { name: 'Pinned for offline use' })).toHaveAttribute(
+    'aria-pressed',
+    'true',
+  );
+
+  await context.setOffline(true);
+  await page.goto(`${base()}#/history`);
+  await page.reload(); // a real offline start: the page itself comes from the app shell cache
+  await expect(page.getByRole('heading', { name: 'History' })).toBeVisible();
+  await expect(page.getByText('Pinned', { exact: true })).toBeVisible();
+  await page.getByRole('link', { name: 'Unnamed file' }).click();
+  await expect(page.getByText('pinned: readable without a network')).toBeVisible();
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download' }).click(),
+  ]);
+  expect(await readFile((await download.path())!, 'utf8')).toBe('hello');
+  await context.setOffline(false);
+
+  // Unpin, then forget: both stick across a reload.
+  await page.getByRole('button', { name: 'Pinned for offline use' }).click();
+  await expect(page.getByRole('button', { name: 'Pin for offline use' })).toBeVisible();
+  await page.goto(`${base()}#/history`);
+  await page.getByRole('button', { name: 'Forget Unnamed file' }).click();
+  await expect(page.getByText('Nothing yet.')).toBeVisible();
+  await page.reload();
+  await expect(page.getByText('Nothing yet.')).toBeVisible();
+  await context.close();
+});
+
+test('the app installs: manifest, icons, and a service worker that caches the shell', async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await freshApp(context);
+  const manifest = await (await page.request.get(`${base()}manifest.webmanifest`)).json();
+  expect(manifest.name).toBe('Cairn');
+  for (const icon of manifest.icons) {
+    const res = await page.request.get(new URL(icon.src, base()).href);
+    expect(res.ok(), icon.src).toBe(true);
+  }
+  const cached = await page.evaluate(async () => {
+    const names = await caches.keys();
+    const shell = names.find((n) => n.startsWith('cairn-shell-'));
+    const keys = shell ? await (await caches.open(shell)).keys() : [];
+    return keys.map((r) => new URL(r.url).pathname);
+  });
+  expect(cached).toContain('/index.html');
+  expect(cached).toContain('/manifest.webmanifest');
+  expect(cached.some((p) => p.endsWith('.js'))).toBe(true);
+  await context.close();
+});
+
+test('screenshots of every page in both themes, and at phone width', async ({ browser }) => {
+  for (const colorScheme of ['light', 'dark'] as const) {
+    for (const viewport of [
+      { width: 1100, height: 800 },
+      { width: 375, height: 740 },
+    ]) {
+      const context = await browser.newContext({ colorScheme, viewport });
+      const page = await context.newPage();
+      for (const [name, hash] of [
+        ['home', '#/'],
+        ['settings', '#/settings'],
+        ['history', '#/history'],
+        ['grid', '#/grid'],
+        ['file', `#/file/${litCap(TEXT)}`],
+      ]) {
+        await page.goto(base() + hash);
+        await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+        await page.screenshot({
+          path: `/tmp/cairn-shots/${name}-${colorScheme}-${viewport.width}.png`,
+          fullPage: true,
+        });
+      }
+      await context.close();
+    }
+  }
+});

@@ -1,0 +1,119 @@
+/** File page view: what the cap says about the file, Download, preview, pin. */
+import { Match, Show, Switch } from 'solid-js';
+import { Progress } from '../../components/Progress.tsx';
+import { formatBytes, type PreviewKind } from '../../store/format.ts';
+import type { FileMeta } from '../../sw/messages.ts';
+
+export interface FileViewModel {
+  capError: string;
+  kind: 'chk' | 'chk-verifier' | 'lit' | null;
+  meta: FileMeta;
+  pinned: boolean;
+  canPin: boolean;
+  pinBusy: boolean;
+  phase: 'idle' | 'working' | 'started';
+  done: number;
+  error: string;
+  previewKind: PreviewKind;
+  previewUrl: string | null;
+}
+
+export function FileView(props: {
+  model: FileViewModel;
+  onDownload(): void;
+  onPreview(): void;
+  onTogglePin(): void;
+}) {
+  const m = () => props.model;
+  const title = () => m().meta.name ?? 'Shared file';
+  return (
+    <section class="file">
+      <Switch>
+        <Match when={m().capError}>
+          <h1>Not a file link</h1>
+          <p role="alert" class="error">
+            This link does not hold a valid Cairn file capability: {m().capError}. Check that the whole link
+            was copied.
+          </p>
+        </Match>
+        <Match when={m().kind === 'chk-verifier'}>
+          <h1>Verify capability</h1>
+          <p>
+            This is a verify cap for a file of {formatBytes(m().meta.size)}. It lets a checker confirm the
+            file's shares are intact, but it cannot read the file.
+          </p>
+        </Match>
+        <Match when={true}>
+          <h1 class="file-name">{title()}</h1>
+          <dl class="facts">
+            <dt>Size</dt>
+            <dd>
+              {formatBytes(m().meta.size)} ({m().meta.size.toLocaleString()} bytes)
+            </dd>
+            <Show when={m().meta.name === null}>
+              <dt>Name</dt>
+              <dd class="muted">not known (links carry no file names)</dd>
+            </Show>
+            <dt>Offline</dt>
+            <dd>{m().pinned ? 'pinned: readable without a network' : 'not pinned'}</dd>
+          </dl>
+          <div class="actions">
+            <button
+              type="button"
+              class="primary"
+              onClick={() => props.onDownload()}
+              disabled={m().phase === 'working'}
+            >
+              Download
+            </button>
+            <Show when={m().previewKind && !m().previewUrl && m().meta.size > 0}>
+              <button type="button" onClick={() => props.onPreview()}>
+                Preview
+              </button>
+            </Show>
+            <Show when={m().canPin}>
+              <button
+                type="button"
+                aria-pressed={m().pinned ? 'true' : 'false'}
+                disabled={m().pinBusy}
+                onClick={() => props.onTogglePin()}
+              >
+                {m().pinned ? 'Pinned for offline use' : 'Pin for offline use'}
+              </button>
+            </Show>
+          </div>
+          <Show when={m().phase !== 'idle'}>
+            <Progress label="Downloaded and verified" done={m().done} total={m().meta.size} />
+          </Show>
+          <Show when={m().error}>
+            <p role="alert" class="error">
+              {m().error}
+            </p>
+          </Show>
+          <Show when={m().previewUrl}>
+            {(url) => (
+              <div class="preview">
+                <Switch>
+                  <Match when={m().previewKind === 'video'}>
+                    {/* biome-ignore lint/a11y/useMediaCaption: user files carry no caption track */}
+                    <video controls src={url()} aria-label={`Preview of ${title()}`} />
+                  </Match>
+                  <Match when={m().previewKind === 'audio'}>
+                    {/* biome-ignore lint/a11y/useMediaCaption: user files carry no caption track */}
+                    <audio controls src={url()} aria-label={`Preview of ${title()}`} />
+                  </Match>
+                  <Match when={m().previewKind === 'image'}>
+                    <img src={url()} alt={`Preview of ${title()}`} />
+                  </Match>
+                  <Match when={m().previewKind === 'pdf'}>
+                    <iframe src={url()} title={`Preview of ${title()}`} />
+                  </Match>
+                </Switch>
+              </div>
+            )}
+          </Show>
+        </Match>
+      </Switch>
+    </section>
+  );
+}

@@ -1,0 +1,164 @@
+/**
+ * File page container: parses the cap from the fragment (it stays in memory), looks up
+ * what history knows, remembers the visit, and runs downloads, previews and pinning.
+ */
+import { createResource, createSignal, onCleanup } from 'solid-js';
+import { parseCap } from '../../../core/caps/immutable.ts';
+import { CairnError } from '../../../core/errors.ts';
+import { type FileReader, openReader } from '../../store/client.ts';
+import { mediaUrl, saveFile } from '../../store/deliver.ts';
+import { mediaType, previewKind } from '../../store/format.ts';
+import { type HistoryRecord, readHistoryRecord } from '../../store/history.ts';
+import { useStore } from '../../store/index.tsx';
+import { pinUrl } from '../../store/pins.ts';
+import { FileView, type FileViewModel } from './FileView.tsx';
+
+const message = (err: unknown) =>
+  err instanceof CairnError || err instanceof Error ? err.message : String(err);
+
+/** Counts bytes passing through, for progress. */
+function counted(
+  stream: ReadableStream<Uint8Array>,
+  onBytes: (n: number) => void,
+): ReadableStream<Uint8Array> {
+  let n = 0;
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        n += chunk.length;
+        onBytes(n);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+export default function FilePage(props: { cap: string }) {
+  const { history, settings, uploads } = useStore();
+  const [done, setDone] = createSignal(0);
+  const [phase, setPhase] = createSignal<FileViewModel['phase']>('idle');
+  const [error, setError] = createSignal('');
+  const [preview, setPreview] = createSignal<{ url: string; close?: () => void } | null>(null);
+  const [pinBusy, setPinBusy] = createSignal(false);
+
+  const parsed = () => {
+    try {
+      return { cap: parseCap(props.cap), error: '' };
+    } catch (err) {
+      return { cap: null, error: message(err) };
+    }
+  };
+
+  // What history knew before this visit, then the visit itself is remembered.
+  const [record] = createResource(
+    () => props.cap,
+    async (cap): Promise<HistoryRecord | undefined> => {
+      const p = parsed().cap;
+      if (!p || p.kind === 'chk-verifier') return undefined;
+      const old = await readHistoryRecord(cap).catch(() => undefined);
+      const size = p.kind === 'lit' ? p.data.length : p.size;
+      return history
+        .remember({ cap, name: old?.name ?? null, size, date: Date.now(), via: 'open', pinned: false })
+        .catch(() => old);
+    },
+  );
+  const live = () => history.find(props.cap) ?? record();
+
+  const meta = () => {
+    const p = parsed().cap;
+    const rec = live();
+    const size = !p ? 0 : p.kind === 'lit' ? p.data.length : p.size;
+    const name = rec?.name ?? null;
+    return { name, size, type: mediaType(name, rec?.type) };
+  };
+
+  let reader: Promise<FileReader> | undefined;
+  const getReader = () => {
+    reader ??= openReader(props.cap, settings.settings());
+    reader.catch(() => {
+      reader = undefined;
+    });
+    return reader;
+  };
+
+  async function download() {
+    setError('');
+    setDone(0);
+    setPhase('working');
+    try {
+      const rec = live();
+      if (rec?.pinned && rec.pinId) {
+        await saveFile({ pinId: rec.pinId }, meta());
+        setDone(meta().size);
+      } else {
+        const r = await getReader();
+        const stream = counted(await r.read(0, r.size - 1), setDone);
+        await saveFile({ stream }, meta());
+      }
+      setPhase('started');
+    } catch (err) {
+      setPhase('idle');
+      setError(`The download failed: ${message(err)}`);
+    }
+  }
+
+  async function showPreview() {
+    setError('');
+    try {
+      const rec = live();
+      if (rec?.pinned && rec.pinId) {
+        setPreview({ url: pinUrl(rec.pinId) });
+        return;
+      }
+      const r = await getReader();
+      const m = await mediaUrl(meta(), (start, end) => r.read(start, end));
+      if (!m) throw new Error('previews need the service worker, which is not running in this tab');
+      setPreview(m);
+    } catch (err) {
+      setError(`The preview failed: ${message(err)}`);
+    }
+  }
+  onCleanup(() => preview()?.close?.());
+
+  async function togglePin() {
+    const rec = live();
+    if (!rec) return;
+    setPinBusy(true);
+    setError('');
+    try {
+      if (rec.pinned) await history.unpin(props.cap);
+      else
+        await history.pin(props.cap, async () => {
+          const file = uploads.fileFor(props.cap);
+          if (file) return file;
+          const r = await getReader();
+          return r.read(0, r.size - 1);
+        });
+    } catch (err) {
+      setError(`Could not ${rec.pinned ? 'unpin' : 'pin'} the file: ${message(err)}`);
+    } finally {
+      setPinBusy(false);
+    }
+  }
+
+  return (
+    <FileView
+      model={{
+        capError: parsed().error,
+        kind: parsed().cap?.kind ?? null,
+        meta: meta(),
+        pinned: live()?.pinned ?? false,
+        canPin: live() !== undefined,
+        pinBusy: pinBusy(),
+        phase: phase(),
+        done: done(),
+        error: error(),
+        previewKind: previewKind(meta().type),
+        previewUrl: preview()?.url ?? null,
+      }}
+      onDownload={download}
+      onPreview={showPreview}
+      onTogglePin={togglePin}
+    />
+  );
+}

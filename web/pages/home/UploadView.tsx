@@ -1,0 +1,152 @@
+/** Upload page view: file input, drop zone, and one card per file. Renders only. */
+import { createSignal, For, Match, Show, Switch } from 'solid-js';
+import { CapField } from '../../components/CapField.tsx';
+import { Progress } from '../../components/Progress.tsx';
+import { formatBytes } from '../../store/format.ts';
+import type { Settings } from '../../store/settings.ts';
+import type { UploadJob } from '../../store/uploads.ts';
+
+export interface UploadViewProps {
+  jobs: UploadJob[];
+  settings: Settings;
+  linkFor(cap: string): string;
+  onFiles(files: File[]): void;
+  onCancel(id: number): void;
+  onDismiss(id: number): void;
+}
+
+export function UploadView(props: UploadViewProps) {
+  const [over, setOver] = createSignal(false);
+  let input!: HTMLInputElement;
+
+  const onDrop = (e: DragEvent) => {
+    e.preventDefault();
+    setOver(false);
+    const files = Array.from(e.dataTransfer?.files ?? []);
+    if (files.length > 0) props.onFiles(files);
+  };
+
+  return (
+    <section class="upload">
+      <h1>Cairn</h1>
+      <p class="lede">
+        Files are encrypted and erasure-coded in this tab before they leave it. You get a link; only people
+        you give it to can read the file.
+      </p>
+      {/* The drop zone wraps the file input, so keyboard users reach the same control by Tab. */}
+      <section
+        class="drop-zone"
+        classList={{ over: over() }}
+        aria-label="Drop files here to upload them"
+        onDragEnter={(e) => {
+          e.preventDefault();
+          setOver(true);
+        }}
+        onDragOver={(e) => {
+          e.preventDefault();
+          if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+        }}
+        onDragLeave={(e) => {
+          if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setOver(false);
+        }}
+        onDrop={onDrop}
+      >
+        <p>Drop files here, or</p>
+        <label class="button primary file-button">
+          Choose files to upload
+          <input
+            ref={input}
+            type="file"
+            multiple
+            class="visually-hidden-input"
+            onChange={() => {
+              const files = Array.from(input.files ?? []);
+              input.value = '';
+              if (files.length > 0) props.onFiles(files);
+            }}
+          />
+        </label>
+        <p class="muted small">
+          {props.settings.k} of {props.settings.n} shares needed to read; at least {props.settings.happy}{' '}
+          servers must take them. Convergent encryption {props.settings.convergence ? 'on' : 'off'}.{' '}
+          <a href="#/settings">Change</a>
+        </p>
+      </section>
+
+      <Show when={props.jobs.length > 0}>
+        <h2>Uploads</h2>
+        <ul class="jobs">
+          <For each={props.jobs}>{(job) => <JobCard job={job} {...props} />}</For>
+        </ul>
+      </Show>
+    </section>
+  );
+}
+
+function JobCard(props: UploadViewProps & { job: UploadJob }) {
+  const job = () => props.job;
+  return (
+    <li class="card job" aria-label={`Upload of ${job().name}`}>
+      <div class="job-head">
+        <strong class="file-name">{job().name}</strong>
+        <span class="muted">{formatBytes(job().size)}</span>
+      </div>
+      <Switch>
+        <Match when={job().status === 'working'}>
+          <Progress label={`Encrypted and encoded: ${job().name}`} done={job().encoded} total={job().size} />
+          <Progress label={`Stored on servers: ${job().name}`} done={job().acked} total={job().size} />
+          <button type="button" onClick={() => props.onCancel(job().id)}>
+            Cancel upload of {job().name}
+          </button>
+        </Match>
+        <Match when={job().status === 'done' && job().result}>
+          {(result) => (
+            <div class="result">
+              <p>
+                <span class="ok">Stored.</span> Link to this file:{' '}
+                <a
+                  class="cap-link"
+                  href={props.linkFor(result().readCap)}
+                  aria-label={`Link to ${job().name}`}
+                >
+                  {props.linkFor(result().readCap)}
+                </a>
+              </p>
+              <CapField
+                label="Link"
+                value={props.linkFor(result().readCap)}
+                copyLabel={`Copy link to ${job().name}`}
+              />
+              <details>
+                <summary>Capabilities</summary>
+                <CapField label="Read cap" value={result().readCap} />
+                <CapField label="Verify cap" value={result().verifyCap} />
+                <p class="muted small">
+                  The read cap lets anyone holding it read the file. The verify cap lets a checker confirm the
+                  shares are intact without being able to read them.
+                </p>
+              </details>
+              <button type="button" onClick={() => props.onDismiss(job().id)}>
+                Dismiss
+              </button>
+            </div>
+          )}
+        </Match>
+        <Match when={job().status === 'failed'}>
+          <p role="alert" class="error">
+            {job().error?.message}
+          </p>
+          <button type="button" onClick={() => props.onDismiss(job().id)}>
+            Dismiss
+          </button>
+        </Match>
+        <Match when={job().status === 'cancelled'}>
+          <p class="muted">Cancelled.</p>
+          <button type="button" onClick={() => props.onDismiss(job().id)}>
+            Dismiss
+          </button>
+        </Match>
+      </Switch>
+    </li>
+  );
+}

@@ -1,0 +1,137 @@
+/** Settings form view: encoding parameters and the grid address. */
+import { type JSX, Show } from 'solid-js';
+import type { Settings, SettingsErrors } from '../../store/settings.ts';
+
+export interface SettingsViewProps {
+  draft: Settings;
+  errors: SettingsErrors;
+  status: string;
+  onChange(patch: Partial<Settings>): void;
+  onSave(): void;
+  onReset(): void;
+}
+
+function NumberField(props: {
+  id: keyof Settings;
+  label: string;
+  hint: string;
+  value: number;
+  error?: string;
+  onInput(v: number): void;
+}) {
+  const describedBy = () => `${props.id}-hint${props.error ? ` ${props.id}-error` : ''}`;
+  return (
+    <div class="field">
+      <label for={`setting-${props.id}`}>{props.label}</label>
+      <input
+        id={`setting-${props.id}`}
+        type="number"
+        inputmode="numeric"
+        min="1"
+        max="256"
+        step="1"
+        value={Number.isNaN(props.value) ? '' : props.value}
+        aria-invalid={props.error ? 'true' : undefined}
+        aria-describedby={describedBy()}
+        onInput={(e) => props.onInput(e.currentTarget.valueAsNumber)}
+      />
+      <p id={`${props.id}-hint`} class="muted small">
+        {props.hint}
+      </p>
+      <Show when={props.error}>
+        <p id={`${props.id}-error`} class="error small">
+          {props.error}
+        </p>
+      </Show>
+    </div>
+  );
+}
+
+export function SettingsView(props: SettingsViewProps) {
+  const submit: JSX.EventHandler<HTMLFormElement, SubmitEvent> = (e) => {
+    e.preventDefault();
+    props.onSave();
+  };
+  return (
+    <section>
+      <h1>Settings</h1>
+      <form class="card settings" onSubmit={submit} novalidate>
+        <fieldset>
+          <legend>Encoding of new uploads</legend>
+          <NumberField
+            id="k"
+            label="Shares needed (k)"
+            hint="Any k shares rebuild the file."
+            value={props.draft.k}
+            error={props.errors.k}
+            onInput={(k) => props.onChange({ k })}
+          />
+          <NumberField
+            id="happy"
+            label="Servers required (happy)"
+            hint="An upload fails unless shares reach at least this many distinct servers."
+            value={props.draft.happy}
+            error={props.errors.happy}
+            onInput={(happy) => props.onChange({ happy })}
+          />
+          <NumberField
+            id="n"
+            label="Total shares (N)"
+            hint="Shares written in all; up to N − k servers can be lost. 1 ≤ k ≤ happy ≤ N ≤ 256."
+            value={props.draft.n}
+            error={props.errors.n}
+            onInput={(n) => props.onChange({ n })}
+          />
+          <div class="field check">
+            <input
+              id="setting-convergence"
+              type="checkbox"
+              checked={props.draft.convergence}
+              aria-describedby="convergence-hint"
+              onChange={(e) => props.onChange({ convergence: e.currentTarget.checked })}
+            />
+            <label for="setting-convergence">Convergent encryption</label>
+            <p id="convergence-hint" class="muted small">
+              On: the same file always gets the same link and is stored once. Off: every upload gets a fresh
+              random key, so nobody can tell two uploads of one file apart.
+            </p>
+          </div>
+        </fieldset>
+        <fieldset>
+          <legend>Grid</legend>
+          <div class="field">
+            <label for="setting-gridUrl">Grid address</label>
+            <input
+              id="setting-gridUrl"
+              type="url"
+              placeholder="this page's own server"
+              value={props.draft.gridUrl}
+              aria-invalid={props.errors.gridUrl ? 'true' : undefined}
+              aria-describedby={`gridUrl-hint${props.errors.gridUrl ? ' gridUrl-error' : ''}`}
+              onInput={(e) => props.onChange({ gridUrl: e.currentTarget.value })}
+            />
+            <p id="gridUrl-hint" class="muted small">
+              Leave empty to use the grid that served this page.
+            </p>
+            <Show when={props.errors.gridUrl}>
+              <p id="gridUrl-error" class="error small">
+                {props.errors.gridUrl}
+              </p>
+            </Show>
+          </div>
+        </fieldset>
+        <div class="actions">
+          <button type="submit" class="primary">
+            Save settings
+          </button>
+          <button type="button" onClick={() => props.onReset()}>
+            Restore defaults
+          </button>
+        </div>
+        <p role="status" class="status">
+          {props.status}
+        </p>
+      </form>
+    </section>
+  );
+}

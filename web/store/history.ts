@@ -1,0 +1,150 @@
+/**
+ * History: every upload and opened cap, kept in the user's own IndexedDB (idb-keyval),
+ * the only place a cap is ever stored. Changes are optimistic: the view updates at once
+ * and rolls back if IndexedDB refuses.
+ */
+import { createStore as createIdbStore, del, entries, get, set } from 'idb-keyval';
+import { createStore, produce, reconcile } from 'solid-js/store';
+import { deletePinned, newPinId, putPinned } from './pins.ts';
+
+export interface HistoryRecord {
+  /** Read cap; also the record's key. */
+  cap: string;
+  /** File name when known (uploads, or a name the user gave); caps do not carry names. */
+  name: string | null;
+  size: number;
+  /** Last upload or open, ms since the epoch. */
+  date: number;
+  via: 'upload' | 'open';
+  pinned: boolean;
+  /** Random id naming the pinned copy in Cache Storage (never the cap). */
+  pinId?: string;
+  /** MIME type when known, for previews. */
+  type?: string;
+}
+
+const db = () => createIdbStore('cairn-history', 'records');
+
+export async function readHistoryRecord(cap: string): Promise<HistoryRecord | undefined> {
+  return get<HistoryRecord>(cap, db());
+}
+
+/** Newest first. */
+export function sortHistory(records: HistoryRecord[]): HistoryRecord[] {
+  return [...records].sort((a, b) => b.date - a.date);
+}
+
+/** Pure: merges a fresh sighting into what was known (keeps a known name and the pin). */
+export function mergeRecord(old: HistoryRecord | undefined, seen: HistoryRecord): HistoryRecord {
+  if (!old) return seen;
+  return {
+    ...old,
+    ...seen,
+    name: seen.name ?? old.name,
+    type: seen.type ?? old.type,
+    via: old.via === 'upload' ? 'upload' : seen.via,
+    pinned: old.pinned,
+    pinId: old.pinId,
+  };
+}
+
+export function createHistorySlice() {
+  const [state, setState] = createStore<{ records: HistoryRecord[]; loaded: boolean; error: string | null }>({
+    records: [],
+    loaded: false,
+    error: null,
+  });
+
+  const replace = (rec: HistoryRecord) =>
+    setState(
+      'records',
+      produce((list) => {
+        const i = list.findIndex((r) => r.cap === rec.cap);
+        if (i >= 0) list[i] = rec;
+        else list.push(rec);
+        list.sort((a, b) => b.date - a.date);
+      }),
+    );
+  const snapshot = () => state.records.map((r) => ({ ...r }));
+  const rollback = (before: HistoryRecord[]) => setState('records', reconcile(before));
+
+  async function load() {
+    try {
+      const all = await entries<string, HistoryRecord>(db());
+      setState({ records: sortHistory(all.map(([, r]) => r)), loaded: true, error: null });
+    } catch (err) {
+      setState({
+        loaded: true,
+        error: `Could not read the history from this browser's storage: ${String(err)}`,
+      });
+    }
+  }
+
+  async function remember(seen: HistoryRecord) {
+    const merged = mergeRecord(await get<HistoryRecord>(seen.cap, db()), seen);
+    await set(merged.cap, merged, db());
+    replace(merged);
+    return merged;
+  }
+
+  /**
+   * Pins a file: its content goes to Cache Storage under a random id, the id to the
+   * record. `content` supplies the bytes (the uploaded File, or a download stream).
+   */
+  async function pin(cap: string, content: () => Promise<Blob | ReadableStream<Uint8Array>>) {
+    const before = snapshot();
+    const rec = state.records.find((r) => r.cap === cap);
+    if (!rec || rec.pinned) return;
+    const pinId = newPinId();
+    const next = { ...rec, pinned: true, pinId };
+    replace(next);
+    try {
+      await putPinned(pinId, await content(), rec.type);
+      await set(cap, next, db());
+    } catch (err) {
+      rollback(before);
+      await deletePinned(pinId).catch(() => {});
+      throw err;
+    }
+  }
+
+  async function unpin(cap: string) {
+    const before = snapshot();
+    const rec = state.records.find((r) => r.cap === cap);
+    if (!rec?.pinned) return;
+    const next: HistoryRecord = { ...rec, pinned: false, pinId: undefined };
+    replace(next);
+    try {
+      await set(cap, next, db());
+    } catch (err) {
+      rollback(before);
+      throw err;
+    }
+    if (rec.pinId) await deletePinned(rec.pinId).catch(() => {});
+  }
+
+  async function forget(cap: string) {
+    const before = snapshot();
+    const rec = state.records.find((r) => r.cap === cap);
+    if (!rec) return;
+    setState('records', (list) => list.filter((r) => r.cap !== cap));
+    try {
+      await del(cap, db());
+    } catch (err) {
+      rollback(before);
+      throw err;
+    }
+    if (rec.pinId) await deletePinned(rec.pinId).catch(() => {});
+  }
+
+  return {
+    state,
+    load,
+    remember,
+    pin,
+    unpin,
+    forget,
+    find: (cap: string) => state.records.find((r) => r.cap === cap),
+  };
+}
+export type HistorySlice = ReturnType<typeof createHistorySlice>;

@@ -1,0 +1,76 @@
+/**
+ * The hash router: the route is a signal parsed from `location.hash`. Caps live only in
+ * the fragment (browsers never send it), so parsing it here keeps them in memory.
+ */
+import { type Accessor, createSignal, onCleanup } from 'solid-js';
+
+export type Route =
+  | { name: 'home' }
+  | { name: 'file'; cap: string }
+  | { name: 'dir'; cap: string }
+  | { name: 'settings' }
+  | { name: 'grid' }
+  | { name: 'history' }
+  | { name: 'not-found' };
+
+/** Pure: a `location.hash` value (with or without the leading `#`) to a Route. */
+export function parseRoute(hash: string): Route {
+  const path = hash.replace(/^#/, '').replace(/^\/+/, '');
+  if (path === '' || path === 'upload') return { name: 'home' };
+  const slash = path.indexOf('/');
+  const head = slash < 0 ? path : path.slice(0, slash);
+  const rest = slash < 0 ? '' : path.slice(slash + 1);
+  if ((head === 'file' || head === 'dir') && rest !== '') {
+    // Some chat apps percent-encode the colons of a shared link; undo that.
+    let cap = rest;
+    try {
+      cap = decodeURIComponent(rest);
+    } catch {
+      // not valid percent-encoding: keep it as typed, the cap parser will say what is wrong
+    }
+    return { name: head, cap: cap.trim() };
+  }
+  if (rest === '' && (head === 'settings' || head === 'grid' || head === 'history')) return { name: head };
+  return { name: 'not-found' };
+}
+
+/** The fragment for a route; `fileHref` and friends build links from it. */
+export function routeHash(route: Route): string {
+  switch (route.name) {
+    case 'home':
+      return '#/';
+    case 'file':
+    case 'dir':
+      return `#/${route.name}/${route.cap}`;
+    case 'not-found':
+      return '#/';
+    default:
+      return `#/${route.name}`;
+  }
+}
+
+/** The shareable link for a cap on this origin: `<origin>/#/file/<cap>`. */
+export function capLink(origin: string, pathname: string, cap: string): string {
+  return `${origin}${pathname}${routeHash({ name: 'file', cap })}`;
+}
+
+export interface Router {
+  route: Accessor<Route>;
+  navigate(route: Route): void;
+}
+
+/** Follows `hashchange` for the lifetime of the calling owner. */
+export function createRouter(): Router {
+  const [route, setRoute] = createSignal<Route>(parseRoute(location.hash), {
+    equals: (a, b) => JSON.stringify(a) === JSON.stringify(b),
+  });
+  const onChange = () => setRoute(parseRoute(location.hash));
+  window.addEventListener('hashchange', onChange);
+  onCleanup(() => window.removeEventListener('hashchange', onChange));
+  return {
+    route,
+    navigate(next) {
+      location.hash = routeHash(next);
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * Encoding and grid settings. None of them is secret, so they live in localStorage
+ * (caps never do). Validation is a pure function so the page and tests share it.
+ */
+import { createSignal } from 'solid-js';
+
+export interface Settings {
+  /** Shares needed to read a file. */
+  k: number;
+  /** Distinct servers an upload must reach to succeed (servers of happiness). */
+  happy: number;
+  /** Shares written in total. */
+  n: number;
+  /** Convergent encryption: the same file gives the same cap (and is stored once). */
+  convergence: boolean;
+  /** Overrides the grid found at this page's origin; empty means same-origin. */
+  gridUrl: string;
+}
+
+export const defaultSettings: Settings = { k: 3, happy: 7, n: 10, convergence: true, gridUrl: '' };
+
+export type SettingsErrors = Partial<Record<keyof Settings, string>>;
+
+const MAX_SHARES = 256;
+
+/** Pure: the problems with a candidate settings object, by field (empty when valid). */
+export function validateSettings(s: Settings): SettingsErrors {
+  const errors: SettingsErrors = {};
+  const whole = (v: number) => Number.isInteger(v);
+  if (!whole(s.k) || s.k < 1 || s.k > MAX_SHARES)
+    errors.k = `k must be a whole number from 1 to ${MAX_SHARES}.`;
+  if (!whole(s.n) || s.n < 1 || s.n > MAX_SHARES)
+    errors.n = `N must be a whole number from 1 to ${MAX_SHARES}.`;
+  if (!whole(s.happy) || s.happy < 1 || s.happy > MAX_SHARES)
+    errors.happy = `happy must be a whole number from 1 to ${MAX_SHARES}.`;
+  if (!errors.k && !errors.happy && s.k > s.happy)
+    errors.happy = `happy (${s.happy}) must be at least k (${s.k}): fewer servers could not hold k distinct shares.`;
+  if (!errors.n && !errors.happy && s.happy > s.n)
+    errors.happy = `happy (${s.happy}) cannot exceed N (${s.n}): there are only N shares to place.`;
+  if (!errors.k && !errors.n && !errors.happy && s.k > s.n)
+    errors.n = `N (${s.n}) must be at least k (${s.k}).`;
+  if (s.gridUrl.trim() !== '') {
+    const problem = gridUrlProblem(s.gridUrl.trim());
+    if (problem) errors.gridUrl = problem;
+  }
+  return errors;
+}
+
+function gridUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'The grid URL must be a full URL, such as https://grid.example/ or ws://127.0.0.1:3456/.';
+  }
+  if (!['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol))
+    return 'The grid URL must start with http://, https://, ws:// or wss://.';
+  if (url.hash !== '' || url.search !== '' || url.username !== '' || url.password !== '')
+    return 'The grid URL must not carry a query, fragment or credentials.';
+  return undefined;
+}
+
+/** Pure: parses stored JSON, keeping only known fields of the right type. */
+export function parseStoredSettings(json: string | null): Settings {
+  if (!json) return { ...defaultSettings };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    return { ...defaultSettings };
+  }
+  if (typeof raw !== 'object' || raw === null) return { ...defaultSettings };
+  const r = raw as Record<string, unknown>;
+  const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
+  const merged: Settings = {
+    k: num(r.k, defaultSettings.k),
+    happy: num(r.happy, defaultSettings.happy),
+    n: num(r.n, defaultSettings.n),
+    convergence: typeof r.convergence === 'boolean' ? r.convergence : defaultSettings.convergence,
+    gridUrl: typeof r.gridUrl === 'string' ? r.gridUrl : defaultSettings.gridUrl,
+  };
+  // A stored value that no longer validates (edited by hand, older rules) falls back whole.
+  return Object.keys(validateSettings(merged)).length === 0 ? merged : { ...defaultSettings };
+}
+
+/** Pure: the WebSocket URL of the grid, from the override or the page's own origin. */
+export function gridEndpoint(settings: Settings, pageUrl: string): string {
+  const base = new URL(settings.gridUrl.trim() || pageUrl);
+  const url = new URL('/', base);
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  if (url.protocol === 'https:') url.protocol = 'wss:';
+  return url.href;
+}
+
+const KEY = 'cairn.settings';
+
+export function createSettingsSlice() {
+  const [settings, setSettings] = createSignal<Settings>(parseStoredSettings(localStorage.getItem(KEY)));
+  return {
+    settings,
+    /** Saves valid settings and returns no errors, or returns the errors and keeps the old ones. */
+    save(next: Settings): SettingsErrors {
+      const errors = validateSettings(next);
+      if (Object.keys(errors).length > 0) return errors;
+      const clean = { ...next, gridUrl: next.gridUrl.trim() };
+      localStorage.setItem(KEY, JSON.stringify(clean));
+      setSettings(clean);
+      return {};
+    },
+    reset() {
+      localStorage.removeItem(KEY);
+      setSettings({ ...defaultSettings });
+    },
+  };
+}
+export type SettingsSlice = ReturnType<typeof createSettingsSlice>;
