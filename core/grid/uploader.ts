@@ -42,6 +42,8 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Per-server in-flight write budget, bytes (default 8 MiB). */
   maxInFlightBytesPerServer?: number;
+  /** Contiguous writes to a share are joined up to this size before sending (default 256 KiB). */
+  coalesceBytes?: number;
   /** A server call taking longer than this counts as that server failing (default 60 s). */
   callTimeoutMs?: number;
   /** Timeout of the "what do you hold?" queries (default 15 s). */
@@ -124,6 +126,7 @@ export async function uploadImmutable(source: PlaintextSource, opts: UploadOptio
     shareholders,
     uploadSecretFor,
     maxInFlightBytes: opts.maxInFlightBytesPerServer,
+    coalesceBytes: opts.coalesceBytes,
     callTimeoutMs: opts.callTimeoutMs,
     onServerLost: opts.onServerLost,
   });

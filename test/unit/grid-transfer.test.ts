@@ -1,0 +1,256 @@
+/**
+ * Upload and download through real storage servers (in-process, on disk): placement for
+ * happiness, servers lost mid-upload, unhappy uploads, bit-flipping and stalled servers,
+ * existing shares, byte ranges. Every download is compared byte for byte.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chkStorageIndex, formatCap, type ChkCap } from '../../core/caps/immutable.ts';
+import { type Codec, loadCodec } from '../../core/codec/index.ts';
+import { downloadImmutable, type DownloadOptions } from '../../core/grid/downloader.ts';
+import { UploadUnhappinessError } from '../../core/grid/errors.ts';
+import { type UploadOptions, uploadImmutable } from '../../core/grid/uploader.ts';
+import { convergentKey } from '../../core/immutable/convergence.ts';
+import type { ShareCorruptError, ShareUnavailableError } from '../../core/immutable/errors.ts';
+import { encodeToShares } from '../../core/immutable/memory.ts';
+import type { ChkParams } from '../../core/immutable/params.ts';
+import { bytesSource } from '../../core/immutable/source.ts';
+import { equalBytes, utf8 } from '../../core/primitives/bytes.ts';
+import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
+import type { StorageServerApi } from '../../core/protocol/storage-api.ts';
+import { flipBits, startGrid, type TestGrid } from './grid-harness.ts';
+
+const SEG = 8 * 1024 * 3; // small segments: many of them in a small file
+const P: ChkParams = { k: 3, happy: 7, n: 10, maxSegmentSize: SEG };
+const SECRET = utf8('grid test convergence');
+const CLIENT = new Uint8Array(32).fill(7);
+
+let codec: Codec;
+let grid: TestGrid | undefined;
+beforeAll(async () => {
+  codec = await loadCodec();
+});
+afterEach(async () => {
+  await grid?.cleanup();
+  grid = undefined;
+});
+
+function pattern(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+function uploadOpts(servers: readonly StorageServerApi[], extra: Partial<UploadOptions> = {}): UploadOptions {
+  return {
+    servers,
+    params: P,
+    clientSecret: CLIENT,
+    convergence: SECRET,
+    tools: { backend: nodeCrypto, codec },
+    maxInFlightBytesPerServer: 64 * 1024,
+    coalesceBytes: 16 * 1024,
+    ...extra,
+  };
+}
+
+async function download(
+  cap: ChkCap,
+  servers: readonly StorageServerApi[],
+  extra: Partial<DownloadOptions> = {},
+) {
+  const parts: Uint8Array[] = [];
+  for await (const p of downloadImmutable(cap, {
+    servers,
+    tools: { backend: nodeCrypto, codec },
+    ...extra,
+  })) {
+    parts.push(p.slice());
+  }
+  return Buffer.concat(parts);
+}
+
+async function sharesOn(servers: readonly StorageServerApi[], cap: ChkCap): Promise<number[][]> {
+  const si = chkStorageIndex(cap.key);
+  return Promise.all(servers.map(async (s) => [...(await s.listShares(si))].sort((a, b) => a - b)));
+}
+
+describe('grid upload and download (in-process servers on disk)', () => {
+  it('spreads (3,7,10) over 10 servers one share each, with the same cap as a local encode', async () => {
+    grid = await startGrid(10);
+    const data = pattern(300_000);
+    const { cap, happiness } = await uploadUnder(uploadOpts(grid.connections), data);
+    expect(happiness).toBe(10);
+    const key = await convergentKey(bytesSource(data), P, SECRET, nodeCrypto);
+    const local = await encodeToShares(bytesSource(data), P, key, { backend: nodeCrypto, codec });
+    expect(formatCap(cap)).toBe(formatCap(local.cap));
+    const held = await sharesOn(grid.connections, cap);
+    expect(held.map((h) => h.length)).toEqual(Array(10).fill(1));
+    expect(held.flat().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // Byte-identical to the local encoding, share by share.
+    const si = chkStorageIndex(cap.key);
+    for (const s of grid.connections) {
+      const [sh] = await s.listShares(si);
+      const bytes = await s.readShare(si, sh, 0, local.shares[sh].length + 10);
+      expect(equalBytes(bytes, local.shares[sh])).toBe(true);
+    }
+  });
+
+  it('downloads byte-equal from any 3 of the 10 servers, and reads byte ranges', async () => {
+    grid = await startGrid(10);
+    const data = pattern(200_000, 2);
+    const { cap } = await uploadUnder(uploadOpts(grid.connections), data);
+    for (const keep of [
+      [0, 1, 2],
+      [7, 8, 9],
+      [1, 5, 9],
+    ]) {
+      const servers = keep.map((i) => grid!.connections[i]);
+      expect(equalBytes(await download(cap, servers), data)).toBe(true);
+    }
+    const range = await download(cap, grid.connections.slice(2, 6), { offset: 50_001, length: 70_000 });
+    expect(equalBytes(range, data.subarray(50_001, 120_001))).toBe(true);
+    await expect(download(cap, grid.connections.slice(0, 2))).rejects.toMatchObject({
+      code: 'NOT_ENOUGH_SHARES',
+    });
+  });
+
+  it('fails with the counts when fewer than happy servers exist, and leaves no shares behind', async () => {
+    grid = await startGrid(6);
+    const data = pattern(100_000, 3);
+    const err = await uploadUnder(uploadOpts(grid.connections), data).catch((e) => e);
+    expect(err).toBeInstanceOf(UploadUnhappinessError);
+    expect(err.counts).toMatchObject({ serversFound: 6, happy: 7, k: 3, n: 10 });
+    expect(err.message).toMatch(/found only 6 storage server/);
+    const key = await convergentKey(bytesSource(data), P, SECRET, nodeCrypto);
+    const si = chkStorageIndex(key);
+    for (const s of grid.connections) expect(await s.listShares(si)).toEqual([]);
+  });
+
+  it('survives losing servers mid-upload while happiness holds, and fails clearly when it does not', async () => {
+    grid = await startGrid(10);
+    const data = pattern(400_000, 4);
+    let writes = 0;
+    const lost: string[] = [];
+    // Kill three servers after the upload has started writing.
+    const killing = grid.connections.map((c, i) =>
+      watchWrites(c, () => {
+        writes++;
+        if (writes === 20) for (const s of grid!.servers.slice(0, 3)) s.kill();
+        void i;
+      }),
+    );
+    const r = await uploadUnder(uploadOpts(killing, { onServerLost: (id) => lost.push(id) }), data);
+    expect(lost.length).toBe(3);
+    expect(r.happiness).toBe(7);
+    expect(equalBytes(await download(r.cap as ChkCap, grid.connections.slice(3)), data)).toBe(true);
+
+    await grid.cleanup();
+    grid = await startGrid(10);
+    writes = 0;
+    const killingFour = grid.connections.map((c) =>
+      watchWrites(c, () => {
+        writes++;
+        if (writes === 20) for (const s of grid!.servers.slice(0, 4)) s.kill();
+      }),
+    );
+    const err = await uploadUnder(uploadOpts(killingFour), pattern(400_000, 5)).catch((e) => e);
+    expect(err).toBeInstanceOf(UploadUnhappinessError);
+    expect(err.counts.happiness).toBe(6);
+    expect(err.message).toMatch(/happy=7/);
+  });
+
+  it('routes around servers that flip bits, and tells them', async () => {
+    grid = await startGrid(10);
+    const data = pattern(250_000, 6);
+    const { cap } = await uploadUnder(uploadOpts(grid.connections), data);
+    const si = chkStorageIndex((cap as ChkCap).key);
+    // The servers holding shares 0 and 1 (the decoder's first choices) lie.
+    const holders = await sharesOn(grid.connections, cap as ChkCap);
+    const liars = new Set([holders.findIndex((h) => h.includes(0)), holders.findIndex((h) => h.includes(1))]);
+    const servers = grid.connections.map((c, i) => (liars.has(i) ? flipBits(c) : c));
+    const errors: (ShareCorruptError | ShareUnavailableError)[] = [];
+    const got = await download(cap as ChkCap, servers, { onShareError: (e) => errors.push(e) });
+    expect(equalBytes(got, data)).toBe(true);
+    expect(errors.map((e) => e.code).sort()).toEqual(['SHARE_CORRUPT', 'SHARE_CORRUPT']);
+    // Each liar received a corruption advisory on disk.
+    await new Promise((r) => setTimeout(r, 100));
+    for (const i of liars) {
+      const advisories = await fs.readdir(path.join(grid.servers[i].dir, 'storage', 'corruption-advisories'));
+      expect(advisories.length).toBe(1);
+    }
+    void si;
+  });
+
+  it('moves away from a server that stalls mid-download', async () => {
+    grid = await startGrid(10);
+    const data = pattern(300_000, 7);
+    const { cap } = await uploadUnder(uploadOpts(grid.connections), data);
+    const holders = await sharesOn(grid.connections, cap as ChkCap);
+    const slow = holders.findIndex((h) => h.includes(0));
+    let reads = 0;
+    const servers = grid.connections.map((c, i) =>
+      i === slow
+        ? watchReads(c, () => {
+            if (++reads === 3) grid!.servers[i].blackhole();
+          })
+        : c,
+    );
+    const errors: string[] = [];
+    const got = await download(cap as ChkCap, servers, {
+      readTimeoutMs: 500,
+      onShareError: (e) => errors.push(e.code),
+    });
+    expect(equalBytes(got, data)).toBe(true);
+    expect(errors).toEqual(['SHARE_UNAVAILABLE']);
+  });
+
+  it('finds shares already on the grid and writes nothing new for a repeated upload', async () => {
+    grid = await startGrid(10);
+    const data = pattern(120_000, 8);
+    const first = await uploadUnder(uploadOpts(grid.connections), data);
+    const second = await uploadUnder(uploadOpts(grid.connections), data);
+    expect(formatCap(second.cap)).toBe(formatCap(first.cap));
+    expect(second.happiness).toBe(10);
+    expect([...second.written.values()].flat()).toEqual([]);
+  });
+
+  it('keeps tiny files in a LIT cap without touching servers', async () => {
+    const r = await uploadImmutable(bytesSource(utf8('hello')), uploadOpts([]));
+    expect(formatCap(r.cap)).toBe('URI:LIT:nbswy3dp');
+  });
+});
+
+function uploadUnder(opts: UploadOptions, data: Uint8Array) {
+  return uploadImmutable(bytesSource(data), opts).then((r) => ({ ...r, cap: r.cap as ChkCap }));
+}
+
+/** `api`, calling `hook` before each share write. */
+function watchWrites(api: StorageServerApi, hook: () => void): StorageServerApi {
+  return intercept(api, 'writeShare', hook);
+}
+function watchReads(api: StorageServerApi, hook: () => void): StorageServerApi {
+  return intercept(api, 'readShare', hook);
+}
+function intercept(
+  api: StorageServerApi,
+  method: keyof StorageServerApi,
+  hook: () => void,
+): StorageServerApi {
+  return new Proxy(api, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      if (prop !== method) return v.bind(target);
+      return (...args: unknown[]) => {
+        hook();
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
