@@ -78,6 +78,12 @@ async function compile(variant: KernelVariant): Promise<WebAssembly.Module> {
     const bytes = await fs.readFile(url);
     return WebAssembly.compile(bytes);
   }
+  if (url.protocol === 'data:') {
+    // Vite inlines small assets as base64 data: URLs; decode here rather than fetch, which
+    // a strict connect-src CSP (the relay's) would refuse.
+    const b64 = url.href.slice(url.href.indexOf(',') + 1);
+    return WebAssembly.compile(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+  }
   const response = await fetch(url);
   if (!response.ok) throw new Error(`fetching ${url.pathname} failed: HTTP ${response.status}`);
   if (response.headers.get('content-type')?.startsWith('application/wasm')) {
