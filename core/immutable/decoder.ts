@@ -17,8 +17,6 @@ import { leafIndex } from '../hashtree/tree.ts';
 import { checkFullTree, IncompleteHashTree } from '../hashtree/verify.ts';
 import { equalBytes } from '../primitives/bytes.ts';
 import type { CryptoBackend } from '../primitives/crypto-backend.ts';
-import { TAG_BLOCK, TAG_CRYPTTEXT_SEGMENT } from '../primitives/tags.ts';
-import { tagPrefix } from '../primitives/tagged-hash.ts';
 import {
   ChkIntegrityError,
   NotEnoughSharesError,
@@ -37,6 +35,7 @@ import {
   shareLayout,
 } from './layout.ts';
 import { blockLength, type SegmentGeometry, segmentGeometry, segmentSpan } from './params.ts';
+import { localRunner, type SegmentRunner } from './segment.ts';
 import { MAX_UEB_LENGTH, parseUeb, type UebFields, uebHash } from './ueb.ts';
 
 /** Access to a file's shares by byte range; the grid downloader implements it over servers. */
@@ -57,12 +56,14 @@ export interface DecodeOptions {
   readonly offset?: number;
   /** Bytes wanted (default: to the end of the file). */
   readonly length?: number;
+  /** Where block verification, decoding and decryption run (default: this thread). */
+  readonly runner?: SegmentRunner;
+  /** Segments fetched and decoded ahead (default: twice the runner's parallelism, at least 2). */
+  readonly depth?: number;
   /** Told about every share given up on, as it happens. */
   readonly onShareError?: (err: ShareCorruptError | ShareUnavailableError) => void;
 }
 
-const BLOCK_PREFIX = tagPrefix(TAG_BLOCK);
-const SEGMENT_PREFIX = tagPrefix(TAG_CRYPTTEXT_SEGMENT);
 /** Enough for either header version. */
 const HEADER_READ = 0x44;
 
@@ -100,13 +101,21 @@ export async function* decodeChk(
   const file = await session.open();
   const first = Math.floor(start / file.geometry.segmentSize);
   const last = Math.floor((end - 1) / file.geometry.segmentSize);
+  const depth = Math.max(1, opts.depth ?? Math.max(2, 2 * session.parallelism));
+  // Up to `depth` segments are fetched and decoded ahead; they are yielded in order.
+  const inflight: Promise<Uint8Array>[] = [];
+  let next = first;
   for (let s = first; s <= last; s++) {
+    while (next <= last && inflight.length < depth) {
+      const p = session.segment(file, next++);
+      p.catch(() => {}); // rejections surface when this segment's turn comes
+      inflight.push(p);
+    }
+    const plaintext = await inflight.shift()!;
     const span = segmentSpan(file.geometry, s);
-    const ciphertext = await session.segment(file, s);
-    const from = Math.max(start, span.start);
-    const to = Math.min(end, span.start + span.length);
-    // Decrypt only the wanted part: the keystream is positioned by byte offset.
-    yield await opts.backend.aesCtr(cap.key, from, ciphertext.subarray(from - span.start, to - span.start));
+    const from = Math.max(start, span.start) - span.start;
+    const to = Math.min(end, span.start + span.length) - span.start;
+    yield from === 0 && to === plaintext.length ? plaintext : plaintext.subarray(from, to);
   }
 }
 
@@ -133,19 +142,26 @@ class DecodeSession {
   readonly #opts: DecodeOptions;
   /** Shares not yet given up on, in preference order. */
   readonly #candidates: number[];
-  readonly #active = new Map<number, ShareState>();
+  readonly #active = new Map<number, Promise<ShareState>>();
+  readonly #runner: SegmentRunner;
   readonly #problems: CairnError[] = [];
 
   constructor(cap: ChkCap, reader: ShareReader, opts: DecodeOptions) {
     this.#cap = cap;
     this.#reader = reader;
     this.#opts = opts;
+    this.#runner = opts.runner ?? localRunner(opts.backend, opts.codec);
     // Primary shares (< k) first: decoding them is a copy.
     const valid = [...new Set(reader.shnums)].filter((s) => Number.isInteger(s) && s >= 0 && s < cap.n);
     this.#candidates = [...valid.filter((s) => s < cap.k), ...valid.filter((s) => s >= cap.k)];
   }
 
+  get parallelism(): number {
+    return this.#runner.parallelism;
+  }
+
   #fail(err: unknown, shnum: number): void {
+    if (!this.#candidates.includes(shnum)) return; // already given up (concurrent segments)
     const e =
       err instanceof ShareCorruptError || err instanceof ShareUnavailableError
         ? err
@@ -238,50 +254,64 @@ class DecodeSession {
     file.shareTree.setHashes(chain);
     const root = file.shareTree.get(leafNode)!;
     const blockLeaves = checkFullTree(splitHashes(both.subarray(0, treeBytes)), geometry.numSegments, root);
-    const state = { shnum, blockLeaves };
-    this.#active.set(shnum, state);
-    return state;
+    return { shnum, blockLeaves };
   }
 
-  /** Fetch, verify and decode segment `s`; returns its ciphertext (unpadded). */
+  /** Fetch k verified blocks of segment `s`, decode, verify and decrypt; returns its plaintext. */
   async segment(file: FileState, s: number): Promise<Uint8Array> {
     const { k, n } = this.#cap;
     const len = blockLength(file.geometry, s);
     const offset = blockOffset(file.layout, s);
-    const good = new Map<number, Uint8Array>();
-    const tried = new Set<number>();
-    while (good.size < k) {
-      // Ask for as many blocks as are still missing, from shares not yet tried this segment.
-      const want = this.#candidates.filter((shnum) => !tried.has(shnum)).slice(0, k - good.size);
-      if (want.length === 0) throw this.#notEnough(good.size);
-      for (const shnum of want) tried.add(shnum);
-      const got = await Promise.all(want.map((shnum) => this.#verifiedBlock(file, shnum, s, offset, len)));
-      got.forEach((block, i) => {
-        if (block) good.set(want[i], block);
-      });
-    }
-    const shnums = [...good.keys()];
-    const pieces = this.#opts.codec.decode(k, n, [...good.values()], shnums);
     const span = segmentSpan(file.geometry, s);
-    const ciphertext = concatTruncated(pieces, span.length);
-    const [leaf] = await this.#opts.backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
-    if (!equalBytes(leaf, file.crypttextLeaves[s])) {
-      throw new ChkIntegrityError(
-        `segment ${s} decodes from verified blocks to ciphertext its hash tree rejects`,
-      );
+    const good = new Map<number, { block: Uint8Array; leaf: Uint8Array }>();
+    const tried = new Set<number>();
+    for (;;) {
+      while (good.size < k) {
+        // Ask for as many blocks as are still missing, from shares not yet tried this segment.
+        const want = this.#candidates.filter((shnum) => !tried.has(shnum)).slice(0, k - good.size);
+        if (want.length === 0) throw this.#notEnough(good.size);
+        for (const shnum of want) tried.add(shnum);
+        const got = await Promise.all(want.map((shnum) => this.#block(file, shnum, s, offset, len)));
+        got.forEach((b, i) => {
+          if (b) good.set(want[i], b);
+        });
+      }
+      const shnums = [...good.keys()];
+      const result = await this.#runner.decode({
+        k,
+        n,
+        key: this.#cap.key,
+        offset: span.start,
+        length: span.length,
+        blocks: shnums.map((sh) => good.get(sh)!.block),
+        shnums,
+        blockLeaves: shnums.map((sh) => good.get(sh)!.leaf),
+        crypttextLeaf: file.crypttextLeaves[s],
+      });
+      if (result.ok) return result.plaintext;
+      if ('crypttextMismatch' in result) {
+        throw new ChkIntegrityError(
+          `segment ${s} decodes from verified blocks to ciphertext its hash tree rejects`,
+        );
+      }
+      for (const i of result.badBlocks) {
+        this.#fail(new ShareCorruptError(shnums[i], `block ${s} fails its hash`), shnums[i]);
+        good.delete(shnums[i]);
+      }
     }
-    return ciphertext;
   }
 
-  /** Block `s` of a share, verified; undefined (and the share dropped) if it fails. */
-  async #verifiedBlock(file: FileState, shnum: number, s: number, offset: number, len: number) {
+  /** Block `s` of a share with its verified leaf; undefined (and the share dropped) on failure. */
+  async #block(file: FileState, shnum: number, s: number, offset: number, len: number) {
     try {
-      const state = this.#active.get(shnum) ?? (await this.#activate(file, shnum));
+      let state = this.#active.get(shnum);
+      if (!state) {
+        state = this.#activate(file, shnum);
+        this.#active.set(shnum, state);
+      }
+      const { blockLeaves } = await state;
       const block = await this.#read(shnum, offset, len, `block ${s}`);
-      const [h] = await this.#opts.backend.taggedHashes(BLOCK_PREFIX, [block]);
-      if (!equalBytes(h, state.blockLeaves[s]))
-        throw new ShareCorruptError(shnum, `block ${s} fails its hash`);
-      return block;
+      return { block, leaf: blockLeaves[s] };
     } catch (err) {
       this.#fail(err, shnum);
       return undefined;
@@ -316,17 +346,5 @@ function fileGeometry(cap: ChkCap, ueb: UebFields): SegmentGeometry {
 function splitHashes(bytes: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let i = 0; i + 32 <= bytes.length; i += 32) out.push(bytes.subarray(i, i + 32));
-  return out;
-}
-
-function concatTruncated(pieces: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let off = 0;
-  for (const p of pieces) {
-    if (off >= length) break;
-    const take = Math.min(p.length, length - off);
-    out.set(take === p.length ? p : p.subarray(0, take), off);
-    off += take;
-  }
   return out;
 }

@@ -3,14 +3,14 @@
  *
  * Per segment: AES-128-CTR, crypttext-segment hash (unpadded), zero-pad the tail, split into
  * k pieces, erasure-code to N blocks, hash every block. After the last segment: crypttext
- * tree, block trees, share tree, UEB, cap, and each share's trailer. Memory holds one or
- * two segments plus 32 bytes per block; the output is a sequence of (shnum, offset, bytes)
- * writes that can go straight to storage servers, in any order.
+ * tree, block trees, share tree, UEB, cap, and each share's trailer. Memory holds `depth`
+ * segments in flight (plus those the consumer keeps) and 32 bytes per block; the output is
+ * a sequence of (shnum, offset, bytes) writes that can go to storage servers in any order.
  */
 import { buildHashTree } from '../hashtree/tree.ts';
 import type { CryptoBackend } from '../primitives/crypto-backend.ts';
 import { concatBytes } from '../primitives/bytes.ts';
-import { TAG_BLOCK, TAG_CRYPTTEXT, TAG_CRYPTTEXT_SEGMENT } from '../primitives/tags.ts';
+import { TAG_CRYPTTEXT } from '../primitives/tags.ts';
 import { tagPrefix } from '../primitives/tagged-hash.ts';
 import type { ChkCap, LitCap } from '../caps/immutable.ts';
 import { type AesKey, asShareNum, type ShareNum } from '../types.ts';
@@ -19,7 +19,8 @@ import type { Codec } from '../codec/index.ts';
 import { chainOrder, encodeChain, encodeHeader, uebLengthFieldSize, blockOffset } from './layout.ts';
 import type { ChkParams } from './params.ts';
 import { segmentSpan } from './params.ts';
-import { type ChkPlan, planChk } from './plan.ts';
+import { planChk } from './plan.ts';
+import { type EncodedSegment, localRunner, type SegmentRunner } from './segment.ts';
 import type { PlaintextSource } from './source.ts';
 import { serializeUeb, uebHash } from './ueb.ts';
 
@@ -40,38 +41,13 @@ export type ChkStep =
 export interface EncodeTools {
   readonly backend: CryptoBackend;
   readonly codec: Codec;
+  /** Where per-segment work runs (default: this thread, with backend and codec). */
+  readonly runner?: SegmentRunner;
+  /** Segments in flight at once (default: twice the runner's parallelism, at least 2). */
+  readonly depth?: number;
 }
 
-const BLOCK_PREFIX = tagPrefix(TAG_BLOCK);
-const SEGMENT_PREFIX = tagPrefix(TAG_CRYPTTEXT_SEGMENT);
 const CRYPTTEXT_PREFIX = tagPrefix(TAG_CRYPTTEXT);
-
-export interface EncodedSegment {
-  readonly crypttextLeaf: Uint8Array;
-  readonly blocks: Uint8Array[];
-  readonly blockHashes: Uint8Array[];
-}
-
-/** Erasure-code and hash one ciphertext segment (the per-segment work, no file state). */
-export async function encodeSegment(
-  plan: ChkPlan,
-  ciphertext: Uint8Array,
-  tools: EncodeTools,
-): Promise<EncodedSegment> {
-  const { k, n } = plan;
-  const [crypttextLeaf] = await tools.backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
-  let padded = ciphertext;
-  if (ciphertext.length % k !== 0) {
-    padded = new Uint8Array(ciphertext.length + k - (ciphertext.length % k));
-    padded.set(ciphertext);
-  }
-  const b = padded.length / k;
-  const pieces: Uint8Array[] = [];
-  for (let j = 0; j < k; j++) pieces.push(padded.subarray(j * b, (j + 1) * b));
-  const blocks = tools.codec.encode(k, n, pieces);
-  const blockHashes = await tools.backend.taggedHashes(BLOCK_PREFIX, blocks);
-  return { crypttextLeaf, blocks, blockHashes };
-}
 
 /**
  * Encode `source` under `key` (from convergentKey() or randomKey()). Files of up to 55
@@ -96,21 +72,28 @@ export async function* encodeChk(
   const header = encodeHeader(layout);
   yield { kind: 'header', writes: shnums.map((shnum) => ({ shnum, offset: 0, data: header })) };
 
-  const fileHasher = tools.backend.createHasher(CRYPTTEXT_PREFIX);
+  const fileHasher = await tools.backend.createHasher(CRYPTTEXT_PREFIX);
   const crypttextLeaves: Uint8Array[] = [];
   const blockLeaves: Uint8Array[][] = shnums.map(() => []);
-  const readSegment = (s: number) => {
-    const { start, length } = segmentSpan(plan, s);
-    return source.read(start, length);
+  const runner = tools.runner ?? localRunner(tools.backend, tools.codec);
+  const depth = Math.max(1, tools.depth ?? Math.max(2, 2 * runner.parallelism));
+  const start = async (s: number) => {
+    const span = segmentSpan(plan, s);
+    const plaintext = await source.read(span.start, span.length);
+    return runner.encode({ k: plan.k, n, key, offset: span.start, plaintext });
   };
 
-  let next = readSegment(0);
+  // Up to `depth` segments are read and encoded ahead; results are taken in order.
+  const inflight: Promise<EncodedSegment>[] = [];
+  let started = 0;
   for (let s = 0; s < numSegments; s++) {
-    const plaintext = await next;
-    if (s + 1 < numSegments) next = readSegment(s + 1); // overlap the next read with this work
-    const ciphertext = await tools.backend.aesCtr(key, s * plan.segmentSize, plaintext);
-    fileHasher.update(ciphertext);
-    const seg = await encodeSegment(plan, ciphertext, tools);
+    while (started < numSegments && inflight.length < depth) {
+      const p = start(started++);
+      p.catch(() => {}); // rejections surface when this segment's turn comes
+      inflight.push(p);
+    }
+    const seg = await inflight.shift()!;
+    fileHasher.update(seg.ciphertext);
     crypttextLeaves.push(seg.crypttextLeaf);
     const offset = blockOffset(layout, s);
     const writes = shnums.map((shnum) => {

@@ -16,7 +16,7 @@ export interface CryptoBackend {
   /** AES-128-CTR with the keystream positioned at `byteOffset` (counter 0 at offset 0). */
   aesCtr(key: AesKey, byteOffset: number, data: Uint8Array): Promise<Uint8Array>;
   /** Streaming SHA-256d, seeded with `prefix` (for whole-file tagged hashes). */
-  createHasher(prefix: Uint8Array): StreamHasher;
+  createHasher(prefix: Uint8Array): Promise<StreamHasher>;
 }
 
 /** The 16-byte initial counter block for keystream byte `byteOffset` (big-endian block number). */

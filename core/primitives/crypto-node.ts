@@ -29,7 +29,7 @@ export const nodeCrypto: CryptoBackend = {
   async aesCtr(key, byteOffset, data) {
     return aesCtrSync(key, byteOffset, data);
   },
-  createHasher(prefix): StreamHasher {
+  async createHasher(prefix): Promise<StreamHasher> {
     const inner = createHash('sha256').update(prefix);
     return {
       update(data) {

@@ -1,11 +1,14 @@
 /**
  * CryptoBackend over WebCrypto (browsers, workers). WebCrypto has no streaming digest, so
- * `createHasher` uses @noble/hashes (pure JS; the slow part in a browser, see bench/chk).
+ * `createHasher` uses hash-wasm's SHA-256 (WebAssembly, ~0.5 GB/s; pure-JS noble manages
+ * under 0.1 GB/s in Chromium, reference/performance.md §4).
  */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { createSHA256 } from 'hash-wasm';
 import type { AesKey } from '../types.ts';
 import { equalBytes } from './bytes.ts';
 import { type CryptoBackend, checkAesKey, ctrCounterBlock } from './crypto-backend.ts';
-import { prefixedHasher, type StreamHasher } from './tagged-hash.ts';
+import type { StreamHasher } from './tagged-hash.ts';
 
 const subtle = globalThis.crypto.subtle;
 
@@ -60,8 +63,18 @@ export const webCrypto: CryptoBackend = {
     );
     return new Uint8Array(out, skip);
   },
-  createHasher(prefix): StreamHasher {
-    return prefixedHasher(prefix);
+  async createHasher(prefix): Promise<StreamHasher> {
+    const inner = await createSHA256();
+    inner.init();
+    inner.update(prefix);
+    return {
+      update(data) {
+        inner.update(data);
+      },
+      digest() {
+        return sha256(inner.digest('binary'));
+      },
+    };
   },
 };
 

@@ -1,0 +1,118 @@
+/**
+ * The per-segment work of CHK encoding and decoding, as self-contained jobs: bytes and
+ * small numbers in, bytes out, no file state. A SegmentRunner runs them here (localRunner)
+ * or in workers (see bench/chk-worker.ts); the encoder and decoder keep several in flight.
+ */
+import type { Codec } from '../codec/index.ts';
+import { equalBytes } from '../primitives/bytes.ts';
+import type { CryptoBackend } from '../primitives/crypto-backend.ts';
+import { TAG_BLOCK, TAG_CRYPTTEXT_SEGMENT } from '../primitives/tags.ts';
+import { tagPrefix } from '../primitives/tagged-hash.ts';
+import type { AesKey } from '../types.ts';
+
+const BLOCK_PREFIX = tagPrefix(TAG_BLOCK);
+const SEGMENT_PREFIX = tagPrefix(TAG_CRYPTTEXT_SEGMENT);
+
+export interface SegmentEncodeJob {
+  readonly k: number;
+  readonly n: number;
+  readonly key: AesKey;
+  /** Byte offset of the segment in the file (positions the AES keystream). */
+  readonly offset: number;
+  readonly plaintext: Uint8Array;
+}
+
+export interface EncodedSegment {
+  readonly ciphertext: Uint8Array;
+  /** Crypttext-segment hash of the unpadded ciphertext. */
+  readonly crypttextLeaf: Uint8Array;
+  /** All N blocks. */
+  readonly blocks: Uint8Array[];
+  readonly blockHashes: Uint8Array[];
+}
+
+export interface SegmentDecodeJob {
+  readonly k: number;
+  readonly n: number;
+  readonly key: AesKey;
+  readonly offset: number;
+  /** Unpadded segment length. */
+  readonly length: number;
+  /** k blocks, with their share numbers and the block-tree leaves they must hash to. */
+  readonly blocks: Uint8Array[];
+  readonly shnums: number[];
+  readonly blockLeaves: Uint8Array[];
+  /** The crypttext-tree leaf the decoded segment must hash to. */
+  readonly crypttextLeaf: Uint8Array;
+}
+
+export type DecodedSegment =
+  | { readonly ok: true; readonly plaintext: Uint8Array }
+  /** Positions (in job.blocks) of blocks that fail their hash; nothing was decoded. */
+  | { readonly ok: false; readonly badBlocks: number[] }
+  /** Every block verified, yet the segment fails the crypttext tree (faulty uploader). */
+  | { readonly ok: false; readonly badBlocks: []; readonly crypttextMismatch: true };
+
+export interface SegmentRunner {
+  /** How many jobs may usefully run at once. */
+  readonly parallelism: number;
+  encode(job: SegmentEncodeJob): Promise<EncodedSegment>;
+  decode(job: SegmentDecodeJob): Promise<DecodedSegment>;
+}
+
+/** Encrypt, hash, zero-pad to a multiple of k, erasure-code, hash every block. */
+export async function encodeSegment(
+  job: SegmentEncodeJob,
+  backend: CryptoBackend,
+  codec: Codec,
+): Promise<EncodedSegment> {
+  const { k, n } = job;
+  const ciphertext = await backend.aesCtr(job.key, job.offset, job.plaintext);
+  const leafPromise = backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
+  let padded = ciphertext;
+  if (ciphertext.length % k !== 0) {
+    padded = new Uint8Array(ciphertext.length + k - (ciphertext.length % k));
+    padded.set(ciphertext);
+  }
+  const b = padded.length / k;
+  const pieces: Uint8Array[] = [];
+  for (let j = 0; j < k; j++) pieces.push(padded.subarray(j * b, (j + 1) * b));
+  const blocks = codec.encode(k, n, pieces);
+  const [blockHashes, [crypttextLeaf]] = await Promise.all([
+    backend.taggedHashes(BLOCK_PREFIX, blocks),
+    leafPromise,
+  ]);
+  return { ciphertext, crypttextLeaf, blocks, blockHashes };
+}
+
+/** Verify the k blocks, decode, verify the segment, decrypt. */
+export async function decodeSegment(
+  job: SegmentDecodeJob,
+  backend: CryptoBackend,
+  codec: Codec,
+): Promise<DecodedSegment> {
+  const hashes = await backend.taggedHashes(BLOCK_PREFIX, job.blocks);
+  const badBlocks = hashes.flatMap((h, i) => (equalBytes(h, job.blockLeaves[i]) ? [] : [i]));
+  if (badBlocks.length) return { ok: false, badBlocks };
+  const pieces = codec.decode(job.k, job.n, job.blocks, job.shnums);
+  const ciphertext = new Uint8Array(job.length);
+  let off = 0;
+  for (const p of pieces) {
+    if (off >= job.length) break;
+    const take = Math.min(p.length, job.length - off);
+    ciphertext.set(take === p.length ? p : p.subarray(0, take), off);
+    off += take;
+  }
+  const [leaf] = await backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
+  if (!equalBytes(leaf, job.crypttextLeaf)) return { ok: false, badBlocks: [], crypttextMismatch: true };
+  return { ok: true, plaintext: await backend.aesCtr(job.key, job.offset, ciphertext) };
+}
+
+/** Run jobs on this thread. */
+export function localRunner(backend: CryptoBackend, codec: Codec): SegmentRunner {
+  return {
+    parallelism: 1,
+    encode: (job) => encodeSegment(job, backend, codec),
+    decode: (job) => decodeSegment(job, backend, codec),
+  };
+}
