@@ -1,6 +1,8 @@
 /** Every `cairn` subcommand, in the order `cairn --help` lists them. */
 import type { Command } from '../command.ts';
 import { debugCommand } from './debug.ts';
+import { getCommand } from './get.ts';
 import { gridCommand } from './grid.ts';
+import { putCommand } from './put.ts';
 
-export const commands: Command[] = [gridCommand, debugCommand];
+export const commands: Command[] = [gridCommand, putCommand, getCommand, debugCommand];

@@ -1,0 +1,91 @@
+/** `cairn get CAP [OUT]`: download a file from the grid, verified, to OUT or stdout. */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseCap } from '../../core/caps/immutable.ts';
+import { loadCodec } from '../../core/codec/index.ts';
+import { downloadImmutable } from '../../core/grid/downloader.ts';
+import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
+import { parse } from '../args.ts';
+import { type Command, UsageError } from '../command.ts';
+import { connectGrid, type GridSession } from '../grid-client.ts';
+import { progressBar } from '../progress.ts';
+
+const usage = `usage: cairn get CAP [OUT] [--grid URL]
+
+Downloads the file a read cap names, checks every byte against the cap, and writes it to OUT
+(or to stdout when OUT is absent). CAP may be '-' to read the cap from stdin, which keeps it
+out of the process list. OUT appears only once the whole file is verified.
+  --grid URL   the relay's URL, http://HOST:PORT (default: the grid \`cairn grid\` started last)`;
+
+async function readStdinCap(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size > 64 * 1024) throw new UsageError('the cap on stdin is too long');
+  }
+  return Buffer.concat(chunks).toString('utf8').trim();
+}
+
+/** Writes to stdout, waiting when the pipe is full. */
+function stdoutWrite(chunk: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(chunk, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+export const getCommand: Command = {
+  name: 'get',
+  summary: 'download a file from the grid by its cap',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parse(argv, { grid: { type: 'string' } }, 2);
+    if (positionals.length < 1) throw new UsageError('expected CAP');
+    const [capArg, out] = positionals;
+    const cap = parseCap(capArg === '-' ? await readStdinCap() : capArg);
+    if (cap.kind === 'chk-verifier') {
+      throw new UsageError('that is a verify cap: it can check a file but not read it');
+    }
+    const size = cap.kind === 'lit' ? cap.data.length : cap.size;
+    let grid: GridSession | undefined;
+    let tmp: string | undefined;
+    let handle: fs.FileHandle | undefined;
+    try {
+      const warn = (line: string) => process.stderr.write(`cairn get: ${line}\n`);
+      if (cap.kind === 'chk') grid = await connectGrid(values.grid, warn);
+      if (out !== undefined) {
+        const dir = path.dirname(path.resolve(out));
+        tmp = path.join(dir, `.${path.basename(out)}.${randomBytes(4).toString('hex')}.part`);
+        handle = await fs.open(tmp, 'wx', 0o600);
+      }
+      const bar = progressBar('downloading', size);
+      let done = 0;
+      const chunks = downloadImmutable(cap, {
+        servers: grid?.connections ?? [],
+        tools: { backend: nodeCrypto, codec: await loadCodec() },
+        onShareError: (e) => warn(`${e.message}; using another share`),
+      });
+      for await (const chunk of chunks) {
+        if (handle) await handle.write(chunk);
+        else await stdoutWrite(chunk);
+        done += chunk.length;
+        bar.update(done);
+      }
+      bar.finish();
+      if (handle && tmp && out !== undefined) {
+        await handle.sync();
+        await handle.close();
+        handle = undefined;
+        await fs.rename(tmp, out);
+        tmp = undefined;
+      }
+      return 0;
+    } finally {
+      grid?.close();
+      await handle?.close();
+      if (tmp) await fs.rm(tmp, { force: true });
+    }
+  },
+};
