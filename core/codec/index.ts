@@ -6,7 +6,8 @@
  *   const shares = codec.encode(3, 10, [b0, b1, b2]);        // 10 fresh blocks
  *   const data = codec.decode(3, 10, [s7, s8, s9], [7, 8, 9]); // [b0, b1, b2]
  *
- * Hot loops use encodeInto / decodeInto with caller-owned buffers (no allocation).
+ * Hot loops use encodeInto / decodeInto with caller-owned buffers (no allocation);
+ * encodeStream / decodeStream code a byte stream segment by segment.
  * Each loadCodec() call gets its own wasm instance; keep one per worker.
  */
 import { type KernelVariant, loadKernel, supportedVariants } from '../../wasm/src/load.ts';
@@ -16,6 +17,7 @@ import { CodecError } from './errors.ts';
 export type { Codec } from './codec.ts';
 export { MAX_SHARES } from './codec.ts';
 export { CodecError, type CodecErrorCode } from './errors.ts';
+export { decodeStream, encodeStream, type SegmentShares, type StreamParams } from './stream.ts';
 export type { KernelVariant } from '../../wasm/src/load.ts';
 export { supportedVariants } from '../../wasm/src/load.ts';
 

@@ -2,20 +2,14 @@
  * `cairn debug fec-encode / fec-decode / fec-bench` on real files: shares byte-equal to
  * python3-zfec's blocks, decode from any k, and bad arguments exiting 2 with one line.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Zfec } from '../../bench/codec-zfec.ts';
 import { main } from '../../cli/main.ts';
 import { toHex } from '../../core/primitives/bytes.ts';
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-if (!existsSync(`${root}wasm/build/codec-scalar.wasm`)) {
-  execFileSync(process.execPath, [`${root}scripts/build-wasm.mjs`], { stdio: 'inherit' });
-}
+import './codec-build.ts';
 
 let dir: string;
 let zfec: Zfec;

@@ -4,19 +4,14 @@
  * Runs once per build this engine supports (Node 20: simd and scalar).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Zfec } from '../../bench/codec-zfec.ts';
 import { type Codec, CodecError, loadCodec, supportedVariants } from '../../core/codec/index.ts';
 import { fromHex, toHex } from '../../core/primitives/bytes.ts';
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-// CI's `npm ci` builds the wasm through "prepare"; build it here when a checkout skipped that.
-if (!existsSync(`${root}wasm/build/codec-scalar.wasm`)) {
-  execFileSync(process.execPath, [`${root}scripts/build-wasm.mjs`], { stdio: 'inherit' });
-}
+import { relaxedCaseDigests } from './codec-relaxed-child.ts';
+import './codec-build.ts';
 
 let zfec: Zfec;
 beforeAll(() => {
@@ -265,6 +260,25 @@ describe('builds agree', () => {
       );
       for (const d of decs) expect(d).toEqual(codec2hex(data));
     }
+  });
+
+  it('the relaxed-SIMD build (Node with --experimental-wasm-relaxed-simd) agrees with scalar', async () => {
+    // Node 20 runs relaxed SIMD only behind a flag, so a child node runs that build and
+    // prints SHA-256 digests of its outputs; this process computes the same with scalar.
+    const here = fileURLToPath(import.meta.url);
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--experimental-wasm-relaxed-simd',
+        '--import',
+        'tsx',
+        here.replace(/codec\.test\.ts$/, 'codec-relaxed-child.ts'),
+      ],
+      { encoding: 'utf8' },
+    );
+    const child = JSON.parse(out.trim().split('\n').pop()!) as { variant: string; digests: string[] };
+    expect(child.variant).toBe('relaxed');
+    expect(child.digests).toEqual(relaxedCaseDigests(await loadCodec({ variant: 'scalar' })));
   });
 
   it('feature detection offers scalar everywhere and SIMD on Node 20', () => {
