@@ -1,0 +1,341 @@
+/**
+ * The storage protocol's frames: one binary WebSocket message each, CBOR-encoded.
+ *   request  {i: id, o: op, a: {args}}
+ *   reply    {i: id, r: result}  or  {i: id, e: {c: code, m: message}}
+ * Ids let many requests share one connection and finish in any order. Id 0 is for
+ * replies to frames too broken to have an id. Every decoder here checks sizes, types
+ * and counts against limits.ts and throws ProtocolError('BAD_REQUEST'/'BAD_FRAME').
+ */
+import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../types.ts';
+import { checkArray, checkUint, decodeCbor, encodeCbor, Fields } from './cbor.ts';
+import { ProtocolError } from './errors.ts';
+import * as L from './limits.ts';
+import type { ReadVector, ShareTestWrite, StorageErrorCode } from './storage-api.ts';
+
+export interface HelloArgs {
+  challenge: Uint8Array;
+}
+export interface AllocateArgs {
+  si: StorageIndex;
+  renew: Uint8Array;
+  cancel: Uint8Array;
+  upload: Uint8Array;
+  shares: ShareNum[];
+  size: number;
+}
+export interface WriteArgs {
+  si: StorageIndex;
+  sh: ShareNum;
+  upload: Uint8Array;
+  offset: number;
+  data: Uint8Array;
+}
+export interface BucketArgs {
+  si: StorageIndex;
+  sh: ShareNum;
+  upload: Uint8Array;
+}
+export interface IndexArgs {
+  si: StorageIndex;
+}
+export interface ReadArgs {
+  si: StorageIndex;
+  sh: ShareNum;
+  offset: number;
+  length: number;
+}
+export interface LeaseArgs {
+  si: StorageIndex;
+  renew: Uint8Array;
+  cancel: Uint8Array;
+}
+export interface CorruptArgs {
+  kind: 'immutable' | 'mutable';
+  si: StorageIndex;
+  sh: ShareNum;
+  reason: string;
+}
+export interface ReadTestWriteArgs {
+  si: StorageIndex;
+  writeEnabler: Uint8Array;
+  renew: Uint8Array;
+  cancel: Uint8Array;
+  testWrite: Map<ShareNum, ShareTestWrite>;
+  readVector: ReadVector[];
+}
+
+/** Every operation and its decoded arguments. */
+export interface OpArgs {
+  hello: HelloArgs;
+  version: Record<string, never>;
+  allocate: AllocateArgs;
+  write: WriteArgs;
+  close: BucketArgs;
+  abort: BucketArgs;
+  list: IndexArgs;
+  read: ReadArgs;
+  lease: LeaseArgs;
+  corrupt: CorruptArgs;
+  rtw: ReadTestWriteArgs;
+  mlist: IndexArgs;
+  mread: ReadArgs;
+}
+export type Op = keyof OpArgs;
+export type Request = { [K in Op]: { id: number; op: K; args: OpArgs[K] } }[Op];
+
+const MAX_ID = 2 ** 32 - 1;
+const OPS = new Set<string>([
+  'hello',
+  'version',
+  'allocate',
+  'write',
+  'close',
+  'abort',
+  'list',
+  'read',
+  'lease',
+  'corrupt',
+  'rtw',
+  'mlist',
+  'mread',
+]);
+
+// ---- client side: encode requests -------------------------------------------------
+
+export function encodeRequest<K extends Op>(id: number, op: K, args: OpArgs[K]): Uint8Array {
+  let a: Record<string, unknown>;
+  if (op === 'rtw') {
+    const r = args as ReadTestWriteArgs;
+    a = {
+      si: r.si,
+      we: r.writeEnabler,
+      renew: r.renew,
+      cancel: r.cancel,
+      tw: [...r.testWrite].map(([sh, v]) => [
+        sh,
+        v.test.map((t) => [t.offset, t.size, t.specimen]),
+        v.write.map((w) => [w.offset, w.data]),
+        v.newLength,
+      ]),
+      rv: r.readVector.map((v) => [v.offset, v.size]),
+    };
+  } else {
+    a = args as unknown as Record<string, unknown>;
+  }
+  return encodeCbor({ i: id, o: op, a });
+}
+
+// ---- server side: decode requests -------------------------------------------------
+
+/** The id of a frame, if it has a readable one: lets a server address its error reply. */
+export function peekId(value: unknown): number {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const i = (value as Record<string, unknown>).i;
+    if (typeof i === 'number' && Number.isInteger(i) && i > 0 && i <= MAX_ID) return i;
+  }
+  return 0;
+}
+
+/** Decodes and validates one request frame. Errors carry the request id when it could be read. */
+export function decodeRequest(frame: Uint8Array): Request {
+  const value = decodeCbor(frame, L.MAX_FRAME_BYTES);
+  const id = peekId(value);
+  try {
+    const f = new Fields(value, 'frame');
+    if (id === 0) throw new ProtocolError('BAD_REQUEST', 'frame.i must be a request id 1..2^32-1');
+    const op = f.string('o', 16);
+    if (!OPS.has(op)) throw new ProtocolError('BAD_REQUEST', `unknown operation '${op}'`);
+    const a = new Fields(f.raw('a'), op);
+    return { id, op, args: decodeArgs(op as Op, a) } as Request;
+  } catch (err) {
+    if (err instanceof ProtocolError) throw new RequestError(id, err);
+    throw err;
+  }
+}
+
+/** A bad request whose id is known (0 when it is not). */
+export class RequestError extends ProtocolError {
+  constructor(
+    readonly id: number,
+    cause: ProtocolError,
+  ) {
+    super(cause.code, cause.message);
+  }
+}
+
+const si = (a: Fields) => asStorageIndex(a.bytes('si', L.STORAGE_INDEX_BYTES));
+const sh = (a: Fields, name = 'sh') => asShareNum(a.uint(name, L.MAX_SHNUM));
+const uploadSecret = (a: Fields) => a.bytes('upload', L.MIN_UPLOAD_SECRET_BYTES, L.MAX_UPLOAD_SECRET_BYTES);
+const leaseSecret = (a: Fields, name: string) => a.bytes(name, L.LEASE_SECRET_BYTES);
+
+function decodeArgs(op: Op, a: Fields): OpArgs[Op] {
+  switch (op) {
+    case 'hello':
+      return { challenge: a.bytes('challenge', L.HANDSHAKE_CHALLENGE_BYTES) };
+    case 'version':
+      return {};
+    case 'allocate': {
+      const shares = a
+        .array('shares', L.MAX_SHARES)
+        .map((v) => asShareNum(checkUint(v, L.MAX_SHNUM, 'share')));
+      if (new Set(shares).size !== shares.length)
+        throw new ProtocolError('BAD_REQUEST', 'allocate.shares repeats a share');
+      return {
+        si: si(a),
+        renew: leaseSecret(a, 'renew'),
+        cancel: leaseSecret(a, 'cancel'),
+        upload: uploadSecret(a),
+        shares,
+        size: a.uint('size', L.MAX_IMMUTABLE_SHARE_BYTES),
+      };
+    }
+    case 'write':
+      return {
+        si: si(a),
+        sh: sh(a),
+        upload: uploadSecret(a),
+        offset: a.uint('offset', L.MAX_OFFSET),
+        data: a.bytes('data', 0, L.MAX_WRITE_BYTES),
+      };
+    case 'close':
+    case 'abort':
+      return { si: si(a), sh: sh(a), upload: uploadSecret(a) };
+    case 'list':
+    case 'mlist':
+      return { si: si(a) };
+    case 'read':
+    case 'mread':
+      return {
+        si: si(a),
+        sh: sh(a),
+        offset: a.uint('offset', L.MAX_OFFSET),
+        length: a.uint('length', L.MAX_READ_BYTES),
+      };
+    case 'lease':
+      return { si: si(a), renew: leaseSecret(a, 'renew'), cancel: leaseSecret(a, 'cancel') };
+    case 'corrupt': {
+      const kind = a.string('kind', 16);
+      if (kind !== 'immutable' && kind !== 'mutable') {
+        throw new ProtocolError('BAD_REQUEST', "corrupt.kind must be 'immutable' or 'mutable'");
+      }
+      return { kind, si: si(a), sh: sh(a), reason: a.string('reason', L.MAX_REASON_CHARS) };
+    }
+    case 'rtw':
+      return decodeReadTestWrite(a);
+  }
+}
+
+function decodeReadTestWrite(a: Fields): ReadTestWriteArgs {
+  const testWrite = new Map<ShareNum, ShareTestWrite>();
+  let vectors = 0;
+  for (const entry of a.array('tw', L.MAX_SHARES)) {
+    const [shv, tests, writes, newLength] = checkArray(entry, 4, 'rtw.tw entry');
+    const shnum = asShareNum(checkUint(shv, L.MAX_SHNUM, 'rtw.tw share'));
+    if (testWrite.has(shnum)) throw new ProtocolError('BAD_REQUEST', 'rtw.tw repeats a share');
+    const test = checkArray(tests, L.MAX_VECTORS, 'rtw test vector').map((t) => {
+      const [offset, size, specimen] = checkArray(t, 3, 'rtw test');
+      const s = checkUint(size, L.MAX_READ_BYTES, 'rtw test size');
+      if (!(specimen instanceof Uint8Array) || specimen.length > L.MAX_READ_BYTES) {
+        throw new ProtocolError('BAD_REQUEST', 'rtw test specimen must be a byte string');
+      }
+      return { offset: checkUint(offset, L.MAX_OFFSET, 'rtw test offset'), size: s, specimen };
+    });
+    const write = checkArray(writes, L.MAX_VECTORS, 'rtw write vector').map((w) => {
+      const [offset, data] = checkArray(w, 2, 'rtw write');
+      if (!(data instanceof Uint8Array) || data.length > L.MAX_WRITE_BYTES) {
+        throw new ProtocolError('BAD_REQUEST', 'rtw write data must be a byte string');
+      }
+      return { offset: checkUint(offset, L.MAX_MUTABLE_SHARE_BYTES, 'rtw write offset'), data };
+    });
+    vectors += test.length + write.length;
+    if (vectors > L.MAX_VECTORS * 4) throw new ProtocolError('BAD_REQUEST', 'rtw has too many vectors');
+    const nl = newLength === null ? null : checkUint(newLength, L.MAX_MUTABLE_SHARE_BYTES, 'rtw new length');
+    testWrite.set(shnum, { test, write, newLength: nl });
+  }
+  const readVector = a.array('rv', L.MAX_VECTORS).map((v) => {
+    const [offset, size] = checkArray(v, 2, 'rtw read');
+    return {
+      offset: checkUint(offset, L.MAX_OFFSET, 'rtw read offset'),
+      size: checkUint(size, L.MAX_READ_BYTES, 'rtw read size'),
+    };
+  });
+  return {
+    si: si(a),
+    writeEnabler: a.bytes('we', L.WRITE_ENABLER_BYTES),
+    renew: leaseSecret(a, 'renew'),
+    cancel: leaseSecret(a, 'cancel'),
+    testWrite,
+    readVector,
+  };
+}
+
+// ---- replies ------------------------------------------------------------------------
+
+export function encodeResult(id: number, result: unknown): Uint8Array {
+  return encodeCbor({ i: id, r: result ?? null });
+}
+
+export function encodeError(id: number, code: string, message: string): Uint8Array {
+  return encodeCbor({ i: id, e: { c: code, m: message } });
+}
+
+export type Reply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; code: StorageErrorCode; message: string };
+
+const ERROR_CODES = new Set<string>([
+  'NOT_FOUND',
+  'BAD_SECRET',
+  'BAD_WRITE_ENABLER',
+  'CONFLICT',
+  'NO_SPACE',
+  'TOO_LARGE',
+  'BAD_REQUEST',
+  'UNAVAILABLE',
+  'TIMEOUT',
+]);
+const MAX_ERROR_MESSAGE = 1000;
+
+/** Client side: decodes a reply frame. The result is checked by the caller, per operation. */
+export function decodeReply(frame: Uint8Array): Reply {
+  const value = decodeCbor(frame, L.MAX_FRAME_BYTES);
+  const f = new Fields(value, 'reply');
+  const id = f.uint('i', MAX_ID);
+  if (f.has('e')) {
+    const e = new Fields(f.raw('e'), 'reply.e');
+    const c = e.string('c', 32);
+    const m = e.string('m', 100_000).slice(0, MAX_ERROR_MESSAGE);
+    return { id, ok: false, code: (ERROR_CODES.has(c) ? c : 'BAD_REQUEST') as StorageErrorCode, message: m };
+  }
+  if (!f.has('r')) throw new ProtocolError('BAD_FRAME', 'reply has neither a result nor an error');
+  return { id, ok: true, result: f.raw('r') };
+}
+
+// ---- results, checked on the client -------------------------------------------------
+
+export function shareList(v: unknown, what: string): ShareNum[] {
+  const list = checkArray(v, L.MAX_SHARES, what).map((x) => asShareNum(checkUint(x, L.MAX_SHNUM, what)));
+  return list;
+}
+
+export function decodeReadTestWriteResult(v: unknown): {
+  success: boolean;
+  data: Map<ShareNum, Uint8Array[]>;
+} {
+  const f = new Fields(v, 'rtw result');
+  const data = new Map<ShareNum, Uint8Array[]>();
+  for (const entry of f.array('data', L.MAX_SHARES)) {
+    const [shv, reads] = checkArray(entry, 2, 'rtw result entry');
+    const shnum = asShareNum(checkUint(shv, L.MAX_SHNUM, 'rtw result share'));
+    const list = checkArray(reads, L.MAX_VECTORS, 'rtw result reads').map((b) => {
+      if (!(b instanceof Uint8Array)) throw new ProtocolError('BAD_FRAME', 'rtw result read must be bytes');
+      return b;
+    });
+    data.set(shnum, list);
+  }
+  return { success: f.bool('success'), data };
+}
+
+export function encodeReadTestWriteResult(success: boolean, data: Map<ShareNum, Uint8Array[]>): unknown {
+  return { success, data: [...data] };
+}

@@ -1,0 +1,86 @@
+/**
+ * The relay's list of servers: the introducer's job. Holds each server's latest verified
+ * announcement and the link it came on; tells subscribers whenever the list changes.
+ */
+import {
+  type Announcement,
+  type SignedAnnouncement,
+  verifyAnnouncement,
+} from '../core/protocol/announcement.ts';
+import { ProtocolError } from '../core/protocol/errors.ts';
+import { MAX_GRID_SERVERS } from '../core/protocol/limits.ts';
+import type { ServerId } from '../core/types.ts';
+
+export interface Entry<Link> {
+  announcement: Announcement;
+  signed: SignedAnnouncement;
+  link: Link;
+}
+
+export class Registry<Link> {
+  private readonly entries = new Map<ServerId, Entry<Link>>();
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /**
+   * Verifies and records an announcement arriving on `link`. Returns the link it
+   * replaces (an older connection of the same server), if any. Throws BAD_ANNOUNCEMENT.
+   */
+  announce(signed: SignedAnnouncement, link: Link): { announcement: Announcement; replaced: Link | null } {
+    const announcement = verifyAnnouncement(signed, this.now());
+    const old = this.entries.get(announcement.serverId);
+    if (old && announcement.seq <= old.announcement.seq) {
+      throw new ProtocolError('BAD_ANNOUNCEMENT', 'announcement is older than the one the relay holds');
+    }
+    if (!old && this.entries.size >= MAX_GRID_SERVERS) {
+      throw new ProtocolError('BAD_ANNOUNCEMENT', 'the relay lists as many servers as it can');
+    }
+    this.entries.set(announcement.serverId, { announcement, signed, link });
+    this.changed();
+    return { announcement, replaced: old && old.link !== link ? old.link : null };
+  }
+
+  /** Forgets every server announced over `link` (its connection ended). */
+  dropLink(link: Link): void {
+    let any = false;
+    for (const [id, e] of this.entries) {
+      if (e.link === link) {
+        this.entries.delete(id);
+        any = true;
+      }
+    }
+    if (any) this.changed();
+  }
+
+  /** Forgets announcements past their expiry. */
+  expire(): number {
+    const now = this.now();
+    let n = 0;
+    for (const [id, e] of this.entries) {
+      if (e.announcement.expires <= now) {
+        this.entries.delete(id);
+        n++;
+      }
+    }
+    if (n) this.changed();
+    return n;
+  }
+
+  get(serverId: string): Entry<Link> | undefined {
+    return this.entries.get(serverId as ServerId);
+  }
+
+  list(): Entry<Link>[] {
+    return [...this.entries.values()];
+  }
+
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+}

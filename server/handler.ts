@@ -1,0 +1,112 @@
+/**
+ * Turns request frames into calls on the StorageServer and results into reply frames,
+ * for any connection (direct WebSocket or a relay channel). Every frame gets exactly one
+ * reply; nothing a peer sends can throw out of here.
+ */
+import { ProtocolError } from '../core/protocol/errors.ts';
+import {
+  decodeRequest,
+  encodeError,
+  encodeReadTestWriteResult,
+  encodeResult,
+  type Request,
+  RequestError,
+} from '../core/protocol/frames.ts';
+import { type ServerKeyPair, signHandshake } from '../core/protocol/identity.ts';
+import * as L from '../core/protocol/limits.ts';
+import { StorageError } from '../core/protocol/storage-api.ts';
+import type { StorageServer } from './storage-server.ts';
+
+export class RequestHandler {
+  constructor(
+    private readonly server: StorageServer,
+    private readonly key: ServerKeyPair,
+    private readonly log: (line: string) => void = () => {},
+  ) {}
+
+  /** Opens a per-connection session that bounds requests in flight. */
+  session(send: (reply: Uint8Array) => void): (frame: Uint8Array) => void {
+    let inFlight = 0;
+    return (frame) => {
+      if (inFlight >= L.MAX_IN_FLIGHT_REQUESTS) {
+        send(encodeError(safePeekId(frame), 'UNAVAILABLE', 'too many requests in flight on this connection'));
+        return;
+      }
+      inFlight++;
+      void this.handle(frame).then((reply) => {
+        inFlight--;
+        send(reply);
+      });
+    };
+  }
+
+  /** One frame in, one reply frame out. */
+  async handle(frame: Uint8Array): Promise<Uint8Array> {
+    let req: Request;
+    try {
+      req = decodeRequest(frame);
+    } catch (err) {
+      const id = err instanceof RequestError ? err.id : 0;
+      const message = err instanceof ProtocolError ? err.message : 'unreadable frame';
+      this.log(`bad frame (${frame.length} bytes): ${message}`);
+      return encodeError(id, 'BAD_REQUEST', message);
+    }
+    try {
+      return encodeResult(req.id, await this.run(req));
+    } catch (err) {
+      if (err instanceof StorageError) return encodeError(req.id, err.code, err.message);
+      if (err instanceof ProtocolError) return encodeError(req.id, 'BAD_REQUEST', err.message);
+      this.log(`internal error in ${req.op}: ${(err as Error).message}`);
+      return encodeError(req.id, 'UNAVAILABLE', `the server failed to ${req.op}; try another server`);
+    }
+  }
+
+  private async run(req: Request): Promise<unknown> {
+    const s = this.server;
+    switch (req.op) {
+      case 'hello':
+        return { serverId: this.key.serverId, signature: signHandshake(this.key, req.args.challenge) };
+      case 'version': {
+        const v = await s.version();
+        return {
+          maxImmutable: v.maximumImmutableShareSize,
+          maxMutable: v.maximumMutableShareSize,
+          available: v.availableSpace,
+          app: v.applicationVersion,
+        };
+      }
+      case 'allocate':
+        return s.allocate(req.args);
+      case 'write':
+        return s.write(req.args).then(() => null);
+      case 'close':
+        return s.close(req.args).then(() => null);
+      case 'abort':
+        return s.abort(req.args).then(() => null);
+      case 'list':
+        return s.listImmutable(req.args.si);
+      case 'read':
+        return s.readImmutable(req.args);
+      case 'lease':
+        return s.addLease(req.args).then(() => null);
+      case 'corrupt':
+        return s.adviseCorrupt(req.args).then(() => null);
+      case 'rtw': {
+        const r = await s.readTestWrite(req.args);
+        return encodeReadTestWriteResult(r.success, r.data);
+      }
+      case 'mlist':
+        return s.listMutable(req.args.si);
+      case 'mread':
+        return s.readMutable(req.args);
+    }
+  }
+}
+
+function safePeekId(frame: Uint8Array): number {
+  try {
+    return decodeRequest(frame).id;
+  } catch (err) {
+    return err instanceof RequestError ? err.id : 0;
+  }
+}

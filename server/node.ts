@@ -1,0 +1,162 @@
+/**
+ * A storage server process: the StorageServer core on a disk backend, its identity, a
+ * hono HTTP server whose /v1/storage WebSocket speaks the storage protocol, and (when a
+ * relay is given) the outbound link that announces it and carries relayed clients.
+ */
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { serve, upgradeWebSocket } from '@hono/node-server';
+import { Hono } from 'hono';
+import WebSocket, { WebSocketServer } from 'ws';
+import { encodeError } from '../core/protocol/frames.ts';
+import { type ServerKeyPair, serverLeaseSeed } from '../core/protocol/identity.ts';
+import * as L from '../core/protocol/limits.ts';
+import type { ServerId } from '../core/types.ts';
+import { DiskBackend } from './disk-backend.ts';
+import { RequestHandler } from './handler.ts';
+import { loadOrCreateIdentity } from './identity-store.ts';
+import { RelayLink } from './relay-link.ts';
+import { StorageServer } from './storage-server.ts';
+
+export interface StorageNodeOptions {
+  /** Keeps the key (private/server.key) and the shares (storage/). */
+  dir: string;
+  /** Port to listen on (0 picks one); null or absent: no listening socket (relay only). */
+  port?: number | null;
+  /** Interface to bind (default 127.0.0.1). */
+  host?: string;
+  /** The ws:// URL to announce, when the server is reached by another name than host:port. */
+  publicUrl?: string;
+  /** The relay (http://HOST:PORT) to announce to and take relayed clients from. */
+  relayUrl?: string;
+  nickname?: string;
+  reservedSpace?: number;
+  uploadIdleTimeoutMs?: number;
+  announceIntervalMs?: number;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+export interface StorageNode {
+  readonly serverId: ServerId;
+  readonly key: ServerKeyPair;
+  /** Direct WebSocket URL, or null when relay-only. */
+  readonly url: string | null;
+  readonly port: number | null;
+  readonly server: StorageServer;
+  readonly relayLink: RelayLink | null;
+  close(): Promise<void>;
+}
+
+/** Replies queued beyond this mean the client is not reading them: drop the connection. */
+const MAX_CONNECTION_BUFFER = 64 * 1024 * 1024;
+
+export async function startStorageNode(opts: StorageNodeOptions): Promise<StorageNode> {
+  if ((opts.port === null || opts.port === undefined) && !opts.relayUrl) {
+    throw new Error('a storage server needs a port to listen on, a relay to reach it through, or both');
+  }
+  const log = opts.log ?? (() => {});
+  const dir = path.resolve(opts.dir);
+  const key = await loadOrCreateIdentity(dir);
+  const server = new StorageServer({
+    backend: new DiskBackend(dir),
+    nodeId: serverLeaseSeed(key.serverId),
+    reservedSpace: opts.reservedSpace,
+    uploadIdleTimeoutMs: opts.uploadIdleTimeoutMs,
+    now: opts.now,
+    log,
+  });
+  await server.start();
+  const handler = new RequestHandler(server, key, log);
+
+  let http: ReturnType<typeof serve> | null = null;
+  let wss: WebSocketServer | null = null;
+  let url: string | null = null;
+  let port: number | null = null;
+  if (opts.port !== null && opts.port !== undefined) {
+    const app = storageApp(handler, key);
+    wss = new WebSocketServer({ noServer: true, maxPayload: L.WS_MAX_PAYLOAD });
+    const host = opts.host ?? '127.0.0.1';
+    http = serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
+    await listening(http);
+    port = (http.address() as AddressInfo).port;
+    url = opts.publicUrl ?? `ws://${host.includes(':') ? `[${host}]` : host}:${port}/v1/storage`;
+  }
+
+  let relayLink: RelayLink | null = null;
+  if (opts.relayUrl) {
+    relayLink = new RelayLink({
+      relayUrl: opts.relayUrl,
+      key,
+      handler,
+      describe: async () => ({
+        nickname: opts.nickname ?? '',
+        url,
+        availableSpace: await server.availableSpace(),
+      }),
+      announceIntervalMs: opts.announceIntervalMs,
+      now: opts.now,
+      log,
+    });
+    relayLink.start();
+  }
+  log(`storage server ${key.serverId} ${url ? `listening at ${url}` : 'reachable through the relay only'}`);
+
+  return {
+    serverId: key.serverId,
+    key,
+    url,
+    port,
+    server,
+    relayLink,
+    async close() {
+      relayLink?.stop();
+      if (wss) for (const c of wss.clients) c.terminate();
+      if (http) await new Promise<void>((r) => http.close(() => r()));
+      await server.stop();
+    },
+  };
+}
+
+/** The HTTP face: /v1/storage (WebSocket) and /v1/id (who am I, for people and scripts). */
+function storageApp(handler: RequestHandler, key: ServerKeyPair): Hono {
+  const app = new Hono();
+  app.get('/v1/id', (c) => c.json({ serverId: key.serverId }));
+  app.get(
+    '/v1/storage',
+    upgradeWebSocket(() => {
+      let onFrame: ((frame: Uint8Array) => void) | null = null;
+      return {
+        onOpen(_ev, ws) {
+          const raw = ws.raw as WebSocket;
+          onFrame = handler.session((reply) => {
+            if (raw.readyState !== WebSocket.OPEN) return;
+            if (raw.bufferedAmount > MAX_CONNECTION_BUFFER) {
+              raw.close(1008, 'replies are not being read');
+              return;
+            }
+            raw.send(reply);
+          });
+        },
+        onMessage(ev, ws) {
+          if (typeof ev.data === 'string') {
+            (ws.raw as WebSocket).send(
+              encodeError(0, 'BAD_REQUEST', 'frames are binary; text messages are not part of the protocol'),
+            );
+            return;
+          }
+          onFrame?.(new Uint8Array(ev.data as ArrayBuffer));
+        },
+      };
+    }),
+  );
+  return app;
+}
+
+function listening(server: ReturnType<typeof serve>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (server.listening) resolve();
+    server.once('listening', () => resolve());
+    server.once('error', reject);
+  });
+}

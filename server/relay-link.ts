@@ -1,0 +1,171 @@
+/**
+ * A storage server's one outbound WebSocket to the relay: it announces the server there
+ * (signed, renewed periodically) and carries the channels of clients that reach the
+ * server through the relay. Reconnects with backoff when the relay goes away.
+ */
+import WebSocket from 'ws';
+import { type Announcement, relayEndpoint, signAnnouncement } from '../core/protocol/announcement.ts';
+import { decodeCbor, encodeCbor, Fields } from '../core/protocol/cbor.ts';
+import type { ServerKeyPair } from '../core/protocol/identity.ts';
+import * as L from '../core/protocol/limits.ts';
+import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
+import type { RequestHandler } from './handler.ts';
+
+export interface RelayLinkOptions {
+  relayUrl: string;
+  key: ServerKeyPair;
+  handler: RequestHandler;
+  /** The announcement's changing parts, asked for at every (re)announcement. */
+  describe: () => Promise<Pick<Announcement, 'nickname' | 'url' | 'availableSpace'>>;
+  announceIntervalMs?: number;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+/** Replies queued beyond this on the link mean the relay is not reading: drop the link. */
+const MAX_LINK_BUFFER = 256 * 1024 * 1024;
+
+export class RelayLink {
+  private ws: WebSocket | null = null;
+  private stopped = false;
+  private backoffMs = 500;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private announceTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly channels = new Map<number, (frame: Uint8Array) => void>();
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private lastSeq = 0;
+  private acceptedWaiters: Array<() => void> = [];
+  /** True once the relay has accepted an announcement on the current link. */
+  announced = false;
+
+  constructor(private readonly opts: RelayLinkOptions) {
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? (() => {});
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** Resolves when the relay has accepted this server's announcement. */
+  whenAnnounced(): Promise<void> {
+    if (this.announced) return Promise.resolve();
+    return new Promise((r) => this.acceptedWaiters.push(r));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.announceTimer);
+    this.ws?.close(1001, 'server stopping');
+    this.channels.clear();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(relayEndpoint(this.opts.relayUrl, '/v1/link'), { maxPayload: L.WS_MAX_PAYLOAD });
+    this.ws = ws;
+    ws.binaryType = 'nodebuffer';
+    ws.on('open', () => {
+      this.backoffMs = 500;
+      void this.announce();
+      this.announceTimer = setInterval(() => void this.announce(), this.opts.announceIntervalMs ?? 60_000);
+      this.announceTimer.unref?.();
+    });
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) return;
+      this.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    });
+    ws.on('error', () => {});
+    ws.on('close', () => {
+      clearInterval(this.announceTimer);
+      this.channels.clear();
+      this.announced = false;
+      if (this.ws === ws) this.ws = null;
+      if (this.stopped) return;
+      this.timer = setTimeout(() => this.connect(), this.backoffMs);
+      this.timer.unref?.();
+      this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
+    });
+  }
+
+  /** Sends a fresh signed announcement (call after a big change in free space too). */
+  async announce(): Promise<void> {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    const d = await this.opts.describe();
+    const seq = Math.max(this.now(), this.lastSeq + 1);
+    this.lastSeq = seq;
+    const signed = signAnnouncement(this.opts.key, {
+      serverId: this.opts.key.serverId,
+      ...d,
+      seq,
+      expires: this.now() + L.ANNOUNCEMENT_LIFETIME_MS,
+    });
+    this.send(
+      EnvelopeKind.Control,
+      0,
+      encodeCbor({ t: 'announce', body: signed.body, sig: signed.signature }),
+    );
+  }
+
+  private send(kind: EnvelopeKind, channel: number, payload?: Uint8Array): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > MAX_LINK_BUFFER) {
+      this.log('relay link is not draining; reconnecting');
+      ws.terminate();
+      return;
+    }
+    ws.send(encodeEnvelope(kind, channel, payload));
+  }
+
+  private onMessage(msg: Uint8Array): void {
+    let env: ReturnType<typeof decodeEnvelope>;
+    try {
+      env = decodeEnvelope(msg);
+    } catch {
+      this.log('relay sent a malformed envelope; ignoring it');
+      return;
+    }
+    switch (env.kind) {
+      case EnvelopeKind.Open: {
+        const ch = env.channel;
+        this.channels.set(
+          ch,
+          this.opts.handler.session((reply) => this.send(EnvelopeKind.Data, ch, reply)),
+        );
+        return;
+      }
+      case EnvelopeKind.Data: {
+        const session = this.channels.get(env.channel);
+        // Copy: the payload is a view of a buffer ws may reuse.
+        if (session) session(env.payload.slice());
+        return;
+      }
+      case EnvelopeKind.Close:
+        this.channels.delete(env.channel);
+        return;
+      case EnvelopeKind.Control:
+        this.onControl(env.payload);
+        return;
+    }
+  }
+
+  private onControl(payload: Uint8Array): void {
+    try {
+      const f = new Fields(decodeCbor(payload, L.MAX_ANNOUNCEMENT_BYTES), 'relay control');
+      const t = f.string('t', 32);
+      if (t === 'accepted') {
+        if (!this.announced) this.log('announced to the relay');
+        this.announced = true;
+        for (const w of this.acceptedWaiters.splice(0)) w();
+      } else if (t === 'rejected') {
+        this.log(`the relay rejected the announcement: ${f.string('m', 500)}`);
+      }
+    } catch {
+      this.log('relay sent a malformed control message; ignoring it');
+    }
+  }
+}
