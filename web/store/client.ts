@@ -1,11 +1,13 @@
 /**
- * The one gateway from the page to the grid: every upload and download runs in a web
- * worker (which opens its own WebSocket connections), so file bytes never pass through
- * the main thread and pages never touch a transport.
+ * The one gateway from the page to the grid: every upload and download runs in a grid
+ * worker (web/workers/grid-worker.ts), which opens its own WebSocket connections, so
+ * file bytes never pass through the main thread and pages never touch a transport.
  */
-import { parseCap } from '../../core/caps/immutable.ts';
+import { proxy } from 'comlink';
 import { CairnError } from '../../core/errors.ts';
-import type { Settings } from './settings.ts';
+import type { GridWorkerApi, Outcome, ServerStatus } from '../workers/grid-worker.ts';
+import { WorkerPool } from '../workers/pool.ts';
+import { gridEndpoint, type Settings } from './settings.ts';
 
 export interface UploadParams {
   k: number;
@@ -19,20 +21,14 @@ export interface UploadParams {
 export interface UploadProgress {
   /** Plaintext bytes encrypted and erasure-coded so far. */
   encoded: number;
-  /** Plaintext bytes whose shares every placed server has acknowledged. */
+  /** Plaintext bytes whose shares the servers have acknowledged. */
   acked: number;
 }
 
 export interface UploadOutcome {
   readCap: string;
+  /** Empty for LIT caps (tiny files live in the cap; there is nothing to verify). */
   verifyCap: string;
-}
-
-/** Thrown when a part of the upload/download engine is missing from this build. */
-export class NotBuiltError extends CairnError {
-  constructor(what: string) {
-    super('NOT_BUILT', `${what} is not available in this build of Cairn yet.`);
-  }
 }
 
 export class CancelledError extends CairnError {
@@ -41,52 +37,84 @@ export class CancelledError extends CairnError {
   }
 }
 
+// Two workers: one upload can run beside a download or a second upload. Each worker keeps
+// its own connections; the encode work inside one is the bottleneck, not the sockets.
+let pool: WorkerPool<GridWorkerApi> | undefined;
+const workers = () => {
+  pool ??= new WorkerPool<GridWorkerApi>(
+    () =>
+      new Worker(new URL('../workers/grid-worker.ts', import.meta.url), {
+        type: 'module',
+        name: 'cairn-grid',
+      }),
+    { size: 2 },
+  );
+  return pool;
+};
+
+function unwrap<T>(o: Outcome<T>): T {
+  if (o.ok) return o.value;
+  if (o.code === 'CANCELLED') throw new CancelledError();
+  if (o.code === 'UNHAPPY' || o.code === 'NO_SERVERS')
+    throw new CairnError(
+      o.code,
+      `The grid cannot take this file: ${o.message}. Start more storage servers, or lower "Servers required (happy)" in Settings.`,
+    );
+  throw new CairnError(o.code, o.message);
+}
+
+let nextUploadId = 1;
+
 export async function uploadFile(
-  _file: File,
-  _params: UploadParams,
-  _onProgress: (p: UploadProgress) => void,
+  file: File,
+  params: UploadParams,
+  onProgress: (p: UploadProgress) => void,
   signal: AbortSignal,
 ): Promise<UploadOutcome> {
   if (signal.aborted) throw new CancelledError();
-  throw new NotBuiltError('Uploading (CHK encoder and grid uploader)');
+  const id = nextUploadId++;
+  return workers().run(async (w) => {
+    const abort = () => void w.cancel(id);
+    signal.addEventListener('abort', abort);
+    try {
+      const outcome = await w.upload(
+        { id, file, ...params },
+        proxy((encoded: number, acked: number) => onProgress({ encoded, acked })),
+      );
+      return unwrap(outcome);
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+  });
 }
 
 /** Reads byte ranges of one file (end inclusive), each as a stream of verified plaintext. */
 export interface FileReader {
   size: number;
-  read(start: number, end: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
+  read(start: number, end: number): Promise<ReadableStream<Uint8Array>>;
 }
 
-function bytesStream(data: Uint8Array): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(controller) {
-      if (data.length > 0) controller.enqueue(data.slice());
-      controller.close();
-    },
-  });
-}
-
-/** Opens a read cap for reading. LIT caps carry their bytes; CHK caps read from the grid. */
-export async function openReader(cap: string, _settings: Settings): Promise<FileReader> {
-  const parsed = parseCap(cap);
-  if (parsed.kind === 'lit') {
-    const data = parsed.data;
-    return { size: data.length, read: async (start, end) => bytesStream(data.subarray(start, end + 1)) };
-  }
-  if (parsed.kind === 'chk-verifier') {
-    throw new CairnError(
-      'VERIFY_CAP',
-      'This is a verify cap: it can check the file is intact but cannot read it.',
-    );
-  }
-  throw new NotBuiltError('Downloading from the grid (grid downloader)');
+/** Opens a read cap: LIT caps carry their bytes, CHK caps are read from the grid. */
+export function openReader(cap: string, size: number, settings: Settings): FileReader {
+  const grid = gridEndpoint(settings, location.href);
+  return {
+    size,
+    read: (start, end) => workers().run(async (w) => unwrap(await w.read(cap, start, end, grid))),
+  };
 }
 
 /** The whole file as one stream. */
 export async function downloadStream(
   cap: string,
+  size: number,
   settings: Settings,
 ): Promise<{ size: number; stream: ReadableStream<Uint8Array> }> {
-  const reader = await openReader(cap, settings);
-  return { size: reader.size, stream: await reader.read(0, reader.size - 1) };
+  const stream = await openReader(cap, size, settings).read(0, size - 1);
+  return { size, stream };
+}
+
+/** Connection state and round-trip time of every announced server. */
+export async function probeServers(settings: Settings): Promise<ServerStatus[]> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.probe(grid)));
 }

@@ -11,7 +11,7 @@ export interface FileViewModel {
   pinned: boolean;
   canPin: boolean;
   pinBusy: boolean;
-  phase: 'idle' | 'working' | 'started';
+  phase: 'idle' | 'working' | 'started' | 'finished';
   done: number;
   error: string;
   previewKind: PreviewKind;
@@ -62,7 +62,7 @@ export function FileView(props: {
               type="button"
               class="primary"
               onClick={() => props.onDownload()}
-              disabled={m().phase === 'working'}
+              disabled={m().phase === 'working' || m().phase === 'started'}
             >
               Download
             </button>
@@ -84,6 +84,9 @@ export function FileView(props: {
           </div>
           <Show when={m().phase !== 'idle'}>
             <Progress label="Downloaded and verified" done={m().done} total={m().meta.size} />
+            <p role="status" class="muted small">
+              {m().phase === 'finished' ? 'Download complete: every byte was verified.' : ''}
+            </p>
           </Show>
           <Show when={m().error}>
             <p role="alert" class="error">

@@ -16,20 +16,37 @@ import { FileView, type FileViewModel } from './FileView.tsx';
 const message = (err: unknown) =>
   err instanceof CairnError || err instanceof Error ? err.message : String(err);
 
-/** Counts bytes passing through, for progress. */
-function counted(
+/** Passes a stream on, reporting bytes so far, the end, and any error (the page shows them). */
+function observed(
   stream: ReadableStream<Uint8Array>,
-  onBytes: (n: number) => void,
+  on: { bytes(n: number): void; done(): void; error(err: unknown): void },
 ): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
   let n = 0;
-  return stream.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        n += chunk.length;
-        onBytes(n);
-        controller.enqueue(chunk);
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const step = await reader.read();
+          if (step.done) {
+            controller.close();
+            on.done();
+            return;
+          }
+          n += step.value.length;
+          on.bytes(n);
+          controller.enqueue(step.value);
+        } catch (err) {
+          on.error(err);
+          controller.error(err);
+        }
       },
-    }),
+      cancel(reason) {
+        on.error(new Error('the download was stopped'));
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 1 },
   );
 }
 
@@ -72,14 +89,7 @@ export default function FilePage(props: { cap: string }) {
     return { name, size, type: mediaType(name, rec?.type) };
   };
 
-  let reader: Promise<FileReader> | undefined;
-  const getReader = () => {
-    reader ??= openReader(props.cap, settings.settings());
-    reader.catch(() => {
-      reader = undefined;
-    });
-    return reader;
-  };
+  const getReader = (): FileReader => openReader(props.cap, meta().size, settings.settings());
 
   async function download() {
     setError('');
@@ -91,11 +101,20 @@ export default function FilePage(props: { cap: string }) {
         await saveFile({ pinId: rec.pinId }, meta());
         setDone(meta().size);
       } else {
-        const r = await getReader();
-        const stream = counted(await r.read(0, r.size - 1), setDone);
+        const r = getReader();
+        const stream = observed(await r.read(0, r.size - 1), {
+          bytes: setDone,
+          done: () => setPhase('finished'),
+          error: (err) => {
+            setPhase('idle');
+            setError(`The download failed: ${message(err)}`);
+          },
+        });
+        setPhase('started');
         await saveFile({ stream }, meta());
+        return;
       }
-      setPhase('started');
+      setPhase('finished');
     } catch (err) {
       setPhase('idle');
       setError(`The download failed: ${message(err)}`);
@@ -110,7 +129,7 @@ export default function FilePage(props: { cap: string }) {
         setPreview({ url: pinUrl(rec.pinId) });
         return;
       }
-      const r = await getReader();
+      const r = getReader();
       const m = await mediaUrl(meta(), (start, end) => r.read(start, end));
       if (!m) throw new Error('previews need the service worker, which is not running in this tab');
       setPreview(m);
@@ -131,7 +150,7 @@ export default function FilePage(props: { cap: string }) {
         await history.pin(props.cap, async () => {
           const file = uploads.fileFor(props.cap);
           if (file) return file;
-          const r = await getReader();
+          const r = getReader();
           return r.read(0, r.size - 1);
         });
     } catch (err) {

@@ -34,7 +34,9 @@ export default function HistoryPage() {
         act('pin the file', cap, () =>
           history.pin(
             cap,
-            async () => uploads.fileFor(cap) ?? (await downloadStream(cap, settings.settings())).stream,
+            async () =>
+              uploads.fileFor(cap) ??
+              (await downloadStream(cap, history.find(cap)?.size ?? 0, settings.settings())).stream,
           ),
         )
       }

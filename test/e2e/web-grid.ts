@@ -1,0 +1,51 @@
+/**
+ * A real local grid for web tests that need to control servers (stop some mid-test):
+ * a relay serving the built web app plus N storage servers linked to it, all on
+ * 127.0.0.1 with ephemeral ports and a throwaway directory.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Relay, startRelay } from '../../relay/relay.ts';
+import { type StorageNode, startStorageNode } from '../../server/node.ts';
+
+export interface WebGrid {
+  url: string;
+  relay: Relay;
+  nodes: StorageNode[];
+  /** Waits until the relay lists `count` servers. */
+  waitForServers(count: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startWebGrid(servers = 10): Promise<WebGrid> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cairn-webgrid-'));
+  const relay = await startRelay({ port: 0, webRoot: path.resolve('dist/web') });
+  const nodes = await Promise.all(
+    Array.from({ length: servers }, (_, i) =>
+      startStorageNode({
+        dir: path.join(dir, `server-${i}`),
+        port: 0,
+        relayUrl: relay.url,
+        nickname: `server-${i}`,
+      }),
+    ),
+  );
+  return {
+    url: `${relay.url}/`,
+    relay,
+    nodes,
+    async waitForServers(count) {
+      for (let i = 0; i < 200; i++) {
+        if (relay.registry.list().length >= count) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`the relay lists ${relay.registry.list().length} servers, not ${count}`);
+    },
+    async close() {
+      await Promise.all(nodes.map((n) => n.close().catch(() => {})));
+      await relay.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The grid client in a module worker (comlink): it opens the WebSocket connections to
+ * the storage servers itself and runs the CHK encoder + uploader and the downloader here,
+ * so file bytes never pass through the page; only progress, caps and (for downloads)
+ * a transferred stream of verified plaintext go back.
+ */
+import backend from '#crypto-backend';
+import { expose, transfer } from 'comlink';
+import { formatCap, parseCap, verifierOf } from '../../core/caps/immutable.ts';
+import { loadCodec } from '../../core/codec/index.ts';
+import { CairnError } from '../../core/errors.ts';
+import { downloadImmutable } from '../../core/grid/downloader.ts';
+import { CancelledError } from '../../core/grid/errors.ts';
+import { uploadImmutable } from '../../core/grid/uploader.ts';
+import type { EncodeTools } from '../../core/immutable/encoder.ts';
+import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
+import { blobSource } from '../../core/immutable/source.ts';
+import { connectStorageServer, type StorageConnection } from '../../core/protocol/client.ts';
+import { fetchGridServers, type GridServer, serverRoutes } from '../../core/protocol/grid.ts';
+import type { ServerId } from '../../core/types.ts';
+import { gridSecrets } from '../store/secrets.ts';
+
+/** Errors cross the worker boundary as data (comlink keeps only the message): code + message. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
+
+const fail = (err: unknown): { ok: false; code: string; message: string } =>
+  err instanceof CairnError
+    ? { ok: false, code: err.code, message: err.message }
+    : { ok: false, code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+
+let tools: Promise<EncodeTools> | undefined;
+const getTools = () => {
+  tools ??= loadCodec().then((codec) => ({ backend, codec }));
+  return tools;
+};
+
+/** Connections to one grid, opened on demand and kept for later jobs. */
+class GridSession {
+  #list: { at: number; servers: GridServer[] } | null = null;
+  readonly #conns = new Map<ServerId, Promise<StorageConnection | null>>();
+  constructor(readonly relayUrl: string) {}
+
+  async servers(): Promise<GridServer[]> {
+    if (!this.#list || Date.now() - this.#list.at > 5_000) {
+      this.#list = { at: Date.now(), servers: await fetchGridServers(this.relayUrl) };
+    }
+    return this.#list.servers;
+  }
+
+  #connect(server: GridServer): Promise<StorageConnection | null> {
+    const cached = this.#conns.get(server.serverId);
+    if (cached) return cached;
+    const attempt = (async () => {
+      for (const url of serverRoutes(server, this.relayUrl)) {
+        try {
+          const conn = await connectStorageServer(url, server.serverId, { connectTimeoutMs: 5_000 });
+          void conn.closed.then(() => this.#conns.delete(server.serverId));
+          return conn;
+        } catch {
+          // try the next route (a direct URL may be unreachable or outside the page's CSP)
+        }
+      }
+      this.#conns.delete(server.serverId);
+      return null;
+    })();
+    this.#conns.set(server.serverId, attempt);
+    return attempt;
+  }
+
+  /** Every server that answers, connected. */
+  async connected(): Promise<StorageConnection[]> {
+    const all = await Promise.all((await this.servers()).map((s) => this.#connect(s)));
+    return all.filter((c): c is StorageConnection => c !== null && !c.isClosed);
+  }
+
+  /** Connection state and a round-trip time per announced server. */
+  async probe(): Promise<ServerStatus[]> {
+    const servers = await this.servers();
+    return Promise.all(
+      servers.map(async (s): Promise<ServerStatus> => {
+        const base = { id: s.serverId, nickname: s.nickname, availableSpace: s.availableSpace };
+        const conn = await this.#connect(s);
+        if (!conn || conn.isClosed) return { ...base, connected: false, rttMs: null };
+        const t0 = performance.now();
+        try {
+          const v = await conn.getVersion();
+          return {
+            ...base,
+            availableSpace: v.availableSpace,
+            connected: true,
+            rttMs: performance.now() - t0,
+          };
+        } catch {
+          return { ...base, connected: false, rttMs: null };
+        }
+      }),
+    );
+  }
+}
+
+export interface ServerStatus {
+  id: string;
+  nickname: string;
+  connected: boolean;
+  availableSpace: number | null;
+  rttMs: number | null;
+}
+
+const sessions = new Map<string, GridSession>();
+const session = (relayUrl: string) => {
+  let s = sessions.get(relayUrl);
+  if (!s) {
+    s = new GridSession(relayUrl);
+    sessions.set(relayUrl, s);
+  }
+  return s;
+};
+
+const uploads = new Map<number, AbortController>();
+
+export interface UploadRequest {
+  id: number;
+  file: File;
+  k: number;
+  happy: number;
+  n: number;
+  convergence: boolean;
+  grid: string;
+}
+
+const api = {
+  async upload(
+    req: UploadRequest,
+    onProgress: (encoded: number, acked: number) => void,
+  ): Promise<Outcome<{ readCap: string; verifyCap: string }>> {
+    const ctl = new AbortController();
+    uploads.set(req.id, ctl);
+    let last = 0;
+    try {
+      const [t, secrets, servers] = await Promise.all([
+        getTools(),
+        gridSecrets(),
+        session(req.grid).connected(),
+      ]);
+      const result = await uploadImmutable(blobSource(req.file), {
+        servers,
+        params: { ...DEFAULT_CHK_PARAMS, k: req.k, happy: req.happy, n: req.n },
+        clientSecret: secrets.client,
+        convergence: req.convergence ? secrets.convergence : null,
+        tools: t,
+        signal: ctl.signal,
+        onProgress(p) {
+          // A message per segment would flood the page; a few per second is plenty.
+          const now = performance.now();
+          if (now - last > 100 || p.acked === p.total) {
+            last = now;
+            onProgress(p.encoded, p.acked);
+          }
+        },
+      });
+      const cap = result.cap;
+      return {
+        ok: true,
+        value: { readCap: formatCap(cap), verifyCap: cap.kind === 'chk' ? formatCap(verifierOf(cap)) : '' },
+      };
+    } catch (err) {
+      return fail(ctl.signal.aborted ? new CancelledError('the upload was cancelled') : err);
+    } finally {
+      uploads.delete(req.id);
+    }
+  },
+
+  cancel(id: number): void {
+    uploads.get(id)?.abort();
+  },
+
+  /**
+   * Verified plaintext of bytes [start, end] of the file, as a stream (transferred). The
+   * first segment is fetched and verified before this resolves, so "no shares" or "bad cap"
+   * come back as an error here rather than a broken download later.
+   */
+  async read(
+    cap: string,
+    start: number,
+    end: number,
+    grid: string,
+  ): Promise<Outcome<ReadableStream<Uint8Array>>> {
+    try {
+      const parsed = parseCap(cap);
+      const ctl = new AbortController();
+      const needsGrid = parsed.kind === 'chk';
+      const [t, servers] = await Promise.all([getTools(), needsGrid ? session(grid).connected() : []]);
+      const chunks = downloadImmutable(parsed, {
+        servers,
+        tools: t,
+        offset: start,
+        length: end - start + 1,
+        signal: ctl.signal,
+      });
+      const first = await chunks.next();
+      let pending: IteratorResult<Uint8Array> | null = first;
+      const stream = new ReadableStream<Uint8Array>(
+        {
+          async pull(controller) {
+            const step = pending ?? (await chunks.next());
+            pending = null;
+            if (step.done) controller.close();
+            else controller.enqueue(step.value);
+          },
+          async cancel() {
+            ctl.abort();
+            await chunks.return(undefined);
+          },
+        },
+        { highWaterMark: 1 },
+      );
+      return transfer({ ok: true as const, value: stream }, [stream as unknown as Transferable]);
+    } catch (err) {
+      return fail(err);
+    }
+  },
+
+  async probe(grid: string): Promise<Outcome<ServerStatus[]>> {
+    try {
+      return { ok: true, value: await session(grid).probe() };
+    } catch (err) {
+      return fail(err);
+    }
+  },
+};
+
+export type GridWorkerApi = typeof api;
+
+expose(api);
