@@ -70,6 +70,8 @@ export async function* downloadImmutable(
   for await (const chunk of decodeChk(cap, reader, {
     backend: opts.tools.backend,
     codec: opts.tools.codec,
+    runner: opts.tools.runner,
+    depth: opts.tools.depth,
     offset: opts.offset,
     length: opts.length,
     onShareError: (err) => {
