@@ -7,7 +7,7 @@ export function GridView(props: {
   state: { servers: ServerInfo[]; updated: number | null; stale: boolean; error: string | null };
   endpoint: string;
 }) {
-  const connected = () => props.state.servers.filter((s) => s.connected).length;
+  const connected = () => props.state.servers.filter((s) => s.connected === true).length;
   return (
     <section>
       <h1>Grid</h1>
@@ -55,7 +55,9 @@ export function GridView(props: {
                       {s.nickname}
                     </th>
                     <td>
-                      <span class={s.connected ? 'ok' : 'error'}>{s.connected ? 'yes' : 'no'}</span>
+                      <span class={s.connected === null ? 'muted' : s.connected ? 'ok' : 'error'}>
+                        {s.connected === null ? 'checking…' : s.connected ? 'yes' : 'no'}
+                      </span>
                     </td>
                     <td>{s.availableSpace === null ? '—' : formatBytes(s.availableSpace)}</td>
                     <td>{s.rttMs === null ? '—' : `${Math.round(s.rttMs)} ms`}</td>
