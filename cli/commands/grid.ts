@@ -1,17 +1,30 @@
-/** `cairn grid`: a whole local grid on 127.0.0.1, and the web app served beside it. */
+/**
+ * `cairn grid`: a whole local grid on 127.0.0.1 — a relay that also serves the web app,
+ * and N storage servers as child processes (`cairn server`) announced to it. Data lives
+ * in DIR (servers/NN/ keep their keys and shares), so a restart brings the same grid back.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import path from 'node:path';
-import { serve } from '@hono/node-server';
-import { staticApp } from '../../relay/static.ts';
+import { type Relay, startRelay } from '../../relay/relay.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
-import { cairnHome, webBundleDir } from '../paths.ts';
+import { lastGridFile } from '../grid-client.ts';
+import { cairnHome, repoRoot, webBundleDir } from '../paths.ts';
 
 const usage = `usage: cairn grid [--servers N] [--dir DIR] [--port P]
 
 Starts a local grid on 127.0.0.1 and serves the web app; prints the URL to open.
   --servers N  storage servers to start (default 10)
   --dir DIR    where the grid keeps its data, kept across restarts (default ~/.cairn/grid)
-  --port P     the web app's port (default 3456; 0 picks a free one)`;
+  --port P     the relay's and web app's port (default 3456; 0 picks a free one)
+Server logs go to DIR/logs/. Stop it with Ctrl-C.`;
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+}
 
 export const gridCommand: Command = {
   name: 'grid',
@@ -23,24 +36,125 @@ export const gridCommand: Command = {
       { servers: { type: 'string' }, dir: { type: 'string' }, port: { type: 'string' } },
       0,
     );
-    intOption(values.servers, 'servers', 1, 256, 10);
+    const count = intOption(values.servers, 'servers', 1, 256, 10);
     const port = intOption(values.port, 'port', 0, 65535, 3456);
     const dir = path.resolve(values.dir ?? path.join(cairnHome(), 'grid'));
-    const app = staticApp({ root: webBundleDir });
-    const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port });
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
+    await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
+
+    const hasWeb = existsSync(path.join(webBundleDir, 'index.html'));
+    if (!hasWeb)
+      console.log(`note: no web app at ${webBundleDir} (run 'npm run build'); serving the grid only`);
+    const relayLog = createWriteStream(path.join(dir, 'logs', 'relay.log'), { flags: 'a' });
+    const relay = await startRelay({
+      port,
+      webRoot: hasWeb ? webBundleDir : undefined,
+      log: (line) => relayLog.write(`${new Date().toISOString()} ${line}\n`),
     });
-    const address = server.address();
-    const actualPort = typeof address === 'object' && address ? address.port : port;
+
+    const children: Child[] = [];
+    let stopping = false;
+    for (let i = 0; i < count; i++) {
+      const name = `server-${String(i).padStart(2, '0')}`;
+      children.push(
+        startServer(
+          name,
+          path.join(dir, 'servers', name),
+          path.join(dir, 'logs', `${name}.log`),
+          relay.url,
+          () => stopping,
+        ),
+      );
+    }
+    try {
+      await waitForServers(relay, count, children, 60_000);
+    } catch (err) {
+      stopping = true;
+      await stopAll(children, relay);
+      throw err;
+    }
+    await fs.mkdir(cairnHome(), { recursive: true });
+    await fs.writeFile(lastGridFile(), `${relay.url}\n`);
     console.log(`data: ${dir}`);
-    console.log(`Cairn is running: open http://127.0.0.1:${actualPort}/`);
+    console.log(`${count} storage servers announced to the relay at ${relay.url}`);
+    console.log(`Cairn is running: open http://127.0.0.1:${relay.port}/`);
+
     await new Promise<void>((resolve) => {
-      const stop = () => server.close(() => resolve());
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
     });
+    stopping = true;
+    await stopAll(children, relay);
+    relayLog.end();
     return 0;
   },
 };
+
+function startServer(
+  name: string,
+  dir: string,
+  logFile: string,
+  relayUrl: string,
+  stopping: () => boolean,
+): Child {
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(repoRoot, 'cli/bin/cairn.js'),
+      'server',
+      '--dir',
+      dir,
+      '--port',
+      '0',
+      '--relay',
+      relayUrl,
+      '--nickname',
+      name,
+    ],
+    { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CAIRN_EXIT_WITH_STDIN: '1' } },
+  );
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  child.once('exit', (code, signal) => {
+    if (!stopping()) console.log(`${name} exited (${signal ?? code}); see ${logFile}`);
+  });
+  return { name, process: child };
+}
+
+async function waitForServers(
+  relay: Relay,
+  count: number,
+  children: Child[],
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (relay.registry.list().length < count) {
+    const dead = children.find((c) => c.process.exitCode !== null);
+    if (dead) throw new Error(`${dead.name} exited while starting; see its log`);
+    if (Date.now() > deadline) {
+      throw new Error(
+        `only ${relay.registry.list().length} of ${count} servers announced themselves in time`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stopAll(children: Child[], relay: Relay): Promise<void> {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          const p = c.process;
+          if (p.exitCode !== null || p.signalCode !== null) return resolve();
+          const force = setTimeout(() => p.kill('SIGKILL'), 5000);
+          p.once('exit', () => {
+            clearTimeout(force);
+            resolve();
+          });
+          p.kill('SIGTERM');
+        }),
+    ),
+  );
+  await relay.close();
+}

@@ -4,5 +4,7 @@ import { debugCommand } from './debug.ts';
 import { getCommand } from './get.ts';
 import { gridCommand } from './grid.ts';
 import { putCommand } from './put.ts';
+import { relayCommand } from './relay.ts';
+import { serverCommand } from './server.ts';
 
-export const commands: Command[] = [gridCommand, putCommand, getCommand, debugCommand];
+export const commands: Command[] = [gridCommand, putCommand, getCommand, serverCommand, relayCommand, debugCommand];

@@ -1,0 +1,74 @@
+/** `cairn server`: one storage server, on a port, behind the relay, or both. */
+import { startStorageNode } from '../../server/node.ts';
+import { intOption, parse } from '../args.ts';
+import { type Command, UsageError } from '../command.ts';
+
+const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--nickname NAME] [--reserved-space SIZE]
+
+Runs a storage server that keeps its key and shares in DIR (kept across restarts).
+  --dir DIR              the server's folder (created if missing)
+  --port P               listen for clients on this port (0 picks a free one); without it the
+                         server listens nowhere and is reached through the relay only
+  --host H               interface to listen on (default 127.0.0.1)
+  --public-url URL       the ws:// or wss:// URL to announce, if clients reach it by another name
+  --relay URL            announce to this relay (http://HOST:PORT) and take relayed clients
+  --nickname NAME        a name for people, shown in server lists
+  --reserved-space SIZE  free space to leave alone, e.g. 500M, 1G, 2GiB (default 0)
+Prints "Storage server <id> ready at <url>" (or "ready (relay only)") once it serves.`;
+
+/** A size such as 1G (10^9), 1GiB (2^30), 500M, 123 (bytes). */
+export function sizeOption(value: string | undefined, name: string): number {
+  if (value === undefined) return 0;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?$/i.exec(value.trim());
+  if (!m) throw new UsageError(`--${name} must be a size like 500M, 1G or 2GiB, not '${value}'`);
+  const power = ' kmgt'.indexOf(m[2].toLowerCase() || ' ');
+  const base = m[3] ? 1024 : 1000;
+  return Math.floor(Number(m[1]) * base ** power);
+}
+
+export const serverCommand: Command = {
+  name: 'server',
+  summary: 'run a storage server',
+  usage,
+  async run(argv) {
+    const { values } = parse(
+      argv,
+      {
+        dir: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'public-url': { type: 'string' },
+        relay: { type: 'string' },
+        nickname: { type: 'string' },
+        'reserved-space': { type: 'string' },
+      },
+      0,
+    );
+    if (!values.dir) throw new UsageError('--dir is required');
+    const port = values.port === undefined ? null : intOption(values.port, 'port', 0, 65535);
+    if (port === null && !values.relay) throw new UsageError('give --port, --relay, or both');
+    if (values.relay && !/^(https?|wss?):\/\//.test(values.relay)) {
+      throw new UsageError('--relay must be the relay URL, http://HOST:PORT');
+    }
+    const node = await startStorageNode({
+      dir: values.dir,
+      port,
+      host: values.host,
+      publicUrl: values['public-url'],
+      relayUrl: values.relay,
+      nickname: values.nickname,
+      reservedSpace: sizeOption(values['reserved-space'], 'reserved-space'),
+      log: (line) => console.log(`${new Date().toISOString()} ${line}`),
+    });
+    console.log(`Storage server ${node.serverId} ready${node.url ? ` at ${node.url}` : ' (relay only)'}`);
+    // A parent (cairn grid) that dies without a word closes our stdin: follow it.
+    if (process.env.CAIRN_EXIT_WITH_STDIN === '1')
+      process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM')).resume();
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await node.close();
+    return 0;
+  },
+};
