@@ -261,7 +261,8 @@ describe('grid with real processes', () => {
         servers: killAfter(30, grid.servers.slice(3, 7)).slice(3),
       }).catch((e) => e);
       expect(err).toBeInstanceOf(UploadUnhappinessError);
-      expect(err.counts).toMatchObject({ serversFound: 7, happiness: 3, happy: 7 });
+      // It fails at the first loss that leaves happiness below 7, not after all four.
+      expect(err.counts).toMatchObject({ serversFound: 7, happiness: 6, happy: 7 });
       expect(err.message).toMatch(/happy=7/);
       for (const c of conns) c.close();
 
