@@ -3,7 +3,8 @@
  * layout, validates arguments at the door, and caches coefficient matrices: the encode
  * matrix per (k, N) and decode matrices per share-number set (downloads keep the same
  * k shares for every segment). After the first call at a given size, nothing is
- * allocated on the hot path except the result arrays of encode()/decode().
+ * allocated on the hot path except the result arrays of encode()/decode() (encodeInto,
+ * decodeInto and the *Views forms allocate nothing once a share set is cached).
  */
 import type { KernelExports } from '../../wasm/src/load.ts';
 import { CodecError } from './errors.ts';
@@ -34,6 +35,17 @@ export interface Codec {
    * the share set's matrix is cached.
    */
   decodeInto(k: number, n: number, blocks: Uint8Array[], shareNums: number[], out: Uint8Array[]): void;
+  /**
+   * Zero-copy encode: the N-k parity blocks as views into the codec's wasm memory. They
+   * are valid only until the next call on this codec (read, hash or copy them first) and
+   * cannot be transferred to another thread.
+   */
+  parityViews(k: number, n: number, blocks: Uint8Array[]): Uint8Array[];
+  /**
+   * Zero-copy decode: data blocks 0..k-1, each either the caller's own input array (a data
+   * share that was given) or a view into wasm memory valid until the next call.
+   */
+  decodeViews(k: number, n: number, blocks: Uint8Array[], shareNums: number[]): Uint8Array[];
 }
 
 // Layout above the kernel's heapStart (all offsets 64-byte aligned). Table areas hold
@@ -49,6 +61,18 @@ const DEC_TAB = 768 * KIB;
 const DATA = 1280 * KIB;
 const PAGE = 64 * KIB;
 const DECODE_CACHE_LIMIT = 256;
+
+interface ShareSet {
+  readonly k: number;
+  readonly n: number;
+  /** The share numbers as the caller gave them. */
+  readonly given: number[];
+  /** Positions of the given blocks, sorted by share number. */
+  readonly order: number[];
+  readonly sorted: number[];
+  readonly key: string;
+  readonly plan: DecodePlan;
+}
 
 interface DecodePlan {
   /** Data indices not among the given shares, ascending. */
@@ -109,10 +133,11 @@ export class WasmCodec implements Codec {
   readonly #k: KernelExports;
   readonly #base: number;
   #bytes: Uint8Array;
-  readonly #encMatrices = new Map<string, Uint8Array>();
+  readonly #encMatrices = new Map<number, Uint8Array>();
   readonly #decPlans = new Map<string, DecodePlan>();
-  #encKey = '';
+  #encKey = -1;
   #decKey = '';
+  #lastSet: ShareSet | undefined;
 
   constructor(kernel: KernelExports, variant: string) {
     this.#k = kernel;
@@ -139,7 +164,7 @@ export class WasmCodec implements Codec {
 
   /** Parity coefficients for (k, n), computed once and kept. */
   #encodeMatrix(k: number, n: number): Uint8Array {
-    const key = `${k},${n}`;
+    const key = k * 1000 + n;
     let coef = this.#encMatrices.get(key);
     if (!coef) {
       const at = this.#base + ENC_COEF;
@@ -152,7 +177,7 @@ export class WasmCodec implements Codec {
 
   /** Makes ENC_COEF/ENC_TAB hold (k, n)'s parity rows. */
   #useEncode(k: number, n: number): void {
-    const key = `${k},${n}`;
+    const key = k * 1000 + n;
     if (this.#encKey === key) return;
     const coef = this.#encodeMatrix(k, n);
     this.#reserve(DATA).set(coef, this.#base + ENC_COEF);
@@ -196,12 +221,9 @@ export class WasmCodec implements Codec {
     return [...blocks.map((b) => b.slice()), ...parity];
   }
 
-  encodeInto(k: number, n: number, blocks: Uint8Array[], parity: Uint8Array[]): void {
-    checkParams(k, n);
-    const len = blockLength(blocks, k, 'blocks');
+  /** Codes the parity rows into wasm memory; returns where row 0 starts (rows are `stride` apart). */
+  #encodeCore(k: number, n: number, blocks: Uint8Array[], len: number): number {
     const rows = n - k;
-    checkOutputs(parity, rows, len, 'parity buffers');
-    if (rows === 0 || len === 0) return;
     this.#useEncode(k, n);
     const stride = roundUp64(len);
     const input = this.#base + DATA;
@@ -209,10 +231,35 @@ export class WasmCodec implements Codec {
     const mem = this.#reserve(DATA + (k + rows) * stride);
     for (let j = 0; j < k; j++) mem.set(blocks[j], input + j * stride);
     this.#k.mulRows(this.#base + ENC_COEF, this.#base + ENC_TAB, rows, k, input, stride, output, len);
+    return output;
+  }
+
+  encodeInto(k: number, n: number, blocks: Uint8Array[], parity: Uint8Array[]): void {
+    checkParams(k, n);
+    const len = blockLength(blocks, k, 'blocks');
+    const rows = n - k;
+    checkOutputs(parity, rows, len, 'parity buffers');
+    if (rows === 0 || len === 0) return;
+    const output = this.#encodeCore(k, n, blocks, len);
+    const stride = roundUp64(len);
     for (let r = 0; r < rows; r++) {
       const at = output + r * stride;
-      parity[r].set(mem.subarray(at, at + len));
+      parity[r].set(this.#bytes.subarray(at, at + len));
     }
+  }
+
+  parityViews(k: number, n: number, blocks: Uint8Array[]): Uint8Array[] {
+    checkParams(k, n);
+    const len = blockLength(blocks, k, 'blocks');
+    const rows = n - k;
+    if (rows === 0) return [];
+    if (len === 0) return Array.from({ length: rows }, () => new Uint8Array(0));
+    const output = this.#encodeCore(k, n, blocks, len);
+    const stride = roundUp64(len);
+    const views: Uint8Array[] = [];
+    for (let r = 0; r < rows; r++)
+      views.push(this.#bytes.subarray(output + r * stride, output + r * stride + len));
+    return views;
   }
 
   decode(k: number, n: number, blocks: Uint8Array[], shareNums: number[]): Uint8Array[] {
@@ -224,33 +271,89 @@ export class WasmCodec implements Codec {
     return out;
   }
 
+  /**
+   * The sorted share set and its plan. A download passes the same share numbers segment
+   * after segment, so the previous call's answer is checked first, without allocating.
+   */
+  #shareSet(k: number, n: number, shareNums: number[]): ShareSet {
+    const last = this.#lastSet;
+    if (last && last.k === k && last.n === n && Array.isArray(shareNums) && shareNums.length === k) {
+      let same = true;
+      for (let i = 0; i < k; i++) {
+        if (shareNums[i] !== last.given[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return last;
+    }
+    const { order, sorted } = sortShares(k, n, shareNums);
+    const key = `${k},${n}:${sorted.join(',')}`;
+    const set: ShareSet = {
+      k,
+      n,
+      given: shareNums.slice(),
+      order,
+      sorted,
+      key,
+      plan: this.#decodePlan(k, n, sorted, key),
+    };
+    this.#lastSet = set;
+    return set;
+  }
+
+  /** Rebuilds the missing data rows into wasm memory; returns where row 0 starts. */
+  #decodeCore(set: ShareSet, blocks: Uint8Array[], len: number): number {
+    const { k, plan, order, key } = set;
+    const rows = plan.missing.length;
+    if (this.#decKey !== key) {
+      this.#reserve(DATA).set(plan.coef, this.#base + DEC_COEF);
+      this.#k.prepare(this.#base + DEC_COEF, rows, k, this.#base + DEC_TAB);
+      this.#decKey = key;
+    }
+    const stride = roundUp64(len);
+    const input = this.#base + DATA;
+    const output = input + k * stride;
+    const mem = this.#reserve(DATA + (k + rows) * stride);
+    for (let a = 0; a < k; a++) mem.set(blocks[order[a]], input + a * stride);
+    this.#k.mulRows(this.#base + DEC_COEF, this.#base + DEC_TAB, rows, k, input, stride, output, len);
+    return output;
+  }
+
   decodeInto(k: number, n: number, blocks: Uint8Array[], shareNums: number[], out: Uint8Array[]): void {
     checkParams(k, n);
     const len = blockLength(blocks, k, 'blocks');
-    const { order, sorted } = sortShares(k, n, shareNums);
+    const set = this.#shareSet(k, n, shareNums);
     checkOutputs(out, k, len, 'output buffers');
-    const key = `${k},${n}:${sorted.join(',')}`;
-    const plan = this.#decodePlan(k, n, sorted, key);
-    const rows = plan.missing.length;
-    if (rows > 0 && len > 0) {
-      if (this.#decKey !== key) {
-        this.#reserve(DATA).set(plan.coef, this.#base + DEC_COEF);
-        this.#k.prepare(this.#base + DEC_COEF, rows, k, this.#base + DEC_TAB);
-        this.#decKey = key;
-      }
+    const { missing } = set.plan;
+    if (missing.length > 0 && len > 0) {
+      const output = this.#decodeCore(set, blocks, len);
       const stride = roundUp64(len);
-      const input = this.#base + DATA;
-      const output = input + k * stride;
-      const mem = this.#reserve(DATA + (k + rows) * stride);
-      for (let a = 0; a < k; a++) mem.set(blocks[order[a]], input + a * stride);
-      this.#k.mulRows(this.#base + DEC_COEF, this.#base + DEC_TAB, rows, k, input, stride, output, len);
-      plan.missing.forEach((j, r) => {
+      for (let r = 0; r < missing.length; r++) {
         const at = output + r * stride;
-        out[j].set(mem.subarray(at, at + len));
-      });
+        out[missing[r]].set(this.#bytes.subarray(at, at + len));
+      }
     }
     for (let a = 0; a < k; a++) {
-      if (sorted[a] < k) out[sorted[a]].set(blocks[order[a]]);
+      if (set.sorted[a] < k) out[set.sorted[a]].set(blocks[set.order[a]]);
     }
+  }
+
+  decodeViews(k: number, n: number, blocks: Uint8Array[], shareNums: number[]): Uint8Array[] {
+    checkParams(k, n);
+    const len = blockLength(blocks, k, 'blocks');
+    const set = this.#shareSet(k, n, shareNums);
+    const out: Uint8Array[] = new Array(k);
+    for (let a = 0; a < k; a++) if (set.sorted[a] < k) out[set.sorted[a]] = blocks[set.order[a]];
+    const { missing } = set.plan;
+    if (missing.length > 0) {
+      const output = len > 0 ? this.#decodeCore(set, blocks, len) : 0;
+      const stride = roundUp64(len);
+      for (let r = 0; r < missing.length; r++) {
+        out[missing[r]] =
+          len > 0 ? this.#bytes.subarray(output + r * stride, output + r * stride + len) : new Uint8Array(0);
+      }
+    }
+    return out;
   }
 }
