@@ -343,8 +343,9 @@ function fileGeometry(cap: ChkCap, ueb: UebFields): SegmentGeometry {
   return g;
 }
 
+/** Copies, not views: a view would pin (and, sent to a worker, clone) the whole read buffer. */
 function splitHashes(bytes: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let i = 0; i + 32 <= bytes.length; i += 32) out.push(bytes.subarray(i, i + 32));
+  for (let i = 0; i + 32 <= bytes.length; i += 32) out.push(bytes.slice(i, i + 32));
   return out;
 }

@@ -205,6 +205,6 @@ export function encodeChain(order: readonly number[], tree: readonly Uint8Array[
 export function decodeChain(bytes: Uint8Array): Map<number, Uint8Array> {
   const out = new Map<number, Uint8Array>();
   for (let i = 0; i + 34 <= bytes.length; i += 34)
-    out.set((bytes[i] << 8) | bytes[i + 1], bytes.subarray(i + 2, i + 34));
+    out.set((bytes[i] << 8) | bytes[i + 1], bytes.slice(i + 2, i + 34));
   return out;
 }

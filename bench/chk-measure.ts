@@ -1,0 +1,211 @@
+/**
+ * CHK throughput measurement shared by the Node bench (bench/chk.ts) and the Chromium page
+ * (bench/chk-page/main.ts). MB/s = 10^6 bytes of plaintext per second. Every figure is the
+ * median of `reps` whole-file runs. Stage figures time each stage alone, on this thread,
+ * over the same file, so their shares say where single-thread time goes.
+ */
+import type { ChkCap } from '../core/caps/immutable.ts';
+import type { Codec } from '../core/codec/index.ts';
+import { convergentKey, randomKey } from '../core/immutable/convergence.ts';
+import { decodeChk } from '../core/immutable/decoder.ts';
+import { encodeChk } from '../core/immutable/encoder.ts';
+import { memoryShareReader } from '../core/immutable/memory.ts';
+import type { ChkParams } from '../core/immutable/params.ts';
+import { planChk } from '../core/immutable/plan.ts';
+import type { SegmentRunner } from '../core/immutable/segment.ts';
+import { bytesSource, type PlaintextSource } from '../core/immutable/source.ts';
+import type { CryptoBackend } from '../core/primitives/crypto-backend.ts';
+import { TAG_BLOCK, TAG_CRYPTTEXT, TAG_CRYPTTEXT_SEGMENT } from '../core/primitives/tags.ts';
+import { tagPrefix } from '../core/primitives/tagged-hash.ts';
+
+export interface ChkBenchSetup {
+  readonly size: number;
+  readonly params: ChkParams;
+  readonly reps: number;
+}
+
+export interface ChkFigures {
+  readonly label: string;
+  readonly encodeRandomKey: number;
+  readonly encodeConvergent: number;
+  readonly decodePrimary: number;
+  readonly decodeWorst: number;
+}
+
+export interface StageFigures {
+  /** MB/s of each stage alone over the file, and its share of the summed time. */
+  readonly encode: Record<string, { mbps: number; share: number }>;
+  readonly decode: Record<string, { mbps: number; share: number }>;
+}
+
+const now = () => performance.now();
+
+export function benchData(size: number): Uint8Array {
+  const data = new Uint8Array(size);
+  for (let off = 0; off < size; off += 65536)
+    globalThis.crypto.getRandomValues(data.subarray(off, off + 65536));
+  return data;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function timed(reps: number, size: number, fn: () => Promise<void>): Promise<number> {
+  const rates: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t = now();
+    await fn();
+    rates.push(size / 1e6 / ((now() - t) / 1000));
+  }
+  return median(rates);
+}
+
+/** Encode into share buffers (standing in for the upload) and return them with the cap. */
+async function encodeOnce(
+  source: PlaintextSource,
+  params: ChkParams,
+  backend: CryptoBackend,
+  codec: Codec,
+  runner: SegmentRunner | undefined,
+  convergence?: Uint8Array,
+) {
+  const plan = planChk(source.size, params);
+  if (plan.kind !== 'chk') throw new Error('bench file must be a CHK file');
+  const shares = Array.from({ length: plan.n }, () => new Uint8Array(plan.shareSize));
+  const key = convergence ? await convergentKey(source, params, convergence, backend) : randomKey();
+  let cap: ChkCap | undefined;
+  for await (const step of encodeChk(source, params, key, { backend, codec, runner })) {
+    for (const w of step.writes) shares[w.shnum].set(w.data, w.offset);
+    if (step.kind === 'done' && step.cap.kind === 'chk') cap = step.cap;
+  }
+  return { cap: cap!, shares };
+}
+
+export async function measureChk(
+  label: string,
+  data: Uint8Array,
+  setup: ChkBenchSetup,
+  backend: CryptoBackend,
+  codec: Codec,
+  runner?: SegmentRunner,
+): Promise<ChkFigures> {
+  const { params, reps } = setup;
+  const source = bytesSource(data);
+  const secret = new Uint8Array(16).fill(97);
+  const encodeRandomKey = await timed(reps, data.length, async () => {
+    await encodeOnce(source, params, backend, codec, runner);
+  });
+  const encodeConvergent = await timed(reps, data.length, async () => {
+    await encodeOnce(source, params, backend, codec, runner, secret);
+  });
+  const { cap, shares } = await encodeOnce(source, params, backend, codec, runner);
+  const decodeFrom = async (shnums: number[]) =>
+    timed(reps, data.length, async () => {
+      const reader = memoryShareReader(new Map(shnums.map((s) => [s, shares[s]])));
+      let total = 0;
+      for await (const chunk of decodeChk(cap, reader, { backend, codec, runner })) total += chunk.length;
+      if (total !== data.length) throw new Error('decode returned the wrong length');
+    });
+  const { k, n } = params;
+  const decodePrimary = await decodeFrom(Array.from({ length: k }, (_, i) => i));
+  const decodeWorst = await decodeFrom(Array.from({ length: k }, (_, i) => n - k + i));
+  return { label, encodeRandomKey, encodeConvergent, decodePrimary, decodeWorst };
+}
+
+/** Each pipeline stage alone, on this thread, over the whole file. */
+export async function measureStages(
+  data: Uint8Array,
+  setup: ChkBenchSetup,
+  backend: CryptoBackend,
+  codec: Codec,
+): Promise<StageFigures> {
+  const plan = planChk(data.length, setup.params);
+  if (plan.kind !== 'chk') throw new Error('bench file must be a CHK file');
+  const { k, n, segmentSize } = plan;
+  const key = randomKey();
+  const segs: Uint8Array[] = [];
+  for (let off = 0; off < data.length; off += segmentSize) segs.push(data.subarray(off, off + segmentSize));
+  const cts = await Promise.all(segs.map((s, i) => backend.aesCtr(key, i * segmentSize, s)));
+  const split = (ct: Uint8Array) => {
+    const padded = new Uint8Array(Math.ceil(ct.length / k) * k);
+    padded.set(ct);
+    const b = padded.length / k;
+    return Array.from({ length: k }, (_, j) => padded.subarray(j * b, (j + 1) * b));
+  };
+  const pieces = cts.map(split);
+  const blocks = pieces.map((p) => codec.encode(k, n, p));
+  const worst = Array.from({ length: k }, (_, i) => n - k + i);
+  const blockPrefix = tagPrefix(TAG_BLOCK);
+  const segPrefix = tagPrefix(TAG_CRYPTTEXT_SEGMENT);
+  const t = (fn: () => Promise<void>) => timed(setup.reps, data.length, fn);
+  const encode = {
+    'AES-CTR': await t(async () => {
+      for (let i = 0; i < segs.length; i++) await backend.aesCtr(key, i * segmentSize, segs[i]);
+    }),
+    'SHA-256d segment leaves': await t(async () => {
+      for (const ct of cts) await backend.taggedHashes(segPrefix, [ct]);
+    }),
+    'SHA-256d N block leaves': await t(async () => {
+      for (const b of blocks) await backend.taggedHashes(blockPrefix, b);
+    }),
+    'SHA-256 whole-file stream': await t(async () => {
+      const h = await backend.createHasher(tagPrefix(TAG_CRYPTTEXT));
+      for (const ct of cts) h.update(ct);
+      h.digest();
+    }),
+    'RS encode': await t(async () => {
+      for (const p of pieces) codec.encode(k, n, p);
+    }),
+  };
+  const decode = {
+    'SHA-256d k block leaves': await t(async () => {
+      for (const b of blocks)
+        await backend.taggedHashes(
+          blockPrefix,
+          worst.map((s) => b[s]),
+        );
+    }),
+    'RS decode (worst shares)': await t(async () => {
+      for (const b of blocks)
+        codec.decode(
+          k,
+          n,
+          worst.map((s) => b[s]),
+          worst,
+        );
+    }),
+    'SHA-256d segment leaves': encode['SHA-256d segment leaves'],
+    'AES-CTR': encode['AES-CTR'],
+  };
+  return { encode: shares(encode), decode: shares(decode) };
+}
+
+function shares(rates: Record<string, number>): Record<string, { mbps: number; share: number }> {
+  const total = Object.values(rates).reduce((a, r) => a + 1 / r, 0);
+  return Object.fromEntries(
+    Object.entries(rates).map(([name, r]) => [name, { mbps: r, share: 1 / r / total }]),
+  );
+}
+
+export function formatFigures(rows: ChkFigures[]): string {
+  const head = `${'setup'.padEnd(34)}${'encode (random key)'.padStart(21)}${'encode (convergent)'.padStart(21)}${'decode (0..k-1)'.padStart(17)}${'decode (N-k..N-1)'.padStart(19)}`;
+  const lines = rows.map(
+    (r) =>
+      `${r.label.padEnd(34)}${r.encodeRandomKey.toFixed(0).padStart(21)}${r.encodeConvergent.toFixed(0).padStart(21)}` +
+      `${r.decodePrimary.toFixed(0).padStart(17)}${r.decodeWorst.toFixed(0).padStart(19)}`,
+  );
+  return [head, ...lines].join('\n');
+}
+
+export function formatStages(title: string, s: StageFigures): string {
+  const part = (name: string, rec: Record<string, { mbps: number; share: number }>) => [
+    `  ${name}:`,
+    ...Object.entries(rec).map(
+      ([stage, f]) =>
+        `    ${stage.padEnd(28)}${f.mbps.toFixed(0).padStart(7)} MB/s alone  ${(100 * f.share).toFixed(0).padStart(3)}% of stage time`,
+    ),
+  ];
+  return [title, ...part('encode', s.encode), ...part('decode', s.decode)].join('\n');
+}

@@ -1,0 +1,27 @@
+/** The Chromium half of `npm run bench:chk`: exposes window.runChkBench for bench/chk-browser.ts. */
+import { loadCodec } from '../../core/codec/index.ts';
+import { webCrypto } from '../../core/primitives/crypto-web.ts';
+import { WorkerPool } from '../../web/workers/pool.ts';
+import { benchData, type ChkBenchSetup, measureChk, measureStages } from '../chk-measure.ts';
+import { workerRunner } from './runner.ts';
+import type { ChkWorkerApi } from './worker.ts';
+
+async function runChkBench(setup: ChkBenchSetup, workers: number) {
+  const codec = await loadCodec();
+  const data = benchData(setup.size);
+  const rows = [await measureChk('Chromium, main thread', data, setup, webCrypto, codec)];
+  const pool = new WorkerPool<ChkWorkerApi>(
+    () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
+    { size: workers },
+  );
+  const variants = await pool.each((w) => w.init());
+  rows.push(
+    await measureChk(`Chromium, ${workers} workers`, data, setup, webCrypto, codec, workerRunner(pool)),
+  );
+  pool.terminate();
+  const stages = await measureStages(data, setup, webCrypto, codec);
+  return { userAgent: navigator.userAgent, variant: codec.variant, workerVariants: variants, rows, stages };
+}
+
+(globalThis as unknown as { runChkBench: typeof runChkBench }).runChkBench = runChkBench;
+document.title = 'ready';
