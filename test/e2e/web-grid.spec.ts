@@ -1,0 +1,257 @@
+/**
+ * Uploads and downloads through a real local grid (relay + 10 storage servers), in
+ * Chromium: file input and drag-and-drop, download in a fresh browser context with byte
+ * comparison, survival with 7 of 10 servers gone, the unhappy-grid message, and a
+ * privacy check over every request and WebSocket frame the page and its workers make.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type Browser, expect, type Page, test } from '@playwright/test';
+import { base32Decode } from '../../core/primitives/base32.ts';
+import { startWebGrid, type WebGrid } from './web-grid.ts';
+
+const MiB = 1024 * 1024;
+
+/** Deterministic pseudo-random bytes (xorshift32), reproducible in Node and in the page. */
+function patternBytes(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x;
+    out[i + 1] = x >>> 8;
+    out[i + 2] = x >>> 16;
+    out[i + 3] = x >>> 24;
+  }
+  return out;
+}
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function openApp(browser: Browser, url: string) {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 20_000 });
+  return { context, page };
+}
+
+/** Waits for one upload card to finish; returns the link's href. */
+async function uploadedLink(page: Page, name: string): Promise<string> {
+  const card = page.getByRole('listitem', { name: `Upload of ${name}` });
+  const link = card.getByRole('link', { name: `Link to ${name}` });
+  await expect(link).toBeVisible({ timeout: 120_000 });
+  return (await link.getAttribute('href'))!;
+}
+
+/** Opens `href` in a fresh context (no history, no shared storage), downloads, returns the bytes. */
+async function downloadInFreshContext(browser: Browser, gridUrl: string, href: string): Promise<Buffer> {
+  const { context, page } = await openApp(browser, gridUrl);
+  await page.goto(href);
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 120_000 }),
+    page.getByRole('button', { name: 'Download' }).click(),
+  ]);
+  const bytes = await readFile((await download.path())!);
+  await expect(page.getByText('Download complete: every byte was verified.')).toBeVisible();
+  await context.close();
+  return bytes;
+}
+
+test.describe('a healthy grid', () => {
+  let grid: WebGrid;
+  test.beforeAll(async () => {
+    grid = await startWebGrid(10);
+    await grid.waitForServers(10);
+  });
+  test.afterAll(async () => grid?.close());
+
+  test('upload 25 MiB through the file input; a fresh browser downloads the same bytes', async ({
+    browser,
+  }) => {
+    const data = patternBytes(25 * MiB, 1);
+    const { context, page } = await openApp(browser, grid.url);
+    await page.getByLabel('Choose files to upload').setInputFiles({
+      name: 'big.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(data),
+    });
+    const href = await uploadedLink(page, 'big.bin');
+    const link = new URL(href);
+    expect(link.origin + link.pathname).toBe(grid.url);
+    expect(link.search).toBe('');
+    const cap = decodeURIComponent(link.hash.replace(/^#\/file\//, ''));
+    expect(cap).toMatch(/^URI:CHK:[a-z2-7]+:[a-z2-7]+:3:10:26214400$/);
+    await expect(page.getByLabel('Read cap', { exact: true })).toHaveValue(cap);
+    await expect(page.getByLabel('Verify cap', { exact: true })).toHaveValue(
+      /^URI:CHK-Verifier:[a-z2-7]+:[a-z2-7]+:3:10:26214400$/,
+    );
+    // Both progress bars end full.
+    const card = page.getByRole('listitem', { name: 'Upload of big.bin' });
+    await expect(card).toContainText('Stored.');
+    // The upload is in history, by name.
+    await page.getByRole('link', { name: 'History' }).click();
+    await expect(page.getByRole('link', { name: 'big.bin' })).toBeVisible();
+    await context.close();
+
+    const got = await downloadInFreshContext(browser, grid.url, href);
+    expect(got.length).toBe(data.length);
+    expect(sha(got)).toBe(sha(data));
+  });
+
+  test('drag and drop several files at once', async ({ browser }) => {
+    const { context, page } = await openApp(browser, grid.url);
+    const dataTransfer = await page.evaluateHandle(
+      ({ size, source }) => {
+        const make = new Function(`return ${source}`)() as (n: number, s: number) => Uint8Array;
+        const dt = new DataTransfer();
+        dt.items.add(new File([make(size, 2) as BlobPart], 'dropped-big.bin'));
+        dt.items.add(new File([make(70_000, 3) as BlobPart], 'dropped-small.bin'));
+        return dt;
+      },
+      { size: 25 * MiB, source: patternBytes.toString() },
+    );
+    const zone = page.getByRole('region', { name: 'Drop files here to upload them' });
+    await zone.dispatchEvent('dragenter', { dataTransfer });
+    await zone.dispatchEvent('drop', { dataTransfer });
+    const big = await uploadedLink(page, 'dropped-big.bin');
+    const small = await uploadedLink(page, 'dropped-small.bin');
+    await context.close();
+    expect(sha(await downloadInFreshContext(browser, grid.url, small))).toBe(sha(patternBytes(70_000, 3)));
+    expect(sha(await downloadInFreshContext(browser, grid.url, big))).toBe(sha(patternBytes(25 * MiB, 2)));
+  });
+
+  test('cancel stops an upload', async ({ browser }) => {
+    const { context, page } = await openApp(browser, grid.url);
+    // Big enough to be still running when Cancel is pressed (a sparse file: no disk cost).
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-cancel-'));
+    const file = path.join(dir, 'cancelled.bin');
+    await writeFile(file, patternBytes(MiB, 4));
+    await truncate(file, 512 * MiB);
+    await page.getByLabel('Choose files to upload').setInputFiles(file);
+    await page.getByRole('button', { name: 'Cancel upload of cancelled.bin' }).click();
+    const card = page.getByRole('listitem', { name: 'Upload of cancelled.bin' });
+    await expect(card).toContainText('Cancelled.', { timeout: 30_000 });
+    await expect(card.getByRole('link')).toHaveCount(0);
+    await context.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the grid page lists every server with its state', async ({ browser }) => {
+    const { context, page } = await openApp(browser, grid.url);
+    await page.goto(`${grid.url}#/grid`);
+    await expect(page.getByRole('status')).toHaveText(/10 of 10 servers connected/, { timeout: 30_000 });
+    const rows = page.getByRole('row');
+    await expect(rows).toHaveCount(11);
+    await expect(page.getByRole('rowheader', { name: 'server-0' })).toBeVisible();
+    await expect(page.getByRole('row', { name: /server-3/ })).toContainText(/yes.*\d+ ms/s);
+    await page.screenshot({ path: '/tmp/cairn-shots/grid-live-light-1100.png', fullPage: true });
+    await context.close();
+  });
+
+  test('no request, header or WebSocket frame carries the cap, the key or the plaintext', async ({
+    browser,
+  }) => {
+    const data = patternBytes(3 * MiB + 12345, 5);
+    const { context, page } = await openApp(browser, grid.url);
+    const seen: { where: string; text: string; bytes?: Buffer }[] = [];
+    const headerReads: Promise<void>[] = [];
+    const record = (r: import('@playwright/test').Request) => {
+      // allHeaders(): what went on the wire, not Playwright's provisional view.
+      headerReads.push(
+        r
+          .allHeaders()
+          .then((h) => {
+            seen.push({ where: `request ${r.url()}`, text: `${r.url()}\n${JSON.stringify(h)}` });
+            if (h.referer) seen.push({ where: `referer of ${r.url()}`, text: `referer: ${h.referer}` });
+          })
+          .catch(() => {}),
+      );
+      const body = r.postDataBuffer();
+      if (body) seen.push({ where: `body of ${r.url()}`, text: body.toString('latin1'), bytes: body });
+    };
+    context.on('request', record);
+    let sockets = 0;
+    const watch = (ws: import('@playwright/test').WebSocket) => {
+      sockets++;
+      seen.push({ where: 'websocket url', text: ws.url() });
+      const frame = (f: { payload: string | Buffer }) => {
+        const bytes = typeof f.payload === 'string' ? Buffer.from(f.payload) : f.payload;
+        seen.push({ where: `frame on ${ws.url()}`, text: bytes.toString('latin1'), bytes });
+      };
+      ws.on('framesent', frame);
+      ws.on('framereceived', frame);
+    };
+    page.on('websocket', watch);
+
+    await page.getByLabel('Choose files to upload').setInputFiles({
+      name: 'secret.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(data),
+    });
+    const href = await uploadedLink(page, 'secret.bin');
+    const cap = decodeURIComponent(new URL(href).hash.replace(/^#\/file\//, ''));
+    // And read it back in the same (recorded) tab.
+    await page.goto(href);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download' }).click(),
+    ]);
+    expect(sha(await readFile((await download.path())!))).toBe(sha(data));
+    await Promise.all(headerReads);
+    await context.close();
+
+    expect(sockets).toBeGreaterThan(0);
+    expect(seen.some((s) => s.where.startsWith('frame') && (s.bytes?.length ?? 0) > 100_000)).toBe(true);
+    const keyB32 = cap.split(':')[2];
+    const key = Buffer.from(base32Decode(keyB32));
+    const probes = [0, 1 * MiB + 17, 3 * MiB].map((o) => Buffer.from(data.subarray(o, o + 32)));
+    for (const s of seen) {
+      expect(s.text, s.where).not.toContain(cap);
+      expect(s.text, s.where).not.toContain(keyB32);
+      expect(s.where.startsWith('referer'), `${s.where} was sent`).toBe(false);
+      if (s.bytes) {
+        expect(s.bytes.includes(key), `${s.where} holds the key`).toBe(false);
+        for (const p of probes) expect(s.bytes.includes(p), `${s.where} holds plaintext`).toBe(false);
+      }
+    }
+  });
+});
+
+test('with 7 of 10 servers stopped, a file still downloads and new uploads get a clear message', async ({
+  browser,
+}) => {
+  const grid = await startWebGrid(10);
+  try {
+    await grid.waitForServers(10);
+    const data = patternBytes(25 * MiB, 6);
+    const { context, page } = await openApp(browser, grid.url);
+    await page.getByLabel('Choose files to upload').setInputFiles({
+      name: 'survivor.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(data),
+    });
+    const href = await uploadedLink(page, 'survivor.bin');
+    await context.close();
+
+    await Promise.all(grid.nodes.slice(0, 7).map((n) => n.close()));
+    expect(sha(await downloadInFreshContext(browser, grid.url, href))).toBe(sha(data));
+
+    const again = await openApp(browser, grid.url);
+    await again.page.getByLabel('Choose files to upload').setInputFiles({
+      name: 'unhappy.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(patternBytes(1 * MiB, 7)),
+    });
+    const alert = again.page.getByRole('listitem', { name: 'Upload of unhappy.bin' }).getByRole('alert');
+    await expect(alert).toContainText('The grid cannot take this file', { timeout: 60_000 });
+    await expect(alert).toContainText('happy=7');
+    await again.context.close();
+  } finally {
+    await grid.close();
+  }
+});
