@@ -138,6 +138,13 @@ export class WasmCodec implements Codec {
   #encKey = -1;
   #decKey = '';
   #lastSet: ShareSet | undefined;
+  readonly #viewCache = {
+    buffer: undefined as ArrayBufferLike | undefined,
+    output: 0,
+    stride: 0,
+    len: 0,
+    views: [] as Uint8Array[],
+  };
 
   constructor(kernel: KernelExports, variant: string) {
     this.#k = kernel;
@@ -160,6 +167,25 @@ export class WasmCodec implements Codec {
     }
     if (this.#bytes.buffer !== mem.buffer) this.#bytes = new Uint8Array(mem.buffer);
     return this.#bytes;
+  }
+
+  /**
+   * Views of `rows` output rows in wasm memory. Cached while the geometry and the memory
+   * buffer stay the same, so the hot loop creates no view objects.
+   */
+  #rowViews(output: number, stride: number, len: number, rows: number): Uint8Array[] {
+    const c = this.#viewCache;
+    if (c.buffer !== this.#bytes.buffer || c.output !== output || c.stride !== stride || c.len !== len) {
+      c.buffer = this.#bytes.buffer;
+      c.output = output;
+      c.stride = stride;
+      c.len = len;
+      c.views.length = 0;
+    }
+    for (let r = c.views.length; r < rows; r++) {
+      c.views.push(this.#bytes.subarray(output + r * stride, output + r * stride + len));
+    }
+    return c.views;
   }
 
   /** Parity coefficients for (k, n), computed once and kept. */
@@ -240,12 +266,8 @@ export class WasmCodec implements Codec {
     const rows = n - k;
     checkOutputs(parity, rows, len, 'parity buffers');
     if (rows === 0 || len === 0) return;
-    const output = this.#encodeCore(k, n, blocks, len);
-    const stride = roundUp64(len);
-    for (let r = 0; r < rows; r++) {
-      const at = output + r * stride;
-      parity[r].set(this.#bytes.subarray(at, at + len));
-    }
+    const views = this.#rowViews(this.#encodeCore(k, n, blocks, len), roundUp64(len), len, rows);
+    for (let r = 0; r < rows; r++) parity[r].set(views[r]);
   }
 
   parityViews(k: number, n: number, blocks: Uint8Array[]): Uint8Array[] {
@@ -254,12 +276,7 @@ export class WasmCodec implements Codec {
     const rows = n - k;
     if (rows === 0) return [];
     if (len === 0) return Array.from({ length: rows }, () => new Uint8Array(0));
-    const output = this.#encodeCore(k, n, blocks, len);
-    const stride = roundUp64(len);
-    const views: Uint8Array[] = [];
-    for (let r = 0; r < rows; r++)
-      views.push(this.#bytes.subarray(output + r * stride, output + r * stride + len));
-    return views;
+    return this.#rowViews(this.#encodeCore(k, n, blocks, len), roundUp64(len), len, rows).slice(0, rows);
   }
 
   decode(k: number, n: number, blocks: Uint8Array[], shareNums: number[]): Uint8Array[] {
@@ -327,12 +344,8 @@ export class WasmCodec implements Codec {
     checkOutputs(out, k, len, 'output buffers');
     const { missing } = set.plan;
     if (missing.length > 0 && len > 0) {
-      const output = this.#decodeCore(set, blocks, len);
-      const stride = roundUp64(len);
-      for (let r = 0; r < missing.length; r++) {
-        const at = output + r * stride;
-        out[missing[r]].set(this.#bytes.subarray(at, at + len));
-      }
+      const views = this.#rowViews(this.#decodeCore(set, blocks, len), roundUp64(len), len, missing.length);
+      for (let r = 0; r < missing.length; r++) out[missing[r]].set(views[r]);
     }
     for (let a = 0; a < k; a++) {
       if (set.sorted[a] < k) out[set.sorted[a]].set(blocks[set.order[a]]);
@@ -347,12 +360,11 @@ export class WasmCodec implements Codec {
     for (let a = 0; a < k; a++) if (set.sorted[a] < k) out[set.sorted[a]] = blocks[set.order[a]];
     const { missing } = set.plan;
     if (missing.length > 0) {
-      const output = len > 0 ? this.#decodeCore(set, blocks, len) : 0;
-      const stride = roundUp64(len);
-      for (let r = 0; r < missing.length; r++) {
-        out[missing[r]] =
-          len > 0 ? this.#bytes.subarray(output + r * stride, output + r * stride + len) : new Uint8Array(0);
-      }
+      const views =
+        len > 0
+          ? this.#rowViews(this.#decodeCore(set, blocks, len), roundUp64(len), len, missing.length)
+          : [];
+      for (let r = 0; r < missing.length; r++) out[missing[r]] = len > 0 ? views[r] : new Uint8Array(0);
     }
     return out;
   }

@@ -40,5 +40,12 @@ export async function loadCodec(opts: LoadCodecOptions = {}): Promise<Codec> {
   } else {
     throw new CodecError('BAD_PARAMS', `unknown codec variant '${String(wanted)}'`);
   }
-  return new WasmCodec(await loadKernel(variant), variant);
+  let kernel: Awaited<ReturnType<typeof loadKernel>>;
+  try {
+    kernel = await loadKernel(variant);
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new CodecError('LOAD_FAILED', `could not load the ${variant} codec build: ${why}`, { cause });
+  }
+  return new WasmCodec(kernel, variant);
 }

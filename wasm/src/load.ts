@@ -75,7 +75,13 @@ async function compile(variant: KernelVariant): Promise<WebAssembly.Module> {
     // Node (tsx, vitest, the CLI). The specifier is a variable so bundlers leave it alone.
     const fsName = 'node:fs/promises';
     const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs/promises');
-    const bytes = await fs.readFile(url);
+    let bytes: Uint8Array;
+    try {
+      bytes = await fs.readFile(url);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOENT') throw err;
+      throw new Error(`${url.pathname} is missing: run 'npm run build:wasm'`, { cause: err });
+    }
     return WebAssembly.compile(bytes);
   }
   if (url.protocol === 'data:') {
