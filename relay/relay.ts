@@ -184,6 +184,14 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
 
   app.get(
     '/v1/connect/:serverId',
+    // Refuse before upgrading, so the client sees a failed connection, not an open-then-closed one.
+    async (c, next) => {
+      const entry = registry.get(c.req.param('serverId') ?? '');
+      if (!entry || entry.link.ws.readyState !== WebSocket.OPEN) {
+        return c.text('that server is not connected to this relay', 404);
+      }
+      await next();
+    },
     upgradeWebSocket((c) => {
       const serverId = c.req.param('serverId') ?? '';
       let link: ServerLink | null = null;

@@ -201,12 +201,13 @@ export class StorageServer {
     return b;
   }
 
-  write(a: WriteArgs): Promise<void> {
+  async write(a: WriteArgs): Promise<void> {
     const b = this.bucketFor(a.si, a.sh, a.upload);
     const end = a.offset + a.data.length;
     if (end > b.size) {
-      return Promise.reject(
-        new StorageError('TOO_LARGE', `write to ${a.offset}..${end} runs past the allocated ${b.size} bytes`),
+      throw new StorageError(
+        'TOO_LARGE',
+        `write to ${a.offset}..${end} runs past the allocated ${b.size} bytes`,
       );
     }
     // One write at a time per bucket: the overlap check must see every earlier write.
@@ -229,7 +230,7 @@ export class StorageServer {
     return task;
   }
 
-  close(a: BucketArgs): Promise<void> {
+  async close(a: BucketArgs): Promise<void> {
     const b = this.bucketFor(a.si, a.sh, a.upload);
     return this.locks.run(lockKey(a.si), async () => {
       await b.queue;
@@ -258,7 +259,7 @@ export class StorageServer {
     });
   }
 
-  abort(a: BucketArgs): Promise<void> {
+  async abort(a: BucketArgs): Promise<void> {
     const b = this.bucketFor(a.si, a.sh, a.upload);
     return this.dropBucket(b).then(() => this.log(`abort si=${siPrefix(a.si)} sh=${a.sh}`));
   }

@@ -18,8 +18,10 @@ const DECODE_OPTIONS = {
   useMaps: false,
 } as const;
 
+/** Always a plain Uint8Array: in Node cborg may hand out a Buffer, whose slice() is a view, not a copy. */
 export function encodeCbor(value: unknown): Uint8Array {
-  return encode(value);
+  const b = encode(value);
+  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 export function decodeCbor(bytes: Uint8Array, maxBytes: number): unknown {

@@ -1,0 +1,167 @@
+/**
+ * The relay on 127.0.0.1: signed announcements (forgeries refused), subscriptions that
+ * follow servers joining and leaving, and relay-only servers reached through it with the
+ * handshake still proving who answers.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { relayEndpoint, relayRoute, signAnnouncement } from '../../core/protocol/announcement.ts';
+import { decodeCbor, encodeCbor } from '../../core/protocol/cbor.ts';
+import { connectStorageServer } from '../../core/protocol/client.ts';
+import {
+  fetchGridServers,
+  type GridServer,
+  serverRoutes,
+  subscribeToGrid,
+} from '../../core/protocol/grid.ts';
+import { generateKeyPair } from '../../core/protocol/identity.ts';
+import * as L from '../../core/protocol/limits.ts';
+import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../../core/protocol/relay-envelope.ts';
+import { asShareNum, asStorageIndex } from '../../core/types.ts';
+import { startRelay } from '../../relay/relay.ts';
+import { expectBytesEqual } from '../harness/bytes.ts';
+import { cleanup, startTestGrid, startTestRelay, startTestServer } from '../harness/grid.ts';
+
+const rand = (n: number) => new Uint8Array(randomBytes(n));
+afterAll(() => cleanup());
+
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Opens a server link by hand and sends one announcement; resolves with the relay's answer. */
+async function announceRaw(
+  relayUrl: string,
+  body: Uint8Array,
+  sig: Uint8Array,
+): Promise<Record<string, unknown>> {
+  const ws = new WebSocket(relayEndpoint(relayUrl, '/v1/link'));
+  await new Promise((r) => ws.once('open', r));
+  const answer = new Promise<Record<string, unknown>>((resolve) =>
+    ws.once('message', (d: Buffer) => {
+      const env = decodeEnvelope(new Uint8Array(d));
+      resolve(decodeCbor(env.payload, 10_000) as Record<string, unknown>);
+    }),
+  );
+  ws.send(encodeEnvelope(EnvelopeKind.Control, 0, encodeCbor({ t: 'announce', body, sig })));
+  const a = await answer;
+  ws.close();
+  return a;
+}
+
+describe('announcements', () => {
+  it('are verified: forged, tampered and stale ones are refused', async () => {
+    const relay = await startTestRelay();
+    const key = generateKeyPair();
+    const ann = {
+      serverId: key.serverId,
+      nickname: 'x',
+      url: null,
+      availableSpace: 1,
+      seq: 5,
+      expires: Date.now() + 60_000,
+    };
+    const good = signAnnouncement(key, ann);
+    const other = generateKeyPair();
+    const forged = signAnnouncement(other, { ...ann, serverId: other.serverId });
+    expect(await announceRaw(relay.url, good.body, forged.signature)).toMatchObject({
+      t: 'rejected',
+      m: expect.stringMatching(/bad signature/),
+    });
+    const tampered = good.body.slice();
+    tampered[tampered.length - 1] ^= 1;
+    expect((await announceRaw(relay.url, tampered, good.signature)).t).toBe('rejected');
+    const expired = signAnnouncement(key, { ...ann, expires: Date.now() - 1 });
+    expect((await announceRaw(relay.url, expired.body, expired.signature)).m).toMatch(/expired/);
+    expect(relay.registry.list()).toEqual([]);
+    expect(await announceRaw(relay.url, good.body, good.signature)).toMatchObject({ t: 'accepted' });
+    await relay.close();
+  });
+});
+
+describe('subscriptions', () => {
+  it('deliver the list, then joins and departures', async () => {
+    const relay = await startTestRelay();
+    let latest: GridServer[] = [];
+    const sub = subscribeToGrid(relay.url, (list) => {
+      latest = list;
+    });
+    expect(await sub.ready).toEqual([]);
+    const a = await startTestServer({ relayUrl: relay.url, nickname: 'a' });
+    await until(() => latest.length === 1);
+    const b = await startTestServer({ relayUrl: relay.url, nickname: 'b', listen: false });
+    await until(() => latest.length === 2);
+    const byId = new Map(latest.map((s) => [s.serverId, s]));
+    expect(byId.get(a.serverId)?.url).toBe(a.url);
+    expect(byId.get(b.serverId)?.url).toBeNull();
+    expect(byId.get(b.serverId)?.nickname).toBe('b');
+    expect((await fetchGridServers(relay.url)).length).toBe(2);
+    await a.close();
+    await until(() => latest.length === 1 && latest[0].serverId === b.serverId);
+    sub.close();
+    await b.close();
+    await relay.close();
+  });
+
+  it('servers come back on their own when the relay restarts', async () => {
+    const relay = await startTestRelay();
+    const s = await startTestServer({ relayUrl: relay.url, listen: false });
+    const port = relay.port;
+    await relay.close();
+    await until(() => !s.relayLink!.announced);
+    const again = await startRelay({ port });
+    await s.relayLink!.whenAnnounced();
+    expect(again.registry.list().map((e) => e.announcement.serverId)).toEqual([s.serverId]);
+    await s.close();
+    await again.close();
+  });
+});
+
+describe('forwarding', () => {
+  it('reaches a relay-only server, byte-exact, and the relay cannot pose as another server', async () => {
+    const grid = await startTestGrid({ servers: 2, relayOnly: 1 });
+    const [direct, hidden] = grid.servers;
+    expect(hidden.url).toBeNull();
+    const routes = serverRoutes(hidden, grid.relay.url);
+    expect(routes).toEqual([relayRoute(grid.relay.url, hidden.serverId)]);
+    const conn = await connectStorageServer(routes[0], hidden.serverId);
+    const si = asStorageIndex(rand(16));
+    const s = { renew: rand(32), cancel: rand(32), upload: rand(20) };
+    const data = rand(2_500_000);
+    await conn.allocateBuckets(si, s, [asShareNum(4)], data.length);
+    await conn.writeShare(si, asShareNum(4), s.upload, 0, data);
+    await conn.closeShare(si, asShareNum(4), s.upload);
+    expectBytesEqual(await conn.readShare(si, asShareNum(4), 0, data.length), data);
+    expect(await hidden.server.listImmutable(si)).toEqual([4]);
+
+    // The route to `hidden` does not prove to be `direct`.
+    await expect(connectStorageServer(routes[0], direct.serverId)).rejects.toMatchObject({
+      code: 'HANDSHAKE_FAILED',
+    });
+    // Unknown server: the relay closes the socket.
+    await expect(
+      connectStorageServer(relayRoute(grid.relay.url, generateKeyPair().serverId), direct.serverId),
+    ).rejects.toMatchObject({
+      code: 'CONNECTION_FAILED',
+    });
+    // An oversized frame is answered by the relay and does not break the server's link.
+    const raw = new WebSocket(routes[0]);
+    await new Promise((r) => raw.once('open', r));
+    const reply = new Promise<Uint8Array>((r) => raw.once('message', (d: Buffer) => r(new Uint8Array(d))));
+    raw.send(new Uint8Array(L.MAX_FRAME_BYTES + 1));
+    expect(decodeCbor(await reply, 1000)).toMatchObject({ i: 0, e: { c: 'TOO_LARGE' } });
+    raw.close();
+    expect(await conn.listShares(si)).toEqual([4]);
+
+    // When the server goes away, the client's pending and later calls fail as UNAVAILABLE.
+    await hidden.close();
+    await conn.closed;
+    await expect(conn.listShares(si)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await grid.close();
+  });
+});

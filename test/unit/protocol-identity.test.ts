@@ -1,0 +1,112 @@
+/** Server identities, the handshake signature, lease seeds and signed announcements. */
+import { describe, expect, it } from 'vitest';
+import {
+  type Announcement,
+  relayRoute,
+  signAnnouncement,
+  verifyAnnouncement,
+} from '../../core/protocol/announcement.ts';
+import { decodeServerList, encodeServerList, serverRoutes } from '../../core/protocol/grid.ts';
+import {
+  generateKeyPair,
+  isServerId,
+  keyPairFromSecret,
+  serverIdPublicKey,
+  serverLeaseSeed,
+  signHandshake,
+  verifyHandshake,
+} from '../../core/protocol/identity.ts';
+import { base32Encode } from '../../core/primitives/base32.ts';
+import { asServerId } from '../../core/types.ts';
+
+const key = keyPairFromSecret(new Uint8Array(32).fill(1));
+
+describe('ServerId', () => {
+  it('is v0- + base32(public key) and gives the key back', () => {
+    expect(key.serverId).toMatch(/^v0-[a-z2-7]{52}$/);
+    expect(key.serverId).toBe(`v0-${base32Encode(key.publicKey)}`);
+    expect(serverIdPublicKey(key.serverId)).toEqual(key.publicKey);
+    expect(isServerId(key.serverId)).toBe(true);
+  });
+
+  it('rejects malformed ids and small-order keys', () => {
+    expect(isServerId('v0-abc')).toBe(false);
+    expect(isServerId(`v1-${key.serverId.slice(3)}`)).toBe(false);
+    expect(isServerId(`v0-${'a'.repeat(52)}`)).toBe(false); // all-zero key: small order
+    expect(() => serverIdPublicKey(`v0-${'1'.repeat(52)}`)).toThrow(/server id/);
+  });
+
+  it('has a stable 20-byte lease seed that differs between servers', () => {
+    const seed = serverLeaseSeed(key.serverId);
+    expect(seed.length).toBe(20);
+    expect(serverLeaseSeed(key.serverId)).toEqual(seed);
+    expect(serverLeaseSeed(generateKeyPair().serverId)).not.toEqual(seed);
+  });
+});
+
+describe('handshake', () => {
+  it('verifies only for the right key, challenge and id', () => {
+    const challenge = crypto.getRandomValues(new Uint8Array(32));
+    const sig = signHandshake(key, challenge);
+    expect(verifyHandshake(key.serverId, challenge, sig)).toBe(true);
+    const other = generateKeyPair();
+    expect(verifyHandshake(other.serverId, challenge, sig)).toBe(false);
+    const c2 = challenge.slice();
+    c2[0] ^= 1;
+    expect(verifyHandshake(key.serverId, c2, sig)).toBe(false);
+    expect(verifyHandshake(asServerId(`v0-${'a'.repeat(52)}`), challenge, new Uint8Array(64))).toBe(false);
+    expect(verifyHandshake(key.serverId, challenge, sig.subarray(0, 63))).toBe(false);
+  });
+});
+
+describe('announcements', () => {
+  const ann: Announcement = {
+    serverId: key.serverId,
+    nickname: 'n1',
+    url: 'ws://127.0.0.1:1234/v1/storage',
+    availableSpace: 5e9,
+    seq: 10,
+    expires: 2_000_000,
+  };
+
+  it('verify when intact and fresh', () => {
+    expect(verifyAnnouncement(signAnnouncement(key, ann), 1_000_000)).toEqual(ann);
+  });
+
+  it('reject tampering, another key, expiry', () => {
+    const signed = signAnnouncement(key, ann);
+    const body = signed.body.slice();
+    body[body.length - 1] ^= 1;
+    expect(() => verifyAnnouncement({ body, signature: signed.signature }, 0)).toThrow(/signature|malformed/);
+    expect(() => verifyAnnouncement(signed, 2_000_000)).toThrow(/expired/);
+    const other = generateKeyPair();
+    expect(() => signAnnouncement(other, ann)).toThrow(/another server/);
+    // Signed by `other` but claiming `key`'s id: fails verification.
+    const spoof = signAnnouncement(other, { ...ann, serverId: other.serverId });
+    const spoofBody = spoof.body;
+    expect(() => verifyAnnouncement({ body: signed.body, signature: spoof.signature }, 0)).toThrow(
+      /bad signature/,
+    );
+    expect(verifyAnnouncement({ body: spoofBody, signature: spoof.signature }, 0).serverId).toBe(
+      other.serverId,
+    );
+  });
+
+  it('lists round-trip through the cache form, dropping bad entries', () => {
+    const a = signAnnouncement(key, ann);
+    const other = generateKeyPair();
+    const b = signAnnouncement(other, { ...ann, serverId: other.serverId, url: null });
+    const broken = { body: b.body, signature: a.signature };
+    const list = decodeServerList(encodeServerList([a, broken, b]), 1_000_000);
+    expect(list.map((s) => s.serverId)).toEqual([key.serverId, other.serverId]);
+    expect(decodeServerList(encodeServerList([a]), 3_000_000)).toEqual([]);
+    expect(decodeServerList(encodeServerList([a]), 3_000_000, true).length).toBe(1);
+    expect(serverRoutes(list[0], 'http://127.0.0.1:9')).toEqual([
+      ann.url,
+      relayRoute('http://127.0.0.1:9', key.serverId),
+    ]);
+    expect(serverRoutes(list[1], 'http://127.0.0.1:9')).toEqual([
+      `ws://127.0.0.1:9/v1/connect/${other.serverId}`,
+    ]);
+  });
+});

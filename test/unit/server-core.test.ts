@@ -1,0 +1,133 @@
+/** The StorageServer core on a disk backend with an injected clock, and its container formats. */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { base32Encode } from '../../core/primitives/base32.ts';
+import { asShareNum, asStorageIndex } from '../../core/types.ts';
+import {
+  decodeImmutableLeases,
+  hashLeaseSecret,
+  IMMUTABLE_HEADER_BYTES,
+  immutableLayout,
+  MUTABLE_DATA_OFFSET,
+  MUTABLE_MAGIC,
+} from '../../server/containers.ts';
+import { DiskBackend } from '../../server/disk-backend.ts';
+import { addRange, overlaps } from '../../server/ranges.ts';
+import { LEASE_DURATION_MS, StorageServer } from '../../server/storage-server.ts';
+import { cleanup, tempDir } from '../harness/grid.ts';
+
+const rand = (n: number) => new Uint8Array(randomBytes(n));
+afterAll(() => cleanup());
+
+async function makeServer(now: () => number) {
+  const dir = tempDir('cairn-core-');
+  const server = new StorageServer({
+    backend: new DiskBackend(dir),
+    nodeId: rand(20),
+    now,
+    uploadIdleTimeoutMs: 60_000,
+  });
+  await server.start();
+  return { dir, server };
+}
+
+describe('StorageServer', () => {
+  it('writes Tahoe v2 immutable containers with hashed lease secrets and a 31-day lease', async () => {
+    const t = 1_700_000_000_000;
+    const { dir, server } = await makeServer(() => t);
+    const si = asStorageIndex(rand(16));
+    const s = { renew: rand(32), cancel: rand(32), upload: rand(20) };
+    const data = rand(1000);
+    await server.allocate({ si, ...s, shares: [asShareNum(7)], size: 1000 });
+    await server.write({ si, sh: asShareNum(7), upload: s.upload, offset: 0, data });
+    await server.close({ si, sh: asShareNum(7), upload: s.upload });
+    const b = base32Encode(si);
+    const file = new Uint8Array(
+      await fs.readFile(path.join(dir, 'storage', 'shares', b.slice(0, 2), b, '7')),
+    );
+    const dv = new DataView(file.buffer, file.byteOffset);
+    expect([dv.getUint32(0), dv.getUint32(4), dv.getUint32(8)]).toEqual([2, 1000, 1]);
+    expect(file.subarray(IMMUTABLE_HEADER_BYTES, IMMUTABLE_HEADER_BYTES + 1000)).toEqual(data);
+    const layout = immutableLayout(file, file.length);
+    const [lease] = decodeImmutableLeases(file.subarray(layout.leaseOffset));
+    expect(lease.renewHash).toEqual(hashLeaseSecret(s.renew));
+    expect(lease.cancelHash).toEqual(hashLeaseSecret(s.cancel));
+    expect(lease.expires).toBe(Math.floor((t + LEASE_DURATION_MS) / 1000));
+    // The secrets themselves are nowhere in the file.
+    expect(Buffer.from(file).includes(Buffer.from(s.renew))).toBe(false);
+    await server.stop();
+  });
+
+  it('aborts uploads left idle past the timeout, releasing their space', async () => {
+    let t = 0;
+    const { server } = await makeServer(() => t);
+    const si = asStorageIndex(rand(16));
+    const s = { renew: rand(32), cancel: rand(32), upload: rand(20) };
+    const before = await server.availableSpace();
+    await server.allocate({ si, ...s, shares: [asShareNum(0)], size: 10_000_000 });
+    expect(before - (await server.availableSpace())).toBeGreaterThanOrEqual(9_000_000);
+    t = 30_000;
+    expect(await server.abortIdleUploads()).toBe(0);
+    t = 61_000;
+    expect(await server.abortIdleUploads()).toBe(1);
+    await expect(
+      server.write({ si, sh: asShareNum(0), upload: s.upload, offset: 0, data: rand(5) }),
+    ).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    await server.stop();
+  });
+
+  it('creates Tahoe v2 mutable containers', async () => {
+    const { dir, server } = await makeServer(() => 1e12);
+    const si = asStorageIndex(rand(16));
+    const we = rand(32);
+    await server.readTestWrite({
+      si,
+      writeEnabler: we,
+      renew: rand(32),
+      cancel: rand(32),
+      testWrite: new Map([
+        [asShareNum(0), { test: [], write: [{ offset: 0, data: new Uint8Array([5, 6]) }], newLength: null }],
+      ]),
+      readVector: [],
+    });
+    const b = base32Encode(si);
+    const file = new Uint8Array(
+      await fs.readFile(path.join(dir, 'storage', 'shares', b.slice(0, 2), b, '0')),
+    );
+    expect(file.subarray(0, 32)).toEqual(MUTABLE_MAGIC);
+    expect(new TextDecoder().decode(file.subarray(0, 27))).toBe('Tahoe mutable container v2\n');
+    expect(file.subarray(52, 84)).toEqual(we);
+    expect(file.subarray(MUTABLE_DATA_OFFSET, MUTABLE_DATA_OFFSET + 2)).toEqual(new Uint8Array([5, 6]));
+    expect(file.length).toBe(MUTABLE_DATA_OFFSET + 2 + 4); // data + empty extra-lease count
+    await server.stop();
+  });
+});
+
+describe('ranges', () => {
+  it('merge and report overlaps', () => {
+    const r: Array<[number, number]> = [];
+    addRange(r, 10, 20);
+    addRange(r, 30, 40);
+    addRange(r, 0, 5);
+    expect(r).toEqual([
+      [0, 5],
+      [10, 20],
+      [30, 40],
+    ]);
+    addRange(r, 5, 10);
+    expect(r).toEqual([
+      [0, 20],
+      [30, 40],
+    ]);
+    expect(overlaps(r, 15, 35)).toEqual([
+      [15, 20],
+      [30, 35],
+    ]);
+    addRange(r, 19, 31);
+    expect(r).toEqual([[0, 40]]);
+  });
+});
