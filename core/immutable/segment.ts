@@ -26,7 +26,7 @@ export interface EncodedSegment {
   readonly ciphertext: Uint8Array;
   /** Crypttext-segment hash of the unpadded ciphertext. */
   readonly crypttextLeaf: Uint8Array;
-  /** All N blocks. */
+  /** All N blocks (views into one buffer per segment). */
   readonly blocks: Uint8Array[];
   readonly blockHashes: Uint8Array[];
 }
@@ -60,7 +60,11 @@ export interface SegmentRunner {
   decode(job: SegmentDecodeJob): Promise<DecodedSegment>;
 }
 
-/** Encrypt, hash, zero-pad to a multiple of k, erasure-code, hash every block. */
+/**
+ * Encrypt, hash, zero-pad to a multiple of k, erasure-code, hash every block. All N blocks
+ * live in one buffer, each preceded by the block-hash tag prefix, so they are hashed in
+ * place (no copy per block) and cross a worker boundary as one transfer.
+ */
 export async function encodeSegment(
   job: SegmentEncodeJob,
   backend: CryptoBackend,
@@ -69,19 +73,21 @@ export async function encodeSegment(
   const { k, n } = job;
   const ciphertext = await backend.aesCtr(job.key, job.offset, job.plaintext);
   const leafPromise = backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
-  let padded = ciphertext;
-  if (ciphertext.length % k !== 0) {
-    padded = new Uint8Array(ciphertext.length + k - (ciphertext.length % k));
-    padded.set(ciphertext);
+  const len = ciphertext.length;
+  const b = Math.ceil(len / k);
+  const p = BLOCK_PREFIX.length;
+  const slot = p + b;
+  const all = new Uint8Array(n * slot); // zero-filled: the tail padding is already there
+  const blocks: Uint8Array[] = [];
+  const hashed: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    all.set(BLOCK_PREFIX, i * slot);
+    if (i < k) all.set(ciphertext.subarray(i * b, Math.min(len, (i + 1) * b)), i * slot + p);
+    blocks.push(all.subarray(i * slot + p, (i + 1) * slot));
+    hashed.push(all.subarray(i * slot, (i + 1) * slot));
   }
-  const b = padded.length / k;
-  const pieces: Uint8Array[] = [];
-  for (let j = 0; j < k; j++) pieces.push(padded.subarray(j * b, (j + 1) * b));
-  const blocks = codec.encode(k, n, pieces);
-  const [blockHashes, [crypttextLeaf]] = await Promise.all([
-    backend.taggedHashes(BLOCK_PREFIX, blocks),
-    leafPromise,
-  ]);
+  codec.encodeInto(k, n, blocks.slice(0, k), blocks.slice(k));
+  const [blockHashes, [crypttextLeaf]] = await Promise.all([backend.sha256dMany(hashed), leafPromise]);
   return { ciphertext, crypttextLeaf, blocks, blockHashes };
 }
 
@@ -94,7 +100,8 @@ export async function decodeSegment(
   const hashes = await backend.taggedHashes(BLOCK_PREFIX, job.blocks);
   const badBlocks = hashes.flatMap((h, i) => (equalBytes(h, job.blockLeaves[i]) ? [] : [i]));
   if (badBlocks.length) return { ok: false, badBlocks };
-  const pieces = codec.decode(job.k, job.n, job.blocks, job.shnums);
+  // Views into the codec's memory, valid until its next call: copied out at once.
+  const pieces = codec.decodeViews(job.k, job.n, job.blocks, job.shnums);
   const ciphertext = new Uint8Array(job.length);
   let off = 0;
   for (const p of pieces) {

@@ -11,6 +11,8 @@ import type { StreamHasher } from './tagged-hash.ts';
 
 export interface CryptoBackend {
   readonly name: string;
+  /** `SHA256d(input)` for every input (callers lay the tag prefix out in front themselves). */
+  sha256dMany(inputs: readonly Uint8Array[]): Promise<Uint8Array[]>;
   /** `SHA256d(prefix || block)` for every block (prefix is a tag's netstring, §1.3). */
   taggedHashes(prefix: Uint8Array, blocks: readonly Uint8Array[]): Promise<Uint8Array[]>;
   /** AES-128-CTR with the keystream positioned at `byteOffset` (counter 0 at offset 0). */

@@ -23,6 +23,11 @@ export function aesCtrSync(key: AesKey, byteOffset: number, data: Uint8Array): U
 
 export const nodeCrypto: CryptoBackend = {
   name: 'node:crypto',
+  async sha256dMany(inputs) {
+    return inputs.map((b) =>
+      toU8(createHash('sha256').update(createHash('sha256').update(b).digest()).digest()),
+    );
+  },
   async taggedHashes(prefix, blocks) {
     return blocks.map((b) => sha256dPrefixed(prefix, b));
   },

@@ -30,6 +30,13 @@ async function sha256dView(data: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
 
 export const webCrypto: CryptoBackend = {
   name: 'webcrypto',
+  async sha256dMany(inputs) {
+    return Promise.all(
+      inputs.map((b) =>
+        sha256dView(b.buffer instanceof ArrayBuffer ? (b as Uint8Array<ArrayBuffer>) : b.slice()),
+      ),
+    );
+  },
   async taggedHashes(prefix, blocks) {
     // One buffer holds every prefix||block so digest() gets views, not a fresh copy each.
     let total = 0;

@@ -11,7 +11,11 @@ import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { webCrypto } from '../../core/primitives/crypto-web.ts';
 import { convergentKey, randomKey } from '../../core/immutable/convergence.ts';
 import { type DecodeOptions, readChk, type ShareReader } from '../../core/immutable/decoder.ts';
-import { NotEnoughSharesError, type ShareCorruptError } from '../../core/immutable/errors.ts';
+import {
+  ChkIntegrityError,
+  NotEnoughSharesError,
+  type ShareCorruptError,
+} from '../../core/immutable/errors.ts';
 import {
   chainOrder,
   checkHeader,
@@ -23,7 +27,10 @@ import { encodeToShares, memoryShareReader } from '../../core/immutable/memory.t
 import { type ChkParams, segmentGeometry } from '../../core/immutable/params.ts';
 import { planChk } from '../../core/immutable/plan.ts';
 import { blobSource, bytesSource } from '../../core/immutable/source.ts';
-import { parseUeb } from '../../core/immutable/ueb.ts';
+import { decodeSegment, encodeSegment, type SegmentRunner } from '../../core/immutable/segment.ts';
+import { parseUeb, serializeUeb, uebHash } from '../../core/immutable/ueb.ts';
+import { buildHashTree } from '../../core/hashtree/tree.ts';
+import { concatBytes } from '../../core/primitives/bytes.ts';
 import { utf8 } from '../../core/primitives/bytes.ts';
 
 /** A multiple of k, so it is the real segment size of files larger than it. */
@@ -341,5 +348,89 @@ describe('share layout details', () => {
     ]);
     expect(ueb.tailCodecParams).toBe(`${plan.paddedTail}-3-10`);
     expect(shares[0].length - uebOffset - 4).toBe(plan.uebLength);
+  });
+});
+
+describe('segment runners', () => {
+  /** Jobs and results cross a structured-clone boundary with transfers, as with a worker. */
+  function clonedRunner(): SegmentRunner {
+    const across = <T>(v: T, buffers: ArrayBuffer[]) =>
+      structuredClone(v, { transfer: [...new Set(buffers)] }) as T;
+    return {
+      parallelism: 2,
+      async encode(job) {
+        const plaintext = job.plaintext.slice();
+        const r = await encodeSegment(across({ ...job, plaintext }, [plaintext.buffer]), nodeCrypto, codec);
+        return across(r, [r.ciphertext.buffer, ...r.blocks.map((b) => b.buffer)] as ArrayBuffer[]);
+      },
+      async decode(job) {
+        const blocks = job.blocks.map((b) => b.slice());
+        const r = await decodeSegment(
+          across(
+            { ...job, blocks },
+            blocks.map((b) => b.buffer),
+          ),
+          nodeCrypto,
+          codec,
+        );
+        return r;
+      },
+    };
+  }
+
+  it('encoding and decoding through a message boundary give the same cap, shares and plaintext', async () => {
+    const data = pattern(7 * SEG + 11, 8);
+    const local = await encode(data);
+    const source = bytesSource(data);
+    const key = await convergentKey(source, P, SECRET, nodeCrypto);
+    const remote = await encodeToShares(source, P, key, {
+      backend: nodeCrypto,
+      codec,
+      runner: clonedRunner(),
+    });
+    expect(formatCap(remote.cap)).toBe(formatCap(local.cap));
+    expect(remote.shares.map(toHex)).toEqual(local.shares.map(toHex));
+    const reported: number[] = [];
+    const map = sharesMap(remote.shares, (i) => i >= 5);
+    const bad = remote.shares[5].slice();
+    bad[layoutOf(data.length).dataOffset + 3 * (SEG / 3) + 1] ^= 4; // segment 3 of share 5
+    map.set(5, bad);
+    const back = await readChk(
+      remote.cap as ChkCap,
+      memoryShareReader(map),
+      opts({ runner: clonedRunner(), onShareError: (e) => reported.push(e.shnum) }),
+    );
+    expect(toHex(back)).toBe(toHex(data));
+    expect(reported).toEqual([5]);
+  });
+});
+
+describe('a faulty uploader', () => {
+  it('blocks that verify but decode to ciphertext the crypttext tree rejects raise ChkIntegrityError', async () => {
+    // Rebuild every share with a crypttext tree over wrong leaves, a UEB naming its root,
+    // and a cap naming that UEB: all hashes chain up, yet the data does not match.
+    const size = 2 * SEG + 9;
+    const { cap, shares } = await encode(pattern(size, 12));
+    const plan = planChk(size, P);
+    if (plan.kind !== 'chk' || cap.kind !== 'chk') throw new Error('expected CHK');
+    const { layout } = plan;
+    const wrongTree = buildHashTree([
+      new Uint8Array(32).fill(1),
+      new Uint8Array(32).fill(2),
+      new Uint8Array(32).fill(3),
+    ]);
+    const { uebOffset } = readUebOffset(0, shares[0]);
+    const old = parseUeb(shares[0].subarray(uebOffset + 4));
+    const ueb = serializeUeb(plan, { ...old, crypttextRootHash: wrongTree[0] });
+    const forged = shares.map((s) => {
+      const copy = s.slice();
+      copy.set(concatBytes(...wrongTree), layout.crypttextTreeOffset);
+      copy.set(ueb, uebOffset + 4);
+      return copy;
+    });
+    const forgedCap: ChkCap = { ...cap, uebHash: uebHash(ueb) };
+    const err = await readChk(forgedCap, memoryShareReader(sharesMap(forged)), opts()).catch((e) => e);
+    expect(err).toBeInstanceOf(ChkIntegrityError);
+    expect(err.code).toBe('CHK_INTEGRITY');
   });
 });

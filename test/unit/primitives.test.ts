@@ -111,6 +111,14 @@ describe('crypto backends agree', () => {
     const want = blocks.map((b) => toHex(taggedHash(TAG_BLOCK, b)));
     for (const backend of [nodeCrypto, webCrypto]) {
       expect((await backend.taggedHashes(prefix, blocks)).map(toHex)).toEqual(want);
+      // The same with the prefix laid out in front of each block, views into one buffer.
+      const laid = blocks.map((b) => {
+        const buf = new Uint8Array(8 + prefix.length + b.length);
+        buf.set(prefix, 8);
+        buf.set(b, 8 + prefix.length);
+        return buf.subarray(8);
+      });
+      expect((await backend.sha256dMany(laid)).map(toHex)).toEqual(want);
     }
   });
 
