@@ -83,6 +83,7 @@ describe.each(variants)('codec (%s build)', (variant) => {
     [5, 5],
     [71, 255],
     [101, 256],
+    [128, 256], // the largest parity-rows × k product: fills the kernel table areas exactly
     [255, 256],
     [256, 256],
   ];
