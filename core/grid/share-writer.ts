@@ -23,7 +23,7 @@ export interface ShareWriterOptions {
   n: number;
   shareholders: Shareholders;
   uploadSecretFor(serverId: ServerId): Uint8Array;
-  /** Bytes one server may have in flight before `write` waits (default 8 MiB). */
+  /** Bytes one server may have in flight before `write` waits (default 4 MiB). */
   maxInFlightBytes?: number;
   /**
    * Contiguous writes to one share are joined up to this many bytes before they are sent
@@ -66,7 +66,7 @@ export class ShareWriter {
 
   constructor(options: ShareWriterOptions) {
     this.#o = options;
-    this.#budget = options.maxInFlightBytes ?? 8 * 1024 * 1024;
+    this.#budget = options.maxInFlightBytes ?? 4 * 1024 * 1024;
     this.#timeout = options.callTimeoutMs ?? 60_000;
     this.#coalesce = options.coalesceBytes ?? 256 * 1024;
     this.#holders = [...options.shareholders.buckets].map(([api, shares]) => ({

@@ -40,7 +40,7 @@ export interface UploadOptions {
   /** Told about each server dropped during the upload (the upload goes on while happy). */
   onServerLost?(serverId: ServerId, reason: unknown): void;
   signal?: AbortSignal;
-  /** Per-server in-flight write budget, bytes (default 8 MiB). */
+  /** Per-server in-flight write budget, bytes (default 4 MiB: plenty for a LAN, and memory stays flat). */
   maxInFlightBytesPerServer?: number;
   /** Contiguous writes to a share are joined up to this size before sending (default 256 KiB). */
   coalesceBytes?: number;

@@ -1,0 +1,194 @@
+/**
+ * `npm run bench:grid`: `cairn put` and `cairn get` of a 256 MiB file through the 10 local
+ * storage servers of `cairn grid` (separate processes on 127.0.0.1), (3,7,10), 128 KiB
+ * segments. Prints MB/s (10^6 B of plaintext per second, wall clock of the CLI process,
+ * node start-up included) and peak RSS of the client and of one server, then the same for
+ * 64 MiB and 1 GiB to show that memory does not grow with the file.
+ *
+ * Baseline in the same run: `cairn debug chk-cap` on the same file, i.e. the CLI reading and
+ * encoding it with no network at all (two passes, like put). The machine has 2 cores shared
+ * by the client, 10 servers and the relay, and by whatever else runs: expect ±20% noise.
+ *
+ * Options: --sizes 256,64,1024 (MiB; the first is the headline), --keep (leave the temp dir).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const cairnBin = path.join(repoRoot, 'cli/bin/cairn.js');
+const MiB = 1024 * 1024;
+const args = process.argv.slice(2);
+const sizesArg = args.indexOf('--sizes');
+const sizes = (sizesArg >= 0 ? args[sizesArg + 1] : '256,64,1024').split(',').map((s) => Number(s) * MiB);
+
+interface Measured {
+  seconds: number;
+  /** Peak RSS of the CLI process, bytes (GNU time %M). */
+  clientPeak: number;
+  /** Peak RSS of one storage server during the run, bytes (VmHWM after clear_refs). */
+  serverPeak: number;
+  stdout: string;
+}
+
+/** Runs the CLI under /usr/bin/time; resets and reads one server's peak RSS around it. */
+async function timedCairn(cliArgs: string[], env: NodeJS.ProcessEnv, serverPid: number): Promise<Measured> {
+  resetPeak(serverPid);
+  const started = performance.now();
+  const child = spawn('/usr/bin/time', ['-f', 'maxrss_kb=%M', process.execPath, cairnBin, ...cliArgs], {
+    cwd: repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  const seconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`cairn ${cliArgs[0]} failed (${code}):\n${stderr}`);
+  const m = /maxrss_kb=(\d+)/.exec(stderr);
+  return { seconds, clientPeak: Number(m?.[1] ?? 0) * 1024, serverPeak: peak(serverPid), stdout };
+}
+
+function resetPeak(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+function peak(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+async function makeFile(file: string, size: number): Promise<string> {
+  const out = createWriteStream(file);
+  const hash = createHash('sha256');
+  const chunk = Buffer.alloc(4 * MiB);
+  for (let done = 0; done < size; done += chunk.length) {
+    const part = chunk.subarray(0, Math.min(chunk.length, size - done));
+    randomFillSync(part);
+    hash.update(part);
+    if (!out.write(part)) await new Promise((r) => out.once('drain', r));
+  }
+  await new Promise<void>((resolve, reject) =>
+    out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+  );
+  return hash.digest('hex');
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Starts `cairn grid` and returns its relay URL and the storage servers' pids. */
+async function startGrid(
+  dir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ child: ChildProcess; url: string; servers: number[] }> {
+  const child = spawn(process.execPath, [cairnBin, 'grid', '--servers', '10', '--dir', dir, '--port', '0'], {
+    cwd: repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`cairn grid did not start:\n${out}`)), 120_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /announced to the relay at (http:\/\/\S+)/.exec(out);
+      if (m && /Cairn is running/.test(out)) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`cairn grid exited (${code}):\n${out}`)));
+  });
+  const servers = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  return { child, url, servers };
+}
+
+const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
+const rate = (size: number, s: number) => (size / 1e6 / s).toFixed(1);
+
+async function main() {
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'cairn-bench-grid-'));
+  const env = { ...process.env, CAIRN_HOME: path.join(tmp, 'home') };
+  console.log(
+    `grid bench: cairn put/get through 10 local servers, (3,7,10), 128 KiB segments; ${os.cpus().length} cores`,
+  );
+  console.log(
+    'MB/s = 10^6 B of plaintext per second of CLI wall clock (start-up included); RSS = peak resident set\n',
+  );
+  const grid = await startGrid(path.join(tmp, 'grid'), env);
+  const serverPid = grid.servers[0];
+  try {
+    const startup = await timedCairn(['--help'], env, serverPid);
+    console.log(
+      `CLI start-up (cairn --help): ${startup.seconds.toFixed(2)} s, ${mb(startup.clientPeak)} MB RSS\n`,
+    );
+    const header = [
+      'size MiB',
+      'encode-only MB/s',
+      'put MB/s',
+      'get MB/s',
+      'put/encode',
+      'client RSS put/get MB',
+      'server RSS put/get MB',
+    ];
+    const rows: string[][] = [];
+    for (const size of sizes) {
+      const file = path.join(tmp, `in-${size}.bin`);
+      const outFile = path.join(tmp, `out-${size}.bin`);
+      const digest = await makeFile(file, size);
+      const base = await timedCairn(['debug', 'chk-cap', '--convergence', 'YmVuY2g=', file], env, serverPid);
+      const put = await timedCairn(['put', file, '--grid', grid.url], env, serverPid);
+      const cap = put.stdout.trim();
+      const get = await timedCairn(['get', cap, outFile, '--grid', grid.url], env, serverPid);
+      const ok = (await sha256File(outFile)) === digest;
+      if (!ok) throw new Error(`the ${size / MiB} MiB download differs from the upload`);
+      rows.push([
+        String(size / MiB),
+        rate(size, base.seconds),
+        rate(size, put.seconds),
+        rate(size, get.seconds),
+        (base.seconds / put.seconds).toFixed(2),
+        `${mb(put.clientPeak)} / ${mb(get.clientPeak)}`,
+        `${mb(put.serverPeak)} / ${mb(get.serverPeak)}`,
+      ]);
+      await fs.rm(file);
+      await fs.rm(outFile);
+      console.log(
+        `${size / MiB} MiB: put ${rate(size, put.seconds)} MB/s, get ${rate(size, get.seconds)} MB/s, byte-equal`,
+      );
+    }
+    console.log('');
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
+    console.log(line(header));
+    for (const r of rows) console.log(line(r));
+    console.log(
+      '\ngoals (2-core machine): put >= 100 MB/s, get >= 200 MB/s, client peak RSS < 200 MB at 1 GiB',
+    );
+  } finally {
+    grid.child.kill('SIGTERM');
+    await new Promise((r) => grid.child.once('exit', r));
+    if (!args.includes('--keep')) await fs.rm(tmp, { recursive: true, force: true });
+    else console.log(`kept ${tmp}`);
+  }
+}
+
+await main();
