@@ -75,7 +75,7 @@ async function makeFile(file: string, size: number): Promise<string> {
     const part = chunk.subarray(0, Math.min(chunk.length, size - done));
     randomFillSync(part);
     hash.update(part);
-    if (!out.write(part)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(part)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((resolve, reject) =>
     out.end((err?: Error | null) => (err ? reject(err) : resolve())),
