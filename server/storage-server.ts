@@ -88,6 +88,8 @@ export class StorageServer {
   private readonly buckets = new Map<string, Bucket>();
   private readonly locks = new KeyedLock();
   private inFlightAllocation = 0;
+  /** Open handles of recently read immutable shares (their data never changes once closed). */
+  private readonly readers: ReaderCache;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: StorageServerOptions) {
@@ -97,16 +99,37 @@ export class StorageServer {
     this.now = opts.now ?? Date.now;
     this.idleMs = opts.uploadIdleTimeoutMs ?? 10 * 60 * 1000;
     this.log = opts.log ?? (() => {});
+    this.readers = new ReaderCache(async (si, sh) => {
+      const f = await this.backend.openShare(si, sh, false);
+      if (!f) throw new StorageError('NOT_FOUND', `no immutable share ${sh} of ${siPrefix(si)} here`);
+      try {
+        const head = await f.read(0, IMMUTABLE_HEADER_BYTES);
+        if (containerKind(head) !== 'immutable') {
+          throw new StorageError('NOT_FOUND', `no immutable share ${sh} of ${siPrefix(si)} here`);
+        }
+        return { file: f, dataLength: immutableLayout(head, await f.size()).dataLength };
+      } catch (err) {
+        await f.close();
+        throw err;
+      }
+    });
   }
 
   async start(): Promise<void> {
     await this.backend.init();
-    this.sweeper = setInterval(() => void this.abortIdleUploads(), Math.min(60_000, this.idleMs));
+    this.sweeper = setInterval(
+      () => {
+        void this.abortIdleUploads();
+        void this.readers.closeIdle();
+      },
+      Math.min(30_000, this.idleMs),
+    );
     this.sweeper.unref?.();
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    await this.readers.closeAll();
     for (const b of [...this.buckets.values()]) await this.dropBucket(b);
   }
 
@@ -134,6 +157,8 @@ export class StorageServer {
   allocate(a: AllocateArgs): Promise<AllocateResult> {
     return this.locks.run(lockKey(a.si), async () => {
       const existing = await this.sharesOfKind(a.si, 'immutable');
+      // A share file of the other kind is never replaced by an upload.
+      const taken = await this.sharesOfKind(a.si, 'mutable');
       const alreadyHave: ShareNum[] = [];
       const allocated: ShareNum[] = [];
       let refusedForSpace = 0;
@@ -143,6 +168,7 @@ export class StorageServer {
           alreadyHave.push(sh);
           continue;
         }
+        if (taken.includes(sh)) continue;
         const key = bucketKey(a.si, sh);
         const b = this.buckets.get(key);
         if (b) {
@@ -242,6 +268,13 @@ export class StorageServer {
           `share ${a.sh} has gaps: write every byte from 0 before closing`,
         );
       }
+      if ((await this.sharesOfKind(a.si, 'mutable')).includes(a.sh)) {
+        await this.dropBucket(b);
+        throw new StorageError(
+          'CONFLICT',
+          `share ${a.sh} of ${siPrefix(a.si)} became a mutable share meanwhile`,
+        );
+      }
       b.done = true;
       this.buckets.delete(b.key);
       this.inFlightAllocation -= b.size;
@@ -304,11 +337,13 @@ export class StorageServer {
     return out;
   }
 
-  readImmutable(a: ReadArgs): Promise<Uint8Array> {
-    return this.withShare(a.si, a.sh, 'immutable', false, async (f, head) => {
-      const layout = immutableLayout(head, await f.size());
-      return readClamped(f, IMMUTABLE_HEADER_BYTES, layout.dataLength, a.offset, a.length);
-    });
+  async readImmutable(a: ReadArgs): Promise<Uint8Array> {
+    const h = await this.readers.acquire(a.si, a.sh);
+    try {
+      return await readClamped(h.file, IMMUTABLE_HEADER_BYTES, h.dataLength, a.offset, a.length);
+    } finally {
+      this.readers.release(h);
+    }
   }
 
   /** Opens a committed share of the given kind, or fails with NOT_FOUND. */
@@ -397,6 +432,10 @@ export class StorageServer {
   readTestWrite(a: ReadTestWriteArgs): Promise<{ success: boolean; data: Map<ShareNum, Uint8Array[]> }> {
     return this.locks.run(lockKey(a.si), async () => {
       const existing = await this.sharesOfKind(a.si, 'mutable');
+      // Storage indexes are public: a slot write must never overwrite someone's immutable shares.
+      if ((await this.sharesOfKind(a.si, 'immutable')).length > 0) {
+        throw new StorageError('CONFLICT', `storage index ${siPrefix(a.si)} holds immutable shares here`);
+      }
       const headers = new Map<ShareNum, MutableHeader>();
       for (const sh of existing) {
         const h = await this.withShare(a.si, sh, 'mutable', false, async (_f, head) =>
@@ -546,4 +585,87 @@ function bucketKey(si: StorageIndex, sh: ShareNum): string {
 
 function lockKey(si: StorageIndex): string {
   return base32Encode(si);
+}
+
+interface Reader {
+  key: string;
+  file: ShareFile;
+  dataLength: number;
+  users: number;
+  used: boolean;
+  evicted: boolean;
+}
+
+/**
+ * A small LRU of open read handles, so a download's many range reads of one share cost
+ * one open, not one each. A handle is closed only when no read is using it.
+ */
+class ReaderCache {
+  private readonly open = new Map<string, Reader>();
+  private readonly opening = new Map<string, Promise<Reader>>();
+
+  constructor(
+    private readonly load: (
+      si: StorageIndex,
+      sh: ShareNum,
+    ) => Promise<{ file: ShareFile; dataLength: number }>,
+    private readonly max = 64,
+  ) {}
+
+  async acquire(si: StorageIndex, sh: ShareNum): Promise<Reader> {
+    const key = bucketKey(si, sh);
+    let r = this.open.get(key);
+    if (r) {
+      this.open.delete(key);
+      this.open.set(key, r);
+    } else {
+      let p = this.opening.get(key);
+      if (!p) {
+        p = this.load(si, sh).then((x) => ({ key, ...x, users: 0, used: true, evicted: false }));
+        this.opening.set(key, p);
+        p.then(
+          (opened) => {
+            this.opening.delete(key);
+            this.open.set(key, opened);
+            this.evict();
+          },
+          () => this.opening.delete(key),
+        );
+      }
+      r = await p;
+    }
+    r.users++;
+    r.used = true;
+    return r;
+  }
+
+  release(r: Reader): void {
+    r.users--;
+    if (r.evicted && r.users === 0) void r.file.close().catch(() => {});
+  }
+
+  private evict(): void {
+    for (const r of this.open.values()) {
+      if (this.open.size <= this.max) break;
+      this.drop(r);
+    }
+  }
+
+  private drop(r: Reader): void {
+    this.open.delete(r.key);
+    r.evicted = true;
+    if (r.users === 0) void r.file.close().catch(() => {});
+  }
+
+  /** Closes handles not used since the last call. */
+  closeIdle(): void {
+    for (const r of [...this.open.values()]) {
+      if (!r.used) this.drop(r);
+      else r.used = false;
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    for (const r of [...this.open.values()]) this.drop(r);
+  }
 }

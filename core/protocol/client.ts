@@ -230,16 +230,34 @@ class Connection implements StorageConnection {
     });
   }
 
+  /** Checks a result's shape; a malformed one is the server's fault: StorageError, not a crash. */
+  private check<T>(op: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        throw new StorageError(
+          'BAD_REQUEST',
+          `server ${this.serverId.slice(0, 12)}… sent a malformed ${op} result: ${err.message}`,
+        );
+      }
+      throw err;
+    }
+  }
+
   // ---- StorageServerApi -------------------------------------------------------------
 
   async getVersion(): Promise<ServerVersion> {
-    const f = new Fields(await this.call('version', {}), 'version');
-    return {
-      maximumImmutableShareSize: f.uint('maxImmutable', Number.MAX_SAFE_INTEGER),
-      maximumMutableShareSize: f.uint('maxMutable', Number.MAX_SAFE_INTEGER),
-      availableSpace: f.uint('available', Number.MAX_SAFE_INTEGER),
-      applicationVersion: f.string('app', 200),
-    };
+    const r = await this.call('version', {});
+    return this.check('version', () => {
+      const f = new Fields(r, 'version');
+      return {
+        maximumImmutableShareSize: f.uint('maxImmutable', Number.MAX_SAFE_INTEGER),
+        maximumMutableShareSize: f.uint('maxMutable', Number.MAX_SAFE_INTEGER),
+        availableSpace: f.uint('available', Number.MAX_SAFE_INTEGER),
+        applicationVersion: f.string('app', 200),
+      };
+    });
   }
 
   async allocateBuckets(
@@ -248,21 +266,26 @@ class Connection implements StorageConnection {
     shareNums: ShareNum[],
     allocatedSize: number,
   ): Promise<AllocateResult> {
-    const f = new Fields(
-      await this.call('allocate', {
-        si,
-        renew: secrets.renew,
-        cancel: secrets.cancel,
-        upload: secrets.upload,
-        shares: shareNums,
-        size: allocatedSize,
-      }),
-      'allocate result',
-    );
-    return {
-      alreadyHave: shareList(f.raw('alreadyHave'), 'alreadyHave'),
-      allocated: shareList(f.raw('allocated'), 'allocated'),
-    };
+    const r = await this.call('allocate', {
+      si,
+      renew: secrets.renew,
+      cancel: secrets.cancel,
+      upload: secrets.upload,
+      shares: shareNums,
+      size: allocatedSize,
+    });
+    return this.check('allocate', () => {
+      const f = new Fields(r, 'allocate result');
+      const result = {
+        alreadyHave: shareList(f.raw('alreadyHave'), 'alreadyHave'),
+        allocated: shareList(f.raw('allocated'), 'allocated'),
+      };
+      const asked = new Set(shareNums);
+      if (![...result.alreadyHave, ...result.allocated].every((n) => asked.has(n))) {
+        throw new ProtocolError('BAD_FRAME', 'it names shares that were not asked for');
+      }
+      return result;
+    });
   }
 
   async writeShare(
@@ -294,7 +317,8 @@ class Connection implements StorageConnection {
   }
 
   async listShares(si: StorageIndex): Promise<ShareNum[]> {
-    return shareList(await this.call('list', { si }), 'share list');
+    const r = await this.call('list', { si });
+    return this.check('list', () => shareList(r, 'share list'));
   }
 
   readShare(si: StorageIndex, sh: ShareNum, offset: number, length: number): Promise<Uint8Array> {
@@ -364,10 +388,11 @@ class Connection implements StorageConnection {
       testWrite,
       readVector,
     });
-    return decodeReadTestWriteResult(r);
+    return this.check('read-test-write', () => decodeReadTestWriteResult(r));
   }
 
   async listMutableShares(si: StorageIndex): Promise<ShareNum[]> {
-    return shareList(await this.call('mlist', { si }), 'mutable share list');
+    const r = await this.call('mlist', { si });
+    return this.check('mutable list', () => shareList(r, 'mutable share list'));
   }
 }

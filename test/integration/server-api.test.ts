@@ -196,3 +196,46 @@ describe('identity', () => {
     await expect(connectStorageServer(node.url!, other)).rejects.toMatchObject({ code: 'HANDSHAKE_FAILED' });
   });
 });
+
+describe('kinds do not mix', () => {
+  it('a slot write cannot replace immutable shares, nor an upload a mutable share', async () => {
+    const si = newSI();
+    const s = secrets();
+    await conn.allocateBuckets(si, s, [sh(0)], 4);
+    await conn.writeShare(si, sh(0), s.upload, 0, new Uint8Array([1, 2, 3, 4]));
+    await conn.closeShare(si, sh(0), s.upload);
+    const tw = new Map([
+      [sh(0), { test: [], write: [{ offset: 0, data: new Uint8Array([9]) }], newLength: null }],
+    ]);
+    await expect(
+      conn.readTestWrite(si, { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) }, tw, []),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(await conn.readShare(si, sh(0), 0, 4)).toEqual(new Uint8Array([1, 2, 3, 4]));
+
+    const mi = newSI();
+    await conn.readTestWrite(mi, { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) }, tw, []);
+    expect(await conn.allocateBuckets(mi, secrets(), [sh(0), sh(1)], 4)).toEqual({
+      alreadyHave: [],
+      allocated: [1],
+    });
+    expect(await conn.readMutableShare(mi, sh(0), 0, 4)).toEqual(new Uint8Array([9]));
+  });
+
+  it('serves many concurrent reads of the same shares', async () => {
+    const si = newSI();
+    const s = secrets();
+    const data = rand(50_000);
+    await conn.allocateBuckets(si, s, [sh(0), sh(1)], data.length);
+    for (const n of [0, 1]) {
+      await conn.writeShare(si, sh(n), s.upload, 0, data);
+      await conn.closeShare(si, sh(n), s.upload);
+    }
+    const reads = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => conn.readShare(si, sh(i % 2), (i * 97) % 40_000, 1000)),
+    );
+    reads.forEach((r, i) => {
+      const at = (i * 97) % 40_000;
+      expectBytesEqual(r, data.subarray(at, at + 1000));
+    });
+  });
+});
