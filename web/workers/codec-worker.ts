@@ -1,7 +1,9 @@
 /**
  * The erasure codec in a module worker, exposed with comlink. Blocks travel as
  * transferable buffers both ways: results are transferred back, never copied, and callers
- * may transfer their inputs in (comlink `transfer(blocks, blocks.map((b) => b.buffer))`).
+ * may transfer their inputs in (comlink `transfer(blocks, [segment.buffer])`; list each
+ * distinct ArrayBuffer once: blocks cut from one segment share it, and a repeated entry
+ * makes postMessage throw).
  * One wasm instance per worker, loaded once; its memory is reused call after call.
  */
 import { expose, transfer } from 'comlink';
