@@ -17,6 +17,9 @@ import * as L from '../core/protocol/limits.ts';
 import { StorageError } from '../core/protocol/storage-api.ts';
 import type { StorageServer } from './storage-server.ts';
 
+/** Request bytes one connection may have in the server's hands (twice what clients use). */
+const SERVER_IN_FLIGHT_BYTES = 2 * L.MAX_IN_FLIGHT_BYTES;
+
 export class RequestHandler {
   constructor(
     private readonly server: StorageServer,
@@ -24,17 +27,34 @@ export class RequestHandler {
     private readonly log: (line: string) => void = () => {},
   ) {}
 
-  /** Opens a per-connection session that bounds requests in flight. */
-  session(send: (reply: Uint8Array) => void): (frame: Uint8Array) => void {
-    let inFlight = 0;
+  /**
+   * Opens a per-connection session that bounds requests and request bytes in flight.
+   * With `flow` (a direct socket), reading pauses at the byte bound and resumes below it;
+   * without (a relay channel, which shares its socket), frames over the bound are refused.
+   * Clients stay under both bounds by themselves (limits.ts), so only a misbehaving one notices.
+   */
+  session(send: (reply: Uint8Array) => void, flow?: { pause(): void; resume(): void }): (frame: Uint8Array) => void {
+    let requests = 0;
+    let bytes = 0;
+    let paused = false;
     return (frame) => {
-      if (inFlight >= L.MAX_IN_FLIGHT_REQUESTS) {
+      if (requests >= L.MAX_IN_FLIGHT_REQUESTS || (!flow && bytes + frame.length > SERVER_IN_FLIGHT_BYTES)) {
         send(encodeError(safePeekId(frame), 'UNAVAILABLE', 'too many requests in flight on this connection'));
         return;
       }
-      inFlight++;
+      requests++;
+      bytes += frame.length;
+      if (flow && !paused && bytes > SERVER_IN_FLIGHT_BYTES) {
+        paused = true;
+        flow.pause();
+      }
       void this.handle(frame).then((reply) => {
-        inFlight--;
+        requests--;
+        bytes -= frame.length;
+        if (paused && bytes <= SERVER_IN_FLIGHT_BYTES / 2) {
+          paused = false;
+          flow?.resume();
+        }
         send(reply);
       });
     };

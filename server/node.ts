@@ -136,7 +136,7 @@ function storageApp(handler: RequestHandler, key: ServerKeyPair): Hono {
               return;
             }
             raw.send(reply);
-          });
+          }, raw);
         },
         onMessage(ev, ws) {
           if (typeof ev.data === 'string') {
