@@ -16,6 +16,9 @@ export interface Figure {
   impl: string;
   encode: number;
   decode: number;
+  /** min–max of the timed runs, when known */
+  encodeSpread?: [number, number];
+  decodeSpread?: [number, number];
 }
 
 /** python3-zfec's MB/s for every case, timed inside Python on the same segment size. */
@@ -26,8 +29,16 @@ export async function measureZfec(): Promise<Figure[]> {
     for (let i = 0; i < seg.length; i++) seg[i] = (i * 7919) >>> 3;
     const out: Figure[] = [];
     for (const [k, n] of CASES) {
-      const r = await zfec.bench(k, n, seg, (MIN_MS * REPS) / 1000);
-      out.push({ k, n, impl: 'zfec (C)', ...r });
+      const r = await zfec.bench(k, n, seg, MIN_MS, REPS);
+      out.push({
+        k,
+        n,
+        impl: 'zfec (C)',
+        encode: r.encode[0],
+        decode: r.decode[0],
+        encodeSpread: [r.encode[1], r.encode[2]],
+        decodeSpread: [r.decode[1], r.decode[2]],
+      });
     }
     return out;
   } finally {
@@ -35,20 +46,23 @@ export async function measureZfec(): Promise<Figure[]> {
   }
 }
 
+const spread = (r?: [number, number]) => (r ? `${r[0].toFixed(0)}–${r[1].toFixed(0)}` : '');
+
 export function printTable(title: string, figures: Figure[], zfec: Figure[]): void {
   console.log(`\n${title}`);
   console.log(
-    `${'(k,N)'.padEnd(9)}${'impl'.padEnd(22)}${'encode MB/s'.padStart(12)}${'x zfec'.padStart(8)}` +
-      `${'decode MB/s'.padStart(13)}${'x zfec'.padStart(8)}`,
+    `${'(k,N)'.padEnd(9)}${'impl'.padEnd(22)}${'encode MB/s'.padStart(12)}${'(min–max)'.padStart(13)}` +
+      `${'x zfec'.padStart(8)}${'decode MB/s'.padStart(13)}${'(min–max)'.padStart(13)}${'x zfec'.padStart(8)}`,
   );
-  const ratio = (a: number, b?: number) => (b ? `${(a / b).toFixed(1)}x` : '-');
+  const ratio = (a: number, b?: number) => (Number.isFinite(a) && b ? `${(a / b).toFixed(1)}x` : '-');
+  const num = (a: number) => (Number.isFinite(a) ? a.toFixed(0) : '-');
   for (const f of [...figures, ...zfec].sort((a, b) => a.k - b.k || a.n - b.n)) {
     const z = zfec.find((x) => x.k === f.k && x.n === f.n);
-    const dec = Number.isFinite(f.decode) ? f.decode.toFixed(0) : '-';
     console.log(
-      `${`(${f.k},${f.n})`.padEnd(9)}${f.impl.padEnd(22)}${f.encode.toFixed(0).padStart(12)}` +
-        `${ratio(f.encode, z?.encode).padStart(8)}${dec.padStart(13)}` +
-        `${(Number.isFinite(f.decode) ? ratio(f.decode, z?.decode) : '-').padStart(8)}`,
+      `${`(${f.k},${f.n})`.padEnd(9)}${f.impl.padEnd(22)}${num(f.encode).padStart(12)}` +
+        `${spread(f.encodeSpread).padStart(13)}${ratio(f.encode, z?.encode).padStart(8)}` +
+        `${num(f.decode).padStart(13)}${spread(f.decodeSpread).padStart(13)}` +
+        `${ratio(f.decode, z?.decode).padStart(8)}`,
     );
   }
 }

@@ -33,14 +33,22 @@ def split(payload, count):
     size = len(payload) // count if count else 0
     return [payload[i * size:(i + 1) * size] for i in range(count)]
 
-def rate(fn, nbytes, min_seconds):
-    fn()  # warm-up
-    reps, best = [], []
-    start = time.perf_counter()
-    while time.perf_counter() - start < min_seconds or len(reps) < 3:
-        t0 = time.perf_counter(); fn(); reps.append(time.perf_counter() - t0)
-    reps.sort()
-    return nbytes / reps[len(reps) // 2] / 1e6
+def rate(fn, nbytes, min_seconds, reps):
+    # Same method as core/codec/throughput.ts: warm up, then runs of >= min_seconds each.
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.25:
+        fn()
+    rates = []
+    for _ in range(reps):
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn(); calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        rates.append(calls * nbytes / elapsed / 1e6)
+    rates.sort()
+    return [rates[len(rates) // 2], rates[0], rates[-1]]
 
 while True:
     req = json.loads(frame())
@@ -63,9 +71,9 @@ while True:
         worst = list(range(n - k, n))
         dec = zfec.Decoder(k, n)
         # Decoder.decode reorders its arguments in place: fresh lists every call.
-        e = rate(lambda: enc.encode(data), len(seg), req['seconds'])
-        d = rate(lambda: dec.decode([shares[s] for s in worst], list(worst)), len(seg), req['seconds'])
-        reply({'encode': e, 'decode': d})
+        e = rate(lambda: enc.encode(data), len(seg), req['minMs'] / 1000, req['reps'])
+        d = rate(lambda: dec.decode([shares[s] for s in worst], list(worst)), len(seg), req['minMs'] / 1000, req['reps'])
+        reply({'encode': e, 'decode': d})  # each [median, min, max] MB/s
     else:
         reply({'error': 'unknown op'})
 `;
@@ -142,10 +150,13 @@ export class Zfec {
     return splitInto(payload, k);
   }
 
-  /** zfec's own MB/s on one segment: encode all N, decode from shares N-k..N-1 (worst case). */
-  async bench(k: number, n: number, segment: Uint8Array, seconds: number) {
-    const { header } = await this.#call({ op: 'bench', k, n, seconds }, segment);
-    return { encode: header.encode, decode: header.decode };
+  /**
+   * zfec's own MB/s on one segment, [median, min, max] of repeated runs: encode all N, and
+   * decode from shares N-k..N-1 (the worst case).
+   */
+  async bench(k: number, n: number, segment: Uint8Array, minMs: number, reps: number) {
+    const { header } = await this.#call({ op: 'bench', k, n, minMs, reps }, segment);
+    return header as unknown as { encode: [number, number, number]; decode: [number, number, number] };
   }
 
   close(): void {

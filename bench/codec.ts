@@ -11,16 +11,24 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type KernelVariant, loadCodec, supportedVariants } from '../core/codec/index.ts';
-import { medianRate, prepareJob } from '../core/codec/throughput.ts';
+import { prepareJob, rateStats } from '../core/codec/throughput.ts';
 import { CASES, type Figure, MIN_MS, measureZfec, printTable, REPS, SEGMENT } from './codec-common.ts';
 
 async function measureVariant(variant: KernelVariant, label: string = variant): Promise<Figure[]> {
   const codec = await loadCodec({ variant });
   return CASES.map(([k, n]) => {
     const job = prepareJob(codec, { k, n, segment: SEGMENT });
-    const encode = medianRate(job.encodeOnce, job.bytesPerCall, MIN_MS, REPS);
-    const decode = medianRate(job.decodeOnce, job.bytesPerCall, MIN_MS, REPS);
-    return { k, n, impl: label, encode, decode };
+    const e = rateStats(job.encodeOnce, job.bytesPerCall, MIN_MS, REPS);
+    const d = rateStats(job.decodeOnce, job.bytesPerCall, MIN_MS, REPS);
+    return {
+      k,
+      n,
+      impl: label,
+      encode: e.median,
+      decode: d.median,
+      encodeSpread: [e.min, e.max],
+      decodeSpread: [d.min, d.max],
+    };
   });
 }
 

@@ -7,7 +7,7 @@
 import { transfer } from 'comlink';
 import { loadCodec, supportedVariants } from '../../core/codec/index.ts';
 import { toHex } from '../../core/primitives/bytes.ts';
-import { medianRate, prepareJob } from '../../core/codec/throughput.ts';
+import { prepareJob, rateStats } from '../../core/codec/throughput.ts';
 import type { CodecWorkerApi } from '../../web/workers/codec-worker.ts';
 import { WorkerPool } from '../../web/workers/pool.ts';
 
@@ -24,6 +24,8 @@ interface Figure {
   impl: string;
   encode: number;
   decode: number;
+  encodeSpread?: [number, number];
+  decodeSpread?: [number, number];
 }
 
 declare global {
@@ -89,12 +91,16 @@ async function run(): Promise<unknown> {
     const codec = await loadCodec({ variant });
     for (const [k, n] of CASES) {
       const job = prepareJob(codec, { k, n, segment: SEGMENT });
+      const e = rateStats(job.encodeOnce, job.bytesPerCall, minMs, reps);
+      const d = rateStats(job.decodeOnce, job.bytesPerCall, minMs, reps);
       page.push({
         k,
         n,
         impl: `${variant} (page)`,
-        encode: medianRate(job.encodeOnce, job.bytesPerCall, minMs, reps),
-        decode: medianRate(job.decodeOnce, job.bytesPerCall, minMs, reps),
+        encode: e.median,
+        decode: d.median,
+        encodeSpread: [e.min, e.max],
+        decodeSpread: [d.min, d.max],
       });
     }
   }
@@ -103,7 +109,15 @@ async function run(): Promise<unknown> {
   const workerVariant = await pool1.run((w) => w.init());
   for (const [k, n] of CASES) {
     const r = await pool1.run((w) => w.bench({ k, n, segment: SEGMENT }, minMs, reps));
-    workers.push({ k, n, impl: `${workerVariant} (1 worker)`, ...r });
+    workers.push({
+      k,
+      n,
+      impl: `${workerVariant} (1 worker)`,
+      encode: r.encode.median,
+      decode: r.decode.median,
+      encodeSpread: [r.encode.min, r.encode.max],
+      decodeSpread: [r.decode.min, r.decode.max],
+    });
   }
   pool1.terminate();
 

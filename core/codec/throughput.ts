@@ -72,10 +72,21 @@ export function warmUp(fn: () => void, ms = 250): void {
   while (performance.now() - start < ms);
 }
 
-/** Median MB/s over `reps` timed runs of at least `minMs` each, after a warm-up. */
-export function medianRate(fn: () => void, bytesPerCall: number, minMs: number, reps: number): number {
+export interface RateStats {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** Median (and spread) of MB/s over `reps` timed runs of at least `minMs` each, after a warm-up. */
+export function rateStats(fn: () => void, bytesPerCall: number, minMs: number, reps: number): RateStats {
   warmUp(fn);
   const rates = Array.from({ length: reps }, () => rate(fn, bytesPerCall, minMs));
   rates.sort((a, b) => a - b);
-  return rates[Math.floor(reps / 2)];
+  return { median: rates[Math.floor(reps / 2)], min: rates[0], max: rates[reps - 1] };
+}
+
+/** Median MB/s over `reps` timed runs of at least `minMs` each, after a warm-up. */
+export function medianRate(fn: () => void, bytesPerCall: number, minMs: number, reps: number): number {
+  return rateStats(fn, bytesPerCall, minMs, reps).median;
 }

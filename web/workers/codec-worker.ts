@@ -8,7 +8,7 @@
  */
 import { expose, transfer } from 'comlink';
 import { loadCodec, type Codec, type KernelVariant } from '../../core/codec/index.ts';
-import { medianRate, prepareJob, type SegmentJob } from '../../core/codec/throughput.ts';
+import { prepareJob, type RateStats, rateStats, type SegmentJob } from '../../core/codec/throughput.ts';
 
 let codec: Promise<Codec> | undefined;
 function getCodec(variant: 'auto' | KernelVariant = 'auto'): Promise<Codec> {
@@ -45,11 +45,15 @@ const api = {
   },
 
   /** Encode and worst-case decode MB/s inside this worker (for bench pages). */
-  async bench(job: SegmentJob, minMs: number, reps: number): Promise<{ encode: number; decode: number }> {
+  async bench(
+    job: SegmentJob,
+    minMs: number,
+    reps: number,
+  ): Promise<{ encode: RateStats; decode: RateStats }> {
     const j = prepareJob(await getCodec(), job);
     return {
-      encode: medianRate(j.encodeOnce, j.bytesPerCall, minMs, reps),
-      decode: medianRate(j.decodeOnce, j.bytesPerCall, minMs, reps),
+      encode: rateStats(j.encodeOnce, j.bytesPerCall, minMs, reps),
+      decode: rateStats(j.decodeOnce, j.bytesPerCall, minMs, reps),
     };
   },
 
