@@ -3,6 +3,7 @@
  * dropped, truncated and bit-flipped; the decoder must return the exact plaintext or a
  * typed error, and name the share at fault.
  */
+import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ChkCap, formatCap, parseCap } from '../../core/caps/immutable.ts';
 import { type Codec, loadCodec } from '../../core/codec/index.ts';
@@ -26,7 +27,7 @@ import {
 import { encodeToShares, memoryShareReader } from '../../core/immutable/memory.ts';
 import { type ChkParams, segmentGeometry } from '../../core/immutable/params.ts';
 import { planChk } from '../../core/immutable/plan.ts';
-import { blobSource, bytesSource } from '../../core/immutable/source.ts';
+import { blobSource, bytesSource, sequentialSource } from '../../core/immutable/source.ts';
 import { decodeSegment, encodeSegment, type SegmentRunner } from '../../core/immutable/segment.ts';
 import { parseUeb, serializeUeb, uebHash } from '../../core/immutable/ueb.ts';
 import { buildHashTree } from '../../core/hashtree/tree.ts';
@@ -145,6 +146,19 @@ describe('CHK round trips', () => {
       opts({ backend: webCrypto }),
     );
     expect(toHex(back)).toBe(toHex(data));
+  });
+
+  it('a one-pass stream source (Node Readable) gives the same shares as random access', async () => {
+    const data = pattern(5 * SEG + 1, 13);
+    const key = randomKey();
+    const tools = { backend: nodeCrypto, codec };
+    const a = await encodeToShares(bytesSource(data), P, key, tools);
+    const chunks = Readable.from([data.subarray(0, 1000), data.subarray(1000, 9000), data.subarray(9000)]);
+    const b = await encodeToShares(sequentialSource(chunks, data.length), P, key, tools);
+    expect(formatCap(b.cap)).toBe(formatCap(a.cap));
+    expect(b.shares.map(toHex)).toEqual(a.shares.map(toHex));
+    const short = sequentialSource(Readable.from([data.subarray(0, 100)]), data.length);
+    await expect(encodeToShares(short, P, key, tools)).rejects.toThrow(/ended before/);
   });
 
   it('(1,1) and (101,256) parameters round-trip', async () => {
