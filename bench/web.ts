@@ -1,5 +1,6 @@
 /**
- * `npm run bench:web`: the web app in headless Chromium (Debian's, via playwright-core)
+ * `npm run bench:web`: the web app in headless Chromium (Debian's, driven over a bare CDP
+ * connection, see web-cdp.ts)
  * uploading and downloading through `cairn grid` (relay + 10 storage server processes on
  * 127.0.0.1), (3,7,10), 128 KiB segments, convergence on.
  *
@@ -24,7 +25,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Cdp, CdpPage, launchChromium } from './web-cdp.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const MiB = 1024 * 1024;
@@ -77,12 +78,8 @@ async function startGrid(dir: string): Promise<{ url: string; child: ChildProces
 }
 
 /** Chromium's processes by type, from the browser itself. */
-async function processes(browser: Browser): Promise<{ type: string; id: number }[]> {
-  const cdp = await browser.newBrowserCDPSession();
-  const info = (await cdp.send('SystemInfo.getProcessInfo')) as {
-    processInfo: { type: string; id: number }[];
-  };
-  await cdp.detach();
+async function processes(cdp: Cdp): Promise<{ type: string; id: number }[]> {
+  const info = await cdp.send<{ processInfo: { type: string; id: number }[] }>('SystemInfo.getProcessInfo');
   return info.processInfo;
 }
 
@@ -106,27 +103,26 @@ interface Peaks {
   renderer: number;
   browser: number;
 }
-async function measurePeaks<T>(browser: Browser, run: () => Promise<T>): Promise<{ value: T; peaks: Peaks }> {
-  const before = await processes(browser);
-  for (const p of before) resetPeak(p.id);
+async function measurePeaks<T>(cdp: Cdp, run: () => Promise<T>): Promise<{ value: T; peaks: Peaks }> {
+  for (const p of await processes(cdp)) resetPeak(p.id);
   const value = await run();
-  const after = await processes(browser);
+  const after = await processes(cdp);
   const of = (type: string) =>
     Math.max(0, ...after.filter((p) => p.type === type).map((p) => peakBytes(p.id)));
   return { value, peaks: { renderer: of('renderer'), browser: of('browser') } };
 }
 
-async function readBaseline(page: Page, file: string): Promise<number> {
-  await page.evaluate(() => {
+async function readBaseline(page: CdpPage, file: string): Promise<number> {
+  await page.evaluate(`(() => {
     const input = document.createElement('input');
     input.type = 'file';
     input.id = 'bench-baseline';
     input.hidden = true;
     document.body.append(input);
-  });
-  await page.setInputFiles('#bench-baseline', file);
-  return page.evaluate(async () => {
-    const f = (document.getElementById('bench-baseline') as HTMLInputElement).files![0];
+  })()`);
+  await page.setInputFiles('#bench-baseline', [file]);
+  return page.evaluate<number>(`(async () => {
+    const f = document.getElementById('bench-baseline').files[0];
     const t0 = performance.now();
     let sum = 0;
     for (let o = 0; o < f.size; o += 1 << 20) {
@@ -134,9 +130,9 @@ async function readBaseline(page: Page, file: string): Promise<number> {
       sum += b[0];
     }
     const s = (performance.now() - t0) / 1000;
-    document.getElementById('bench-baseline')!.remove();
+    document.getElementById('bench-baseline').remove();
     return sum >= 0 ? f.size / s / 1e6 : 0;
-  });
+  })()`);
 }
 
 interface Row {
@@ -149,49 +145,67 @@ interface Row {
 }
 
 async function measure(gridUrl: string, file: string, sum: string, size: number, dir: string): Promise<Row> {
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'],
-  });
+  const profile = await fs.mkdtemp(path.join(dir, 'profile-'));
+  const downloads = await fs.mkdtemp(path.join(dir, 'downloads-'));
+  const chromium = await launchChromium(chromiumPath, profile);
+  const { cdp } = chromium;
   try {
-    const context = await browser.newContext({ acceptDownloads: true });
-    const page = await context.newPage();
-    await page.goto(gridUrl);
-    await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 30_000 });
+    await cdp.send('Browser.setDownloadBehavior', {
+      behavior: 'allowAndName',
+      downloadPath: downloads,
+      eventsEnabled: true,
+    });
+    const page = await CdpPage.open(cdp, gridUrl);
+    await page.waitFor(
+      'document.readyState === "complete" && navigator.serviceWorker?.controller != null',
+      30_000,
+    );
     const readMBs = await readBaseline(page, file);
 
-    const name = path.basename(file);
-    const up = await measurePeaks(browser, async () => {
+    const up = await measurePeaks(cdp, async () => {
       const t0 = performance.now();
-      await page.getByLabel('Choose files to upload').setInputFiles(file);
-      const link = page.getByRole('link', { name: `Link to ${name}` });
-      const failed = page.getByRole('alert');
-      await Promise.race([
-        link.waitFor({ timeout: 30 * 60_000 }),
-        failed.waitFor({ timeout: 30 * 60_000 }).then(async () => {
-          throw new Error(`upload failed: ${await failed.innerText()}`);
-        }),
-      ]);
-      const s = (performance.now() - t0) / 1000;
-      return { s, href: (await link.getAttribute('href'))! };
+      await page.setInputFiles('input[type=file]', [file]);
+      const result = await page.waitFor<{ href?: string; error?: string }>(
+        `(() => {
+          const a = document.querySelector('a.cap-link');
+          if (a) return { href: a.href };
+          const e = document.querySelector('li.job .error');
+          return e ? { error: e.textContent } : null;
+        })()`,
+        30 * 60_000,
+        100,
+      );
+      if (result.error) throw new Error(`upload failed: ${result.error}`);
+      return { s: (performance.now() - t0) / 1000, href: result.href! };
     });
 
-    await page.goto(up.value.href);
-    const down = await measurePeaks(browser, async () => {
+    await page.evaluate(`location.href = ${JSON.stringify(up.value.href)}`);
+    await page.waitFor(
+      `[...document.querySelectorAll('button')].some((b) => b.textContent.trim() === 'Download')`,
+      30_000,
+    );
+    const down = await measurePeaks(cdp, async () => {
+      const done = new Promise<string>((resolve, reject) => {
+        const off = cdp.on((method, params) => {
+          if (method !== 'Browser.downloadProgress') return;
+          if (params.state === 'completed') {
+            off();
+            resolve(path.join(downloads, String(params.guid)));
+          } else if (params.state === 'canceled') {
+            off();
+            reject(new Error('the download was cancelled'));
+          }
+        });
+      });
       const t0 = performance.now();
-      const [download] = await Promise.all([
-        page.waitForEvent('download', { timeout: 10 * 60_000 }),
-        page.getByRole('button', { name: 'Download' }).click(),
-      ]);
-      const saved = path.join(dir, `downloaded-${size}`);
-      await download.saveAs(saved);
-      const s = (performance.now() - t0) / 1000;
-      return { s, saved };
+      await page.evaluate(
+        `[...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Download').click()`,
+      );
+      const saved = await done;
+      return { s: (performance.now() - t0) / 1000, saved };
     });
     const got = await sha256File(down.value.saved);
     if (got !== sum) throw new Error(`downloaded bytes differ from the uploaded file (${size} bytes)`);
-    await fs.rm(down.value.saved);
-    await context.close();
     return {
       size,
       upMBs: size / up.value.s / 1e6,
@@ -201,7 +215,9 @@ async function measure(gridUrl: string, file: string, sum: string, size: number,
       readMBs,
     };
   } finally {
-    await browser.close();
+    await chromium.close();
+    await fs.rm(profile, { recursive: true, force: true });
+    await fs.rm(downloads, { recursive: true, force: true });
   }
 }
 
