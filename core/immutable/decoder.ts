@@ -179,14 +179,18 @@ class DecodeSession {
     return new NotEnoughSharesError(this.#cap.k, good, this.#problems);
   }
 
-  /** Exactly `length` bytes, or a truncation error naming the share. */
-  async #read(shnum: number, offset: number, length: number, what: string): Promise<Uint8Array> {
-    let bytes: Uint8Array;
+  /** Up to `length` bytes (fewer where the share ends). */
+  async #readUpTo(shnum: number, offset: number, length: number): Promise<Uint8Array> {
     try {
-      bytes = await this.#reader.read(shnum, offset, length);
+      return await this.#reader.read(shnum, offset, length);
     } catch (err) {
       throw new ShareUnavailableError(shnum, { cause: err });
     }
+  }
+
+  /** Exactly `length` bytes, or a truncation error naming the share. */
+  async #read(shnum: number, offset: number, length: number, what: string): Promise<Uint8Array> {
+    const bytes = await this.#readUpTo(shnum, offset, length);
     if (bytes.length < length) throw new ShareCorruptError(shnum, `share is truncated (in the ${what})`);
     return bytes.length === length ? bytes : bytes.subarray(0, length);
   }
@@ -198,12 +202,17 @@ class DecodeSession {
       try {
         const head = await this.#read(shnum, 0, HEADER_READ, 'header');
         const { version, uebOffset } = readUebOffset(shnum, head);
-        const lenBytes = await this.#read(shnum, uebOffset, version === 1 ? 4 : 8, 'UEB length');
-        const view = new DataView(lenBytes.buffer, lenBytes.byteOffset, lenBytes.length);
+        // The UEB ends the share and is under 2000 bytes: one read past its end gets it all.
+        const field = version === 1 ? 4 : 8;
+        const tail = await this.#readUpTo(shnum, uebOffset, field + MAX_UEB_LENGTH);
+        if (tail.length < field) throw new ShareCorruptError(shnum, 'share is truncated (in the UEB length)');
+        const view = new DataView(tail.buffer, tail.byteOffset, tail.length);
         const uebLen = version === 1 ? view.getUint32(0) : Number(view.getBigUint64(0));
         if (uebLen >= MAX_UEB_LENGTH)
           throw new ShareCorruptError(shnum, `URI extension block length ${uebLen} is too large`);
-        const uebBytes = await this.#read(shnum, uebOffset + lenBytes.length, uebLen, 'UEB');
+        if (tail.length < field + uebLen)
+          throw new ShareCorruptError(shnum, 'share is truncated (in the UEB)');
+        const uebBytes = tail.subarray(field, field + uebLen);
         if (!equalBytes(uebHash(uebBytes), cap.uebHash)) {
           throw new ShareCorruptError(shnum, 'URI extension block does not match the cap');
         }
