@@ -75,7 +75,7 @@ async function compile(variant: KernelVariant): Promise<WebAssembly.Module> {
     // Node (tsx, vitest, the CLI). The specifier is a variable so bundlers leave it alone.
     const fsName = 'node:fs/promises';
     const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs/promises');
-    let bytes: Uint8Array;
+    let bytes: Uint8Array<ArrayBuffer>;
     try {
       bytes = await fs.readFile(url);
     } catch (err) {
