@@ -23,7 +23,7 @@ export interface ShareWriterOptions {
   n: number;
   shareholders: Shareholders;
   uploadSecretFor(serverId: ServerId): Uint8Array;
-  /** Bytes one server may have in flight before `write` waits (default 4 MiB). */
+  /** Bytes one server may have in flight before `write` waits (default 1 MiB). */
   maxInFlightBytes?: number;
   /**
    * Contiguous writes to one share are joined up to this many bytes before they are sent
@@ -66,7 +66,7 @@ export class ShareWriter {
 
   constructor(options: ShareWriterOptions) {
     this.#o = options;
-    this.#budget = options.maxInFlightBytes ?? 4 * 1024 * 1024;
+    this.#budget = options.maxInFlightBytes ?? 1024 * 1024;
     this.#timeout = options.callTimeoutMs ?? 60_000;
     this.#coalesce = options.coalesceBytes ?? 256 * 1024;
     this.#holders = [...options.shareholders.buckets].map(([api, shares]) => ({
@@ -140,15 +140,17 @@ export class ShareWriter {
     this.#throwIfFailed();
     if (!h.alive) return;
     const data = b.parts.length === 1 ? b.parts[0] : concatBytes(...b.parts);
-    h.inFlight += data.length;
+    // Only the length is kept past the call: the bytes can go as soon as they are framed.
+    const length = data.length;
+    h.inFlight += length;
     const p = withTimeout(
       h.api.writeShare(this.#o.si, shnum, this.#o.uploadSecretFor(h.api.serverId), b.offset, data),
       this.#timeout,
       'a storage server (write)',
     ).then(
       () => {
-        h.inFlight -= data.length;
-        this.#acked += data.length;
+        h.inFlight -= length;
+        this.#acked += length;
         this.#wake(h);
       },
       (err) => this.#lose(h, err),

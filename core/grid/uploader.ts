@@ -40,7 +40,8 @@ export interface UploadOptions {
   /** Told about each server dropped during the upload (the upload goes on while happy). */
   onServerLost?(serverId: ServerId, reason: unknown): void;
   signal?: AbortSignal;
-  /** Per-server in-flight write budget, bytes (default 4 MiB: plenty for a LAN, and memory stays flat). */
+  /** Per-server in-flight write budget, bytes (default 1 MiB: enough to keep a LAN server busy; each
+   * byte in flight is held about three times over: the data, its frame, the masked frame). */
   maxInFlightBytesPerServer?: number;
   /** Contiguous writes to a share are joined up to this size before sending (default 256 KiB). */
   coalesceBytes?: number;

@@ -278,6 +278,30 @@ describe('grid with real processes', () => {
   );
 
   it(
+    'works from the cached server list while the relay is down',
+    async () => {
+      const grid = await startProcGrid(5);
+      const home = tempDir('cairn-home-');
+      const work = tempDir('cairn-files-');
+      const data = markedPlaintext(1024 * 1024, 6);
+      const file = path.join(work, 'in.bin');
+      await fs.writeFile(file, data);
+      const put = await cairn(
+        ['put', file, '--grid', grid.relay.url, '--k', '2', '--happy', '4', '--n', '5'],
+        home,
+      );
+      expect(put.code).toBe(0);
+      await grid.relay.stop();
+      // The relay's URL is still given; only the server list comes from the cache.
+      const get = await cairn(['get', put.stdout.toString().trim(), '--grid', grid.relay.url], home);
+      expect(get.code).toBe(0);
+      expectBytesEqual(get.stdout, data, 'download with the relay down');
+      expect(get.stderr).toMatch(/cannot reach the relay.*using the 5 server\(s\) it listed last time/);
+    },
+    TIMEOUT,
+  );
+
+  it(
     'reads shares back from a restarted server, and routes around servers whose disks flip bits',
     async () => {
       const grid = await startProcGrid(10);
