@@ -8,6 +8,8 @@ import type { ShareNum, StorageIndex } from '../core/types.ts';
 /** Random-access bytes of one share container. */
 export interface ShareFile {
   read(position: number, length: number): Promise<Uint8Array>;
+  /** Reads up to target.length bytes at `position` into `target`; returns how many (short at the end). */
+  readInto(position: number, target: Uint8Array): Promise<number>;
   write(position: number, data: Uint8Array): Promise<void>;
   size(): Promise<number>;
   truncate(length: number): Promise<void>;

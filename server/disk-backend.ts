@@ -119,13 +119,18 @@ class DiskFile implements ShareFile {
 
   async read(position: number, length: number): Promise<Uint8Array> {
     const buf = new Uint8Array(length);
+    const got = await this.readInto(position, buf);
+    return got === length ? buf : buf.subarray(0, got);
+  }
+
+  async readInto(position: number, target: Uint8Array): Promise<number> {
     let got = 0;
-    while (got < length) {
-      const { bytesRead } = await this.h.read(buf, got, length - got, position + got);
+    while (got < target.length) {
+      const { bytesRead } = await this.h.read(target, got, target.length - got, position + got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
-    return got === length ? buf : buf.subarray(0, got);
+    return got;
   }
 
   async write(position: number, data: Uint8Array): Promise<void> {

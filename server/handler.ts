@@ -6,6 +6,7 @@
 import { ProtocolError } from '../core/protocol/errors.ts';
 import {
   decodeRequest,
+  encodeBytesResultHead,
   encodeError,
   encodeReadTestWriteResult,
   encodeResult,
@@ -33,7 +34,10 @@ export class RequestHandler {
    * without (a relay channel, which shares its socket), frames over the bound are refused.
    * Clients stay under both bounds by themselves (limits.ts), so only a misbehaving one notices.
    */
-  session(send: (reply: Uint8Array) => void, flow?: { pause(): void; resume(): void }): (frame: Uint8Array) => void {
+  session(
+    send: (reply: Uint8Array) => void,
+    flow?: { pause(): void; resume(): void },
+  ): (frame: Uint8Array) => void {
     let requests = 0;
     let bytes = 0;
     let paused = false;
@@ -72,7 +76,8 @@ export class RequestHandler {
       return encodeError(id, 'BAD_REQUEST', message);
     }
     try {
-      return encodeResult(req.id, await this.run(req));
+      const result = await this.run(req);
+      return result instanceof Encoded ? result.frame : encodeResult(req.id, result);
     } catch (err) {
       if (err instanceof StorageError) return encodeError(req.id, err.code, err.message);
       if (err instanceof ProtocolError) return encodeError(req.id, 'BAD_REQUEST', err.message);
@@ -105,8 +110,17 @@ export class RequestHandler {
         return s.abort(req.args).then(() => null);
       case 'list':
         return s.listImmutable(req.args.si);
-      case 'read':
-        return s.readImmutable(req.args);
+      case 'read': {
+        // The reply frame is laid out first and the share bytes read straight into it.
+        let frame = new Uint8Array(0);
+        await s.readImmutable(req.args, (n) => {
+          const head = encodeBytesResultHead(req.id, n);
+          frame = new Uint8Array(head.length + n);
+          frame.set(head);
+          return frame.subarray(head.length);
+        });
+        return new Encoded(frame);
+      }
       case 'lease':
         return s.addLease(req.args).then(() => null);
       case 'corrupt':
@@ -121,6 +135,11 @@ export class RequestHandler {
         return s.readMutable(req.args);
     }
   }
+}
+
+/** A reply already encoded by the operation itself. */
+class Encoded {
+  constructor(readonly frame: Uint8Array) {}
 }
 
 function safePeekId(frame: Uint8Array): number {

@@ -125,11 +125,12 @@ function storageApp(handler: RequestHandler, key: ServerKeyPair): Hono {
   app.get(
     '/v1/storage',
     upgradeWebSocket(() => {
-      let onFrame: ((frame: Uint8Array) => void) | null = null;
       return {
+        // Frames are taken from the ws socket directly (no onMessage here): hono's
+        // onMessage would copy each one into a fresh ArrayBuffer first.
         onOpen(_ev, ws) {
           const raw = ws.raw as WebSocket;
-          onFrame = handler.session((reply) => {
+          const onFrame = handler.session((reply) => {
             if (raw.readyState !== WebSocket.OPEN) return;
             if (raw.bufferedAmount > MAX_CONNECTION_BUFFER) {
               raw.close(1008, 'replies are not being read');
@@ -137,20 +138,30 @@ function storageApp(handler: RequestHandler, key: ServerKeyPair): Hono {
             }
             raw.send(reply);
           }, raw);
-        },
-        onMessage(ev, ws) {
-          if (typeof ev.data === 'string') {
-            (ws.raw as WebSocket).send(
-              encodeError(0, 'BAD_REQUEST', 'frames are binary; text messages are not part of the protocol'),
-            );
-            return;
-          }
-          onFrame?.(new Uint8Array(ev.data as ArrayBuffer));
+          raw.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+            if (!isBinary) {
+              raw.send(
+                encodeError(
+                  0,
+                  'BAD_REQUEST',
+                  'frames are binary; text messages are not part of the protocol',
+                ),
+              );
+              return;
+            }
+            onFrame(toBytes(data));
+          });
         },
       };
     }),
   );
   return app;
+}
+
+function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  const b = Array.isArray(data) ? Buffer.concat(data) : data;
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 function listening(server: ReturnType<typeof serve>): Promise<void> {

@@ -140,8 +140,7 @@ export class RelayLink {
       }
       case EnvelopeKind.Data: {
         const session = this.channels.get(env.channel);
-        // Copy: the payload is a view of a buffer ws may reuse.
-        if (session) session(env.payload.slice());
+        if (session) session(env.payload);
         return;
       }
       case EnvelopeKind.Close:

@@ -275,6 +275,25 @@ export function encodeResult(id: number, result: unknown): Uint8Array {
   return encodeCbor({ i: id, r: result ?? null });
 }
 
+/**
+ * The head of a reply whose result is `n` bytes: `{i: id, r: <bytes(n)>}` in CBOR, up to
+ * the byte string's contents. A server lays the bytes right after it (read straight from
+ * disk into the frame) instead of copying them through the encoder.
+ */
+export function encodeBytesResultHead(id: number, n: number): Uint8Array {
+  // map(2), "i", uint id, "r", bytes(n) header
+  return new Uint8Array([0xa2, 0x61, 0x69, ...cborHead(0, id), 0x61, 0x72, ...cborHead(2, n)]);
+}
+
+function cborHead(major: number, n: number): number[] {
+  const m = major << 5;
+  if (n < 24) return [m | n];
+  if (n < 0x100) return [m | 24, n];
+  if (n < 0x10000) return [m | 25, n >> 8, n & 0xff];
+  if (n < 0x100000000) return [m | 26, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
+  throw new RangeError('length too large for a frame');
+}
+
 export function encodeError(id: number, code: string, message: string): Uint8Array {
   return encodeCbor({ i: id, e: { c: code, m: message } });
 }

@@ -6,6 +6,7 @@ import {
   decodeReadTestWriteResult,
   decodeReply,
   decodeRequest,
+  encodeBytesResultHead,
   encodeError,
   encodeReadTestWriteResult,
   encodeRequest,
@@ -15,6 +16,7 @@ import {
 import * as L from '../../core/protocol/limits.ts';
 import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../../core/protocol/relay-envelope.ts';
 import { asShareNum, asStorageIndex } from '../../core/types.ts';
+import { expectBytesEqual } from '../harness/bytes.ts';
 
 const bytes = (n: number, fill = 7) => new Uint8Array(n).fill(fill);
 const si = asStorageIndex(bytes(16, 1));
@@ -150,6 +152,27 @@ describe('requests', () => {
 });
 
 describe('replies', () => {
+  it('a hand-laid bytes result decodes like an encoded one', () => {
+    for (const [id, n] of [
+      [1, 0],
+      [23, 23],
+      [24, 24],
+      [255, 256],
+      [65_535, 65_536],
+      [2 ** 32 - 1, 1_048_576],
+    ]) {
+      const data = bytes(n, 9);
+      const head = encodeBytesResultHead(id, n);
+      const frame = new Uint8Array(head.length + n);
+      frame.set(head);
+      frame.set(data, head.length);
+      expectBytesEqual(frame, encodeResult(id, data));
+      const r = decodeReply(frame);
+      expect(r.id).toBe(id);
+      expectBytesEqual(r.ok ? (r.result as Uint8Array) : new Uint8Array(1), data);
+    }
+  });
+
   it('carry results and typed errors', () => {
     expect(decodeReply(encodeResult(3, [1, 2]))).toEqual({ id: 3, ok: true, result: [1, 2] });
     expect(decodeReply(encodeResult(4, null))).toEqual({ id: 4, ok: true, result: null });
