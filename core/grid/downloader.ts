@@ -71,7 +71,8 @@ export async function* downloadImmutable(
     backend: opts.tools.backend,
     codec: opts.tools.codec,
     runner: opts.tools.runner,
-    depth: opts.tools.depth,
+    // Over a network a deeper pipeline hides round trips; 4 segments measured better than 2.
+    depth: opts.tools.depth ?? 4,
     offset: opts.offset,
     length: opts.length,
     onShareError: (err) => {
