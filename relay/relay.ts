@@ -235,7 +235,13 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       '/',
       staticApp({
         root: opts.webRoot,
-        connectSrc: ['ws://127.0.0.1:*', 'ws://localhost:*', ...(opts.connectSrc ?? [])],
+        // The page may reach the relay, local servers, and every server the relay lists.
+        connectSrc: () => [
+          'ws://127.0.0.1:*',
+          'ws://localhost:*',
+          ...(opts.connectSrc ?? []),
+          ...serverOrigins(registry.list().map((e) => e.announcement.url)),
+        ],
       }),
     );
   }
@@ -262,4 +268,21 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       await new Promise<void>((r) => http.close(() => r()));
     },
   };
+}
+
+/** `ws://host:port` of each announced URL, parsed (so nothing but an origin reaches the CSP header). */
+export function serverOrigins(urls: Array<string | null>): string[] {
+  const out = new Set<string>();
+  for (const url of urls) {
+    if (!url) continue;
+    try {
+      const u = new URL(url);
+      if ((u.protocol === 'ws:' || u.protocol === 'wss:') && /^[a-z0-9.:[\]-]+$/i.test(u.host)) {
+        out.add(`${u.protocol}//${u.host}`);
+      }
+    } catch {
+      // Not a URL: nothing to allow.
+    }
+  }
+  return [...out];
 }

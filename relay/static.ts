@@ -12,8 +12,11 @@ import { Hono } from 'hono';
 export interface StaticOptions {
   /** Folder holding index.html and assets (vite's outDir). */
   root: string;
-  /** Extra origins the page may connect to (ws:// or http:// URLs of storage servers). */
-  connectSrc?: string[];
+  /**
+   * Extra origins the page may connect to (ws:// or http:// URLs of storage servers); a
+   * function is asked again for every response (the relay's list of servers changes).
+   */
+  connectSrc?: string[] | (() => string[]);
 }
 
 export function contentSecurityPolicy(connectSrc: string[] = []): string {
@@ -37,11 +40,12 @@ export function staticApp(opts: StaticOptions): Hono {
     throw new Error(`no web bundle at ${root} (run 'npm run build' first)`);
   }
   const app = new Hono();
-  const csp = contentSecurityPolicy(opts.connectSrc);
+  const connectSrc = opts.connectSrc;
+  const fixed = typeof connectSrc === 'function' ? null : contentSecurityPolicy(connectSrc);
   app.use('*', async (c, next) => {
     await next();
     c.header('Referrer-Policy', 'no-referrer');
-    c.header('Content-Security-Policy', csp);
+    c.header('Content-Security-Policy', fixed ?? contentSecurityPolicy((connectSrc as () => string[])()));
     c.header('X-Content-Type-Options', 'nosniff');
   });
   app.use('*', serveStatic({ root: path.relative(process.cwd(), root) || '.' }));

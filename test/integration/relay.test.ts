@@ -4,6 +4,8 @@
  * handshake still proving who answers.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { relayEndpoint, relayRoute, signAnnouncement } from '../../core/protocol/announcement.ts';
@@ -19,9 +21,9 @@ import { generateKeyPair } from '../../core/protocol/identity.ts';
 import * as L from '../../core/protocol/limits.ts';
 import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../../core/protocol/relay-envelope.ts';
 import { asShareNum, asStorageIndex } from '../../core/types.ts';
-import { startRelay } from '../../relay/relay.ts';
+import { serverOrigins, startRelay } from '../../relay/relay.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
-import { cleanup, startTestGrid, startTestRelay, startTestServer } from '../harness/grid.ts';
+import { cleanup, startTestGrid, startTestRelay, startTestServer, tempDir } from '../harness/grid.ts';
 
 const rand = (n: number) => new Uint8Array(randomBytes(n));
 afterAll(() => cleanup());
@@ -119,6 +121,36 @@ describe('subscriptions', () => {
     expect(again.registry.list().map((e) => e.announcement.serverId)).toEqual([s.serverId]);
     await s.close();
     await again.close();
+  });
+});
+
+describe('web app', () => {
+  it('is served with a CSP that lets the page reach the relay and the servers it lists, nothing else', async () => {
+    const web = tempDir('cairn-web-');
+    writeFileSync(path.join(web, 'index.html'), '<!doctype html><title>x</title>');
+    const relay = await startTestRelay({ webRoot: web });
+    const s = await startTestServer({
+      relayUrl: relay.url,
+      publicUrl: 'wss://storage.example:8443/v1/storage',
+    });
+    const res = await fetch(`${relay.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    const connect = /connect-src ([^;]*)/
+      .exec(res.headers.get('content-security-policy') ?? '')?.[1]
+      .split(' ');
+    expect(connect).toEqual(["'self'", 'ws://127.0.0.1:*', 'ws://localhost:*', 'wss://storage.example:8443']);
+    expect(
+      serverOrigins([
+        'ws://a.example:1/x?y#z',
+        'ws://a.example:1/other',
+        'http://b.example',
+        'ws://bad host;x',
+        null,
+      ]),
+    ).toEqual(['ws://a.example:1']);
+    await s.close();
+    await relay.close();
   });
 });
 
