@@ -31,6 +31,8 @@ export interface ShareBackend {
   init(): Promise<void>;
   /** Bytes the underlying storage can still take. */
   freeBytes(): Promise<number>;
+  /** Every storage index with shares here (for crawlers such as the lease expirer). */
+  listStorageIndexes(): AsyncIterable<StorageIndex>;
   /** Share numbers held for `si` (both kinds; the core tells them apart by container). */
   listShares(si: StorageIndex): Promise<ShareNum[]>;
   /** Opens a committed share, or null when there is none. */

@@ -89,17 +89,24 @@ export interface ImmutableLayout {
   leaseOffset: number;
 }
 
-/** Reads the header; the data length comes from the file size, since the header's saturates at 4 GiB. */
+/**
+ * Reads the header. The data length is the header's own field, written once at close
+ * (so a crash while leases change cannot move the end of the data); only for shares of
+ * 4 GiB or more, where the field saturates, is it taken from the file size.
+ */
 export function immutableLayout(header: Uint8Array, fileSize: number): ImmutableLayout {
   if (header.length < IMMUTABLE_HEADER_BYTES) throw new Error('immutable share header is truncated');
   const v = view(header);
   const version = v.getUint32(0);
   if (version !== 2) throw new Error(`immutable share container version ${version} is not supported`);
+  const field = v.getUint32(4);
   const leaseCount = v.getUint32(8);
-  const leaseOffset = fileSize - leaseCount * IMMUTABLE_LEASE_BYTES;
-  const dataLength = leaseOffset - IMMUTABLE_HEADER_BYTES;
-  if (dataLength < 0) throw new Error('immutable share is shorter than its header says');
-  return { dataLength, leaseCount, leaseOffset };
+  const dataLength =
+    field < 0xffffffff ? field : fileSize - IMMUTABLE_HEADER_BYTES - leaseCount * IMMUTABLE_LEASE_BYTES;
+  if (dataLength < 0 || IMMUTABLE_HEADER_BYTES + dataLength > fileSize) {
+    throw new Error('immutable share is shorter than its header says');
+  }
+  return { dataLength, leaseCount, leaseOffset: IMMUTABLE_HEADER_BYTES + dataLength };
 }
 
 export function encodeImmutableLeases(leases: Lease[]): Uint8Array {

@@ -9,8 +9,8 @@
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { base32Encode } from '../core/primitives/base32.ts';
-import { asShareNum, type ShareNum, type StorageIndex } from '../core/types.ts';
+import { base32Decode, base32Encode } from '../core/primitives/base32.ts';
+import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../core/types.ts';
 import type { PendingShare, ShareBackend, ShareFile } from './backend.ts';
 
 export class DiskBackend implements ShareBackend {
@@ -39,6 +39,25 @@ export class DiskBackend implements ShareBackend {
   private shareDir(si: StorageIndex): string {
     const b = base32Encode(si);
     return path.join(this.sharesDir, b.slice(0, 2), b);
+  }
+
+  async *listStorageIndexes(): AsyncIterable<StorageIndex> {
+    for (const prefix of await fs.readdir(this.sharesDir)) {
+      let names: string[];
+      try {
+        names = await fs.readdir(path.join(this.sharesDir, prefix));
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        try {
+          const si = base32Decode(name);
+          if (si.length === 16 && name.startsWith(prefix)) yield asStorageIndex(si);
+        } catch {
+          // Not a storage index folder: leave it alone.
+        }
+      }
+    }
   }
 
   async listShares(si: StorageIndex): Promise<ShareNum[]> {

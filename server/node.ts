@@ -32,6 +32,8 @@ export interface StorageNodeOptions {
   nickname?: string;
   reservedSpace?: number;
   uploadIdleTimeoutMs?: number;
+  /** Run the lease expirer this often (default never: shares are kept until removed by hand). */
+  expireLeasesEveryMs?: number;
   announceIntervalMs?: number;
   now?: () => number;
   log?: (line: string) => void;
@@ -63,6 +65,7 @@ export async function startStorageNode(opts: StorageNodeOptions): Promise<Storag
     nodeId: serverLeaseSeed(key.serverId),
     reservedSpace: opts.reservedSpace,
     uploadIdleTimeoutMs: opts.uploadIdleTimeoutMs,
+    expireLeasesEveryMs: opts.expireLeasesEveryMs,
     now: opts.now,
     log,
   });

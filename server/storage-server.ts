@@ -54,6 +54,8 @@ export interface StorageServerOptions {
   now?: () => number;
   /** An upload idle this long is aborted (default 10 minutes). */
   uploadIdleTimeoutMs?: number;
+  /** Run the lease expirer this often (default: never, as in Tahoe). */
+  expireLeasesEveryMs?: number;
   /** Log lines for the operator; never given caps or plaintext (the server has neither). */
   log?: (line: string) => void;
 }
@@ -91,6 +93,8 @@ export class StorageServer {
   /** Open handles of recently read immutable shares (their data never changes once closed). */
   private readonly readers: ReaderCache;
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  private expirer: ReturnType<typeof setInterval> | undefined;
+  private readonly expireEveryMs: number | undefined;
 
   constructor(opts: StorageServerOptions) {
     this.backend = opts.backend;
@@ -99,6 +103,7 @@ export class StorageServer {
     this.now = opts.now ?? Date.now;
     this.idleMs = opts.uploadIdleTimeoutMs ?? 10 * 60 * 1000;
     this.log = opts.log ?? (() => {});
+    this.expireEveryMs = opts.expireLeasesEveryMs;
     this.readers = new ReaderCache(async (si, sh) => {
       const f = await this.backend.openShare(si, sh, false);
       if (!f) throw new StorageError('NOT_FOUND', `no immutable share ${sh} of ${siPrefix(si)} here`);
@@ -125,10 +130,17 @@ export class StorageServer {
       Math.min(30_000, this.idleMs),
     );
     this.sweeper.unref?.();
+    if (this.expireEveryMs) {
+      this.expirer = setInterval(() => {
+        this.expireLeases().catch((err) => this.log(`lease expiry failed: ${(err as Error).message}`));
+      }, this.expireEveryMs);
+      this.expirer.unref?.();
+    }
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.expirer) clearInterval(this.expirer);
     await this.readers.closeAll();
     for (const b of [...this.buckets.values()]) await this.dropBucket(b);
   }
@@ -416,6 +428,58 @@ export class StorageServer {
     }
   }
 
+  /**
+   * The lease expirer (Tahoe's, off unless asked for): drops expired leases everywhere and
+   * deletes shares left with none. Returns what it did.
+   */
+  async expireLeases(): Promise<{ leasesRemoved: number; sharesDeleted: number }> {
+    const nowSecs = Math.floor(this.now() / 1000);
+    let leasesRemoved = 0;
+    let sharesDeleted = 0;
+    for await (const si of this.backend.listStorageIndexes()) {
+      await this.locks.run(lockKey(si), async () => {
+        for (const sh of await this.sharesOfKind(si, 'immutable')) {
+          const left = await this.withShare(si, sh, 'immutable', true, async (f, head) => {
+            const layout = immutableLayout(head, await f.size());
+            const leases = decodeImmutableLeases(
+              await f.read(layout.leaseOffset, layout.leaseCount * IMMUTABLE_LEASE_BYTES),
+            );
+            const live = leases.filter((l) => l.expires > nowSecs);
+            if (live.length === leases.length || live.length === 0) return live.length;
+            await f.write(0, encodeImmutableHeader(layout.dataLength, live.length));
+            await f.write(layout.leaseOffset, encodeImmutableLeases(live));
+            await f.truncate(layout.leaseOffset + live.length * IMMUTABLE_LEASE_BYTES);
+            await f.sync();
+            leasesRemoved += leases.length - live.length;
+            return live.length;
+          });
+          if (left === 0) {
+            this.readers.forget(si, sh);
+            await this.backend.deleteShare(si, sh);
+            sharesDeleted++;
+          }
+        }
+        for (const sh of await this.sharesOfKind(si, 'mutable')) {
+          let left = -1;
+          await this.rewriteMutable(si, sh, (c) => {
+            const live = c.leases.filter((l) => l.expires > nowSecs);
+            leasesRemoved += c.leases.length - live.length;
+            c.leases = live;
+            left = live.length;
+          });
+          if (left === 0) {
+            await this.backend.deleteShare(si, sh);
+            sharesDeleted++;
+          }
+        }
+      });
+    }
+    if (leasesRemoved || sharesDeleted) {
+      this.log(`lease expiry: ${leasesRemoved} lease(s) expired, ${sharesDeleted} share(s) deleted`);
+    }
+    return { leasesRemoved, sharesDeleted };
+  }
+
   async adviseCorrupt(a: CorruptArgs): Promise<void> {
     const have = await this.sharesOfKind(a.si, a.kind);
     if (!have.includes(a.sh))
@@ -645,6 +709,12 @@ class ReaderCache {
     r.users++;
     r.used = true;
     return r;
+  }
+
+  /** Stops serving a share from its cached handle (it is being deleted). */
+  forget(si: StorageIndex, sh: ShareNum): void {
+    const r = this.open.get(bucketKey(si, sh));
+    if (r) this.drop(r);
   }
 
   release(r: Reader): void {

@@ -4,6 +4,7 @@ import { intOption, parse } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--nickname NAME] [--reserved-space SIZE]
+                    [--public-url URL] [--expire-leases]
 
 Runs a storage server that keeps its key and shares in DIR (kept across restarts).
   --dir DIR              the server's folder (created if missing)
@@ -14,6 +15,8 @@ Runs a storage server that keeps its key and shares in DIR (kept across restarts
   --relay URL            announce to this relay (http://HOST:PORT) and take relayed clients
   --nickname NAME        a name for people, shown in server lists
   --reserved-space SIZE  free space to leave alone, e.g. 500M, 1G, 2GiB (default 0)
+  --expire-leases        delete shares whose leases (31 days, renewed by clients) have all
+                         run out; checked hourly. Off by default, as in Tahoe.
 Prints "Storage server <id> ready at <url>" (or "ready (relay only)") once it serves.`;
 
 /** A size such as 1G (10^9), 1GiB (2^30), 500M, 123 (bytes). */
@@ -41,6 +44,7 @@ export const serverCommand: Command = {
         relay: { type: 'string' },
         nickname: { type: 'string' },
         'reserved-space': { type: 'string' },
+        'expire-leases': { type: 'boolean' },
       },
       0,
     );
@@ -58,6 +62,7 @@ export const serverCommand: Command = {
       relayUrl: values.relay,
       nickname: values.nickname,
       reservedSpace: sizeOption(values['reserved-space'], 'reserved-space'),
+      expireLeasesEveryMs: values['expire-leases'] ? 3600_000 : undefined,
       log: (line) => console.log(`${new Date().toISOString()} ${line}`),
     });
     console.log(`Storage server ${node.serverId} ready${node.url ? ` at ${node.url}` : ' (relay only)'}`);
