@@ -1,9 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CapError } from '../../core/caps/errors.ts';
 import { chkStorageIndex, formatCap, parseCap, parseChkCap, verifierOf } from '../../core/caps/immutable.ts';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { utf8 } from '../../core/primitives/bytes.ts';
-import { asAesKey } from '../../core/types.ts';
+import { asAesKey, asStorageIndex } from '../../core/types.ts';
 
 const READ = 'URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56';
 const VERIFY =
@@ -44,6 +45,29 @@ describe('immutable caps', () => {
     const cap = parseCap('URI:LIT:nbswy3dp');
     expect(cap.kind === 'lit' && new TextDecoder().decode(cap.data)).toBe('hello');
     expect(formatCap(parseCap('URI:LIT:'))).toBe('URI:LIT:');
+  });
+
+  it('any well-formed CHK read or verify cap round-trips exactly (property)', () => {
+    const chk = fc.record({
+      kind: fc.constantFrom('chk' as const, 'chk-verifier' as const),
+      first: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+      uebHash: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      n: fc.integer({ min: 1, max: 256 }),
+      kFrac: fc.double({ min: 0, max: 1, noNaN: true }),
+      size: fc.maxSafeNat(),
+    });
+    fc.assert(
+      fc.property(chk, ({ kind, first, uebHash, n, kFrac, size }) => {
+        const k = 1 + Math.floor(kFrac * (n - 1));
+        const cap =
+          kind === 'chk'
+            ? { kind, key: asAesKey(first), uebHash, k, n, size }
+            : { kind, storageIndex: asStorageIndex(first), uebHash, k, n, size };
+        const text = formatCap(cap);
+        expect(parseCap(text)).toEqual(cap);
+        expect(formatCap(parseCap(text))).toBe(text);
+      }),
+    );
   });
 
   it('big k, N and size survive the round trip', () => {

@@ -75,6 +75,18 @@ describe('hash tree verification', () => {
     expect(() => tree.setHashes(hashes)).toThrow(BadHashError);
   });
 
+  it('every leaf of trees with 1 to 20 leaves verifies from its chain alone', () => {
+    for (let n = 1; n <= 20; n++) {
+      const full = buildHashTree(leaves(n));
+      for (let j = 0; j < n; j++) {
+        const tree = new IncompleteHashTree(n, full[0]);
+        const node = leafIndex(n, j);
+        tree.setHashes(new Map([node, ...neededFor(node)].map((i) => [i, full[i]])));
+        expect(tree.leaf(j)).toEqual(leaf(j));
+      }
+    }
+  });
+
   it('checkFullTree accepts the real tree and rejects any flipped node', () => {
     expect(checkFullTree(t, 5, t[0]).map(toHex)).toEqual(leaves(5).map(toHex));
     for (let i = 0; i < t.length; i++) {
