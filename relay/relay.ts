@@ -17,6 +17,7 @@ import { ProtocolError } from '../core/protocol/errors.ts';
 import { encodeError } from '../core/protocol/frames.ts';
 import { encodeServerList } from '../core/protocol/grid.ts';
 import * as L from '../core/protocol/limits.ts';
+import { keepAlive } from '../core/protocol/keepalive.ts';
 import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
 import { Registry } from './registry.ts';
 import { staticApp } from './static.ts';
@@ -115,12 +116,14 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     upgradeWebSocket(() => {
       let link: ServerLink | null = null;
       return {
+        // Messages come from the ws socket directly: hono's onMessage would copy each.
         onOpen(_ev, ws) {
-          link = new ServerLink(ws.raw as WebSocket);
-        },
-        onMessage(ev) {
-          if (!link || typeof ev.data === 'string') return;
-          onLinkMessage(link, new Uint8Array(ev.data as ArrayBuffer));
+          const l = new ServerLink(ws.raw as WebSocket);
+          link = l;
+          keepAlive(l.ws);
+          l.ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+            if (isBinary) onLinkMessage(l, toBytes(data));
+          });
         },
         onClose() {
           if (!link) return;
@@ -204,22 +207,23 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
             raw.close(4404, 'that server is not connected to this relay');
             return;
           }
-          link = entry.link;
-          channel = link.openChannel(raw);
-        },
-        onMessage(ev, ws) {
-          const raw = ws.raw as WebSocket;
-          if (!link || typeof ev.data === 'string') return;
-          const frame = new Uint8Array(ev.data as ArrayBuffer);
-          // The only thing the relay checks in a frame is its size (so one client cannot
-          // break the server's link with a frame the link would refuse).
-          if (frame.length > L.MAX_FRAME_BYTES) {
-            raw.send(
-              encodeError(0, 'TOO_LARGE', `frame of ${frame.length} bytes exceeds ${L.MAX_FRAME_BYTES}`),
-            );
-            return;
-          }
-          if (!link.send(EnvelopeKind.Data, channel, frame)) raw.close(1011, 'the server went away');
+          const l = entry.link;
+          const ch = l.openChannel(raw);
+          link = l;
+          channel = ch;
+          raw.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+            if (!isBinary) return;
+            const frame = toBytes(data);
+            // The only thing the relay checks in a frame is its size (so one client cannot
+            // break the server's link with a frame the link would refuse).
+            if (frame.length > L.MAX_FRAME_BYTES) {
+              raw.send(
+                encodeError(0, 'TOO_LARGE', `frame of ${frame.length} bytes exceeds ${L.MAX_FRAME_BYTES}`),
+              );
+              return;
+            }
+            if (!l.send(EnvelopeKind.Data, ch, frame)) raw.close(1011, 'the server went away');
+          });
         },
         onClose() {
           if (!link) return;
@@ -285,4 +289,10 @@ export function serverOrigins(urls: Array<string | null>): string[] {
     }
   }
   return [...out];
+}
+
+function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  const b = Array.isArray(data) ? Buffer.concat(data) : data;
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { type Announcement, relayEndpoint, signAnnouncement } from '../core/protocol/announcement.ts';
 import { decodeCbor, encodeCbor, Fields } from '../core/protocol/cbor.ts';
 import type { ServerKeyPair } from '../core/protocol/identity.ts';
+import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
 import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
 import type { RequestHandler } from './handler.ts';
@@ -69,6 +70,7 @@ export class RelayLink {
     ws.binaryType = 'nodebuffer';
     ws.on('open', () => {
       this.backoffMs = 500;
+      keepAlive(ws);
       void this.announce();
       this.announceTimer = setInterval(() => void this.announce(), this.opts.announceIntervalMs ?? 60_000);
       this.announceTimer.unref?.();
