@@ -30,6 +30,26 @@ function patternBytes(size: number, seed: number): Uint8Array {
   }
   return out;
 }
+/** A mono 16-bit PCM WAV of a 440 Hz tone. */
+function toneWav(seconds: number, rate: number): Buffer {
+  const samples = seconds * rate;
+  const b = Buffer.alloc(44 + samples * 2);
+  b.write('RIFF', 0);
+  b.writeUInt32LE(36 + samples * 2, 4);
+  b.write('WAVEfmt ', 8);
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28);
+  b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write('data', 36);
+  b.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++)
+    b.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  return b;
+}
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 async function openApp(browser: Browser, url: string) {
@@ -122,6 +142,88 @@ test.describe('a healthy grid', () => {
     await context.close();
     expect(sha(await downloadInFreshContext(browser, grid.url, small))).toBe(sha(patternBytes(70_000, 3)));
     expect(sha(await downloadInFreshContext(browser, grid.url, big))).toBe(sha(patternBytes(25 * MiB, 2)));
+  });
+
+  test('media files preview in the page, with range reads for seeking', async ({ browser }) => {
+    const { context, page } = await openApp(browser, grid.url);
+    const wav = toneWav(10, 8000);
+    const png = await readFile('web/public/icons/icon-512.png');
+    await page.getByLabel('Choose files to upload').setInputFiles([
+      { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav },
+      { name: 'icon.png', mimeType: 'image/png', buffer: png },
+    ]);
+    const audioHref = await uploadedLink(page, 'tone.wav');
+    const imageHref = await uploadedLink(page, 'icon.png');
+
+    await page.goto(audioHref);
+    await expect(page.getByRole('heading', { name: 'tone.wav' })).toBeVisible();
+    await page.getByRole('button', { name: 'Preview' }).click();
+    const audio = page.getByLabel('Preview of tone.wav');
+    await expect(audio).toBeVisible();
+    await expect
+      .poll(() => audio.evaluate((a: HTMLAudioElement) => a.duration), { timeout: 20_000 })
+      .toBeCloseTo(10, 1);
+    await audio.evaluate(
+      (a: HTMLAudioElement) =>
+        new Promise<void>((resolve) => {
+          a.addEventListener('seeked', () => resolve(), { once: true });
+          a.currentTime = 8;
+        }),
+    );
+    // The preview URL answers byte ranges itself (this is what seeking uses).
+    const part = await audio.evaluate(async (a: HTMLAudioElement) => {
+      const res = await fetch(a.src, { headers: { Range: 'bytes=1000-1999' } });
+      return {
+        status: res.status,
+        range: res.headers.get('Content-Range'),
+        bytes: Array.from(new Uint8Array(await res.arrayBuffer())),
+      };
+    });
+    expect(part.status).toBe(206);
+    expect(part.range).toBe(`bytes 1000-1999/${wav.length}`);
+    expect(Buffer.from(part.bytes).equals(wav.subarray(1000, 2000))).toBe(true);
+    expect(new URL((await audio.getAttribute('src')) as string).pathname).toMatch(
+      /^\/_cairn\/media\/[0-9a-f]{32}$/,
+    );
+
+    await page.goto(imageHref);
+    await page.getByRole('button', { name: 'Preview' }).click();
+    const img = page.getByRole('img', { name: 'Preview of icon.png' });
+    await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.naturalWidth)).toBe(512);
+    await context.close();
+  });
+
+  test('screenshots: an upload and its file page, in both themes and at phone width', async ({ browser }) => {
+    for (const colorScheme of ['light', 'dark'] as const) {
+      for (const width of [1100, 375]) {
+        const context = await browser.newContext({ colorScheme, viewport: { width, height: 800 } });
+        const page = await context.newPage();
+        await page.goto(grid.url);
+        await page.getByLabel('Choose files to upload').setInputFiles({
+          name: `holiday photos ${colorScheme} ${width}.zip`,
+          mimeType: 'application/zip',
+          buffer: Buffer.from(patternBytes(3 * MiB, width)),
+        });
+        const href = await uploadedLink(page, `holiday photos ${colorScheme} ${width}.zip`);
+        await page.getByText('Capabilities').click();
+        await page.screenshot({
+          path: `/tmp/cairn-shots/uploaded-${colorScheme}-${width}.png`,
+          fullPage: true,
+        });
+        await page.goto(href);
+        await expect(page.getByRole('heading', { name: /holiday photos/ })).toBeVisible();
+        await page.screenshot({
+          path: `/tmp/cairn-shots/file-named-${colorScheme}-${width}.png`,
+          fullPage: true,
+        });
+        await page.goto(`${grid.url}#/history`);
+        await page.screenshot({
+          path: `/tmp/cairn-shots/history-full-${colorScheme}-${width}.png`,
+          fullPage: true,
+        });
+        await context.close();
+      }
+    }
   });
 
   test('cancel stops an upload', async ({ browser }) => {

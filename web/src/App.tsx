@@ -24,8 +24,10 @@ function Routes() {
               const r = route();
               return r.name === 'file' ? r.cap : undefined;
             })()}
+            keyed
           >
-            {(cap) => <FilePage cap={cap()} />}
+            {/* keyed: another cap is another file, so its page starts afresh */}
+            {(cap) => <FilePage cap={cap} />}
           </Match>
           <Match when={route().name === 'dir'}>
             <section>

@@ -18,8 +18,24 @@ import { pinUrl } from './pins.ts';
 
 export type DownloadSource = { stream: ReadableStream<Uint8Array> } | { pinId: string };
 
+/**
+ * The service worker controlling this page. On a first visit it takes control a moment
+ * after installing (clients.claim), so wait briefly for that rather than fall back.
+ */
+async function controller(waitMs = 3_000): Promise<ServiceWorker | null> {
+  const container = navigator.serviceWorker;
+  if (!container) return null;
+  if (container.controller) return container.controller;
+  if (!(await container.getRegistration())) return null;
+  await Promise.race([
+    new Promise((resolve) => container.addEventListener('controllerchange', resolve, { once: true })),
+    new Promise((resolve) => setTimeout(resolve, waitMs)),
+  ]);
+  return container.controller;
+}
+
 async function tellWorker(msg: PageToWorker, transfer: Transferable[] = []): Promise<void> {
-  const sw = navigator.serviceWorker?.controller;
+  const sw = await controller();
   if (!sw) throw new Error('no service worker controls this page');
   const channel = new MessageChannel();
   const ack = new Promise<void>((resolve) => {
@@ -44,8 +60,8 @@ function clickLink(href: string, name: string | null) {
 type SavePicker = (opts: { suggestedName?: string }) => Promise<FileSystemFileHandle>;
 
 /** Where this browser can stream a download to, best first. */
-export function downloadRoute(): 'service-worker' | 'file-system' | 'memory' {
-  if (navigator.serviceWorker?.controller) return 'service-worker';
+export async function downloadRoute(): Promise<'service-worker' | 'file-system' | 'memory'> {
+  if (await controller()) return 'service-worker';
   if ('showSaveFilePicker' in window) return 'file-system';
   return 'memory';
 }
@@ -56,7 +72,7 @@ export function downloadRoute(): 'service-worker' | 'file-system' | 'memory' {
  * builds a Blob in memory.
  */
 export async function saveFile(source: DownloadSource, meta: FileMeta): Promise<void> {
-  const route = downloadRoute();
+  const route = await downloadRoute();
   if (route === 'service-worker') {
     const id = randomId();
     if ('stream' in source) {
@@ -126,7 +142,7 @@ export async function mediaUrl(
   meta: FileMeta,
   read: RangeReader,
 ): Promise<{ url: string; close(): void } | null> {
-  if (!navigator.serviceWorker?.controller) return null;
+  if (!(await controller())) return null;
   listen();
   const id = randomId();
   mediaReaders.set(id, read);

@@ -1,11 +1,16 @@
 /** File page view: what the cap says about the file, Download, preview, pin. */
 import { Match, Show, Switch } from 'solid-js';
+import { CapField } from '../../components/CapField.tsx';
 import { Progress } from '../../components/Progress.tsx';
 import { formatBytes, type PreviewKind } from '../../store/format.ts';
 import type { FileMeta } from '../../sw/messages.ts';
 
 export interface FileViewModel {
   capError: string;
+  /** The shareable link, the read cap and (CHK only) the verify cap; empty when the cap is bad. */
+  link: string;
+  readCap: string;
+  verifyCap: string;
   kind: 'chk' | 'chk-verifier' | 'lit' | null;
   meta: FileMeta;
   pinned: boolean;
@@ -93,6 +98,14 @@ export function FileView(props: {
               {m().error}
             </p>
           </Show>
+          <details>
+            <summary>Link and capabilities</summary>
+            <CapField label="Link" value={m().link} copyLabel="Copy link to this file" />
+            <CapField label="Read cap" value={m().readCap} />
+            <Show when={m().verifyCap}>
+              <CapField label="Verify cap" value={m().verifyCap} />
+            </Show>
+          </details>
           <Show when={m().previewUrl}>
             {(url) => (
               <div class="preview">

@@ -3,7 +3,7 @@
  * what history knows, remembers the visit, and runs downloads, previews and pinning.
  */
 import { createResource, createSignal, onCleanup } from 'solid-js';
-import { parseCap } from '../../../core/caps/immutable.ts';
+import { formatCap, parseCap, verifierOf } from '../../../core/caps/immutable.ts';
 import { CairnError } from '../../../core/errors.ts';
 import { type FileReader, openReader } from '../../store/client.ts';
 import { mediaUrl, saveFile } from '../../store/deliver.ts';
@@ -11,6 +11,7 @@ import { mediaType, previewKind } from '../../store/format.ts';
 import { type HistoryRecord, readHistoryRecord } from '../../store/history.ts';
 import { useStore } from '../../store/index.tsx';
 import { pinUrl } from '../../store/pins.ts';
+import { capLink } from '../../store/router.ts';
 import { FileView, type FileViewModel } from './FileView.tsx';
 
 const message = (err: unknown) =>
@@ -164,6 +165,12 @@ export default function FilePage(props: { cap: string }) {
     <FileView
       model={{
         capError: parsed().error,
+        link: parsed().cap ? capLink(location.origin, location.pathname, props.cap) : '',
+        readCap: parsed().cap ? props.cap : '',
+        verifyCap: (() => {
+          const c = parsed().cap;
+          return c?.kind === 'chk' ? formatCap(verifierOf(c)) : '';
+        })(),
         kind: parsed().cap?.kind ?? null,
         meta: meta(),
         pinned: live()?.pinned ?? false,

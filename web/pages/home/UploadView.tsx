@@ -120,11 +120,21 @@ function JobCard(props: UploadViewProps & { job: UploadJob }) {
               <details>
                 <summary>Capabilities</summary>
                 <CapField label="Read cap" value={result().readCap} />
-                <CapField label="Verify cap" value={result().verifyCap} />
-                <p class="muted small">
-                  The read cap lets anyone holding it read the file. The verify cap lets a checker confirm the
-                  shares are intact without being able to read them.
-                </p>
+                <Show
+                  when={result().verifyCap}
+                  fallback={
+                    <p class="muted small">
+                      This file is so small that it lives entirely inside its link: nothing was stored on the
+                      grid, so there is no verify cap.
+                    </p>
+                  }
+                >
+                  <CapField label="Verify cap" value={result().verifyCap} />
+                  <p class="muted small">
+                    The read cap lets anyone holding it read the file. The verify cap lets a checker confirm
+                    the shares are intact without being able to read them.
+                  </p>
+                </Show>
               </details>
               <button type="button" onClick={() => props.onDismiss(job().id)}>
                 Dismiss
