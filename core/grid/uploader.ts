@@ -7,7 +7,7 @@
 import { type ChkCap, chkStorageIndex, type LitCap } from '../caps/immutable.ts';
 import { CairnError } from '../errors.ts';
 import { convergentKey } from '../immutable/convergence.ts';
-import { type EncodeTools, encodeChk } from '../immutable/encoder.ts';
+import { type ChkStep, type EncodeTools, encodeChk } from '../immutable/encoder.ts';
 import type { ChkParams } from '../immutable/params.ts';
 import { planChk } from '../immutable/plan.ts';
 import type { PlaintextSource } from '../immutable/source.ts';
@@ -15,6 +15,7 @@ import type { StorageServerApi, UploadSecrets } from '../protocol/storage-api.ts
 import { type AesKey, asAesKey, type ServerId, type ShareNum } from '../types.ts';
 import { CancelledError, NoServersError } from './errors.ts';
 import { leaseSecretsFor } from './lease.ts';
+import { BoundedQueue } from './queue.ts';
 import { selectShareholders } from './select.ts';
 import { ShareWriter } from './share-writer.ts';
 
@@ -43,6 +44,8 @@ export interface UploadOptions {
   /** Per-server in-flight write budget, bytes (default 1 MiB: enough to keep a LAN server busy; each
    * byte in flight is held about three times over: the data, its frame, the masked frame). */
   maxInFlightBytesPerServer?: number;
+  /** How far (bytes of share data) the encoder may run ahead of the writes (default 4 MiB). */
+  encodeAheadBytes?: number;
   /** Contiguous writes to a share are joined up to this size before sending (default 256 KiB). */
   coalesceBytes?: number;
   /** A server call taking longer than this counts as that server failing (default 60 s). */
@@ -140,9 +143,22 @@ export async function uploadImmutable(source: PlaintextSource, opts: UploadOptio
       ? 0
       : Math.min(source.size, Math.floor((writer.ackedBytes / totalShareBytes) * source.size));
 
+  // The encoder runs ahead of the writes by up to a few segments: while writes wait on the
+  // servers, the next segments are being encrypted, coded and hashed.
+  const queue = new BoundedQueue<ChkStep>(opts.encodeAheadBytes ?? 4 * 1024 * 1024);
+  const producing = (async () => {
+    for await (const step of encodeChk(source, opts.params, key, opts.tools)) {
+      await queue.push(
+        step,
+        step.writes.reduce((n, w) => n + w.data.length, 0),
+      );
+    }
+    queue.end();
+  })().catch((err) => queue.fail(err));
+
   try {
     let cap: ChkCap | LitCap | undefined;
-    for await (const step of encodeChk(source, opts.params, key, opts.tools)) {
+    for await (const step of queue) {
       checkSignal(opts.signal);
       for (const w of step.writes) await writer.write(w.shnum, w.offset, w.data);
       if (step.kind === 'segment') {
@@ -163,6 +179,8 @@ export async function uploadImmutable(source: PlaintextSource, opts: UploadOptio
     }
     return { cap, happiness, written };
   } catch (err) {
+    queue.fail(err);
+    await producing;
     await writer.abort();
     throw err;
   }
