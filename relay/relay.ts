@@ -17,6 +17,7 @@ import { ProtocolError } from '../core/protocol/errors.ts';
 import { encodeError } from '../core/protocol/frames.ts';
 import { encodeServerList } from '../core/protocol/grid.ts';
 import * as L from '../core/protocol/limits.ts';
+import { listenError } from '../core/protocol/listen-error.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
 import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
 import { Registry } from './registry.ts';
@@ -256,7 +257,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   await new Promise<void>((resolve, reject) => {
     if (http.listening) resolve();
     http.once('listening', () => resolve());
-    http.once('error', reject);
+    http.once('error', (err) => reject(listenError(err, opts.port)));
   });
   const port = (http.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

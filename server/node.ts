@@ -11,7 +11,9 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { encodeError } from '../core/protocol/frames.ts';
 import { type ServerKeyPair, serverLeaseSeed } from '../core/protocol/identity.ts';
 import * as L from '../core/protocol/limits.ts';
+import { listenError } from '../core/protocol/listen-error.ts';
 import type { ServerId } from '../core/types.ts';
+import { lockDir } from './dir-lock.ts';
 import { DiskBackend } from './disk-backend.ts';
 import { RequestHandler } from './handler.ts';
 import { loadOrCreateIdentity } from './identity-store.ts';
@@ -59,6 +61,21 @@ export async function startStorageNode(opts: StorageNodeOptions): Promise<Storag
   }
   const log = opts.log ?? (() => {});
   const dir = path.resolve(opts.dir);
+  const unlock = await lockDir(dir);
+  try {
+    return await startLocked(opts, dir, log, unlock);
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+}
+
+async function startLocked(
+  opts: StorageNodeOptions,
+  dir: string,
+  log: (line: string) => void,
+  unlock: () => Promise<void>,
+): Promise<StorageNode> {
   const key = await loadOrCreateIdentity(dir);
   const server = new StorageServer({
     backend: new DiskBackend(dir),
@@ -81,7 +98,7 @@ export async function startStorageNode(opts: StorageNodeOptions): Promise<Storag
     wss = new WebSocketServer({ noServer: true, maxPayload: L.WS_MAX_PAYLOAD });
     const host = opts.host ?? '127.0.0.1';
     http = serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
-    await listening(http);
+    await listening(http, opts.port);
     port = (http.address() as AddressInfo).port;
     url = opts.publicUrl ?? `ws://${host.includes(':') ? `[${host}]` : host}:${port}/v1/storage`;
   }
@@ -117,6 +134,7 @@ export async function startStorageNode(opts: StorageNodeOptions): Promise<Storag
       if (wss) for (const c of wss.clients) c.terminate();
       if (http) await new Promise<void>((r) => http.close(() => r()));
       await server.stop();
+      await unlock();
     },
   };
 }
@@ -167,10 +185,10 @@ function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-function listening(server: ReturnType<typeof serve>): Promise<void> {
+function listening(server: ReturnType<typeof serve>, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     if (server.listening) resolve();
     server.once('listening', () => resolve());
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError(err, port)));
   });
 }

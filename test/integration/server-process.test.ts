@@ -31,6 +31,8 @@ describe('restart', () => {
     await first.stop('SIGKILL');
 
     const again = await spawnServer({ dir: first.dir });
+    // While it runs, a second server on the same folder refuses to start.
+    await expect(spawnServer({ dir: first.dir })).rejects.toThrow(/another server \(pid \d+\) is using/);
     expect(again.serverId).toBe(first.serverId);
     conn = await connectStorageServer(again.url!, again.serverId);
     expect(await conn.listShares(si)).toEqual([0]);
