@@ -5,6 +5,8 @@ import path from 'node:path';
 import { parseCap } from '../../core/caps/immutable.ts';
 import { loadCodec } from '../../core/codec/index.ts';
 import { downloadImmutable } from '../../core/grid/downloader.ts';
+import { CancelledError } from '../../core/grid/errors.ts';
+import { CairnError } from '../../core/errors.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { parse } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
@@ -32,7 +34,12 @@ async function readStdinCap(): Promise<string> {
 /** Writes to stdout, waiting when the pipe is full. */
 function stdoutWrite(chunk: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
-    process.stdout.write(chunk, (err) => (err ? reject(err) : resolve()));
+    process.stdout.write(chunk, (err) => {
+      if (!err) resolve();
+      else if ((err as NodeJS.ErrnoException).code === 'EPIPE') {
+        reject(new CairnError('OUTPUT_CLOSED', 'the output was closed before the whole file was written'));
+      } else reject(err);
+    });
   });
 }
 
@@ -52,6 +59,12 @@ export const getCommand: Command = {
     let grid: GridSession | undefined;
     let tmp: string | undefined;
     let handle: fs.FileHandle | undefined;
+    const cancel = new AbortController();
+    const onSigint = () => cancel.abort();
+    process.once('SIGINT', onSigint);
+    // A closed pipe (`cairn get CAP | head`) shows up in the write callback; no crash here.
+    const onStdoutError = () => {};
+    process.stdout.on('error', onStdoutError);
     try {
       const warn = (line: string) => process.stderr.write(`cairn get: ${line}\n`);
       if (cap.kind === 'chk') grid = await connectGrid(values.grid, warn);
@@ -66,6 +79,7 @@ export const getCommand: Command = {
         servers: grid?.connections ?? [],
         tools: { backend: nodeCrypto, codec: await loadCodec() },
         onShareError: (e) => warn(`${e.message}; using another share`),
+        signal: cancel.signal,
       });
       for await (const chunk of chunks) {
         if (handle) await handle.write(chunk);
@@ -82,7 +96,15 @@ export const getCommand: Command = {
         tmp = undefined;
       }
       return 0;
+    } catch (err) {
+      if (err instanceof CancelledError) {
+        process.stderr.write('\ncairn get: cancelled\n');
+        return 130;
+      }
+      throw err;
     } finally {
+      process.off('SIGINT', onSigint);
+      process.stdout.off('error', onStdoutError);
       grid?.close();
       await handle?.close();
       if (tmp) await fs.rm(tmp, { force: true });

@@ -1,6 +1,7 @@
 /** `cairn put FILE`: upload a file to the grid and print its read cap. */
 import { formatCap } from '../../core/caps/immutable.ts';
 import { loadCodec } from '../../core/codec/index.ts';
+import { CancelledError } from '../../core/grid/errors.ts';
 import { uploadImmutable } from '../../core/grid/uploader.ts';
 import { DEFAULT_CHK_PARAMS, type ChkParams } from '../../core/immutable/params.ts';
 import { planChk } from '../../core/immutable/plan.ts';
@@ -62,6 +63,10 @@ export const putCommand: Command = {
 
     const source = await openInput(positionals[0]);
     let grid: GridSession | undefined;
+    // Ctrl-C gives the servers their buckets back; a second Ctrl-C ends the process at once.
+    const cancel = new AbortController();
+    const onSigint = () => cancel.abort();
+    process.once('SIGINT', onSigint);
     try {
       const warn = (line: string) => process.stderr.write(`cairn put: ${line}\n`);
       // Tiny files live in the cap: no grid needed.
@@ -74,6 +79,7 @@ export const putCommand: Command = {
         convergence: values['random-key'] ? null : await convergenceSecret(),
         tools: { backend: nodeCrypto, codec: await loadCodec() },
         onProgress: (p) => bar.update(p.acked),
+        signal: cancel.signal,
         onServerLost: (id, reason) =>
           warn(
             `server ${id.slice(0, 12)}… dropped out (${reason instanceof Error ? reason.message : 'failed'})`,
@@ -82,7 +88,14 @@ export const putCommand: Command = {
       bar.finish();
       process.stdout.write(`${formatCap(result.cap)}\n`);
       return 0;
+    } catch (err) {
+      if (err instanceof CancelledError) {
+        process.stderr.write('\ncairn put: cancelled; nothing was stored\n');
+        return 130;
+      }
+      throw err;
     } finally {
+      process.off('SIGINT', onSigint);
       grid?.close();
       await source.close();
     }
