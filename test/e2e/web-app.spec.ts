@@ -117,6 +117,21 @@ test('the theme can be chosen and is remembered; the system theme is followed by
   await context.close();
 });
 
+test('the upload page works from the keyboard', async ({ page }) => {
+  await page.goto(base());
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('button', { name: 'Skip to content' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.locator('main')).toBeFocused();
+  // From the main region, Tab reaches the file input (inside the drop zone) and Space opens the chooser.
+  await page.keyboard.press('Tab');
+  await expect(page.getByLabel('Choose files to upload')).toBeFocused();
+  const outline = await page.locator('label.file-button').evaluate((el) => getComputedStyle(el).outlineStyle);
+  expect(outline).toBe('solid'); // focus is visible on the button-styled label
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+  expect(chooser.isMultiple()).toBe(true);
+});
+
 test('a bad cap gets a clear message that does not echo it', async ({ page }) => {
   await page.goto(`${base()}#/file/URI:CHK:notbase32!:x:3:10:100`);
   const alert = page.getByRole('alert');
@@ -148,6 +163,24 @@ test('a pinned file opens and downloads with the network off', async ({ browser 
     'aria-pressed',
     'true',
   );
+  // The cap is kept only in IndexedDB: not in localStorage, not in any cached URL or header.
+  const leaks = await page.evaluate(async (cap) => {
+    const found: string[] = [];
+    for (let i = 0; i < localStorage.length; i++) {
+      const k = localStorage.key(i)!;
+      if (`${k}=${localStorage.getItem(k)}`.includes(cap)) found.push(`localStorage ${k}`);
+    }
+    for (const name of await caches.keys()) {
+      const cache = await caches.open(name);
+      for (const req of await cache.keys()) {
+        if (decodeURIComponent(req.url).includes(cap)) found.push(`cache ${name}`);
+        const res = await cache.match(req);
+        if (res && JSON.stringify([...res.headers]).includes(cap)) found.push(`cache headers ${name}`);
+      }
+    }
+    return found;
+  }, HELLO);
+  expect(leaks).toEqual([]);
 
   await context.setOffline(true);
   await page.goto(`${base()}#/history`);
