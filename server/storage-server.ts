@@ -43,6 +43,8 @@ import { addRange, overlaps, type Range } from './ranges.ts';
 
 export const LEASE_DURATION_MS = 31 * 24 * 3600 * 1000;
 export const APPLICATION_VERSION = 'cairn/0.1.0';
+/** Uploads in progress at once (each holds an open file). */
+export const MAX_OPEN_BUCKETS = 4096;
 
 export interface StorageServerOptions {
   backend: ShareBackend;
@@ -194,6 +196,13 @@ export class StorageServer {
         if (a.size > space) {
           refusedForSpace++;
           continue;
+        }
+        if (this.buckets.size >= MAX_OPEN_BUCKETS) {
+          if (allocated.length > 0) break;
+          throw new StorageError(
+            'UNAVAILABLE',
+            'the server has too many uploads in progress; try again later',
+          );
         }
         const pending = await this.backend.createPending(a.si, sh, false);
         space -= a.size;
