@@ -4,6 +4,7 @@
  * relay is given) the outbound link that announces it and carries relayed clients.
  */
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -100,7 +101,9 @@ async function startLocked(
     http = serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
     await listening(http, opts.port);
     port = (http.address() as AddressInfo).port;
-    url = opts.publicUrl ?? `ws://${host.includes(':') ? `[${host}]` : host}:${port}/v1/storage`;
+    // A wildcard address is no place to send clients: announce the machine's name instead.
+    const name = host === '0.0.0.0' || host === '::' ? os.hostname() : host;
+    url = opts.publicUrl ?? `ws://${name.includes(':') ? `[${name}]` : name}:${port}/v1/storage`;
   }
 
   let relayLink: RelayLink | null = null;
