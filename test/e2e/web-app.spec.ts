@@ -3,8 +3,11 @@
  * service worker (app shell offline, streamed downloads, pinned files offline).
  * LIT caps carry their bytes, so they exercise the whole download path without the grid.
  */
-import { readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { type BrowserContext, expect, type Page, test } from '@playwright/test';
+import { startRelay } from '../../relay/relay.ts';
 
 const base = () => process.env.CAIRN_URL!;
 const HELLO = 'URI:LIT:nbswy3dp'; // "hello"
@@ -252,5 +255,48 @@ test('screenshots of every page in both themes, and at phone width', async ({ br
       }
       await context.close();
     }
+  }
+});
+
+test('a new release is picked up on the next load, and the old shell cache is dropped', async ({
+  browser,
+}) => {
+  // A copy of the bundle on its own relay, so the test can "deploy" a new release into it.
+  const root = await mkdtemp(path.join(os.tmpdir(), 'cairn-release-'));
+  await cp('dist/web', root, { recursive: true });
+  const relay = await startRelay({ port: 0, webRoot: root });
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${relay.url}/`);
+    await controlled(page);
+    const shells = () =>
+      page.evaluate(async () => (await caches.keys()).filter((n) => n.startsWith('cairn-shell-')));
+    const [v1] = await shells();
+    expect(v1).toMatch(/^cairn-shell-[0-9a-f]{16}$/);
+
+    // Release 2: a changed page, and the service worker a build of it would have (new version).
+    const html = await readFile(path.join(root, 'index.html'), 'utf8');
+    await writeFile(
+      path.join(root, 'index.html'),
+      html.replace('<title>', '<meta name="release" content="2" /><title>'),
+    );
+    const sw = await readFile(path.join(root, 'sw.js'), 'utf8');
+    const oldVersion = v1.slice('cairn-shell-'.length);
+    expect(sw).toContain(oldVersion);
+    await writeFile(path.join(root, 'sw.js'), sw.replace(oldVersion, 'f'.repeat(16)));
+
+    await page.reload();
+    await expect(page.locator('meta[name="release"]')).toHaveAttribute('content', '2');
+    await expect.poll(shells, { timeout: 20_000 }).toEqual([`cairn-shell-${'f'.repeat(16)}`]);
+    // The new release's shell now starts offline.
+    await context.setOffline(true);
+    await page.reload();
+    await expect(page.locator('meta[name="release"]')).toHaveAttribute('content', '2');
+    await expect(page.getByRole('heading', { name: 'Cairn', level: 1 })).toBeVisible();
+  } finally {
+    await context.close();
+    await relay.close();
+    await rm(root, { recursive: true, force: true });
   }
 });
