@@ -8,14 +8,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CLIENT_SECRET_LENGTH, parseClientSecret } from '../core/grid/lease.ts';
 import { base32Decode, base32Encode } from '../core/primitives/base32.ts';
-import { connectStorageServer, type StorageConnection } from '../core/protocol/client.ts';
+import type { StorageConnection } from '../core/protocol/client.ts';
 import {
   decodeServerList,
   encodeServerList,
   fetchGridServers,
   type GridServer,
-  serverRoutes,
 } from '../core/protocol/grid.ts';
+import { connectToServer } from '../core/grid/connect.ts';
 import { NoServersError } from '../core/grid/errors.ts';
 import { UsageError } from './command.ts';
 import { cairnHome } from './paths.ts';
@@ -123,16 +123,12 @@ export async function connectGrid(
   const servers = await gridServers(url, warn);
   const attempts = await Promise.all(
     servers.map(async (s) => {
-      let last: unknown;
-      for (const route of serverRoutes(s, url)) {
-        try {
-          return await connectStorageServer(route, s.serverId, { connectTimeoutMs: 5_000 });
-        } catch (err) {
-          last = err;
-        }
+      try {
+        return await connectToServer(s, url, { connectTimeoutMs: 5_000 });
+      } catch (err) {
+        warn(`cannot reach server ${s.serverId.slice(0, 12)}…: ${(err as Error).message}`);
+        return null;
       }
-      warn(`cannot reach server ${s.serverId.slice(0, 12)}…: ${(last as Error)?.message ?? 'no route'}`);
-      return null;
     }),
   );
   const connections = attempts.filter((c): c is StorageConnection => c !== null);
