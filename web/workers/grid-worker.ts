@@ -19,6 +19,7 @@ import { connectStorageServer, type StorageConnection } from '../../core/protoco
 import { fetchGridServers, type GridServer, serverRoutes } from '../../core/protocol/grid.ts';
 import type { ServerId } from '../../core/types.ts';
 import { gridSecrets } from '../store/secrets.ts';
+import { readAhead } from './read-ahead.ts';
 
 /** Errors cross the worker boundary as data (comlink keeps only the message): code + message. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
@@ -142,7 +143,7 @@ const api = {
         gridSecrets(),
         session(req.grid).connected(),
       ]);
-      const result = await uploadImmutable(blobSource(req.file), {
+      const result = await uploadImmutable(readAhead(blobSource(req.file)), {
         servers,
         params: { ...DEFAULT_CHK_PARAMS, k: req.k, happy: req.happy, n: req.n },
         clientSecret: secrets.client,
