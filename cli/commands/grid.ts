@@ -8,6 +8,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type Relay, startRelay } from '../../relay/relay.ts';
+import { bundleServer } from '../../server/bundle.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { lastGridFile } from '../grid-client.ts';
@@ -53,10 +54,12 @@ export const gridCommand: Command = {
 
     const children: Child[] = [];
     let stopping = false;
+    const entry = await serverEntry();
     for (let i = 0; i < count; i++) {
       const name = `server-${String(i).padStart(2, '0')}`;
       children.push(
         startServer(
+          entry,
           name,
           path.join(dir, 'servers', name),
           path.join(dir, 'logs', `${name}.log`),
@@ -89,7 +92,20 @@ export const gridCommand: Command = {
   },
 };
 
+/** How to run one server: the bundled entry on bare Node, or the CLI if bundling fails. */
+async function serverEntry(): Promise<string[]> {
+  try {
+    return [await bundleServer()];
+  } catch (err) {
+    console.log(
+      `note: running servers through the TypeScript loader (${(err as Error).message.split('\n')[0]})`,
+    );
+    return [path.join(repoRoot, 'cli/bin/cairn.js'), 'server'];
+  }
+}
+
 function startServer(
+  entry: string[],
   name: string,
   dir: string,
   logFile: string,
@@ -99,18 +115,7 @@ function startServer(
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(
     process.execPath,
-    [
-      path.join(repoRoot, 'cli/bin/cairn.js'),
-      'server',
-      '--dir',
-      dir,
-      '--port',
-      '0',
-      '--relay',
-      relayUrl,
-      '--nickname',
-      name,
-    ],
+    [...entry, '--dir', dir, '--port', '0', '--relay', relayUrl, '--nickname', name],
     { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CAIRN_EXIT_WITH_STDIN: '1' } },
   );
   child.stdout?.pipe(log);
