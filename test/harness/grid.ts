@@ -20,6 +20,7 @@ import {
 import { serverRoutes } from '../../core/protocol/grid.ts';
 import { asServerId, type ServerId } from '../../core/types.ts';
 import { type Relay, startRelay } from '../../relay/relay.ts';
+import { bundleServer } from '../../server/bundle.ts';
 import { type StorageNode, type StorageNodeOptions, startStorageNode } from '../../server/node.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -115,6 +116,8 @@ export async function spawnServer(opts: {
   nickname?: string;
   reservedSpace?: string;
   extraArgs?: string[];
+  /** Run the bundled server entry on bare Node (as `cairn grid` does): lighter and faster to start. */
+  bundled?: boolean;
 }): Promise<SpawnedServer> {
   const dir = opts.dir ?? tempDir('cairn-server-');
   const args = ['server', '--dir', dir];
@@ -158,7 +161,16 @@ export function spawnCairn(
   ready: RegExp,
   timeoutMs = 30_000,
 ): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'cli/bin/cairn.js'), ...args], {
+  return spawnNode([path.join(repoRoot, 'cli/bin/cairn.js'), ...args], ready, timeoutMs);
+}
+
+/** Runs `node ARGS` in the repository and resolves when stdout matches `ready`. */
+export function spawnNode(
+  args: string[],
+  ready: RegExp,
+  timeoutMs = 30_000,
+): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
+  const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -172,7 +184,7 @@ export function spawnCairn(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`cairn ${args[0]} did not get ready in ${timeoutMs} ms:\n${out}`));
+      reject(new Error(`${path.basename(args[0])} did not get ready in ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     const onData = () => {
       const m = ready.exec(out);
@@ -185,7 +197,7 @@ export function spawnCairn(
     child.stdout?.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`cairn ${args[0]} exited with ${code} before it was ready:\n${out}`));
+      reject(new Error(`${path.basename(args[0])} exited with ${code} before it was ready:\n${out}`));
     });
   });
 }

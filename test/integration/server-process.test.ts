@@ -30,7 +30,8 @@ describe('restart', () => {
     conn.close();
     await first.stop('SIGKILL');
 
-    const again = await spawnServer({ dir: first.dir });
+    // The restart runs the bundled entry `cairn grid` uses: same folder, same server.
+    const again = await spawnServer({ dir: first.dir, bundled: true });
     // While it runs, a second server on the same folder refuses to start.
     await expect(spawnServer({ dir: first.dir })).rejects.toThrow(/another server \(pid \d+\) is using/);
     expect(again.serverId).toBe(first.serverId);
