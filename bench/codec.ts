@@ -9,6 +9,7 @@
  * measures it in a child process with that flag, reported as "relaxed (flag)".
  */
 import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type KernelVariant, loadCodec, supportedVariants } from '../core/codec/index.ts';
 import { prepareJob, rateStats } from '../core/codec/throughput.ts';
@@ -38,6 +39,12 @@ async function main(argv: string[]): Promise<void> {
     console.log(JSON.stringify(await measureVariant('relaxed', 'relaxed (node flag)')));
     return;
   }
+  // Other processes skew every figure; the load average says how much.
+  const load = () =>
+    loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ');
+  console.log(`machine: ${cpus().length} cores, load average ${load()} before the run`);
   const zfec = await measureZfec();
   const figures: Figure[] = [];
   for (const v of supportedVariants()) figures.push(...(await measureVariant(v)));
@@ -60,6 +67,7 @@ async function main(argv: string[]): Promise<void> {
     figures,
     zfec,
   );
+  console.log(`load average ${load()} after the Node run`);
   if (!argv.includes('--node-only')) {
     const { runBrowserBench } = await import('./codec-browser.ts');
     await runBrowserBench(zfec);
