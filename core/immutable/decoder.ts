@@ -64,6 +64,11 @@ export interface DecodeOptions {
   readonly onShareError?: (err: ShareCorruptError | ShareUnavailableError) => void;
 }
 
+/**
+ * Hash trees are read whole (one request per share). Their size grows with the segment
+ * count, so refuse absurd ones (2^21 segments: 256 GiB at 128 KiB segments).
+ */
+const MAX_TREE_BYTES = 64 * 1024 * 1024;
 /** Enough for either header version. */
 const HEADER_READ = 0x44;
 
@@ -219,6 +224,13 @@ class DecodeSession {
         // From here the UEB is authentic: a fault in it is the uploader's, not this share's.
         const ueb = parseUebTrusted(uebBytes);
         const geometry = fileGeometry(cap, ueb);
+        if (segmentTreeBytes(geometry.numSegments) > MAX_TREE_BYTES) {
+          throw new InputError(
+            `the file has ${geometry.numSegments} segments; this decoder reads whole hash trees and stops at ` +
+              `${MAX_TREE_BYTES / 32 / 2} (a larger segment size would make fewer)`,
+            'TOO_MANY_SEGMENTS',
+          );
+        }
         const layout = shareLayout(geometry);
         checkHeader(shnum, head, layout);
         const ctBytes = await this.#read(
@@ -241,7 +253,8 @@ class DecodeSession {
         };
         return file;
       } catch (err) {
-        if (err instanceof ChkIntegrityError) throw err;
+        // Faults of the file itself, not of this share: no other share can do better.
+        if (err instanceof ChkIntegrityError || err instanceof InputError) throw err;
         this.#fail(err, shnum);
       }
     }

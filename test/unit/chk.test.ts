@@ -448,3 +448,22 @@ describe('a faulty uploader', () => {
     expect(err.code).toBe('CHK_INTEGRITY');
   });
 });
+
+describe('limits', () => {
+  it('a file with more segments than whole-tree reading allows is refused with a clear error', async () => {
+    // A share holding only a header and an authentic UEB for 2^21 segments of 3 bytes.
+    const g = segmentGeometry(3 * 2 ** 21, 3, 10, 3);
+    const zero = new Uint8Array(32);
+    const ueb = serializeUeb(g, { crypttextHash: zero, crypttextRootHash: zero, shareRootHash: zero });
+    const share = new Uint8Array(0x44 + 4 + ueb.length);
+    const view = new DataView(share.buffer);
+    view.setUint32(0, 1);
+    view.setUint32(0x20, 0x44);
+    view.setUint32(0x44, ueb.length);
+    share.set(ueb, 0x48);
+    const cap: ChkCap = { kind: 'chk', key: randomKey(), uebHash: uebHash(ueb), k: 3, n: 10, size: g.size };
+    const err = await readChk(cap, memoryShareReader(new Map([[0, share]])), opts()).catch((e) => e);
+    expect(err.code).toBe('TOO_MANY_SEGMENTS');
+    expect(err.message).toMatch(/2097152 segments/);
+  });
+});
