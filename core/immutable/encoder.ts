@@ -26,7 +26,9 @@ import { serializeUeb, uebHash } from './ueb.ts';
 
 export interface ShareWrite {
   readonly shnum: ShareNum;
+  /** Byte offset in the share (share data, no server container header). */
   readonly offset: number;
+  /** May be a view into a larger buffer: send or copy its bytes, do not transfer its buffer. */
   readonly data: Uint8Array;
 }
 
