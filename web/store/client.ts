@@ -3,7 +3,7 @@
  * worker (web/workers/grid-worker.ts), which opens its own WebSocket connections, so
  * file bytes never pass through the main thread and pages never touch a transport.
  */
-import { proxy } from 'comlink';
+import { proxy, transfer } from 'comlink';
 import { CairnError } from '../../core/errors.ts';
 import type { GridWorkerApi, Outcome, ServerStatus } from '../workers/grid-worker.ts';
 import { WorkerPool } from '../workers/pool.ts';
@@ -101,6 +101,25 @@ export function openReader(cap: string, size: number, settings: Settings): FileR
     size,
     read: (start, end) => workers().run(async (w) => unwrap(await w.read(cap, start, end, grid))),
   };
+}
+
+/**
+ * Has the grid worker send bytes [start, end] as `{ stream }` on `port` (transferred), so
+ * they go from the worker to whoever holds the other end without passing through the page.
+ * Resolves once the first segment is verified and the stream is sent.
+ */
+export async function sendToPort(
+  cap: string,
+  start: number,
+  end: number,
+  settings: Settings,
+  port: MessagePort,
+  onProgress: (bytes: number, state: 'reading' | 'done' | 'failed', message?: string) => void,
+): Promise<void> {
+  const grid = gridEndpoint(settings, location.href);
+  await workers().run(async (w) =>
+    unwrap(await w.readToPort(cap, start, end, grid, transfer(port, [port]), proxy(onProgress))),
+  );
 }
 
 /** The whole file as one stream. */

@@ -16,7 +16,23 @@ import {
 } from '../sw/messages.ts';
 import { pinUrl } from './pins.ts';
 
-export type DownloadSource = { stream: ReadableStream<Uint8Array> } | { pinId: string };
+export type DownloadSource =
+  | { stream: ReadableStream<Uint8Array> }
+  | { pinId: string }
+  /** Asks the grid worker to send the stream as `{ stream }` on `port` (see RegisterDownload). */
+  | { toPort(port: MessagePort): Promise<void> };
+
+/** Receives a stream that a worker sends on a port (for routes without a service worker). */
+async function streamFromPort(source: { toPort(port: MessagePort): Promise<void> }) {
+  const channel = new MessageChannel();
+  const got = new Promise<ReadableStream<Uint8Array>>((resolve) => {
+    channel.port1.onmessage = (e) => resolve((e.data as { stream: ReadableStream<Uint8Array> }).stream);
+  });
+  await source.toPort(channel.port2);
+  const stream = await got;
+  channel.port1.close();
+  return stream;
+}
 
 /**
  * The service worker controlling this page. On a first visit it takes control a moment
@@ -77,7 +93,13 @@ export async function saveFile(source: DownloadSource, meta: FileMeta): Promise<
     const id = randomId();
     if ('stream' in source) {
       await tellWorker({ kind: 'download', id, meta, stream: source.stream }, [source.stream]);
-    } else await tellWorker({ kind: 'download', id, meta, pinId: source.pinId });
+    } else if ('pinId' in source) {
+      await tellWorker({ kind: 'download', id, meta, pinId: source.pinId });
+    } else {
+      const channel = new MessageChannel();
+      await tellWorker({ kind: 'download', id, meta, viaPort: true }, [channel.port1]);
+      await source.toPort(channel.port2);
+    }
     // A hidden iframe navigation, not <a download>: Chromium fetches <a download> targets
     // in its download manager, bypassing the service worker. The frame stays: removing
     // it could end a long download.
@@ -88,7 +110,12 @@ export async function saveFile(source: DownloadSource, meta: FileMeta): Promise<
     document.body.append(frame);
     return;
   }
-  const stream = 'stream' in source ? source.stream : await pinnedStream(source.pinId);
+  const stream =
+    'stream' in source
+      ? source.stream
+      : 'pinId' in source
+        ? await pinnedStream(source.pinId)
+        : await streamFromPort(source);
   if (route === 'file-system') {
     const pick = (window as unknown as { showSaveFilePicker: SavePicker }).showSaveFilePicker;
     const handle = await pick({ suggestedName: meta.name ?? 'download' });

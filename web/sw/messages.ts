@@ -18,13 +18,18 @@ export interface FileMeta {
   type: string;
 }
 
-/** Page -> SW: a download whose bytes come from `stream` (or a pinned copy). */
+/**
+ * Page -> SW: a download whose bytes come from `stream`, from a pinned copy, or (`viaPort`)
+ * from a stream that will arrive as `{ stream }` on the message's second port, sent there
+ * by the grid worker directly so the bytes never pass through the page.
+ */
 export interface RegisterDownload {
   kind: 'download';
   id: string;
   meta: FileMeta;
   stream?: ReadableStream<Uint8Array>;
   pinId?: string;
+  viaPort?: boolean;
 }
 
 /** Page -> SW: a media source; range reads go back to the page (or to a pinned copy). */

@@ -32,7 +32,7 @@ const sw = self as unknown as ServiceWorkerGlobalScope;
 const SHELL = SHELL_CACHE_PREFIX + __CAIRN_VERSION__;
 const scope = () => new URL(sw.registration.scope);
 
-const downloads = new Map<string, RegisterDownload>();
+const downloads = new Map<string, RegisterDownload & { arriving?: Promise<ReadableStream<Uint8Array>> }>();
 const media = new Map<string, { meta: FileMeta; clientId: string }>();
 
 sw.addEventListener('install', (event) => {
@@ -60,8 +60,18 @@ sw.addEventListener('message', (event) => {
   const msg = event.data as PageToWorker;
   const reply = event.ports[0];
   if (!msg || typeof msg !== 'object' || !isRandomId(String(msg.id))) return;
-  if (msg.kind === 'download') downloads.set(msg.id, msg);
-  else if (msg.kind === 'media') {
+  if (msg.kind === 'download') {
+    const port = msg.viaPort ? event.ports[1] : undefined;
+    const arriving = port
+      ? new Promise<ReadableStream<Uint8Array>>((resolve) => {
+          port.onmessage = (e) => {
+            port.close();
+            resolve((e.data as { stream: ReadableStream<Uint8Array> }).stream);
+          };
+        })
+      : undefined;
+    downloads.set(msg.id, { ...msg, arriving });
+  } else if (msg.kind === 'media') {
     const source = event.source as Client | null;
     if (source) media.set(msg.id, { meta: msg.meta, clientId: source.id });
   } else if (msg.kind === 'forget-media') media.delete(msg.id);
@@ -107,7 +117,7 @@ async function serveDownload(id: string): Promise<Response> {
   const reg = downloads.get(id);
   downloads.delete(id); // one use: a download URL cannot be replayed
   if (!reg) return notFound('This download has expired. Go back and press Download again.');
-  let body: ReadableStream<Uint8Array> | null | undefined = reg.stream;
+  let body: ReadableStream<Uint8Array> | null | undefined = reg.stream ?? (await reg.arriving);
   if (!body && reg.pinId) body = (await (await caches.open(PIN_CACHE)).match(pinnedUrl(reg.pinId)))?.body;
   if (!body) return notFound('The pinned copy of this file is gone. Open the file again to download it.');
   return new Response(body, {

@@ -119,6 +119,61 @@ const session = (relayUrl: string) => {
 
 const uploads = new Map<number, AbortController>();
 
+interface StreamWatch {
+  bytes(n: number): void;
+  end(n: number, err?: unknown): void;
+}
+
+/** A pull stream over the downloader: one segment in flight, so memory stays flat. */
+async function openStream(
+  cap: string,
+  start: number,
+  end: number,
+  grid: string,
+  watch?: StreamWatch,
+): Promise<ReadableStream<Uint8Array>> {
+  const parsed = parseCap(cap);
+  const ctl = new AbortController();
+  const needsGrid = parsed.kind === 'chk';
+  const [t, servers] = await Promise.all([getTools(), needsGrid ? session(grid).connected() : []]);
+  const chunks = downloadImmutable(parsed, {
+    servers,
+    tools: t,
+    offset: start,
+    length: end - start + 1,
+    signal: ctl.signal,
+  });
+  let pending: IteratorResult<Uint8Array> | null = await chunks.next();
+  let sent = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const step = pending ?? (await chunks.next());
+          pending = null;
+          if (step.done) {
+            controller.close();
+            watch?.end(sent);
+            return;
+          }
+          sent += step.value.length;
+          controller.enqueue(step.value);
+          watch?.bytes(sent);
+        } catch (err) {
+          watch?.end(sent, err);
+          controller.error(err);
+        }
+      },
+      async cancel() {
+        ctl.abort();
+        watch?.end(sent, new CancelledError('the download was stopped'));
+        await chunks.return(undefined);
+      },
+    },
+    { highWaterMark: 1 },
+  );
+}
+
 export interface UploadRequest {
   id: number;
   file: File;
@@ -187,36 +242,51 @@ const api = {
     grid: string,
   ): Promise<Outcome<ReadableStream<Uint8Array>>> {
     try {
-      const parsed = parseCap(cap);
-      const ctl = new AbortController();
-      const needsGrid = parsed.kind === 'chk';
-      const [t, servers] = await Promise.all([getTools(), needsGrid ? session(grid).connected() : []]);
-      const chunks = downloadImmutable(parsed, {
-        servers,
-        tools: t,
-        offset: start,
-        length: end - start + 1,
-        signal: ctl.signal,
-      });
-      const first = await chunks.next();
-      let pending: IteratorResult<Uint8Array> | null = first;
-      const stream = new ReadableStream<Uint8Array>(
-        {
-          async pull(controller) {
-            const step = pending ?? (await chunks.next());
-            pending = null;
-            if (step.done) controller.close();
-            else controller.enqueue(step.value);
-          },
-          async cancel() {
-            ctl.abort();
-            await chunks.return(undefined);
-          },
-        },
-        { highWaterMark: 1 },
-      );
+      const stream = await openStream(cap, start, end, grid);
       return transfer({ ok: true as const, value: stream }, [stream as unknown as Transferable]);
     } catch (err) {
+      return fail(err);
+    }
+  },
+
+  /**
+   * The same, but the stream goes out on `port` (whose other end the page gave the service
+   * worker), so downloaded bytes pass from this worker straight to the service worker and
+   * never through the page. `onProgress` hears bytes so far, then 'done' or the error.
+   */
+  async readToPort(
+    cap: string,
+    start: number,
+    end: number,
+    grid: string,
+    port: MessagePort,
+    onProgress: (bytes: number, state: 'reading' | 'done' | 'failed', message?: string) => void,
+  ): Promise<Outcome<true>> {
+    try {
+      let last = 0;
+      const stream = await openStream(cap, start, end, grid, {
+        bytes(n) {
+          const now = performance.now();
+          if (now - last > 100) {
+            last = now;
+            onProgress(n, 'reading');
+          }
+        },
+        end(n, err) {
+          if (err)
+            onProgress(
+              n,
+              'failed',
+              err instanceof CairnError || err instanceof Error ? err.message : String(err),
+            );
+          else onProgress(n, 'done');
+        },
+      });
+      port.postMessage({ stream }, [stream as unknown as Transferable]);
+      port.close();
+      return { ok: true, value: true };
+    } catch (err) {
+      port.close();
       return fail(err);
     }
   },

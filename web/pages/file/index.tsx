@@ -5,7 +5,7 @@
 import { createResource, createSignal, onCleanup } from 'solid-js';
 import { formatCap, parseCap, verifierOf } from '../../../core/caps/immutable.ts';
 import { CairnError } from '../../../core/errors.ts';
-import { type FileReader, openReader } from '../../store/client.ts';
+import { type FileReader, openReader, sendToPort } from '../../store/client.ts';
 import { mediaUrl, saveFile } from '../../store/deliver.ts';
 import { mediaType, previewKind } from '../../store/format.ts';
 import { type HistoryRecord, readHistoryRecord } from '../../store/history.ts';
@@ -16,40 +16,6 @@ import { FileView, type FileViewModel } from './FileView.tsx';
 
 const message = (err: unknown) =>
   err instanceof CairnError || err instanceof Error ? err.message : String(err);
-
-/** Passes a stream on, reporting bytes so far, the end, and any error (the page shows them). */
-function observed(
-  stream: ReadableStream<Uint8Array>,
-  on: { bytes(n: number): void; done(): void; error(err: unknown): void },
-): ReadableStream<Uint8Array> {
-  const reader = stream.getReader();
-  let n = 0;
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const step = await reader.read();
-          if (step.done) {
-            controller.close();
-            on.done();
-            return;
-          }
-          n += step.value.length;
-          on.bytes(n);
-          controller.enqueue(step.value);
-        } catch (err) {
-          on.error(err);
-          controller.error(err);
-        }
-      },
-      cancel(reason) {
-        on.error(new Error('the download was stopped'));
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 1 },
-  );
-}
 
 export default function FilePage(props: { cap: string }) {
   const { history, settings, uploads } = useStore();
@@ -102,17 +68,22 @@ export default function FilePage(props: { cap: string }) {
         await saveFile({ pinId: rec.pinId }, meta());
         setDone(meta().size);
       } else {
-        const r = getReader();
-        const stream = observed(await r.read(0, r.size - 1), {
-          bytes: setDone,
-          done: () => setPhase('finished'),
-          error: (err) => {
-            setPhase('idle');
-            setError(`The download failed: ${message(err)}`);
+        const size = meta().size;
+        await saveFile(
+          {
+            toPort: (port) =>
+              sendToPort(props.cap, 0, size - 1, settings.settings(), port, (bytes, state, why) => {
+                setDone(bytes);
+                if (state === 'done') setPhase('finished');
+                if (state === 'failed') {
+                  setPhase('idle');
+                  setError(`The download failed: ${why}`);
+                }
+              }),
           },
-        });
-        setPhase('started');
-        await saveFile({ stream }, meta());
+          meta(),
+        );
+        if (phase() === 'working') setPhase('started');
         return;
       }
       setPhase('finished');

@@ -1,0 +1,40 @@
+/** readAhead must return exactly the inner source's bytes, however reads overlap. */
+import fc from 'fast-check';
+import { expect, test } from 'vitest';
+import { bytesSource } from '../../core/immutable/source.ts';
+import { readAhead } from '../../web/workers/read-ahead.ts';
+
+test('overlapping reads in any order return the right bytes', async () => {
+  const data = Uint8Array.from({ length: 10_000 }, (_, i) => (i * 7919) % 251);
+  let innerReads = 0;
+  const slow = {
+    size: data.length,
+    async read(offset: number, length: number) {
+      innerReads++;
+      await new Promise((r) => setTimeout(r, Math.random() * 3));
+      return bytesSource(data).read(offset, length);
+    },
+  };
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.nat(data.length - 1), fc.nat(1500)), { minLength: 1, maxLength: 12 }),
+      fc.integer({ min: 1, max: 4096 }),
+      async (reads, windowBytes) => {
+        const src = readAhead(slow, windowBytes);
+        const got = await Promise.all(
+          reads.map(([o, l]) => {
+            const len = Math.min(l, data.length - o);
+            return src.read(o, len).then((b) => [o, len, b] as const);
+          }),
+        );
+        for (const [o, len, b] of got) expect(b).toEqual(data.subarray(o, o + len));
+      },
+    ),
+    { numRuns: 200 },
+  );
+  // Sequential segment reads are served from few windows.
+  innerReads = 0;
+  const src = readAhead(slow, 4096);
+  await Promise.all(Array.from({ length: 39 }, (_, i) => src.read(i * 256, 256)));
+  expect(innerReads).toBeLessThanOrEqual(4);
+});
