@@ -36,7 +36,9 @@ export class Registry<Link> {
     if (!old && this.entries.size >= MAX_GRID_SERVERS) {
       throw new ProtocolError('BAD_ANNOUNCEMENT', 'the relay lists as many servers as it can');
     }
-    this.entries.set(announcement.serverId, { announcement, signed, link });
+    // Copies: the caller's bytes may be views into a larger network buffer.
+    const kept = { body: signed.body.slice(), signature: signed.signature.slice() };
+    this.entries.set(announcement.serverId, { announcement, signed: kept, link });
     this.changed();
     return { announcement, replaced: old && old.link !== link ? old.link : null };
   }

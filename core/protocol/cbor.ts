@@ -1,22 +1,10 @@
 /**
- * CBOR for frames, with the decoder locked down for hostile input: no indefinite lengths,
- * no undefined/NaN/Infinity/bigints, no duplicate keys, string keys only. Whatever the
- * decoder throws (truncation, bad tokens, a nesting bomb's stack overflow) becomes one
- * ProtocolError('BAD_FRAME').
+ * CBOR for frames. Encoding is cborg's; decoding is our own (cbor-decode.ts): locked down
+ * for hostile input, and byte strings come back as views into the frame instead of copies.
  */
-import { decode, encode } from 'cborg';
+import { encode } from 'cborg';
+import { decodeFrameCbor } from './cbor-decode.ts';
 import { ProtocolError } from './errors.ts';
-
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-  useMaps: false,
-} as const;
 
 /** Always a plain Uint8Array: in Node cborg may hand out a Buffer, whose slice() is a view, not a copy. */
 export function encodeCbor(value: unknown): Uint8Array {
@@ -24,16 +12,15 @@ export function encodeCbor(value: unknown): Uint8Array {
   return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/**
+ * Decodes one frame of at most `maxBytes`. Byte strings in the result are views of
+ * `bytes`: copy any you keep beyond the frame's life if `bytes` may be reused.
+ */
 export function decodeCbor(bytes: Uint8Array, maxBytes: number): unknown {
   if (bytes.length > maxBytes) {
     throw new ProtocolError('BAD_FRAME', `frame of ${bytes.length} bytes exceeds the limit of ${maxBytes}`);
   }
-  try {
-    return decode(bytes, DECODE_OPTIONS);
-  } catch (err) {
-    const why = err instanceof RangeError ? 'nested too deeply' : 'not well-formed CBOR';
-    throw new ProtocolError('BAD_FRAME', `frame is ${why}`);
-  }
+  return decodeFrameCbor(bytes);
 }
 
 /** Typed access to a decoded CBOR map, naming the field in every error. */

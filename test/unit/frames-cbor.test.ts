@@ -1,0 +1,97 @@
+/**
+ * The frame CBOR decoder against cborg's encoder: every value of the kinds frames use
+ * round-trips; arbitrary bytes only ever yield a value or a ProtocolError.
+ */
+import { decode, encode } from 'cborg';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeFrameCbor } from '../../core/protocol/cbor-decode.ts';
+import { ProtocolError } from '../../core/protocol/errors.ts';
+
+const leaf = fc.oneof(
+  fc.nat(),
+  fc.maxSafeNat(),
+  fc.integer({ min: -(2 ** 53) + 1, max: -1 }),
+  // cborg writes -0 as the integer 0.
+  fc.double({ noNaN: true }).map((x) => (Object.is(x, -0) ? 0 : x)),
+  fc.boolean(),
+  fc.constant(null),
+  fc.string({ unit: 'grapheme' }),
+  fc.uint8Array({ maxLength: 300 }),
+);
+const value = fc.letrec((tie) => ({
+  v: fc.oneof(
+    { depthSize: 'small', maxDepth: 6 },
+    leaf,
+    fc.array(tie('v'), { maxLength: 8 }),
+    fc.dictionary(fc.string(), tie('v'), { maxKeys: 8 }),
+  ),
+})).v;
+
+describe('frame CBOR decoder', () => {
+  it('round-trips what cborg encodes', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(decodeFrameCbor(new Uint8Array(encode(v)))).toEqual(v);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('gives views, not copies, of byte strings', () => {
+    const frame = encode({ data: new Uint8Array([1, 2, 3]) });
+    const out = decodeFrameCbor(frame) as { data: Uint8Array };
+    expect(out.data.buffer).toBe(frame.buffer);
+  });
+
+  it('answers arbitrary and mutated bytes with a value or a ProtocolError, nothing else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        try {
+          decodeFrameCbor(bytes);
+        } catch (err) {
+          expect(err).toBeInstanceOf(ProtocolError);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    fc.assert(
+      fc.property(value, fc.nat(), fc.nat(255), (v, at, x) => {
+        const bytes = new Uint8Array(encode(v));
+        bytes[at % bytes.length] ^= x;
+        try {
+          const ours = decodeFrameCbor(bytes);
+          // Where both accept, both read the same value.
+          let theirs: unknown;
+          try {
+            theirs = decode(bytes, { rejectDuplicateMapKeys: true });
+          } catch {
+            return;
+          }
+          expect(ours).toEqual(theirs);
+        } catch (err) {
+          expect(err).toBeInstanceOf(ProtocolError);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('keeps "__proto__" a plain key and refuses duplicates, tags, indefinite lengths, trailing bytes', () => {
+    const out = decodeFrameCbor(
+      new Uint8Array([0xa1, 0x69, ...new TextEncoder().encode('__proto__'), 0x01]),
+    ) as object;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.keys(out)).toEqual(['__proto__']);
+    expect(() => decodeFrameCbor(new Uint8Array([0xa2, 0x61, 0x61, 1, 0x61, 0x61, 2]))).toThrow(
+      /repeats a key/,
+    );
+    expect(() => decodeFrameCbor(new Uint8Array([0xc2, 0x41, 0x01]))).toThrow(/tags/);
+    expect(() => decodeFrameCbor(new Uint8Array([0x5f, 0xff]))).toThrow(/indefinite/);
+    expect(() => decodeFrameCbor(new Uint8Array([0x01, 0x02]))).toThrow(/trailing/);
+    expect(() => decodeFrameCbor(new Uint8Array([0x9b, 0, 0, 0, 1, 0, 0, 0, 0]))).toThrow(
+      /longer than the frame/,
+    );
+    expect(() => decodeFrameCbor(new Uint8Array([0x1b, 0xff, 0, 0, 0, 0, 0, 0, 0]))).toThrow(/2\^53/);
+  });
+});
