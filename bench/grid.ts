@@ -9,6 +9,9 @@
  * encoding it with no network at all (two passes, like put). The machine has 2 cores shared
  * by the client, 10 servers and the relay, and by whatever else runs: expect ±20% noise.
  *
+ * Also printed: CPU seconds of the client and of the 10 servers, and how much of the machine
+ * other processes took meanwhile, so figures from a busy machine can be told apart.
+ *
  * Options: --sizes 256,64,1024 (MiB; the first is the headline), --keep (leave the temp dir).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -32,18 +35,49 @@ interface Measured {
   clientPeak: number;
   /** Peak RSS of one storage server during the run, bytes (VmHWM after clear_refs). */
   serverPeak: number;
+  /** CPU seconds (user + system) of the CLI process. */
+  clientCpu: number;
+  /** CPU seconds of all storage servers together during the run. */
+  serversCpu: number;
+  /** Share of the machine's CPU time that went to other processes (0..1): contention. */
+  others: number;
   stdout: string;
 }
 
+/** CPU seconds used so far by `pids` (utime + stime from /proc). */
+function cpuOf(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** Busy and total CPU seconds of the whole machine so far (/proc/stat). */
+function machineCpu(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = f[3] + f[4];
+  return { busy: (total - idle) / 100, total: total / 100 };
+}
+
 /** Runs the CLI under /usr/bin/time; resets and reads one server's peak RSS around it. */
-async function timedCairn(cliArgs: string[], env: NodeJS.ProcessEnv, serverPid: number): Promise<Measured> {
+async function timedCairn(cliArgs: string[], env: NodeJS.ProcessEnv, servers: number[]): Promise<Measured> {
+  const serverPid = servers[0];
   resetPeak(serverPid);
+  const serversBefore = cpuOf(servers);
+  const machineBefore = machineCpu();
   const started = performance.now();
-  const child = spawn('/usr/bin/time', ['-f', 'maxrss_kb=%M', process.execPath, cairnBin, ...cliArgs], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    '/usr/bin/time',
+    ['-f', 'maxrss_kb=%M cpu_s=%U+%S', process.execPath, cairnBin, ...cliArgs],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -55,8 +89,22 @@ async function timedCairn(cliArgs: string[], env: NodeJS.ProcessEnv, serverPid: 
   const code = await new Promise<number | null>((r) => child.once('close', r));
   const seconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`cairn ${cliArgs[0]} failed (${code}):\n${stderr}`);
-  const m = /maxrss_kb=(\d+)/.exec(stderr);
-  return { seconds, clientPeak: Number(m?.[1] ?? 0) * 1024, serverPeak: peak(serverPid), stdout };
+  const m = /maxrss_kb=(\d+) cpu_s=([\d.]+)\+([\d.]+)/.exec(stderr);
+  const clientCpu = Number(m?.[2] ?? 0) + Number(m?.[3] ?? 0);
+  const serversCpu = cpuOf(servers) - serversBefore;
+  const machineAfter = machineCpu();
+  const busy = machineAfter.busy - machineBefore.busy;
+  const total = machineAfter.total - machineBefore.total;
+  const others = total > 0 ? Math.max(0, busy - clientCpu - serversCpu) / total : 0;
+  return {
+    seconds,
+    clientPeak: Number(m?.[1] ?? 0) * 1024,
+    serverPeak: peak(serverPid),
+    clientCpu,
+    serversCpu,
+    others,
+    stdout,
+  };
 }
 
 function resetPeak(pid: number): void {
@@ -114,15 +162,19 @@ async function startGrid(
     child.stderr?.on('data', onData);
     child.once('exit', (code) => reject(new Error(`cairn grid exited (${code}):\n${out}`)));
   });
+  // Children of `cairn grid` are the storage servers (announced with --relay) and tsx's esbuild service.
   const servers = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
     .trim()
     .split(/\s+/)
-    .map(Number);
+    .map(Number)
+    .filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--relay'));
+  if (servers.length !== 10) throw new Error(`expected 10 storage server processes, found ${servers.length}`);
   return { child, url, servers };
 }
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
 const rate = (size: number, s: number) => (size / 1e6 / s).toFixed(1);
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 
 async function main() {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'cairn-bench-grid-'));
@@ -134,9 +186,8 @@ async function main() {
     'MB/s = 10^6 B of plaintext per second of CLI wall clock (start-up included); RSS = peak resident set\n',
   );
   const grid = await startGrid(path.join(tmp, 'grid'), env);
-  const serverPid = grid.servers[0];
   try {
-    const startup = await timedCairn(['--help'], env, serverPid);
+    const startup = await timedCairn(['--help'], env, grid.servers);
     console.log(
       `CLI start-up (cairn --help): ${startup.seconds.toFixed(2)} s, ${mb(startup.clientPeak)} MB RSS\n`,
     );
@@ -148,16 +199,24 @@ async function main() {
       'put/encode',
       'client RSS put/get MB',
       'server RSS put/get MB',
+      'CPU s client put/get',
+      'CPU s 10 servers put/get',
+      'others put/get',
+      'MB per CPU-s put/get',
     ];
     const rows: string[][] = [];
     for (const size of sizes) {
       const file = path.join(tmp, `in-${size}.bin`);
       const outFile = path.join(tmp, `out-${size}.bin`);
       const digest = await makeFile(file, size);
-      const base = await timedCairn(['debug', 'chk-cap', '--convergence', 'YmVuY2g=', file], env, serverPid);
-      const put = await timedCairn(['put', file, '--grid', grid.url], env, serverPid);
+      const base = await timedCairn(
+        ['debug', 'chk-cap', '--convergence', 'YmVuY2g=', file],
+        env,
+        grid.servers,
+      );
+      const put = await timedCairn(['put', file, '--grid', grid.url], env, grid.servers);
       const cap = put.stdout.trim();
-      const get = await timedCairn(['get', cap, outFile, '--grid', grid.url], env, serverPid);
+      const get = await timedCairn(['get', cap, outFile, '--grid', grid.url], env, grid.servers);
       const ok = (await sha256File(outFile)) === digest;
       if (!ok) throw new Error(`the ${size / MiB} MiB download differs from the upload`);
       rows.push([
@@ -168,6 +227,10 @@ async function main() {
         (base.seconds / put.seconds).toFixed(2),
         `${mb(put.clientPeak)} / ${mb(get.clientPeak)}`,
         `${mb(put.serverPeak)} / ${mb(get.serverPeak)}`,
+        `${put.clientCpu.toFixed(1)} / ${get.clientCpu.toFixed(1)}`,
+        `${put.serversCpu.toFixed(1)} / ${get.serversCpu.toFixed(1)}`,
+        `${pct(put.others)} / ${pct(get.others)}`,
+        `${rate(size, put.clientCpu + put.serversCpu)} / ${rate(size, get.clientCpu + get.serversCpu)}`,
       ]);
       await fs.rm(file);
       await fs.rm(outFile);
