@@ -3,7 +3,7 @@
  * that holds it; a server that errors or stalls is dropped and the next holder of the same
  * share takes over. Sequential reads (the blocks of successive segments) are read ahead in
  * growing windows, so the next segment's blocks are already on their way while this one is
- * decoded; memory stays at two windows per share in use.
+ * decoded; memory stays at a few windows per share in use.
  */
 import type { ShareCorruptError, ShareUnavailableError } from '../immutable/errors.ts';
 import type { ShareReader } from '../immutable/decoder.ts';
@@ -18,6 +18,8 @@ export interface NetworkShareReaderOptions {
   readTimeoutMs?: number;
   /** Largest read-ahead window, bytes (default 1 MiB, one protocol read). */
   maxWindowBytes?: number;
+  /** Windows fetched ahead of the one in use (default 2). */
+  windowsAhead?: number;
 }
 
 interface Window {
@@ -42,6 +44,7 @@ export class NetworkShareReader implements ShareReader {
   readonly #finder: ShareFinder;
   readonly #timeout: number;
   readonly #maxWindow: number;
+  readonly #ahead: number;
   readonly #bad = new Set<StorageServerApi>();
   readonly #shares = new Map<ShareNum, ShareState>();
 
@@ -56,6 +59,7 @@ export class NetworkShareReader implements ShareReader {
     this.shnums = shnums;
     this.#timeout = opts.readTimeoutMs ?? 30_000;
     this.#maxWindow = Math.min(opts.maxWindowBytes ?? MAX_READ_BYTES, MAX_READ_BYTES);
+    this.#ahead = Math.max(1, opts.windowsAhead ?? 2);
   }
 
   async read(shnum: number, offset: number, length: number): Promise<Uint8Array> {
@@ -109,9 +113,16 @@ export class NetworkShareReader implements ShareReader {
 
   /** Starts the next window once this one is in use, so the network runs ahead of decoding. */
   #readAhead(sh: ShareNum, state: ShareState, current: Window): void {
-    const end = current.offset + current.length;
-    if (state.windows.some((x) => x.offset === end)) return;
-    state.windows.push(this.#fetch(sh, current.server, end, state.windowSize));
+    let end = current.offset + current.length;
+    for (let i = 0; i < this.#ahead; i++) {
+      const next = state.windows.find((x) => x.offset === end);
+      if (next) {
+        end = next.offset + next.length;
+        continue;
+      }
+      state.windows.push(this.#fetch(sh, current.server, end, state.windowSize));
+      end += state.windowSize;
+    }
   }
 
   #fetch(sh: ShareNum, server: StorageServerApi, offset: number, length: number): Window {
