@@ -1,15 +1,15 @@
 /**
- * CBOR for frames. Encoding is cborg's; decoding is our own (cbor-decode.ts): locked down
- * for hostile input, and byte strings come back as views into the frame instead of copies.
+ * CBOR for frames, our own small codec (cbor-encode.ts, cbor-decode.ts): one exact-size
+ * buffer per encoded frame, byte strings decoded as views instead of copies, and a decoder
+ * locked down for hostile input. Property-tested against cborg (test/unit/frames-cbor.test.ts).
  */
-import { encode } from 'cborg';
 import { decodeFrameCbor } from './cbor-decode.ts';
+import { encodeFrameCbor } from './cbor-encode.ts';
 import { ProtocolError } from './errors.ts';
 
-/** Always a plain Uint8Array: in Node cborg may hand out a Buffer, whose slice() is a view, not a copy. */
+/** A plain Uint8Array of exactly the encoded size. */
 export function encodeCbor(value: unknown): Uint8Array {
-  const b = encode(value);
-  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  return encodeFrameCbor(value);
 }
 
 /**

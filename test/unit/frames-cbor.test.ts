@@ -6,6 +6,7 @@ import { decode, encode } from 'cborg';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFrameCbor } from '../../core/protocol/cbor-decode.ts';
+import { encodeFrameCbor } from '../../core/protocol/cbor-encode.ts';
 import { ProtocolError } from '../../core/protocol/errors.ts';
 
 const leaf = fc.oneof(
@@ -36,6 +37,22 @@ describe('frame CBOR decoder', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('encodes what cborg and our decoder read back unchanged', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const bytes = encodeFrameCbor(v);
+        expect(decode(bytes)).toEqual(v);
+        expect(decodeFrameCbor(bytes)).toEqual(v);
+      }),
+      { numRuns: 500 },
+    );
+    // Byte-identical to cborg where cborg's canonical key order is the insertion order.
+    const v = { a: { sh: 3, si: new Uint8Array(16), data: new Uint8Array(70_000) }, i: 7, o: 'write' };
+    expect(Buffer.from(encodeFrameCbor(v)).equals(Buffer.from(encode(v)))).toBe(true);
+    expect(() => encodeFrameCbor({ x: 2n })).toThrow(TypeError);
+    expect(() => encodeFrameCbor(new Map())).toThrow(TypeError);
   });
 
   it('gives views, not copies, of byte strings', () => {
