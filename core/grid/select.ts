@@ -165,13 +165,20 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
   await Promise.allSettled(unused);
 
   const graph = new Map<ServerId, Set<ShareNum>>();
-  for (const [serverId, set] of held) graph.set(serverId, new Set(set));
-  for (const [api, set] of buckets)
-    addAll(graph.get(api.serverId) ?? graph.set(api.serverId, new Set()).get(api.serverId)!, set);
+  for (const [serverId, set] of held) addShares(graph, serverId, set);
+  for (const [api, set] of buckets) addShares(graph, api.serverId, set);
   const happiness = happinessOf(graph);
   if (happiness < req.happy) {
     await abortAll();
     throw new UploadUnhappinessError(countsOf(happiness));
   }
+  // Shares already in place count for this upload, so their leases are renewed (best effort).
+  await Promise.allSettled(
+    candidates
+      .filter((c) => byId.has(c.api.serverId) && c.held.size > 0)
+      .map((c) =>
+        withTimeout(c.api.addLease(req.si, req.secretsFor(c.api.serverId)), timeout, 'a storage server'),
+      ),
+  );
   return { buckets, held, happiness, serversFound: req.servers.length };
 }

@@ -19,6 +19,8 @@ import { bytesSource } from '../../core/immutable/source.ts';
 import { equalBytes, utf8 } from '../../core/primitives/bytes.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import type { StorageServerApi } from '../../core/protocol/storage-api.ts';
+import { immutableLayout } from '../../server/containers.ts';
+import { base32Encode } from '../../core/primitives/base32.ts';
 import { flipBits, startGrid, type TestGrid } from './grid-harness.ts';
 
 const SEG = 8 * 1024 * 3; // small segments: many of them in a small file
@@ -218,6 +220,21 @@ describe('grid upload and download (in-process servers on disk)', () => {
     expect(formatCap(second.cap)).toBe(formatCap(first.cap));
     expect(second.happiness).toBe(10);
     expect([...second.written.values()].flat()).toEqual([]);
+  });
+
+  it("renews leases on shares already in place for another client's upload of the same file", async () => {
+    grid = await startGrid(10);
+    const data = pattern(90_000, 9);
+    const first = await uploadUnder(uploadOpts(grid.connections), data);
+    await uploadUnder(uploadOpts(grid.connections, { clientSecret: new Uint8Array(32).fill(8) }), data);
+    const si = base32Encode(chkStorageIndex(first.cap.key));
+    for (const s of grid.servers) {
+      const dir = path.join(s.dir, 'storage', 'shares', si.slice(0, 2), si);
+      for (const name of await fs.readdir(dir)) {
+        const bytes = await fs.readFile(path.join(dir, name));
+        expect(immutableLayout(bytes.subarray(0, 12), bytes.length).leaseCount).toBe(2);
+      }
+    }
   });
 
   it('keeps tiny files in a LIT cap without touching servers', async () => {
