@@ -39,6 +39,7 @@ import {
   type ShareKind,
 } from './containers.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import { ReaderCache } from './reader-cache.ts';
 import { addRange, overlaps, type Range } from './ranges.ts';
 
 export const LEASE_DURATION_MS = 31 * 24 * 3600 * 1000;
@@ -666,93 +667,4 @@ function bucketKey(si: StorageIndex, sh: ShareNum): string {
 
 function lockKey(si: StorageIndex): string {
   return base32Encode(si);
-}
-
-interface Reader {
-  key: string;
-  file: ShareFile;
-  dataLength: number;
-  users: number;
-  used: boolean;
-  evicted: boolean;
-}
-
-/**
- * A small LRU of open read handles, so a download's many range reads of one share cost
- * one open, not one each. A handle is closed only when no read is using it.
- */
-class ReaderCache {
-  private readonly open = new Map<string, Reader>();
-  private readonly opening = new Map<string, Promise<Reader>>();
-
-  constructor(
-    private readonly load: (
-      si: StorageIndex,
-      sh: ShareNum,
-    ) => Promise<{ file: ShareFile; dataLength: number }>,
-    private readonly max = 64,
-  ) {}
-
-  async acquire(si: StorageIndex, sh: ShareNum): Promise<Reader> {
-    const key = bucketKey(si, sh);
-    let r = this.open.get(key);
-    if (r) {
-      this.open.delete(key);
-      this.open.set(key, r);
-    } else {
-      let p = this.opening.get(key);
-      if (!p) {
-        p = this.load(si, sh).then((x) => ({ key, ...x, users: 0, used: true, evicted: false }));
-        this.opening.set(key, p);
-        p.then(
-          (opened) => {
-            this.opening.delete(key);
-            this.open.set(key, opened);
-            this.evict();
-          },
-          () => this.opening.delete(key),
-        );
-      }
-      r = await p;
-    }
-    r.users++;
-    r.used = true;
-    return r;
-  }
-
-  /** Stops serving a share from its cached handle (it is being deleted). */
-  forget(si: StorageIndex, sh: ShareNum): void {
-    const r = this.open.get(bucketKey(si, sh));
-    if (r) this.drop(r);
-  }
-
-  release(r: Reader): void {
-    r.users--;
-    if (r.evicted && r.users === 0) void r.file.close().catch(() => {});
-  }
-
-  private evict(): void {
-    for (const r of this.open.values()) {
-      if (this.open.size <= this.max) break;
-      this.drop(r);
-    }
-  }
-
-  private drop(r: Reader): void {
-    this.open.delete(r.key);
-    r.evicted = true;
-    if (r.users === 0) void r.file.close().catch(() => {});
-  }
-
-  /** Closes handles not used since the last call. */
-  closeIdle(): void {
-    for (const r of [...this.open.values()]) {
-      if (!r.used) this.drop(r);
-      else r.used = false;
-    }
-  }
-
-  async closeAll(): Promise<void> {
-    for (const r of [...this.open.values()]) this.drop(r);
-  }
 }
