@@ -94,12 +94,13 @@ export class ShareWriter {
   /** The buckets of servers still alive: server -> shares (sorted). */
   liveBuckets(): Map<ServerId, ShareNum[]> {
     const out = new Map<ServerId, ShareNum[]>();
-    for (const h of this.#holders)
+    for (const h of this.#holders) {
       if (h.alive)
         out.set(
           h.api.serverId,
           [...h.shares].sort((a, b) => a - b),
         );
+    }
     return out;
   }
 
