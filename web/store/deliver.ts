@@ -10,7 +10,7 @@ import {
   MEDIA_PREFIX,
   PIN_CACHE,
   type PageToWorker,
-  type RangeReply,
+  type StreamReply,
   type RangeRequest,
   randomId,
 } from '../sw/messages.ts';
@@ -19,19 +19,20 @@ import { pinUrl } from './pins.ts';
 export type DownloadSource =
   | { stream: ReadableStream<Uint8Array> }
   | { pinId: string }
-  /** Asks the grid worker to send the stream as `{ stream }` on `port` (see RegisterDownload). */
+  /** Asks the grid worker to send a StreamReply on `port` (see RegisterDownload). */
   | { toPort(port: MessagePort): Promise<void> };
 
 /** Receives a stream that a worker sends on a port (for routes without a service worker). */
 async function streamFromPort(source: { toPort(port: MessagePort): Promise<void> }) {
   const channel = new MessageChannel();
-  const got = new Promise<ReadableStream<Uint8Array>>((resolve) => {
-    channel.port1.onmessage = (e) => resolve((e.data as { stream: ReadableStream<Uint8Array> }).stream);
+  const got = new Promise<StreamReply>((resolve) => {
+    channel.port1.onmessage = (e) => resolve(e.data as StreamReply);
   });
   await source.toPort(channel.port2);
-  const stream = await got;
+  const reply = await got;
   channel.port1.close();
-  return stream;
+  if (!reply.ok) throw new Error(reply.message);
+  return reply.stream;
 }
 
 /**
@@ -136,7 +137,8 @@ async function pinnedStream(pinId: string): Promise<ReadableStream<Uint8Array>> 
   return cached.body;
 }
 
-export type RangeReader = (start: number, end: number) => Promise<ReadableStream<Uint8Array>>;
+/** Answers a range read by sending a StreamReply on `port` (usually from the grid worker). */
+export type RangeReader = (start: number, end: number, port: MessagePort) => Promise<void>;
 
 const mediaReaders = new Map<string, RangeReader>();
 let listening = false;
@@ -149,13 +151,12 @@ function listen() {
     const port = event.ports[0];
     if (msg?.kind !== 'range' || !port) return;
     const read = mediaReaders.get(msg.id);
-    let reply: RangeReply;
     try {
       if (!read) throw new Error('this preview is closed');
-      reply = { ok: true, stream: await read(msg.start, msg.end) };
-      port.postMessage(reply, [reply.stream]);
+      await read(msg.start, msg.end, port);
     } catch (err) {
-      reply = { ok: false, message: err instanceof Error ? err.message : String(err) };
+      // (If the port already went to the worker, the worker has answered on it.)
+      const reply: StreamReply = { ok: false, message: err instanceof Error ? err.message : String(err) };
       port.postMessage(reply);
     }
   });

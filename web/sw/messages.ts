@@ -20,7 +20,7 @@ export interface FileMeta {
 
 /**
  * Page -> SW: a download whose bytes come from `stream`, from a pinned copy, or (`viaPort`)
- * from a stream that will arrive as `{ stream }` on the message's second port, sent there
+ * from a StreamReply that will arrive on the message's second port, sent there
  * by the grid worker directly so the bytes never pass through the page.
  */
 export interface RegisterDownload {
@@ -47,14 +47,15 @@ export interface ForgetMedia {
 
 export type PageToWorker = RegisterDownload | RegisterMedia | ForgetMedia;
 
-/** SW -> page, on a MessagePort: read [start, end] inclusive of media `id`; reply with a stream. */
+/** SW -> page, on a MessagePort: read [start, end] inclusive of media `id`; a StreamReply answers. */
 export interface RangeRequest {
   kind: 'range';
   id: string;
   start: number;
   end: number;
 }
-export type RangeReply = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: false; message: string };
+/** What arrives on a stream port: the bytes (transferred), or why there are none. */
+export type StreamReply = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: false; message: string };
 
 /** A random id for a download or media URL: 128 bits, hex. */
 export function randomId(): string {

@@ -19,7 +19,7 @@ import {
   PIN_CACHE,
   PINNED_PREFIX,
   parseRange,
-  type RangeReply,
+  type StreamReply,
   type RangeRequest,
   type RegisterDownload,
   SHELL_CACHE_PREFIX,
@@ -32,7 +32,10 @@ const sw = self as unknown as ServiceWorkerGlobalScope;
 const SHELL = SHELL_CACHE_PREFIX + __CAIRN_VERSION__;
 const scope = () => new URL(sw.registration.scope);
 
-const downloads = new Map<string, RegisterDownload & { arriving?: Promise<ReadableStream<Uint8Array>> }>();
+const downloads = new Map<
+  string,
+  RegisterDownload & { arriving?: Promise<ReadableStream<Uint8Array> | undefined> }
+>();
 const media = new Map<string, { meta: FileMeta; clientId: string }>();
 
 sw.addEventListener('install', (event) => {
@@ -63,10 +66,11 @@ sw.addEventListener('message', (event) => {
   if (msg.kind === 'download') {
     const port = msg.viaPort ? event.ports[1] : undefined;
     const arriving = port
-      ? new Promise<ReadableStream<Uint8Array>>((resolve) => {
+      ? new Promise<ReadableStream<Uint8Array> | undefined>((resolve) => {
           port.onmessage = (e) => {
             port.close();
-            resolve((e.data as { stream: ReadableStream<Uint8Array> }).stream);
+            const reply = e.data as StreamReply;
+            resolve(reply.ok ? reply.stream : undefined);
           };
         })
       : undefined;
@@ -172,8 +176,8 @@ async function serveMedia(id: string, req: Request): Promise<Response> {
   const client = await sw.clients.get(reg.clientId);
   if (!client) return notFound('The page showing this preview is gone.');
   const channel = new MessageChannel();
-  const reply = new Promise<RangeReply>((resolve) => {
-    channel.port1.onmessage = (e) => resolve(e.data as RangeReply);
+  const reply = new Promise<StreamReply>((resolve) => {
+    channel.port1.onmessage = (e) => resolve(e.data as StreamReply);
   });
   const ask: RangeRequest = { kind: 'range', id, start: want.start, end: want.end };
   client.postMessage(ask, [channel.port2]);

@@ -19,6 +19,7 @@ import { connectStorageServer, type StorageConnection } from '../../core/protoco
 import { fetchGridServers, type GridServer, serverRoutes } from '../../core/protocol/grid.ts';
 import type { ServerId } from '../../core/types.ts';
 import { gridSecrets } from '../store/secrets.ts';
+import type { StreamReply } from '../sw/messages.ts';
 import { readAhead } from './read-ahead.ts';
 
 /** Errors cross the worker boundary as data (comlink keeps only the message): code + message. */
@@ -250,9 +251,9 @@ const api = {
   },
 
   /**
-   * The same, but the stream goes out on `port` (whose other end the page gave the service
-   * worker), so downloaded bytes pass from this worker straight to the service worker and
-   * never through the page. `onProgress` hears bytes so far, then 'done' or the error.
+   * The same, but the stream goes out on `port` as a StreamReply (the other end is the
+   * service worker's), so downloaded bytes pass from this worker straight to the service
+   * worker and never through the page. `onProgress` hears bytes so far, then 'done' or the error.
    */
   async readToPort(
     cap: string,
@@ -282,12 +283,16 @@ const api = {
           else onProgress(n, 'done');
         },
       });
-      port.postMessage({ stream }, [stream as unknown as Transferable]);
+      const reply: StreamReply = { ok: true, stream };
+      port.postMessage(reply, [stream as unknown as Transferable]);
       port.close();
       return { ok: true, value: true };
     } catch (err) {
+      const outcome = fail(err);
+      const reply: StreamReply = { ok: false, message: outcome.message };
+      port.postMessage(reply);
       port.close();
-      return fail(err);
+      return outcome;
     }
   },
 

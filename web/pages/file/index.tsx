@@ -101,8 +101,9 @@ export default function FilePage(props: { cap: string }) {
         setPreview({ url: pinUrl(rec.pinId) });
         return;
       }
-      const r = getReader();
-      const m = await mediaUrl(meta(), (start, end) => r.read(start, end));
+      const m = await mediaUrl(meta(), (start, end, port) =>
+        sendToPort(props.cap, start, end, settings.settings(), port, () => {}),
+      );
       if (!m) throw new Error('previews need the service worker, which is not running in this tab');
       setPreview(m);
     } catch (err) {
