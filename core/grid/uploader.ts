@@ -170,14 +170,8 @@ export async function uploadImmutable(source: PlaintextSource, opts: UploadOptio
     if (!cap) throw new CairnError('INTERNAL', 'the encoder ended without a cap');
     const { happiness } = await writer.close();
     progress(source.size, source.size);
-    const written = new Map<ServerId, ShareNum[]>();
-    for (const [api, shares] of shareholders.buckets) {
-      written.set(
-        api.serverId,
-        [...shares].sort((a, b) => a - b),
-      );
-    }
-    return { cap, happiness, written };
+    // Servers dropped along the way are not listed: their shares may be incomplete.
+    return { cap, happiness, written: writer.liveBuckets() };
   } catch (err) {
     queue.fail(err);
     await producing;

@@ -150,6 +150,12 @@ describe('grid upload and download (in-process servers on disk)', () => {
     const r = await uploadUnder(uploadOpts(killing, { onServerLost: (id) => lost.push(id) }), data);
     expect(lost.length).toBe(3);
     expect(r.happiness).toBe(7);
+    expect([...r.written.keys()].sort()).toEqual(
+      grid.connections
+        .slice(3)
+        .map((c) => c.serverId)
+        .sort(),
+    );
     expect(equalBytes(await download(r.cap as ChkCap, grid.connections.slice(3)), data)).toBe(true);
 
     await grid.cleanup();
