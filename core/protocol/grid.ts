@@ -25,6 +25,12 @@ export interface GridServer extends Announcement {
 }
 
 const MAX_LIST_BYTES = L.MAX_GRID_SERVERS * (L.MAX_ANNOUNCEMENT_BYTES + 128);
+/**
+ * A list fresh from the relay was already pruned by the relay's clock; ours may be off
+ * (a laptop, a phone). Its expiry times are only held against a clock a day behind ours,
+ * so a skewed client does not throw away every server. Signatures are always checked.
+ */
+const LIVE_LIST_SKEW_MS = 24 * 3600 * 1000;
 
 /** Signed announcements → CBOR bytes (the relay's wire form and the cache form). */
 export function encodeServerList(list: SignedAnnouncement[]): Uint8Array {
@@ -86,7 +92,7 @@ export async function fetchGridServers(
     });
   }
   if (!res.ok) throw new ProtocolError('RELAY_UNAVAILABLE', `the relay answered ${res.status}`);
-  return decodeServerList(new Uint8Array(await res.arrayBuffer()), Date.now());
+  return decodeServerList(new Uint8Array(await res.arrayBuffer()), Date.now() - LIVE_LIST_SKEW_MS);
 }
 
 export interface GridSubscription {
@@ -143,7 +149,7 @@ export function subscribeToGrid(
       if (!(ev.data instanceof ArrayBuffer)) return;
       let list: GridServer[];
       try {
-        list = decodeServerList(new Uint8Array(ev.data), Date.now());
+        list = decodeServerList(new Uint8Array(ev.data), Date.now() - LIVE_LIST_SKEW_MS);
       } catch {
         return;
       }
