@@ -8,11 +8,15 @@ import {
   verifyAnnouncement,
 } from '../core/protocol/announcement.ts';
 import { ProtocolError } from '../core/protocol/errors.ts';
-import { MAX_GRID_SERVERS } from '../core/protocol/limits.ts';
+import { ANNOUNCEMENT_LIFETIME_MS, MAX_GRID_SERVERS } from '../core/protocol/limits.ts';
+
+const CLOCK_SKEW_MS = 24 * 3600 * 1000;
 import type { ServerId } from '../core/types.ts';
 
 export interface Entry<Link> {
   announcement: Announcement;
+  /** When the relay forgets it unless renewed: by the relay's clock, not the server's. */
+  expiresAt: number;
   signed: SignedAnnouncement;
   link: Link;
 }
@@ -28,7 +32,10 @@ export class Registry<Link> {
    * replaces (an older connection of the same server), if any. Throws BAD_ANNOUNCEMENT.
    */
   announce(signed: SignedAnnouncement, link: Link): { announcement: Announcement; replaced: Link | null } {
-    const announcement = verifyAnnouncement(signed, this.now());
+    // A server's clock may be off: its expiry time is held against a clock a day behind
+    // ours, and the entry lives ANNOUNCEMENT_LIFETIME_MS by our clock.
+    const now = this.now();
+    const announcement = verifyAnnouncement(signed, now - CLOCK_SKEW_MS);
     const old = this.entries.get(announcement.serverId);
     if (old && announcement.seq <= old.announcement.seq) {
       throw new ProtocolError('BAD_ANNOUNCEMENT', 'announcement is older than the one the relay holds');
@@ -38,7 +45,12 @@ export class Registry<Link> {
     }
     // Copies: the caller's bytes may be views into a larger network buffer.
     const kept = { body: signed.body.slice(), signature: signed.signature.slice() };
-    this.entries.set(announcement.serverId, { announcement, signed: kept, link });
+    this.entries.set(announcement.serverId, {
+      announcement,
+      signed: kept,
+      link,
+      expiresAt: now + ANNOUNCEMENT_LIFETIME_MS,
+    });
     this.changed();
     return { announcement, replaced: old && old.link !== link ? old.link : null };
   }
@@ -60,7 +72,7 @@ export class Registry<Link> {
     const now = this.now();
     let n = 0;
     for (const [id, e] of this.entries) {
-      if (e.announcement.expires <= now) {
+      if (e.expiresAt <= now) {
         this.entries.delete(id);
         n++;
       }

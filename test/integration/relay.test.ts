@@ -36,23 +36,34 @@ async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   }
 }
 
-/** Opens a server link by hand and sends one announcement; resolves with the relay's answer. */
+/** A server link opened by hand: send announcements, read the relay's answers. */
+async function rawLink(relayUrl: string) {
+  const ws = new WebSocket(relayEndpoint(relayUrl, '/v1/link'));
+  await new Promise((r) => ws.once('open', r));
+  return {
+    announce(body: Uint8Array, sig: Uint8Array): Promise<Record<string, unknown>> {
+      const answer = new Promise<Record<string, unknown>>((resolve) =>
+        ws.once('message', (d: Buffer) => {
+          const env = decodeEnvelope(new Uint8Array(d));
+          resolve(decodeCbor(env.payload, 10_000) as Record<string, unknown>);
+        }),
+      );
+      ws.send(encodeEnvelope(EnvelopeKind.Control, 0, encodeCbor({ t: 'announce', body, sig })));
+      return answer;
+    },
+    close: () => ws.close(),
+  };
+}
+
+/** Opens a link, sends one announcement, closes; resolves with the relay's answer. */
 async function announceRaw(
   relayUrl: string,
   body: Uint8Array,
   sig: Uint8Array,
 ): Promise<Record<string, unknown>> {
-  const ws = new WebSocket(relayEndpoint(relayUrl, '/v1/link'));
-  await new Promise((r) => ws.once('open', r));
-  const answer = new Promise<Record<string, unknown>>((resolve) =>
-    ws.once('message', (d: Buffer) => {
-      const env = decodeEnvelope(new Uint8Array(d));
-      resolve(decodeCbor(env.payload, 10_000) as Record<string, unknown>);
-    }),
-  );
-  ws.send(encodeEnvelope(EnvelopeKind.Control, 0, encodeCbor({ t: 'announce', body, sig })));
-  const a = await answer;
-  ws.close();
+  const link = await rawLink(relayUrl);
+  const a = await link.announce(body, sig);
+  link.close();
   return a;
 }
 
@@ -78,10 +89,19 @@ describe('announcements', () => {
     const tampered = good.body.slice();
     tampered[tampered.length - 1] ^= 1;
     expect((await announceRaw(relay.url, tampered, good.signature)).t).toBe('rejected');
-    const expired = signAnnouncement(key, { ...ann, expires: Date.now() - 1 });
+    const expired = signAnnouncement(key, { ...ann, expires: Date.now() - 2 * 24 * 3600_000 });
     expect((await announceRaw(relay.url, expired.body, expired.signature)).m).toMatch(/expired/);
     expect(relay.registry.list()).toEqual([]);
-    expect(await announceRaw(relay.url, good.body, good.signature)).toMatchObject({ t: 'accepted' });
+    // While a server is linked, a replay of its announcement (or an older one) is refused.
+    const link = await rawLink(relay.url);
+    expect(await link.announce(good.body, good.signature)).toMatchObject({ t: 'accepted' });
+    expect((await announceRaw(relay.url, good.body, good.signature)).m).toMatch(/older/);
+    expect(relay.registry.list().length).toBe(1);
+    link.close();
+    // A server whose clock runs an hour behind is still listed.
+    const slow = generateKeyPair();
+    const late = signAnnouncement(slow, { ...ann, serverId: slow.serverId, expires: Date.now() - 3600_000 });
+    expect((await announceRaw(relay.url, late.body, late.signature)).t).toBe('accepted');
     await relay.close();
   });
 });
