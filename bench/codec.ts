@@ -2,7 +2,7 @@
  * `npm run bench:codec`: MB/s (input bytes, 10^6/s) of the wasm codec builds against
  * python3-zfec measured in the same run, on 128 KiB segments, for (3,10), (10,14) and
  * (71,255). Decode is the worst case (shares N-k..N-1). Then the same in Chromium
- * (bench/codec-browser.ts) unless --node-only. Figures are medians of 5 runs after a
+ * (bench/codec-browser.ts, which measures zfec afresh just before) unless --node-only. Figures are medians of 5 runs after a
  * warm-up; the machine is shared, so expect ±10-20% noise.
  *
  * Node 20 runs relaxed SIMD only behind --experimental-wasm-relaxed-simd; this script
@@ -15,9 +15,13 @@ import { type KernelVariant, loadCodec, supportedVariants } from '../core/codec/
 import { prepareJob, rateStats } from '../core/codec/throughput.ts';
 import { CASES, type Figure, MIN_MS, measureZfec, printTable, REPS, SEGMENT } from './codec-common.ts';
 
-async function measureVariant(variant: KernelVariant, label: string = variant): Promise<Figure[]> {
+async function measureVariant(
+  variant: KernelVariant,
+  label: string = variant,
+  cases = CASES,
+): Promise<Figure[]> {
   const codec = await loadCodec({ variant });
-  return CASES.map(([k, n]) => {
+  return cases.map(([k, n]) => {
     const job = prepareJob(codec, { k, n, segment: SEGMENT });
     const e = rateStats(job.encodeOnce, job.bytesPerCall, MIN_MS, REPS);
     const d = rateStats(job.decodeOnce, job.bytesPerCall, MIN_MS, REPS);
@@ -45,9 +49,14 @@ async function main(argv: string[]): Promise<void> {
       .map((x) => x.toFixed(2))
       .join(' ');
   console.log(`machine: ${cpus().length} cores, load average ${load()} before the run`);
-  const zfec = await measureZfec();
+  // Case by case, zfec first and the wasm builds right after, so that both see the same
+  // load from whatever else the machine is doing.
+  const zfec: Figure[] = [];
   const figures: Figure[] = [];
-  for (const v of supportedVariants()) figures.push(...(await measureVariant(v)));
+  for (const c of CASES) {
+    zfec.push(...(await measureZfec([c])));
+    for (const v of supportedVariants()) figures.push(...(await measureVariant(v, v, [c])));
+  }
   if (!supportedVariants().includes('relaxed')) {
     const out = execFileSync(
       process.execPath,
@@ -70,7 +79,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(`load average ${load()} after the Node run`);
   if (!argv.includes('--node-only')) {
     const { runBrowserBench } = await import('./codec-browser.ts');
-    await runBrowserBench(zfec);
+    await runBrowserBench();
   }
 }
 
