@@ -149,7 +149,10 @@ async function startGrid(
   });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cairn grid did not start:\n${out}`)), 120_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`cairn grid did not start:\n${out}`));
+    }, 120_000);
     const onData = (d: Buffer) => {
       out += d.toString();
       const m = /announced to the relay at (http:\/\/\S+)/.exec(out);
@@ -168,7 +171,10 @@ async function startGrid(
     .split(/\s+/)
     .map(Number)
     .filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--relay'));
-  if (servers.length !== 10) throw new Error(`expected 10 storage server processes, found ${servers.length}`);
+  if (servers.length !== 10) {
+    child.kill('SIGTERM'); // it stops its servers
+    throw new Error(`expected 10 storage server processes, found ${servers.length}`);
+  }
   return { child, url, servers };
 }
 
