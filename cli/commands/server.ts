@@ -1,4 +1,5 @@
 /** `cairn server`: one storage server, on a port, behind the relay, or both. */
+import { MAX_NICKNAME_CHARS } from '../../core/protocol/limits.ts';
 import { startStorageNode } from '../../server/node.ts';
 import { intOption, parse } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
@@ -53,6 +54,12 @@ export const serverCommand: Command = {
     if (port === null && !values.relay) throw new UsageError('give --port, --relay, or both');
     if (values.relay && !/^(https?|wss?):\/\//.test(values.relay)) {
       throw new UsageError('--relay must be the relay URL, http://HOST:PORT');
+    }
+    if (values['public-url'] !== undefined && !/^wss?:\/\/[^\s]+$/.test(values['public-url'])) {
+      throw new UsageError('--public-url must be a ws:// or wss:// URL, e.g. ws://NAME:PORT/v1/storage');
+    }
+    if ((values.nickname ?? '').length > MAX_NICKNAME_CHARS) {
+      throw new UsageError(`--nickname must be at most ${MAX_NICKNAME_CHARS} characters`);
     }
     const node = await startStorageNode({
       dir: values.dir,
