@@ -104,6 +104,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       onOpen(_ev, ws) {
         const raw = ws.raw as WebSocket;
         subscribers.add(raw);
+        keepAlive(raw);
         raw.send(listBytes);
       },
       onClose(_ev, ws) {
@@ -208,6 +209,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
             raw.close(4404, 'that server is not connected to this relay');
             return;
           }
+          keepAlive(raw);
           const l = entry.link;
           const ch = l.openChannel(raw);
           link = l;

@@ -11,6 +11,7 @@ import { Hono } from 'hono';
 import WebSocket, { WebSocketServer } from 'ws';
 import { encodeError } from '../core/protocol/frames.ts';
 import { type ServerKeyPair, serverLeaseSeed } from '../core/protocol/identity.ts';
+import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
 import { listenError } from '../core/protocol/listen-error.ts';
 import type { ServerId } from '../core/types.ts';
@@ -154,6 +155,7 @@ function storageApp(handler: RequestHandler, key: ServerKeyPair): Hono {
         // onMessage would copy each one into a fresh ArrayBuffer first.
         onOpen(_ev, ws) {
           const raw = ws.raw as WebSocket;
+          keepAlive(raw);
           const onFrame = handler.session((reply) => {
             if (raw.readyState !== WebSocket.OPEN) return;
             if (raw.bufferedAmount > MAX_CONNECTION_BUFFER) {
