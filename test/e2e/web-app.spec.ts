@@ -162,10 +162,9 @@ test('a pinned file opens and downloads with the network off', async ({ browser 
   const context = await browser.newContext();
   const page = await freshApp(context, `#/file/${HELLO}`);
   await page.getByRole('button', { name: 'Pin for offline use' }).click();
-  await expect(page.getByRole('button', { name: 'Pinned for offline use' })).toHaveAttribute(
-    'aria-pressed',
-    'true',
-  );
+  const pinned = page.getByRole('button', { name: 'Pinned for offline use' });
+  await expect(pinned).toHaveAttribute('aria-pressed', 'true');
+  await expect(pinned).toBeEnabled(); // the copy is written (the button is busy until then)
   // The cap is kept only in IndexedDB: not in localStorage, not in any cached URL or header.
   const leaks = await page.evaluate(async (cap) => {
     const found: string[] = [];

@@ -3,7 +3,7 @@
  * the only place a cap is ever stored. Changes are optimistic: the view updates at once
  * and rolls back if IndexedDB refuses.
  */
-import { createStore as createIdbStore, del, entries, get, set } from 'idb-keyval';
+import { createStore as createIdbStore, del, entries, get, update } from 'idb-keyval';
 import { createStore, produce, reconcile } from 'solid-js/store';
 import { deletePinned, newPinId, putPinned } from './pins.ts';
 
@@ -80,10 +80,21 @@ export function createHistorySlice() {
     }
   }
 
+  // Every change is a read-modify-write inside one IndexedDB transaction (idb-keyval's
+  // update), so a visit being remembered cannot undo a pin made at the same moment.
   async function remember(seen: HistoryRecord) {
-    const merged = mergeRecord(await get<HistoryRecord>(seen.cap, db()), seen);
-    await set(merged.cap, merged, db());
-    replace(merged);
+    let merged = seen;
+    await update<HistoryRecord>(
+      seen.cap,
+      (old) => {
+        merged = mergeRecord(old, seen);
+        return merged;
+      },
+      db(),
+    );
+    // A pin still being written is ahead of IndexedDB: keep what the view already shows.
+    const shown = state.records.find((r) => r.cap === seen.cap);
+    replace(shown ? { ...merged, pinned: shown.pinned, pinId: shown.pinId } : merged);
     return merged;
   }
 
@@ -100,7 +111,7 @@ export function createHistorySlice() {
     replace(next);
     try {
       await putPinned(pinId, await content(), rec.type);
-      await set(cap, next, db());
+      await update<HistoryRecord>(cap, (old) => ({ ...(old ?? next), pinned: true, pinId }), db());
     } catch (err) {
       rollback(before);
       await deletePinned(pinId).catch(() => {});
@@ -115,7 +126,11 @@ export function createHistorySlice() {
     const next: HistoryRecord = { ...rec, pinned: false, pinId: undefined };
     replace(next);
     try {
-      await set(cap, next, db());
+      await update<HistoryRecord>(
+        cap,
+        (old) => ({ ...(old ?? next), pinned: false, pinId: undefined }),
+        db(),
+      );
     } catch (err) {
       rollback(before);
       throw err;

@@ -81,12 +81,18 @@ export function FileView(props: {
                 type="button"
                 aria-pressed={m().pinned ? 'true' : 'false'}
                 disabled={m().pinBusy}
+                aria-busy={m().pinBusy ? 'true' : undefined}
                 onClick={() => props.onTogglePin()}
               >
                 {m().pinned ? 'Pinned for offline use' : 'Pin for offline use'}
               </button>
             </Show>
           </div>
+          <Show when={m().pinBusy}>
+            <p role="status" class="muted small">
+              {m().pinned ? 'Saving a copy in this browser…' : 'Removing the copy from this browser…'}
+            </p>
+          </Show>
           <Show when={m().phase !== 'idle'}>
             <Progress label="Downloaded and verified" done={m().done} total={m().meta.size} />
             <p role="status" class="muted small">
