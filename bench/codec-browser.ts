@@ -17,7 +17,7 @@ import { type Figure, measureZfec, printTable, REPS } from './codec-common.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
-interface PageResult {
+export interface PageResult {
   error?: string;
   userAgent: string;
   cores: number;
@@ -28,10 +28,16 @@ interface PageResult {
   workers: Figure[];
 }
 
-export async function runBrowserBench(zfecFigures?: Figure[]): Promise<void> {
-  const zfec = zfecFigures ?? (await measureZfec());
+/**
+ * Builds the bench page with Vite, serves it on 127.0.0.1 (port 0) with the relay's static
+ * handler, opens `index.html?QUERY` in Chromium and returns what the page reports.
+ * Throws on page errors and on any codec output that differs from zfec's.
+ */
+export async function runBenchPage(query: string, timeoutMs = 300_000): Promise<PageResult> {
   const outDir = await mkdtemp(path.join(tmpdir(), 'cairn-codec-bench-'));
-  const server = await (async () => {
+  let server: ReturnType<typeof serve> | undefined;
+  let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+  try {
     await build({
       configFile: false,
       root: here('./codec-page'),
@@ -42,31 +48,29 @@ export async function runBrowserBench(zfecFigures?: Figure[]): Promise<void> {
     });
     const app = staticApp({ root: outDir });
     const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
+    server = s;
     await new Promise<void>((resolve, reject) => {
       s.once('listening', resolve);
       s.once('error', reject);
     });
-    return s;
-  })();
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-    ],
-  });
-  try {
+    const address = s.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      headless: true,
+      args: [
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+      ],
+    });
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`http://127.0.0.1:${port}/index.html?reps=${REPS}`);
+    await page.goto(`http://127.0.0.1:${port}/index.html?${query}`);
     await page.waitForFunction(() => (window as { codecBench?: unknown }).codecBench !== undefined, null, {
-      timeout: 300_000,
+      timeout: timeoutMs,
     });
     const result = (await page.evaluate(() => (window as { codecBench?: unknown }).codecBench)) as PageResult;
     if (result.error) throw new Error(`bench page failed: ${result.error}`);
@@ -74,19 +78,25 @@ export async function runBrowserBench(zfecFigures?: Figure[]): Promise<void> {
     if (result.problems.length > 0) {
       throw new Error(`codec output wrong in the browser: ${result.problems.join('; ')}`);
     }
-    const version = result.userAgent.match(/Chrome\/([\d.]+)/)?.[1] ?? result.userAgent;
-    printTable(
-      `Chromium ${version} (${result.cores} cores; builds ${result.variants.join(', ')}; auto picks ${result.auto}): ` +
-        `MB/s of input, median of ${REPS}; 2-worker rows are aggregate encode`,
-      [...result.page, ...result.workers],
-      zfec,
-    );
-    console.log('browser check: page and worker outputs match zfec known answers and the scalar build');
+    return result;
   } finally {
-    await browser.close();
-    server.close();
+    await browser?.close();
+    server?.close();
     await rm(outDir, { recursive: true, force: true });
   }
+}
+
+export async function runBrowserBench(zfecFigures?: Figure[]): Promise<void> {
+  const zfec = zfecFigures ?? (await measureZfec());
+  const result = await runBenchPage(`reps=${REPS}`);
+  const version = result.userAgent.match(/Chrome\/([\d.]+)/)?.[1] ?? result.userAgent;
+  printTable(
+    `Chromium ${version} (${result.cores} cores; builds ${result.variants.join(', ')}; auto picks ${result.auto}): ` +
+      `MB/s of input, median of ${REPS}; 2-worker rows are aggregate encode`,
+    [...result.page, ...result.workers],
+    zfec,
+  );
+  console.log('browser check: page and worker outputs match zfec known answers and the scalar build');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await runBrowserBench();

@@ -85,6 +85,19 @@ async function run(): Promise<unknown> {
   const pool1 = makePool(1);
   const problems = await check(pool1);
   const auto = (await loadCodec()).variant;
+  if (params.has('check')) {
+    // Correctness only (test/unit/codec-browser.test.ts): no timings.
+    pool1.terminate();
+    return {
+      userAgent: navigator.userAgent,
+      cores: navigator.hardwareConcurrency,
+      variants: supportedVariants(),
+      auto,
+      problems,
+      page: [],
+      workers: [],
+    };
+  }
 
   const page: Figure[] = [];
   for (const variant of supportedVariants()) {
