@@ -2,7 +2,7 @@
  * `npm run bench:chk`: CHK encode and decode MB/s (plaintext, 10^6 B/s) for a 64 MiB file,
  * (3,10), 128 KiB segments, in Node (node:crypto + wasm codec, one thread) and then in
  * Chromium (bench/chk-browser.ts: WebCrypto + hash-wasm + wasm codec, main thread alone
- * and with two workers), with the share of time each stage takes. Medians of 3 runs; the
+ * and with two workers), with the share of time each stage takes. Medians (and best) of 3 runs; the
  * machine is shared, so expect ±10-20% noise. `--node-only` skips Chromium, `--browser-only` skips Node; `--size MiB`
  * changes the file size.
  */
@@ -55,7 +55,7 @@ async function nodeBench() {
   );
   console.log(`\n${TAHOE}`);
   console.log(
-    `Node vs Tahoe: encode ${(node.encodeConvergent / 79).toFixed(1)}x, decode ${(node.decodeWorst / 96).toFixed(1)}x`,
+    `Node (medians) vs Tahoe: encode ${(node.encodeConvergent.median / 79).toFixed(1)}x, decode ${(node.decodeWorst.median / 96).toFixed(1)}x`,
   );
 }
 
