@@ -126,10 +126,10 @@ export async function spawnServer(opts: {
   if (opts.nickname) args.push('--nickname', opts.nickname);
   if (opts.reservedSpace) args.push('--reserved-space', opts.reservedSpace);
   args.push(...(opts.extraArgs ?? []));
-  const { child, match, output } = await spawnCairn(
-    args,
-    /Storage server (v0-[a-z2-7]{52}) ready(?: at (ws:\/\/\S+))?/,
-  );
+  const ready = /Storage server (v0-[a-z2-7]{52}) ready(?: at (ws:\/\/\S+))?/;
+  const { child, match, output } = opts.bundled
+    ? await spawnNode([await bundleServer(), ...args.slice(1)], ready)
+    : await spawnCairn(args, ready);
   return {
     serverId: asServerId(match[1]),
     url: match[2] ?? null,
