@@ -7,4 +7,11 @@ import { putCommand } from './put.ts';
 import { relayCommand } from './relay.ts';
 import { serverCommand } from './server.ts';
 
-export const commands: Command[] = [gridCommand, putCommand, getCommand, serverCommand, relayCommand, debugCommand];
+export const commands: Command[] = [
+  gridCommand,
+  putCommand,
+  getCommand,
+  serverCommand,
+  relayCommand,
+  debugCommand,
+];
