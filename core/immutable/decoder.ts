@@ -40,7 +40,10 @@ import { MAX_UEB_LENGTH, parseUeb, type UebFields, uebHash } from './ueb.ts';
 
 /** Access to a file's shares by byte range; the grid downloader implements it over servers. */
 export interface ShareReader {
-  /** Share numbers that can be asked for, in order of preference. */
+  /**
+   * Share numbers that can be asked for, in order of preference. The decoder takes primary
+   * shares (< k) first, since decoding them is a copy, then the rest in this order.
+   */
   readonly shnums: readonly number[];
   /**
    * Up to `length` bytes of share `shnum` from `offset`. Fewer bytes means the share ends
@@ -156,7 +159,7 @@ class DecodeSession {
     this.#reader = reader;
     this.#opts = opts;
     this.#runner = opts.runner ?? localRunner(opts.backend, opts.codec);
-    // Primary shares (< k) first: decoding them is a copy.
+    // Primary shares (< k) first, since decoding them is a copy; otherwise the reader's order.
     const valid = [...new Set(reader.shnums)].filter((s) => Number.isInteger(s) && s >= 0 && s < cap.n);
     this.#candidates = [...valid.filter((s) => s < cap.k), ...valid.filter((s) => s >= cap.k)];
   }

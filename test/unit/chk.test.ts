@@ -262,6 +262,45 @@ describe('damaged shares', () => {
     },
   );
 
+  it('a flipped bit in any share, in any field the decoder uses, is detected and that share replaced', async () => {
+    const size = 3 * SEG + 100;
+    const data = pattern(size, 21);
+    const { cap, shares } = await encode(data);
+    const l = layoutOf(size);
+    const fields = [
+      0x0c, // header: data offset
+      l.dataOffset + 7, // first block
+      l.plaintextTreeOffset - 1, // last byte of the tail block
+      l.blockHashesOffset + 40, // block hash tree
+      l.shareHashesOffset + 1, // chain: node index
+      l.shareHashesOffset + 20, // chain: hash
+      l.uebOffset + 2, // UEB length
+      shares[0].length - 3, // UEB
+    ];
+    for (let sh = 0; sh < 10; sh++) {
+      for (const pos of fields) {
+        const damaged = shares[sh].slice();
+        damaged[pos] ^= 0x20;
+        // Primary shares are used first: without them, a parity share offered first is used.
+        const map = sharesMap(shares, (i) => sh < 3 || i >= 3);
+        map.set(sh, damaged);
+        const inner = memoryShareReader(map);
+        const reported: number[] = [];
+        const reader: ShareReader = {
+          shnums: [sh, ...inner.shnums.filter((x) => x !== sh)],
+          read: inner.read,
+        };
+        const got = await readChk(
+          cap as ChkCap,
+          reader,
+          opts({ onShareError: (e) => reported.push(e.shnum) }),
+        );
+        expect(toHex(got)).toBe(toHex(data));
+        expect(reported).toEqual([sh]);
+      }
+    }
+  });
+
   it('a truncated share is detected and replaced', async () => {
     const size = 3 * SEG + 5;
     const data = pattern(size, 2);
