@@ -39,15 +39,30 @@ export function pairHash(left: Uint8Array, right: Uint8Array): Uint8Array {
 
 /** The whole tree (2P-1 hashes, T[0] the root) over the given 32-byte leaf hashes. */
 export function buildHashTree(leaves: readonly Uint8Array[]): Uint8Array[] {
-  const p = roundupPow2(leaves.length);
-  const nodes = new Array<Uint8Array>(2 * p - 1);
-  for (let j = 0; j < p; j++) {
-    const leaf = j < leaves.length ? leaves[j] : emptyLeafHash(j);
+  const packed = new Uint8Array(32 * leaves.length);
+  leaves.forEach((leaf, j) => {
     if (leaf.length !== 32) throw new InputError(`hash tree leaf ${j} is ${leaf.length} bytes, not 32`);
-    nodes[p - 1 + j] = leaf;
-  }
-  for (let i = p - 2; i >= 0; i--) nodes[i] = pairHash(nodes[2 * i + 1], nodes[2 * i + 2]);
-  return nodes;
+    packed.set(leaf, 32 * j);
+  });
+  const tree = buildPackedHashTree(packed);
+  return Array.from({ length: tree.length / 32 }, (_, i) => tree.subarray(32 * i, 32 * i + 32));
+}
+
+/**
+ * The same tree as one buffer: node i at bytes [32i, 32i+32), from leaves packed the same
+ * way. What a share stores, and compact for files with many segments.
+ */
+export function buildPackedHashTree(leaves: Uint8Array): Uint8Array {
+  if (leaves.length % 32 !== 0)
+    throw new InputError('packed hash tree leaves must be a multiple of 32 bytes');
+  const count = leaves.length / 32;
+  const p = roundupPow2(count);
+  const out = new Uint8Array(32 * (2 * p - 1));
+  out.set(leaves, 32 * (p - 1));
+  for (let j = count; j < p; j++) out.set(emptyLeafHash(j), 32 * (p - 1 + j));
+  const node = (i: number) => out.subarray(32 * i, 32 * i + 32);
+  for (let i = p - 2; i >= 0; i--) out.set(pairHash(node(2 * i + 1), node(2 * i + 2)), 32 * i);
+  return out;
 }
 
 /** Siblings on the path from `node` up to (not including) the root, in walk order. */

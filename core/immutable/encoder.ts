@@ -7,9 +7,8 @@
  * segments in flight (plus those the consumer keeps) and 32 bytes per block; the output is
  * a sequence of (shnum, offset, bytes) writes that can go to storage servers in any order.
  */
-import { buildHashTree } from '../hashtree/tree.ts';
+import { buildHashTree, buildPackedHashTree } from '../hashtree/tree.ts';
 import type { CryptoBackend } from '../primitives/crypto-backend.ts';
-import { concatBytes } from '../primitives/bytes.ts';
 import { TAG_CRYPTTEXT } from '../primitives/tags.ts';
 import { tagPrefix } from '../primitives/tagged-hash.ts';
 import type { ChkCap, LitCap } from '../caps/immutable.ts';
@@ -75,8 +74,9 @@ export async function* encodeChk(
   yield { kind: 'header', writes: shnums.map((shnum) => ({ shnum, offset: 0, data: header })) };
 
   const fileHasher = await tools.backend.createHasher(CRYPTTEXT_PREFIX);
-  const crypttextLeaves: Uint8Array[] = [];
-  const blockLeaves: Uint8Array[][] = shnums.map(() => []);
+  // Leaf hashes, packed: 32 bytes per segment per share is all that grows with the file.
+  const crypttextLeaves = new Uint8Array(32 * numSegments);
+  const blockLeaves = shnums.map(() => new Uint8Array(32 * numSegments));
   const runner = tools.runner ?? localRunner(tools.backend, tools.codec);
   const depth = Math.max(1, tools.depth ?? Math.max(2, 2 * runner.parallelism));
   const start = async (s: number) => {
@@ -96,41 +96,38 @@ export async function* encodeChk(
     }
     const seg = await inflight.shift()!;
     fileHasher.update(seg.ciphertext);
-    crypttextLeaves.push(seg.crypttextLeaf);
+    crypttextLeaves.set(seg.crypttextLeaf, 32 * s);
     const offset = blockOffset(layout, s);
     const writes = shnums.map((shnum) => {
-      blockLeaves[shnum].push(seg.blockHashes[shnum]);
+      blockLeaves[shnum].set(seg.blockHashes[shnum], 32 * s);
       return { shnum, offset, data: seg.blocks[shnum] };
     });
     yield { kind: 'segment', segment: s, writes };
   }
 
-  const crypttextTree = buildHashTree(crypttextLeaves);
-  const blockTrees = blockLeaves.map((leaves) => buildHashTree(leaves));
-  const shareTree = buildHashTree(blockTrees.map((t) => t[0]));
+  const crypttextTree = buildPackedHashTree(crypttextLeaves);
+  const blockTrees = blockLeaves.map(buildPackedHashTree);
+  const shareTree = buildHashTree(blockTrees.map((t) => t.subarray(0, 32)));
   const ueb = serializeUeb(plan, {
     crypttextHash: fileHasher.digest(),
-    crypttextRootHash: crypttextTree[0],
+    crypttextRootHash: crypttextTree.slice(0, 32),
     shareRootHash: shareTree[0],
   });
   const cap: ChkCap = { kind: 'chk', key, uebHash: uebHash(ueb), k: plan.k, n, size: plan.size };
 
-  const zeros = new Uint8Array(layout.crypttextTreeOffset - layout.plaintextTreeOffset);
-  const ctBytes = concatBytes(...crypttextTree);
-  const uebLen = new Uint8Array(uebLengthFieldSize(layout));
-  writeUint(uebLen, ueb.length);
-  const writes = shnums.map((shnum) => ({
-    shnum,
-    offset: layout.plaintextTreeOffset,
-    data: concatBytes(
-      zeros,
-      ctBytes,
-      ...blockTrees[shnum],
-      encodeChain(chainOrder(n, shnum), shareTree),
-      uebLen,
-      ueb,
-    ),
-  }));
+  // Each share's trailer, from the unused plaintext tree (zeros) to the end of the UEB.
+  const treeBytes = layout.crypttextTreeOffset - layout.plaintextTreeOffset;
+  const field = uebLengthFieldSize(layout);
+  const writes = shnums.map((shnum) => {
+    const chain = encodeChain(chainOrder(n, shnum), shareTree);
+    const out = new Uint8Array(3 * treeBytes + chain.length + field + ueb.length);
+    out.set(crypttextTree, treeBytes);
+    out.set(blockTrees[shnum], 2 * treeBytes);
+    out.set(chain, 3 * treeBytes);
+    writeUint(out.subarray(3 * treeBytes + chain.length, 3 * treeBytes + chain.length + field), ueb.length);
+    out.set(ueb, 3 * treeBytes + chain.length + field);
+    return { shnum, offset: layout.plaintextTreeOffset, data: out };
+  });
   yield { kind: 'done', writes, cap };
 }
 
