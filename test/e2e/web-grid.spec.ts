@@ -226,6 +226,36 @@ test.describe('a healthy grid', () => {
     }
   });
 
+  test('a file pinned from the grid opens and downloads with the network off', async ({ browser }) => {
+    const data = patternBytes(2 * MiB + 99, 8);
+    const up = await openApp(browser, grid.url);
+    await up.page.getByLabel('Choose files to upload').setInputFiles({
+      name: 'offline.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(data),
+    });
+    const href = await uploadedLink(up.page, 'offline.bin');
+    await up.context.close();
+
+    // Another browser opens the link, pins it (the grid worker fetches it into Cache Storage)...
+    const { context, page } = await openApp(browser, grid.url);
+    await page.goto(href);
+    await page.getByRole('button', { name: 'Pin for offline use' }).click();
+    const pinned = page.getByRole('button', { name: 'Pinned for offline use' });
+    await expect(pinned).toBeEnabled({ timeout: 60_000 });
+    await expect(pinned).toHaveAttribute('aria-pressed', 'true');
+    // ...and reads it with the network off, from a cold start.
+    await context.setOffline(true);
+    await page.reload();
+    await expect(page.getByText('pinned: readable without a network')).toBeVisible();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download' }).click(),
+    ]);
+    expect(sha(await readFile((await download.path())!))).toBe(sha(data));
+    await context.close();
+  });
+
   test('cancel stops an upload', async ({ browser }) => {
     const { context, page } = await openApp(browser, grid.url);
     // Big enough to be still running when Cancel is pressed (a sparse file: no disk cost).

@@ -7,6 +7,7 @@ import { proxy, transfer } from 'comlink';
 import { CairnError } from '../../core/errors.ts';
 import type { GridWorkerApi, Outcome, ServerStatus } from '../workers/grid-worker.ts';
 import { WorkerPool } from '../workers/pool.ts';
+import { putPinned } from './pins.ts';
 import { gridEndpoint, type Settings } from './settings.ts';
 
 export interface UploadParams {
@@ -88,21 +89,6 @@ export async function uploadFile(
   });
 }
 
-/** Reads byte ranges of one file (end inclusive), each as a stream of verified plaintext. */
-export interface FileReader {
-  size: number;
-  read(start: number, end: number): Promise<ReadableStream<Uint8Array>>;
-}
-
-/** Opens a read cap: LIT caps carry their bytes, CHK caps are read from the grid. */
-export function openReader(cap: string, size: number, settings: Settings): FileReader {
-  const grid = gridEndpoint(settings, location.href);
-  return {
-    size,
-    read: (start, end) => workers().run(async (w) => unwrap(await w.read(cap, start, end, grid))),
-  };
-}
-
 /**
  * Has the grid worker send bytes [start, end] as `{ stream }` on `port` (transferred), so
  * they go from the worker to whoever holds the other end without passing through the page.
@@ -122,14 +108,22 @@ export async function sendToPort(
   );
 }
 
-/** The whole file as one stream. */
-export async function downloadStream(
+/**
+ * How to write a pinned copy of a file: from the File itself when it was uploaded in this
+ * session, else downloaded by the grid worker straight into Cache Storage.
+ */
+export function pinCopy(
   cap: string,
   size: number,
   settings: Settings,
-): Promise<{ size: number; stream: ReadableStream<Uint8Array> }> {
-  const stream = await openReader(cap, size, settings).read(0, size - 1);
-  return { size, stream };
+  file?: File,
+): (pinId: string, type?: string) => Promise<void> {
+  if (file) return (pinId, type) => putPinned(pinId, file, type || file.type || undefined);
+  const grid = gridEndpoint(settings, location.href);
+  return (pinId, type) =>
+    workers().run(async (w) => {
+      unwrap(await w.pin(cap, size, grid, pinId, type ?? 'application/octet-stream', document.baseURI));
+    });
 }
 
 /** Connection state and round-trip time of every announced server. */

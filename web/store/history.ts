@@ -5,7 +5,7 @@
  */
 import { createStore as createIdbStore, del, entries, get, update } from 'idb-keyval';
 import { createStore, produce, reconcile } from 'solid-js/store';
-import { deletePinned, newPinId, putPinned } from './pins.ts';
+import { deletePinned, newPinId } from './pins.ts';
 
 export interface HistoryRecord {
   /** Read cap; also the record's key. */
@@ -99,10 +99,10 @@ export function createHistorySlice() {
   }
 
   /**
-   * Pins a file: its content goes to Cache Storage under a random id, the id to the
-   * record. `content` supplies the bytes (the uploaded File, or a download stream).
+   * Pins a file: `writeCopy` puts its content in Cache Storage under a fresh random id
+   * (pins.ts), then the id goes to the record.
    */
-  async function pin(cap: string, content: () => Promise<Blob | ReadableStream<Uint8Array>>) {
+  async function pin(cap: string, writeCopy: (pinId: string, type?: string) => Promise<void>) {
     const before = snapshot();
     const rec = state.records.find((r) => r.cap === cap);
     if (!rec || rec.pinned) return;
@@ -110,7 +110,7 @@ export function createHistorySlice() {
     const next = { ...rec, pinned: true, pinId };
     replace(next);
     try {
-      await putPinned(pinId, await content(), rec.type);
+      await writeCopy(pinId, rec.type);
       await update<HistoryRecord>(cap, (old) => ({ ...(old ?? next), pinned: true, pinId }), db());
     } catch (err) {
       rollback(before);

@@ -13,15 +13,17 @@ export function pinUrl(pinId: string, base = document.baseURI): string {
   return new URL(PINNED_PREFIX + pinId, base).href;
 }
 
+/** Stores a copy; `base` is the app's URL (workers pass the page's, having none of their own). */
 export async function putPinned(
   pinId: string,
   content: Blob | ReadableStream<Uint8Array>,
   type = 'application/octet-stream',
+  base = document.baseURI,
 ): Promise<void> {
   const cache = await caches.open(PIN_CACHE);
   const headers: Record<string, string> = { 'Content-Type': type };
   if (content instanceof Blob) headers['Content-Length'] = String(content.size);
-  await cache.put(pinUrl(pinId), new Response(content, { headers }));
+  await cache.put(pinUrl(pinId, base), new Response(content, { headers }));
 }
 
 export async function getPinned(pinId: string): Promise<Response | undefined> {

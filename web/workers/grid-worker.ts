@@ -1,11 +1,11 @@
 /**
  * The grid client in a module worker (comlink): it opens the WebSocket connections to
  * the storage servers itself and runs the CHK encoder + uploader and the downloader here,
- * so file bytes never pass through the page; only progress, caps and (for downloads)
- * a transferred stream of verified plaintext go back.
+ * so file bytes never pass through the page: only progress and caps go back to it, while
+ * verified plaintext streams go straight to the service worker or into Cache Storage.
  */
 import backend from '#crypto-backend';
-import { expose, transfer } from 'comlink';
+import { expose } from 'comlink';
 import { formatCap, parseCap, verifierOf } from '../../core/caps/immutable.ts';
 import { loadCodec } from '../../core/codec/index.ts';
 import { CairnError } from '../../core/errors.ts';
@@ -18,6 +18,7 @@ import { blobSource } from '../../core/immutable/source.ts';
 import { connectStorageServer, type StorageConnection } from '../../core/protocol/client.ts';
 import { fetchGridServers, type GridServer, serverRoutes } from '../../core/protocol/grid.ts';
 import type { ServerId } from '../../core/types.ts';
+import { putPinned } from '../store/pins.ts';
 import { gridSecrets } from '../store/secrets.ts';
 import type { StreamReply } from '../sw/messages.ts';
 import { readAhead } from './read-ahead.ts';
@@ -232,28 +233,11 @@ const api = {
   },
 
   /**
-   * Verified plaintext of bytes [start, end] of the file, as a stream (transferred). The
-   * first segment is fetched and verified before this resolves, so "no shares" or "bad cap"
-   * come back as an error here rather than a broken download later.
-   */
-  async read(
-    cap: string,
-    start: number,
-    end: number,
-    grid: string,
-  ): Promise<Outcome<ReadableStream<Uint8Array>>> {
-    try {
-      const stream = await openStream(cap, start, end, grid);
-      return transfer({ ok: true as const, value: stream }, [stream as unknown as Transferable]);
-    } catch (err) {
-      return fail(err);
-    }
-  },
-
-  /**
-   * The same, but the stream goes out on `port` as a StreamReply (the other end is the
-   * service worker's), so downloaded bytes pass from this worker straight to the service
-   * worker and never through the page. `onProgress` hears bytes so far, then 'done' or the error.
+   * Verified plaintext of bytes [start, end] of the file, sent as a StreamReply on `port`
+   * (the other end is the service worker's), so downloaded bytes pass from this worker
+   * straight to the service worker and never through the page. The first segment is
+   * fetched and verified before this resolves, so "no shares" or "bad cap" come back as an
+   * error here rather than as a broken download later. `onProgress` hears bytes so far, then 'done' or the error.
    */
   async readToPort(
     cap: string,
@@ -293,6 +277,23 @@ const api = {
       port.postMessage(reply);
       port.close();
       return outcome;
+    }
+  },
+
+  /** Downloads the whole file into Cache Storage as pinned copy `pinId` (pins.ts). */
+  async pin(
+    cap: string,
+    size: number,
+    grid: string,
+    pinId: string,
+    type: string,
+    base: string,
+  ): Promise<Outcome<true>> {
+    try {
+      await putPinned(pinId, await openStream(cap, 0, size - 1, grid), type, base);
+      return { ok: true, value: true };
+    } catch (err) {
+      return fail(err);
     }
   },
 

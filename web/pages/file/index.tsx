@@ -5,7 +5,7 @@
 import { createResource, createSignal, onCleanup } from 'solid-js';
 import { formatCap, parseCap, verifierOf } from '../../../core/caps/immutable.ts';
 import { CairnError } from '../../../core/errors.ts';
-import { type FileReader, openReader, sendToPort } from '../../store/client.ts';
+import { pinCopy, sendToPort } from '../../store/client.ts';
 import { mediaUrl, saveFile } from '../../store/deliver.ts';
 import { mediaType, previewKind } from '../../store/format.ts';
 import { type HistoryRecord, readHistoryRecord } from '../../store/history.ts';
@@ -55,8 +55,6 @@ export default function FilePage(props: { cap: string }) {
     const name = rec?.name ?? null;
     return { name, size, type: mediaType(name, rec?.type) };
   };
-
-  const getReader = (): FileReader => openReader(props.cap, meta().size, settings.settings());
 
   async function download() {
     setError('');
@@ -120,12 +118,10 @@ export default function FilePage(props: { cap: string }) {
     try {
       if (rec.pinned) await history.unpin(props.cap);
       else
-        await history.pin(props.cap, async () => {
-          const file = uploads.fileFor(props.cap);
-          if (file) return file;
-          const r = getReader();
-          return r.read(0, r.size - 1);
-        });
+        await history.pin(
+          props.cap,
+          pinCopy(props.cap, meta().size, settings.settings(), uploads.fileFor(props.cap)),
+        );
     } catch (err) {
       setError(`Could not ${rec.pinned ? 'unpin' : 'pin'} the file: ${message(err)}`);
     } finally {

@@ -1,7 +1,7 @@
 /** History container: the remembered files, with pin, unpin and forget. */
 import { createSignal } from 'solid-js';
 import { CairnError } from '../../../core/errors.ts';
-import { downloadStream } from '../../store/client.ts';
+import { pinCopy } from '../../store/client.ts';
 import { useStore } from '../../store/index.tsx';
 import { HistoryView } from './HistoryView.tsx';
 
@@ -34,9 +34,7 @@ export default function HistoryPage() {
         act('pin the file', cap, () =>
           history.pin(
             cap,
-            async () =>
-              uploads.fileFor(cap) ??
-              (await downloadStream(cap, history.find(cap)?.size ?? 0, settings.settings())).stream,
+            pinCopy(cap, history.find(cap)?.size ?? 0, settings.settings(), uploads.fileFor(cap)),
           ),
         )
       }
