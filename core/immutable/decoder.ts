@@ -310,8 +310,9 @@ class DecodeSession {
         length: span.length,
         blocks: shnums.map((sh) => good.get(sh)!.block),
         shnums,
-        blockLeaves: shnums.map((sh) => good.get(sh)!.leaf),
-        crypttextLeaf: file.crypttextLeaves[s],
+        // Slices: a view would carry its whole tree across a worker boundary.
+        blockLeaves: shnums.map((sh) => good.get(sh)!.leaf.slice()),
+        crypttextLeaf: file.crypttextLeaves[s].slice(),
       });
       if (result.ok) return result.plaintext;
       if ('crypttextMismatch' in result) {
@@ -368,9 +369,13 @@ function fileGeometry(cap: ChkCap, ueb: UebFields): SegmentGeometry {
   return g;
 }
 
-/** Copies, not views: a view would pin (and, sent to a worker, clone) the whole read buffer. */
+/**
+ * A stored tree as hashes. One copy of the bytes read, then views into that copy: the copy
+ * pins only the tree, not the whole read buffer. Hashes sent to a worker are sliced again.
+ */
 function splitHashes(bytes: Uint8Array): Uint8Array[] {
+  const own = bytes.slice();
   const out: Uint8Array[] = [];
-  for (let i = 0; i + 32 <= bytes.length; i += 32) out.push(bytes.slice(i, i + 32));
+  for (let i = 0; i + 32 <= own.length; i += 32) out.push(own.subarray(i, i + 32));
   return out;
 }
