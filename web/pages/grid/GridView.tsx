@@ -26,7 +26,9 @@ export function GridView(props: {
         }
       >
         <p role="status">
-          {connected()} of {props.state.servers.length} servers connected
+          {props.state.servers.some((s) => s.connected === null)
+            ? `Checking ${props.state.servers.length} servers…`
+            : `${connected()} of ${props.state.servers.length} servers connected`}
           <Show when={props.state.updated}>
             {(t) => (
               <>
