@@ -3,7 +3,7 @@
  * the only place a cap is ever stored. Changes are optimistic: the view updates at once
  * and rolls back if IndexedDB refuses.
  */
-import { createStore as createIdbStore, del, entries, get, update } from 'idb-keyval';
+import { createStore as createIdbStore, del, entries, get, set, update } from 'idb-keyval';
 import { createStore, produce, reconcile } from 'solid-js/store';
 import { deletePinned, newPinId } from './pins.ts';
 
@@ -66,12 +66,30 @@ export function createHistorySlice() {
       }),
     );
   const snapshot = () => state.records.map((r) => ({ ...r }));
+
+  // Writes to IndexedDB run one at a time, in the order the user acted: an unpin still being
+  // written cannot land after a forget and bring the record back. (The view changes at once.)
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(fn, fn);
+    queue = run.catch(() => {});
+    return run;
+  };
+  /** Changes a stored record if it still exists; false when it was forgotten meanwhile. */
+  const patch = (cap: string, change: Partial<HistoryRecord>) =>
+    serial(async () => {
+      const old = await get<HistoryRecord>(cap, db());
+      if (!old) return false;
+      await set(cap, { ...old, ...change }, db());
+      return true;
+    });
   const rollback = (before: HistoryRecord[]) => setState('records', reconcile(before));
 
   async function load() {
     try {
       const all = await entries<string, HistoryRecord>(db());
-      setState({ records: sortHistory(all.map(([, r]) => r)), loaded: true, error: null });
+      const records = all.map(([, r]) => r).filter((r) => typeof r?.cap === 'string');
+      setState({ records: sortHistory(records), loaded: true, error: null });
     } catch (err) {
       setState({
         loaded: true,
@@ -80,17 +98,19 @@ export function createHistorySlice() {
     }
   }
 
-  // Every change is a read-modify-write inside one IndexedDB transaction (idb-keyval's
-  // update), so a visit being remembered cannot undo a pin made at the same moment.
+  // A read-modify-write inside one IndexedDB transaction (idb-keyval's update), so a visit
+  // remembered in another tab cannot undo a pin made at the same moment either.
   async function remember(seen: HistoryRecord) {
     let merged = seen;
-    await update<HistoryRecord>(
-      seen.cap,
-      (old) => {
-        merged = mergeRecord(old, seen);
-        return merged;
-      },
-      db(),
+    await serial(() =>
+      update<HistoryRecord>(
+        seen.cap,
+        (old) => {
+          merged = mergeRecord(old, seen);
+          return merged;
+        },
+        db(),
+      ),
     );
     // A pin still being written is ahead of IndexedDB: keep what the view already shows.
     const shown = state.records.find((r) => r.cap === seen.cap);
@@ -111,7 +131,8 @@ export function createHistorySlice() {
     replace(next);
     try {
       await writeCopy(pinId, rec.type);
-      await update<HistoryRecord>(cap, (old) => ({ ...(old ?? next), pinned: true, pinId }), db());
+      // Forgotten while the copy was being written: the copy goes too.
+      if (!(await patch(cap, { pinned: true, pinId }))) await deletePinned(pinId).catch(() => {});
     } catch (err) {
       rollback(before);
       await deletePinned(pinId).catch(() => {});
@@ -126,11 +147,7 @@ export function createHistorySlice() {
     const next: HistoryRecord = { ...rec, pinned: false, pinId: undefined };
     replace(next);
     try {
-      await update<HistoryRecord>(
-        cap,
-        (old) => ({ ...(old ?? next), pinned: false, pinId: undefined }),
-        db(),
-      );
+      await patch(cap, { pinned: false, pinId: undefined });
     } catch (err) {
       rollback(before);
       throw err;
@@ -144,7 +161,7 @@ export function createHistorySlice() {
     if (!rec) return;
     setState('records', (list) => list.filter((r) => r.cap !== cap));
     try {
-      await del(cap, db());
+      await serial(() => del(cap, db()));
     } catch (err) {
       rollback(before);
       throw err;
