@@ -200,10 +200,11 @@ test('a pinned file opens and downloads with the network off', async ({ browser 
 
   // Unpin, then forget: both stick across a reload.
   await page.getByRole('button', { name: 'Pinned for offline use' }).click();
-  await expect(page.getByRole('button', { name: 'Pin for offline use' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Pin for offline use' })).toBeEnabled();
   await page.goto(`${base()}#/history`);
   await page.getByRole('button', { name: 'Forget Unnamed file' }).click();
   await expect(page.getByText('Nothing yet.')).toBeVisible();
+  await expect(page.getByRole('status')).toHaveText('Forgotten: Unnamed file.'); // stored, not just shown
   await page.reload();
   await expect(page.getByText('Nothing yet.')).toBeVisible();
   await context.close();

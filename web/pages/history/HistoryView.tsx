@@ -8,6 +8,8 @@ export interface HistoryViewProps {
   records: HistoryRecord[];
   loaded: boolean;
   error: string;
+  /** What was last stored (announced to screen readers). */
+  status: string;
   busyCap: string | null;
   onPin(cap: string): void;
   onUnpin(cap: string): void;
@@ -21,6 +23,9 @@ export function HistoryView(props: HistoryViewProps) {
       <p class="muted">
         Files you uploaded or opened in this browser. The list, with each file's link, is kept only in this
         browser's own storage. Pinned files stay readable offline.
+      </p>
+      <p role="status" class="muted small">
+        {props.status}
       </p>
       <Show when={props.error}>
         <p role="alert" class="error">

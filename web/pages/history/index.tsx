@@ -8,13 +8,18 @@ import { HistoryView } from './HistoryView.tsx';
 export default function HistoryPage() {
   const { history, uploads, settings } = useStore();
   const [message, setMessage] = createSignal('');
+  const [status, setStatus] = createSignal('');
   const [busy, setBusy] = createSignal<string | null>(null);
 
-  const act = async (what: string, cap: string, fn: () => Promise<void>) => {
+  // The list changes at once (optimistic); the status line says when the change is stored.
+  const act = async (what: string, cap: string, fn: () => Promise<void>, done: string) => {
     setBusy(cap);
     setMessage('');
+    setStatus('');
+    const name = history.find(cap)?.name ?? 'Unnamed file';
     try {
       await fn();
+      setStatus(`${done}: ${name}.`);
     } catch (err) {
       setMessage(
         `Could not ${what}: ${err instanceof CairnError || err instanceof Error ? err.message : String(err)}`,
@@ -29,17 +34,22 @@ export default function HistoryPage() {
       records={history.state.records}
       loaded={history.state.loaded}
       error={history.state.error ?? message()}
+      status={status()}
       busyCap={busy()}
       onPin={(cap) =>
-        act('pin the file', cap, () =>
-          history.pin(
-            cap,
-            pinCopy(cap, history.find(cap)?.size ?? 0, settings.settings(), uploads.fileFor(cap)),
-          ),
+        act(
+          'pin the file',
+          cap,
+          () =>
+            history.pin(
+              cap,
+              pinCopy(cap, history.find(cap)?.size ?? 0, settings.settings(), uploads.fileFor(cap)),
+            ),
+          'Pinned for offline use',
         )
       }
-      onUnpin={(cap) => act('unpin the file', cap, () => history.unpin(cap))}
-      onForget={(cap) => act('forget the file', cap, () => history.forget(cap))}
+      onUnpin={(cap) => act('unpin the file', cap, () => history.unpin(cap), 'Unpinned')}
+      onForget={(cap) => act('forget the file', cap, () => history.forget(cap), 'Forgotten')}
     />
   );
 }
