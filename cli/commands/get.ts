@@ -7,6 +7,7 @@ import { loadCodec } from '../../core/codec/index.ts';
 import { downloadImmutable } from '../../core/grid/downloader.ts';
 import { CancelledError } from '../../core/grid/errors.ts';
 import { CairnError } from '../../core/errors.ts';
+import { NotEnoughSharesError } from '../../core/immutable/errors.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { parse } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
@@ -100,6 +101,13 @@ export const getCommand: Command = {
       if (err instanceof CancelledError) {
         process.stderr.write('\ncairn get: cancelled\n');
         return 130;
+      }
+      if (err instanceof NotEnoughSharesError && grid) {
+        // Say where we looked: a cap from another grid finds nothing here.
+        throw new CairnError(
+          err.code,
+          `${err.message}, from the ${grid.connections.length} reachable server(s) of ${grid.url}`,
+        );
       }
       throw err;
     } finally {

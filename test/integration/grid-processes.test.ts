@@ -291,6 +291,12 @@ describe('grid with real processes', () => {
         home,
       );
       expect(put.code).toBe(0);
+      // A cap this grid has never seen: the error says where it looked.
+      const unknown = `URI:CHK:${'b'.repeat(25)}a:${'c'.repeat(51)}a:2:5:1000000`;
+      const miss = await cairn(['get', unknown, '--grid', grid.relay.url], home);
+      expect(miss.code).toBe(1);
+      expect(miss.stderr).toMatch(/need 2 good shares, have 0, from the 5 reachable server\(s\) of http:/);
+      expect(miss.stderr).not.toContain('bbbbbbbbbb');
       await grid.relay.stop();
       // The relay's URL is still given; only the server list comes from the cache.
       const get = await cairn(['get', put.stdout.toString().trim(), '--grid', grid.relay.url], home);
