@@ -92,6 +92,7 @@ async function encodeOnce(
       if (opts.keep) shares[w.shnum].set(w.data, w.offset);
       written += w.data.length;
     }
+    if (step.kind === 'segment') step.release();
     if (step.kind === 'done' && step.cap.kind === 'chk') cap = step.cap;
   }
   if (written !== plan.n * plan.shareSize) throw new Error('encoder wrote the wrong number of bytes');
@@ -181,9 +182,9 @@ export async function measureStages(
       for (const s of slotted) await backend.sha256dMany(s.hashed);
     }),
     'SHA-256 whole-file stream': await t(async () => {
-      const h = await backend.createHasher(tagPrefix(TAG_CRYPTTEXT));
+      const h = await backend.createHasher(tagPrefix(TAG_CRYPTTEXT), data.length);
       for (const ct of cts) h.update(ct);
-      h.digest();
+      await h.digest();
     }),
     'RS encode': await t(async () => {
       for (const s of slotted) codec.encodeInto(k, n, s.views.slice(0, k), s.views.slice(k));

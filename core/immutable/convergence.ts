@@ -32,11 +32,12 @@ export async function convergentKey(
   checkParams(params);
   // A LIT file needs no key; it gets one anyway, computed the same way, so callers need no case.
   const segmentSize = adjustedSegmentSize(source.size, params.k, params.maxSegmentSize);
-  const hasher = await backend.createHasher(convergentKeyPrefix(secret, params.k, params.n, segmentSize));
+  const prefix = convergentKeyPrefix(secret, params.k, params.n, segmentSize);
+  const hasher = await backend.createHasher(prefix, source.size);
   for (let off = 0; off < source.size; off += segmentSize) {
     hasher.update(await source.read(off, Math.min(segmentSize, source.size - off)));
   }
-  return asAesKey(hasher.digest().slice(0, 16));
+  return asAesKey((await hasher.digest()).slice(0, 16));
 }
 
 /** A fresh random key: no convergence, a single encoding pass. */

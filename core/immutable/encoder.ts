@@ -34,8 +34,17 @@ export interface ShareWrite {
 export type ChkStep =
   /** The share headers (known before any data). */
   | { readonly kind: 'header'; readonly writes: ShareWrite[] }
-  /** Segment `segment`'s block for every share. */
-  | { readonly kind: 'segment'; readonly segment: number; readonly writes: ShareWrite[] }
+  /**
+   * Segment `segment`'s block for every share. `release()`, if the consumer calls it once it
+   * is done with these writes' bytes (never to touch them again), lets their memory be reused
+   * for a later segment; not calling it is fine.
+   */
+  | {
+      readonly kind: 'segment';
+      readonly segment: number;
+      readonly writes: ShareWrite[];
+      readonly release: () => void;
+    }
   /** Hash trees, chain and UEB for every share (none for LIT), and the cap. */
   | { readonly kind: 'done'; readonly writes: ShareWrite[]; readonly cap: ChkCap | LitCap };
 
@@ -73,7 +82,7 @@ export async function* encodeChk(
   const header = encodeHeader(layout);
   yield { kind: 'header', writes: shnums.map((shnum) => ({ shnum, offset: 0, data: header })) };
 
-  const fileHasher = await tools.backend.createHasher(CRYPTTEXT_PREFIX);
+  const fileHasher = await tools.backend.createHasher(CRYPTTEXT_PREFIX, plan.size);
   // Leaf hashes, packed: 32 bytes per segment per share is all that grows with the file.
   const crypttextLeaves = new Uint8Array(32 * numSegments);
   const blockLeaves = shnums.map(() => new Uint8Array(32 * numSegments));
@@ -102,14 +111,20 @@ export async function* encodeChk(
       blockLeaves[shnum].set(seg.blockHashes[shnum], 32 * s);
       return { shnum, offset, data: seg.blocks[shnum] };
     });
-    yield { kind: 'segment', segment: s, writes };
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      runner.release?.(seg);
+    };
+    yield { kind: 'segment', segment: s, writes, release };
   }
 
   const crypttextTree = buildPackedHashTree(crypttextLeaves);
   const blockTrees = blockLeaves.map(buildPackedHashTree);
   const shareTree = buildHashTree(blockTrees.map((t) => t.subarray(0, 32)));
   const ueb = serializeUeb(plan, {
-    crypttextHash: fileHasher.digest(),
+    crypttextHash: await fileHasher.digest(),
     crypttextRootHash: crypttextTree.slice(0, 32),
     shareRootHash: shareTree[0],
   });

@@ -29,6 +29,7 @@ export async function encodeToShares(
   let cap: ChkCap | LitCap | undefined;
   for await (const step of encodeChk(source, params, key, tools) as AsyncGenerator<ChkStep>) {
     for (const w of step.writes) shares[w.shnum].set(w.data, w.offset);
+    if (step.kind === 'segment') step.release(); // copied: the encoder may reuse the memory
     if (step.kind === 'done') cap = step.cap;
   }
   if (!cap) throw new Error('encoder ended without a cap');

@@ -20,6 +20,12 @@ export interface SegmentEncodeJob {
   /** Byte offset of the segment in the file (positions the AES keystream). */
   readonly offset: number;
   readonly plaintext: Uint8Array;
+  /**
+   * Memory to reuse for the blocks: the buffer under an earlier EncodedSegment's blocks
+   * (blocks[0].buffer), no longer used by anyone. Ignored unless it is exactly the size
+   * needed. Fresh memory costs more than the hashing in Chromium (page faults on first touch).
+   */
+  readonly scratch?: Uint8Array;
 }
 
 export interface EncodedSegment {
@@ -58,6 +64,8 @@ export interface SegmentRunner {
   readonly parallelism: number;
   encode(job: SegmentEncodeJob): Promise<EncodedSegment>;
   decode(job: SegmentDecodeJob): Promise<DecodedSegment>;
+  /** Take back an encoded segment whose blocks nobody uses any more, to reuse their memory. */
+  release?(seg: EncodedSegment): void;
 }
 
 /**
@@ -77,12 +85,18 @@ export async function encodeSegment(
   const b = Math.ceil(len / k);
   const p = BLOCK_PREFIX.length;
   const slot = p + b;
-  const all = new Uint8Array(n * slot); // zero-filled: the tail padding is already there
+  const size = n * slot;
+  const reuse = job.scratch?.byteOffset === 0 && job.scratch.byteLength === job.scratch.buffer.byteLength;
+  const all = reuse && job.scratch?.length === size ? job.scratch : new Uint8Array(size);
   const blocks: Uint8Array[] = [];
   const hashed: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
     all.set(BLOCK_PREFIX, i * slot);
-    if (i < k) all.set(ciphertext.subarray(i * b, Math.min(len, (i + 1) * b)), i * slot + p);
+    if (i < k) {
+      const piece = ciphertext.subarray(Math.min(len, i * b), Math.min(len, (i + 1) * b));
+      all.set(piece, i * slot + p);
+      all.fill(0, i * slot + p + piece.length, (i + 1) * slot); // the tail's zero padding
+    }
     blocks.push(all.subarray(i * slot + p, (i + 1) * slot));
     hashed.push(all.subarray(i * slot, (i + 1) * slot));
   }
@@ -115,11 +129,18 @@ export async function decodeSegment(
   return { ok: true, plaintext: await backend.aesCtr(job.key, job.offset, ciphertext) };
 }
 
-/** Run jobs on this thread. */
+/** Buffers kept for reuse at most (a few segments in flight, and the consumer's). */
+export const SPARE_BUFFERS = 16;
+
+/** Run jobs on this thread; released segments' buffers are reused. */
 export function localRunner(backend: CryptoBackend, codec: Codec): SegmentRunner {
+  const spare: Uint8Array[] = [];
   return {
     parallelism: 1,
-    encode: (job) => encodeSegment(job, backend, codec),
+    encode: (job) => encodeSegment({ ...job, scratch: job.scratch ?? spare.pop() }, backend, codec),
     decode: (job) => decodeSegment(job, backend, codec),
+    release(seg) {
+      if (spare.length < SPARE_BUFFERS && seg.blocks.length) spare.push(new Uint8Array(seg.blocks[0].buffer));
+    },
   };
 }

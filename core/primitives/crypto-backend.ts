@@ -3,11 +3,11 @@
  * at a byte offset, and a streaming SHA-256d for whole-file hashes. One implementation per
  * runtime (node:crypto in Node, WebCrypto in browsers), chosen by the `#crypto-backend`
  * import condition in package.json; both give identical bytes (test/unit/primitives.test.ts).
- * Async because WebCrypto is async; the Node one resolves at once.
+ * Async because WebCrypto is async; the Node one resolves at once. Every method reads its
+ * input bytes before it returns, so callers may reuse their buffers as soon as it has.
  */
 import type { AesKey } from '../types.ts';
 import { InputError } from '../errors.ts';
-import type { StreamHasher } from './tagged-hash.ts';
 
 export interface CryptoBackend {
   readonly name: string;
@@ -17,8 +17,19 @@ export interface CryptoBackend {
   taggedHashes(prefix: Uint8Array, blocks: readonly Uint8Array[]): Promise<Uint8Array[]>;
   /** AES-128-CTR with the keystream positioned at `byteOffset` (counter 0 at offset 0). */
   aesCtr(key: AesKey, byteOffset: number, data: Uint8Array): Promise<Uint8Array>;
-  /** Streaming SHA-256d, seeded with `prefix` (for whole-file tagged hashes). */
-  createHasher(prefix: Uint8Array): Promise<StreamHasher>;
+  /**
+   * Streaming SHA-256d, seeded with `prefix` (for whole-file tagged hashes). With
+   * `totalLength`, the caller promises to feed exactly that many bytes, which lets a backend
+   * without a fast streaming hash collect them and hash once (the web one does, up to
+   * ONE_SHOT_HASH_LIMIT bytes).
+   */
+  createHasher(prefix: Uint8Array, totalLength?: number): Promise<BulkHasher>;
+}
+
+/** A streaming SHA-256d whose digest may take a trip to an async hash. `digest()` once. */
+export interface BulkHasher {
+  update(data: Uint8Array): void;
+  digest(): Promise<Uint8Array>;
 }
 
 /** The 16-byte initial counter block for keystream byte `byteOffset` (big-endian block number). */

@@ -1,8 +1,7 @@
 /** CryptoBackend over node:crypto (OpenSSL: SHA-NI, AES-NI), synchronous under the Promise. */
 import { createCipheriv, createHash } from 'node:crypto';
 import type { AesKey } from '../types.ts';
-import { type CryptoBackend, checkAesKey, ctrCounterBlock } from './crypto-backend.ts';
-import type { StreamHasher } from './tagged-hash.ts';
+import { type BulkHasher, type CryptoBackend, checkAesKey, ctrCounterBlock } from './crypto-backend.ts';
 
 function sha256dPrefixed(prefix: Uint8Array, data: Uint8Array): Uint8Array {
   const inner = createHash('sha256').update(prefix).update(data).digest();
@@ -34,13 +33,13 @@ export const nodeCrypto: CryptoBackend = {
   async aesCtr(key, byteOffset, data) {
     return aesCtrSync(key, byteOffset, data);
   },
-  async createHasher(prefix): Promise<StreamHasher> {
+  async createHasher(prefix): Promise<BulkHasher> {
     const inner = createHash('sha256').update(prefix);
     return {
       update(data) {
         inner.update(data);
       },
-      digest() {
+      async digest() {
         return toU8(createHash('sha256').update(inner.digest()).digest());
       },
     };

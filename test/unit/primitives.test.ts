@@ -127,9 +127,18 @@ describe('crypto backends agree', () => {
     const prefix = tagPrefix('allmydata_crypttext_v1');
     const want = toHex(taggedHash('allmydata_crypttext_v1', data));
     for (const backend of [nodeCrypto, webCrypto]) {
-      const h = await backend.createHasher(prefix);
-      for (let off = 0; off < data.length; off += 65_537) h.update(data.subarray(off, off + 65_537));
-      expect(toHex(h.digest())).toBe(want);
+      // Without a length: streamed; with one: the web backend collects and hashes once.
+      for (const totalLength of [undefined, data.length]) {
+        const h = await backend.createHasher(prefix, totalLength);
+        for (let off = 0; off < data.length; off += 65_537) h.update(data.subarray(off, off + 65_537));
+        expect(toHex(await h.digest())).toBe(want);
+      }
     }
+  });
+
+  it('a collecting hasher refuses more bytes than it was promised', async () => {
+    const h = await webCrypto.createHasher(tagPrefix('allmydata_crypttext_v1'), 10);
+    h.update(new Uint8Array(6));
+    expect(() => h.update(new Uint8Array(5))).toThrow(/more than the 10 bytes/);
   });
 });
