@@ -7,7 +7,7 @@
  * segments in flight (plus those the consumer keeps) and 32 bytes per block; the output is
  * a sequence of (shnum, offset, bytes) writes that can go to storage servers in any order.
  */
-import { buildHashTree, buildPackedHashTree } from '../hashtree/tree.ts';
+import { buildHashTree } from '../hashtree/tree.ts';
 import type { CryptoBackend } from '../primitives/crypto-backend.ts';
 import { TAG_CRYPTTEXT } from '../primitives/tags.ts';
 import { tagPrefix } from '../primitives/tagged-hash.ts';
@@ -21,6 +21,7 @@ import { segmentSpan } from './params.ts';
 import { planChk } from './plan.ts';
 import { type EncodedSegment, localRunner, type SegmentRunner } from './segment.ts';
 import type { PlaintextSource } from './source.ts';
+import { PackedTreeBuilder } from './tree-builder.ts';
 import { serializeUeb, uebHash } from './ueb.ts';
 
 export interface ShareWrite {
@@ -83,9 +84,9 @@ export async function* encodeChk(
   yield { kind: 'header', writes: shnums.map((shnum) => ({ shnum, offset: 0, data: header })) };
 
   const fileHasher = await tools.backend.createHasher(CRYPTTEXT_PREFIX, plan.size);
-  // Leaf hashes, packed: 32 bytes per segment per share is all that grows with the file.
-  const crypttextLeaves = new Uint8Array(32 * numSegments);
-  const blockLeaves = shnums.map(() => new Uint8Array(32 * numSegments));
+  // The trees, built as leaves arrive: 64 bytes per segment per share is all that grows.
+  const crypttextBuilder = new PackedTreeBuilder(numSegments);
+  const blockBuilders = shnums.map(() => new PackedTreeBuilder(numSegments));
   const runner = tools.runner ?? localRunner(tools.backend, tools.codec);
   const depth = Math.max(1, tools.depth ?? Math.max(2, 2 * runner.parallelism));
   const start = async (s: number) => {
@@ -105,10 +106,10 @@ export async function* encodeChk(
     }
     const seg = await inflight.shift()!;
     fileHasher.update(seg.ciphertext);
-    crypttextLeaves.set(seg.crypttextLeaf, 32 * s);
+    crypttextBuilder.add(seg.crypttextLeaf);
     const offset = blockOffset(layout, s);
     const writes = shnums.map((shnum) => {
-      blockLeaves[shnum].set(seg.blockHashes[shnum], 32 * s);
+      blockBuilders[shnum].add(seg.blockHashes[shnum]);
       return { shnum, offset, data: seg.blocks[shnum] };
     });
     let released = false;
@@ -120,8 +121,8 @@ export async function* encodeChk(
     yield { kind: 'segment', segment: s, writes, release };
   }
 
-  const crypttextTree = buildPackedHashTree(crypttextLeaves);
-  const blockTrees = blockLeaves.map(buildPackedHashTree);
+  const crypttextTree = crypttextBuilder.finish();
+  const blockTrees = blockBuilders.map((b) => b.finish());
   const shareTree = buildHashTree(blockTrees.map((t) => t.subarray(0, 32)));
   const ueb = serializeUeb(plan, {
     crypttextHash: await fileHasher.digest(),

@@ -23,13 +23,29 @@ export function taggedHash(tag: string | Uint8Array, data: Uint8Array, length = 
   return h.digest().subarray(0, length);
 }
 
+// Tag prefixes by tag: hash trees take thousands of pair hashes with one tag, and building
+// the prefix (and a streaming hasher) each time cost most of a pair hash's ~20 µs.
+const prefixes = new Map<string, Uint8Array>();
+
 /** `SHA256d(netstring(tag) || netstring(a) || netstring(b))`, truncated to `length`. */
 export function taggedPairHash(tag: string, a: Uint8Array, b: Uint8Array, length = 32): Uint8Array {
-  const h = taggedHasher(tag);
-  h.update(netstring(a));
-  h.update(netstring(b));
-  return h.digest().subarray(0, length);
+  let prefix = prefixes.get(tag);
+  if (!prefix) {
+    prefix = tagPrefix(tag);
+    prefixes.set(tag, prefix);
+  }
+  const headA = utf8(`${a.length}:`);
+  const headB = utf8(`${b.length}:`);
+  const buf = new Uint8Array(prefix.length + headA.length + a.length + headB.length + b.length + 2);
+  let off = 0;
+  for (const part of [prefix, headA, a, COMMA, headB, b, COMMA]) {
+    buf.set(part, off);
+    off += part.length;
+  }
+  return sha256(sha256(buf)).subarray(0, length);
 }
+
+const COMMA = new Uint8Array([0x2c]);
 
 /** A streaming SHA-256d. `digest()` may be called once. */
 export interface StreamHasher {

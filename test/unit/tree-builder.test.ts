@@ -1,0 +1,26 @@
+/** The incremental tree builder gives buildPackedHashTree's bytes for every leaf count. */
+import { describe, expect, it } from 'vitest';
+import { buildPackedHashTree } from '../../core/hashtree/tree.ts';
+import { toHex } from '../../core/primitives/bytes.ts';
+import { sha256d } from '../../core/primitives/tagged-hash.ts';
+import { PackedTreeBuilder } from '../../core/immutable/tree-builder.ts';
+
+describe('PackedTreeBuilder', () => {
+  it('matches buildPackedHashTree for 1..70 leaves', () => {
+    for (let count = 1; count <= 70; count++) {
+      const leaves = new Uint8Array(32 * count);
+      for (let j = 0; j < count; j++) leaves.set(sha256d(new Uint8Array([count, j])), 32 * j);
+      const b = new PackedTreeBuilder(count);
+      for (let j = 0; j < count; j++) b.add(leaves.subarray(32 * j, 32 * j + 32));
+      expect(toHex(b.finish())).toBe(toHex(buildPackedHashTree(leaves)));
+    }
+  });
+
+  it('refuses a leaf too many and finishing early', () => {
+    const b = new PackedTreeBuilder(2);
+    b.add(new Uint8Array(32));
+    expect(() => b.finish()).toThrow(/1 of its 2 leaves/);
+    b.add(new Uint8Array(32));
+    expect(() => b.add(new Uint8Array(32))).toThrow(/full/);
+  });
+});
