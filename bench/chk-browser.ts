@@ -75,7 +75,7 @@ export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promis
     );
     const version = /Chrome\/(\S+)/.exec(result.userAgent)?.[1] ?? '?';
     console.log(
-      `\nChromium ${version}, WebCrypto + hash-wasm, codec ${result.variant} (workers: ${result.workerVariants.join(', ')})`,
+      `\nChromium ${version}, WebCrypto, codec ${result.variant} (workers: ${result.workerVariants.join(', ')})`,
     );
     console.log(formatFigures(result.rows));
     console.log(`\n${formatStages('Chromium stages (main thread, one stage at a time):', result.stages)}`);

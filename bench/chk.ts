@@ -1,8 +1,9 @@
 /**
  * `npm run bench:chk`: CHK encode and decode MB/s (plaintext, 10^6 B/s) for a 64 MiB file,
  * (3,10), 128 KiB segments, in Node (node:crypto + wasm codec, one thread) and then in
- * Chromium (bench/chk-browser.ts: WebCrypto + hash-wasm + wasm codec, main thread alone
- * and with two workers), with the share of time each stage takes. Medians (and best) of 3 runs; the
+ * Chromium (bench/chk-browser.ts: WebCrypto + wasm codec, main thread alone and with two
+ * workers, whole-file hashes in one WebCrypto call; then two workers with them streamed
+ * through hash-wasm, as the web app does), with the share of time each stage takes. Medians (and best) of 3 runs; the
  * machine is shared, so expect ±10-20% noise. `--node-only` skips Chromium, `--browser-only` skips Node; `--size MiB`
  * changes the file size.
  */

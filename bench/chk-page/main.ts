@@ -1,10 +1,15 @@
 /** The Chromium half of `npm run bench:chk`: exposes window.runChkBench for bench/chk-browser.ts. */
 import { loadCodec } from '../../core/codec/index.ts';
-import { webCrypto } from '../../core/primitives/crypto-web.ts';
+import { webCrypto as streamingWebCrypto, webCryptoBackend } from '../../core/primitives/crypto-web.ts';
 import { WorkerPool } from '../../web/workers/pool.ts';
 import { benchData, type ChkBenchSetup, measureChk, measureStages } from '../chk-measure.ts';
 import { workerRunner } from './runner.ts';
 import type { ChkWorkerApi } from './worker.ts';
+
+// Whole-file hashes in one WebCrypto call (the bench file fits): the fast path, memory of
+// the file's size. The web app's default backend streams them through hash-wasm (memory
+// flat); the last row measures that.
+const webCrypto = webCryptoBackend({ oneShotHashLimit: 128 * 1024 * 1024 });
 
 async function runChkBench(setup: ChkBenchSetup, workers: number) {
   const codec = await loadCodec();
@@ -17,6 +22,14 @@ async function runChkBench(setup: ChkBenchSetup, workers: number) {
   const variants = await pool.each((w) => w.init());
   rows.push(
     await measureChk(`Chromium, ${workers} workers`, data, setup, webCrypto, codec, workerRunner(pool)),
+    await measureChk(
+      `Chromium, ${workers} workers, streamed hash`,
+      data,
+      setup,
+      streamingWebCrypto,
+      codec,
+      workerRunner(pool),
+    ),
   );
   pool.terminate();
   const stages = await measureStages(data, setup, webCrypto, codec);

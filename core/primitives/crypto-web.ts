@@ -1,10 +1,12 @@
 /**
  * CryptoBackend over WebCrypto (browsers, workers). WebCrypto has no streaming digest, so
- * `createHasher` collects up to ONE_SHOT_HASH_LIMIT bytes and digests them in one WebCrypto
- * call (~1.7 GB/s, SHA-NI); past that, or with no length given, it streams through
- * hash-wasm's SHA-256 (WebAssembly, ~0.43 GB/s; pure-JS noble manages under 0.1 GB/s in
- * Chromium, reference/performance.md §4). The whole-file hash is sequential, so its speed
- * bounds an upload: a third of Chromium's encode time went to hash-wasm.
+ * `createHasher` streams through hash-wasm's SHA-256 (WebAssembly, ~0.43 GB/s; pure-JS
+ * noble manages under 0.1 GB/s in Chromium, reference/performance.md §4). The whole-file
+ * hash is sequential and took a third of Chromium's encode time, so a backend made with
+ * `webCryptoBackend({ oneShotHashLimit })` instead collects inputs up to that size (their
+ * length given) and digests them in one WebCrypto call (~1.7 GB/s): faster, but memory
+ * grows with the file up to the limit. The default `webCrypto` streams (memory stays flat;
+ * the web upload is bound by the network, where the faster hash buys nothing).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { createSHA256 } from 'hash-wasm';
@@ -51,12 +53,6 @@ async function sha256dView(data: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
   return sha256(new Uint8Array(await subtle.digest('SHA-256', data)));
 }
 
-/**
- * Inputs up to this size (prefix included) are hashed in one WebCrypto call; the copy they
- * are collected in is the price (memory of the file's size, 128 MiB at most).
- */
-export const ONE_SHOT_HASH_LIMIT = 128 * 1024 * 1024;
-
 function collectingHasher(prefix: Uint8Array, totalLength: number): BulkHasher {
   const all = new Uint8Array(prefix.length + totalLength);
   all.set(prefix);
@@ -75,74 +71,88 @@ function collectingHasher(prefix: Uint8Array, totalLength: number): BulkHasher {
   };
 }
 
-export const webCrypto: CryptoBackend = {
-  name: 'webcrypto',
-  async sha256dMany(inputs) {
-    return Promise.all(
-      inputs.map((b) =>
-        sha256dView(b.buffer instanceof ArrayBuffer ? (b as Uint8Array<ArrayBuffer>) : b.slice()),
-      ),
-    );
-  },
-  async taggedHashes(prefix, blocks) {
-    // Every prefix||block laid out in the scratch buffer; each digest() copies its view at once.
-    let total = 0;
-    for (const b of blocks) total += prefix.length + b.length;
-    const all = scratchOf(total);
-    const views: Uint8Array<ArrayBuffer>[] = [];
-    let off = 0;
-    for (const b of blocks) {
-      all.set(prefix, off);
-      all.set(b, off + prefix.length);
-      views.push(all.subarray(off, off + prefix.length + b.length));
-      off += prefix.length + b.length;
-    }
-    return Promise.all(views.map(sha256dView));
-  },
-  aesCtr(key, byteOffset, data) {
-    try {
-      checkAesKey(key);
-      ctrCounterBlock(byteOffset);
-    } catch (err) {
-      return Promise.reject(err); // as the async methods do
-    }
-    const skip = byteOffset % 16;
-    let input: Uint8Array<ArrayBuffer>;
-    if (skip) {
-      input = scratchOf(skip + data.length);
-      input.fill(0, 0, skip);
-      input.set(data, skip);
-    } else {
-      input = data.buffer instanceof ArrayBuffer ? (data as Uint8Array<ArrayBuffer>) : data.slice();
-    }
-    const algorithm = {
-      name: 'AES-CTR',
-      counter: ctrCounterBlock(byteOffset) as Uint8Array<ArrayBuffer>,
-      length: 128,
-    };
-    const cut = (out: ArrayBuffer) => new Uint8Array(out, skip);
-    const k = importAesKey(key);
-    // Called before any await, so `data` (and the scratch) are read now, as the interface says.
-    if (readyKey) return subtle.encrypt(algorithm, readyKey, input).then(cut);
-    const copy = input.slice();
-    return k.then((ck) => subtle.encrypt(algorithm, ck, copy)).then(cut);
-  },
-  async createHasher(prefix, totalLength): Promise<BulkHasher> {
-    if (totalLength !== undefined && prefix.length + totalLength <= ONE_SHOT_HASH_LIMIT) {
-      return collectingHasher(prefix, totalLength);
-    }
-    const inner = await createSHA256();
-    inner.init();
-    inner.update(prefix);
-    return {
-      update(data) {
-        inner.update(data);
-      },
-      async digest() {
-        return sha256(inner.digest('binary'));
-      },
-    };
-  },
-};
+export interface WebCryptoOptions {
+  /**
+   * Whole-file hashes whose length is given and, with their prefix, at most this many bytes
+   * are collected and hashed in one WebCrypto call (default 0: always streamed).
+   */
+  readonly oneShotHashLimit?: number;
+}
+
+export function webCryptoBackend(opts: WebCryptoOptions = {}): CryptoBackend {
+  const limit = opts.oneShotHashLimit ?? 0;
+  return {
+    name: 'webcrypto',
+    async sha256dMany(inputs) {
+      return Promise.all(
+        inputs.map((b) =>
+          sha256dView(b.buffer instanceof ArrayBuffer ? (b as Uint8Array<ArrayBuffer>) : b.slice()),
+        ),
+      );
+    },
+    async taggedHashes(prefix, blocks) {
+      // Every prefix||block laid out in the scratch buffer; each digest() copies its view at once.
+      let total = 0;
+      for (const b of blocks) total += prefix.length + b.length;
+      const all = scratchOf(total);
+      const views: Uint8Array<ArrayBuffer>[] = [];
+      let off = 0;
+      for (const b of blocks) {
+        all.set(prefix, off);
+        all.set(b, off + prefix.length);
+        views.push(all.subarray(off, off + prefix.length + b.length));
+        off += prefix.length + b.length;
+      }
+      return Promise.all(views.map(sha256dView));
+    },
+    aesCtr(key, byteOffset, data) {
+      try {
+        checkAesKey(key);
+        ctrCounterBlock(byteOffset);
+      } catch (err) {
+        return Promise.reject(err); // as the async methods do
+      }
+      const skip = byteOffset % 16;
+      let input: Uint8Array<ArrayBuffer>;
+      if (skip) {
+        input = scratchOf(skip + data.length);
+        input.fill(0, 0, skip);
+        input.set(data, skip);
+      } else {
+        input = data.buffer instanceof ArrayBuffer ? (data as Uint8Array<ArrayBuffer>) : data.slice();
+      }
+      const algorithm = {
+        name: 'AES-CTR',
+        counter: ctrCounterBlock(byteOffset) as Uint8Array<ArrayBuffer>,
+        length: 128,
+      };
+      const cut = (out: ArrayBuffer) => new Uint8Array(out, skip);
+      const k = importAesKey(key);
+      // Called before any await, so `data` (and the scratch) are read now, as the interface says.
+      if (readyKey) return subtle.encrypt(algorithm, readyKey, input).then(cut);
+      const copy = input.slice();
+      return k.then((ck) => subtle.encrypt(algorithm, ck, copy)).then(cut);
+    },
+    async createHasher(prefix, totalLength): Promise<BulkHasher> {
+      if (totalLength !== undefined && prefix.length + totalLength <= limit) {
+        return collectingHasher(prefix, totalLength);
+      }
+      const inner = await createSHA256();
+      inner.init();
+      inner.update(prefix);
+      return {
+        update(data) {
+          inner.update(data);
+        },
+        async digest() {
+          return sha256(inner.digest('binary'));
+        },
+      };
+    },
+  };
+}
+
+/** Streams whole-file hashes (memory stays flat whatever the file size). */
+export const webCrypto: CryptoBackend = webCryptoBackend();
 
 export default webCrypto;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { fromHex, toHex, utf8 } from '../../core/primitives/bytes.ts';
 import { ctrCounterBlock } from '../../core/primitives/crypto-backend.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
-import { webCrypto } from '../../core/primitives/crypto-web.ts';
+import { webCrypto, webCryptoBackend } from '../../core/primitives/crypto-web.ts';
 import { TAG_BLOCK, TAG_MERKLE_EMPTY_LEAF } from '../../core/primitives/tags.ts';
 import {
   sha256d,
@@ -126,8 +126,9 @@ describe('crypto backends agree', () => {
     const data = pattern(200_000, 3);
     const prefix = tagPrefix('allmydata_crypttext_v1');
     const want = toHex(taggedHash('allmydata_crypttext_v1', data));
-    for (const backend of [nodeCrypto, webCrypto]) {
-      // Without a length: streamed; with one: the web backend collects and hashes once.
+    const oneShot = webCryptoBackend({ oneShotHashLimit: 1 << 20 });
+    for (const backend of [nodeCrypto, webCrypto, oneShot]) {
+      // Without a length: streamed; with one: the one-shot web backend collects and hashes once.
       for (const totalLength of [undefined, data.length]) {
         const h = await backend.createHasher(prefix, totalLength);
         for (let off = 0; off < data.length; off += 65_537) h.update(data.subarray(off, off + 65_537));
@@ -137,7 +138,8 @@ describe('crypto backends agree', () => {
   });
 
   it('a collecting hasher refuses more bytes than it was promised', async () => {
-    const h = await webCrypto.createHasher(tagPrefix('allmydata_crypttext_v1'), 10);
+    const oneShot = webCryptoBackend({ oneShotHashLimit: 1 << 20 });
+    const h = await oneShot.createHasher(tagPrefix('allmydata_crypttext_v1'), 10);
     h.update(new Uint8Array(6));
     expect(() => h.update(new Uint8Array(5))).toThrow(/more than the 10 bytes/);
   });
