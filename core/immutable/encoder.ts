@@ -9,7 +9,7 @@
  */
 import { buildHashTree } from '../hashtree/tree.ts';
 import type { CryptoBackend } from '../primitives/crypto-backend.ts';
-import { TAG_CRYPTTEXT } from '../primitives/tags.ts';
+import { TAG_CRYPTTEXT, TAG_MERKLE_INTERNAL } from '../primitives/tags.ts';
 import { tagPrefix } from '../primitives/tagged-hash.ts';
 import type { ChkCap, LitCap } from '../caps/immutable.ts';
 import { type AesKey, asShareNum, type ShareNum } from '../types.ts';
@@ -59,6 +59,7 @@ export interface EncodeTools {
 }
 
 const CRYPTTEXT_PREFIX = tagPrefix(TAG_CRYPTTEXT);
+const MERKLE_INTERNAL_PREFIX = tagPrefix(TAG_MERKLE_INTERNAL);
 
 /**
  * Encode `source` under `key` (from convergentKey() or randomKey()). Files of up to 55
@@ -85,8 +86,9 @@ export async function* encodeChk(
 
   const fileHasher = await tools.backend.createHasher(CRYPTTEXT_PREFIX, plan.size);
   // The trees, built as leaves arrive: 64 bytes per segment per share is all that grows.
-  const crypttextBuilder = new PackedTreeBuilder(numSegments);
-  const blockBuilders = shnums.map(() => new PackedTreeBuilder(numSegments));
+  const pair = await tools.backend.createPairHasher(MERKLE_INTERNAL_PREFIX);
+  const crypttextBuilder = new PackedTreeBuilder(numSegments, pair);
+  const blockBuilders = shnums.map(() => new PackedTreeBuilder(numSegments, pair));
   const runner = tools.runner ?? localRunner(tools.backend, tools.codec);
   const depth = Math.max(1, tools.depth ?? Math.max(2, 2 * runner.parallelism));
   const start = async (s: number) => {

@@ -6,15 +6,21 @@
  * of all at the end of the upload.
  */
 import { emptyLeafHash, pairHash, roundupPow2 } from '../hashtree/tree.ts';
+import type { PairHasher } from '../primitives/crypto-backend.ts';
 
 export class PackedTreeBuilder {
   readonly #count: number;
   readonly #first: number;
   readonly #out: Uint8Array;
+  readonly #pair: PairHasher;
   #next = 0;
 
-  /** A tree over exactly `count` leaves (at least 1). */
-  constructor(count: number) {
+  /**
+   * A tree over exactly `count` leaves (at least 1). `pair` must be the Merkle interior-node
+   * hash (a backend's createPairHasher(tagPrefix(TAG_MERKLE_INTERNAL))); default: noble's.
+   */
+  constructor(count: number, pair: PairHasher = pairHash) {
+    this.#pair = pair;
     const p = roundupPow2(count);
     this.#count = count;
     this.#first = p - 1;
@@ -44,7 +50,7 @@ export class PackedTreeBuilder {
     // sibling's subtree is already done.
     while (x > 0 && x % 2 === 0) {
       const parent = (x - 2) / 2;
-      out.set(pairHash(out.subarray(32 * (x - 1), 32 * x), out.subarray(32 * x, 32 * x + 32)), 32 * parent);
+      out.set(this.#pair(out.subarray(32 * (x - 1), 32 * x), out.subarray(32 * x, 32 * x + 32)), 32 * parent);
       x = parent;
     }
   }

@@ -24,7 +24,22 @@ export interface CryptoBackend {
    * ONE_SHOT_HASH_LIMIT bytes).
    */
   createHasher(prefix: Uint8Array, totalLength?: number): Promise<BulkHasher>;
+  /**
+   * A synchronous `SHA256d(prefix || netstring(a) || netstring(b))` (taggedPairHash with the
+   * tag's netstring as `prefix`), for hash-tree interior nodes: thousands per file, where
+   * pure-JS noble costs ~10 µs each in Chromium.
+   */
+  createPairHasher(prefix: Uint8Array): Promise<PairHasher>;
 }
+
+export type PairHasher = (a: Uint8Array, b: Uint8Array) => Uint8Array;
+
+/** The netstring head `${length}:` of a pair-hash input, cached for the usual 32 bytes. */
+const HEAD_32 = new TextEncoder().encode('32:');
+export function netstringHead(length: number): Uint8Array {
+  return length === 32 ? HEAD_32 : new TextEncoder().encode(`${length}:`);
+}
+export const NETSTRING_END = new Uint8Array([0x2c]);
 
 /** A streaming SHA-256d whose digest may take a trip to an async hash. `digest()` once. */
 export interface BulkHasher {

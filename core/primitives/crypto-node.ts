@@ -1,7 +1,15 @@
 /** CryptoBackend over node:crypto (OpenSSL: SHA-NI, AES-NI), synchronous under the Promise. */
 import { createCipheriv, createHash } from 'node:crypto';
 import type { AesKey } from '../types.ts';
-import { type BulkHasher, type CryptoBackend, checkAesKey, ctrCounterBlock } from './crypto-backend.ts';
+import {
+  type BulkHasher,
+  type CryptoBackend,
+  checkAesKey,
+  ctrCounterBlock,
+  NETSTRING_END,
+  netstringHead,
+  type PairHasher,
+} from './crypto-backend.ts';
 
 function sha256dPrefixed(prefix: Uint8Array, data: Uint8Array): Uint8Array {
   const inner = createHash('sha256').update(prefix).update(data).digest();
@@ -32,6 +40,20 @@ export const nodeCrypto: CryptoBackend = {
   },
   async aesCtr(key, byteOffset, data) {
     return aesCtrSync(key, byteOffset, data);
+  },
+  async createPairHasher(prefix): Promise<PairHasher> {
+    return (a, b) => {
+      const inner = createHash('sha256')
+        .update(prefix)
+        .update(netstringHead(a.length))
+        .update(a)
+        .update(NETSTRING_END)
+        .update(netstringHead(b.length))
+        .update(b)
+        .update(NETSTRING_END)
+        .digest();
+      return toU8(createHash('sha256').update(inner).digest());
+    };
   },
   async createHasher(prefix): Promise<BulkHasher> {
     const inner = createHash('sha256').update(prefix);

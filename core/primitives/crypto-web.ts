@@ -13,7 +13,15 @@ import { createSHA256 } from 'hash-wasm';
 import type { AesKey } from '../types.ts';
 import { equalBytes } from './bytes.ts';
 import { InputError } from '../errors.ts';
-import { type BulkHasher, type CryptoBackend, checkAesKey, ctrCounterBlock } from './crypto-backend.ts';
+import {
+  type BulkHasher,
+  type CryptoBackend,
+  checkAesKey,
+  ctrCounterBlock,
+  NETSTRING_END,
+  netstringHead,
+  type PairHasher,
+} from './crypto-backend.ts';
 
 const subtle = globalThis.crypto.subtle;
 
@@ -132,6 +140,24 @@ export function webCryptoBackend(opts: WebCryptoOptions = {}): CryptoBackend {
       if (readyKey) return subtle.encrypt(algorithm, readyKey, input).then(cut);
       const copy = input.slice();
       return k.then((ck) => subtle.encrypt(algorithm, ck, copy)).then(cut);
+    },
+    async createPairHasher(prefix): Promise<PairHasher> {
+      // hash-wasm is synchronous once loaded, and far cheaper per call than noble here.
+      const h = await createSHA256();
+      return (a, b) => {
+        h.init();
+        h.update(prefix);
+        h.update(netstringHead(a.length));
+        h.update(a);
+        h.update(NETSTRING_END);
+        h.update(netstringHead(b.length));
+        h.update(b);
+        h.update(NETSTRING_END);
+        const inner = h.digest('binary');
+        h.init();
+        h.update(inner);
+        return h.digest('binary');
+      };
     },
     async createHasher(prefix, totalLength): Promise<BulkHasher> {
       if (totalLength !== undefined && prefix.length + totalLength <= limit) {

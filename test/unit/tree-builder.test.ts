@@ -4,6 +4,10 @@ import { buildPackedHashTree } from '../../core/hashtree/tree.ts';
 import { toHex } from '../../core/primitives/bytes.ts';
 import { sha256d } from '../../core/primitives/tagged-hash.ts';
 import { PackedTreeBuilder } from '../../core/immutable/tree-builder.ts';
+import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
+import { webCrypto } from '../../core/primitives/crypto-web.ts';
+import { TAG_MERKLE_INTERNAL } from '../../core/primitives/tags.ts';
+import { tagPrefix, taggedPairHash } from '../../core/primitives/tagged-hash.ts';
 
 describe('PackedTreeBuilder', () => {
   it('matches buildPackedHashTree for 1..70 leaves', () => {
@@ -13,6 +17,21 @@ describe('PackedTreeBuilder', () => {
       const b = new PackedTreeBuilder(count);
       for (let j = 0; j < count; j++) b.add(leaves.subarray(32 * j, 32 * j + 32));
       expect(toHex(b.finish())).toBe(toHex(buildPackedHashTree(leaves)));
+    }
+  });
+
+  it("with either backend's pair hasher, gives the same bytes", async () => {
+    const a = sha256d(new Uint8Array([1]));
+    const long = new Uint8Array(100).fill(9); // a length other than 32 in the netstring
+    for (const backend of [nodeCrypto, webCrypto]) {
+      const pair = await backend.createPairHasher(tagPrefix(TAG_MERKLE_INTERNAL));
+      expect(toHex(pair(a, long))).toBe(toHex(taggedPairHash(TAG_MERKLE_INTERNAL, a, long)));
+      for (const count of [1, 2, 5, 33]) {
+        const leaves = new Uint8Array(32 * count).map((_, i) => (i * 7 + count) & 255);
+        const b = new PackedTreeBuilder(count, pair);
+        for (let j = 0; j < count; j++) b.add(leaves.subarray(32 * j, 32 * j + 32));
+        expect(toHex(b.finish())).toBe(toHex(buildPackedHashTree(leaves)));
+      }
     }
   });
 
