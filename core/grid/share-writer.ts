@@ -8,7 +8,6 @@
  * again over what is left (Tahoe's `_remove_shareholder`): the upload goes on while it is still
  * >= happy and fails with UploadUnhappinessError otherwise.
  */
-import { concatBytes } from '../primitives/bytes.ts';
 import type { StorageServerApi } from '../protocol/storage-api.ts';
 import type { ServerId, ShareNum, StorageIndex } from '../types.ts';
 import { UploadUnhappinessError } from './errors.ts';
@@ -36,10 +35,10 @@ export interface ShareWriterOptions {
   onServerLost?(serverId: ServerId, reason: unknown): void;
 }
 
-/** Writes to one share waiting to be joined into one request. */
+/** Writes to one share waiting to be joined into one request, copied into `bytes`. */
 interface Batch {
   offset: number;
-  parts: Uint8Array[];
+  bytes: Uint8Array;
   length: number;
 }
 
@@ -111,7 +110,8 @@ export class ShareWriter {
 
   /**
    * Queues `data` for share `shnum` at `offset`; resolves once every live holder of the share
-   * has room for it (not when the server has stored it). `data` is not copied: do not change it.
+   * has room for it (not when the server has stored it). `data` is copied before this resolves
+   * (into the request, or into the batch it joins): the caller may reuse its memory then.
    * Rejects with UploadUnhappinessError once too many servers are lost.
    */
   async write(shnum: ShareNum, offset: number, data: Uint8Array): Promise<void> {
@@ -119,13 +119,19 @@ export class ShareWriter {
     for (const h of this.#byShare.get(shnum) ?? []) {
       if (!h.alive) continue;
       const b = h.batches.get(shnum);
-      if (b && b.offset + b.length === offset && b.length + data.length <= this.#coalesce) {
-        b.parts.push(data);
+      if (b && b.offset + b.length === offset && b.length + data.length <= b.bytes.length) {
+        b.bytes.set(data, b.length);
         b.length += data.length;
         continue;
       }
       if (b) await this.#send(h, shnum, b);
-      const next = { offset, parts: [data], length: data.length };
+      // One copy per holder: each batch is framed (and so done with) at its own pace.
+      const next = {
+        offset,
+        bytes: new Uint8Array(Math.max(this.#coalesce, data.length)),
+        length: data.length,
+      };
+      next.bytes.set(data);
       if (data.length >= this.#coalesce) await this.#send(h, shnum, next);
       else h.batches.set(shnum, next);
     }
@@ -140,7 +146,7 @@ export class ShareWriter {
     }
     this.#throwIfFailed();
     if (!h.alive) return;
-    const data = b.parts.length === 1 ? b.parts[0] : concatBytes(...b.parts);
+    const data = b.bytes.subarray(0, b.length);
     // Only the length is kept past the call: the bytes can go as soon as they are framed.
     const length = data.length;
     h.inFlight += length;

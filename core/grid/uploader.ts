@@ -162,6 +162,8 @@ export async function uploadImmutable(source: PlaintextSource, opts: UploadOptio
       checkSignal(opts.signal);
       for (const w of step.writes) await writer.write(w.shnum, w.offset, w.data);
       if (step.kind === 'segment') {
+        // The writer has copied the blocks: the encoder may reuse their memory.
+        step.release();
         progress(Math.min(source.size, (step.segment + 1) * plan.segmentSize), acked());
       } else if (step.kind === 'done') {
         cap = step.cap;
