@@ -181,7 +181,7 @@ export async function measureStages(
     'SHA-256d N block leaves': await t(async () => {
       for (const s of slotted) await backend.sha256dMany(s.hashed);
     }),
-    'SHA-256 whole-file stream': await t(async () => {
+    'SHA-256d whole file': await t(async () => {
       const h = await backend.createHasher(tagPrefix(TAG_CRYPTTEXT), data.length);
       for (const ct of cts) h.update(ct);
       await h.digest();
