@@ -44,22 +44,6 @@ function stdoutWrite(chunk: Uint8Array): Promise<void> {
   });
 }
 
-/** Writes every byte of `chunks` at the file's position (a short writev goes on where it stopped). */
-async function writevAll(handle: fs.FileHandle, chunks: Uint8Array[]): Promise<void> {
-  let rest = chunks;
-  while (rest.length > 0) {
-    let { bytesWritten } = await handle.writev(rest);
-    while (rest.length > 0 && bytesWritten >= rest[0].length) {
-      bytesWritten -= rest[0].length;
-      rest = rest.slice(1);
-    }
-    if (bytesWritten > 0) rest = [rest[0].subarray(bytesWritten), ...rest.slice(1)];
-  }
-}
-
-/** Plaintext gathered before a write (one writev of whole segments). */
-const WRITE_BATCH_BYTES = 1024 * 1024;
-
 export const getCommand: Command = {
   name: 'get',
   summary: 'download a file from the grid by its cap',
@@ -98,28 +82,12 @@ export const getCommand: Command = {
         onShareError: (e) => warn(`${e.message}; using another share`),
         signal: cancel.signal,
       });
-      // Write-behind: a batch of segments goes out in one writev while the next are decoded.
-      const output = handle;
-      const flush = (batch: Uint8Array[]): Promise<unknown> =>
-        output ? writevAll(output, batch) : Promise.all(batch.map(stdoutWrite));
-      let writing: Promise<unknown> = Promise.resolve();
-      let batch: Uint8Array[] = [];
-      let batchBytes = 0;
       for await (const chunk of chunks) {
-        batch.push(chunk);
-        batchBytes += chunk.length;
-        if (batchBytes >= WRITE_BATCH_BYTES) {
-          await writing;
-          writing = flush(batch);
-          writing.catch(() => {}); // seen when awaited
-          done += batchBytes;
-          bar.update(done);
-          batch = [];
-          batchBytes = 0;
-        }
+        if (handle) await handle.write(chunk);
+        else await stdoutWrite(chunk);
+        done += chunk.length;
+        bar.update(done);
       }
-      await writing;
-      await flush(batch);
       bar.finish();
       if (handle && tmp && out !== undefined) {
         await handle.sync();
