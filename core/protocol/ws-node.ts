@@ -19,4 +19,5 @@ class NodeWebSocket extends WebSocket {
   }
 }
 
-export const WebSocketImpl: WebSocketConstructor | undefined = NodeWebSocket as unknown as WebSocketConstructor;
+export const WebSocketImpl: WebSocketConstructor | undefined =
+  NodeWebSocket as unknown as WebSocketConstructor;

@@ -221,7 +221,9 @@ describe('grid upload and download (in-process servers on disk)', () => {
     );
     const got = await download(cap as ChkCap, counting);
     expect(equalBytes(got, data)).toBe(true);
-    const needed = 3 * planChk(data.length, params).shareSize;
+    const plan = planChk(data.length, params);
+    if (plan.kind !== 'chk') throw new Error('test file must be large enough for a CHK plan');
+    const needed = 3 * plan.shareSize;
     // Read-ahead dropped when a block straddled two windows cost 11% more here (more with more in flight).
     expect(received).toBeGreaterThanOrEqual(needed * 0.95);
     expect(received).toBeLessThan(needed * 1.1);
