@@ -15,8 +15,9 @@ import { uploadImmutable } from '../../core/grid/uploader.ts';
 import type { EncodeTools } from '../../core/immutable/encoder.ts';
 import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
 import { blobSource } from '../../core/immutable/source.ts';
-import { connectStorageServer, type StorageConnection } from '../../core/protocol/client.ts';
-import { fetchGridServers, type GridServer, serverRoutes } from '../../core/protocol/grid.ts';
+import { connectToServer } from '../../core/grid/connect.ts';
+import type { StorageConnection } from '../../core/protocol/client.ts';
+import { fetchGridServers, type GridServer } from '../../core/protocol/grid.ts';
 import type { ServerId } from '../../core/types.ts';
 import { putPinned } from '../store/pins.ts';
 import { gridSecrets } from '../store/secrets.ts';
@@ -53,19 +54,18 @@ class GridSession {
   #connect(server: GridServer): Promise<StorageConnection | null> {
     const cached = this.#conns.get(server.serverId);
     if (cached) return cached;
-    const attempt = (async () => {
-      for (const url of serverRoutes(server, this.relayUrl)) {
-        try {
-          const conn = await connectStorageServer(url, server.serverId, { connectTimeoutMs: 5_000 });
-          void conn.closed.then(() => this.#conns.delete(server.serverId));
-          return conn;
-        } catch {
-          // try the next route (a direct URL may be unreachable or outside the page's CSP)
-        }
-      }
-      this.#conns.delete(server.serverId);
-      return null;
-    })();
+    // connectToServer tries the direct URL, then the relay route (a direct URL may be
+    // unreachable or outside the page's CSP).
+    const attempt = connectToServer(server, this.relayUrl, { connectTimeoutMs: 5_000 }).then(
+      (conn) => {
+        void conn.closed.then(() => this.#conns.delete(server.serverId));
+        return conn;
+      },
+      () => {
+        this.#conns.delete(server.serverId);
+        return null;
+      },
+    );
     this.#conns.set(server.serverId, attempt);
     return attempt;
   }
