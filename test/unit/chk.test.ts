@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { pattern } from '../harness/bytes.ts';
 import { type ChkCap, formatCap, parseCap } from '../../core/caps/immutable.ts';
 import { type Codec, loadCodec } from '../../core/codec/index.ts';
 import { toHex } from '../../core/primitives/bytes.ts';
@@ -43,16 +44,6 @@ let codec: Codec;
 beforeAll(async () => {
   codec = await loadCodec();
 });
-
-function pattern(n: number, seed = 1): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 async function encode(data: Uint8Array, params = P) {
   const source = bytesSource(data);

@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { pattern } from '../harness/bytes.ts';
 import { chkStorageIndex, formatCap, type ChkCap } from '../../core/caps/immutable.ts';
 import { type Codec, loadCodec } from '../../core/codec/index.ts';
 import { downloadImmutable, type DownloadOptions } from '../../core/grid/downloader.ts';
@@ -38,16 +39,6 @@ afterEach(async () => {
   await grid?.cleanup();
   grid = undefined;
 });
-
-function pattern(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 function uploadOpts(servers: readonly StorageServerApi[], extra: Partial<UploadOptions> = {}): UploadOptions {
   return {

@@ -1,6 +1,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { ctr } from '@noble/ciphers/aes.js';
 import { describe, expect, it } from 'vitest';
+import { pattern } from '../harness/bytes.ts';
 import { fromHex, toHex, utf8 } from '../../core/primitives/bytes.ts';
 import { ctrCounterBlock } from '../../core/primitives/crypto-backend.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
@@ -16,16 +17,6 @@ import {
 import { asAesKey } from '../../core/types.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest();
-
-function pattern(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 describe('tagged hashes', () => {
   it('match the reference known answers', () => {
