@@ -27,7 +27,7 @@ interface BenchResult {
   stages: StageFigures;
 }
 interface BenchWindow {
-  runChkBench(setup: ChkBenchSetup, workers: number): Promise<BenchResult>;
+  runChkBench(setup: ChkBenchSetup, workers: number, sweep?: number[]): Promise<BenchResult>;
 }
 
 const TYPES: Record<string, string> = {
@@ -36,7 +36,7 @@ const TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
 };
 
-export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promise<void> {
+export async function runBrowserBench(setup: ChkBenchSetup, workers = 2, sweep: number[] = []): Promise<void> {
   const root = fileURLToPath(new URL('./chk-page/', import.meta.url));
   const outDir = await mkdtemp(path.join(tmpdir(), 'cairn-bench-chk-'));
   await build({
@@ -70,8 +70,8 @@ export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promis
     await page.goto(`http://127.0.0.1:${port}/index.html`);
     await page.waitForFunction(() => document.title === 'ready');
     const result: BenchResult = await page.evaluate(
-      ([s, w]) => (globalThis as unknown as BenchWindow).runChkBench(s, w),
-      [setup, workers] as const,
+      ([s, w, sw]) => (globalThis as unknown as BenchWindow).runChkBench(s, w, sw),
+      [setup, workers, sweep] as const,
     );
     const version = /Chrome\/(\S+)/.exec(result.userAgent)?.[1] ?? '?';
     console.log(

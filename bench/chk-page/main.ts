@@ -11,15 +11,18 @@ import type { ChkWorkerApi } from './worker.ts';
 // flat); the last row measures that.
 const webCrypto = webCryptoBackend({ oneShotHashLimit: 128 * 1024 * 1024 });
 
-async function runChkBench(setup: ChkBenchSetup, workers: number) {
+async function runChkBench(setup: ChkBenchSetup, workers: number, sweep: number[] = []) {
   const codec = await loadCodec();
   const data = benchData(setup.size);
   const rows = [await measureChk('Chromium, main thread', data, setup, webCrypto, codec)];
-  const pool = new WorkerPool<ChkWorkerApi>(
-    () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
-    { size: workers },
-  );
-  const variants = await pool.each((w) => w.init());
+  const makePool = async (localHashShare?: number) => {
+    const pool = new WorkerPool<ChkWorkerApi>(
+      () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
+      { size: workers },
+    );
+    return { pool, variants: await pool.each((w) => w.init(localHashShare)) };
+  };
+  const { pool, variants } = await makePool();
   rows.push(
     await measureChk(`Chromium, ${workers} workers`, data, setup, webCrypto, codec, workerRunner(pool)),
     await measureChk(
@@ -32,6 +35,22 @@ async function runChkBench(setup: ChkBenchSetup, workers: number) {
     ),
   );
   pool.terminate();
+  // How much of each batch of N block hashes the workers hash themselves (hash-wasm) while
+  // Chromium's one crypto thread does the rest: 0 = all WebCrypto.
+  for (const share of sweep) {
+    const p = await makePool(share);
+    rows.push(
+      await measureChk(
+        `  ${workers} workers, local share ${share}`,
+        data,
+        setup,
+        webCrypto,
+        codec,
+        workerRunner(p.pool),
+      ),
+    );
+    p.pool.terminate();
+  }
   const stages = await measureStages(data, setup, webCrypto, codec);
   return { userAgent: navigator.userAgent, variant: codec.variant, workerVariants: variants, rows, stages };
 }

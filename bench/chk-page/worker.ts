@@ -12,9 +12,12 @@ import {
   type SegmentDecodeJob,
   type SegmentEncodeJob,
 } from '../../core/immutable/segment.ts';
-import { webCrypto } from '../../core/primitives/crypto-web.ts';
+import type { CryptoBackend } from '../../core/primitives/crypto-backend.ts';
+import { webCrypto as streaming, webCryptoBackend } from '../../core/primitives/crypto-web.ts';
 
 const codec = loadCodec();
+// The web app's backend unless the page asks for another split of local hashing.
+let webCrypto: CryptoBackend = streaming;
 
 /** Each distinct ArrayBuffer once (a transfer list may not repeat one). */
 export function buffersOf(arrays: Uint8Array[]): ArrayBuffer[] {
@@ -22,7 +25,8 @@ export function buffersOf(arrays: Uint8Array[]): ArrayBuffer[] {
 }
 
 const api = {
-  async init(): Promise<string> {
+  async init(localHashShare?: number): Promise<string> {
+    webCrypto = localHashShare === undefined ? streaming : webCryptoBackend({ localHashShare });
     return (await codec).variant;
   },
   async encode(job: SegmentEncodeJob): Promise<EncodedSegment> {
