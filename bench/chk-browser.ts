@@ -36,7 +36,11 @@ const TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
 };
 
-export async function runBrowserBench(setup: ChkBenchSetup, workers = 2, sweep: number[] = []): Promise<void> {
+export async function runBrowserBench(
+  setup: ChkBenchSetup,
+  workers = 2,
+  sweep: number[] = [],
+): Promise<void> {
   const root = fileURLToPath(new URL('./chk-page/', import.meta.url));
   const outDir = await mkdtemp(path.join(tmpdir(), 'cairn-bench-chk-'));
   await build({

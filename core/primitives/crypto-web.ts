@@ -105,14 +105,18 @@ export function webCryptoBackend(opts: WebCryptoOptions = {}): CryptoBackend {
   // Loaded on first use; until it is, batches go wholly to WebCrypto. Kept synchronous so
   // that every input is read before sha256dMany returns, as the interface promises.
   let localHasher: IHasher | undefined;
-  let loading: Promise<unknown> | undefined;
+  let loading = false;
   return {
     name: 'webcrypto',
     async sha256dMany(inputs) {
-      if (localShare > 0 && !localHasher) {
-        loading ??= createSHA256().then((h) => {
-          localHasher = h;
-        });
+      if (localShare > 0 && !localHasher && !loading) {
+        loading = true;
+        createSHA256().then(
+          (h) => {
+            localHasher = h;
+          },
+          () => {}, // without hash-wasm, every batch goes to WebCrypto
+        );
       }
       const h = localHasher;
       const local = h && inputs.length > 1 ? Math.round(inputs.length * localShare) : 0;
