@@ -9,6 +9,10 @@
  * encoding it with no network at all (two passes, like put). The machine has 2 cores shared
  * by the client, 10 servers and the relay, and by whatever else runs: expect ±20% noise.
  *
+ * Second baseline, the transport floor (bench/floor.ts): the same bytes moved by bare
+ * processes over loopback TCP to 10 sinks that write them to disk, and back, with no crypto,
+ * coding or protocol: what any put/get through 10 local servers pays on this machine.
+ *
  * Also printed: CPU seconds of the client and of the 10 servers, and how much of the machine
  * other processes took meanwhile, so figures from a busy machine can be told apart.
  *
@@ -21,6 +25,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureFloor } from './floor.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const cairnBin = path.join(repoRoot, 'cli/bin/cairn.js');
@@ -203,6 +208,8 @@ async function main() {
       'put MB/s',
       'get MB/s',
       'put/encode',
+      'floor put/get MB/s',
+      'put/floor get/floor',
       'client RSS put/get MB',
       'server RSS put/get MB',
       'CPU s client put/get',
@@ -225,12 +232,16 @@ async function main() {
       const get = await timedCairn(['get', cap, outFile, '--grid', grid.url], env, grid.servers);
       const ok = (await sha256File(outFile)) === digest;
       if (!ok) throw new Error(`the ${size / MiB} MiB download differs from the upload`);
+      await fs.rm(outFile);
+      const floor = await measureFloor(file, size, path.join(tmp, 'floor'));
       rows.push([
         String(size / MiB),
         rate(size, base.seconds),
         rate(size, put.seconds),
         rate(size, get.seconds),
         (base.seconds / put.seconds).toFixed(2),
+        `${rate(size, floor.putSeconds)} / ${rate(size, floor.getSeconds)}`,
+        `${(floor.putSeconds / put.seconds).toFixed(2)} / ${(floor.getSeconds / get.seconds).toFixed(2)}`,
         `${mb(put.clientPeak)} / ${mb(get.clientPeak)}`,
         `${mb(put.serverPeak)} / ${mb(get.serverPeak)}`,
         `${put.clientCpu.toFixed(1)} / ${get.clientCpu.toFixed(1)}`,
@@ -239,7 +250,6 @@ async function main() {
         `${rate(size, put.clientCpu + put.serversCpu)} / ${rate(size, get.clientCpu + get.serversCpu)}`,
       ]);
       await fs.rm(file);
-      await fs.rm(outFile);
       console.log(
         `${size / MiB} MiB: put ${rate(size, put.seconds)} MB/s, get ${rate(size, get.seconds)} MB/s, byte-equal`,
       );

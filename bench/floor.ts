@@ -1,0 +1,62 @@
+/**
+ * The transport floor of bench:grid: what moving the same bytes costs on this machine with
+ * no crypto, no erasure coding and no protocol. A client process reads the file once and
+ * sends N/K of its size over loopback TCP to N sink processes that write their part to disk
+ * (positioned writes, fsync), as a put must; then K sinks send their parts back and the
+ * client writes them to a file, as a get must. Any put or get through N local servers on
+ * this machine pays at least this, so it bounds what bench:grid can show.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('./floor/', import.meta.url));
+
+export interface FloorFigures {
+  putSeconds: number;
+  getSeconds: number;
+}
+
+async function startSink(dir: string): Promise<{ child: ChildProcess; port: number }> {
+  await fs.mkdir(dir, { recursive: true });
+  const child = spawn(process.execPath, [path.join(here, 'sink.mjs'), dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once('exit', (code) => reject(new Error(`floor sink exited (${code})`)));
+  });
+  return { child, port };
+}
+
+async function runClient(args: string[]): Promise<number> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [path.join(here, 'client.mjs'), ...args], { stdio: 'inherit' });
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  if (code !== 0) throw new Error(`floor client ${args[0]} failed (${code})`);
+  return (performance.now() - started) / 1000;
+}
+
+export async function measureFloor(
+  file: string,
+  size: number,
+  dir: string,
+  k = 3,
+  n = 10,
+): Promise<FloorFigures> {
+  const sinks = await Promise.all(
+    Array.from({ length: n }, (_, i) => startSink(path.join(dir, `sink-${i}`))),
+  );
+  try {
+    const ports = sinks.map((s) => String(s.port));
+    const putSeconds = await runClient(['put', file, String(k), ...ports]);
+    const out = path.join(dir, 'out.bin');
+    // The client checks that it received `size` bytes.
+    const getSeconds = await runClient(['get', file, out, String(size), String(k), ...ports]);
+    return { putSeconds, getSeconds };
+  } finally {
+    for (const s of sinks) s.child.kill('SIGTERM');
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
