@@ -16,7 +16,12 @@
  * The machine's 2 cores are shared by Chromium, 10 servers, the relay and whatever else
  * runs: expect ±20% noise.
  *
- * Options: --sizes 256,64,1024 (MiB), --keep (leave the temp dir).
+ * Each phase also prints the CPU seconds spent by each kind of process (Chromium's renderer,
+ * browser and network utility; the grid's relay + servers), to show where the time goes.
+ *
+ * Options: --sizes 256,64,1024 (MiB), --keep (leave the temp dir), --profile (V8 CPU
+ * profiles of the page's workers and the service worker per phase, top functions by self
+ * time; slows the phases, so its MB/s are not the headline).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -26,12 +31,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Cdp, CdpPage, launchChromium } from './web-cdp.ts';
+import { cpuDelta, sampleCpu, WorkerProfiler } from './web-profile.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const MiB = 1024 * 1024;
 const args = process.argv.slice(2);
 const sizesArg = args.indexOf('--sizes');
 const sizes = (sizesArg >= 0 ? args[sizesArg + 1] : '256,64,1024').split(',').map((s) => Number(s) * MiB);
+const profiling = args.includes('--profile');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 async function makeFile(file: string, size: number): Promise<string> {
@@ -90,6 +97,14 @@ function resetPeak(pid: number): void {
     // not ours to reset (or gone): the figure then covers the process's whole life
   }
 }
+function residentBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
 function peakBytes(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -102,14 +117,21 @@ function peakBytes(pid: number): number {
 interface Peaks {
   renderer: number;
   browser: number;
+  /** The renderer's resident memory when the phase began (what the peak grew from). */
+  rendererBefore: number;
 }
 async function measurePeaks<T>(cdp: Cdp, run: () => Promise<T>): Promise<{ value: T; peaks: Peaks }> {
-  for (const p of await processes(cdp)) resetPeak(p.id);
+  const before = await processes(cdp);
+  for (const p of before) resetPeak(p.id);
+  const rendererBefore = Math.max(
+    0,
+    ...before.filter((p) => p.type === 'renderer').map((p) => residentBytes(p.id)),
+  );
   const value = await run();
   const after = await processes(cdp);
   const of = (type: string) =>
     Math.max(0, ...after.filter((p) => p.type === type).map((p) => peakBytes(p.id)));
-  return { value, peaks: { renderer: of('renderer'), browser: of('browser') } };
+  return { value, peaks: { renderer: of('renderer'), browser: of('browser'), rendererBefore } };
 }
 
 async function readBaseline(page: CdpPage, file: string): Promise<number> {
@@ -142,9 +164,21 @@ interface Row {
   upPeak: Peaks;
   downPeak: Peaks;
   readMBs: number;
+  /** Seconds from pressing Download to the first bytes on disk. */
+  downFirstS: number;
+  upCpu: string;
+  downCpu: string;
+  profile: string;
 }
 
-async function measure(gridUrl: string, file: string, sum: string, size: number, dir: string): Promise<Row> {
+async function measure(
+  gridUrl: string,
+  gridPid: number,
+  file: string,
+  sum: string,
+  size: number,
+  dir: string,
+): Promise<Row> {
   const profile = await fs.mkdtemp(path.join(dir, 'profile-'));
   const downloads = await fs.mkdtemp(path.join(dir, 'downloads-'));
   const chromium = await launchChromium(chromiumPath, profile);
@@ -161,6 +195,10 @@ async function measure(gridUrl: string, file: string, sum: string, size: number,
       30_000,
     );
     const readMBs = await readBaseline(page, file);
+    const profiler = profiling ? await WorkerProfiler.attach(cdp, page.sessionId) : null;
+    let profile = '';
+    await profiler?.start();
+    const cpu0 = await sampleCpu(cdp, gridPid);
 
     const up = await measurePeaks(cdp, async () => {
       const t0 = performance.now();
@@ -178,16 +216,21 @@ async function measure(gridUrl: string, file: string, sum: string, size: number,
       if (result.error) throw new Error(`upload failed: ${result.error}`);
       return { s: (performance.now() - t0) / 1000, href: result.href! };
     });
+    const cpu1 = await sampleCpu(cdp, gridPid);
+    if (profiler) profile += `upload, per worker:\n${await profiler.stop()}\n`;
 
     await page.evaluate(`location.href = ${JSON.stringify(up.value.href)}`);
     await page.waitFor(
       `[...document.querySelectorAll('button')].some((b) => b.textContent.trim() === 'Download')`,
       30_000,
     );
+    const cpu2 = await sampleCpu(cdp, gridPid);
     const down = await measurePeaks(cdp, async () => {
+      let firstByteAt = 0;
       const done = new Promise<string>((resolve, reject) => {
         const off = cdp.on((method, params) => {
           if (method !== 'Browser.downloadProgress') return;
+          if (!firstByteAt && Number(params.receivedBytes) > 0) firstByteAt = performance.now();
           if (params.state === 'completed') {
             off();
             resolve(path.join(downloads, String(params.guid)));
@@ -197,13 +240,16 @@ async function measure(gridUrl: string, file: string, sum: string, size: number,
           }
         });
       });
+      await profiler?.start();
       const t0 = performance.now();
       await page.evaluate(
         `[...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Download').click()`,
       );
       const saved = await done;
-      return { s: (performance.now() - t0) / 1000, saved };
+      return { s: (performance.now() - t0) / 1000, firstS: (firstByteAt - t0) / 1000, saved };
     });
+    const cpu3 = await sampleCpu(cdp, gridPid);
+    if (profiler) profile += `download, per worker:\n${await profiler.stop()}\n`;
     const got = await sha256File(down.value.saved);
     if (got !== sum) throw new Error(`downloaded bytes differ from the uploaded file (${size} bytes)`);
     return {
@@ -213,10 +259,14 @@ async function measure(gridUrl: string, file: string, sum: string, size: number,
       upPeak: up.peaks,
       downPeak: down.peaks,
       readMBs,
+      downFirstS: down.value.firstS,
+      upCpu: cpuDelta(cpu0, cpu1),
+      downCpu: cpuDelta(cpu2, cpu3),
+      profile,
     };
   } finally {
     await chromium.close();
-    await fs.rm(profile, { recursive: true, force: true });
+    await fs.rm(profile, { recursive: true, force: true, maxRetries: 5 });
     await fs.rm(downloads, { recursive: true, force: true });
   }
 }
@@ -235,7 +285,7 @@ async function main() {
     for (const size of sizes) {
       const file = path.join(dir, `bench-${size / MiB}MiB.bin`);
       const sum = await makeFile(file, size);
-      const row = await measure(grid.url, file, sum, size, dir);
+      const row = await measure(grid.url, grid.child.pid!, file, sum, size, dir);
       rows.push(row);
       console.log(
         `${mb(size).padStart(9)}  upload ${row.upMBs.toFixed(1).padStart(6)} MB/s  download ${row.downMBs
@@ -245,6 +295,11 @@ async function main() {
           `browser peak up ${mb(row.upPeak.browser)} / down ${mb(row.downPeak.browser)}  ` +
           `(baseline: tab reads the File at ${row.readMBs.toFixed(0)} MB/s; upload = ${((100 * row.upMBs) / row.readMBs).toFixed(1)}% of it)`,
       );
+      console.log(
+        `           first downloaded bytes after ${row.downFirstS.toFixed(2)} s; renderer at rest before upload ${mb(row.upPeak.rendererBefore)} / before download ${mb(row.downPeak.rendererBefore)}; ` +
+          `CPU upload: ${row.upCpu}; download: ${row.downCpu}`,
+      );
+      if (row.profile) console.log(row.profile);
       await fs.rm(file);
     }
     console.log(
