@@ -1,7 +1,8 @@
 /**
  * Immutable download from a grid: find who holds the file's shares, then let the CHK decoder
- * verify and decode while the network share reader fetches from the fastest holders and
- * moves away from servers that fail, stall or serve bad bytes.
+ * verify and decode while the network share reader times every read, steers the decoder to
+ * the k shares with the fastest holders (ranking.ts), and moves away from servers that fail,
+ * stall, serve bad bytes or prove clearly slower than an unused holder.
  */
 import { chkStorageIndex, type ImmutableCap } from '../caps/immutable.ts';
 import { InputError } from '../errors.ts';
@@ -15,7 +16,8 @@ import {
 import type { StorageServerApi } from '../protocol/storage-api.ts';
 import { CancelledError, NoServersError } from './errors.ts';
 import { ShareFinder } from './finder.ts';
-import { NetworkShareReader } from './share-reader.ts';
+import type { RankingOptions } from './ranking.ts';
+import { NetworkShareReader, type ReadEvent } from './share-reader.ts';
 
 export interface DownloadOptions {
   /** Connected storage servers. */
@@ -31,6 +33,12 @@ export interface DownloadOptions {
   readTimeoutMs?: number;
   /** Told about every share given up on (bad bytes or unreachable), as it happens. */
   onShareError?(err: ShareCorruptError | ShareUnavailableError): void;
+  /** Told about every read a server answered: which server served how many bytes of which share. */
+  onRead?(e: ReadEvent): void;
+  /** Told when reading moves off share `from` (its server proved slow) onto share `to`. */
+  onSwitch?(from: number, to: number): void;
+  /** When a server counts as clearly slower (ranking.ts; defaults suit most grids). */
+  ranking?: Partial<RankingOptions>;
   signal?: AbortSignal;
 }
 
@@ -65,7 +73,12 @@ export async function* downloadImmutable(
     ...found,
     ...Array.from({ length: cap.n }, (_, i) => i).filter((s) => !found.includes(s as never)),
   ];
-  const reader = new NetworkShareReader(si, finder, shnums, { readTimeoutMs: opts.readTimeoutMs });
+  const reader = new NetworkShareReader(si, finder, shnums, {
+    readTimeoutMs: opts.readTimeoutMs,
+    ranking: opts.ranking,
+    onRead: opts.onRead,
+    onSwitch: opts.onSwitch,
+  });
 
   for await (const chunk of decodeChk(cap, reader, {
     backend: opts.tools.backend,

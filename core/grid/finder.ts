@@ -1,7 +1,8 @@
 /**
  * Who holds which share of a file: every server is asked at once, and answers are used as
- * they arrive, so a slow or dead server delays nothing once others have answered. Servers
- * are ranked by how fast they answered (Tahoe's finder flags slow answers the same way).
+ * they arrive, so a slow or dead server delays nothing once others have answered. How fast
+ * each server answered is kept: until its reads have been timed, that is all the download
+ * knows about its speed (ranking.ts; Tahoe's finder flags slow answers the same way).
  */
 import type { StorageServerApi } from '../protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../types.ts';
@@ -16,6 +17,7 @@ export interface Holding {
 
 export class ShareFinder {
   readonly #holders = new Map<ShareNum, Holding[]>();
+  readonly #rtt = new Map<StorageServerApi, number>();
   readonly #all: Promise<void>;
   #waiters: (() => void)[] = [];
   #outstanding: number;
@@ -35,6 +37,7 @@ export class ShareFinder {
         try {
           const shares = await withTimeout(server.listShares(si), timeoutMs, 'a storage server (list)');
           const rttMs = now() - started;
+          this.#rtt.set(server, rttMs);
           for (const s of shares) {
             const list = this.#holders.get(s) ?? [];
             list.push({ server, rttMs });
@@ -63,6 +66,16 @@ export class ShareFinder {
   /** Holders of `shnum` known so far, fastest first (answers arrive in time order). */
   holders(shnum: ShareNum): readonly Holding[] {
     return this.#holders.get(shnum) ?? [];
+  }
+
+  /** Servers that have answered (holding shares or not), in answer order. */
+  servers(): StorageServerApi[] {
+    return [...this.#rtt.keys()];
+  }
+
+  /** Milliseconds `server` took to answer; undefined while it has not (or could not). */
+  rttOf(server: StorageServerApi): number | undefined {
+    return this.#rtt.get(server);
   }
 
   /** Resolves once `predicate` holds or every server has answered. */

@@ -1,9 +1,12 @@
 /**
- * The decoder's ShareReader over the network. Each share is read from the fastest server
- * that holds it; a server that errors or stalls is dropped and the next holder of the same
- * share takes over. Sequential reads (the blocks of successive segments) are read ahead in
- * growing windows, so the next segment's blocks are already on their way while this one is
- * decoded; memory stays at a few windows per share in use.
+ * The decoder's ShareReader over the network. It times every read per server and tells the
+ * decoder which k shares to use (ranking.ts: the fastest holders, primary shares among
+ * comparable ones, away from a server whose reads prove clearly slow). Each share is read
+ * from its fastest live holder; a server that errors or stalls is dropped and the next
+ * holder of the same share takes over. Sequential reads (the blocks of successive segments)
+ * are read ahead in growing windows, so the next segment's blocks are already on their way
+ * while this one is decoded; memory stays at a few windows per share in use, and a share
+ * the decoder stops using drops its windows.
  */
 import type { ShareCorruptError, ShareUnavailableError } from '../immutable/errors.ts';
 import type { ShareReader } from '../immutable/decoder.ts';
@@ -11,7 +14,26 @@ import { MAX_READ_BYTES } from '../protocol/limits.ts';
 import { StorageError, type StorageServerApi } from '../protocol/storage-api.ts';
 import { asShareNum, type ShareNum, type StorageIndex } from '../types.ts';
 import type { ShareFinder } from './finder.ts';
+import {
+  chooseShares,
+  DEFAULT_RANKING,
+  pickHolder,
+  type RankingOptions,
+  ReadMeter,
+  type Reference,
+  reference,
+  type Speed,
+} from './ranking.ts';
 import { withTimeout } from './timeout.ts';
+
+/** One read answered by a server (for progress detail and tests: who served what). */
+export interface ReadEvent {
+  readonly serverId: string;
+  readonly shnum: number;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly ms: number;
+}
 
 export interface NetworkShareReaderOptions {
   /** A read taking longer counts as that server stalling (default 30 s). */
@@ -23,6 +45,14 @@ export interface NetworkShareReaderOptions {
   maxWindowBytes?: number;
   /** Windows fetched ahead of the one in use (default 2). */
   windowsAhead?: number;
+  /** When a server counts as clearly slower (ranking.ts). */
+  ranking?: Partial<RankingOptions>;
+  /** Told about every read a server answered. */
+  onRead?(e: ReadEvent): void;
+  /** Told when the decoder is steered off a share in use onto another (a slow holder). */
+  onSwitch?(from: number, to: number): void;
+  /** Milliseconds clock for read timing (default performance.now). */
+  now?(): number;
 }
 
 interface Window {
@@ -39,6 +69,8 @@ interface ShareState {
   windowSize: number;
   /** The server the last bytes came from (the one to tell if they prove corrupt). */
   lastServer: StorageServerApi | undefined;
+  /** Not among the shares the decoder was last told to use: read exactly, no read-ahead. */
+  idle: boolean;
 }
 
 export class NetworkShareReader implements ShareReader {
@@ -50,6 +82,13 @@ export class NetworkShareReader implements ShareReader {
   readonly #ahead: number;
   readonly #bad = new Set<StorageServerApi>();
   readonly #shares = new Map<ShareNum, ShareState>();
+  readonly #meters = new Map<StorageServerApi, ReadMeter>();
+  readonly #ranking: RankingOptions;
+  readonly #now: () => number;
+  readonly #onRead: ((e: ReadEvent) => void) | undefined;
+  readonly #onSwitch: ((from: number, to: number) => void) | undefined;
+  /** The k shares the decoder was last told to use. */
+  #inUse: number[] = [];
 
   constructor(
     si: StorageIndex,
@@ -63,16 +102,52 @@ export class NetworkShareReader implements ShareReader {
     this.#timeout = opts.readTimeoutMs ?? 30_000;
     this.#maxWindow = Math.min(opts.maxWindowBytes ?? MAX_READ_BYTES / 2, MAX_READ_BYTES);
     this.#ahead = Math.max(1, opts.windowsAhead ?? 2);
+    this.#ranking = { ...DEFAULT_RANKING, ...opts.ranking };
+    this.#now = opts.now ?? (() => performance.now());
+    this.#onRead = opts.onRead;
+    this.#onSwitch = opts.onSwitch;
+  }
+
+  /**
+   * The decoder's next shares, best first (ranking.ts). Shares that leave the first k drop
+   * their read-ahead: reads already asked for still complete, later ones are read exactly.
+   */
+  rank(candidates: readonly number[], k: number): number[] {
+    const ref = this.#reference();
+    const options = candidates.map((shnum) => {
+      const server = this.#pick(asShareNum(shnum), ref);
+      return server ? { shnum, server: server.serverId as string, speed: this.#speed(server) } : { shnum };
+    });
+    const order = chooseShares(options, k, this.#inUse, this.#ranking);
+    const next = order.slice(0, k);
+    const left = this.#inUse.filter((s) => !next.includes(s) && candidates.includes(s));
+    const joined = next.filter((s) => !this.#inUse.includes(s));
+    if (this.#inUse.length > 0) {
+      for (const [i, s] of left.entries()) this.#onSwitch?.(s, joined[i] ?? -1);
+    }
+    for (const s of left) {
+      const state = this.#shares.get(asShareNum(s));
+      if (state) {
+        state.idle = true;
+        state.windows = [];
+      }
+    }
+    for (const s of joined) {
+      const state = this.#shares.get(asShareNum(s));
+      if (state) state.idle = false;
+    }
+    this.#inUse = next;
+    return order;
   }
 
   async read(shnum: number, offset: number, length: number): Promise<Uint8Array> {
     const sh = asShareNum(shnum);
     let state = this.#shares.get(sh);
     if (!state) {
-      state = { windows: [], lastEnd: -1, windowSize: 0, lastServer: undefined };
+      state = { windows: [], lastEnd: -1, windowSize: 0, lastServer: undefined, idle: false };
       this.#shares.set(sh, state);
     }
-    const sequential = offset === state.lastEnd;
+    const sequential = offset === state.lastEnd && !state.idle;
     state.lastEnd = offset + length;
     // Windows are whole multiples of the read length, so that sequential reads of equal
     // size (a share's blocks) never straddle two windows: a read no window holds starts a
@@ -88,14 +163,15 @@ export class NetworkShareReader implements ShareReader {
     for (;;) {
       let w = state.windows.find((x) => x.offset <= offset && offset + length <= x.offset + x.length);
       if (!w) {
-        const server = await this.#holder(sh);
+        const server = await this.#holder(sh, state.lastServer);
         w = this.#fetch(sh, server, offset, Math.max(length, state.windowSize));
         state.windows = [w];
       }
       try {
         const bytes = await w.bytes;
         state.lastServer = w.server;
-        if (sequential && bytes.length === w.length) this.#readAhead(sh, state, w);
+        // Not for a share the decoder was steered off while this read was on its way.
+        if (sequential && !state.idle && bytes.length === w.length) this.#readAhead(sh, state, w);
         const from = offset - w.offset;
         return bytes.subarray(Math.min(from, bytes.length), Math.min(from + length, bytes.length));
       } catch {
@@ -122,33 +198,75 @@ export class NetworkShareReader implements ShareReader {
   /** Starts the next window once this one is in use, so the network runs ahead of decoding. */
   #readAhead(sh: ShareNum, state: ShareState, current: Window): void {
     let end = current.offset + current.length;
+    // Each new window goes to the share's best holder now (usually the same one).
+    const server = this.#pick(sh, this.#reference(), current.server) ?? current.server;
     for (let i = 0; i < this.#ahead; i++) {
       const next = state.windows.find((x) => x.offset === end);
       if (next) {
         end = next.offset + next.length;
         continue;
       }
-      state.windows.push(this.#fetch(sh, current.server, end, state.windowSize));
+      state.windows.push(this.#fetch(sh, server, end, state.windowSize));
       end += state.windowSize;
     }
   }
 
   #fetch(sh: ShareNum, server: StorageServerApi, offset: number, length: number): Window {
+    const started = this.#now();
     const bytes = withTimeout(
       server.readShare(this.#si, sh, offset, length),
       this.#timeout,
       'a storage server (read)',
-    );
+    ).then((b) => {
+      const now = this.#now();
+      let meter = this.#meters.get(server);
+      if (!meter) {
+        meter = new ReadMeter();
+        this.#meters.set(server, meter);
+      }
+      meter.finished(started, now, b.length);
+      try {
+        this.#onRead?.({ serverId: server.serverId, shnum: sh, offset, bytes: b.length, ms: now - started });
+      } catch {
+        // An observer's fault is not the server's: the bytes are good.
+      }
+      return b;
+    });
     bytes.catch(() => {}); // read-ahead may be dropped unread; its failure is seen when used
     return { offset, length, server, bytes };
   }
 
-  /** The fastest live holder of a share, waiting for the finder if none is known yet. */
-  async #holder(sh: ShareNum): Promise<StorageServerApi> {
-    const live = () => this.#finder.holders(sh).find((h) => !this.#bad.has(h.server));
-    await this.#finder.until(() => live() !== undefined);
-    const h = live();
-    if (!h) throw new StorageError('NOT_FOUND', `no reachable server holds share ${sh}`);
-    return h.server;
+  #speed(server: StorageServerApi): Speed {
+    return { rttMs: this.#finder.rttOf(server), reads: this.#meters.get(server)?.reads ?? [] };
+  }
+
+  /** The fastest known server and answer: what "clearly slower" is measured against. */
+  #reference(): Reference {
+    return reference(
+      this.#finder.servers().map((s) => this.#speed(s)),
+      this.#ranking,
+    );
+  }
+
+  /** The live holder to read `sh` from next (ranking.ts), or undefined while none is known. */
+  #pick(sh: ShareNum, ref: Reference, current?: StorageServerApi): StorageServerApi | undefined {
+    const live = this.#finder.holders(sh).filter((h) => !this.#bad.has(h.server));
+    if (live.length <= 1) return live[0]?.server;
+    const i = pickHolder(
+      live.map((h) => ({ server: h.server.serverId as string, speed: this.#speed(h.server) })),
+      ref,
+      current?.serverId,
+      this.#ranking,
+    );
+    return live[i].server;
+  }
+
+  /** The best live holder of a share, waiting for the finder if none is known yet. */
+  async #holder(sh: ShareNum, current: StorageServerApi | undefined): Promise<StorageServerApi> {
+    const live = () => this.#finder.holders(sh).some((h) => !this.#bad.has(h.server));
+    await this.#finder.until(live);
+    const server = this.#pick(sh, this.#reference(), current);
+    if (!server) throw new StorageError('NOT_FOUND', `no reachable server holds share ${sh}`);
+    return server;
   }
 }

@@ -41,10 +41,16 @@ import { MAX_UEB_LENGTH, parseUeb, type UebFields, uebHash } from './ueb.ts';
 /** Access to a file's shares by byte range; the grid downloader implements it over servers. */
 export interface ShareReader {
   /**
-   * Share numbers that can be asked for, in order of preference. The decoder takes primary
-   * shares (< k) first, since decoding them is a copy, then the rest in this order.
+   * Share numbers that can be asked for, in order of preference. Without `rank`, the decoder
+   * takes primary shares (< k) first, since decoding them is a copy, then the rest in this order.
    */
   readonly shnums: readonly number[];
+  /**
+   * Optional: `candidates` (the shares not given up on) in the order to use them for the
+   * next segment, best first; asked before every segment, so the choice can follow how fast
+   * each share's server turns out to be. Shares left out go last, in the decoder's order.
+   */
+  rank?(candidates: readonly number[], k: number): readonly number[];
   /**
    * Up to `length` bytes of share `shnum` from `offset`. Fewer bytes means the share ends
    * early (it is then treated as truncated). Throwing means the share is unavailable.
@@ -187,6 +193,16 @@ class DecodeSession {
     return new NotEnoughSharesError(this.#cap.k, good, this.#problems);
   }
 
+  /** The candidates in the order to try them: the reader's ranking if it has one. */
+  #order(): number[] {
+    const ranked = this.#reader.rank?.(this.#candidates, this.#cap.k);
+    if (!ranked) return this.#candidates;
+    const out = [...new Set(ranked)].filter((s) => this.#candidates.includes(s));
+    return out.length === this.#candidates.length
+      ? out
+      : [...out, ...this.#candidates.filter((s) => !out.includes(s))];
+  }
+
   /** Up to `length` bytes (fewer where the share ends). */
   async #readUpTo(shnum: number, offset: number, length: number): Promise<Uint8Array> {
     try {
@@ -206,7 +222,7 @@ class DecodeSession {
   /** Find a share whose UEB matches the cap; then check the crypttext tree. */
   async open(): Promise<FileState> {
     const cap = this.#cap;
-    for (const shnum of [...this.#candidates]) {
+    for (const shnum of [...this.#order()]) {
       try {
         const head = await this.#read(shnum, 0, HEADER_READ, 'header');
         const { version, uebOffset } = readUebOffset(shnum, head);
@@ -293,7 +309,9 @@ class DecodeSession {
     for (;;) {
       while (good.size < k) {
         // Ask for as many blocks as are still missing, from shares not yet tried this segment.
-        const want = this.#candidates.filter((shnum) => !tried.has(shnum)).slice(0, k - good.size);
+        const want = this.#order()
+          .filter((shnum) => !tried.has(shnum))
+          .slice(0, k - good.size);
         if (want.length === 0) throw this.#notEnough(good.size);
         for (const shnum of want) tried.add(shnum);
         const got = await Promise.all(want.map((shnum) => this.#block(file, shnum, s, offset, len)));
