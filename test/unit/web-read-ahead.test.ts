@@ -38,3 +38,25 @@ test('overlapping reads in any order return the right bytes', async () => {
   await Promise.all(Array.from({ length: 39 }, (_, i) => src.read(i * 256, 256)));
   expect(innerReads).toBeLessThanOrEqual(4);
 });
+
+test('the window after the one being read is requested before a read needs it', async () => {
+  const data = Uint8Array.from({ length: 10_000 }, (_, i) => i % 251);
+  const starts: number[] = [];
+  const src = readAhead(
+    {
+      size: data.length,
+      async read(offset: number, length: number) {
+        starts.push(offset);
+        return data.slice(offset, offset + length);
+      },
+    },
+    4096,
+  );
+  expect(await src.read(0, 256)).toEqual(data.subarray(0, 256));
+  expect(starts).toEqual([0, 4096]);
+  // Served from the prefetched window; the one after it is requested in turn.
+  expect(await src.read(4096, 256)).toEqual(data.subarray(4096, 4352));
+  expect(starts).toEqual([0, 4096, 8192]);
+  expect(await src.read(8192, 1808)).toEqual(data.subarray(8192));
+  expect(starts).toEqual([0, 4096, 8192]);
+});

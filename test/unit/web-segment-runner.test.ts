@@ -1,0 +1,99 @@
+/**
+ * The web app's segment runner across a real message boundary (comlink over a
+ * MessageChannel, so buffers are really transferred and detached): results equal the
+ * local encoder's, a caller's buffers are never detached behind its back, and the memory
+ * it hands back (released blocks, plaintext) is used again.
+ */
+import { expose, type Remote, wrap } from 'comlink';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type Codec, loadCodec } from '../../core/codec/index.ts';
+import { encodeSegment, type SegmentDecodeJob } from '../../core/immutable/segment.ts';
+import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
+import { asAesKey } from '../../core/types.ts';
+import { decodeJob, encodeJob } from '../../web/workers/segment-jobs.ts';
+import { pooledRunner, type SegmentWorkerLike } from '../../web/workers/segment-runner.ts';
+import { pattern } from '../harness/bytes.ts';
+
+let codec: Codec;
+let channel: MessageChannel;
+let remote: Remote<SegmentWorkerLike>;
+
+beforeAll(async () => {
+  codec = await loadCodec();
+  channel = new MessageChannel();
+  const api: SegmentWorkerLike = {
+    encode: (job) => encodeJob(job, nodeCrypto, codec),
+    decode: (job, input) => decodeJob(job, input, nodeCrypto, codec),
+  };
+  expose(api, channel.port1 as never);
+  remote = wrap<SegmentWorkerLike>(channel.port2 as never);
+});
+afterAll(() => {
+  channel.port1.close();
+  channel.port2.close();
+});
+
+const runner = () => pooledRunner({ size: 1, run: (task) => task(remote) });
+const key = asAesKey(pattern(16, 3));
+const k = 3;
+const n = 10;
+
+test('encodes as the local encoder does; views are copied, whole buffers transferred and reused', async () => {
+  const r = runner();
+  const file = pattern(300_000, 7);
+  // A view into a larger buffer: must not be detached.
+  const view = file.subarray(1000, 1000 + 131_072);
+  const want = await encodeSegment({ k, n, key, offset: 1000, plaintext: view.slice() }, nodeCrypto, codec);
+  const got = await r.encode({ k, n, key, offset: 1000, plaintext: view });
+  expect(file.byteLength).toBe(300_000);
+  expect(got.ciphertext).toEqual(want.ciphertext);
+  expect(got.blocks).toEqual(want.blocks);
+  expect(got.blockHashes).toEqual(want.blockHashes);
+  expect(got.crypttextLeaf).toEqual(want.crypttextLeaf);
+
+  // An owned plaintext travels (detached here) and comes back as the next read buffer.
+  const owned = file.slice(131_072, 262_144);
+  const copy = owned.slice();
+  const second = await r.encode({ k, n, key, offset: 131_072, plaintext: owned });
+  expect(owned.byteLength).toBe(0);
+  // Both plaintexts (the view's copy, then this one) are back: the same memory, still
+  // holding what was read into it; after them, fresh zeroed buffers.
+  expect(r.readBuffer(131_072)).toEqual(view);
+  expect(r.readBuffer(131_072)).toEqual(copy);
+  expect(r.readBuffer(131_072)).toEqual(new Uint8Array(131_072));
+
+  // Released blocks go back to a worker with the next job and are filled again there.
+  const blocksBuffer = second.blocks[0].buffer;
+  r.release?.(second);
+  const third = await r.encode({ k, n, key, offset: 131_072, plaintext: copy.slice() });
+  expect(blocksBuffer.byteLength).toBe(0);
+  expect(third.blocks).toEqual(
+    (await encodeSegment({ k, n, key, offset: 131_072, plaintext: copy }, nodeCrypto, codec)).blocks,
+  );
+});
+
+test('decode leaves the caller its blocks, so it can try again without a bad one', async () => {
+  const r = runner();
+  const plaintext = pattern(131_072, 11);
+  const seg = await encodeSegment({ k, n, key, offset: 0, plaintext: plaintext.slice() }, nodeCrypto, codec);
+  const leaves = seg.blockHashes;
+  // Whole-buffer blocks (as a network read gives them), one of them corrupt.
+  const blocks = [0, 1, 2, 3].map((i) => seg.blocks[i].slice());
+  blocks[1][5] ^= 1;
+  const job = (shnums: number[]): SegmentDecodeJob => ({
+    k,
+    n,
+    key,
+    offset: 0,
+    length: plaintext.length,
+    blocks: shnums.map((s) => blocks[s]),
+    shnums,
+    blockLeaves: shnums.map((s) => leaves[s]),
+    crypttextLeaf: seg.crypttextLeaf,
+  });
+  const bad = await r.decode(job([0, 1, 2]));
+  expect(bad).toEqual({ ok: false, badBlocks: [1] });
+  for (const b of blocks) expect(b.byteLength).toBe(seg.blocks[0].length);
+  const good = await r.decode(job([0, 2, 3]));
+  expect(good.ok && good.plaintext).toEqual(plaintext);
+});

@@ -1,0 +1,30 @@
+/**
+ * Per-segment CHK work (encrypt + erasure-code + hash, or verify + decode + decrypt) in a
+ * module worker, so the grid worker that drives a transfer only reads, hashes the whole
+ * file and moves bytes over its sockets. Inputs arrive transferred (segment-runner.ts) and
+ * results go back transferred, never copied.
+ */
+import backend from '#crypto-backend';
+import { expose } from 'comlink';
+import { loadCodec } from '../../core/codec/index.ts';
+import type { SegmentDecodeJob, SegmentEncodeJob } from '../../core/immutable/segment.ts';
+import { decodeJob, encodeJob } from './segment-jobs.ts';
+
+const codec = loadCodec();
+
+const api = {
+  /** Loads the codec; resolves to the build in use. */
+  async init(): Promise<string> {
+    return (await codec).variant;
+  },
+  async encode(job: SegmentEncodeJob) {
+    return encodeJob(job, backend, await codec);
+  },
+  async decode(job: SegmentDecodeJob, input: ArrayBuffer) {
+    return decodeJob(job, input, backend, await codec);
+  },
+};
+
+export type SegmentWorkerApi = typeof api;
+
+expose(api);
