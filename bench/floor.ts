@@ -7,6 +7,7 @@
  * this machine pays at least this, so it bounds what bench:grid can show.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,19 @@ const here = fileURLToPath(new URL('./floor/', import.meta.url));
 export interface FloorFigures {
   putSeconds: number;
   getSeconds: number;
+  /** CPU seconds (user + system) of the client and of the sinks together, per phase. */
+  putCpu: { client: number; sinks: number };
+  getCpu: { client: number; sinks: number };
+}
+
+/** CPU seconds used so far by `pids` (utime + stime from /proc). */
+function cpuOf(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100; // USER_HZ
 }
 
 async function startSink(dir: string): Promise<{ child: ChildProcess; port: number }> {
@@ -30,12 +44,21 @@ async function startSink(dir: string): Promise<{ child: ChildProcess; port: numb
   return { child, port };
 }
 
-async function runClient(args: string[]): Promise<number> {
+async function runClient(args: string[]): Promise<{ seconds: number; cpu: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, [path.join(here, 'client.mjs'), ...args], { stdio: 'inherit' });
+  const child = spawn(
+    '/usr/bin/time',
+    ['-f', 'cpu_s=%U+%S', process.execPath, path.join(here, 'client.mjs'), ...args],
+    { stdio: ['ignore', 'inherit', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const code = await new Promise<number | null>((r) => child.once('close', r));
-  if (code !== 0) throw new Error(`floor client ${args[0]} failed (${code})`);
-  return (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`floor client ${args[0]} failed (${code}):\n${stderr}`);
+  const m = /cpu_s=([\d.]+)\+([\d.]+)/.exec(stderr);
+  return { seconds: (performance.now() - started) / 1000, cpu: Number(m?.[1] ?? 0) + Number(m?.[2] ?? 0) };
 }
 
 export async function measureFloor(
@@ -50,11 +73,19 @@ export async function measureFloor(
   );
   try {
     const ports = sinks.map((s) => String(s.port));
-    const putSeconds = await runClient(['put', file, String(k), ...ports]);
+    const pids = sinks.map((s) => s.child.pid as number);
+    const before = cpuOf(pids);
+    const put = await runClient(['put', file, String(k), ...ports]);
+    const middle = cpuOf(pids);
     const out = path.join(dir, 'out.bin');
     // The client checks that it received `size` bytes.
-    const getSeconds = await runClient(['get', file, out, String(size), String(k), ...ports]);
-    return { putSeconds, getSeconds };
+    const get = await runClient(['get', file, out, String(size), String(k), ...ports]);
+    return {
+      putSeconds: put.seconds,
+      getSeconds: get.seconds,
+      putCpu: { client: put.cpu, sinks: middle - before },
+      getCpu: { client: get.cpu, sinks: cpuOf(pids) - middle },
+    };
   } finally {
     for (const s of sinks) s.child.kill('SIGTERM');
     await fs.rm(dir, { recursive: true, force: true });
