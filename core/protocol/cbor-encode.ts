@@ -8,10 +8,14 @@
  */
 const text = new TextEncoder();
 
-export function encodeFrameCbor(value: unknown): Uint8Array {
+export function encodeFrameCbor(
+  value: unknown,
+  alloc: (size: number) => Uint8Array = (size) => new Uint8Array(size),
+): Uint8Array {
   const strings = new Map<string, Uint8Array>();
   const size = sizeOf(value, strings, 0);
-  const out = new Uint8Array(size);
+  // Every byte of `out` is written below (checked), so a reused buffer leaks nothing old.
+  const out = alloc(size);
   const w = new Writer(out, strings);
   w.value(value, 0);
   if (w.pos !== size) throw new Error('CBOR encoder miscounted');

@@ -7,9 +7,9 @@ import { decodeFrameCbor } from './cbor-decode.ts';
 import { encodeFrameCbor } from './cbor-encode.ts';
 import { ProtocolError } from './errors.ts';
 
-/** A plain Uint8Array of exactly the encoded size. */
-export function encodeCbor(value: unknown): Uint8Array {
-  return encodeFrameCbor(value);
+/** A Uint8Array of exactly the encoded size, from `alloc` if given (e.g. a BufferPool). */
+export function encodeCbor(value: unknown, alloc?: (size: number) => Uint8Array): Uint8Array {
+  return encodeFrameCbor(value, alloc);
 }
 
 /**

@@ -102,7 +102,12 @@ const OPS = new Set<string>([
 
 // ---- client side: encode requests -------------------------------------------------
 
-export function encodeRequest<K extends Op>(id: number, op: K, args: OpArgs[K]): Uint8Array {
+export function encodeRequest<K extends Op>(
+  id: number,
+  op: K,
+  args: OpArgs[K],
+  alloc?: (size: number) => Uint8Array,
+): Uint8Array {
   let a: Record<string, unknown>;
   if (op === 'rtw') {
     const r = args as ReadTestWriteArgs;
@@ -122,7 +127,7 @@ export function encodeRequest<K extends Op>(id: number, op: K, args: OpArgs[K]):
   } else {
     a = args as unknown as Record<string, unknown>;
   }
-  return encodeCbor({ i: id, o: op, a });
+  return encodeCbor({ i: id, o: op, a }, alloc);
 }
 
 // ---- server side: decode requests -------------------------------------------------

@@ -3,12 +3,16 @@
  * channel of binary frames. WebSocket (direct or through the relay) implements it today;
  * WebTransport can later, behind the same shape.
  */
-import { WebSocketImpl } from '#ws';
+import { sendThenRelease, WebSocketImpl } from '#ws';
 import { ProtocolError } from './errors.ts';
 
 export interface Transport {
-  /** Queues one frame. Never throws once open; a failure shows up as onClose. */
-  send(frame: Uint8Array): void;
+  /**
+   * Queues one frame. Never throws once open; a failure shows up as onClose. `onSent`, if
+   * given, is called once the transport no longer reads `frame`'s bytes, so the caller may
+   * reuse the buffer; it may never be called (a closed channel, an unknown WebSocket).
+   */
+  send(frame: Uint8Array, onSent?: () => void): void;
   /** Bytes queued but not yet handed to the network (back-pressure signal). */
   readonly bufferedAmount: number;
   /** Set by the owner: called once per received frame. */
@@ -68,8 +72,11 @@ export function openWebSocketTransport(
       }
     }, opts.openTimeoutMs ?? 10_000);
     const transport: Transport = {
-      send(frame) {
-        if (ws.readyState === OPEN) ws.send(frame);
+      send(frame, onSent) {
+        if (ws.readyState !== OPEN) return;
+        // Only the platform's own WebSocket is known to say (or copy) when a frame is done with.
+        if (onSent && Ctor === WebSocketImpl) sendThenRelease(ws, frame, onSent);
+        else ws.send(frame);
       },
       get bufferedAmount() {
         return ws.bufferedAmount;

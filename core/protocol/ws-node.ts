@@ -1,6 +1,6 @@
 /** `#ws` in Node: the `ws` package (Node 20 has no global WebSocket). */
 import WebSocket from 'ws';
-import type { WebSocketConstructor } from './transport.ts';
+import type { WebSocketConstructor, WebSocketLike } from './transport.ts';
 
 /**
  * An all-zero masking key: `ws` then sends the payload as it is (no masked copy of every
@@ -21,3 +21,13 @@ class NodeWebSocket extends WebSocket {
 
 export const WebSocketImpl: WebSocketConstructor | undefined =
   NodeWebSocket as unknown as WebSocketConstructor;
+
+/**
+ * Sends `frame`; `onSent` once `ws` has written it to the socket (until then Node's stream
+ * may still hold the very buffer, so it must not be reused before).
+ */
+export function sendThenRelease(ws: WebSocketLike, frame: Uint8Array, onSent: () => void): void {
+  (ws as unknown as WebSocket).send(frame, (err) => {
+    if (!err) onSent();
+  });
+}
