@@ -7,7 +7,8 @@
  * For each size it prints upload and download MB/s (10^6 B of plaintext per second, from
  * choosing the file to the link appearing, and from pressing Download to the last byte on
  * disk, verified by SHA-256) and the peak RSS (VmHWM) of the tab's renderer process and of
- * the browser process, each reset before the phase it measures. The default sizes are
+ * the browser process, each reset before the phase it measures (after collecting garbage in
+ * the page and its workers, so a phase is not charged with what an earlier one left). The default sizes are
  * 256 MiB (the headline speed) then 64 MiB and 1 GiB to show memory does not grow with
  * the file.
  *
@@ -120,7 +121,59 @@ interface Peaks {
   /** The renderer's resident memory when the phase began (what the peak grew from). */
   rendererBefore: number;
 }
-async function measurePeaks<T>(cdp: Cdp, run: () => Promise<T>): Promise<{ value: T; peaks: Peaks }> {
+/**
+ * Collects garbage in the page and every worker it started (nested ones too), so that a
+ * phase's peak is not inflated by what an earlier phase left for the GC (the baseline read
+ * alone leaves the file's size in dead 1 MiB slices). Sessions are found by auto-attach.
+ */
+class Collector {
+  readonly #sessions = new Set<string>();
+  private constructor(
+    readonly cdp: Cdp,
+    readonly pageSession: string,
+  ) {}
+
+  /** With `attach` false, another CDP client (the profiler) does the auto-attaching. */
+  static async start(cdp: Cdp, pageSession: string, attach: boolean): Promise<Collector> {
+    const c = new Collector(cdp, pageSession);
+    cdp.on((method, params) => {
+      if (method === 'Target.detachedFromTarget') c.#sessions.delete(String(params.sessionId));
+      if (method !== 'Target.attachedToTarget') return;
+      const info = params.targetInfo as { type: string };
+      if (info.type !== 'worker') return;
+      const session = String(params.sessionId);
+      c.#sessions.add(session);
+      if (attach)
+        void cdp
+          .send(
+            'Target.setAutoAttach',
+            { autoAttach: true, waitForDebuggerOnStart: false, flatten: true },
+            session,
+          )
+          .catch(() => {});
+    });
+    if (attach)
+      await cdp.send(
+        'Target.setAutoAttach',
+        { autoAttach: true, waitForDebuggerOnStart: false, flatten: true },
+        pageSession,
+      );
+    return c;
+  }
+
+  async collect(): Promise<void> {
+    for (const s of [this.pageSession, ...this.#sessions]) {
+      await this.cdp.send('HeapProfiler.collectGarbage', {}, s).catch(() => {}); // a worker may have ended
+    }
+  }
+}
+
+async function measurePeaks<T>(
+  cdp: Cdp,
+  collector: Collector,
+  run: () => Promise<T>,
+): Promise<{ value: T; peaks: Peaks }> {
+  await collector.collect();
   const before = await processes(cdp);
   for (const p of before) resetPeak(p.id);
   const rendererBefore = Math.max(
@@ -196,11 +249,12 @@ async function measure(
     );
     const readMBs = await readBaseline(page, file);
     const profiler = profiling ? await WorkerProfiler.attach(cdp, page.sessionId) : null;
+    const collector = await Collector.start(cdp, page.sessionId, !profiler);
     let profile = '';
     await profiler?.start();
     const cpu0 = await sampleCpu(cdp, gridPid);
 
-    const up = await measurePeaks(cdp, async () => {
+    const up = await measurePeaks(cdp, collector, async () => {
       const t0 = performance.now();
       await page.setInputFiles('input[type=file]', [file]);
       const result = await page.waitFor<{ href?: string; error?: string }>(
@@ -225,7 +279,7 @@ async function measure(
       30_000,
     );
     const cpu2 = await sampleCpu(cdp, gridPid);
-    const down = await measurePeaks(cdp, async () => {
+    const down = await measurePeaks(cdp, collector, async () => {
       let firstByteAt = 0;
       const done = new Promise<string>((resolve, reject) => {
         const off = cdp.on((method, params) => {
