@@ -25,9 +25,10 @@ interface BenchResult {
   workerVariants: string[];
   rows: ChkFigures[];
   stages: StageFigures;
+  cryptoThread: { sha: number[]; aes: number[]; workers: number; hashed: number; ceiling: number };
 }
 interface BenchWindow {
-  runChkBench(setup: ChkBenchSetup, workers: number, sweep?: number[]): Promise<BenchResult>;
+  runChkBench(setup: ChkBenchSetup, workers: number): Promise<BenchResult>;
 }
 
 const TYPES: Record<string, string> = {
@@ -36,11 +37,7 @@ const TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
 };
 
-export async function runBrowserBench(
-  setup: ChkBenchSetup,
-  workers = 2,
-  sweep: number[] = [],
-): Promise<void> {
+export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promise<void> {
   const root = fileURLToPath(new URL('./chk-page/', import.meta.url));
   const outDir = await mkdtemp(path.join(tmpdir(), 'cairn-bench-chk-'));
   await build({
@@ -74,8 +71,8 @@ export async function runBrowserBench(
     await page.goto(`http://127.0.0.1:${port}/index.html`);
     await page.waitForFunction(() => document.title === 'ready');
     const result: BenchResult = await page.evaluate(
-      ([s, w, sw]) => (globalThis as unknown as BenchWindow).runChkBench(s, w, sw),
-      [setup, workers, sweep] as const,
+      ([s, w]) => (globalThis as unknown as BenchWindow).runChkBench(s, w),
+      [setup, workers] as const,
     );
     const version = /Chrome\/(\S+)/.exec(result.userAgent)?.[1] ?? '?';
     console.log(
@@ -83,6 +80,12 @@ export async function runBrowserBench(
     );
     console.log(formatFigures(result.rows));
     console.log(`\n${formatStages('Chromium stages (main thread, one stage at a time):', result.stages)}`);
+    const c = result.cryptoThread;
+    console.log(
+      `\nChromium's WebCrypto alone, 8 calls in flight per worker, 1 worker / ${c.workers} workers:\n` +
+        `  SHA-256 over blocks ${c.sha.map((x) => x.toFixed(0)).join(' / ')} MB/s, AES-CTR over segments ${c.aes.map((x) => x.toFixed(0)).join(' / ')} MB/s\n` +
+        `  encode bound by WebCrypto alone (${c.hashed.toFixed(2)} B hashed + 1 B encrypted per plaintext B): ${c.ceiling.toFixed(0)} MB/s`,
+    );
     const two = result.rows[1];
     console.log(
       `\nGoal with ${workers} workers: encode >= 240 MB/s (median ${two.encodeRandomKey.median.toFixed(0)} random key, ` +

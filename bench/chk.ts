@@ -5,8 +5,7 @@
  * workers, whole-file hashes in one WebCrypto call; then two workers with them streamed
  * through hash-wasm, as the web app does), with the share of time each stage takes. Medians (and best) of 3 runs; the
  * machine is shared, so expect ±10-20% noise. `--node-only` skips Chromium, `--browser-only` skips Node; `--size MiB`
- * changes the file size; `--sweep 0,0.1,0.2` adds 2-worker rows with those shares of block
- * hashing done in the workers (hash-wasm) instead of Chromium's one WebCrypto thread.
+ * changes the file size.
  */
 import { loadCodec } from '../core/codec/index.ts';
 import { nodeCrypto } from '../core/primitives/crypto-node.ts';
@@ -37,9 +36,7 @@ async function main() {
   if (!args.includes('--browser-only')) await nodeBench();
   if (!args.includes('--node-only')) {
     const { runBrowserBench } = await import('./chk-browser.ts');
-    const sweepArg = args.indexOf('--sweep');
-    const sweep = sweepArg >= 0 ? args[sweepArg + 1].split(',').map(Number) : [];
-    await runBrowserBench(SETUP, 2, sweep);
+    await runBrowserBench(SETUP);
   }
 }
 

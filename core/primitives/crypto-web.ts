@@ -9,7 +9,7 @@
  * the web upload is bound by the network, where the faster hash buys nothing).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { createSHA256, type IHasher } from 'hash-wasm';
+import { createSHA256 } from 'hash-wasm';
 import type { AesKey } from '../types.ts';
 import { equalBytes } from './bytes.ts';
 import { InputError } from '../errors.ts';
@@ -85,61 +85,18 @@ export interface WebCryptoOptions {
    * are collected and hashed in one WebCrypto call (default 0: always streamed).
    */
   readonly oneShotHashLimit?: number;
-  /**
-   * Fraction (0..1) of a sha256dMany batch hashed on the calling thread with hash-wasm
-   * while WebCrypto hashes the rest. Chromium runs every WebCrypto call of a renderer on
-   * one crypto thread shared by the page and all its workers (measured: aggregate digest and
-   * AES throughput do not grow from 1 to 3 workers), so that thread bounds the encoder;
-   * hashing a few of the N blocks here moves work onto threads that would otherwise wait.
-   * Default DEFAULT_LOCAL_HASH_SHARE.
-   */
-  readonly localHashShare?: number;
 }
-
-/** Off until bench:chk --sweep shows a gain on a quiet machine. */
-export const DEFAULT_LOCAL_HASH_SHARE = 0;
 
 export function webCryptoBackend(opts: WebCryptoOptions = {}): CryptoBackend {
   const limit = opts.oneShotHashLimit ?? 0;
-  const localShare = Math.min(1, Math.max(0, opts.localHashShare ?? DEFAULT_LOCAL_HASH_SHARE));
-  // Loaded on first use; until it is, batches go wholly to WebCrypto. Kept synchronous so
-  // that every input is read before sha256dMany returns, as the interface promises.
-  let localHasher: IHasher | undefined;
-  let loading = false;
   return {
     name: 'webcrypto',
     async sha256dMany(inputs) {
-      if (localShare > 0 && !localHasher && !loading) {
-        loading = true;
-        createSHA256().then(
-          (h) => {
-            localHasher = h;
-          },
-          () => {}, // without hash-wasm, every batch goes to WebCrypto
-        );
-      }
-      const h = localHasher;
-      const local = h && inputs.length > 1 ? Math.round(inputs.length * localShare) : 0;
-      const split = inputs.length - local;
-      // WebCrypto copies each input when called, so these are queued to the crypto thread
-      // before the local hashing below starts, and both run at once.
-      const remote = Promise.all(
-        inputs
-          .slice(0, split)
-          .map((b) =>
-            sha256dView(b.buffer instanceof ArrayBuffer ? (b as Uint8Array<ArrayBuffer>) : b.slice()),
-          ),
+      return Promise.all(
+        inputs.map((b) =>
+          sha256dView(b.buffer instanceof ArrayBuffer ? (b as Uint8Array<ArrayBuffer>) : b.slice()),
+        ),
       );
-      if (!h || !local) return remote;
-      const here = inputs.slice(split).map((b) => {
-        h.init();
-        h.update(b);
-        const inner = h.digest('binary');
-        h.init();
-        h.update(inner);
-        return h.digest('binary');
-      });
-      return [...(await remote), ...here];
     },
     async taggedHashes(prefix, blocks) {
       // Every prefix||block laid out in the scratch buffer; each digest() copies its view at once.

@@ -113,37 +113,6 @@ describe('crypto backends agree', () => {
     }
   });
 
-  it('sha256dMany gives the same digests in the same order whatever share is hashed locally', async () => {
-    const prefix = tagPrefix(TAG_BLOCK);
-    const blocks = Array.from({ length: 10 }, (_, i) => {
-      const b = pattern(1000 + 37 * i, i + 5);
-      const buf = new Uint8Array(prefix.length + b.length);
-      buf.set(prefix);
-      buf.set(b, prefix.length);
-      return { buf, want: toHex(taggedHash(TAG_BLOCK, b)) };
-    });
-    for (const localHashShare of [0, 0.1, 0.3, 0.5, 1]) {
-      const backend = webCryptoBackend({ localHashShare });
-      // The local hasher loads on first use; the second batch is the one that splits.
-      for (let pass = 0; pass < 2; pass++) {
-        for (const n of [1, 2, 10]) {
-          const got = await backend.sha256dMany(blocks.slice(0, n).map((b) => b.buf));
-          expect(got.map(toHex)).toEqual(blocks.slice(0, n).map((b) => b.want));
-        }
-      }
-    }
-  });
-
-  it('sha256dMany has read every input by the time it returns', async () => {
-    const backend = webCryptoBackend({ localHashShare: 0.5 });
-    const inputs = Array.from({ length: 4 }, (_, i) => pattern(5000, i + 1));
-    const want = (await backend.sha256dMany(inputs)).map(toHex);
-    const reused = inputs.map((b) => b.slice());
-    const pending = backend.sha256dMany(reused);
-    for (const b of reused) b.fill(0); // the caller reuses its buffers at once
-    expect((await pending).map(toHex)).toEqual(want);
-  });
-
   it('streaming hashers agree with each other and with one-shot', async () => {
     const data = pattern(200_000, 3);
     const prefix = tagPrefix('allmydata_crypttext_v1');
