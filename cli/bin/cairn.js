@@ -1,8 +1,24 @@
 #!/usr/bin/env node
-// Entry point for `npx cairn`: the CLI is TypeScript, loaded through tsx so that no
-// build step stands between `npm install` and a working command.
-import { register } from 'tsx/esm/api';
+// Entry point for `npx cairn`. The CLI is TypeScript: it runs from a bundle that
+// bundle.js builds on first use (and again after any source edit), so no build step stands
+// between `npm install` and a working command, and each start is plain Node. Should the
+// bundle fail to build, tsx loads the sources instead (slower start, same behaviour);
+// CAIRN_NO_BUNDLE=1 asks for that path.
+import { pathToFileURL } from 'node:url';
 
-register();
-const { main } = await import('../main.ts');
+async function loadMain() {
+  if (!process.env.CAIRN_NO_BUNDLE) {
+    try {
+      const { bundleEntry } = await import('./bundle.js');
+      return (await import(pathToFileURL(await bundleEntry('cli', 'cli/main.ts')).href)).main;
+    } catch (err) {
+      process.stderr.write(`cairn: running through the TypeScript loader (${String(err).split('\n')[0]})\n`);
+    }
+  }
+  const { register } = await import('tsx/esm/api');
+  register();
+  return (await import('../main.ts')).main;
+}
+
+const main = await loadMain();
 process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,2 @@
+/** See bundle.js. */
+export function bundleEntry(name: string, entry: string): Promise<string>;
