@@ -119,6 +119,7 @@ export class CdpPage {
   private constructor(
     readonly cdp: Cdp,
     readonly sessionId: string,
+    readonly targetId: string,
   ) {}
 
   static async open(cdp: Cdp, url: string): Promise<CdpPage> {
@@ -127,7 +128,7 @@ export class CdpPage {
       targetId,
       flatten: true,
     });
-    return new CdpPage(cdp, sessionId);
+    return new CdpPage(cdp, sessionId, targetId);
   }
 
   async evaluate<T>(expression: string): Promise<T> {

@@ -12,8 +12,10 @@
  * 256 MiB (the headline speed) then 64 MiB and 1 GiB to show memory does not grow with
  * the file.
  *
- * Baseline in the same run: the same tab reading the same File in 1 MiB slices with no
- * crypto, coding or network (the ceiling an upload could reach on this machine).
+ * Baselines in the same run: the same tab reading the same File in 1 MiB slices with no
+ * crypto, coding or network (the ceiling an upload could reach on this machine), and
+ * Chromium saving the same file served over plain HTTP by the bench (the ceiling of the
+ * browser's own download path, which a download from the grid also takes).
  * The machine's 2 cores are shared by Chromium, 10 servers, the relay and whatever else
  * runs: expect ±20% noise.
  *
@@ -28,6 +30,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -210,6 +213,53 @@ async function readBaseline(page: CdpPage, file: string): Promise<number> {
   })()`);
 }
 
+/**
+ * Download baseline: Chromium saving the same file served over plain HTTP by this process
+ * (no grid, no workers, no service worker): what the browser's own download path costs on
+ * this machine, the ceiling a download from the grid could reach.
+ */
+async function plainDownloadBaseline(
+  cdp: Cdp,
+  file: string,
+  size: number,
+  downloads: string,
+): Promise<number> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(size),
+      'content-disposition': 'attachment; filename="baseline.bin"',
+    });
+    createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  try {
+    const done = new Promise<string>((resolve, reject) => {
+      const off = cdp.on((method, params) => {
+        if (method !== 'Browser.downloadProgress') return;
+        if (params.state === 'completed') {
+          off();
+          resolve(path.join(downloads, String(params.guid)));
+        } else if (params.state === 'canceled') {
+          off();
+          reject(new Error('the baseline download was cancelled'));
+        }
+      });
+    });
+    const t0 = performance.now();
+    const page = await CdpPage.open(cdp, `http://127.0.0.1:${port}/baseline.bin`);
+    const saved = await done;
+    const s = (performance.now() - t0) / 1000;
+    if ((await fs.stat(saved)).size !== size) throw new Error('the baseline download has the wrong size');
+    await fs.rm(saved);
+    await cdp.send('Target.closeTarget', { targetId: page.targetId }).catch(() => {});
+    return size / s / 1e6;
+  } finally {
+    server.close();
+  }
+}
+
 interface Row {
   size: number;
   upMBs: number;
@@ -217,6 +267,8 @@ interface Row {
   upPeak: Peaks;
   downPeak: Peaks;
   readMBs: number;
+  /** Chromium saving the same file over plain HTTP, MB/s (plainDownloadBaseline). */
+  plainDownMBs: number;
   /** Seconds from pressing Download to the first bytes on disk. */
   downFirstS: number;
   upCpu: string;
@@ -248,6 +300,7 @@ async function measure(
       30_000,
     );
     const readMBs = await readBaseline(page, file);
+    const plainDownMBs = await plainDownloadBaseline(cdp, file, size, downloads);
     const profiler = profiling ? await WorkerProfiler.attach(cdp, page.sessionId) : null;
     const collector = await Collector.start(cdp, page.sessionId, !profiler);
     let profile = '';
@@ -313,6 +366,7 @@ async function measure(
       upPeak: up.peaks,
       downPeak: down.peaks,
       readMBs,
+      plainDownMBs,
       downFirstS: down.value.firstS,
       upCpu: cpuDelta(cpu0, cpu1),
       downCpu: cpuDelta(cpu2, cpu3),
@@ -347,7 +401,8 @@ async function main() {
           .padStart(6)} MB/s  ` +
           `renderer peak up ${mb(row.upPeak.renderer)} / down ${mb(row.downPeak.renderer)}  ` +
           `browser peak up ${mb(row.upPeak.browser)} / down ${mb(row.downPeak.browser)}  ` +
-          `(baseline: tab reads the File at ${row.readMBs.toFixed(0)} MB/s; upload = ${((100 * row.upMBs) / row.readMBs).toFixed(1)}% of it)`,
+          `(baselines: tab reads the File at ${row.readMBs.toFixed(0)} MB/s, upload = ${((100 * row.upMBs) / row.readMBs).toFixed(1)}% of it; ` +
+          `Chromium saves a plain HTTP download at ${row.plainDownMBs.toFixed(0)} MB/s, download = ${((100 * row.downMBs) / row.plainDownMBs).toFixed(1)}% of it)`,
       );
       console.log(
         `           first downloaded bytes after ${row.downFirstS.toFixed(2)} s; renderer at rest before upload ${mb(row.upPeak.rendererBefore)} / before download ${mb(row.downPeak.rendererBefore)}; ` +
