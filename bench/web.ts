@@ -24,7 +24,9 @@
  *
  * Options: --sizes 256,64,1024 (MiB), --keep (leave the temp dir), --profile (V8 CPU
  * profiles of the page's workers and the service worker per phase, top functions by self
- * time; slows the phases, so its MB/s are not the headline).
+ * time; slows the phases, so its MB/s are not the headline). BENCH_GC_EVERY_MS=3000 also
+ * collects garbage in the page and its workers that often during each phase: a diagnostic
+ * of live memory against memory waiting for a late GC (no browser does that by itself).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -177,13 +179,15 @@ async function measurePeaks<T>(
   run: () => Promise<T>,
 ): Promise<{ value: T; peaks: Peaks }> {
   await collector.collect();
+  const every = Number(process.env.BENCH_GC_EVERY_MS ?? 0);
+  const gcTimer = every ? setInterval(() => void collector.collect(), every) : undefined;
   const before = await processes(cdp);
   for (const p of before) resetPeak(p.id);
   const rendererBefore = Math.max(
     0,
     ...before.filter((p) => p.type === 'renderer').map((p) => residentBytes(p.id)),
   );
-  const value = await run();
+  const value = await run().finally(() => clearInterval(gcTimer));
   const after = await processes(cdp);
   const of = (type: string) =>
     Math.max(0, ...after.filter((p) => p.type === type).map((p) => peakBytes(p.id)));
