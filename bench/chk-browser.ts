@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
 import {
   type ChkBenchSetup,
@@ -37,7 +37,11 @@ const TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
 };
 
-export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promise<void> {
+/** Builds and serves bench/chk-page, opens it in headless Chromium and runs `fn` on it. */
+export async function withChkPage<T>(
+  fn: (page: Page, browser: Browser) => Promise<T>,
+  extraArgs: string[] = [],
+): Promise<T> {
   const root = fileURLToPath(new URL('./chk-page/', import.meta.url));
   const outDir = await mkdtemp(path.join(tmpdir(), 'cairn-bench-chk-'));
   await build({
@@ -63,13 +67,23 @@ export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promis
   const { port } = server.address() as { port: number };
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    args: ['--disable-gpu', '--no-first-run', '--disable-background-networking', ...extraArgs],
   });
   try {
     const page = await browser.newPage();
     page.on('pageerror', (err) => console.error('page error:', err.message));
     await page.goto(`http://127.0.0.1:${port}/index.html`);
     await page.waitForFunction(() => document.title === 'ready');
+    return await fn(page, browser);
+  } finally {
+    await browser.close();
+    server.close();
+    await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promise<void> {
+  await withChkPage(async (page) => {
     const result: BenchResult = await page.evaluate(
       ([s, w]) => (globalThis as unknown as BenchWindow).runChkBench(s, w),
       [setup, workers] as const,
@@ -91,9 +105,5 @@ export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promis
       `\nGoal with ${workers} workers: encode >= 240 MB/s (median ${two.encodeRandomKey.median.toFixed(0)} random key, ` +
         `${two.encodeConvergent.median.toFixed(0)} convergent), decode >= 300 MB/s (median ${two.decodeWorst.median.toFixed(0)} worst case)`,
     );
-  } finally {
-    await browser.close();
-    server.close();
-    await rm(outDir, { recursive: true, force: true });
-  }
+  });
 }

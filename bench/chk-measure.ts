@@ -73,13 +73,13 @@ async function timed(reps: number, size: number, fn: () => Promise<void>): Promi
  * Encode; with `keep`, apply the writes to share buffers and return them (for decoding),
  * otherwise only count the bytes written (the upload is not part of the figure).
  */
-async function encodeOnce(
+export async function encodeOnce(
   source: PlaintextSource,
   params: ChkParams,
   backend: CryptoBackend,
   codec: Codec,
   runner: SegmentRunner | undefined,
-  opts: { convergence?: Uint8Array; keep?: boolean } = {},
+  opts: { convergence?: Uint8Array; keep?: boolean; depth?: number } = {},
 ) {
   const plan = planChk(source.size, params);
   if (plan.kind !== 'chk') throw new Error('bench file must be a CHK file');
@@ -87,7 +87,7 @@ async function encodeOnce(
   const key = opts.convergence ? await convergentKey(source, params, opts.convergence, backend) : randomKey();
   let cap: ChkCap | undefined;
   let written = 0;
-  for await (const step of encodeChk(source, params, key, { backend, codec, runner })) {
+  for await (const step of encodeChk(source, params, key, { backend, codec, runner, depth: opts.depth })) {
     for (const w of step.writes) {
       if (opts.keep) shares[w.shnum].set(w.data, w.offset);
       written += w.data.length;
@@ -99,6 +99,24 @@ async function encodeOnce(
   return { cap: cap!, shares };
 }
 
+/**
+ * The file as the encoder reads it. A runner that lends read buffers (the web app's pooled
+ * runner) gets each segment copied into one, as the app reads a File into them; otherwise
+ * views into `data`.
+ */
+export function sourceFor(data: Uint8Array, runner?: SegmentRunner): PlaintextSource {
+  const lender = runner as (SegmentRunner & { readBuffer?(length: number): Uint8Array }) | undefined;
+  if (!lender?.readBuffer) return bytesSource(data);
+  return {
+    size: data.length,
+    async read(offset, length) {
+      const buf = lender.readBuffer!(length);
+      buf.set(data.subarray(offset, offset + length));
+      return buf;
+    },
+  };
+}
+
 export async function measureChk(
   label: string,
   data: Uint8Array,
@@ -108,7 +126,7 @@ export async function measureChk(
   runner?: SegmentRunner,
 ): Promise<ChkFigures> {
   const { params, reps } = setup;
-  const source = bytesSource(data);
+  const source = sourceFor(data, runner);
   const secret = new Uint8Array(16).fill(97);
   await encodeOnce(source, params, backend, codec, runner); // warm-up
   const encodeRandomKey = await timed(reps, data.length, async () => {

@@ -1,9 +1,17 @@
 /** The Chromium half of `npm run bench:chk`: exposes window.runChkBench for bench/chk-browser.ts. */
 import { loadCodec } from '../../core/codec/index.ts';
+import type { CryptoBackend } from '../../core/primitives/crypto-backend.ts';
 import { webCrypto as streamingWebCrypto, webCryptoBackend } from '../../core/primitives/crypto-web.ts';
 import { WorkerPool } from '../../web/workers/pool.ts';
-import { benchData, type ChkBenchSetup, measureChk, measureStages } from '../chk-measure.ts';
-import { workerRunner } from './runner.ts';
+import {
+  benchData,
+  type ChkBenchSetup,
+  encodeOnce,
+  measureChk,
+  measureStages,
+  sourceFor,
+} from '../chk-measure.ts';
+import { pooledRunner } from '../../web/workers/segment-runner.ts';
 import type { ChkWorkerApi } from './worker.ts';
 
 // Whole-file hashes in one WebCrypto call (the bench file fits): the fast path, memory of
@@ -21,14 +29,14 @@ async function runChkBench(setup: ChkBenchSetup, workers: number) {
   );
   const variants = await pool.each((w) => w.init());
   rows.push(
-    await measureChk(`Chromium, ${workers} workers`, data, setup, webCrypto, codec, workerRunner(pool)),
+    await measureChk(`Chromium, ${workers} workers`, data, setup, webCrypto, codec, pooledRunner(pool)),
     await measureChk(
       `Chromium, ${workers} workers, streamed hash`,
       data,
       setup,
       streamingWebCrypto,
       codec,
-      workerRunner(pool),
+      pooledRunner(pool),
     ),
   );
   const cryptoThread = await measureCryptoThread(pool, setup);
@@ -71,3 +79,82 @@ async function measureCryptoThread(pool: WorkerPool<ChkWorkerApi>, setup: ChkBen
 
 (globalThis as unknown as { runChkBench: typeof runChkBench }).runChkBench = runChkBench;
 document.title = 'ready';
+
+/**
+ * Encode only (random key), `reps` times, with `workers` workers (0: this thread) and the
+ * whole-file hash one-shot or streamed: for bench/chk-trace.ts, which traces these runs.
+ */
+async function runChkEncode(
+  setup: ChkBenchSetup,
+  workers: number,
+  oneShot: boolean | 'none',
+  depth?: number,
+) {
+  const codec = await loadCodec();
+  const data = benchData(setup.size);
+  // 'none': a whole-file hasher that does nothing (wrong caps; shows what the hash costs).
+  const backend: CryptoBackend =
+    oneShot === 'none'
+      ? { ...webCrypto, createHasher: async () => ({ update() {}, digest: async () => new Uint8Array(32) }) }
+      : oneShot
+        ? webCrypto
+        : streamingWebCrypto;
+  const pool = workers
+    ? new WorkerPool<ChkWorkerApi>(
+        () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
+        {
+          size: workers,
+        },
+      )
+    : undefined;
+  if (pool) await pool.each((w) => w.init());
+  const runner = pool ? pooledRunner(pool) : undefined;
+  const source = sourceFor(data, runner);
+  await encodeOnce(source, setup.params, backend, codec, runner, { depth }); // warm-up
+  const rates: number[] = [];
+  for (let r = 0; r < setup.reps; r++) {
+    const t = performance.now();
+    await encodeOnce(source, setup.params, backend, codec, runner, { depth });
+    rates.push(data.length / 1e6 / ((performance.now() - t) / 1000));
+  }
+  // The pool stays up: the tracer stops the workers' profiles after this returns.
+  return rates;
+}
+(globalThis as unknown as { runChkEncode: typeof runChkEncode }).runChkEncode = runChkEncode;
+
+/** Segments encoded inside the workers alone (no coordinator): MB/s with 1 and with all workers. */
+async function runWorkerLoop(workers: number, depth: number, count: number) {
+  const pool = new WorkerPool<ChkWorkerApi>(
+    () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
+    { size: workers },
+  );
+  await pool.each((w) => w.init());
+  const size = 128 * 1024;
+  const out: number[] = [];
+  for (const w of [1, workers]) {
+    await pool.each((r) => r.encodeLoop(32, size, depth)); // warm-up
+    const t = performance.now();
+    await Promise.all(Array.from({ length: w }, () => pool.run((r) => r.encodeLoop(count / w, size, depth))));
+    out.push((count * size) / 1e6 / ((performance.now() - t) / 1000));
+  }
+  pool.terminate();
+  return out;
+}
+(globalThis as unknown as { runWorkerLoop: typeof runWorkerLoop }).runWorkerLoop = runWorkerLoop;
+
+/** MB/s of WebCrypto alone from one worker over `size`-byte calls, 8 in flight. */
+async function runCryptoLoad(op: 'sha' | 'aes', sizes: number[]) {
+  const pool = new WorkerPool<ChkWorkerApi>(
+    () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
+    { size: 1 },
+  );
+  const out: Record<number, number> = {};
+  for (const size of sizes) {
+    await pool.run((w) => w.cryptoLoad(op, 16e6, size, 8));
+    const ms = await pool.run((w) => w.cryptoLoad(op, 128e6, size, 8));
+    out[size] = 128e6 / 1e3 / ms;
+  }
+  pool.terminate();
+  return out;
+}
+(globalThis as unknown as { runCryptoLoad: typeof runCryptoLoad }).runCryptoLoad = runCryptoLoad;

@@ -1,33 +1,24 @@
 /**
  * Segment jobs of the CHK pipeline in a module worker (comlink), with WebCrypto, hash-wasm
- * and the wasm codec. Results travel back as transferred buffers, never copied.
+ * and the wasm codec, as the web app's segment worker runs them (the same job functions, so
+ * the bench drives them with the app's pooledRunner). Results travel back transferred.
  */
-import { expose, transfer } from 'comlink';
+import { expose } from 'comlink';
 import { loadCodec } from '../../core/codec/index.ts';
-import {
-  type DecodedSegment,
-  decodeSegment,
-  type EncodedSegment,
-  encodeSegment,
-  type SegmentDecodeJob,
-  type SegmentEncodeJob,
-} from '../../core/immutable/segment.ts';
+import { encodeSegment, type SegmentDecodeJob, type SegmentEncodeJob } from '../../core/immutable/segment.ts';
 import { webCrypto } from '../../core/primitives/crypto-web.ts';
+import type { AesKey } from '../../core/types.ts';
+import { decodeJob, encodeJob } from '../../web/workers/segment-jobs.ts';
 
 const codec = loadCodec();
-
-/** Each distinct ArrayBuffer once (a transfer list may not repeat one). */
-export function buffersOf(arrays: Uint8Array[]): ArrayBuffer[] {
-  return [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
-}
 
 const api = {
   async init(): Promise<string> {
     return (await codec).variant;
   },
-  async encode(job: SegmentEncodeJob): Promise<EncodedSegment> {
-    const r = await encodeSegment(job, webCrypto, await codec);
-    return transfer(r, buffersOf([r.ciphertext, ...r.blocks]));
+  // As the web app's segment worker (web/workers/segment-jobs.ts): buffers travel back.
+  async encode(job: SegmentEncodeJob) {
+    return encodeJob(job, webCrypto, await codec);
   },
   /**
    * Keeps `inflight` WebCrypto calls going until `total` bytes went through: SHA-256 over
@@ -53,9 +44,35 @@ const api = {
     );
     return performance.now() - t;
   },
-  async decode(job: SegmentDecodeJob): Promise<DecodedSegment> {
-    const r = await decodeSegment(job, webCrypto, await codec);
-    return r.ok ? transfer(r, [r.plaintext.buffer as ArrayBuffer]) : r;
+  /**
+   * Encodes `count` segments of `size` bytes here, `depth` at a time, blocks' memory reused:
+   * what one worker can do with no coordinator. Milliseconds taken.
+   */
+  async encodeLoop(count: number, size: number, depth: number): Promise<number> {
+    const c = await codec;
+    const key = new Uint8Array(16) as AesKey;
+    const plain = Array.from({ length: depth }, () => new Uint8Array(size));
+    for (const p of plain) crypto.getRandomValues(p.subarray(0, 65536));
+    const spare: Uint8Array[] = [];
+    let next = 0;
+    const t = performance.now();
+    await Promise.all(
+      plain.map(async (p) => {
+        while (next < count) {
+          const s = next++;
+          const r = await encodeSegment(
+            { k: 3, n: 10, key, offset: s * size, plaintext: p, scratch: spare.pop() },
+            webCrypto,
+            c,
+          );
+          spare.push(new Uint8Array(r.blocks[0].buffer));
+        }
+      }),
+    );
+    return performance.now() - t;
+  },
+  async decode(job: SegmentDecodeJob, input: ArrayBuffer) {
+    return decodeJob(job, input, webCrypto, await codec);
   },
 };
 
