@@ -142,17 +142,23 @@ export function webCryptoBackend(opts: WebCryptoOptions = {}): CryptoBackend {
       return k.then((ck) => subtle.encrypt(algorithm, ck, copy)).then(cut);
     },
     async createPairHasher(prefix): Promise<PairHasher> {
-      // hash-wasm is synchronous once loaded, and far cheaper per call than noble here.
+      // hash-wasm is synchronous once loaded, and far cheaper per call than noble here. Each
+      // update() costs more than hashing ~100 bytes, so the whole input is laid out in one
+      // reused buffer and hashed with a single update.
       const h = await createSHA256();
+      let buf = new Uint8Array(0);
       return (a, b) => {
+        const headA = netstringHead(a.length);
+        const headB = netstringHead(b.length);
+        const len = prefix.length + headA.length + a.length + headB.length + b.length + 2;
+        if (buf.length < len) buf = new Uint8Array(len);
+        let at = 0;
+        for (const part of [prefix, headA, a, NETSTRING_END, headB, b, NETSTRING_END]) {
+          buf.set(part, at);
+          at += part.length;
+        }
         h.init();
-        h.update(prefix);
-        h.update(netstringHead(a.length));
-        h.update(a);
-        h.update(NETSTRING_END);
-        h.update(netstringHead(b.length));
-        h.update(b);
-        h.update(NETSTRING_END);
+        h.update(buf.subarray(0, len));
         const inner = h.digest('binary');
         h.init();
         h.update(inner);

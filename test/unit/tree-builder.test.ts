@@ -26,6 +26,9 @@ describe('PackedTreeBuilder', () => {
     for (const backend of [nodeCrypto, webCrypto]) {
       const pair = await backend.createPairHasher(tagPrefix(TAG_MERKLE_INTERNAL));
       expect(toHex(pair(a, long))).toBe(toHex(taggedPairHash(TAG_MERKLE_INTERNAL, a, long)));
+      // Shorter inputs after a longer one (a hasher may reuse its input buffer).
+      expect(toHex(pair(long, a))).toBe(toHex(taggedPairHash(TAG_MERKLE_INTERNAL, long, a)));
+      expect(toHex(pair(a, a))).toBe(toHex(taggedPairHash(TAG_MERKLE_INTERNAL, a, a)));
       for (const count of [1, 2, 5, 33]) {
         const leaves = new Uint8Array(32 * count).map((_, i) => (i * 7 + count) & 255);
         const b = new PackedTreeBuilder(count, pair);
