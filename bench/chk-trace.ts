@@ -9,7 +9,7 @@
  *
  *   npx tsx bench/chk-trace.ts [--workers 2] [--streamed] [--depth D] [--size MiB] [--no-trace] [--profile]
  */
-import { readFileSync } from 'node:fs';
+import { procCpu } from './proc-cpu.ts';
 import { withChkPage } from './chk-browser.ts';
 import type { ChkBenchSetup } from './chk-measure.ts';
 import { Cdp } from './web-cdp.ts';
@@ -155,17 +155,6 @@ await withChkPage(
   },
   profile ? [`--remote-debugging-port=${PORT}`] : [],
 );
-
-/** CPU seconds (user + system) of a process so far, or undefined when it is gone. */
-function procCpu(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Per thread: busy time of top-level tasks, and the biggest event names by total time. */
 function summarise(events: TraceEvent[]): void {

@@ -7,10 +7,10 @@
  * this machine pays at least this, so it bounds what bench:grid can show.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuOf } from './proc-cpu.ts';
 
 const here = fileURLToPath(new URL('./floor/', import.meta.url));
 
@@ -20,16 +20,6 @@ export interface FloorFigures {
   /** CPU seconds (user + system) of the client and of the sinks together, per phase. */
   putCpu: { client: number; sinks: number };
   getCpu: { client: number; sinks: number };
-}
-
-/** CPU seconds used so far by `pids` (utime + stime from /proc). */
-function cpuOf(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100; // USER_HZ
 }
 
 async function startSink(dir: string): Promise<{ child: ChildProcess; port: number }> {

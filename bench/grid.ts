@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureFloor } from './floor.ts';
+import { cpuOf } from './proc-cpu.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const cairnBin = path.join(repoRoot, 'cli/bin/cairn.js');
@@ -47,16 +48,6 @@ interface Measured {
   /** Share of the machine's CPU time that went to other processes (0..1): contention. */
   others: number;
   stdout: string;
-}
-
-/** CPU seconds used so far by `pids` (utime + stime from /proc). */
-function cpuOf(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100; // USER_HZ
 }
 
 /** Busy and total CPU seconds of the whole machine so far (/proc/stat). */

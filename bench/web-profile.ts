@@ -6,19 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Cdp } from './web-cdp.ts';
-
-const TICK = 100; // USER_HZ on Linux
-
-/** utime + stime of a process, seconds (0 once it is gone). */
-function procCpu(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICK;
-  } catch {
-    return 0;
-  }
-}
+import { cpuOf, procCpu } from './proc-cpu.ts';
 
 /** `root` and every process below it. */
 function tree(root: number): number[] {
@@ -45,11 +33,8 @@ export async function sampleCpu(cdp: Cdp, gridPid: number): Promise<CpuSample> {
     'SystemInfo.getProcessInfo',
   );
   const out: CpuSample = new Map();
-  for (const p of info.processInfo) out.set(`${p.type}:${p.id}`, procCpu(p.id) || p.cpuTime);
-  out.set(
-    'grid',
-    tree(gridPid).reduce((s, p) => s + procCpu(p), 0),
-  );
+  for (const p of info.processInfo) out.set(`${p.type}:${p.id}`, procCpu(p.id) ?? p.cpuTime);
+  out.set('grid', cpuOf(tree(gridPid)));
   return out;
 }
 
