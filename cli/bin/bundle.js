@@ -7,7 +7,7 @@
  * esbuild at all, and any edit makes a new file (written atomically; builds of the same entry
  * older than a day are removed). Plain JavaScript, because it runs before any TypeScript can.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -40,9 +40,21 @@ function sourceStamp(entry) {
  * The bundled form of `entry` (a path from the repository root, e.g. 'cli/main.ts'), built
  * now if the sources changed since the last build. `name` prefixes the cached file.
  */
-export async function bundleEntry(name, entry) {
+export function bundleEntry(name, entry) {
   const file = path.join(cacheDir, `${name}-${sourceStamp(entry)}.mjs`);
-  if (existsSync(file)) return file;
+  if (existsSync(file)) return Promise.resolve(file);
+  // Callers in one process share one build (a test may start ten servers at once).
+  let building = inProcess.get(file);
+  if (!building) {
+    building = build(name, entry, file).finally(() => inProcess.delete(file));
+    inProcess.set(file, building);
+  }
+  return building;
+}
+
+const inProcess = new Map();
+
+async function build(name, entry, file) {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     entryPoints: [path.join(repoRoot, entry)],
@@ -56,7 +68,8 @@ export async function bundleEntry(name, entry) {
     plugins: [moduleUrls],
   });
   await fs.mkdir(cacheDir, { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
+  // Unique per build, so concurrent builders (other processes) never write one file.
+  const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
   await fs.writeFile(tmp, result.outputFiles[0].contents);
   await fs.rename(tmp, file);
   // Older builds go once nothing can still be starting from them (a grid may spawn servers later).

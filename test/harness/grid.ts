@@ -34,7 +34,17 @@ export function tempDir(prefix = 'cairn-test-'): string {
 }
 
 /** Removes every folder tempDir() made. */
+/** Processes spawnNode started that have not exited yet. */
+const running = new Set<ChildProcess>();
+
+/**
+ * Ends every process spawnNode started that is still running (a test that failed half way
+ * through starting ten servers must not leave the other nine behind), then removes the
+ * temporary folders.
+ */
 export function cleanup(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
@@ -174,6 +184,8 @@ export function spawnNode(
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
