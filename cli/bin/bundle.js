@@ -89,14 +89,20 @@ async function build(name, entry, file) {
  * instead, so paths relative to a module (the wasm codec's builds, the repository root)
  * resolve as they do unbundled.
  */
+// Spelt in pieces: this file is bundled too (server/bundle.ts), and the plugin must not
+// rewrite its own search string.
+const MODULE_URL = ['import', 'meta', 'url'].join('.');
+
 const moduleUrls = {
   name: 'module-urls',
   setup(build) {
-    build.onLoad({ filter: /\.ts$/ }, async (args) => {
+    // Our own modules only (packages stay external): TypeScript and the plain JS of cli/bin.
+    build.onLoad({ filter: /\.(ts|js)$/ }, async (args) => {
+      if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
       const source = await fs.readFile(args.path, 'utf8');
       return {
-        contents: source.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
-        loader: 'ts',
+        contents: source.replaceAll(MODULE_URL, JSON.stringify(pathToFileURL(args.path).href)),
+        loader: args.path.endsWith('.ts') ? 'ts' : 'js',
       };
     });
   },

@@ -1,6 +1,6 @@
 /** The CLI runs from a bundle of its sources (cli/bin/bundle.js), or through tsx when asked. */
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,41 @@ function cairn(
 }
 
 describe('the CLI bundle', () => {
+  it('starts `cairn grid` with bundled servers (the bundler finds the sources from inside the bundle)', async () => {
+    const dir = tempDir('cairn-bundle-grid-');
+    const child = spawn(
+      process.execPath,
+      [path.join(repoRoot, 'cli/bin/cairn.js'), 'grid', '--servers', '1', '--port', '0', '--dir', dir],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`cairn grid did not start:\n${out}`)), 60_000);
+        const check = () => {
+          if (/Cairn is running/.test(out)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        child.stdout.on('data', check);
+        child.once('exit', () => reject(new Error(`cairn grid exited:\n${out}`)));
+      });
+      expect(out).not.toMatch(/TypeScript loader/);
+      const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/);
+      const commands = kids.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+      expect(commands.some((c) => c.includes('.cache/cairn/server-') && c.includes('--relay'))).toBe(true);
+    } finally {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+    }
+  });
+
   it('is reused while the sources are unchanged', async () => {
     const a = await bundleEntry('cli', 'cli/main.ts');
     const built = statSync(a).mtimeMs;
