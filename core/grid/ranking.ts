@@ -11,7 +11,7 @@
  */
 
 export interface RankingOptions {
-  /** A server this many times slower than the fastest counts as clearly slower (default 3). */
+  /** A server this many times slower than the fastest counts as clearly slower (default 4). */
   readonly factor: number;
   /** Reads a server must have served before its measured speed is trusted (default 3)... */
   readonly minSamples: number;
