@@ -1,9 +1,9 @@
 /**
  * Where Chromium's CHK encode time goes, thread by thread: runs the bench page's encode
  * (random key) under a Chrome trace and prints, per renderer thread, the wall time spent
- * in tasks and in WebCrypto's own work (DoEncrypt / DoDigest run on one "WebCrypto"
- * thread per renderer process, shared by the page and all its workers). Tracing slows the
- * run: read the shares, not the MB/s.
+ * in tasks and in WebCrypto's own work (DoEncrypt / DoDigest; in Chromium 156 they show
+ * up on the calling worker's own thread, so WebCrypto spreads as far as the workers do).
+ * Tracing slows the run: read the shares, not the MB/s.
  *
  * With --profile, V8 CPU profiles of the page and its workers instead (top functions by self time).
  *
