@@ -20,8 +20,8 @@ export interface CryptoBackend {
   /**
    * Streaming SHA-256d, seeded with `prefix` (for whole-file tagged hashes). With
    * `totalLength`, the caller promises to feed exactly that many bytes, which lets a backend
-   * without a fast streaming hash collect them and hash once (the web one does, up to
-   * ONE_SHOT_HASH_LIMIT bytes).
+   * without a fast streaming hash collect them and hash once (the web one does, when made
+   * with `webCryptoBackend({ oneShotHashLimit })`).
    */
   createHasher(prefix: Uint8Array, totalLength?: number): Promise<BulkHasher>;
   /**
@@ -33,13 +33,6 @@ export interface CryptoBackend {
 }
 
 export type PairHasher = (a: Uint8Array, b: Uint8Array) => Uint8Array;
-
-/** The netstring head `${length}:` of a pair-hash input, cached for the usual 32 bytes. */
-const HEAD_32 = new TextEncoder().encode('32:');
-export function netstringHead(length: number): Uint8Array {
-  return length === 32 ? HEAD_32 : new TextEncoder().encode(`${length}:`);
-}
-export const NETSTRING_END = new Uint8Array([0x2c]);
 
 /** A streaming SHA-256d whose digest may take a trip to an async hash. `digest()` once. */
 export interface BulkHasher {

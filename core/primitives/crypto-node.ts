@@ -6,10 +6,9 @@ import {
   type CryptoBackend,
   checkAesKey,
   ctrCounterBlock,
-  NETSTRING_END,
-  netstringHead,
   type PairHasher,
 } from './crypto-backend.ts';
+import { pairInputWriter } from './tagged-hash.ts';
 
 function sha256dPrefixed(prefix: Uint8Array, data: Uint8Array): Uint8Array {
   const inner = createHash('sha256').update(prefix).update(data).digest();
@@ -42,16 +41,9 @@ export const nodeCrypto: CryptoBackend = {
     return aesCtrSync(key, byteOffset, data);
   },
   async createPairHasher(prefix): Promise<PairHasher> {
+    const lay = pairInputWriter(prefix);
     return (a, b) => {
-      const inner = createHash('sha256')
-        .update(prefix)
-        .update(netstringHead(a.length))
-        .update(a)
-        .update(NETSTRING_END)
-        .update(netstringHead(b.length))
-        .update(b)
-        .update(NETSTRING_END)
-        .digest();
+      const inner = createHash('sha256').update(lay(a, b)).digest();
       return toU8(createHash('sha256').update(inner).digest());
     };
   },

@@ -18,10 +18,9 @@ import {
   type CryptoBackend,
   checkAesKey,
   ctrCounterBlock,
-  NETSTRING_END,
-  netstringHead,
   type PairHasher,
 } from './crypto-backend.ts';
+import { pairInputWriter } from './tagged-hash.ts';
 
 const subtle = globalThis.crypto.subtle;
 
@@ -142,23 +141,12 @@ export function webCryptoBackend(opts: WebCryptoOptions = {}): CryptoBackend {
       return k.then((ck) => subtle.encrypt(algorithm, ck, copy)).then(cut);
     },
     async createPairHasher(prefix): Promise<PairHasher> {
-      // hash-wasm is synchronous once loaded, and far cheaper per call than noble here. Each
-      // update() costs more than hashing ~100 bytes, so the whole input is laid out in one
-      // reused buffer and hashed with a single update.
+      // hash-wasm is synchronous once loaded, and far cheaper per call than noble here.
       const h = await createSHA256();
-      let buf = new Uint8Array(0);
+      const lay = pairInputWriter(prefix);
       return (a, b) => {
-        const headA = netstringHead(a.length);
-        const headB = netstringHead(b.length);
-        const len = prefix.length + headA.length + a.length + headB.length + b.length + 2;
-        if (buf.length < len) buf = new Uint8Array(len);
-        let at = 0;
-        for (const part of [prefix, headA, a, NETSTRING_END, headB, b, NETSTRING_END]) {
-          buf.set(part, at);
-          at += part.length;
-        }
         h.init();
-        h.update(buf.subarray(0, len));
+        h.update(lay(a, b));
         const inner = h.digest('binary');
         h.init();
         h.update(inner);

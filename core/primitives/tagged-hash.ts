@@ -23,29 +23,43 @@ export function taggedHash(tag: string | Uint8Array, data: Uint8Array, length = 
   return h.digest().subarray(0, length);
 }
 
-// Tag prefixes by tag: hash trees take thousands of pair hashes with one tag, and building
+const HEAD_32 = utf8('32:');
+const COMMA = new Uint8Array([0x2c]);
+
+/**
+ * Lays out `prefix || netstring(a) || netstring(b)`, the input of a hash-tree pair hash, in
+ * one buffer reused from call to call (one hash update over it is far cheaper than seven
+ * small ones). The returned view is valid until the next call.
+ */
+export function pairInputWriter(prefix: Uint8Array): (a: Uint8Array, b: Uint8Array) => Uint8Array {
+  let buf = new Uint8Array(0);
+  return (a, b) => {
+    const headA = a.length === 32 ? HEAD_32 : utf8(`${a.length}:`);
+    const headB = b.length === 32 ? HEAD_32 : utf8(`${b.length}:`);
+    const len = prefix.length + headA.length + a.length + headB.length + b.length + 2;
+    if (buf.length < len) buf = new Uint8Array(len);
+    let at = 0;
+    for (const part of [prefix, headA, a, COMMA, headB, b, COMMA]) {
+      buf.set(part, at);
+      at += part.length;
+    }
+    return buf.subarray(0, len);
+  };
+}
+
+// One writer per tag: hash trees take thousands of pair hashes with one tag, and building
 // the prefix (and a streaming hasher) each time cost most of a pair hash's ~20 µs.
-const prefixes = new Map<string, Uint8Array>();
+const pairWriters = new Map<string, (a: Uint8Array, b: Uint8Array) => Uint8Array>();
 
 /** `SHA256d(netstring(tag) || netstring(a) || netstring(b))`, truncated to `length`. */
 export function taggedPairHash(tag: string, a: Uint8Array, b: Uint8Array, length = 32): Uint8Array {
-  let prefix = prefixes.get(tag);
-  if (!prefix) {
-    prefix = tagPrefix(tag);
-    prefixes.set(tag, prefix);
+  let lay = pairWriters.get(tag);
+  if (!lay) {
+    lay = pairInputWriter(tagPrefix(tag));
+    pairWriters.set(tag, lay);
   }
-  const headA = utf8(`${a.length}:`);
-  const headB = utf8(`${b.length}:`);
-  const buf = new Uint8Array(prefix.length + headA.length + a.length + headB.length + b.length + 2);
-  let off = 0;
-  for (const part of [prefix, headA, a, COMMA, headB, b, COMMA]) {
-    buf.set(part, off);
-    off += part.length;
-  }
-  return sha256(sha256(buf)).subarray(0, length);
+  return sha256(sha256(lay(a, b))).subarray(0, length);
 }
-
-const COMMA = new Uint8Array([0x2c]);
 
 /** A streaming SHA-256d. `digest()` may be called once. */
 export interface StreamHasher {
