@@ -9,7 +9,7 @@
  *
  *   npx tsx bench/chk-trace.ts [--workers 2] [--streamed] [--depth D] [--size MiB] [--no-trace] [--profile]
  */
-import { procCpu } from './proc-cpu.ts';
+import { procCpu } from './proc.ts';
 import { withChkPage } from './chk-browser.ts';
 import type { ChkBenchSetup } from './chk-measure.ts';
 import { Cdp } from './web-cdp.ts';

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuOf } from './proc-cpu.ts';
+import { cpuOf } from './proc.ts';
 
 const here = fileURLToPath(new URL('./floor/', import.meta.url));
 

@@ -20,13 +20,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureFloor } from './floor.ts';
-import { cpuOf } from './proc-cpu.ts';
+import { cpuOf, peakBytes, resetPeak } from './proc.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const cairnBin = path.join(repoRoot, 'cli/bin/cairn.js');
@@ -95,20 +95,12 @@ async function timedCairn(cliArgs: string[], env: NodeJS.ProcessEnv, servers: nu
   return {
     seconds,
     clientPeak: Number(m?.[1] ?? 0) * 1024,
-    serverPeak: peak(serverPid),
+    serverPeak: peakBytes(serverPid),
     clientCpu,
     serversCpu,
     others,
     stdout,
   };
-}
-
-function resetPeak(pid: number): void {
-  writeFileSync(`/proc/${pid}/clear_refs`, '5');
-}
-function peak(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) * 1024;
 }
 
 async function makeFile(file: string, size: number): Promise<string> {

@@ -10,13 +10,13 @@
  * Options: --mib 256, --sizes 44,512 (KiB per write).
  */
 import { randomFillSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { connectStorageServer, type StorageConnection } from '../core/protocol/client.ts';
 import { relayRoute } from '../core/protocol/announcement.ts';
 import { asShareNum, asStorageIndex } from '../core/types.ts';
 import { cleanup, spawnRelay, spawnServer, tempDir } from '../test/harness/grid.ts';
+import { peakBytes, procCpu } from './proc.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -29,16 +29,6 @@ const sizes = opt('sizes', '44,512')
   .split(',')
   .map((k) => Number(k) * 1024);
 const PIPELINE = 64;
-
-/** utime+stime of a process, seconds. */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-function peakRssMB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
 
 interface Pass {
   writeMBs: number;
@@ -57,7 +47,7 @@ async function protocolPass(conn: StorageConnection, chunk: number, pid: number)
   const sh = asShareNum(0);
   const n = Math.floor(total / chunk);
   await conn.allocateBuckets(si, secrets, [sh], n * chunk);
-  const cpu0 = cpuSeconds(pid);
+  const cpu0 = procCpu(pid) ?? 0;
   let t = performance.now();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
@@ -79,7 +69,7 @@ async function protocolPass(conn: StorageConnection, chunk: number, pid: number)
   return {
     writeMBs: (n * chunk) / 1e6 / writeS,
     readMBs: (n * chunk) / 1e6 / readS,
-    serverCpuPerGB: (cpuSeconds(pid) - cpu0) / (moved / 1e9),
+    serverCpuPerGB: ((procCpu(pid) ?? 0) - cpu0) / (moved / 1e9),
   };
 }
 
@@ -120,7 +110,7 @@ for (const chunk of sizes) {
   );
 }
 conn.close();
-console.log(`  server peak RSS: ${peakRssMB(pid).toFixed(0)} MB`);
+console.log(`  server peak RSS: ${(peakBytes(pid) / 2 ** 20).toFixed(0)} MB`);
 await server.stop();
 
 const relay = await spawnRelay();
@@ -129,7 +119,7 @@ await new Promise((r) => setTimeout(r, 500));
 const viaRelay = await connectStorageServer(relayRoute(relay.url, hidden.serverId), hidden.serverId);
 const r = await protocolPass(viaRelay, sizes[0], hidden.process.pid!);
 console.log(
-  `  through the relay (${sizes[0] / 1024} KiB writes): write ${fmt(r.writeMBs, 0)} MB/s, read ${fmt(r.readMBs, 0)} MB/s; relay peak RSS ${peakRssMB(relay.process.pid!).toFixed(0)} MB`,
+  `  through the relay (${sizes[0] / 1024} KiB writes): write ${fmt(r.writeMBs, 0)} MB/s, read ${fmt(r.readMBs, 0)} MB/s; relay peak RSS ${(peakBytes(relay.process.pid!) / 2 ** 20).toFixed(0)} MB`,
 );
 viaRelay.close();
 await hidden.stop();

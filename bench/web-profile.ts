@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Cdp } from './web-cdp.ts';
-import { cpuOf, procCpu } from './proc-cpu.ts';
+import { cpuOf, procCpu } from './proc.ts';
 
 /** `root` and every process below it. */
 function tree(root: number): number[] {

@@ -30,12 +30,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { peakBytes, residentBytes, resetPeak } from './proc.ts';
 import { type Cdp, CdpPage, launchChromium } from './web-cdp.ts';
 import { cpuDelta, sampleCpu, WorkerProfiler } from './web-profile.ts';
 
@@ -94,30 +95,6 @@ async function startGrid(dir: string): Promise<{ url: string; child: ChildProces
 async function processes(cdp: Cdp): Promise<{ type: string; id: number }[]> {
   const info = await cdp.send<{ processInfo: { type: string; id: number }[] }>('SystemInfo.getProcessInfo');
   return info.processInfo;
-}
-
-function resetPeak(pid: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  } catch {
-    // not ours to reset (or gone): the figure then covers the process's whole life
-  }
-}
-function residentBytes(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-function peakBytes(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 interface Peaks {
