@@ -25,7 +25,7 @@ interface BenchResult {
   workerVariants: string[];
   rows: ChkFigures[];
   stages: StageFigures;
-  cryptoThread: { sha: number[]; aes: number[]; workers: number; hashed: number; ceiling: number };
+  webCryptoAlone: { sha: number[]; aes: number[]; workers: number; hashed: number; ceiling: number };
 }
 interface BenchWindow {
   runChkBench(setup: ChkBenchSetup, workers: number): Promise<BenchResult>;
@@ -94,7 +94,7 @@ export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promis
     );
     console.log(formatFigures(result.rows));
     console.log(`\n${formatStages('Chromium stages (main thread, one stage at a time):', result.stages)}`);
-    const c = result.cryptoThread;
+    const c = result.webCryptoAlone;
     console.log(
       `\nChromium's WebCrypto alone, 8 calls in flight per worker, 1 worker / ${c.workers} workers:\n` +
         `  SHA-256 over blocks ${c.sha.map((x) => x.toFixed(0)).join(' / ')} MB/s, AES-CTR over segments ${c.aes.map((x) => x.toFixed(0)).join(' / ')} MB/s\n` +

@@ -19,14 +19,19 @@ import type { ChkWorkerApi } from './worker.ts';
 // flat); the last row measures that.
 const webCrypto = webCryptoBackend({ oneShotHashLimit: 128 * 1024 * 1024 });
 
+/** `size` bench workers (the literal `new Worker(new URL(…))` is where Vite finds the worker). */
+function chkPool(size: number): WorkerPool<ChkWorkerApi> {
+  return new WorkerPool<ChkWorkerApi>(
+    () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
+    { size },
+  );
+}
+
 async function runChkBench(setup: ChkBenchSetup, workers: number) {
   const codec = await loadCodec();
   const data = benchData(setup.size);
   const rows = [await measureChk('Chromium, main thread', data, setup, webCrypto, codec)];
-  const pool = new WorkerPool<ChkWorkerApi>(
-    () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
-    { size: workers },
-  );
+  const pool = chkPool(workers);
   const variants = await pool.each((w) => w.init());
   rows.push(
     await measureChk(`Chromium, ${workers} workers`, data, setup, webCrypto, codec, pooledRunner(pool)),
@@ -39,7 +44,7 @@ async function runChkBench(setup: ChkBenchSetup, workers: number) {
       pooledRunner(pool),
     ),
   );
-  const cryptoThread = await measureCryptoThread(pool, setup);
+  const webCryptoAlone = await measureWebCryptoAlone(pool, setup);
   pool.terminate();
   const stages = await measureStages(data, setup, webCrypto, codec);
   return {
@@ -48,18 +53,18 @@ async function runChkBench(setup: ChkBenchSetup, workers: number) {
     workerVariants: variants,
     rows,
     stages,
-    cryptoThread,
+    webCryptoAlone,
   };
 }
 
 /**
  * What Chromium's WebCrypto can do for this page at all: aggregate MB/s of SHA-256 over
  * (3,10) block-sized inputs and of AES-CTR over segments, with 8 calls in flight from one
- * worker and then from each of the pool's workers (WebCrypto runs calls on a small thread
- * pool of the renderer). The encoder hashes N/k + 2 bytes and encrypts 1 byte per plaintext
+ * worker and then from each of the pool's workers (WebCrypto runs on the calling worker's
+ * thread, so it spreads as far as the workers do). The encoder hashes N/k + 2 bytes and encrypts 1 byte per plaintext
  * byte, so at these rates it could not run faster than 1 / (hashed / SHA + 1 / AES).
  */
-async function measureCryptoThread(pool: WorkerPool<ChkWorkerApi>, setup: ChkBenchSetup) {
+async function measureWebCryptoAlone(pool: WorkerPool<ChkWorkerApi>, setup: ChkBenchSetup) {
   const { k, n, maxSegmentSize } = setup.params;
   const block = Math.ceil(maxSegmentSize / k);
   const total = 256e6;
@@ -99,14 +104,7 @@ async function runChkEncode(
       : oneShot
         ? webCrypto
         : streamingWebCrypto;
-  const pool = workers
-    ? new WorkerPool<ChkWorkerApi>(
-        () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
-        {
-          size: workers,
-        },
-      )
-    : undefined;
+  const pool = workers ? chkPool(workers) : undefined;
   if (pool) await pool.each((w) => w.init());
   const runner = pool ? pooledRunner(pool) : undefined;
   const source = sourceFor(data, runner);
@@ -124,10 +122,7 @@ async function runChkEncode(
 
 /** Segments encoded inside the workers alone (no coordinator): MB/s with 1 and with all workers. */
 async function runWorkerLoop(workers: number, depth: number, count: number) {
-  const pool = new WorkerPool<ChkWorkerApi>(
-    () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
-    { size: workers },
-  );
+  const pool = chkPool(workers);
   await pool.each((w) => w.init());
   const size = 128 * 1024;
   const out: number[] = [];
@@ -144,10 +139,7 @@ async function runWorkerLoop(workers: number, depth: number, count: number) {
 
 /** MB/s of WebCrypto alone from one worker over `size`-byte calls, 8 in flight. */
 async function runCryptoLoad(op: 'sha' | 'aes', sizes: number[]) {
-  const pool = new WorkerPool<ChkWorkerApi>(
-    () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
-    { size: 1 },
-  );
+  const pool = chkPool(1);
   const out: Record<number, number> = {};
   for (const size of sizes) {
     await pool.run((w) => w.cryptoLoad(op, 16e6, size, 8));
