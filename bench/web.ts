@@ -195,6 +195,30 @@ async function readBaseline(page: CdpPage, file: string): Promise<number> {
 }
 
 /**
+ * The next download Chromium finishes into `downloads`: resolves with its path, and calls
+ * `onFirstBytes` when the first bytes arrive. Call before starting the download.
+ */
+function nextDownload(cdp: Cdp, downloads: string, what: string, onFirstBytes?: () => void): Promise<string> {
+  let started = false;
+  return new Promise<string>((resolve, reject) => {
+    const off = cdp.on((method, params) => {
+      if (method !== 'Browser.downloadProgress') return;
+      if (!started && Number(params.receivedBytes) > 0) {
+        started = true;
+        onFirstBytes?.();
+      }
+      if (params.state === 'completed') {
+        off();
+        resolve(path.join(downloads, String(params.guid)));
+      } else if (params.state === 'canceled') {
+        off();
+        reject(new Error(`${what} was cancelled`));
+      }
+    });
+  });
+}
+
+/**
  * Download baseline: Chromium saving the same file served over plain HTTP by this process
  * (no grid, no workers, no service worker): what the browser's own download path costs on
  * this machine, the ceiling a download from the grid could reach.
@@ -216,18 +240,7 @@ async function plainDownloadBaseline(
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as { port: number };
   try {
-    const done = new Promise<string>((resolve, reject) => {
-      const off = cdp.on((method, params) => {
-        if (method !== 'Browser.downloadProgress') return;
-        if (params.state === 'completed') {
-          off();
-          resolve(path.join(downloads, String(params.guid)));
-        } else if (params.state === 'canceled') {
-          off();
-          reject(new Error('the baseline download was cancelled'));
-        }
-      });
-    });
+    const done = nextDownload(cdp, downloads, 'the baseline download');
     const t0 = performance.now();
     const page = await CdpPage.open(cdp, `http://127.0.0.1:${port}/baseline.bin`);
     const saved = await done;
@@ -315,18 +328,8 @@ async function measure(
     const cpu2 = await sampleCpu(cdp, gridPid);
     const down = await measurePeaks(cdp, collector, async () => {
       let firstByteAt = 0;
-      const done = new Promise<string>((resolve, reject) => {
-        const off = cdp.on((method, params) => {
-          if (method !== 'Browser.downloadProgress') return;
-          if (!firstByteAt && Number(params.receivedBytes) > 0) firstByteAt = performance.now();
-          if (params.state === 'completed') {
-            off();
-            resolve(path.join(downloads, String(params.guid)));
-          } else if (params.state === 'canceled') {
-            off();
-            reject(new Error('the download was cancelled'));
-          }
-        });
+      const done = nextDownload(cdp, downloads, 'the download', () => {
+        firstByteAt = performance.now();
       });
       await profiler?.start();
       const t0 = performance.now();
