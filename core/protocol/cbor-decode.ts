@@ -1,8 +1,8 @@
 /**
  * A small CBOR decoder for frames (RFC 8949 subset), written for hostile input and for
  * speed: byte strings come back as views into the frame, not copies, so a 1 MiB write or
- * read costs no extra copy (cborg copies every byte string). Accepted: integers within
- * ±2^53, floats, byte strings, UTF-8 text, arrays, maps with text keys (no duplicates),
+ * read costs no extra copy (cborg copies every byte string). Accepted: safe integers
+ * (|n| < 2^53), floats, byte strings, UTF-8 text, arrays, maps with text keys (no duplicates),
  * false/true/null; numbers of the wrong kind are left for the field checks to refuse,
  * naming the field and the request. Refused here: tags, undefined, indefinite lengths,
  * nesting deeper than MAX_DEPTH, trailing bytes. Every refusal is a
@@ -35,8 +35,13 @@ class Decoder {
     switch (major) {
       case 0:
         return this.arg(minor);
-      case 1:
-        return -1 - this.arg(minor);
+      case 1: {
+        // -1 - n must stay a safe integer: n = 2^53 - 1 would give -2^53, which a double
+        // cannot tell from its neighbours (cborg reads it as a BigInt).
+        const n = this.arg(minor);
+        if (n >= Number.MAX_SAFE_INTEGER) throw bad('integer beyond -2^53');
+        return -1 - n;
+      }
       case 2: {
         const n = this.arg(minor);
         return this.take(n);

@@ -94,6 +94,16 @@ describe('frame CBOR decoder', () => {
     );
   });
 
+  it('refuses negative integers past -(2^53 - 1) (found by fast-check: a mutated -9007199254740940)', () => {
+    // encode(-9007199254740940) with one byte changed: major type 1, argument 2^53 - 1.
+    const bytes = new Uint8Array([0x3b, 0x00, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    expect(() => decodeFrameCbor(bytes)).toThrow(ProtocolError);
+    expect(() => decodeFrameCbor(bytes)).toThrow(/-2\^53/);
+    // The smallest safe integer still reads.
+    const min = new Uint8Array(encode(Number.MIN_SAFE_INTEGER));
+    expect(decodeFrameCbor(min)).toBe(Number.MIN_SAFE_INTEGER);
+  });
+
   it('keeps "__proto__" a plain key and refuses duplicates, tags, indefinite lengths, trailing bytes', () => {
     const out = decodeFrameCbor(
       new Uint8Array([0xa1, 0x69, ...new TextEncoder().encode('__proto__'), 0x01]),
