@@ -19,3 +19,21 @@ export const TAG_CRYPTTEXT_SEGMENT = 'allmydata_crypttext_segment_v1';
 export const TAG_MERKLE_EMPTY_LEAF = 'Merkle tree empty leaf';
 /** Interior nodes of every Merkle tree (pair hash). */
 export const TAG_MERKLE_INTERNAL = 'Merkle tree internal node';
+
+// ---- mutable files (§4.2) ----------------------------------------------------------
+
+/** RSA private key (PKCS#8 DER) -> 16-byte write key. */
+export const TAG_PRIVKEY_TO_WRITEKEY = 'allmydata_mutable_privkey_to_writekey_v1';
+/** Write key -> 16-byte read key. */
+export const TAG_WRITEKEY_TO_READKEY = 'allmydata_mutable_writekey_to_readkey_v1';
+/** Read key -> 16-byte storage index. */
+export const TAG_READKEY_TO_STORAGE_INDEX = 'allmydata_mutable_readkey_to_storage_index_v1';
+/** RSA public key (SPKI DER) -> 32-byte fingerprint ("verification key hash"). */
+export const TAG_PUBKEY_TO_FINGERPRINT = 'allmydata_mutable_pubkey_to_fingerprint_v1';
+/** Pair hash of (salt, read key) -> 16-byte data key of one segment. */
+export const TAG_READKEY_TO_DATAKEY = 'allmydata_mutable_readkey_to_datakey_v1';
+/** Write key -> 32-byte write-enabler master. */
+export const TAG_WRITEKEY_TO_WE_MASTER = 'allmydata_mutable_writekey_to_write_enabler_master_v1';
+/** Pair hash of (write-enabler master, server's 20-byte id) -> that server's write enabler. */
+export const TAG_WE_MASTER_AND_NODEID_TO_WE =
+  'allmydata_mutable_write_enabler_master_and_nodeid_to_write_enabler_v1';
