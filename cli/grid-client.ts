@@ -1,22 +1,16 @@
 /**
- * What `cairn put` and `cairn get` share: the grid URL, the client's secrets, and live
- * connections to the grid's storage servers. The server list comes from the relay and is
- * cached (signed) in the CLI home, so a grid whose relay is down can still be used.
+ * The CLI's adapter to core/client: the grid URL, the client's secrets and the server-list
+ * cache, all kept in the CLI home, handed to a core Grid. The list is cached signed, so a
+ * grid whose relay is down can still be used.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CLIENT_SECRET_LENGTH, parseClientSecret } from '../core/grid/lease.ts';
 import { base32Decode, base32Encode } from '../core/primitives/base32.ts';
-import type { StorageConnection } from '../core/protocol/client.ts';
-import {
-  decodeServerList,
-  encodeServerList,
-  fetchGridServers,
-  type GridServer,
-} from '../core/protocol/grid.ts';
-import { connectToServer } from '../core/grid/connect.ts';
-import { NoServersError } from '../core/grid/errors.ts';
+import { Grid, type ServerListCache } from '../core/client/index.ts';
+import { loadCodec } from '../core/codec/index.ts';
+import { nodeCrypto } from '../core/primitives/crypto-node.ts';
 import { UsageError } from './command.ts';
 import { cairnHome } from './paths.ts';
 
@@ -53,8 +47,10 @@ export async function convergenceSecret(): Promise<Uint8Array> {
 /** Where `cairn grid` records the URL of the grid it started last. */
 export const lastGridFile = () => path.join(cairnHome(), 'grid-url');
 
-/** `--grid URL`, else the grid `cairn grid` started last. */
-export async function gridUrl(flag: string | undefined): Promise<string> {
+const NO_GRID = 'no grid given and none started here: run `cairn grid` or pass --grid http://HOST:PORT';
+
+/** `--grid URL`, else the grid `cairn grid` started last, else null. */
+export async function gridUrl(flag: string | undefined): Promise<string | null> {
   if (flag !== undefined) {
     let u: URL;
     try {
@@ -72,9 +68,7 @@ export async function gridUrl(flag: string | undefined): Promise<string> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  throw new UsageError(
-    'no grid given and none started here: run `cairn grid` or pass --grid http://HOST:PORT',
-  );
+  return null;
 }
 
 function cacheFile(url: string): string {
@@ -82,70 +76,32 @@ function cacheFile(url: string): string {
   return path.join(cairnHome(), 'servers', `${host}.cbor`);
 }
 
-/** The relay's server list, falling back to the cached copy when the relay cannot be reached. */
-export async function gridServers(url: string, warn: (line: string) => void): Promise<GridServer[]> {
-  const file = cacheFile(url);
-  try {
-    const servers = await fetchGridServers(url, { timeoutMs: 5_000 });
+/** The server list cache of the CLI: one file per grid in the CLI home. */
+export const fileServerListCache: ServerListCache = {
+  async load(url) {
+    try {
+      return new Uint8Array(await fs.readFile(cacheFile(url)));
+    } catch {
+      return null;
+    }
+  },
+  async save(url, list) {
+    const file = cacheFile(url);
     await fs.mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, encodeServerList(servers.map((s) => s.signed)));
+    await fs.writeFile(tmp, list);
     await fs.rename(tmp, file);
-    return servers;
-  } catch (err) {
-    let cached: Uint8Array;
-    try {
-      cached = await fs.readFile(file);
-    } catch {
-      throw err;
-    }
-    // Signatures are checked again; expired entries are kept: old news beats none.
-    const servers = decodeServerList(cached, Date.now(), true);
-    warn(`${(err as Error).message}; using the ${servers.length} server(s) it listed last time`);
-    return servers;
-  }
-}
+  },
+};
 
-export interface GridSession {
-  readonly url: string;
-  /** Servers the relay (or cache) listed. */
-  readonly listed: number;
-  readonly connections: StorageConnection[];
-  close(): void;
-}
-
-/** Connects to every listed server (its own URL first, else through the relay), in parallel. */
-export async function connectGrid(
-  flag: string | undefined,
-  warn: (line: string) => void,
-): Promise<GridSession> {
-  const url = await gridUrl(flag);
-  const servers = await gridServers(url, warn);
-  const attempts = await Promise.all(
-    servers.map(async (s) => {
-      try {
-        return await connectToServer(s, url, { connectTimeoutMs: 5_000 });
-      } catch (err) {
-        warn(`cannot reach server ${s.serverId.slice(0, 12)}…: ${(err as Error).message}`);
-        return null;
-      }
-    }),
-  );
-  const connections = attempts.filter((c): c is StorageConnection => c !== null);
-  const session = {
-    url,
-    listed: servers.length,
-    connections,
-    close() {
-      for (const c of connections) c.close();
-    },
-  };
-  if (connections.length === 0) {
-    throw new NoServersError(
-      servers.length === 0
-        ? 'the grid lists no storage servers'
-        : `none of the ${servers.length} storage server(s) the grid lists could be reached`,
-    );
-  }
-  return session;
+/** The grid a command works on (`--grid URL`, else the last one `cairn grid` started). */
+export async function openGrid(flag: string | undefined, warn: (line: string) => void): Promise<Grid> {
+  return new Grid({
+    url: await gridUrl(flag),
+    noGrid: () => new UsageError(NO_GRID),
+    cache: fileServerListCache,
+    warn,
+    tools: async () => ({ backend: nodeCrypto, codec: await loadCodec() }),
+    secrets: async () => ({ lease: await clientSecret(), convergence: await convergenceSecret() }),
+  });
 }

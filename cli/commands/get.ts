@@ -2,16 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parseCap } from '../../core/caps/immutable.ts';
-import { loadCodec } from '../../core/codec/index.ts';
-import { downloadImmutable } from '../../core/grid/downloader.ts';
+import type { Grid } from '../../core/client/index.ts';
 import { CancelledError } from '../../core/grid/errors.ts';
 import { CairnError } from '../../core/errors.ts';
 import { NotEnoughSharesError } from '../../core/immutable/errors.ts';
-import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { parse } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
-import { connectGrid, type GridSession } from '../grid-client.ts';
+import { openGrid } from '../grid-client.ts';
 import { progressBar } from '../progress.ts';
 
 const usage = `usage: cairn get CAP [OUT] [--grid URL]
@@ -52,12 +49,10 @@ export const getCommand: Command = {
     const { values, positionals } = parse(argv, { grid: { type: 'string' } }, 2);
     if (positionals.length < 1) throw new UsageError('expected CAP');
     const [capArg, out] = positionals;
-    const cap = parseCap(capArg === '-' ? await readStdinCap() : capArg);
-    if (cap.kind === 'chk-verifier') {
-      throw new UsageError('that is a verify cap: it can check a file but not read it');
-    }
-    const size = cap.kind === 'lit' ? cap.data.length : cap.size;
-    let grid: GridSession | undefined;
+    const warn = (line: string) => process.stderr.write(`cairn get: ${line}\n`);
+    const grid: Grid = await openGrid(values.grid, warn);
+    const node = grid.open(capArg === '-' ? await readStdinCap() : capArg);
+    if (!node.readable) throw new UsageError('that is a verify cap: it can check a file but not read it');
     let tmp: string | undefined;
     let handle: fs.FileHandle | undefined;
     const cancel = new AbortController();
@@ -67,8 +62,7 @@ export const getCommand: Command = {
     const onStdoutError = () => {};
     process.stdout.on('error', onStdoutError);
     try {
-      const warn = (line: string) => process.stderr.write(`cairn get: ${line}\n`);
-      if (cap.kind === 'chk') grid = await connectGrid(values.grid, warn);
+      const size = await node.size();
       if (out !== undefined) {
         const dir = path.dirname(path.resolve(out));
         tmp = path.join(dir, `.${path.basename(out)}.${randomBytes(4).toString('hex')}.part`);
@@ -76,9 +70,7 @@ export const getCommand: Command = {
       }
       const bar = progressBar('downloading', size);
       let done = 0;
-      const chunks = downloadImmutable(cap, {
-        servers: grid?.connections ?? [],
-        tools: { backend: nodeCrypto, codec: await loadCodec() },
+      const chunks = node.read({
         onShareError: (e) => warn(`${e.message}; using another share`),
         signal: cancel.signal,
       });
@@ -102,18 +94,19 @@ export const getCommand: Command = {
         process.stderr.write('\ncairn get: cancelled\n');
         return 130;
       }
-      if (err instanceof NotEnoughSharesError && grid) {
+      if (err instanceof NotEnoughSharesError) {
         // Say where we looked: a cap from another grid finds nothing here.
+        const reachable = (await grid.connections.connected().catch(() => [])).length;
         throw new CairnError(
           err.code,
-          `${err.message}, from the ${grid.connections.length} reachable server(s) of ${grid.url}`,
+          `${err.message}, from the ${reachable} reachable server(s) of ${grid.url}`,
         );
       }
       throw err;
     } finally {
       process.off('SIGINT', onSigint);
       process.stdout.off('error', onStdoutError);
-      grid?.close();
+      grid.close();
       await handle?.close();
       if (tmp) await fs.rm(tmp, { force: true });
     }

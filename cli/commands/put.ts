@@ -1,15 +1,11 @@
 /** `cairn put FILE`: upload a file to the grid and print its read cap. */
-import { formatCap } from '../../core/caps/immutable.ts';
-import { loadCodec } from '../../core/codec/index.ts';
+import type { Grid } from '../../core/client/index.ts';
 import { CancelledError } from '../../core/grid/errors.ts';
-import { uploadImmutable } from '../../core/grid/uploader.ts';
 import { DEFAULT_CHK_PARAMS, type ChkParams } from '../../core/immutable/params.ts';
-import { planChk } from '../../core/immutable/plan.ts';
 import { type ClosableSource, fileSource } from '../../core/immutable/source-node.ts';
-import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { intOption, parse } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
-import { clientSecret, connectGrid, convergenceSecret, type GridSession } from '../grid-client.ts';
+import { openGrid } from '../grid-client.ts';
 import { progressBar } from '../progress.ts';
 
 const usage = `usage: cairn put FILE [--grid URL] [--k K] [--happy H] [--n N] [--segment-size S] [--random-key]
@@ -62,22 +58,18 @@ export const putCommand: Command = {
     const params: ChkParams = { k, happy, n, maxSegmentSize };
 
     const source = await openInput(positionals[0]);
-    let grid: GridSession | undefined;
+    let grid: Grid | undefined;
     // Ctrl-C gives the servers their buckets back; a second Ctrl-C ends the process at once.
     const cancel = new AbortController();
     const onSigint = () => cancel.abort();
     process.once('SIGINT', onSigint);
     try {
       const warn = (line: string) => process.stderr.write(`cairn put: ${line}\n`);
-      // Tiny files live in the cap: no grid needed.
-      if (planChk(source.size, params).kind === 'chk') grid = await connectGrid(values.grid, warn);
+      grid = await openGrid(values.grid, warn);
       const bar = progressBar('uploading', source.size);
-      const result = await uploadImmutable(source, {
-        servers: grid?.connections ?? [],
+      const result = await grid.upload(source, {
         params,
-        clientSecret: await clientSecret(),
-        convergence: values['random-key'] ? null : await convergenceSecret(),
-        tools: { backend: nodeCrypto, codec: await loadCodec() },
+        convergent: !values['random-key'],
         onProgress: (p) => bar.update(p.acked),
         signal: cancel.signal,
         onServerLost: (id, reason) =>
@@ -86,7 +78,7 @@ export const putCommand: Command = {
           ),
       });
       bar.finish();
-      process.stdout.write(`${formatCap(result.cap)}\n`);
+      process.stdout.write(`${result.node.cap}\n`);
       return 0;
     } catch (err) {
       if (err instanceof CancelledError) {

@@ -1,0 +1,12 @@
+/** The client layer: a Grid (connections + node maker) and the nodes it returns. */
+export { type GridOptions, GridConnections, type ServerStatus } from './connections.ts';
+export { CapAuthorityError } from './errors.ts';
+export {
+  type ClientSecrets,
+  Grid,
+  type GridClientOptions,
+  type UploadFileOptions,
+  type UploadFileResult,
+} from './grid.ts';
+export { type FileNode, type MutableFileNode, type ReadOptions, readAll, type WriteOptions } from './node.ts';
+export { memoryServerListCache, type ServerListCache } from './server-list-cache.ts';
