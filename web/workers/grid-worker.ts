@@ -6,19 +6,14 @@
  */
 import backend from '#crypto-backend';
 import { expose } from 'comlink';
-import { formatCap, parseCap, verifierOf } from '../../core/caps/immutable.ts';
+import { Grid, type ServerStatus } from '../../core/client/index.ts';
 import { loadCodec } from '../../core/codec/index.ts';
 import { CairnError } from '../../core/errors.ts';
-import { downloadImmutable } from '../../core/grid/downloader.ts';
 import { CancelledError } from '../../core/grid/errors.ts';
-import { uploadImmutable } from '../../core/grid/uploader.ts';
 import type { EncodeTools } from '../../core/immutable/encoder.ts';
 import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
 import { blobSource } from '../../core/immutable/source.ts';
-import { connectToServer } from '../../core/grid/connect.ts';
-import type { StorageConnection } from '../../core/protocol/client.ts';
-import { fetchGridServers, type GridServer } from '../../core/protocol/grid.ts';
-import type { ServerId } from '../../core/types.ts';
+import { idbServerListCache } from '../store/server-list-cache.ts';
 import { putPinned } from '../store/pins.ts';
 import { gridSecrets } from '../store/secrets.ts';
 import type { StreamReply } from '../sw/messages.ts';
@@ -59,85 +54,32 @@ const getTools = () => {
   return tools;
 };
 
-/** Connections to one grid, opened on demand and kept for later jobs. */
-class GridSession {
-  #list: { at: number; servers: GridServer[] } | null = null;
-  readonly #conns = new Map<ServerId, Promise<StorageConnection | null>>();
-  constructor(readonly relayUrl: string) {}
+export type { ServerStatus } from '../../core/client/index.ts';
 
-  async servers(): Promise<GridServer[]> {
-    if (!this.#list || Date.now() - this.#list.at > 5_000) {
-      this.#list = { at: Date.now(), servers: await fetchGridServers(this.relayUrl) };
-    }
-    return this.#list.servers;
-  }
-
-  #connect(server: GridServer): Promise<StorageConnection | null> {
-    const cached = this.#conns.get(server.serverId);
-    if (cached) return cached;
-    // connectToServer tries the direct URL, then the relay route (a direct URL may be
-    // unreachable or outside the page's CSP).
-    const attempt = connectToServer(server, this.relayUrl, { connectTimeoutMs: 5_000 }).then(
-      (conn) => {
-        void conn.closed.then(() => this.#conns.delete(server.serverId));
-        return conn;
+// One client per grid URL: each keeps its connections for later jobs.
+const grids = new Map<string, Grid>();
+const gridFor = (url: string) => {
+  let g = grids.get(url);
+  if (!g) {
+    g = new Grid({
+      url,
+      cache: idbServerListCache(),
+      tools: getTools,
+      // Decoded on this thread: with segment workers, 64 MiB downloads measured no faster on
+      // 2 cores (the sockets and the stream to the service worker bound them) and the tab's
+      // peak grew by ~40 MiB (bench:web).
+      decodeTools: async () => {
+        const t = await getTools();
+        return { backend: t.backend, codec: t.codec };
       },
-      () => {
-        this.#conns.delete(server.serverId);
-        return null;
+      secrets: async () => {
+        const s = await gridSecrets();
+        return { lease: s.client, convergence: s.convergence };
       },
-    );
-    this.#conns.set(server.serverId, attempt);
-    return attempt;
+    });
+    grids.set(url, g);
   }
-
-  /** Every server that answers, connected. */
-  async connected(): Promise<StorageConnection[]> {
-    const all = await Promise.all((await this.servers()).map((s) => this.#connect(s)));
-    return all.filter((c): c is StorageConnection => c !== null && !c.isClosed);
-  }
-
-  /** Connection state and a round-trip time per announced server. */
-  async probe(): Promise<ServerStatus[]> {
-    const servers = await this.servers();
-    return Promise.all(
-      servers.map(async (s): Promise<ServerStatus> => {
-        const base = { id: s.serverId, nickname: s.nickname, availableSpace: s.availableSpace };
-        const conn = await this.#connect(s);
-        if (!conn || conn.isClosed) return { ...base, connected: false, rttMs: null };
-        const t0 = performance.now();
-        try {
-          const v = await conn.getVersion();
-          return {
-            ...base,
-            availableSpace: v.availableSpace,
-            connected: true,
-            rttMs: performance.now() - t0,
-          };
-        } catch {
-          return { ...base, connected: false, rttMs: null };
-        }
-      }),
-    );
-  }
-}
-
-export interface ServerStatus {
-  id: string;
-  nickname: string;
-  connected: boolean;
-  availableSpace: number | null;
-  rttMs: number | null;
-}
-
-const sessions = new Map<string, GridSession>();
-const session = (relayUrl: string) => {
-  let s = sessions.get(relayUrl);
-  if (!s) {
-    s = new GridSession(relayUrl);
-    sessions.set(relayUrl, s);
-  }
-  return s;
+  return g;
 };
 
 const uploads = new Map<number, AbortController>();
@@ -155,20 +97,14 @@ async function openStream(
   grid: string,
   watch?: StreamWatch,
 ): Promise<ReadableStream<Uint8Array>> {
-  const parsed = parseCap(cap);
   const ctl = new AbortController();
-  const needsGrid = parsed.kind === 'chk';
-  const [t, servers] = await Promise.all([getTools(), needsGrid ? session(grid).connected() : []]);
-  const chunks = downloadImmutable(parsed, {
-    servers,
-    // Decoded on this thread: with segment workers, 64 MiB downloads measured no faster on
-    // 2 cores (the sockets and the stream to the service worker bound them) and the tab's
-    // peak grew by ~40 MiB (bench:web).
-    tools: { backend: t.backend, codec: t.codec },
-    offset: start,
-    length: end - start + 1,
-    signal: ctl.signal,
-  });
+  const chunks = gridFor(grid)
+    .open(cap)
+    .read({
+      offset: start,
+      length: end - start + 1,
+      signal: ctl.signal,
+    });
   let pending: IteratorResult<Uint8Array> | null = await chunks.next();
   let sent = 0;
   return new ReadableStream<Uint8Array>(
@@ -219,18 +155,10 @@ const api = {
     uploads.set(req.id, ctl);
     let last = 0;
     try {
-      const [t, secrets, servers] = await Promise.all([
-        getTools(),
-        gridSecrets(),
-        session(req.grid).connected(),
-      ]);
       const read = (n: number) => segmentRunner().readBuffer(n);
-      const result = await uploadImmutable(readAhead(blobSource(req.file), undefined, read), {
-        servers,
+      const { node } = await gridFor(req.grid).upload(readAhead(blobSource(req.file), undefined, read), {
         params: { ...DEFAULT_CHK_PARAMS, k: req.k, happy: req.happy, n: req.n },
-        clientSecret: secrets.client,
-        convergence: req.convergence ? secrets.convergence : null,
-        tools: t,
+        convergent: req.convergence,
         signal: ctl.signal,
         onProgress(p) {
           // A message per segment would flood the page; a few per second is plenty.
@@ -241,11 +169,7 @@ const api = {
           }
         },
       });
-      const cap = result.cap;
-      return {
-        ok: true,
-        value: { readCap: formatCap(cap), verifyCap: cap.kind === 'chk' ? formatCap(verifierOf(cap)) : '' },
-      };
+      return { ok: true, value: { readCap: node.cap, verifyCap: node.verifyCap ?? '' } };
     } catch (err) {
       return fail(ctl.signal.aborted ? new CancelledError('the upload was cancelled') : err);
     } finally {
@@ -324,7 +248,7 @@ const api = {
 
   async probe(grid: string): Promise<Outcome<ServerStatus[]>> {
     try {
-      return { ok: true, value: await session(grid).probe() };
+      return { ok: true, value: await gridFor(grid).probe() };
     } catch (err) {
       return fail(err);
     }
