@@ -21,4 +21,4 @@ export class UsageError extends CairnError {
   }
 }
 
-export const EXIT_USAGE = 2;
+export { EXIT_USAGE } from './failure.ts';

@@ -1,7 +1,7 @@
 /** `cairn`: one command, many verbs, all driving the same core library. */
-import { CairnError } from '../core/errors.ts';
-import { type Command, EXIT_USAGE, UsageError } from './command.ts';
+import { type Command, EXIT_USAGE } from './command.ts';
 import { commands } from './commands/index.ts';
+import { EXIT_CODES_HELP, reportFailure } from './failure.ts';
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -13,6 +13,8 @@ function overview(): string {
     ...lines,
     '',
     "cairn <command> --help shows a command's options.",
+    '',
+    EXIT_CODES_HELP,
   ].join('\n');
 }
 
@@ -40,14 +42,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`cairn ${name}: ${err.message}`);
-      return EXIT_USAGE;
-    }
-    if (err instanceof CairnError) {
-      console.error(`cairn ${name}: ${err.message} [${err.code}]`);
-      return 1;
-    }
-    throw err;
+    return reportFailure(name, err);
   }
 }

@@ -20,5 +20,15 @@ async function loadMain() {
   return (await import('../main.ts')).main;
 }
 
+// Anything that escapes a command (an error in a callback, a rejected promise nobody
+// awaited) is still one line and exit code 3, not a stack trace, unless CAIRN_DEBUG=1.
+const lastResort = (err) => {
+  process.stderr.write(`cairn: internal error: ${err?.message ?? String(err)} (CAIRN_DEBUG=1 shows where)\n`);
+  if (process.env.CAIRN_DEBUG === '1' && err?.stack) process.stderr.write(`${err.stack}\n`);
+  process.exit(3);
+};
+process.on('uncaughtException', lastResort);
+process.on('unhandledRejection', lastResort);
+
 const main = await loadMain();
 process.exitCode = await main(process.argv.slice(2));

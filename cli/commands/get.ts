@@ -49,6 +49,7 @@ export const getCommand: Command = {
     const { values, positionals } = parse(argv, { grid: { type: 'string' } }, 2);
     if (positionals.length < 1) throw new UsageError('expected CAP');
     const [capArg, out] = positionals;
+    if (out !== undefined) await checkOutput(out);
     const warn = (line: string) => process.stderr.write(`cairn get: ${line}\n`);
     const grid: Grid = await openGrid(values.grid, warn);
     const node = grid.open(capArg === '-' ? await readStdinCap() : capArg);
@@ -112,3 +113,13 @@ export const getCommand: Command = {
     }
   },
 };
+
+/** OUT must name a file in a folder that exists; checked before any network work. */
+async function checkOutput(out: string): Promise<void> {
+  const dir = path.dirname(path.resolve(out));
+  const parent = await fs.stat(dir).catch(() => null);
+  if (!parent) throw new UsageError(`cannot write ${out}: the folder ${dir} does not exist`);
+  if (!parent.isDirectory()) throw new UsageError(`cannot write ${out}: ${dir} is not a folder`);
+  const existing = await fs.stat(out).catch(() => null);
+  if (existing?.isDirectory()) throw new UsageError(`${out} is a folder; give the path of a file to write`);
+}

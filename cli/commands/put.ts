@@ -1,4 +1,5 @@
 /** `cairn put FILE`: upload a file to the grid and print its read cap. */
+import fs from 'node:fs/promises';
 import type { Grid } from '../../core/client/index.ts';
 import { CancelledError } from '../../core/grid/errors.ts';
 import { DEFAULT_CHK_PARAMS, type ChkParams } from '../../core/immutable/params.ts';
@@ -95,13 +96,18 @@ export const putCommand: Command = {
 };
 
 async function openInput(file: string): Promise<ClosableSource> {
+  const stat = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new UsageError(`${file} does not exist`);
+    if (err.code === 'EACCES') throw new UsageError(`${file} cannot be read (permission denied)`);
+    throw err;
+  });
+  if (stat.isDirectory()) throw new UsageError(`${file} is a folder; cairn put stores one file`);
+  if (!stat.isFile()) throw new UsageError(`${file} is not a regular file`);
   try {
     return await fileSource(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`${file} does not exist`);
-    if (code === 'EISDIR') throw new UsageError(`${file} is a directory`);
-    if (code === 'EACCES') throw new UsageError(`${file} cannot be read (permission denied)`);
+    if ((err as NodeJS.ErrnoException).code === 'EACCES')
+      throw new UsageError(`${file} cannot be read (permission denied)`);
     throw err;
   }
 }

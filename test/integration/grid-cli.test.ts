@@ -58,11 +58,15 @@ describe('cairn put / get without a grid', () => {
       [['put', file], /no grid given and none started here/],
       [['put', file, '--grid', 'ftp://x'], /--grid must be the relay URL/],
       [['get'], /expected CAP/],
+      [['put', home], /is a folder; cairn put stores one file/],
+      [['get', 'URI:LIT:nbswy3dp', path.join(home, 'no', 'such', 'out')], /the folder .* does not exist/],
+      [['get', 'URI:LIT:nbswy3dp', home], /is a folder; give the path of a file/],
     ] as const) {
       const r = await cairn([...args], home);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
     }
   });
 
@@ -70,8 +74,9 @@ describe('cairn put / get without a grid', () => {
     const home = tempDir('cairn-home-');
     const bad = 'URI:CHK:notbase32!:xyz:3:10:100';
     const r = await cairn(['get', bad], home);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/BAD_CAP/);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^cairn get: the key field is not valid base32/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).not.toContain('notbase32');
     const verifier = `URI:CHK-Verifier:${'a'.repeat(26)}:${'a'.repeat(52)}:3:10:1000`;
     const v = await cairn(['get', verifier], home);
