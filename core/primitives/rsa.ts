@@ -161,7 +161,12 @@ export function privateKeyFromPem(pem: string): Pkcs8Der {
   if (!m) throw new RsaKeyError('not a PEM private key (expected "-----BEGIN RSA PRIVATE KEY-----")');
   const body = m[2].replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) throw new RsaKeyError('the PEM body is not base64');
-  const der = base64Decode(body);
+  let der: Uint8Array;
+  try {
+    der = base64Decode(body);
+  } catch {
+    throw new RsaKeyError('the PEM body is not base64'); // atob refuses a body cut short
+  }
   return m[1] ? pkcs1ToPkcs8(der) : (der as Pkcs8Der);
 }
 
