@@ -7,6 +7,7 @@ import {
   CapError,
   formatCapability,
   formatStorageIndex,
+  type MutableFormat,
   parseCapability,
   readOnlyOf,
   storageIndexOf,
@@ -29,7 +30,7 @@ printed back. CAP may be '-' to read it from stdin, which keeps it out of the pr
 /** The facts `cairn cap` reports, keyed by the names it prints. */
 export interface CapInfo {
   kind: Capability['kind'];
-  format?: 'sdmf' | 'mdmf';
+  format?: MutableFormat;
   'read-only'?: string;
   verify?: string;
   'storage-index'?: string;

@@ -279,7 +279,7 @@ describe('rejection', () => {
     expect(capError(`URI:DIR2-MDMF:${wk}:${FP}`).message).toMatch(/directory caps/);
   });
 
-  it('accepts any base32 text that only differs in a canonical last character', () => {
+  it('a 128-bit field has exactly 8 valid last characters', () => {
     // The last character of a 128-bit field carries 3 bits: 8 spellings are valid, no more.
     const ok = [...'abcdefghijklmnopqrstuvwxyz234567'].filter((c) => {
       try {
