@@ -13,7 +13,7 @@ function usage(): string {
 
 export const debugCommand: Command = {
   name: 'debug',
-  summary: 'low-level tools: erasure coding, CHK caps and shares from local files',
+  summary: 'low-level tools: erasure coding, CHK and SSK caps, shares from local files',
   hasSubcommands: true,
   get usage() {
     return usage();

@@ -1,5 +1,6 @@
 /** Every `cairn` subcommand, in the order `cairn --help` lists them. */
 import type { Command } from '../command.ts';
+import { capCommand } from './cap.ts';
 import { debugCommand } from './debug.ts';
 import { getCommand } from './get.ts';
 import { gridCommand } from './grid.ts';
@@ -11,6 +12,7 @@ export const commands: Command[] = [
   gridCommand,
   putCommand,
   getCommand,
+  capCommand,
   serverCommand,
   relayCommand,
   debugCommand,

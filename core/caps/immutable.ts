@@ -6,11 +6,12 @@
  *   URI:LIT:<base32 data>
  * Numbers are decimal without leading zeros, so format(parse(s)) === s for every accepted s.
  */
-import { Base32Error, base32Decode, base32Encode } from '../primitives/base32.ts';
+import { base32Encode } from '../primitives/base32.ts';
 import { TAG_KEY_TO_STORAGE_INDEX } from '../primitives/tags.ts';
 import { taggedHash } from '../primitives/tagged-hash.ts';
 import { type AesKey, asAesKey, asStorageIndex, type StorageIndex } from '../types.ts';
 import { CapError } from './errors.ts';
+import { base32Field, decimalField } from './fields.ts';
 
 export interface ChkCap {
   readonly kind: 'chk';
@@ -68,7 +69,7 @@ function chkTail(cap: ChkCap | ChkVerifierCap): string {
 
 export function parseCap(text: string): ImmutableCap {
   if (typeof text !== 'string') throw new CapError('cap', 'a cap must be a string');
-  if (text.startsWith(LIT)) return { kind: 'lit', data: decodeField(text.slice(LIT.length), 'data') };
+  if (text.startsWith(LIT)) return { kind: 'lit', data: base32Field(text.slice(LIT.length), 'data') };
   if (text.startsWith(CHK)) {
     const f = parseChkFields(text.slice(CHK.length), 'key');
     return { kind: 'chk', key: asAesKey(f.first), ...f.rest };
@@ -95,36 +96,12 @@ function parseChkFields(body: string, firstName: string) {
   if (parts.length !== 5) {
     throw new CapError('fields', `a CHK cap has 5 fields after the prefix, this one has ${parts.length}`);
   }
-  const first = decodeField(parts[0], firstName, 16);
-  const uebHash = decodeField(parts[1], 'UEB hash', 32);
+  const first = base32Field(parts[0], firstName, 16);
+  const uebHash = base32Field(parts[1], 'UEB hash', 32);
   const k = decimalField(parts[2], 'k');
   const n = decimalField(parts[3], 'N');
   const size = decimalField(parts[4], 'size');
   if (k < 1 || n > 256 || k > n)
     throw new CapError('k', `k and N must satisfy 1 <= k <= N <= 256, not ${k} and ${n}`);
   return { first, rest: { uebHash, k, n, size } };
-}
-
-function decodeField(text: string, name: string, length?: number): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = base32Decode(text);
-  } catch (err) {
-    if (err instanceof Base32Error)
-      throw new CapError(name, `the ${name} field is not valid base32: ${err.message}`);
-    throw err;
-  }
-  if (length !== undefined && bytes.length !== length) {
-    throw new CapError(name, `the ${name} field must encode ${length} bytes, not ${bytes.length}`);
-  }
-  return bytes;
-}
-
-function decimalField(text: string, name: string): number {
-  if (!/^(0|[1-9][0-9]*)$/.test(text)) {
-    throw new CapError(name, `the ${name} field must be a decimal number without leading zeros`);
-  }
-  const n = Number(text);
-  if (!Number.isSafeInteger(n)) throw new CapError(name, `the ${name} field is too large`);
-  return n;
 }

@@ -53,6 +53,29 @@ export async function generateRsaKeyPair(): Promise<RsaKeyPair> {
 
 /** A signer over a PKCS#8 key; refuses keys that are not 2048-bit RSA, as Tahoe does. */
 export async function rsaSigner(privateKey: Pkcs8Der): Promise<RsaSigner> {
+  const key = await importPrivateKey(privateKey);
+  return {
+    async sign(message) {
+      return new Uint8Array(
+        await subtle().sign({ name: 'RSA-PSS', saltLength: PSS_SALT_BYTES }, key, ab(message)),
+      );
+    },
+    publicKey: () => publicKeyOf(key),
+  };
+}
+
+/**
+ * Both halves of a private key as the DER Tahoe hashes into caps. The private key is
+ * re-exported rather than passed through: Tahoe hashes its own PKCS#8 serialization of the
+ * key, not the bytes of the file it came from.
+ */
+export async function rsaKeyPairOf(privateKey: Pkcs8Der): Promise<RsaKeyPair> {
+  const key = await importPrivateKey(privateKey);
+  const [priv, pub] = await Promise.all([subtle().exportKey('pkcs8', key), publicKeyOf(key)]);
+  return { privateKey: new Uint8Array(priv) as Pkcs8Der, publicKey: pub };
+}
+
+async function importPrivateKey(privateKey: Pkcs8Der): Promise<CryptoKey> {
   let key: CryptoKey;
   try {
     key = await subtle().importKey('pkcs8', ab(privateKey), ALGORITHM, true, ['sign']);
@@ -63,25 +86,21 @@ export async function rsaSigner(privateKey: Pkcs8Der): Promise<RsaSigner> {
   if (bits !== RSA_MODULUS_BITS) {
     throw new RsaKeyError(`mutable files use ${RSA_MODULUS_BITS}-bit RSA keys, not ${bits}-bit ones`);
   }
-  return {
-    async sign(message) {
-      return new Uint8Array(
-        await subtle().sign({ name: 'RSA-PSS', saltLength: PSS_SALT_BYTES }, key, ab(message)),
-      );
-    },
-    async publicKey() {
-      // WebCrypto has no "public part of a private key": go through JWK (n and e only).
-      const jwk = await subtle().exportKey('jwk', key);
-      const pub = await subtle().importKey(
-        'jwk',
-        { kty: 'RSA', n: jwk.n, e: jwk.e, alg: 'PS256', ext: true },
-        ALGORITHM,
-        true,
-        ['verify'],
-      );
-      return new Uint8Array(await subtle().exportKey('spki', pub)) as SpkiDer;
-    },
-  };
+  return key;
+}
+
+/** DER SPKI of an extractable private key's public half. */
+async function publicKeyOf(key: CryptoKey): Promise<SpkiDer> {
+  // WebCrypto has no "public part of a private key": go through JWK (n and e only).
+  const jwk = await subtle().exportKey('jwk', key);
+  const pub = await subtle().importKey(
+    'jwk',
+    { kty: 'RSA', n: jwk.n, e: jwk.e, alg: 'PS256', ext: true },
+    ALGORITHM,
+    true,
+    ['verify'],
+  );
+  return new Uint8Array(await subtle().exportKey('spki', pub)) as SpkiDer;
 }
 
 export interface RsaSigner {
@@ -142,7 +161,12 @@ export function privateKeyFromPem(pem: string): Pkcs8Der {
   if (!m) throw new RsaKeyError('not a PEM private key (expected "-----BEGIN RSA PRIVATE KEY-----")');
   const body = m[2].replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) throw new RsaKeyError('the PEM body is not base64');
-  const der = base64Decode(body);
+  let der: Uint8Array;
+  try {
+    der = base64Decode(body);
+  } catch {
+    throw new RsaKeyError('the PEM body is not base64'); // atob refuses a body cut short
+  }
   return m[1] ? pkcs1ToPkcs8(der) : (der as Pkcs8Der);
 }
 

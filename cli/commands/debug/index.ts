@@ -2,5 +2,6 @@
 import type { Command } from '../../command.ts';
 import { chkCommands } from './chk.ts';
 import { fecCommands } from './fec.ts';
+import { sskCommands } from './ssk.ts';
 
-export const debugCommands: Command[] = [...fecCommands, ...chkCommands];
+export const debugCommands: Command[] = [...fecCommands, ...chkCommands, ...sskCommands];
