@@ -18,7 +18,8 @@ export function parse<O extends Options>(
     throw new UsageError((err as Error).message);
   }
   if (parsed.positionals.length > maxPositionals) {
-    throw new UsageError(`unexpected argument '${parsed.positionals[maxPositionals]}'`);
+    // Not quoted: an extra argument may be a cap or a secret typed in the wrong place.
+    throw new UsageError(`too many arguments (${parsed.positionals.length}; at most ${maxPositionals})`);
   }
   return parsed;
 }

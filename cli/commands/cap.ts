@@ -14,6 +14,7 @@ import {
   verifierOf,
 } from '../../core/caps/index.ts';
 import { parse } from '../args.ts';
+import { capArgument } from '../cap-arg.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const usage = `usage: cairn cap [--readonly | --verify] [--json] CAP
@@ -48,19 +49,6 @@ export function capInfo(cap: Capability): CapInfo {
   return info;
 }
 
-/** CAP, or the cap on stdin for '-' (trimmed: `echo CAP |` adds a newline). */
-async function capText(arg: string): Promise<string> {
-  if (arg !== '-') return arg;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    if (size > 64 * 1024) throw new UsageError('the cap on stdin is too long');
-  }
-  return Buffer.concat(chunks).toString('utf8').trim();
-}
-
 function parseArg(text: string): Capability {
   try {
     return parseCapability(text);
@@ -87,7 +75,7 @@ export const capCommand: Command = {
     if (values.json && (values.readonly || values.verify)) {
       throw new UsageError('--json prints every field; leave out --readonly and --verify');
     }
-    const cap = parseArg(await capText(positionals[0]));
+    const cap = parseArg(await capArgument(positionals[0]));
     const info = capInfo(cap);
     if (values.readonly) {
       if (!info['read-only']) throw new UsageError('that is a verify cap: it has no read-only form');

@@ -7,6 +7,7 @@ import { CancelledError } from '../../core/grid/errors.ts';
 import { CairnError } from '../../core/errors.ts';
 import { NotEnoughSharesError } from '../../core/immutable/errors.ts';
 import { parse } from '../args.ts';
+import { capArgument } from '../cap-arg.ts';
 import { type Command, UsageError } from '../command.ts';
 import { openGrid } from '../grid-client.ts';
 import { progressBar } from '../progress.ts';
@@ -17,17 +18,6 @@ Downloads the file a read cap names, checks every byte against the cap, and writ
 (or to stdout when OUT is absent). CAP may be '-' to read the cap from stdin, which keeps it
 out of the process list. OUT appears only once the whole file is verified.
   --grid URL   the relay's URL, http://HOST:PORT (default: the grid \`cairn grid\` started last)`;
-
-async function readStdinCap(): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    if (size > 64 * 1024) throw new UsageError('the cap on stdin is too long');
-  }
-  return Buffer.concat(chunks).toString('utf8').trim();
-}
 
 /** Writes to stdout, waiting when the pipe is full. */
 function stdoutWrite(chunk: Uint8Array): Promise<void> {
@@ -52,7 +42,7 @@ export const getCommand: Command = {
     if (out !== undefined) await checkOutput(out);
     const warn = (line: string) => process.stderr.write(`cairn get: ${line}\n`);
     const grid: Grid = await openGrid(values.grid, warn);
-    const node = grid.open(capArg === '-' ? await readStdinCap() : capArg);
+    const node = grid.open(await capArgument(capArg));
     if (!node.readable) throw new UsageError('that is a verify cap: it can check a file but not read it');
     let tmp: string | undefined;
     let handle: fs.FileHandle | undefined;

@@ -1,4 +1,5 @@
 /** The client layer: a Grid (connections + node maker) and the nodes it returns. */
+export { type CapInfo, capInfoOf, describeCap, type NodeKind } from './cap-info.ts';
 export { type GridOptions, GridConnections, type ServerStatus } from './connections.ts';
 export { CapAuthorityError } from './errors.ts';
 export {

@@ -225,7 +225,7 @@ describe('cairn debug ssk-cap', () => {
       [['--format', 'sdmf', '--key', cut], /not a valid RSA key/],
       [['--format', 'sdmf', '--key', small], /2048-bit RSA keys, not 1024-bit/],
       [['--format', 'sdmf', '--key', ec], /not a valid RSA key/],
-      [['--format', 'sdmf', '--key', good, 'extra'], /unexpected argument/],
+      [['--format', 'sdmf', '--key', good, 'extra'], /too many arguments/],
     ];
     for (const [args, message] of cases) {
       const r = await cairn('debug', 'ssk-cap', ...args);

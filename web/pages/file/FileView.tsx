@@ -11,7 +11,8 @@ export interface FileViewModel {
   link: string;
   readCap: string;
   verifyCap: string;
-  kind: 'chk' | 'chk-verifier' | 'lit' | null;
+  /** False for a verify cap: it can check a file but not read it. */
+  readable: boolean;
   meta: FileMeta;
   pinned: boolean;
   canPin: boolean;
@@ -41,7 +42,7 @@ export function FileView(props: {
             was copied.
           </p>
         </Match>
-        <Match when={m().kind === 'chk-verifier'}>
+        <Match when={!m().readable}>
           <h1>Verify capability</h1>
           <p>
             This is a verify cap for a file of {formatBytes(m().meta.size)}. It lets a checker confirm the

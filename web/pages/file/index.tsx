@@ -3,7 +3,7 @@
  * what history knows, remembers the visit, and runs downloads, previews and pinning.
  */
 import { createResource, createSignal, onCleanup } from 'solid-js';
-import { formatCap, parseCap, verifierOf } from '../../../core/caps/immutable.ts';
+import { describeCap } from '../../../core/client/cap-info.ts';
 import { CairnError } from '../../../core/errors.ts';
 import { pinCopy, sendToPort } from '../../store/client.ts';
 import { mediaUrl, saveFile } from '../../store/deliver.ts';
@@ -27,7 +27,7 @@ export default function FilePage(props: { cap: string }) {
 
   const parsed = () => {
     try {
-      return { cap: parseCap(props.cap), error: '' };
+      return { cap: describeCap(props.cap), error: '' };
     } catch (err) {
       return { cap: null, error: message(err) };
     }
@@ -38,9 +38,9 @@ export default function FilePage(props: { cap: string }) {
     () => props.cap,
     async (cap): Promise<HistoryRecord | undefined> => {
       const p = parsed().cap;
-      if (!p || p.kind === 'chk-verifier') return undefined;
+      if (!p?.readable) return undefined;
       const old = await readHistoryRecord(cap).catch(() => undefined);
-      const size = p.kind === 'lit' ? p.data.length : p.size;
+      const size = p.size ?? 0;
       return history
         .remember({ cap, name: old?.name ?? null, size, date: Date.now(), via: 'open', pinned: false })
         .catch(() => old);
@@ -51,7 +51,7 @@ export default function FilePage(props: { cap: string }) {
   const meta = () => {
     const p = parsed().cap;
     const rec = live();
-    const size = !p ? 0 : p.kind === 'lit' ? p.data.length : p.size;
+    const size = p?.size ?? 0;
     const name = rec?.name ?? null;
     return { name, size, type: mediaType(name, rec?.type) };
   };
@@ -135,11 +135,8 @@ export default function FilePage(props: { cap: string }) {
         capError: parsed().error,
         link: parsed().cap ? capLink(location.origin, location.pathname, props.cap) : '',
         readCap: parsed().cap ? props.cap : '',
-        verifyCap: (() => {
-          const c = parsed().cap;
-          return c?.kind === 'chk' ? formatCap(verifierOf(c)) : '';
-        })(),
-        kind: parsed().cap?.kind ?? null,
+        verifyCap: parsed().cap?.verifyCap ?? '',
+        readable: parsed().cap?.readable ?? false,
         meta: meta(),
         pinned: live()?.pinned ?? false,
         canPin: live() !== undefined,
