@@ -30,7 +30,7 @@ let codec: Promise<Codec> | undefined;
 export function testKey(): Promise<TestKey> {
   key ??= (async () => {
     const v = readVectors().vectors.find((x) => x.kind === 'ssk');
-    if (!v || v.kind !== 'ssk') throw new Error('no SSK vector');
+    if (v?.kind !== 'ssk') throw new Error('no SSK vector');
     const privateKey = privateKeyFromPem(v.pem);
     const signer = await rsaSigner(privateKey);
     const publicKey = await signer.publicKey();
