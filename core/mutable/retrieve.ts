@@ -1,0 +1,215 @@
+/**
+ * Reading one version of a mutable file from the servers that hold it (tahoe-formats §4.10):
+ * k shares are taken, each share's block hash tree is checked up its chain to the signed
+ * root hash, then only the segments covering the wanted range are fetched (a window of
+ * segments per request, the next window fetched while this one decodes), every block is
+ * checked against its leaf, and k blocks decode a segment. A share that fails any check is
+ * dropped for another holder and reported to its server; wrong bytes are never returned.
+ */
+import { NotEnoughSharesError, ShareUnavailableError } from '../immutable/errors.ts';
+import { MAX_READ_BYTES } from '../protocol/limits.ts';
+import type { StorageIndex } from '../types.ts';
+import { CairnError } from '../errors.ts';
+import { decodeSegment, segmentsCovering } from './decode.ts';
+import type { MutableTools } from './encode.ts';
+import { MutableShareCorruptError } from './errors.ts';
+import type { ReadKey } from './keys.ts';
+import {
+  type ByteRange,
+  readSegment,
+  readVerificationMaterial,
+  type SharePiece,
+  segmentRange,
+  verificationRanges,
+} from './layout.ts';
+import { segmentSpan } from './prefix.ts';
+import type { MutableVersion, VerifiedSighting } from './servermap.ts';
+import { checkSegment, checkShareHashes } from './verify.ts';
+
+export interface RetrieveOptions {
+  readKey: ReadKey;
+  tools: MutableTools;
+  /** First plaintext byte wanted (default 0). */
+  offset?: number;
+  /** Bytes wanted (default: to the end). */
+  length?: number;
+  signal?: AbortSignal;
+  /** Told about every share given up on, as it happens. */
+  onShareError?(err: MutableShareCorruptError | ShareUnavailableError): void;
+  /** Told how many bytes each read asked for (tests count what a range read costs). */
+  onRead?(shnum: number, bytes: number): void;
+}
+
+/** Reads a byte range of a share, in as many requests as the protocol needs. */
+async function readBytes(
+  si: StorageIndex,
+  s: VerifiedSighting,
+  range: ByteRange,
+  onRead?: (shnum: number, bytes: number) => void,
+): Promise<SharePiece> {
+  onRead?.(s.shnum, range.length);
+  const bytes = await s.server.readMutableShare(si, s.shnum, range.offset, range.length);
+  return { offset: range.offset, bytes };
+}
+
+const covers = (piece: SharePiece, r: ByteRange) =>
+  piece.offset <= r.offset && piece.offset + piece.bytes.length >= r.offset + r.length;
+
+/** One share in use: its verified leaves and a window of fetched segments. */
+class ActiveShare {
+  #window: Promise<{ first: number; last: number; piece: SharePiece }> | null = null;
+  #next: Promise<{ first: number; last: number; piece: SharePiece }> | null = null;
+
+  private constructor(
+    readonly sighting: VerifiedSighting,
+    private readonly si: StorageIndex,
+    private readonly leaves: Uint8Array[],
+    private readonly lastWanted: number,
+    private readonly opts: RetrieveOptions,
+  ) {}
+
+  /** Fetches what verification needs beyond the head and checks the hash trees. */
+  static async open(
+    si: StorageIndex,
+    s: VerifiedSighting,
+    lastWanted: number,
+    opts: RetrieveOptions,
+  ): Promise<ActiveShare> {
+    const head: SharePiece = { offset: 0, bytes: s.head };
+    const pieces: SharePiece[] = [head];
+    for (const r of verificationRanges(s.header.layout)) {
+      if (!covers(head, r)) pieces.push(await readBytes(si, s, r, opts.onRead));
+    }
+    const material = readVerificationMaterial(s.shnum, s.header, pieces);
+    const leaves = checkShareHashes(s.shnum, s.header, material.chain, material.blockHashTree);
+    return new ActiveShare(s, si, leaves, lastWanted, opts);
+  }
+
+  get shnum(): number {
+    return this.sighting.shnum;
+  }
+
+  /** Segments first..last in one request: as many as fit in a read, at least one. */
+  #fetch(first: number): Promise<{ first: number; last: number; piece: SharePiece }> {
+    const header = this.sighting.header;
+    const start = segmentRange(header, first);
+    let last = first;
+    while (last < this.lastWanted) {
+      const r = segmentRange(header, last + 1);
+      if (r.offset + r.length - start.offset > MAX_READ_BYTES) break;
+      last++;
+    }
+    const end = segmentRange(header, last);
+    const range = { offset: start.offset, length: end.offset + end.length - start.offset };
+    const head: SharePiece = { offset: 0, bytes: this.sighting.head };
+    if (covers(head, range)) return Promise.resolve({ first, last, piece: head });
+    return readBytes(this.si, this.sighting, range, this.opts.onRead).then((piece) => ({ first, last, piece }));
+  }
+
+  /** Segment `s`, checked against this share's block hash tree. */
+  async segment(s: number): Promise<{ salt: Uint8Array; block: Uint8Array }> {
+    let w = this.#window ? await this.#window : null;
+    if (!w || s < w.first || s > w.last) {
+      if (this.#next && (await this.#next).first === s) this.#window = this.#next;
+      else this.#window = this.#fetch(s);
+      this.#next = null;
+      w = await this.#window;
+    }
+    // Read ahead: the next window comes in while this one is decoded.
+    if (s === w.last && !this.#next && w.last < this.lastWanted) {
+      this.#next = this.#fetch(w.last + 1);
+      this.#next.catch(() => {});
+    }
+    const seg = readSegment(this.shnum, this.sighting.header, s, [w.piece]);
+    await checkSegment(this.shnum, this.sighting.header, s, this.leaves, seg, this.opts.tools.backend);
+    return seg;
+  }
+}
+
+/** Yields the verified plaintext of the wanted range of `version`. */
+export async function* retrieveVersion(
+  si: StorageIndex,
+  version: MutableVersion,
+  opts: RetrieveOptions,
+): AsyncGenerator<Uint8Array> {
+  const { prefix } = version;
+  const offset = opts.offset ?? 0;
+  const length = opts.length ?? Math.max(0, prefix.dataLength - offset);
+  const segs = segmentsCovering(prefix, Math.min(offset, prefix.dataLength), length);
+  if (!segs) return;
+  const end = Math.min(prefix.dataLength, offset + length);
+
+  // One holder per share number first; other holders of a number stand by.
+  const seenShnums = new Set<number>();
+  const firstChoice: VerifiedSighting[] = [];
+  const spares: VerifiedSighting[] = [];
+  for (const s of version.shares) {
+    (seenShnums.has(s.shnum) ? spares : firstChoice).push(s);
+    seenShnums.add(s.shnum);
+  }
+  const candidates = [...firstChoice, ...spares];
+  const problems: CairnError[] = [];
+  const active = new Map<number, ActiveShare>();
+
+  const giveUp = (s: VerifiedSighting, err: unknown) => {
+    const e =
+      err instanceof MutableShareCorruptError ? err : new ShareUnavailableError(s.shnum, { cause: err });
+    problems.push(e);
+    opts.onShareError?.(e);
+    if (e instanceof MutableShareCorruptError) {
+      // Tell the server, as Tahoe does; whether it listens changes nothing here.
+      s.server.adviseCorruptShare('mutable', si, s.shnum, e.message.slice(0, 1000)).catch(() => {});
+    }
+  };
+
+  const fill = async () => {
+    while (active.size < prefix.k && candidates.length > 0) {
+      const want = prefix.k - active.size;
+      const batch: VerifiedSighting[] = [];
+      for (let i = 0; i < candidates.length && batch.length < want; ) {
+        const c = candidates[i];
+        if (!active.has(c.shnum) && !batch.some((b) => b.shnum === c.shnum)) {
+          batch.push(c);
+          candidates.splice(i, 1);
+        } else i++;
+      }
+      if (batch.length === 0) break;
+      const opened = await Promise.allSettled(batch.map((s) => ActiveShare.open(si, s, segs.last, opts)));
+      opened.forEach((r, i) => {
+        if (r.status === 'fulfilled') active.set(batch[i].shnum, r.value);
+        else giveUp(batch[i], r.reason);
+      });
+    }
+    if (active.size < prefix.k) throw new NotEnoughSharesError(prefix.k, active.size, problems);
+  };
+
+  for (let s = segs.first; s <= segs.last; s++) {
+    let got: { shnum: number; salt: Uint8Array; block: Uint8Array }[] = [];
+    for (;;) {
+      if (opts.signal?.aborted) throw new CairnError('CANCELLED', 'the read was cancelled');
+      await fill();
+      const shares = [...active.values()].slice(0, prefix.k);
+      const results = await Promise.allSettled(shares.map((a) => a.segment(s)));
+      got = [];
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') got.push({ shnum: shares[i].shnum, ...r.value });
+        else {
+          active.delete(shares[i].shnum);
+          giveUp(shares[i].sighting, r.reason);
+        }
+      });
+      if (got.length === prefix.k) break;
+    }
+    const plaintext = await decodeSegment(
+      prefix,
+      s,
+      { blocks: got.map((g) => g.block), shnums: got.map((g) => g.shnum), salt: got[0].salt },
+      opts.readKey,
+      opts.tools,
+    );
+    const span = segmentSpan(prefix, s);
+    const from = Math.max(offset, span.start);
+    const to = Math.min(end, span.start + span.length);
+    if (to > from) yield plaintext.subarray(from - span.start, to - span.start);
+  }
+}
