@@ -267,6 +267,9 @@ function fieldAt(l: MutableShareLayout, offset: number): MutableShareField {
 
 // ---- what a reader fetches ----------------------------------------------------------------
 
+/** A reader's first fetch: prefix and offsets, whichever the format (parseHeader reads it). */
+export const HEADER_RANGE: ByteRange = { offset: 0, length: HEADER_FETCH_BYTES };
+
 /** The range of one part of a share. */
 export function fieldRange(
   l: MutableShareLayout,
