@@ -218,10 +218,10 @@ export function parseHeader(shnum: number, bytes: Uint8Array): MutableShareHeade
   const pubkeyLength = sdmf ? got.signature! - headerSize : got.pubkeyEnd! - got.pubkey!;
   const encPrivKeyLength = sdmf ? got.eof! - got.encPrivKey! : got.shareHashChain! - got.encPrivKey!;
   if (pubkeyLength < 1 || pubkeyLength > MAX_PUBKEY_BYTES) {
-    throw corrupt(`they give the public key ${pubkeyLength} bytes`);
+    throw corrupt(`they leave ${pubkeyLength} bytes for the public key`);
   }
   if (encPrivKeyLength < 1 || encPrivKeyLength > MAX_ENCPRIVKEY_BYTES) {
-    throw corrupt(`they give the encrypted private key ${encPrivKeyLength} bytes`);
+    throw corrupt(`they leave ${encPrivKeyLength} bytes for the encrypted private key`);
   }
   let layout: MutableShareLayout;
   try {
@@ -236,7 +236,7 @@ export function parseHeader(shnum: number, bytes: Uint8Array): MutableShareHeade
   return { prefix, prefixBytes: bytes.slice(0, prefixSize), layout };
 }
 
-/** A whole share (or its first bytes): require every section to be present up to EOF. */
+/** A whole share must hold every section up to EOF. */
 export function checkShareLength(shnum: number, header: MutableShareHeader, length: number): void {
   // Bytes past EOF are allowed: a rewrite never shrinks a server's container (§4.9).
   if (length < header.layout.eof) {
@@ -252,6 +252,8 @@ export function checkShareLength(shnum: number, header: MutableShareHeader, leng
 function fieldAt(l: MutableShareLayout, offset: number): MutableShareField {
   const parts: [number, MutableShareField][] = [
     [l.pubkey, 'pubkey'],
+    // MDMF's reserved zeros after the public key: a cut there also cuts every block.
+    ...(l.format === 'mdmf' ? ([[l.pubkeyEnd, 'block']] as [number, MutableShareField][]) : []),
     [l.signature, 'signature'],
     [l.shareHashChain, 'share hash chain'],
     [l.blockHashTree, 'block hash tree'],
@@ -264,6 +266,9 @@ function fieldAt(l: MutableShareLayout, offset: number): MutableShareField {
 }
 
 // ---- what a reader fetches ----------------------------------------------------------------
+
+/** A reader's first fetch: prefix and offsets, whichever the format (parseHeader reads it). */
+export const HEADER_RANGE: ByteRange = { offset: 0, length: HEADER_FETCH_BYTES };
 
 /** The range of one part of a share. */
 export function fieldRange(

@@ -258,6 +258,11 @@ export function decodePrefix(shnum: number, bytes: Uint8Array): SignedPrefix {
 
 /** The checkstring of a signed prefix (its leading bytes through the root hash or IV). */
 export function checkstringOf(prefixBytes: Uint8Array): Uint8Array {
-  const format = prefixBytes[0] === SDMF_VERSION ? 'sdmf' : 'mdmf';
-  return prefixBytes.slice(0, checkstringBytesOf(format));
+  const version = prefixBytes[0];
+  if (version !== SDMF_VERSION && version !== MDMF_VERSION) {
+    throw new InputError(`not a mutable prefix (version byte ${version})`);
+  }
+  const size = checkstringBytesOf(version === SDMF_VERSION ? 'sdmf' : 'mdmf');
+  if (prefixBytes.length < size) throw new InputError(`a checkstring needs ${size} bytes of prefix`);
+  return prefixBytes.slice(0, size);
 }

@@ -38,7 +38,7 @@ import {
 } from './prefix.ts';
 import { encodeMutableSegment } from './segment.ts';
 import { freshSalt, type MutableSigner, type MutableTools } from './encode.ts';
-import { concatBytes } from '../primitives/bytes.ts';
+import { concatBytes, equalBytes } from '../primitives/bytes.ts';
 
 /** One write vector: `data` at byte `offset` of a share. */
 export interface MutableWrite {
@@ -132,6 +132,16 @@ export async function encodeUpdate(input: MutableUpdateInput, tools: MutableTool
     if (t.length !== oldTreeBytes)
       throw new InputError(`share ${sh}'s block hash tree is ${t.length} bytes, not ${oldTreeBytes}`);
   });
+  // A cheap guard against stale or mismatched trees (their insides were verified on reading).
+  const oldRoot = buildHashTree(input.blockHashTrees.map((t) => t.subarray(0, 32)))[0];
+  if (!equalBytes(oldRoot, g0.rootHash)) {
+    throw new InputError("the block hash trees given are not the current version's");
+  }
+  if (!Number.isSafeInteger(input.seqnum) || input.seqnum <= g0.seqnum) {
+    throw new InputError(
+      `the new sequence number must be above the current ${g0.seqnum}, not ${input.seqnum}`,
+    );
+  }
   for (const s of plan.needed) {
     const want = segmentSpan(g0, s).length;
     if (input.oldSegments.get(s)?.length !== want) {

@@ -40,7 +40,9 @@ import {
 import { InputError } from '../../core/errors.ts';
 import { toHex } from '../../core/primitives/bytes.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
-import { encodeTest, subsets, testKey, tools } from './mutable-harness.ts';
+import { encodeTest, fakeSigner, seededRandom, subsets, testKey, tools } from './mutable-harness.ts';
+import { encodeMutable } from '../../core/mutable/encode.ts';
+import { webCrypto } from '../../core/primitives/crypto-web.ts';
 
 const ROOT = pattern(32, 77);
 const IV = pattern(16, 78);
@@ -96,6 +98,7 @@ describe('signed prefix', () => {
     ]);
     expect(toHex(checkstringOf(sdmf))).toBe(toHex(sdmf.subarray(0, 57)));
     expect(toHex(checkstringOf(mdmf))).toBe(toHex(mdmf.subarray(0, 41)));
+    expect(() => checkstringOf(new Uint8Array([2, 0, 0]))).toThrow(InputError);
   });
 
   it('segment sizes follow Tahoe: SDMF one padded segment, MDMF 128 KiB rounded to k even when tiny', () => {
@@ -384,6 +387,29 @@ describe('round trips', () => {
         );
         expectBytesEqual(got, data, `shares ${set}`);
       }
+    }
+  });
+
+  it('the WebCrypto backend builds the same shares as node:crypto', async () => {
+    for (const format of ['sdmf', 'mdmf'] as const) {
+      const data = pattern(131073 + 999, 12);
+      const opts = { format, k: 3, n: 5, signer: fakeSigner };
+      const a = await encodeTest(data, { ...opts, random: seededRandom(4) });
+      const key = await testKey();
+      const b = await encodeMutable(
+        {
+          data,
+          ...opts,
+          seqnum: 1,
+          privateKey: key.privateKey,
+          publicKey: key.publicKey,
+          random: seededRandom(4),
+        },
+        { codec: (await tools()).codec, backend: webCrypto },
+      );
+      a.shares.forEach((s, i) => {
+        expectBytesEqual(b.shares[i], s, `${format} share ${i}`);
+      });
     }
   });
 

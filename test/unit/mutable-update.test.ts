@@ -215,6 +215,17 @@ describe('MDMF update', () => {
       random: seededRandom(1),
     };
     await expect(encodeUpdate(base, await tools())).rejects.toThrow(/needs old segment 0/);
+    const stale = treesOf(old).map((t) => t.slice());
+    stale[2][5] ^= 1;
+    await expect(
+      encodeUpdate(
+        { ...base, oldSegments: new Map([[0, data.slice(0, SEG_K2)]]), blockHashTrees: stale },
+        await tools(),
+      ),
+    ).rejects.toThrow(/not the current version/);
+    await expect(
+      encodeUpdate({ ...base, oldSegments: new Map([[0, data.slice(0, SEG_K2)]]), seqnum: 1 }, await tools()),
+    ).rejects.toThrow(/sequence number/);
     await expect(
       encodeUpdate(
         { ...base, offset: 0, data: pattern(SEG_K2, 1), blockHashTrees: treesOf(old).slice(1) },
