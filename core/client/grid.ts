@@ -4,21 +4,21 @@
  * that decides what a cap's kind means; CLI commands and the tab's grid worker are thin
  * adapters over it.
  */
-import { formatCap, parseCap } from '../caps/immutable.ts';
+import { type MutableFormat, mutableWriteCapOf, parseCapability } from '../caps/index.ts';
+import { formatCap } from '../caps/immutable.ts';
 import { uploadImmutable } from '../grid/uploader.ts';
 import type { EncodeTools } from '../immutable/encoder.ts';
 import { type ChkParams, checkParams } from '../immutable/params.ts';
 import { planChk } from '../immutable/plan.ts';
 import type { PlaintextSource } from '../immutable/source.ts';
 import type { ServerId } from '../types.ts';
+import { CapAuthorityError } from './errors.ts';
 import { GridConnections, type GridOptions, type ServerStatus } from './connections.ts';
-import {
-  ImmutableFileNode,
-  ImmutableVerifierNode,
-  LiteralFileNode,
-  type NodeContext,
-} from './immutable-nodes.ts';
-import type { FileNode } from './node.ts';
+import { generateRsaKeyPair } from '../primitives/rsa.ts';
+import type { MutableContext } from './context.ts';
+import { ImmutableFileNode, ImmutableVerifierNode, LiteralFileNode } from './immutable-nodes.ts';
+import { MutableNode } from './mutable-node.ts';
+import type { FileNode, MutableFileNode, WriteOptions } from './node.ts';
 
 /** The client's own secrets (CLI: files in its home; tab: IndexedDB). */
 export interface ClientSecrets {
@@ -34,6 +34,17 @@ export interface GridClientOptions extends GridOptions {
   /** Decoding tools when they differ from tools() (the tab decodes on its grid worker). */
   decodeTools?(): Promise<EncodeTools>;
   secrets(): Promise<ClientSecrets>;
+  /** k and N of new mutable files (default 3 and 10). */
+  mutableDefaults?: { k: number; n: number };
+  /** Random bytes (default crypto.getRandomValues). */
+  random?(length: number): Uint8Array;
+}
+
+export interface CreateMutableOptions extends WriteOptions {
+  /** 'mdmf' (default: segments, range reads and in-place updates) or 'sdmf'. */
+  format?: MutableFormat;
+  k?: number;
+  n?: number;
 }
 
 export interface UploadFileOptions {
@@ -54,7 +65,7 @@ export interface UploadFileResult {
 export class Grid {
   readonly connections: GridConnections;
   readonly #opts: GridClientOptions;
-  readonly #ctx: NodeContext;
+  readonly #ctx: MutableContext;
 
   constructor(opts: GridClientOptions) {
     this.#opts = opts;
@@ -62,6 +73,9 @@ export class Grid {
     this.#ctx = {
       servers: () => this.connections.requireServers(),
       tools: () => (opts.decodeTools ?? opts.tools)(),
+      secrets: () => opts.secrets(),
+      random: opts.random ?? ((n) => globalThis.crypto.getRandomValues(new Uint8Array(n))),
+      defaults: opts.mutableDefaults ?? { k: 3, n: 10 },
     };
   }
 
@@ -71,7 +85,7 @@ export class Grid {
 
   /** The node for any cap Cairn knows; throws CapError for text that is not one. */
   open(capText: string): FileNode {
-    const cap = parseCap(capText.trim());
+    const cap = parseCapability(capText.trim());
     switch (cap.kind) {
       case 'lit':
         return new LiteralFileNode(cap);
@@ -79,7 +93,41 @@ export class Grid {
         return new ImmutableFileNode(cap, this.#ctx);
       case 'chk-verifier':
         return new ImmutableVerifierNode(cap);
+      case 'ssk-write':
+      case 'ssk-read':
+      case 'ssk-verifier':
+        return new MutableNode(cap, this.#ctx);
     }
+  }
+
+  /** Opens a cap that must name a mutable file this client may write. */
+  openMutable(capText: string): MutableFileNode {
+    const node = this.open(capText);
+    if (!(node instanceof MutableNode)) {
+      throw new CapAuthorityError('that cap names an immutable file: its contents can never change');
+    }
+    if (!node.writable) {
+      throw new CapAuthorityError(
+        node.readable
+          ? 'that is a read-only cap: it can read the file but not change it'
+          : 'that is a verify cap: it can check a file but not change it',
+      );
+    }
+    return node;
+  }
+
+  /**
+   * A new mutable file holding `data`: a fresh RSA key (slow: run this off a UI thread), its
+   * first version published with sequence number 1.
+   */
+  async createMutable(data: Uint8Array, opts: CreateMutableOptions = {}): Promise<MutableFileNode> {
+    const format = opts.format ?? 'mdmf';
+    const keys = await generateRsaKeyPair();
+    const cap = mutableWriteCapOf(format, keys.privateKey, keys.publicKey);
+    const node = new MutableNode(cap, this.#ctx, keys);
+    // A brand-new slot holds nothing; the map still tells the publisher which servers answer.
+    await node.publish(data, await node.servermap(), opts);
+    return node;
   }
 
   /** Stores `source` as an immutable file; tiny files become literal caps and touch no server. */

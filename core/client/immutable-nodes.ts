@@ -1,18 +1,9 @@
 /** Nodes for immutable files: LIT (data in the cap), CHK, and CHK verify caps. */
 import { type ChkCap, type ChkVerifierCap, formatCap, type LitCap, verifierOf } from '../caps/immutable.ts';
 import { downloadImmutable } from '../grid/downloader.ts';
-import type { EncodeTools } from '../immutable/encoder.ts';
-import type { StorageConnection } from '../protocol/client.ts';
+import type { NodeContext } from './context.ts';
 import { CapAuthorityError } from './errors.ts';
 import type { FileNode, ReadOptions } from './node.ts';
-
-/** What nodes need from the grid they were opened on. */
-export interface NodeContext {
-  /** Connected servers; rejects with NoServersError when none answers. */
-  servers(): Promise<StorageConnection[]>;
-  /** Codec and crypto for decoding (and encoding, for writers). */
-  tools(): Promise<EncodeTools>;
-}
 
 export class LiteralFileNode implements FileNode {
   readonly kind = 'literal';

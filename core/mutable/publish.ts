@@ -64,7 +64,12 @@ export interface PublishOutcome {
 }
 
 /** Every share the map saw stays where it is; share numbers seen nowhere go to the least-loaded servers. */
-export function placeShares(si: StorageIndex, n: number, map: ServerMap, servers: readonly StorageServerApi[]): Target[] {
+export function placeShares(
+  si: StorageIndex,
+  n: number,
+  map: ServerMap,
+  servers: readonly StorageServerApi[],
+): Target[] {
   const targets: Target[] = [];
   const load = new Map<StorageServerApi, number>();
   const held = new Set<number>();
@@ -89,7 +94,10 @@ export function placeShares(si: StorageIndex, n: number, map: ServerMap, servers
 }
 
 /** The first server (permuted order) among those holding fewest shares. */
-function leastLoaded(servers: readonly StorageServerApi[], load: Map<StorageServerApi, number>): StorageServerApi {
+function leastLoaded(
+  servers: readonly StorageServerApi[],
+  load: Map<StorageServerApi, number>,
+): StorageServerApi {
   let best = servers[0];
   for (const s of servers) if ((load.get(s) ?? 0) < (load.get(best) ?? 0)) best = s;
   return best;
@@ -200,7 +208,12 @@ export async function publishWrites(
         list.push(t.shnum);
         placed.set(server.serverId, list);
       } else if (outcome === 'surprise') {
-        surprises.push({ server, shnum: t.shnum, head: new Uint8Array(0), checkstring: t.expect ?? new Uint8Array(0) });
+        surprises.push({
+          server,
+          shnum: t.shnum,
+          head: new Uint8Array(0),
+          checkstring: t.expect ?? new Uint8Array(0),
+        });
       } else {
         dead.add(server);
         lost.push(t);

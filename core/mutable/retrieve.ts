@@ -103,7 +103,11 @@ class ActiveShare {
     const range = { offset: start.offset, length: end.offset + end.length - start.offset };
     const head: SharePiece = { offset: 0, bytes: this.sighting.head };
     if (covers(head, range)) return Promise.resolve({ first, last, piece: head });
-    return readBytes(this.si, this.sighting, range, this.opts.onRead).then((piece) => ({ first, last, piece }));
+    return readBytes(this.si, this.sighting, range, this.opts.onRead).then((piece) => ({
+      first,
+      last,
+      piece,
+    }));
   }
 
   /** Segment `s`, checked against this share's block hash tree. */

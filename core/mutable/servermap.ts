@@ -132,7 +132,11 @@ export async function mapServers(
         shnums = await withTimeout(server.listMutableShares(si), timeoutMs, 'a storage server (list)');
         heads = await Promise.all(
           shnums.map((sh) =>
-            withTimeout(server.readMutableShare(si, sh, 0, HEAD_READ_BYTES), timeoutMs, 'a storage server (read)'),
+            withTimeout(
+              server.readMutableShare(si, sh, 0, HEAD_READ_BYTES),
+              timeoutMs,
+              'a storage server (read)',
+            ),
           ),
         );
       } catch (error) {
@@ -141,7 +145,9 @@ export async function mapServers(
       }
       map.answered.push(server);
       await Promise.all(
-        shnums.map((shnum, i) => addSighting(map, { server, shnum, head: heads[i] }, fingerprint, signatures)),
+        shnums.map((shnum, i) =>
+          addSighting(map, { server, shnum, head: heads[i] }, fingerprint, signatures),
+        ),
       );
     }),
   );
@@ -164,7 +170,12 @@ async function addSighting(
     sighting = { ...seen, checkstring: seen.head.slice(0, checkstringBytesOf(header.prefix.format)) };
     const pieces = [{ offset: 0, bytes: seen.head }];
     const pubkey = bytesAt(seen.shnum, pieces, fieldRange(header.layout, 'pubkey'), 'pubkey').slice();
-    const signature = bytesAt(seen.shnum, pieces, fieldRange(header.layout, 'signature'), 'signature').slice();
+    const signature = bytesAt(
+      seen.shnum,
+      pieces,
+      fieldRange(header.layout, 'signature'),
+      'signature',
+    ).slice();
     checkPubkey(seen.shnum, pubkey, fingerprint);
     const key = toHex(header.prefixBytes);
     const cacheKey = `${key}:${toHex(signature)}`;

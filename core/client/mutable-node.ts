@@ -1,0 +1,380 @@
+/**
+ * A mutable file (SDMF or MDMF) as a node: reads find the newest recoverable version on the
+ * grid; writes publish a new version over every share the grid holds, tested against what
+ * was seen, so a concurrent writer is detected rather than overwritten. `modify` re-reads and
+ * re-applies on such a conflict (directories rely on it).
+ */
+import {
+  formatCapability,
+  type MutableCap,
+  type MutableFormat,
+  type MutableReadCap,
+  readOnlyOf,
+  storageIndexOf,
+  verifierOf,
+} from '../caps/index.ts';
+import { InputError } from '../errors.ts';
+import { encodeMutable } from '../mutable/encode.ts';
+import { type Fingerprint, readKeyOf, type ReadKey, type WriteKey } from '../mutable/keys.ts';
+import { bytesAt, encPrivKeyRange } from '../mutable/layout.ts';
+import { planMutable } from '../mutable/prefix.ts';
+import { placeShares, publishWrites, type ShareWrites } from '../mutable/publish.ts';
+import { retrieveVersion } from '../mutable/retrieve.ts';
+import {
+  mapServers,
+  type MutableVersion,
+  type ServerMap,
+  type VerifiedSighting,
+} from '../mutable/servermap.ts';
+import { encodeUpdate, planUpdate } from '../mutable/update.ts';
+import { checkEncPrivKey, checkShareHashes } from '../mutable/verify.ts';
+import { readVerificationMaterial, type SharePiece, verificationRanges } from '../mutable/layout.ts';
+import { UncoordinatedWriteError, UnrecoverableFileError } from '../mutable/write-errors.ts';
+import type { PlaintextSource } from '../immutable/source.ts';
+import { type Pkcs8Der, type RsaKeyPair, rsaSigner, type SpkiDer } from '../primitives/rsa.ts';
+import type { StorageIndex } from '../types.ts';
+import { CapAuthorityError } from './errors.ts';
+import type { MutableContext } from './context.ts';
+import type { MutableFileNode, ReadOptions, WriteOptions } from './node.ts';
+
+/** How many times modify() re-reads and re-applies after a conflicting write. */
+const MODIFY_ATTEMPTS = 6;
+
+interface Signing {
+  privateKey: Pkcs8Der;
+  publicKey: SpkiDer;
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+export class MutableNode implements MutableFileNode {
+  readonly kind = 'mutable';
+  readonly format: MutableFormat;
+  readonly cap: string;
+  readonly writeCap: string | null;
+  readonly readCap: string | null;
+  readonly verifyCap: string;
+  readonly readable: boolean;
+  readonly writable: boolean;
+  readonly storageIndex: StorageIndex;
+  readonly #fingerprint: Fingerprint;
+  readonly #readKey: ReadKey | null;
+  readonly #writeKey: WriteKey | null;
+  #signing: Promise<Signing> | null = null;
+
+  constructor(
+    parsed: MutableCap,
+    private readonly ctx: MutableContext,
+    keys?: RsaKeyPair,
+  ) {
+    this.format = parsed.format;
+    this.cap = formatCapability(parsed);
+    const ro = readOnlyOf(parsed) as MutableReadCap | null;
+    this.readCap = ro ? formatCapability(ro) : null;
+    this.verifyCap = formatCapability(verifierOf(parsed));
+    this.writeCap = parsed.kind === 'ssk-write' ? this.cap : null;
+    this.readable = ro !== null;
+    this.writable = parsed.kind === 'ssk-write';
+    this.storageIndex = storageIndexOf(parsed);
+    this.#fingerprint = parsed.fingerprint;
+    this.#writeKey = parsed.kind === 'ssk-write' ? parsed.writeKey : null;
+    this.#readKey =
+      parsed.kind === 'ssk-write'
+        ? readKeyOf(parsed.writeKey)
+        : parsed.kind === 'ssk-read'
+          ? parsed.readKey
+          : null;
+    if (keys) this.#signing = signingOf(keys);
+  }
+
+  /** Who holds which version, fresh from every connected server. */
+  async servermap(): Promise<ServerMap> {
+    return mapServers(this.storageIndex, await this.ctx.servers(), this.#fingerprint);
+  }
+
+  #newest(map: ServerMap): MutableVersion {
+    const v = map.newestRecoverable();
+    if (v) return v;
+    const seen = map.allSightings().length;
+    throw new UnrecoverableFileError(
+      seen === 0
+        ? `no share of this file was found on the ${map.answered.length} server(s) that answered`
+        : `the file cannot be read: ${seen} share(s) found, not enough of one version`,
+    );
+  }
+
+  async size(): Promise<number> {
+    return this.#newest(await this.servermap()).prefix.dataLength;
+  }
+
+  async *read(opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+    const readKey = this.#requireReadKey();
+    const [map, tools] = await Promise.all([this.servermap(), this.ctx.tools()]);
+    yield* retrieveVersion(this.storageIndex, this.#newest(map), {
+      readKey,
+      tools,
+      offset: opts.offset,
+      length: opts.length,
+      signal: opts.signal,
+      onShareError: opts.onShareError,
+    });
+  }
+
+  async overwrite(source: PlaintextSource | Uint8Array, opts: WriteOptions = {}): Promise<void> {
+    this.#requireWriteKey();
+    const data = source instanceof Uint8Array ? source : await source.read(0, source.size);
+    await this.publish(data, await this.servermap(), opts);
+  }
+
+  async update(offset: number, bytes: Uint8Array, opts: WriteOptions = {}): Promise<void> {
+    const writeKey = this.#requireWriteKey();
+    const readKey = this.#requireReadKey();
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new InputError(`offset must be a non-negative integer, not ${offset}`);
+    const map = await this.servermap();
+    const version = this.#newest(map);
+    const { prefix } = version;
+    const shnums = new Set(version.shares.map((s) => s.shnum));
+    // In place needs MDMF and every share's block hash tree; otherwise write the whole file.
+    if (
+      prefix.format !== 'mdmf' ||
+      shnums.size < prefix.n ||
+      (bytes.length === 0 && offset <= prefix.dataLength)
+    ) {
+      if (bytes.length === 0 && offset <= prefix.dataLength) return;
+      const current = await this.#readVersion(version, readKey);
+      const size = Math.max(current.length, offset + bytes.length);
+      const next = new Uint8Array(size);
+      next.set(current);
+      next.set(bytes, offset);
+      await this.publish(next, map, opts);
+      return;
+    }
+    const tools = await this.ctx.tools();
+    const plan = planUpdate(prefix, offset, bytes.length);
+    const trees = await this.#blockHashTrees(version);
+    const oldSegments = new Map<number, Uint8Array>();
+    for (const s of plan.needed) {
+      const start = s * prefix.segmentSize;
+      oldSegments.set(
+        s,
+        await collect(
+          retrieveVersion(this.storageIndex, version, {
+            readKey,
+            tools,
+            offset: start,
+            length: Math.min(prefix.segmentSize, prefix.dataLength - start),
+          }),
+        ),
+      );
+    }
+    const signing = await this.#signingKeys(map);
+    const upd = await encodeUpdate(
+      {
+        current: version.header,
+        blockHashTrees: trees,
+        oldSegments,
+        offset,
+        data: bytes,
+        seqnum: map.highestSeqnum() + 1,
+        readKey,
+        signer: signing,
+        random: this.ctx.random,
+      },
+      tools,
+    );
+    const shares = new Map<number, ShareWrites>();
+    upd.writes.forEach((writes, sh) => shares.set(sh, { writes, newLength: null }));
+    const targets = version.shares.map((s) => ({ server: s.server, shnum: s.shnum, expect: s.checkstring }));
+    await publishWrites(targets, shares, upd.checkstring, await this.#publishContext(writeKey, opts), false);
+  }
+
+  async modify(
+    fn: (current: Uint8Array) => Uint8Array | null | Promise<Uint8Array | null>,
+    opts: WriteOptions = {},
+  ): Promise<void> {
+    this.#requireWriteKey();
+    const readKey = this.#requireReadKey();
+    for (let attempt = 1; ; attempt++) {
+      const map = await this.servermap();
+      const current = await this.#readVersion(this.#newest(map), readKey);
+      const next = await fn(current);
+      if (next === null) return;
+      try {
+        await this.publish(next, map, opts);
+        return;
+      } catch (err) {
+        if (!(err instanceof UncoordinatedWriteError) || attempt >= MODIFY_ATTEMPTS) throw err;
+        // Both writers retrying at once would collide again: wait a random, growing while.
+        await new Promise((r) => setTimeout(r, Math.random() * 50 * 2 ** attempt));
+      }
+    }
+  }
+
+  /**
+   * Publishes `data` as the next version over what `map` saw (seqnum one past the highest;
+   * k and N of the current version, else the client's defaults).
+   */
+  async publish(
+    data: Uint8Array,
+    map: ServerMap,
+    opts: WriteOptions & { k?: number; n?: number } = {},
+  ): Promise<void> {
+    const writeKey = this.#requireWriteKey();
+    const current = map.newestRecoverable();
+    const k = opts.k ?? current?.prefix.k ?? this.ctx.defaults.k;
+    const n = opts.n ?? current?.prefix.n ?? this.ctx.defaults.n;
+    planMutable(this.format, data.length, k, n); // validates k and N before any work
+    const [signing, tools] = await Promise.all([this.#signingKeys(map), this.ctx.tools()]);
+    const encoded = await encodeMutable(
+      {
+        data,
+        format: this.format,
+        k,
+        n,
+        seqnum: map.highestSeqnum() + 1,
+        privateKey: signing.privateKey,
+        publicKey: signing.publicKey,
+        signer: signing,
+        random: this.ctx.random,
+      },
+      tools,
+    );
+    const ctx = await this.#publishContext(writeKey, opts);
+    const shares = new Map<number, ShareWrites>();
+    encoded.shares.forEach((share, sh) =>
+      shares.set(sh, { writes: [{ offset: 0, data: share }], newLength: share.length }),
+    );
+    await publishWrites(
+      placeShares(this.storageIndex, n, map, ctx.servers),
+      shares,
+      encoded.checkstring,
+      ctx,
+      true,
+    );
+  }
+
+  async #publishContext(writeKey: WriteKey, opts: WriteOptions) {
+    const [servers, secrets] = await Promise.all([this.ctx.servers(), this.ctx.secrets()]);
+    return {
+      si: this.storageIndex,
+      writeKey,
+      clientSecret: secrets.lease,
+      servers,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    };
+  }
+
+  async #readVersion(version: MutableVersion, readKey: ReadKey): Promise<Uint8Array> {
+    return collect(retrieveVersion(this.storageIndex, version, { readKey, tools: await this.ctx.tools() }));
+  }
+
+  /** Every share's verified block hash tree (an in-place update patches all of them). */
+  async #blockHashTrees(version: MutableVersion): Promise<Uint8Array[]> {
+    const trees: Uint8Array[] = new Array(version.prefix.n);
+    const byShnum = new Map<number, VerifiedSighting[]>();
+    for (const s of version.shares) byShnum.set(s.shnum, [...(byShnum.get(s.shnum) ?? []), s]);
+    await Promise.all(
+      [...byShnum].map(async ([sh, holders]) => {
+        let last: unknown;
+        for (const s of holders) {
+          try {
+            const pieces: SharePiece[] = [{ offset: 0, bytes: s.head }];
+            for (const r of verificationRanges(s.header.layout)) {
+              if (r.offset + r.length > s.head.length) {
+                pieces.push({
+                  offset: r.offset,
+                  bytes: await s.server.readMutableShare(this.storageIndex, s.shnum, r.offset, r.length),
+                });
+              }
+            }
+            const m = readVerificationMaterial(s.shnum, s.header, pieces);
+            checkShareHashes(s.shnum, s.header, m.chain, m.blockHashTree);
+            trees[sh] = m.blockHashTree;
+            return;
+          } catch (err) {
+            last = err;
+          }
+        }
+        throw last;
+      }),
+    );
+    return trees;
+  }
+
+  /** The signing key: known since creation, or decrypted from a share with the write key. */
+  #signingKeys(map: ServerMap): Promise<Signing> {
+    if (this.#signing) return this.#signing;
+    const writeKey = this.#requireWriteKey();
+    const attempt = (async () => {
+      const sightings = map.ordered().flatMap((v) => v.shares);
+      let last: unknown = new UnrecoverableFileError(
+        'no share of this file was found, so its signing key cannot be recovered',
+      );
+      for (const s of sightings) {
+        try {
+          const range = encPrivKeyRange(s.header.layout);
+          const pieces: SharePiece[] = [{ offset: 0, bytes: s.head }];
+          if (range.offset + range.length > s.head.length) {
+            pieces.push({
+              offset: range.offset,
+              bytes: await s.server.readMutableShare(this.storageIndex, s.shnum, range.offset, range.length),
+            });
+          }
+          const privateKey = checkEncPrivKey(
+            s.shnum,
+            bytesAt(s.shnum, pieces, range, 'encprivkey'),
+            writeKey,
+          );
+          return await signingOf({ privateKey, publicKey: s.pubkey as SpkiDer });
+        } catch (err) {
+          last = err; // a corrupt or unreachable share: try the next holder
+        }
+      }
+      throw last;
+    })();
+    this.#signing = attempt;
+    attempt.catch(() => {
+      if (this.#signing === attempt) this.#signing = null;
+    });
+    return attempt;
+  }
+
+  #requireWriteKey(): WriteKey {
+    if (!this.#writeKey) {
+      throw new CapAuthorityError(
+        this.readable
+          ? 'that is a read-only cap: it can read the file but not change it'
+          : 'that is a verify cap: it can check a file but not change it',
+      );
+    }
+    return this.#writeKey;
+  }
+
+  #requireReadKey(): ReadKey {
+    if (!this.#readKey)
+      throw new CapAuthorityError('that is a verify cap: it can check a file but not read it');
+    return this.#readKey;
+  }
+}
+
+async function signingOf(keys: RsaKeyPair): Promise<Signing> {
+  const signer = await rsaSigner(keys.privateKey);
+  return { privateKey: keys.privateKey, publicKey: keys.publicKey, sign: (m) => signer.sign(m) };
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const c of chunks) {
+    parts.push(c.slice());
+    size += c.length;
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
