@@ -182,8 +182,9 @@ export class MutableNode implements MutableFileNode {
       },
       tools,
     );
-    const shares = new Map<number, ShareWrites>();
-    upd.writes.forEach((writes, sh) => shares.set(sh, { writes, newLength: null }));
+    const shares = new Map<number, ShareWrites>(
+      upd.writes.map((writes, sh) => [sh, { writes, newLength: null }]),
+    );
     const targets = version.shares.map((s) => ({ server: s.server, shnum: s.shnum, expect: s.checkstring }));
     await publishWrites(targets, shares, upd.checkstring, await this.#publishContext(writeKey, opts), false);
   }
@@ -240,9 +241,11 @@ export class MutableNode implements MutableFileNode {
       tools,
     );
     const ctx = await this.#publishContext(writeKey, opts);
-    const shares = new Map<number, ShareWrites>();
-    encoded.shares.forEach((share, sh) =>
-      shares.set(sh, { writes: [{ offset: 0, data: share }], newLength: share.length }),
+    const shares = new Map<number, ShareWrites>(
+      encoded.shares.map((share, sh) => [
+        sh,
+        { writes: [{ offset: 0, data: share }], newLength: share.length },
+      ]),
     );
     await publishWrites(
       placeShares(this.storageIndex, n, map, ctx.servers),
