@@ -222,9 +222,15 @@ test('the app installs: manifest, icons, and a service worker that caches the sh
   const page = await freshApp(context);
   const manifest = await (await page.request.get(`${base()}manifest.webmanifest`)).json();
   expect(manifest.name).toBe('Cairn');
-  for (const icon of manifest.icons) {
+  const icons: { src: string; sizes: string; type: string }[] = manifest.icons;
+  // What installing needs: PNG icons of 192 and 512 px; each one is served with its type.
+  expect(icons.filter((i) => i.type === 'image/png').map((i) => i.sizes)).toEqual(
+    expect.arrayContaining(['192x192', '512x512']),
+  );
+  for (const icon of icons) {
     const res = await page.request.get(new URL(icon.src, base()).href);
     expect(res.ok(), icon.src).toBe(true);
+    expect(res.headers()['content-type'], icon.src).toContain(icon.type);
   }
   const cached = await page.evaluate(async () => {
     const names = await caches.keys();
