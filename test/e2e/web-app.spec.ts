@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, expect, type Page, test } from '@playwright/test';
 import { startRelay } from '../../relay/relay.ts';
+import { expectNoHorizontalOverflow, expectThemeColours, keepScreenshot } from './page-checks.ts';
 
 const base = () => process.env.CAIRN_URL!;
 const HELLO = 'URI:LIT:nbswy3dp'; // "hello"
@@ -221,9 +222,15 @@ test('the app installs: manifest, icons, and a service worker that caches the sh
   const page = await freshApp(context);
   const manifest = await (await page.request.get(`${base()}manifest.webmanifest`)).json();
   expect(manifest.name).toBe('Cairn');
-  for (const icon of manifest.icons) {
+  const icons: { src: string; sizes: string; type: string }[] = manifest.icons;
+  // What installing needs: PNG icons of 192 and 512 px; each one is served with its type.
+  expect(icons.filter((i) => i.type === 'image/png').map((i) => i.sizes)).toEqual(
+    expect.arrayContaining(['192x192', '512x512']),
+  );
+  for (const icon of icons) {
     const res = await page.request.get(new URL(icon.src, base()).href);
     expect(res.ok(), icon.src).toBe(true);
+    expect(res.headers()['content-type'], icon.src).toContain(icon.type);
   }
   const cached = await page.evaluate(async () => {
     const names = await caches.keys();
@@ -237,7 +244,101 @@ test('the app installs: manifest, icons, and a service worker that caches the sh
   await context.close();
 });
 
-test('screenshots of every page in both themes, and at phone width', async ({ browser }) => {
+test('every page in both themes and at phone width: its content, the theme, no sideways overflow (screenshots kept)', async ({
+  browser,
+}, testInfo) => {
+  const cap = litCap(TEXT);
+  const nav = (page: Page) => page.getByRole('navigation', { name: 'Main' });
+  /** Each page, in an order where history has the visit of the file page to show. */
+  const pages: [name: string, hash: string, check: (page: Page) => Promise<void>][] = [
+    [
+      'home',
+      '#/',
+      async (page) => {
+        await expect(page.getByRole('heading', { level: 1 })).toHaveText('Cairn');
+        await expect(nav(page).getByRole('link', { name: 'Upload' })).toHaveAttribute('aria-current', 'page');
+        await expect(page.getByRole('region', { name: 'Drop files here to upload them' })).toBeVisible();
+        await expect(page.getByText('Choose files to upload')).toBeVisible();
+        await expect(page.getByLabel('Choose files to upload')).toBeEnabled();
+        await expect(
+          page.getByText('3 of 10 shares needed to read; at least 7 servers must take them.'),
+        ).toBeVisible();
+        await expect(page.getByText('Convergent encryption on.')).toBeVisible();
+      },
+    ],
+    [
+      'settings',
+      '#/settings',
+      async (page) => {
+        await expect(page.getByRole('heading', { level: 1 })).toHaveText('Settings');
+        await expect(nav(page).getByRole('link', { name: 'Settings' })).toHaveAttribute(
+          'aria-current',
+          'page',
+        );
+        for (const [label, value] of [
+          ['Shares needed (k)', '3'],
+          ['Servers required (happy)', '7'],
+          ['Total shares (N)', '10'],
+          ['Grid address', ''],
+        ]) {
+          const field = page.getByLabel(label, { exact: true });
+          await expect(field).toBeEditable();
+          await expect(field).toHaveValue(value);
+          await expect(field).not.toHaveAttribute('aria-invalid', 'true');
+        }
+        await expect(page.getByLabel('Convergent encryption')).toBeChecked();
+        await expect(page.getByRole('button', { name: 'Save settings' })).toBeEnabled();
+        await expect(page.getByRole('button', { name: 'Restore defaults' })).toBeEnabled();
+      },
+    ],
+    [
+      'file',
+      `#/file/${cap}`,
+      async (page) => {
+        await expect(page.getByRole('heading', { level: 1 })).toHaveText('Shared file');
+        await expect(nav(page).locator('a[aria-current]')).toHaveCount(0);
+        await expect(page.getByText(`40 B (${TEXT.length} bytes)`)).toBeVisible();
+        await expect(page.getByText('not known (links carry no file names)')).toBeVisible();
+        await expect(page.getByText('not pinned')).toBeVisible();
+        await expect(page.getByRole('button', { name: 'Download' })).toBeEnabled();
+        await expect(page.getByRole('button', { name: 'Pin for offline use' })).toBeEnabled();
+        await page.getByText('Link and capabilities').click();
+        await expect(page.getByLabel('Read cap', { exact: true })).toHaveValue(cap);
+        await expect(page.getByLabel('Link', { exact: true })).toHaveValue(`${base()}#/file/${cap}`);
+        await expect(page.getByRole('button', { name: 'Copy link to this file' })).toBeEnabled();
+      },
+    ],
+    [
+      'history',
+      '#/history',
+      async (page) => {
+        await expect(page.getByRole('heading', { level: 1 })).toHaveText('History');
+        await expect(nav(page).getByRole('link', { name: 'History' })).toHaveAttribute(
+          'aria-current',
+          'page',
+        );
+        const item = page
+          .getByRole('listitem')
+          .filter({ has: page.getByRole('link', { name: 'Unnamed file' }) });
+        await expect(item).toHaveCount(1);
+        await expect(item).toContainText('40 B · opened');
+        await expect(item.getByRole('button', { name: 'Keep Unnamed file offline' })).toBeEnabled();
+        await expect(item.getByRole('button', { name: 'Forget Unnamed file' })).toBeEnabled();
+      },
+    ],
+    [
+      'grid',
+      '#/grid',
+      async (page) => {
+        await expect(page.getByRole('heading', { level: 1 })).toHaveText('Grid');
+        await expect(nav(page).getByRole('link', { name: 'Grid' })).toHaveAttribute('aria-current', 'page');
+        const ws = base().replace(/^http/, 'ws');
+        await expect(page.getByText(`Grid at ${ws}`)).toBeVisible();
+        await expect(page.getByRole('status')).toHaveText(/^10 of 10 servers connected/, { timeout: 30_000 });
+        await expect(page.getByRole('rowheader')).toHaveCount(10);
+      },
+    ],
+  ];
   for (const colorScheme of ['light', 'dark'] as const) {
     for (const viewport of [
       { width: 1100, height: 800 },
@@ -245,20 +346,22 @@ test('screenshots of every page in both themes, and at phone width', async ({ br
     ]) {
       const context = await browser.newContext({ colorScheme, viewport });
       const page = await context.newPage();
-      for (const [name, hash] of [
-        ['home', '#/'],
-        ['settings', '#/settings'],
-        ['history', '#/history'],
-        ['grid', '#/grid'],
-        ['file', `#/file/${litCap(TEXT)}`],
-      ]) {
-        await page.goto(base() + hash);
-        await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
-        await page.screenshot({
-          path: `/tmp/cairn-shots/${name}-${colorScheme}-${viewport.width}.png`,
-          fullPage: true,
+      const errors: string[] = [];
+      page.on('pageerror', (err) => errors.push(err.message));
+      for (const [name, hash, check] of pages) {
+        await test.step(`${name}, ${colorScheme}, ${viewport.width} px`, async () => {
+          await page.goto(base() + hash);
+          await expect(page).toHaveTitle('Cairn');
+          await check(page);
+          for (const link of ['Upload', 'History', 'Grid', 'Settings']) {
+            await expect(nav(page).getByRole('link', { name: link })).toBeVisible();
+          }
+          await expectThemeColours(page, colorScheme);
+          await expectNoHorizontalOverflow(page);
+          await keepScreenshot(page, testInfo, `${name}-${colorScheme}-${viewport.width}`);
         });
       }
+      expect(errors).toEqual([]);
       await context.close();
     }
   }

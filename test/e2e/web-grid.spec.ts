@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { base32Decode } from '../../core/primitives/base32.ts';
+import { expectNoHorizontalOverflow, expectThemeColours, keepScreenshot } from './page-checks.ts';
 import { startWebGrid } from './web-grid.ts';
 
 const MiB = 1024 * 1024;
@@ -193,35 +194,71 @@ test.describe('a healthy grid', () => {
     await context.close();
   });
 
-  test('screenshots: an upload and its file page, in both themes and at phone width', async ({ browser }) => {
+  test('an upload, its file page and history in both themes and at phone width: content, theme, no sideways overflow (screenshots kept)', async ({
+    browser,
+  }, testInfo) => {
+    const size = 1024 * 1024;
     for (const colorScheme of ['light', 'dark'] as const) {
       for (const width of [1100, 375]) {
-        const context = await browser.newContext({ colorScheme, viewport: { width, height: 800 } });
-        const page = await context.newPage();
-        await page.goto(grid.url);
-        await page.getByLabel('Choose files to upload').setInputFiles({
-          name: `holiday photos ${colorScheme} ${width}.zip`,
-          mimeType: 'application/zip',
-          buffer: Buffer.from(patternBytes(3 * MiB, width)),
+        await test.step(`${colorScheme}, ${width} px`, async () => {
+          const context = await browser.newContext({
+            colorScheme,
+            viewport: { width, height: 800 },
+            locale: 'en-US',
+          });
+          const page = await context.newPage();
+          const name = `holiday photos ${colorScheme} ${width}.zip`;
+          await page.goto(grid.url);
+          await page.getByLabel('Choose files to upload').setInputFiles({
+            name,
+            mimeType: 'application/zip',
+            buffer: Buffer.from(patternBytes(size, width)),
+          });
+          // The finished upload: its link (the longest line on any page), caps, actions.
+          const href = await uploadedLink(page, name);
+          const cap = decodeURIComponent(new URL(href).hash.replace(/^#\/file\//, ''));
+          expect(cap).toMatch(new RegExp(`^URI:CHK:[a-z2-7]+:[a-z2-7]+:3:10:${size}$`));
+          const card = page.getByRole('listitem', { name: `Upload of ${name}` });
+          await expect(card).toContainText('Stored.');
+          await expect(card).toContainText('1.0 MiB');
+          await expect(card.getByRole('link', { name: `Link to ${name}` })).toHaveText(href);
+          await expect(card.getByLabel('Link', { exact: true })).toHaveValue(href);
+          await expect(card.getByRole('button', { name: `Copy link to ${name}` })).toBeEnabled();
+          await expect(card.getByRole('button', { name: 'Dismiss' })).toBeEnabled();
+          await card.getByText('Capabilities').click();
+          await expect(card.getByLabel('Read cap', { exact: true })).toHaveValue(cap);
+          await expect(card.getByLabel('Verify cap', { exact: true })).toHaveValue(
+            new RegExp(`^URI:CHK-Verifier:[a-z2-7]+:[a-z2-7]+:3:10:${size}$`),
+          );
+          await expectThemeColours(page, colorScheme);
+          await expectNoHorizontalOverflow(page);
+          await keepScreenshot(page, testInfo, `uploaded-${colorScheme}-${width}`);
+
+          // Its file page knows the name from this browser's history.
+          await page.goto(href);
+          await expect(page.getByRole('heading', { level: 1 })).toHaveText(name);
+          await expect(page.getByText('1.0 MiB (1,048,576 bytes)')).toBeVisible();
+          await expect(page.getByText('not known (links carry no file names)')).toHaveCount(0);
+          await expect(page.getByText('not pinned')).toBeVisible();
+          await expect(page.getByRole('button', { name: 'Download' })).toBeEnabled();
+          await expect(page.getByRole('button', { name: 'Pin for offline use' })).toBeEnabled();
+          await expectThemeColours(page, colorScheme);
+          await expectNoHorizontalOverflow(page);
+          await keepScreenshot(page, testInfo, `file-named-${colorScheme}-${width}`);
+
+          // History lists it by name, as uploaded.
+          await page.goto(`${grid.url}#/history`);
+          await expect(page.getByRole('heading', { level: 1 })).toHaveText('History');
+          const item = page.getByRole('listitem').filter({ has: page.getByRole('link', { name }) });
+          await expect(item).toHaveCount(1);
+          await expect(item).toContainText('1.0 MiB · uploaded');
+          await expect(item.getByRole('button', { name: `Keep ${name} offline` })).toBeEnabled();
+          await expect(item.getByRole('button', { name: `Forget ${name}` })).toBeEnabled();
+          await expectThemeColours(page, colorScheme);
+          await expectNoHorizontalOverflow(page);
+          await keepScreenshot(page, testInfo, `history-full-${colorScheme}-${width}`);
+          await context.close();
         });
-        const href = await uploadedLink(page, `holiday photos ${colorScheme} ${width}.zip`);
-        await page.getByText('Capabilities').click();
-        await page.screenshot({
-          path: `/tmp/cairn-shots/uploaded-${colorScheme}-${width}.png`,
-          fullPage: true,
-        });
-        await page.goto(href);
-        await expect(page.getByRole('heading', { name: /holiday photos/ })).toBeVisible();
-        await page.screenshot({
-          path: `/tmp/cairn-shots/file-named-${colorScheme}-${width}.png`,
-          fullPage: true,
-        });
-        await page.goto(`${grid.url}#/history`);
-        await page.screenshot({
-          path: `/tmp/cairn-shots/history-full-${colorScheme}-${width}.png`,
-          fullPage: true,
-        });
-        await context.close();
       }
     }
   });
@@ -272,7 +309,7 @@ test.describe('a healthy grid', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('the grid page lists every server with its state', async ({ browser }) => {
+  test('the grid page lists every server with its state', async ({ browser }, testInfo) => {
     const { context, page } = await openApp(browser, grid.url);
     await page.goto(`${grid.url}#/grid`);
     await expect(page.getByRole('status')).toHaveText(/10 of 10 servers connected/, { timeout: 30_000 });
@@ -280,7 +317,7 @@ test.describe('a healthy grid', () => {
     await expect(rows).toHaveCount(11);
     await expect(page.getByRole('rowheader', { name: 'server-00' })).toBeVisible();
     await expect(page.getByRole('row', { name: /server-03/ })).toContainText(/yes.*\d+ ms/s);
-    await page.screenshot({ path: '/tmp/cairn-shots/grid-live-light-1100.png', fullPage: true });
+    await keepScreenshot(page, testInfo, 'grid-live');
     await context.close();
   });
 
@@ -292,16 +329,13 @@ test.describe('a healthy grid', () => {
     const seen: { where: string; text: string; bytes?: Buffer }[] = [];
     const headerReads: Promise<void>[] = [];
     const record = (r: import('@playwright/test').Request) => {
-      // allHeaders(): what went on the wire, not Playwright's provisional view.
-      headerReads.push(
-        r
-          .allHeaders()
-          .then((h) => {
-            seen.push({ where: `request ${r.url()}`, text: `${r.url()}\n${JSON.stringify(h)}` });
-            if (h.referer) seen.push({ where: `referer of ${r.url()}`, text: `referer: ${h.referer}` });
-          })
-          .catch(() => {}),
-      );
+      // allHeaders(): what went on the wire, not Playwright's provisional view. A request that
+      // never got that far (aborted, its page gone) is still checked, by its provisional headers.
+      const check = (h: Record<string, string>) => {
+        seen.push({ where: `request ${r.url()}`, text: `${r.url()}\n${JSON.stringify(h)}` });
+        if (h.referer) seen.push({ where: `referer of ${r.url()}`, text: `referer: ${h.referer}` });
+      };
+      headerReads.push(r.allHeaders().then(check, () => check(r.headers())));
       const body = r.postDataBuffer();
       if (body) seen.push({ where: `body of ${r.url()}`, text: body.toString('latin1'), bytes: body });
     };

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Relay, startRelay } from '../../relay/relay.ts';
 import { type StorageNode, startStorageNode } from '../../server/node.ts';
+import { waitFor } from '../harness/wait.ts';
 
 export interface WebGrid {
   url: string;
@@ -36,11 +37,10 @@ export async function startWebGrid(servers = 10): Promise<WebGrid> {
     relay,
     nodes,
     async waitForServers(count) {
-      for (let i = 0; i < 200; i++) {
-        if (relay.registry.list().length >= count) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`the relay lists ${relay.registry.list().length} servers, not ${count}`);
+      await waitFor(() => relay.registry.list().length >= count, {
+        what: `the relay to list ${count} servers`,
+        detail: () => `it lists ${relay.registry.list().length}`,
+      });
     },
     async close() {
       await Promise.all(nodes.map((n) => n.close().catch(() => {})));

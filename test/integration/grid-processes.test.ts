@@ -31,6 +31,7 @@ import {
   spawnServer,
   tempDir,
 } from '../harness/grid.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const MARKER = 'cairn-plaintext-marker';
@@ -66,10 +67,17 @@ async function startProcGrid(count: number, relayOnly = 0): Promise<ProcGrid> {
     },
   };
   running = grid;
-  for (let i = 0; i < 100 && (await fetchGridServers(relay.url)).length < count; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await relayLists(relay.url, count);
   return grid;
+}
+
+/** Waits until the relay lists exactly `count` servers (started ones announced, stopped ones gone). */
+async function relayLists(relayUrl: string, count: number): Promise<void> {
+  const listed = async () => (await fetchGridServers(relayUrl)).length;
+  await waitFor(async () => (await listed()) === count, {
+    what: `the relay to list ${count} servers`,
+    detail: async () => `it lists ${await listed()}`,
+  });
 }
 
 /** Plaintext in which any leaked piece would show the marker. */
@@ -349,18 +357,25 @@ describe('grid with real processes', () => {
       // Only share 0's holder, the two liars and two honest others remain.
       const keep = new Set([h0, holderOf(1), holderOf(2), holderOf(3), holderOf(4)]);
       await Promise.all(grid.servers.map((s, i) => (keep.has(i) ? null : s.stop())));
-      for (let i = 0; i < 100 && (await fetchGridServers(grid.relay.url)).length !== 5; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await relayLists(grid.relay.url, 5);
       const out = path.join(work, 'out.bin');
       const get = await cairn(['get', capText, out, '--grid', grid.relay.url], home);
       expect(get.code).toBe(0);
       expectBytesEqual(await fs.readFile(out), data, 'download past flipped bits');
       expect(get.stderr).toMatch(/share 1: .*fails its hash/);
       expect(get.stderr).toMatch(/share 2: .*fails its hash/);
+      // Each liar was told, and keeps the advisory on disk (the client does not wait for the
+      // server to write it, so it may land just after `cairn get` has exited).
       for (const sh of [1, 2]) {
         const dir = path.join(grid.servers[holderOf(sh)].dir, 'storage', 'corruption-advisories');
-        expect((await fs.readdir(dir)).length).toBeGreaterThan(0);
+        const texts = await waitFor(
+          async () => {
+            const names = await fs.readdir(dir);
+            return names.length > 0 && Promise.all(names.map((n) => fs.readFile(path.join(dir, n), 'utf8')));
+          },
+          { what: `a corruption advisory in ${dir}` },
+        );
+        expect(texts.join('\n')).toContain(`immutable share ${sh} of storage index ${si}\n`);
       }
     },
     TIMEOUT,

@@ -12,11 +12,23 @@ describe('BoundedQueue', () => {
       }
       q.end();
     })();
-    await new Promise((r) => setTimeout(r, 10));
+    // push and take settle through promises only: one turn of the event loop (setImmediate
+    // runs after every pending promise job) lets everything run that can.
+    const settle = () => new Promise((r) => setImmediate(r));
+    await settle();
     // 4 + 4 fit in 10; the third waits (an item is always accepted into an empty queue).
     expect(pushed).toBe(2);
+    const consumer = q[Symbol.asyncIterator]();
     const got: number[] = [];
-    for await (const x of q) got.push(x);
+    for (let taken = 1; taken <= 20; taken++) {
+      const next = await consumer.next();
+      if (next.done) throw new Error(`the queue ended after ${got.length} items`);
+      got.push(next.value);
+      await settle();
+      // Each item taken makes room for exactly one more: never more than 2 ahead.
+      expect(pushed - taken, `after taking ${taken}`).toBe(Math.min(2, 20 - taken));
+    }
+    expect((await consumer.next()).done).toBe(true);
     await producer;
     expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });

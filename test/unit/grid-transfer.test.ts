@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pattern } from '../harness/bytes.ts';
+import { waitFor } from '../harness/wait.ts';
 import { chkStorageIndex, formatCap, type ChkCap } from '../../core/caps/immutable.ts';
 import { type Codec, loadCodec } from '../../core/codec/index.ts';
 import { downloadImmutable, type DownloadOptions } from '../../core/grid/downloader.ts';
@@ -178,13 +179,19 @@ describe('grid upload and download (in-process servers on disk)', () => {
     const got = await download(cap as ChkCap, servers, { onShareError: (e) => errors.push(e) });
     expect(equalBytes(got, data)).toBe(true);
     expect(errors.map((e) => e.code).sort()).toEqual(['SHARE_CORRUPT', 'SHARE_CORRUPT']);
-    // Each liar received a corruption advisory on disk.
-    await new Promise((r) => setTimeout(r, 100));
+    // Each liar received a corruption advisory on disk, naming its share (the download does
+    // not wait for it to be written).
+    expect(liars.size).toBe(2);
     for (const i of liars) {
-      const advisories = await fs.readdir(path.join(grid.servers[i].dir, 'storage', 'corruption-advisories'));
-      expect(advisories.length).toBe(1);
+      const dir = path.join(grid.servers[i].dir, 'storage', 'corruption-advisories');
+      const names = await waitFor(async () => (await fs.readdir(dir)).length > 0 && fs.readdir(dir), {
+        what: `the corruption advisory of server ${i}`,
+      });
+      expect(names).toHaveLength(1);
+      expect(await fs.readFile(path.join(dir, names[0]), 'utf8')).toContain(
+        `immutable share ${holders[i][0]} of storage index ${base32Encode(si)}\n`,
+      );
     }
-    void si;
   });
 
   it('reads each needed share about once: sequential blocks never straddle read-ahead windows', async () => {
@@ -259,13 +266,16 @@ describe('grid upload and download (in-process servers on disk)', () => {
     const first = await uploadUnder(uploadOpts(grid.connections), data);
     await uploadUnder(uploadOpts(grid.connections, { clientSecret: new Uint8Array(32).fill(8) }), data);
     const si = base32Encode(chkStorageIndex(first.cap.key));
+    let checked = 0;
     for (const s of grid.servers) {
       const dir = path.join(s.dir, 'storage', 'shares', si.slice(0, 2), si);
       for (const name of await fs.readdir(dir)) {
         const bytes = await fs.readFile(path.join(dir, name));
-        expect(immutableLayout(bytes.subarray(0, 12), bytes.length).leaseCount).toBe(2);
+        expect(immutableLayout(bytes.subarray(0, 12), bytes.length).leaseCount, `share ${name}`).toBe(2);
+        checked++;
       }
     }
+    expect(checked).toBe(10);
   });
 
   it('keeps tiny files in a LIT cap without touching servers', async () => {

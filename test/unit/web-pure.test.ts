@@ -48,7 +48,9 @@ describe('validateSettings', () => {
     expect(validateSettings({ ...defaultSettings, k: 8, happy: 7 }).happy).toMatch(/at least k/);
     expect(validateSettings({ ...defaultSettings, happy: 11 }).happy).toMatch(/cannot exceed N/);
     expect(validateSettings({ ...defaultSettings, k: 256, happy: 256, n: 256 })).toEqual({});
-    expect(validateSettings({ ...defaultSettings, k: Number.NaN }).k).toBeDefined();
+    expect(validateSettings({ ...defaultSettings, k: Number.NaN }).k).toBe(
+      'k must be a whole number from 1 to 256.',
+    );
   });
   test('grid URL', () => {
     expect(validateSettings({ ...defaultSettings, gridUrl: 'not a url' }).gridUrl).toMatch(/full URL/);
