@@ -23,7 +23,7 @@ import { retrieveVersion } from '../mutable/retrieve.ts';
 import {
   mapServers,
   type MutableVersion,
-  type ServerMap,
+  ServerMap,
   type VerifiedSighting,
 } from '../mutable/servermap.ts';
 import { encodeUpdate, planUpdate } from '../mutable/update.ts';
@@ -33,6 +33,7 @@ import { UncoordinatedWriteError, UnrecoverableFileError } from '../mutable/writ
 import type { PlaintextSource } from '../immutable/source.ts';
 import { type Pkcs8Der, type RsaKeyPair, rsaSigner, type SpkiDer } from '../primitives/rsa.ts';
 import type { StorageIndex } from '../types.ts';
+import { equalBytes } from '../primitives/bytes.ts';
 import { CapAuthorityError } from './errors.ts';
 import type { MutableContext } from './context.ts';
 import type { MutableFileNode, ReadOptions, WriteOptions } from './node.ts';
@@ -195,16 +196,38 @@ export class MutableNode implements MutableFileNode {
   ): Promise<void> {
     this.#requireWriteKey();
     const readKey = this.#requireReadKey();
+    // Set when our last attempt collided but came out as the version readers get: its bytes
+    // are published again as a whole new version instead of applying `fn` a second time.
+    let ours: Uint8Array | null = null;
     for (let attempt = 1; ; attempt++) {
       const map = await this.servermap();
-      const current = await this.#readVersion(this.#newest(map), readKey);
-      const next = await fn(current);
-      if (next === null) return;
+      let next: Uint8Array | null = ours;
+      if (next === null) {
+        const version = this.#newest(map);
+        const current = await this.#readVersion(version, readKey);
+        next = await fn(current);
+        if (next === null) {
+          // Nothing to change, but after a collision the version readers get may stand on
+          // only some servers, beside the loser's shares: publish it again, whole.
+          const whole = ServerMap.distinctShares(version) >= version.prefix.n && !map.uncoordinated();
+          if (attempt === 1 || whole) return;
+          next = current;
+        }
+      }
       try {
         await this.publish(next, map, opts);
         return;
       } catch (err) {
         if (!(err instanceof UncoordinatedWriteError) || attempt >= MODIFY_ATTEMPTS) throw err;
+        // Some of our shares may have landed: if readers now get our version, our change is
+        // in; make it whole rather than apply it twice. Otherwise apply it to theirs.
+        const after = (await this.servermap()).newestRecoverable();
+        const won =
+          after !== undefined &&
+          err.attempted !== undefined &&
+          after.prefix.seqnum === err.attempted.seqnum &&
+          equalBytes(after.prefix.rootHash, err.attempted.rootHash);
+        ours = won ? next : null;
         // Both writers retrying at once would collide again: wait a random, growing while.
         await new Promise((r) => setTimeout(r, Math.random() * 50 * 2 ** attempt));
       }

@@ -49,8 +49,10 @@ export interface MutableFileNode extends FileNode {
   update(offset: number, bytes: Uint8Array, opts?: WriteOptions): Promise<void>;
   /**
    * Reads the newest version, applies `fn`, publishes the result; on an uncoordinated
-   * write by someone else, reads again and re-applies `fn` (so `fn` must be pure).
-   * Returning null leaves the file as it is.
+   * write by someone else, reads again and re-applies `fn`. As in Tahoe, `fn` may run more
+   * than once, and may then see contents that already hold its change (a colliding write
+   * can land in part and still be the version readers get): it must be idempotent, and
+   * return null when there is nothing (left) to change.
    */
   modify(
     fn: (current: Uint8Array) => Uint8Array | null | Promise<Uint8Array | null>,

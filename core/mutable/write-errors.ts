@@ -7,6 +7,8 @@ import { CairnError } from '../errors.ts';
  * re-apply the change (MutableFileNode.modify does this by itself).
  */
 export class UncoordinatedWriteError extends CairnError {
+  /** The version this writer tried to publish (some of its shares may have landed). */
+  attempted?: { seqnum: number; rootHash: Uint8Array };
   constructor(message = 'another writer changed the file at the same time; read it again and retry') {
     super('UNCOORDINATED_WRITE', message);
   }
