@@ -20,12 +20,7 @@ import { bytesAt, encPrivKeyRange } from '../mutable/layout.ts';
 import { planMutable } from '../mutable/prefix.ts';
 import { placeShares, publishWrites, type ShareWrites } from '../mutable/publish.ts';
 import { retrieveVersion } from '../mutable/retrieve.ts';
-import {
-  mapServers,
-  type MutableVersion,
-  ServerMap,
-  type VerifiedSighting,
-} from '../mutable/servermap.ts';
+import { mapServers, type MutableVersion, ServerMap, type VerifiedSighting } from '../mutable/servermap.ts';
 import { encodeUpdate, planUpdate } from '../mutable/update.ts';
 import { checkEncPrivKey, checkShareHashes } from '../mutable/verify.ts';
 import { readVerificationMaterial, type SharePiece, verificationRanges } from '../mutable/layout.ts';
