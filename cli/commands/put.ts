@@ -1,24 +1,33 @@
-/** `cairn put FILE`: upload a file to the grid and print its read cap. */
+/** `cairn put FILE [CAP]`: store a file (immutable or mutable) and print its cap, or replace a mutable file's contents. */
 import fs from 'node:fs/promises';
 import type { Grid } from '../../core/client/index.ts';
 import { CancelledError } from '../../core/grid/errors.ts';
-import { DEFAULT_CHK_PARAMS, type ChkParams } from '../../core/immutable/params.ts';
+import type { MutableFormat } from '../../core/caps/index.ts';
+import { DEFAULT_CHK_PARAMS, type ChkParams, encodingProblems } from '../../core/immutable/params.ts';
+import { MAX_MUTABLE_SHARES } from '../../core/mutable/prefix.ts';
 import { type ClosableSource, fileSource } from '../../core/immutable/source-node.ts';
 import { intOption, parse } from '../args.ts';
+import { capArgument } from '../cap-arg.ts';
 import { type Command, UsageError } from '../command.ts';
 import { openGrid } from '../grid-client.ts';
 import { progressBar } from '../progress.ts';
 
-const usage = `usage: cairn put FILE [--grid URL] [--k K] [--happy H] [--n N] [--segment-size S] [--random-key]
+const usage = `usage: cairn put FILE [CAP] [--grid URL] [--mutable [--format mdmf|sdmf]] [--k K] [--happy H] [--n N]
+                [--segment-size S] [--random-key]
 
-Encrypts and erasure-codes FILE, stores its shares on the grid's servers, and prints the
-read cap (URI:CHK:… or, for files of 55 bytes or less, URI:LIT:…). Keep the cap: it is the
-only way to read the file.
+Encrypts and erasure-codes FILE, stores its shares on the grid's servers, and prints its cap.
+Keep the cap: it is the only way to read the file.
+  (default)           an immutable file: prints its read cap (URI:CHK:…, or URI:LIT:… for files
+                      of 55 bytes or less, which live in the cap itself)
+  --mutable           a mutable file: prints its write cap (URI:MDMF:… or URI:SSK:…); give it to
+                      \`cairn put FILE CAP\` to change the contents, \`cairn cap --readonly\` to share it
+  --format F          mdmf (default: segmented, range reads, in-place edits) or sdmf (one segment)
+  FILE CAP            replaces the contents of the mutable file CAP (a write cap) with FILE
   --grid URL          the relay's URL, http://HOST:PORT (default: the grid \`cairn grid\` started last)
   --k K               shares needed to read the file (default ${DEFAULT_CHK_PARAMS.k})
-  --happy H           distinct servers the shares must reach, K <= H <= N (default ${DEFAULT_CHK_PARAMS.happy})
-  --n N               shares made, up to 256 (default ${DEFAULT_CHK_PARAMS.n})
-  --segment-size S    maximum segment size in bytes (default ${DEFAULT_CHK_PARAMS.maxSegmentSize})
+  --happy H           distinct servers the shares must reach, K <= H <= N (default ${DEFAULT_CHK_PARAMS.happy}; immutable only)
+  --n N               shares made, up to 256 (255 for mutable files; default ${DEFAULT_CHK_PARAMS.n})
+  --segment-size S    maximum segment size in bytes (default ${DEFAULT_CHK_PARAMS.maxSegmentSize}; immutable only)
   --random-key        a random key instead of this client's convergent one (no deduplication)`;
 
 const options = {
@@ -28,27 +37,41 @@ const options = {
   n: { type: 'string' },
   'segment-size': { type: 'string' },
   'random-key': { type: 'boolean' },
+  mutable: { type: 'boolean' },
+  format: { type: 'string' },
 } as const;
+
+/** A whole number flag, checked only for being a number; ranges are the core rule's job. */
+function countOption(value: string | undefined, name: string, fallback: number): number {
+  return intOption(value, name, 0, 2 ** 31, fallback);
+}
 
 export const putCommand: Command = {
   name: 'put',
-  summary: 'upload a file to the grid and print its cap',
+  summary: "upload a file (immutable, or --mutable) or replace a mutable file's contents",
   usage,
   async run(argv) {
-    const { values, positionals } = parse(argv, options, 1);
-    if (positionals.length !== 1) throw new UsageError('expected FILE');
-    const k = intOption(values.k, 'k', 1, 256, DEFAULT_CHK_PARAMS.k);
-    const n = intOption(values.n, 'n', 1, 256, DEFAULT_CHK_PARAMS.n);
-    const happy = intOption(
-      values.happy,
-      'happy',
-      1,
-      256,
-      Math.min(n, Math.max(k, DEFAULT_CHK_PARAMS.happy)),
-    );
-    if (k > n) throw new UsageError(`--k (${k}) must not exceed --n (${n})`);
-    if (happy < k || happy > n)
-      throw new UsageError(`--happy (${happy}) must be between --k (${k}) and --n (${n})`);
+    const { values, positionals } = parse(argv, options, 2);
+    if (positionals.length < 1) throw new UsageError('expected FILE');
+    const [file, capArg] = positionals;
+    const replacing = capArg !== undefined;
+    const mutable = values.mutable === true || replacing;
+    if (values.format !== undefined && !['mdmf', 'sdmf'].includes(values.format))
+      throw new UsageError(`--format must be mdmf or sdmf, not '${values.format}'`);
+    if (values.format !== undefined && !values.mutable)
+      throw new UsageError('--format applies to new mutable files: add --mutable');
+    if (replacing && values.mutable)
+      throw new UsageError('give either --mutable (a new file) or CAP (an existing one)');
+    const k = countOption(values.k, 'k', DEFAULT_CHK_PARAMS.k);
+    const n = countOption(values.n, 'n', DEFAULT_CHK_PARAMS.n);
+    const happy = countOption(values.happy, 'happy', Math.min(n, Math.max(k, DEFAULT_CHK_PARAMS.happy)));
+    // The one rule for share counts (core); the flag names are what a person typed.
+    const problems = encodingProblems({ k, happy, n }, mutable ? MAX_MUTABLE_SHARES : 256);
+    const problem = problems.k ?? problems.happy ?? problems.n;
+    if (problem)
+      throw new UsageError(
+        `${problem.replace(/\b(k|happy|N)(?= \(| must)/g, (w) => `--${w.toLowerCase()}`)}`,
+      );
     const maxSegmentSize = intOption(
       values['segment-size'],
       'segment-size',
@@ -58,7 +81,7 @@ export const putCommand: Command = {
     );
     const params: ChkParams = { k, happy, n, maxSegmentSize };
 
-    const source = await openInput(positionals[0]);
+    const source = await openInput(file);
     let grid: Grid | undefined;
     // Ctrl-C gives the servers their buckets back; a second Ctrl-C ends the process at once.
     const cancel = new AbortController();
@@ -68,6 +91,29 @@ export const putCommand: Command = {
       const warn = (line: string) => process.stderr.write(`cairn put: ${line}\n`);
       grid = await openGrid(values.grid, warn);
       const bar = progressBar('uploading', source.size);
+      if (mutable) {
+        // Mutable versions are built whole in memory (N/k times the file) before writing.
+        const data = await source.read(0, source.size);
+        const onProgress = (done: number, total: number) =>
+          bar.update(total === 0 ? source.size : Math.floor((done / total) * source.size));
+        if (replacing) {
+          const node = grid.openMutable(await capArgument(capArg));
+          await node.overwrite(data, { signal: cancel.signal, onProgress });
+          bar.finish();
+          process.stdout.write(`${node.cap}\n`);
+        } else {
+          const node = await grid.createMutable(data, {
+            format: (values.format ?? 'mdmf') as MutableFormat,
+            k,
+            n,
+            signal: cancel.signal,
+            onProgress,
+          });
+          bar.finish();
+          process.stdout.write(`${node.cap}\n`);
+        }
+        return 0;
+      }
       const result = await grid.upload(source, {
         params,
         convergent: !values['random-key'],
@@ -83,7 +129,9 @@ export const putCommand: Command = {
       return 0;
     } catch (err) {
       if (err instanceof CancelledError) {
-        process.stderr.write('\ncairn put: cancelled; nothing was stored\n');
+        process.stderr.write(
+          `\ncairn put: cancelled; ${mutable ? 'the file may hold the old or the new contents' : 'nothing was stored'}\n`,
+        );
         return 130;
       }
       throw err;

@@ -40,15 +40,38 @@ export interface SegmentGeometry {
   readonly shareDataSize: number;
 }
 
+/** Which of k, happy and N is wrong, and why, in words a person can act on. */
+export type EncodingProblems = Partial<Record<'k' | 'happy' | 'n', string>>;
+
+/**
+ * The one rule for share counts (CLI flags, web settings and the encoder all use it):
+ * 1 <= k <= happy <= N <= maxShares (256 for immutable files, 255 for mutable ones). Each
+ * problem is reported on the field that can fix it; an empty object means valid.
+ */
+export function encodingProblems(
+  p: { k: number; happy: number; n: number },
+  maxShares = 256,
+): EncodingProblems {
+  const out: EncodingProblems = {};
+  const whole = (v: number) => Number.isSafeInteger(v);
+  if (!whole(p.k) || p.k < 1 || p.k > maxShares) out.k = `k must be a whole number from 1 to ${maxShares}.`;
+  if (!whole(p.n) || p.n < 1 || p.n > maxShares) out.n = `N must be a whole number from 1 to ${maxShares}.`;
+  if (!whole(p.happy) || p.happy < 1 || p.happy > maxShares)
+    out.happy = `happy must be a whole number from 1 to ${maxShares}.`;
+  if (out.k || out.n || out.happy) return out;
+  if (p.k > p.n) out.k = `k (${p.k}) cannot exceed N (${p.n}): a file needs k of its N shares.`;
+  else if (p.k > p.happy)
+    out.happy = `happy (${p.happy}) must be at least k (${p.k}): fewer servers could not hold k distinct shares.`;
+  if (p.happy > p.n)
+    out.happy = `happy (${p.happy}) cannot exceed N (${p.n}): there are only N shares to place.`;
+  return out;
+}
+
 export function checkParams(p: ChkParams): void {
-  const int = (v: number) => Number.isSafeInteger(v);
-  if (!int(p.k) || !int(p.n) || p.k < 1 || p.n > 256 || p.k > p.n) {
-    throw new InputError(`k and N must satisfy 1 <= k <= N <= 256, not ${p.k} and ${p.n}`);
-  }
-  if (!int(p.happy) || p.happy < 1 || p.happy > p.n) {
-    throw new InputError(`happy must be between 1 and N (${p.n}), not ${p.happy}`);
-  }
-  if (!int(p.maxSegmentSize) || p.maxSegmentSize < 1) {
+  const problems = encodingProblems(p);
+  const first = problems.k ?? problems.happy ?? problems.n;
+  if (first) throw new InputError(first);
+  if (!Number.isSafeInteger(p.maxSegmentSize) || p.maxSegmentSize < 1) {
     throw new InputError(`max segment size must be a positive integer, not ${p.maxSegmentSize}`);
   }
 }

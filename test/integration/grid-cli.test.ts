@@ -52,8 +52,12 @@ describe('cairn put / get without a grid', () => {
     await fs.writeFile(file, Buffer.alloc(1000, 1));
     for (const [args, message] of [
       [['put'], /expected FILE/],
-      [['put', file, '--k', '5', '--happy', '4'], /--happy \(4\) must be between --k \(5\) and --n \(10\)/],
-      [['put', file, '--k', '0'], /--k must be between 1 and 256/],
+      [['put', file, '--k', '5', '--happy', '4'], /--happy \(4\) must be at least --k \(5\)/],
+      [['put', file, '--k', '11'], /--k \(11\) cannot exceed --n \(10\)/],
+      [['put', file, '--mutable', '--n', '256'], /--n must be a whole number from 1 to 255/],
+      [['put', file, '--format', 'mdmf'], /add --mutable/],
+      [['put', file, '--mutable', '--format', 'xdmf'], /--format must be mdmf or sdmf/],
+      [['put', file, '--k', '0'], /--k must be a whole number from 1 to 256/],
       [['put', path.join(home, 'missing')], /does not exist/],
       [['put', file], /no grid given and none started here/],
       [['put', file, '--grid', 'ftp://x'], /--grid must be the relay URL/],

@@ -3,6 +3,7 @@
  * (caps never do). Validation is a pure function so the page and tests share it.
  */
 import { createSignal } from 'solid-js';
+import { encodingProblems } from '../../core/immutable/params.ts';
 
 export interface Settings {
   /** Shares needed to read a file. */
@@ -21,24 +22,9 @@ export const defaultSettings: Settings = { k: 3, happy: 7, n: 10, convergence: t
 
 export type SettingsErrors = Partial<Record<keyof Settings, string>>;
 
-const MAX_SHARES = 256;
-
 /** Pure: the problems with a candidate settings object, by field (empty when valid). */
 export function validateSettings(s: Settings): SettingsErrors {
-  const errors: SettingsErrors = {};
-  const whole = (v: number) => Number.isInteger(v);
-  if (!whole(s.k) || s.k < 1 || s.k > MAX_SHARES)
-    errors.k = `k must be a whole number from 1 to ${MAX_SHARES}.`;
-  if (!whole(s.n) || s.n < 1 || s.n > MAX_SHARES)
-    errors.n = `N must be a whole number from 1 to ${MAX_SHARES}.`;
-  if (!whole(s.happy) || s.happy < 1 || s.happy > MAX_SHARES)
-    errors.happy = `happy must be a whole number from 1 to ${MAX_SHARES}.`;
-  if (!errors.k && !errors.happy && s.k > s.happy)
-    errors.happy = `happy (${s.happy}) must be at least k (${s.k}): fewer servers could not hold k distinct shares.`;
-  if (!errors.n && !errors.happy && s.happy > s.n)
-    errors.happy = `happy (${s.happy}) cannot exceed N (${s.n}): there are only N shares to place.`;
-  if (!errors.k && !errors.n && !errors.happy && s.k > s.n)
-    errors.n = `N (${s.n}) must be at least k (${s.k}).`;
+  const errors: SettingsErrors = { ...encodingProblems(s) };
   if (s.gridUrl.trim() !== '') {
     const problem = gridUrlProblem(s.gridUrl.trim());
     if (problem) errors.gridUrl = problem;
