@@ -29,6 +29,15 @@ export async function until(cond: () => boolean, ms = 10_000, what = 'condition'
 
 type Fields = Partial<Omit<Announcement, 'serverId'>>;
 
+/** `promise`, or an Error once `ms` have passed without it settling. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T | Error> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<Error>((resolve) => {
+    timer = setTimeout(() => resolve(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export interface FastKey {
   serverId: ServerId;
   /** Signs an announcement of this server: `fields`, else the key's defaults, else plausible values. */
