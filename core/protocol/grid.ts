@@ -78,14 +78,15 @@ function cborArrayHead(n: number): Uint8Array {
 }
 
 /**
- * At most `max` servers of a list, for a client choosing whom to connect to: a relay
- * (or a cached list) may name more servers than a client should open sockets to, and
- * anyone can announce a self-made server. Keeps the servers whose announcements run
- * latest — a live server renews every minute, so a late `expires` is the freshest sign
- * of life — counting no server as living more than an announcement lifetime (plus clock
- * skew) past `now`, so a far-future `expires` buys nothing. Ties keep the list's own
- * order (a relay lists the servers it has held longest first). Returns the kept servers
- * in list order; the list itself when it is short enough. Pure.
+ * At most `max` servers of a list, for a client choosing whom to connect to: a relay (or a
+ * cached list) may name more servers than a client should open sockets to, and anyone can
+ * announce a self-made server. Keeps the servers whose announcements run latest: a live
+ * server renews every minute, so a late `expires` is the freshest sign of life. An
+ * announcement claiming to live longer than the lifetime (plus clock skew) past `now` is
+ * one no honest server signs and no relay lists, so it ranks last, not first. Ties keep
+ * the list's order (a relay lists the servers it has held longest first), which is also
+ * what decides when this client's clock is far off. Returns the kept servers in list
+ * order; all of them when there are at most `max`. Pure.
  */
 export function boundServerList<S extends Pick<Announcement, 'expires'>>(
   list: readonly S[],
@@ -97,10 +98,11 @@ export function boundServerList<S extends Pick<Announcement, 'expires'>>(
   }
   if (list.length <= max) return list.slice();
   const ceiling = now + L.ANNOUNCEMENT_LIFETIME_MS + L.ANNOUNCEMENT_CLOCK_SKEW_MS;
-  const ranked = list.map((s, i) => ({ i, until: Math.min(s.expires, ceiling) }));
-  ranked.sort((a, b) => b.until - a.until || a.i - b.i);
-  const keep = ranked.slice(0, max).map((r) => r.i);
-  keep.sort((a, b) => a - b);
+  const rank = (s: S) => (s.expires <= ceiling ? s.expires : Number.NEGATIVE_INFINITY);
+  const ranked = list.map((s, i) => ({ i, r: rank(s) }));
+  ranked.sort((x, y) => (x.r === y.r ? x.i - y.i : y.r > x.r ? 1 : -1));
+  const keep = ranked.slice(0, max).map((x) => x.i);
+  keep.sort((x, y) => x - y);
   return keep.map((i) => list[i]);
 }
 
