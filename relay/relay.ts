@@ -187,10 +187,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     // Servers not listed yet share one pace: a flood of made-up servers cannot crowd out
     // the renewals of listed ones, which never draw on it.
     if (registry.holds(link) === undefined && !newcomers.take()) {
+      // The hint covers the link's own pace too: a server that follows it is never struck off.
       refuse(
         'RATE_LIMITED',
         'the relay is taking in new servers slowly just now; retry shortly',
-        newcomers.msUntilToken(),
+        Math.max(newcomers.msUntilToken(), link.announcements.msUntilToken()),
       );
       return;
     }

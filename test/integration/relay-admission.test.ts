@@ -138,6 +138,23 @@ describe('announcement rates', () => {
   });
 });
 
+describe('servers held back', () => {
+  it('retry when the relay says when, and all join while newcomers are let in one at a time', async () => {
+    const relay = await startRelay({ port: 0, limits: { newcomers: { burst: 1, perSecond: 2 } } });
+    const t0 = Date.now();
+    const servers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => startTestServer({ relayUrl: relay.url, nickname: `s${i}` })),
+    );
+    // Without the hint they would wait for their next regular announcement, a minute away.
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(listed(relay)).toBe(6);
+    // None was struck off for announcing too often on the way.
+    for (const s of servers) expect(relay.registry.get(s.serverId)?.link.isOpen()).toBe(true);
+    for (const s of servers) await s.close();
+    await relay.close();
+  });
+});
+
 describe('the list cap', () => {
   it('when full, listed servers keep renewing and newcomers are refused; an established server that blinked takes back a place', async () => {
     const clock = manualClock();
