@@ -81,19 +81,20 @@ describe('announcement rates', () => {
     const relay = await startRelay({ port: 0 });
     const real = await startTestServer({ relayUrl: relay.url, nickname: 'real', announceIntervalMs: 1000 });
     const seqBefore = relay.registry.get(real.serverId)!.announcement.seq;
-    const floodMs = 2500;
-    const end = Date.now() + floodMs;
+    const linksToOpen = 400;
     let sent = 0;
     let mostListed = 0;
     const held: RawLink[] = [];
+    let flooding = true;
+    const t0 = Date.now();
     // Four flooders, each opening link after link, announcing a fresh key on each and keeping
     // it open (a listed server stays listed while its link lives).
     const flooder = async () => {
-      while (Date.now() < end) {
+      while (sent < linksToOpen) {
+        sent++;
         const link = await RawLink.open(relay.url);
         held.push(link);
         link.send(fastKey().announce());
-        sent++;
         mostListed = Math.max(mostListed, listed(relay));
       }
     };
@@ -102,7 +103,7 @@ describe('announcement rates', () => {
     let slowestSubscribe = 0;
     let probes = 0;
     const prober = async () => {
-      while (Date.now() < end) {
+      while (flooding || probes < 2) {
         let t = performance.now();
         const res = await fetch(`${relay.url}/v1/servers`, { signal: AbortSignal.timeout(20_000) });
         await res.arrayBuffer();
@@ -116,22 +117,29 @@ describe('announcement rates', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     };
-    await Promise.all([flooder(), flooder(), flooder(), flooder(), prober()]);
+    const probing = prober();
+    await Promise.all([flooder(), flooder(), flooder(), flooder()]);
     await until(() => held.every((l) => l.replies.length > 0), 20_000, 'answers to every flood link');
+    flooding = false;
+    await probing;
+    const floodS = (Date.now() - t0) / 1000;
     mostListed = Math.max(mostListed, listed(relay));
     const { newcomers } = DEFAULTS;
-    expect(sent).toBeGreaterThan(200);
     // Listed: the real server, and at most the newcomer burst plus its pace over the flood
-    // (plus slack for timing); each refused link was told why.
-    expect(mostListed - 1).toBeLessThanOrEqual(newcomers.burst + newcomers.perSecond * (floodMs / 1000 + 2));
+    // (plus a second's slack); each refused link was told why.
+    expect(mostListed - 1).toBeLessThanOrEqual(newcomers.burst + newcomers.perSecond * (floodS + 1));
     const refused = held.filter((l) => l.replies[0].t === 'rejected');
-    expect(refused.length).toBeGreaterThan(sent / 2);
+    expect(refused.length).toBe(linksToOpen - (mostListed - 1));
     for (const l of refused) expect(l.replies[0].c).toBe('RATE_LIMITED');
-    expect(probes).toBeGreaterThan(3);
     expect(slowestGet).toBeLessThan(2000);
     expect(slowestSubscribe).toBeLessThan(2000);
-    // The real server is still listed, and renewed during the flood (it announces every second).
-    expect(relay.registry.get(real.serverId)!.announcement.seq).toBeGreaterThan(seqBefore + 1000);
+    // The real server is still listed and keeps renewing (it announces every second).
+    expect(relay.registry.get(real.serverId)).toBeDefined();
+    await until(
+      () => (relay.registry.get(real.serverId)?.announcement.seq ?? 0) > seqBefore + 1000,
+      5_000,
+      'a renewal of the real server',
+    );
     for (const l of held) l.close();
     await real.close();
     await relay.close();

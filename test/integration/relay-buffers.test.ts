@@ -76,10 +76,10 @@ describe('the served list', () => {
     const before = watcher.lists.length;
     const last = new Map<string, number>();
     let seq = Date.now();
-    let announced = 0;
     let gets = 0;
+    const rounds = 15;
     const t0 = Date.now();
-    while (Date.now() - t0 < 2000) {
+    for (let round = 0; round < rounds; round++) {
       // Every server renews (pipelined), then the list is read: it already holds every renewal.
       const answers = servers.map(({ link, key }) => {
         seq++;
@@ -87,13 +87,12 @@ describe('the served list', () => {
         return link.announce(key.announce({ seq }));
       });
       for (const a of await Promise.all(answers)) expect(a.t).toBe('accepted');
-      announced += servers.length;
       expect(await servedSeqs(relay.url)).toEqual(last);
       gets++;
     }
     const elapsed = Date.now() - t0;
     const pushes = watcher.lists.length - before;
-    expect(announced).toBeGreaterThan(200);
+    // 600 announcements; at most one push per interval (plus the one in flight when churn stops).
     expect(pushes).toBeLessThanOrEqual(Math.ceil(elapsed / pushIntervalMs) + 1);
     // The last push carries the latest state.
     await until(
