@@ -7,21 +7,33 @@
  *   /v1/connect/:id     WebSocket from a client to server :id, piped over that server's link
  *   everything else     the web app (when a bundle folder is given)
  * It moves frames without reading them: it sees storage indexes and ciphertext, never caps.
+ * Anyone can reach it, so what anyone can make it do is bounded (relay/limits.ts): who gets
+ * listed (registry.ts), how often links announce (rate-limit.ts), how often and how much
+ * the list is sent (subscribers.ts, server-list.ts), what relayed channels hold (server-link.ts).
+ * This file only wires those to the sockets.
  */
 import type { AddressInfo } from 'node:net';
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { Hono } from 'hono';
-import WebSocket, { WebSocketServer } from 'ws';
+import type WebSocket from 'ws';
+import { WebSocketServer } from 'ws';
 import { decodeCbor, encodeCbor, Fields } from '../core/protocol/cbor.ts';
-import { ProtocolError } from '../core/protocol/errors.ts';
+import { ProtocolError, type ProtocolErrorCode } from '../core/protocol/errors.ts';
 import { encodeError } from '../core/protocol/frames.ts';
-import { encodeServerList } from '../core/protocol/grid.ts';
 import * as L from '../core/protocol/limits.ts';
 import { listenError } from '../core/protocol/listen-error.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
-import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
+import { decodeEnvelope, EnvelopeKind } from '../core/protocol/relay-envelope.ts';
+import { type RelayLimits, relayLimits } from './limits.ts';
+import { ThrottledLog } from './log-throttle.ts';
+import { TokenBucket } from './rate-limit.ts';
 import { Registry } from './registry.ts';
+import { EncodedServerList } from './server-list.ts';
+import { ServerLink } from './server-link.ts';
 import { staticApp } from './static.ts';
+import { Subscribers } from './subscribers.ts';
+
+export { ServerLink } from './server-link.ts';
 
 export interface RelayOptions {
   port: number;
@@ -30,8 +42,27 @@ export interface RelayOptions {
   webRoot?: string;
   /** Extra origins the web app may connect to, beyond the relay and local servers. */
   connectSrc?: string[];
+  /** Changes to DEFAULT_RELAY_LIMITS (`cairn relay --max-servers` sets maxServers). */
+  limits?: Partial<RelayLimits>;
+  /** The clock announcements are judged by (expiry, rates, tenure). */
   now?: () => number;
   log?: (line: string) => void;
+}
+
+export interface RelayStats {
+  /** Servers listed. */
+  servers: number;
+  /** Servers remembered (listed or recently listed: their last seq). */
+  remembered: number;
+  /** Open server links. */
+  links: number;
+  subscribers: number;
+  /** Relayed client connections. */
+  channels: number;
+  /** Times the encoded list was joined from its entries. */
+  listBuilds: number;
+  /** Push rounds to subscribers. */
+  pushes: number;
 }
 
 export interface Relay {
@@ -39,60 +70,44 @@ export interface Relay {
   readonly url: string;
   readonly port: number;
   readonly registry: Registry<ServerLink>;
+  readonly limits: Readonly<RelayLimits>;
+  stats(): RelayStats;
   close(): Promise<void>;
-}
-
-/** Messages queued to a peer beyond this mean it is not reading: disconnect it. */
-const MAX_BUFFERED = 64 * 1024 * 1024;
-
-/** A storage server's link and the client channels riding on it. */
-export class ServerLink {
-  private nextChannel = 1;
-  readonly channels = new Map<number, WebSocket>();
-  constructor(readonly ws: WebSocket) {}
-
-  send(kind: EnvelopeKind, channel: number, payload?: Uint8Array): boolean {
-    if (this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.ws.bufferedAmount > 4 * MAX_BUFFERED) {
-      this.ws.terminate();
-      return false;
-    }
-    this.ws.send(encodeEnvelope(kind, channel, payload));
-    return true;
-  }
-
-  openChannel(client: WebSocket): number {
-    const ch = this.nextChannel;
-    this.nextChannel = this.nextChannel >= 0xffffffff ? 1 : this.nextChannel + 1;
-    this.channels.set(ch, client);
-    this.send(EnvelopeKind.Open, ch);
-    return ch;
-  }
 }
 
 export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const log = opts.log ?? (() => {});
   const now = opts.now ?? Date.now;
-  const registry = new Registry<ServerLink>(now);
-  const subscribers = new Set<WebSocket>();
-  let listBytes = encodeServerList([]);
-  let pushTimer: ReturnType<typeof setTimeout> | undefined;
-  registry.onChange(() => {
-    listBytes = encodeServerList(registry.list().map((e) => e.signed));
-    // Coalesce bursts (a grid starting) into one push.
-    if (!pushTimer) {
-      pushTimer = setTimeout(() => {
-        pushTimer = undefined;
-        for (const s of subscribers) if (s.readyState === WebSocket.OPEN) s.send(listBytes);
-      }, 20);
-    }
+  const limits = relayLimits(opts.limits);
+  const registry = new Registry<ServerLink>({
+    now,
+    maxServers: limits.maxServers,
+    establishedMs: limits.establishedMs,
+    rememberServers: limits.rememberServers,
   });
+  const list = new EncodedServerList();
+  const subscribers = new Subscribers({
+    list: () => list.bytes(),
+    intervalMs: limits.pushIntervalMs,
+    stallMs: limits.subscriberStallMs,
+    dropGraceMs: limits.dropGraceMs,
+  });
+  registry.onChange((id, entry) => {
+    if (entry) list.set(id, entry.signed);
+    else list.delete(id);
+    subscribers.changed();
+  });
+  // Every link that holds no listed server draws on this one bucket (see relay/limits.ts).
+  const newcomers = new TokenBucket(limits.newcomers, now);
+  const links = new Set<ServerLink>();
+  const refusals = new ThrottledLog((line) => log(`refused an announcement: ${line}`));
   const sweeper = setInterval(() => registry.expire(), 30_000);
   sweeper.unref();
 
   const app = new Hono();
   app.get('/v1/servers', (c) => {
-    return c.body(listBytes.slice().buffer, 200, {
+    const bytes = list.bytes();
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
       'Content-Type': 'application/cbor',
       'Cache-Control': 'no-store',
     });
@@ -103,9 +118,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     upgradeWebSocket(() => ({
       onOpen(_ev, ws) {
         const raw = ws.raw as WebSocket;
-        subscribers.add(raw);
         keepAlive(raw);
-        raw.send(listBytes);
+        subscribers.add(raw);
       },
       onClose(_ev, ws) {
         subscribers.delete(ws.raw as WebSocket);
@@ -120,8 +134,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       return {
         // Messages come from the ws socket directly: hono's onMessage would copy each.
         onOpen(_ev, ws) {
-          const l = new ServerLink(ws.raw as WebSocket);
+          const l = new ServerLink(ws.raw as WebSocket, limits, now);
           link = l;
+          links.add(l);
           keepAlive(l.ws);
           l.ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
             if (isBinary) onLinkMessage(l, toBytes(data));
@@ -129,8 +144,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         },
         onClose() {
           if (!link) return;
-          for (const client of link.channels.values()) client.close(1011, 'the server went away');
-          link.channels.clear();
+          links.delete(link);
+          link.closeAll();
           registry.dropLink(link);
         },
       };
@@ -145,45 +160,73 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       link.ws.close(1002, 'malformed relay envelope');
       return;
     }
-    if (env.kind === EnvelopeKind.Data) {
-      const client = link.channels.get(env.channel);
-      if (!client || client.readyState !== WebSocket.OPEN) return;
-      if (client.bufferedAmount > MAX_BUFFERED) {
-        client.close(1008, 'not reading replies');
-        return;
-      }
-      client.send(env.payload);
-    } else if (env.kind === EnvelopeKind.Close) {
-      link.channels.get(env.channel)?.close(1000, 'closed by the server');
-      link.channels.delete(env.channel);
-    } else if (env.kind === EnvelopeKind.Control) {
-      onControl(link, env.payload);
-    }
+    if (env.kind === EnvelopeKind.Data) link.toClient(env.channel, env.payload);
+    else if (env.kind === EnvelopeKind.Close) link.serverClosed(env.channel);
+    else if (env.kind === EnvelopeKind.Control) onControl(link, env.payload);
   }
 
   function onControl(link: ServerLink, payload: Uint8Array): void {
     const reply = (v: unknown) => link.send(EnvelopeKind.Control, 0, encodeCbor(v));
+    const refuse = (c: ProtocolErrorCode, m: string, retryMs?: number) => {
+      refusals.note(m);
+      const retry = retryMs === undefined || !Number.isFinite(retryMs) ? {} : { retry: Math.ceil(retryMs) };
+      reply({ t: 'rejected', c, m, ...retry });
+    };
+    // The link's own pace comes first, before a byte of the message is read.
+    if (!link.announcements.take()) {
+      link.strikes++;
+      refuse(
+        'RATE_LIMITED',
+        `this link announces too often (at most ${limits.perLink.burst} at once, then ${perMinute(limits.perLink.perSecond)} a minute)`,
+        link.announcements.msUntilToken(),
+      );
+      if (link.strikes >= limits.maxRateStrikes) link.ws.close(1008, 'announcing too often');
+      return;
+    }
+    link.strikes = 0;
+    // Servers not listed yet share one pace: a flood of made-up servers cannot crowd out
+    // the renewals of listed ones, which never draw on it.
+    if (registry.holds(link) === undefined && !newcomers.take()) {
+      // The hint covers the link's own pace too: a server that follows it is never struck off.
+      refuse(
+        'RATE_LIMITED',
+        'the relay is taking in new servers slowly just now; retry shortly',
+        Math.max(newcomers.msUntilToken(), link.announcements.msUntilToken()),
+      );
+      return;
+    }
+    let signed: { body: Uint8Array; signature: Uint8Array };
     try {
       const f = new Fields(decodeCbor(payload, L.MAX_ANNOUNCEMENT_BYTES + 256), 'control');
       if (f.string('t', 32) !== 'announce') throw new ProtocolError('BAD_REQUEST', 'unknown control message');
-      const signed = { body: f.bytes('body', 1, L.MAX_ANNOUNCEMENT_BYTES), signature: f.bytes('sig', 64) };
-      const known = registry.list().find((e) => e.link === link);
-      const { announcement, replaced } = registry.announce(signed, link);
-      if (known && known.announcement.serverId !== announcement.serverId) {
-        registry.dropLink(link);
-        throw new ProtocolError('BAD_ANNOUNCEMENT', 'one link carries one server');
+      signed = { body: f.bytes('body', 1, L.MAX_ANNOUNCEMENT_BYTES), signature: f.bytes('sig', 64) };
+    } catch (err) {
+      refuse('BAD_REQUEST', err instanceof ProtocolError ? err.message : 'unreadable control message');
+      return;
+    }
+    try {
+      const { announcement, joined, displaced } = registry.announce(signed, link);
+      if (displaced) {
+        displaced.send(
+          EnvelopeKind.Control,
+          0,
+          encodeCbor({
+            t: 'rejected',
+            c: 'RELAY_FULL',
+            m: 'a server listed here longer came back and took this place (the relay is full)',
+          }),
+        );
       }
-      if (replaced) replaced.ws.close(1000, 'replaced by a newer connection of the same server');
-      if (!known) {
+      if (joined) {
         log(
           `server ${announcement.serverId.slice(0, 12)}… (${announcement.nickname || 'no nickname'}) joined`,
         );
       }
       reply({ t: 'accepted', seq: announcement.seq });
     } catch (err) {
-      const m = err instanceof ProtocolError ? err.message : 'unreadable control message';
-      log(`rejected an announcement: ${m}`);
-      reply({ t: 'rejected', m });
+      if (!(err instanceof ProtocolError)) throw err;
+      // The holder of the server's place is being asked whether it is still there.
+      refuse(err.code, err.message, err.code === 'ALREADY_LINKED' ? limits.probeTimeoutMs + 500 : undefined);
     }
   }
 
@@ -192,8 +235,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     // Refuse before upgrading, so the client sees a failed connection, not an open-then-closed one.
     async (c, next) => {
       const entry = registry.get(c.req.param('serverId') ?? '');
-      if (!entry || entry.link.ws.readyState !== WebSocket.OPEN) {
+      if (!entry?.link.isOpen()) {
         return c.text('that server is not connected to this relay', 404);
+      }
+      if (entry.link.channels.size >= limits.maxChannelsPerLink) {
+        return c.text('that server has as many relayed clients as it may; try again later', 503);
       }
       await next();
     },
@@ -201,37 +247,41 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       const serverId = c.req.param('serverId') ?? '';
       let link: ServerLink | null = null;
       let channel = 0;
+      let raw: WebSocket | null = null;
       return {
         onOpen(_ev, ws) {
-          const raw = ws.raw as WebSocket;
+          const client = ws.raw as WebSocket;
+          raw = client;
           const entry = registry.get(serverId);
-          if (!entry || entry.link.ws.readyState !== WebSocket.OPEN) {
-            raw.close(4404, 'that server is not connected to this relay');
+          if (!entry?.link.isOpen()) {
+            client.close(4404, 'that server is not connected to this relay');
             return;
           }
-          keepAlive(raw);
           const l = entry.link;
-          const ch = l.openChannel(raw);
+          const ch = l.openChannel(client);
+          if (ch === null) {
+            client.close(1013, 'that server has as many relayed clients as it may; try again later');
+            return;
+          }
+          keepAlive(client);
           link = l;
           channel = ch;
-          raw.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+          client.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
             if (!isBinary) return;
             const frame = toBytes(data);
             // The only thing the relay checks in a frame is its size (so one client cannot
             // break the server's link with a frame the link would refuse).
             if (frame.length > L.MAX_FRAME_BYTES) {
-              raw.send(
+              client.send(
                 encodeError(0, 'TOO_LARGE', `frame of ${frame.length} bytes exceeds ${L.MAX_FRAME_BYTES}`),
               );
               return;
             }
-            if (!l.send(EnvelopeKind.Data, ch, frame)) raw.close(1011, 'the server went away');
+            if (!l.fromClient(client, ch, frame)) client.close(1011, 'the server went away');
           });
         },
         onClose() {
-          if (!link) return;
-          link.channels.delete(channel);
-          link.send(EnvelopeKind.Close, channel);
+          if (link && raw) link.clientClosed(channel, raw);
         },
       };
     }),
@@ -268,13 +318,33 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     url,
     port,
     registry,
+    limits,
+    stats() {
+      let channels = 0;
+      for (const l of links) channels += l.channels.size;
+      return {
+        servers: registry.size,
+        remembered: registry.remembered,
+        links: links.size,
+        subscribers: subscribers.size,
+        channels,
+        listBuilds: list.builds,
+        pushes: subscribers.pushes,
+      };
+    },
     async close() {
       clearInterval(sweeper);
-      clearTimeout(pushTimer);
+      subscribers.close();
+      refusals.flush();
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((r) => http.close(() => r()));
     },
   };
+}
+
+function perMinute(perSecond: number): string {
+  const n = perSecond * 60;
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
 }
 
 /** `ws://host:port` of each announced URL, parsed (so nothing but an origin reaches the CSP header). */

@@ -32,6 +32,7 @@ export class RelayLink {
   private backoffMs = 500;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private announceTimer: ReturnType<typeof setInterval> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly channels = new Map<number, (frame: Uint8Array) => void>();
   private readonly now: () => number;
   private readonly log: (line: string) => void;
@@ -59,6 +60,7 @@ export class RelayLink {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.announceTimer);
+    clearTimeout(this.retryTimer);
     this.ws?.close(1001, 'server stopping');
     this.channels.clear();
   }
@@ -82,6 +84,7 @@ export class RelayLink {
     ws.on('error', () => {});
     ws.on('close', () => {
       clearInterval(this.announceTimer);
+      clearTimeout(this.retryTimer);
       this.channels.clear();
       this.announced = false;
       if (this.ws === ws) this.ws = null;
@@ -97,6 +100,12 @@ export class RelayLink {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
     const d = await this.opts.describe();
+    // The seq is the time in ms (kept growing within this process): the relay refuses any seq
+    // not above the last it accepted, and remembers that for as long as an announcement can
+    // live. Time needs no state on disk and survives restarts; the relay already requires the
+    // server's clock within a minute of its own for `expires`, so a clock good enough for
+    // one is good enough for the other. (A clock stepped back by D across a restart keeps
+    // the server unlisted for min(D, ~11 min), with the relay's reason in the log.)
     const seq = Math.max(this.now(), this.lastSeq + 1);
     this.lastSeq = seq;
     const signed = signAnnouncement(this.opts.key, {
@@ -154,6 +163,18 @@ export class RelayLink {
     }
   }
 
+  private retryIn(ms: number): void {
+    if (this.retryTimer) return;
+    const interval = this.opts.announceIntervalMs ?? 60_000;
+    // Jitter, so servers refused together (a relay restarting under a full grid) come back apart.
+    const wait = Math.min(interval, Math.max(200, ms)) * (1 + Math.random() / 4);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.announce();
+    }, wait);
+    this.retryTimer.unref?.();
+  }
+
   private onControl(payload: Uint8Array): void {
     try {
       const f = new Fields(decodeCbor(payload, L.MAX_ANNOUNCEMENT_BYTES), 'relay control');
@@ -164,6 +185,9 @@ export class RelayLink {
         for (const w of this.acceptedWaiters.splice(0)) w();
       } else if (t === 'rejected') {
         this.log(`the relay rejected the announcement: ${f.string('m', 500)}`);
+        // A refusal that may pass later (busy, rate, an old link of ours still held) names
+        // when to try again; without that, the next regular announcement is the retry.
+        if (f.has('retry')) this.retryIn(f.uint('retry', Number.MAX_SAFE_INTEGER));
       }
     } catch {
       this.log('relay sent a malformed control message; ignoring it');

@@ -9,7 +9,11 @@ export type ProtocolErrorCode =
   | 'BAD_ANNOUNCEMENT'
   | 'HANDSHAKE_FAILED'
   | 'CONNECTION_FAILED'
-  | 'RELAY_UNAVAILABLE';
+  | 'RELAY_UNAVAILABLE'
+  // The relay's refusals of an announcement that may succeed later (see relay/).
+  | 'RATE_LIMITED'
+  | 'RELAY_FULL'
+  | 'ALREADY_LINKED';
 
 export class ProtocolError extends CairnError {
   declare readonly code: ProtocolErrorCode;

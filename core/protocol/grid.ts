@@ -34,7 +34,76 @@ const LIVE_LIST_SKEW_MS = 24 * 3600 * 1000;
 
 /** Signed announcements → CBOR bytes (the relay's wire form and the cache form). */
 export function encodeServerList(list: SignedAnnouncement[]): Uint8Array {
-  return encodeCbor({ t: 'servers', servers: list.map((s) => ({ body: s.body, sig: s.signature })) });
+  return joinServerList(list.map(encodeServerEntry));
+}
+
+/** One entry of a server list, `{body, sig}` in CBOR: encoded once, joined many times. */
+export function encodeServerEntry(signed: SignedAnnouncement): Uint8Array {
+  return encodeCbor({ body: signed.body, sig: signed.signature });
+}
+
+/** `{t: 'servers', servers: [` — the list's head up to its array header. */
+const LIST_HEAD = (() => {
+  const empty = encodeCbor({ t: 'servers', servers: [] });
+  // The empty list ends with the array header 0x80; everything before it is the fixed head.
+  if (empty[empty.length - 1] !== 0x80) throw new Error('unexpected CBOR for the empty server list');
+  return empty.subarray(0, empty.length - 1);
+})();
+
+/**
+ * Entries from `encodeServerEntry` → the whole list, byte for byte what `encodeServerList`
+ * gives: a copy of each entry behind a fixed head, no re-encoding. The relay keeps its
+ * entries encoded and joins them only when the list is read after a change.
+ */
+export function joinServerList(entries: readonly Uint8Array[]): Uint8Array {
+  const head = cborArrayHead(entries.length);
+  let size = LIST_HEAD.length + head.length;
+  for (const e of entries) size += e.length;
+  const out = new Uint8Array(size);
+  out.set(LIST_HEAD, 0);
+  out.set(head, LIST_HEAD.length);
+  let pos = LIST_HEAD.length + head.length;
+  for (const e of entries) {
+    out.set(e, pos);
+    pos += e.length;
+  }
+  return out;
+}
+
+function cborArrayHead(n: number): Uint8Array {
+  if (n < 24) return Uint8Array.of(0x80 | n);
+  if (n < 0x100) return Uint8Array.of(0x98, n);
+  if (n < 0x10000) return Uint8Array.of(0x99, n >> 8, n & 0xff);
+  return Uint8Array.of(0x9a, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+}
+
+/**
+ * At most `max` servers of a list, for a client choosing whom to connect to: a relay (or a
+ * cached list) may name more servers than a client should open sockets to, and anyone can
+ * announce a self-made server. Keeps the servers whose announcements run latest: a live
+ * server renews every minute, so a late `expires` is the freshest sign of life. An
+ * announcement claiming to live longer than the lifetime (plus clock skew) past `now` is
+ * one no honest server signs and no relay lists, so it ranks last, not first. Ties keep
+ * the list's order (a relay lists the servers it has held longest first), which is also
+ * what decides when this client's clock is far off. Returns the kept servers in list
+ * order; all of them when there are at most `max`. Pure.
+ */
+export function boundServerList<S extends Pick<Announcement, 'expires'>>(
+  list: readonly S[],
+  max: number,
+  now: number = Date.now(),
+): S[] {
+  if (!Number.isInteger(max) || max < 0) {
+    throw new ProtocolError('BAD_REQUEST', `a server bound is a whole number, not ${max}`);
+  }
+  if (list.length <= max) return list.slice();
+  const ceiling = now + L.ANNOUNCEMENT_LIFETIME_MS + L.ANNOUNCEMENT_CLOCK_SKEW_MS;
+  const rank = (s: S) => (s.expires <= ceiling ? s.expires : Number.NEGATIVE_INFINITY);
+  const ranked = list.map((s, i) => ({ i, r: rank(s) }));
+  ranked.sort((x, y) => (x.r === y.r ? x.i - y.i : y.r > x.r ? 1 : -1));
+  const keep = ranked.slice(0, max).map((x) => x.i);
+  keep.sort((x, y) => x - y);
+  return keep.map((i) => list[i]);
 }
 
 /**

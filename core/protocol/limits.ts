@@ -54,5 +54,16 @@ export const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 /** A signed announcement's size and lifetime. */
 export const MAX_ANNOUNCEMENT_BYTES = 4096;
 export const ANNOUNCEMENT_LIFETIME_MS = 10 * 60 * 1000;
-/** Servers a relay lists (and a client accepts from it). */
+/**
+ * How far a server's clock may be from the relay's. The relay accepts an announcement only
+ * while `expires` lies within (now - skew, now + lifetime + skew]: a replayed announcement
+ * goes stale with its `expires`, so the skew is all the grace a copy ever gets.
+ */
+export const ANNOUNCEMENT_CLOCK_SKEW_MS = 60 * 1000;
+/** Largest server list a client decodes (a relay lists far fewer: DEFAULT_MAX_LISTED_SERVERS). */
 export const MAX_GRID_SERVERS = 4096;
+/**
+ * Servers a relay lists unless told otherwise (`cairn relay --max-servers N`). Anyone can
+ * make a key and announce it, so the list is bounded; admission is a grid manager's job.
+ */
+export const DEFAULT_MAX_LISTED_SERVERS = 300;

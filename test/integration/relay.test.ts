@@ -98,10 +98,17 @@ describe('announcements', () => {
     expect((await announceRaw(relay.url, good.body, good.signature)).m).toMatch(/older/);
     expect(relay.registry.list().length).toBe(1);
     link.close();
-    // A server whose clock runs an hour behind is still listed.
+    // A server whose clock runs half a minute behind is listed; an hour behind, it is told why not.
     const slow = generateKeyPair();
-    const late = signAnnouncement(slow, { ...ann, serverId: slow.serverId, expires: Date.now() - 3600_000 });
+    const late = signAnnouncement(slow, { ...ann, serverId: slow.serverId, expires: Date.now() - 30_000 });
     expect((await announceRaw(relay.url, late.body, late.signature)).t).toBe('accepted');
+    const stale = generateKeyPair();
+    const hour = signAnnouncement(stale, {
+      ...ann,
+      serverId: stale.serverId,
+      expires: Date.now() - 3600_000,
+    });
+    expect((await announceRaw(relay.url, hour.body, hour.signature)).m).toMatch(/expired .* clock right/);
     await relay.close();
   });
 });

@@ -6,7 +6,16 @@ import {
   signAnnouncement,
   verifyAnnouncement,
 } from '../../core/protocol/announcement.ts';
-import { decodeServerList, encodeServerList, serverRoutes } from '../../core/protocol/grid.ts';
+import { decodeCbor, encodeCbor } from '../../core/protocol/cbor.ts';
+import {
+  boundServerList,
+  decodeServerList,
+  encodeServerEntry,
+  encodeServerList,
+  joinServerList,
+  serverRoutes,
+} from '../../core/protocol/grid.ts';
+import { ANNOUNCEMENT_CLOCK_SKEW_MS, ANNOUNCEMENT_LIFETIME_MS } from '../../core/protocol/limits.ts';
 import {
   generateKeyPair,
   isServerId,
@@ -18,6 +27,7 @@ import {
 } from '../../core/protocol/identity.ts';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { asServerId } from '../../core/types.ts';
+import { expectBytesEqual } from '../harness/bytes.ts';
 
 const key = keyPairFromSecret(new Uint8Array(32).fill(1));
 
@@ -108,5 +118,78 @@ describe('announcements', () => {
     expect(serverRoutes(list[1], 'http://127.0.0.1:9')).toEqual([
       `ws://127.0.0.1:9/v1/connect/${other.serverId}`,
     ]);
+  });
+
+  it('lists are joined from entries encoded once, byte for byte what the encoder gives', () => {
+    const other = generateKeyPair();
+    const one = signAnnouncement(other, { ...ann, serverId: other.serverId });
+    const two = signAnnouncement(key, ann);
+    // Array heads change size at 24, 256 and 65536 entries.
+    for (const n of [0, 1, 23, 24, 255, 256, 300]) {
+      const list = Array.from({ length: n }, (_, i) => (i % 2 ? one : two));
+      const whole = encodeServerList(list);
+      expectBytesEqual(joinServerList(list.map(encodeServerEntry)), whole, `joined list of ${n}`);
+      expectBytesEqual(
+        whole,
+        encodeCbor({ t: 'servers', servers: list.map((s) => ({ body: s.body, sig: s.signature })) }),
+        `list of ${n}`,
+      );
+      expect((decodeCbor(whole, 1 << 24) as { servers: unknown[] }).servers.length).toBe(n);
+    }
+  });
+});
+
+describe('boundServerList (how many servers a client tries)', () => {
+  const now = 1_000_000_000;
+  const server = (name: string, expiresIn: number) => ({ name, expires: now + expiresIn });
+
+  it('keeps the servers renewed last, in list order, and all of a short list', () => {
+    const list = [server('a', 60_000), server('b', 590_000), server('c', 300_000), server('d', 599_000)];
+    expect(boundServerList(list, 2, now).map((s) => s.name)).toEqual(['b', 'd']);
+    expect(boundServerList(list, 3, now).map((s) => s.name)).toEqual(['b', 'c', 'd']);
+    expect(boundServerList(list, 4, now)).toEqual(list);
+    expect(boundServerList(list, 10, now)).not.toBe(list);
+    expect(boundServerList(list, 0, now)).toEqual([]);
+    expect(() => boundServerList(list, -1, now)).toThrow(/whole number/);
+    expect(() => boundServerList(list, 1.5, now)).toThrow(/whole number/);
+  });
+
+  it('ranks a claim of a longer life than any announcement has last, and ties by list order', () => {
+    const limit = ANNOUNCEMENT_LIFETIME_MS + ANNOUNCEMENT_CLOCK_SKEW_MS;
+    const list = [
+      server('forever', 1000 * 365 * 24 * 3600_000),
+      server('old', 10_000),
+      server('edge', limit),
+      server('tie1', 500_000),
+      server('tie2', 500_000),
+      server('past-edge', limit + 1),
+    ];
+    expect(boundServerList(list, 3, now).map((s) => s.name)).toEqual(['edge', 'tie1', 'tie2']);
+    expect(boundServerList(list, 5, now).map((s) => s.name)).toEqual([
+      'forever',
+      'old',
+      'edge',
+      'tie1',
+      'tie2',
+    ]);
+    // A client whose clock is an hour behind sees every expiry too far ahead: list order decides.
+    expect(boundServerList(list, 2, now - 3600_000).map((s) => s.name)).toEqual(['forever', 'old']);
+  });
+
+  it('bounds what decodeServerList gives', () => {
+    const keys = Array.from({ length: 5 }, () => generateKeyPair());
+    const signed = keys.map((k, i) =>
+      signAnnouncement(k, {
+        serverId: k.serverId,
+        nickname: `s${i}`,
+        url: null,
+        availableSpace: 1,
+        seq: 1,
+        expires: 1_000_000 + i * 1000,
+      }),
+    );
+    const servers = decodeServerList(encodeServerList(signed), 999_000);
+    const kept = boundServerList(servers, 2, 999_000);
+    expect(kept.map((s) => s.serverId)).toEqual([keys[3].serverId, keys[4].serverId]);
   });
 });
