@@ -7,7 +7,14 @@
 import { connectToServer } from '../grid/connect.ts';
 import { NoServersError } from '../grid/errors.ts';
 import type { StorageConnection } from '../protocol/client.ts';
-import { decodeServerList, encodeServerList, fetchGridServers, type GridServer } from '../protocol/grid.ts';
+import {
+  boundServerList,
+  decodeServerList,
+  encodeServerList,
+  fetchGridServers,
+  type GridServer,
+} from '../protocol/grid.ts';
+import { DEFAULT_MAX_LISTED_SERVERS } from '../protocol/limits.ts';
 import type { ServerId } from '../types.ts';
 import type { ServerListCache } from './server-list-cache.ts';
 
@@ -25,6 +32,11 @@ export interface GridOptions {
   listTimeoutMs?: number;
   /** Connect + handshake timeout per server (default 5 s). */
   connectTimeoutMs?: number;
+  /**
+   * Most servers this client connects to (default: what a relay lists at most). A list
+   * padded with self-made servers cannot make the client open thousands of sockets.
+   */
+  maxServers?: number;
   /** Told about degraded service (relay down, a server unreachable); never given secrets. */
   warn?(line: string): void;
 }
@@ -46,6 +58,7 @@ export class GridConnections {
   readonly #maxAge: number;
   readonly #listTimeout: number;
   readonly #connectTimeout: number;
+  readonly #maxServers: number;
   readonly #warn: (line: string) => void;
   #list: { at: number; servers: GridServer[] } | null = null;
   #listing: Promise<GridServer[]> | null = null;
@@ -58,6 +71,7 @@ export class GridConnections {
     this.#maxAge = opts.listMaxAgeMs ?? 5_000;
     this.#listTimeout = opts.listTimeoutMs ?? 5_000;
     this.#connectTimeout = opts.connectTimeoutMs ?? 5_000;
+    this.#maxServers = opts.maxServers ?? DEFAULT_MAX_LISTED_SERVERS;
     this.#warn = opts.warn ?? (() => {});
   }
 
@@ -86,6 +100,7 @@ export class GridConnections {
       servers = decodeServerList(cached, Date.now(), true);
       this.#warn(`${(err as Error).message}; using the ${servers.length} server(s) it listed last time`);
     }
+    servers = boundServerList(servers, this.#maxServers);
     this.#list = { at: Date.now(), servers };
     return servers;
   }
