@@ -17,6 +17,8 @@ export interface UploadParams {
   convergence: boolean;
   /** WebSocket URL of the grid (relay). */
   grid: string;
+  /** An editable (mutable) file. */
+  mutable?: boolean;
 }
 
 export interface UploadProgress {
@@ -26,11 +28,8 @@ export interface UploadProgress {
   acked: number;
 }
 
-export interface UploadOutcome {
-  readCap: string;
-  /** Empty for LIT caps (tiny files live in the cap; there is nothing to verify). */
-  verifyCap: string;
-}
+export type { UploadResult as UploadOutcome } from '../workers/grid-worker.ts';
+import type { UploadResult as UploadOutcome } from '../workers/grid-worker.ts';
 
 export class CancelledError extends CairnError {
   constructor() {
@@ -124,6 +123,33 @@ export function pinCopy(
     workers().run(async (w) => {
       unwrap(await w.pin(cap, size, grid, pinId, type ?? 'application/octet-stream', document.baseURI));
     });
+}
+
+/** The size of the file a cap names (a mutable file's current version: asks the grid). */
+export async function fileSize(cap: string, settings: Settings): Promise<number> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.size(cap, grid)));
+}
+
+/** The whole file if it is at most `max` bytes, else null. */
+export async function readSmallFile(
+  cap: string,
+  settings: Settings,
+  max: number,
+): Promise<Uint8Array | null> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.readSmall(cap, grid, max)));
+}
+
+/** Publishes `data` as the new contents of the editable file `writeCap`. */
+export async function replaceContents(
+  writeCap: string,
+  data: Blob,
+  settings: Settings,
+  onProgress: (done: number, total: number) => void,
+): Promise<void> {
+  const grid = gridEndpoint(settings, location.href);
+  await workers().run(async (w) => unwrap(await w.overwrite(writeCap, data, grid, proxy(onProgress))));
 }
 
 /** Connection state and round-trip time of every announced server. */

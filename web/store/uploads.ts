@@ -15,6 +15,8 @@ export interface UploadJob extends UploadProgress {
   name: string;
   size: number;
   type: string;
+  /** An editable (mutable) file. */
+  editable: boolean;
   status: UploadStatus;
   result?: UploadOutcome;
   error?: { code: string; message: string };
@@ -27,6 +29,7 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
   const [state, setState] = createStore<{ jobs: UploadJob[] }>({ jobs: [] });
   const controllers = new Map<number, AbortController>();
   const files = new Map<number, File>();
+  const editable = new Set<number>();
   const queue: number[] = [];
   let running = 0;
   let nextId = 1;
@@ -51,6 +54,7 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
         n: s.n,
         convergence: s.convergence,
         grid: gridEndpoint(s, location.href),
+        mutable: editable.has(id),
       };
       const result = await uploadFile(
         file,
@@ -69,7 +73,8 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
         j.acked = j.size;
       });
       await history.remember({
-        cap: result.readCap,
+        // An editable file is remembered by its write cap: this browser may change it later.
+        cap: result.writeCap ?? result.readCap,
         name: file.name,
         size: file.size,
         date: Date.now(),
@@ -106,10 +111,11 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
 
   return {
     state,
-    add(list: Iterable<File>) {
+    add(list: Iterable<File>, opts: { editable?: boolean } = {}) {
       for (const file of list) {
         const id = nextId++;
         files.set(id, file);
+        if (opts.editable) editable.add(id);
         controllers.set(id, new AbortController());
         setState('jobs', (jobs) => [
           {
@@ -117,6 +123,7 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
             name: file.name,
             size: file.size,
             type: file.type,
+            editable: opts.editable === true,
             status: 'working',
             encoded: 0,
             acked: 0,
@@ -141,6 +148,7 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
     },
     dismiss(id: number) {
       files.delete(id);
+      editable.delete(id);
       setState('jobs', (jobs) => jobs.filter((j) => j.id !== id));
     },
     /** The File of an upload from this session, for pinning without a download. */

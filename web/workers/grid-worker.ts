@@ -5,8 +5,8 @@
  * verified plaintext streams go straight to the service worker or into Cache Storage.
  */
 import backend from '#crypto-backend';
-import { expose } from 'comlink';
-import { Grid, type ServerStatus } from '../../core/client/index.ts';
+import { expose, transfer } from 'comlink';
+import { Grid, readAll, type ServerStatus } from '../../core/client/index.ts';
 import { loadCodec } from '../../core/codec/index.ts';
 import { CairnError } from '../../core/errors.ts';
 import { CancelledError } from '../../core/grid/errors.ts';
@@ -144,17 +144,58 @@ export interface UploadRequest {
   n: number;
   convergence: boolean;
   grid: string;
+  /** An editable (mutable, MDMF) file instead of an immutable one. */
+  mutable?: boolean;
 }
+
+export interface UploadResult {
+  /** The cap to share: read-only. */
+  readCap: string;
+  /** Empty for LIT caps (tiny files live in the cap; there is nothing to verify). */
+  verifyCap: string;
+  /** The cap that changes an editable file; absent for immutable files. */
+  writeCap?: string;
+}
+
+/** Mutable files are built whole before they are written: they stay this small in the tab. */
+export const MAX_EDITABLE_BYTES = 256 * 1024 * 1024;
 
 const api = {
   async upload(
     req: UploadRequest,
     onProgress: (encoded: number, acked: number) => void,
-  ): Promise<Outcome<{ readCap: string; verifyCap: string }>> {
+  ): Promise<Outcome<UploadResult>> {
     const ctl = new AbortController();
     uploads.set(req.id, ctl);
     let last = 0;
     try {
+      if (req.mutable) {
+        if (req.file.size > MAX_EDITABLE_BYTES) {
+          throw new CairnError(
+            'TOO_LARGE',
+            `Editable files can be at most ${MAX_EDITABLE_BYTES / 1024 / 1024} MiB in the browser; upload this one as a regular file.`,
+          );
+        }
+        const data = new Uint8Array(await req.file.arrayBuffer());
+        onProgress(data.length, 0);
+        const node = await gridFor(req.grid).createMutable(data, {
+          format: 'mdmf',
+          k: req.k,
+          n: req.n,
+          signal: ctl.signal,
+          onProgress(done, total) {
+            const now = performance.now();
+            if (now - last > 100 || done === total) {
+              last = now;
+              onProgress(data.length, total === 0 ? data.length : Math.floor((done / total) * data.length));
+            }
+          },
+        });
+        return {
+          ok: true,
+          value: { readCap: node.readCap ?? '', verifyCap: node.verifyCap ?? '', writeCap: node.cap },
+        };
+      }
       const read = (n: number) => segmentRunner().readBuffer(n);
       const { node } = await gridFor(req.grid).upload(readAhead(blobSource(req.file), undefined, read), {
         params: { ...DEFAULT_CHK_PARAMS, k: req.k, happy: req.happy, n: req.n },
@@ -240,6 +281,49 @@ const api = {
   ): Promise<Outcome<true>> {
     try {
       await putPinned(pinId, await openStream(cap, 0, size - 1, grid), type, base);
+      return { ok: true, value: true };
+    } catch (err) {
+      return fail(err);
+    }
+  },
+
+  /** The file's size: from the cap when it says, else (mutable files) from the grid. */
+  async size(cap: string, grid: string): Promise<Outcome<number>> {
+    try {
+      return { ok: true, value: await gridFor(grid).open(cap).size() };
+    } catch (err) {
+      return fail(err);
+    }
+  },
+
+  /** The whole file, when it is at most `max` bytes (the text editor); null when larger. */
+  async readSmall(cap: string, grid: string, max: number): Promise<Outcome<Uint8Array | null>> {
+    try {
+      const node = gridFor(grid).open(cap);
+      if ((await node.size()) > max) return { ok: true, value: null };
+      const bytes = await readAll(node);
+      return transfer({ ok: true, value: bytes }, [bytes.buffer]);
+    } catch (err) {
+      return fail(err);
+    }
+  },
+
+  /** Replaces the contents of the mutable file `writeCap` with `data` (a new version). */
+  async overwrite(
+    writeCap: string,
+    data: Blob,
+    grid: string,
+    onProgress: (done: number, total: number) => void,
+  ): Promise<Outcome<true>> {
+    try {
+      if (data.size > MAX_EDITABLE_BYTES) {
+        throw new CairnError(
+          'TOO_LARGE',
+          `Editable files can be at most ${MAX_EDITABLE_BYTES / 1024 / 1024} MiB in the browser.`,
+        );
+      }
+      const node = gridFor(grid).openMutable(writeCap);
+      await node.overwrite(new Uint8Array(await data.arrayBuffer()), { onProgress });
       return { ok: true, value: true };
     } catch (err) {
       return fail(err);

@@ -1,5 +1,5 @@
 /** File page view: what the cap says about the file, Download, preview, pin. */
-import { Match, Show, Switch } from 'solid-js';
+import { createSignal, Match, Show, Switch } from 'solid-js';
 import { CapField } from '../../components/CapField.tsx';
 import { Progress } from '../../components/Progress.tsx';
 import { formatBytes, type PreviewKind } from '../../store/format.ts';
@@ -11,6 +11,19 @@ export interface FileViewModel {
   link: string;
   readCap: string;
   verifyCap: string;
+  /** Editable files opened through their edit link: the write cap and that link; else empty. */
+  writeCap: string;
+  editLink: string;
+  /** False while a mutable file's size is still being asked of the grid (or could not be). */
+  sizeKnown: boolean;
+  write: {
+    state: 'idle' | 'saving' | 'saved';
+    /** Bytes of the new version stored so far. */
+    done: number;
+    /** The file as UTF-8 text (editable files up to 1 MiB), null when it is not text or too large. */
+    text: string | null;
+    textLoading: boolean;
+  };
   /** False for a verify cap: it can check a file but not read it. */
   readable: boolean;
   meta: FileMeta;
@@ -29,8 +42,13 @@ export function FileView(props: {
   onDownload(): void;
   onPreview(): void;
   onTogglePin(): void;
+  onReplace(file: File): void;
+  onSaveText(text: string): void;
 }) {
   const m = () => props.model;
+  let replaceInput!: HTMLInputElement;
+  const [draft, setDraft] = createSignal<string | null>(null);
+  const editorText = () => draft() ?? m().write.text ?? '';
   const title = () => m().meta.name ?? 'Shared file';
   return (
     <section class="file">
@@ -54,8 +72,14 @@ export function FileView(props: {
           <dl class="facts">
             <dt>Size</dt>
             <dd>
-              {formatBytes(m().meta.size)} ({m().meta.size.toLocaleString()} bytes)
+              <Show when={m().sizeKnown} fallback={<span class="muted">asking the grid…</span>}>
+                {formatBytes(m().meta.size)} ({m().meta.size.toLocaleString()} bytes)
+              </Show>
             </dd>
+            <Show when={m().writeCap}>
+              <dt>Access</dt>
+              <dd>editable: this is the private edit link</dd>
+            </Show>
             <Show when={m().meta.name === null}>
               <dt>Name</dt>
               <dd class="muted">not known (links carry no file names)</dd>
@@ -105,9 +129,78 @@ export function FileView(props: {
               {m().error}
             </p>
           </Show>
+          <Show when={m().writeCap}>
+            <section class="edit" aria-labelledby="edit-heading">
+              <h2 id="edit-heading">Change this file</h2>
+              <p class="muted small">
+                Anyone holding this page's link can change the file. To let others read it without changing
+                it, share the read-only link:
+              </p>
+              <CapField
+                label="Read-only link"
+                value={m().link}
+                copyLabel="Copy read-only link to this file"
+              />
+              <Show when={m().write.textLoading}>
+                <p class="muted small" role="status">
+                  Loading the text…
+                </p>
+              </Show>
+              <Show when={m().write.text !== null}>
+                <label for="file-editor">Text</label>
+                <textarea
+                  id="file-editor"
+                  class="editor"
+                  rows={12}
+                  spellcheck={false}
+                  value={editorText()}
+                  onInput={(e) => setDraft(e.currentTarget.value)}
+                />
+                <button
+                  type="button"
+                  class="primary"
+                  disabled={m().write.state === 'saving'}
+                  onClick={() => props.onSaveText(editorText())}
+                >
+                  Save
+                </button>
+              </Show>
+              <label class="button file-button">
+                Replace contents…
+                <input
+                  ref={replaceInput}
+                  type="file"
+                  class="visually-hidden-input"
+                  disabled={m().write.state === 'saving'}
+                  onChange={() => {
+                    const file = replaceInput.files?.[0];
+                    replaceInput.value = '';
+                    if (file) {
+                      setDraft(null);
+                      props.onReplace(file);
+                    }
+                  }}
+                />
+              </label>
+              <Show when={m().write.state === 'saving'}>
+                <p role="status" class="muted small">
+                  Saving a new version… {formatBytes(m().write.done)} stored
+                </p>
+              </Show>
+              <Show when={m().write.state === 'saved'}>
+                <p role="status" class="ok">
+                  Saved: everyone with a link now reads the new version.
+                </p>
+              </Show>
+            </section>
+          </Show>
           <details>
             <summary>Link and capabilities</summary>
             <CapField label="Link" value={m().link} copyLabel="Copy link to this file" />
+            <Show when={m().writeCap}>
+              <CapField label="Edit link (private)" value={m().editLink} />
+              <CapField label="Write cap" value={m().writeCap} />
+            </Show>
             <CapField label="Read cap" value={m().readCap} />
             <Show when={m().verifyCap}>
               <CapField label="Verify cap" value={m().verifyCap} />

@@ -5,7 +5,7 @@
 import { createResource, createSignal, onCleanup } from 'solid-js';
 import { describeCap } from '../../../core/client/cap-info.ts';
 import { CairnError } from '../../../core/errors.ts';
-import { pinCopy, sendToPort } from '../../store/client.ts';
+import { fileSize, pinCopy, readSmallFile, replaceContents, sendToPort } from '../../store/client.ts';
 import { mediaUrl, saveFile } from '../../store/deliver.ts';
 import { mediaType, previewKind } from '../../store/format.ts';
 import { type HistoryRecord, readHistoryRecord } from '../../store/history.ts';
@@ -13,6 +13,9 @@ import { useStore } from '../../store/index.tsx';
 import { pinUrl } from '../../store/pins.ts';
 import { capLink } from '../../store/router.ts';
 import { FileView, type FileViewModel } from './FileView.tsx';
+
+/** Editable files up to this size open in the text editor. */
+const MAX_EDIT_BYTES = 1024 * 1024;
 
 const message = (err: unknown) =>
   err instanceof CairnError || err instanceof Error ? err.message : String(err);
@@ -24,6 +27,8 @@ export default function FilePage(props: { cap: string }) {
   const [error, setError] = createSignal('');
   const [preview, setPreview] = createSignal<{ url: string; close?: () => void } | null>(null);
   const [pinBusy, setPinBusy] = createSignal(false);
+  const [writeState, setWriteState] = createSignal<FileViewModel['write']['state']>('idle');
+  const [writeDone, setWriteDone] = createSignal(0);
 
   const parsed = () => {
     try {
@@ -48,13 +53,60 @@ export default function FilePage(props: { cap: string }) {
   );
   const live = () => history.find(props.cap) ?? record();
 
+  // The size: the cap says for immutable files; a mutable file's current version is asked for.
+  const [size, { refetch: refetchSize }] = createResource(
+    () => props.cap,
+    async (cap): Promise<number | null> => {
+      const p = parsed().cap;
+      if (!p) return null;
+      if (p.size !== null) return p.size;
+      if (!p.readable) return null;
+      try {
+        return await fileSize(cap, settings.settings());
+      } catch (err) {
+        setError(`Could not find this file on the grid: ${message(err)}`);
+        return null;
+      }
+    },
+  );
+
+  /** Text editor for an editable file: its text when it is UTF-8 of at most 1 MiB. */
+  const [text, { refetch: refetchText }] = createResource(
+    () => (parsed().cap?.writable && size() !== undefined && size() !== null ? props.cap : null),
+    async (cap): Promise<string | null> => {
+      if (cap === null || (size() ?? 0) > MAX_EDIT_BYTES) return null;
+      const bytes = await readSmallFile(cap, settings.settings(), MAX_EDIT_BYTES).catch(() => null);
+      if (bytes === null) return null;
+      try {
+        return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      } catch {
+        return null; // not text: Replace contents only
+      }
+    },
+  );
+
   const meta = () => {
-    const p = parsed().cap;
     const rec = live();
-    const size = p?.size ?? 0;
     const name = rec?.name ?? null;
-    return { name, size, type: mediaType(name, rec?.type) };
+    return { name, size: size() ?? 0, type: mediaType(name, rec?.type) };
   };
+
+  async function write(data: Blob, what: string) {
+    setError('');
+    setWriteDone(0);
+    setWriteState('saving');
+    try {
+      await replaceContents(props.cap, data, settings.settings(), (done, total) =>
+        setWriteDone(total === 0 ? data.size : Math.floor((done / total) * data.size)),
+      );
+      setWriteState('saved');
+      await refetchSize();
+      await refetchText();
+    } catch (err) {
+      setWriteState('idle');
+      setError(`${what} failed: ${message(err)}`);
+    }
+  }
 
   async function download() {
     setError('');
@@ -133,8 +185,19 @@ export default function FilePage(props: { cap: string }) {
     <FileView
       model={{
         capError: parsed().error,
-        link: parsed().cap ? capLink(location.origin, location.pathname, props.cap) : '',
-        readCap: parsed().cap ? props.cap : '',
+        link: parsed().cap
+          ? capLink(location.origin, location.pathname, parsed().cap?.readCap ?? props.cap)
+          : '',
+        readCap: parsed().cap?.readCap ?? '',
+        writeCap: parsed().cap?.writeCap ?? '',
+        editLink: parsed().cap?.writeCap ? capLink(location.origin, location.pathname, props.cap) : '',
+        sizeKnown: size() !== null && size() !== undefined,
+        write: {
+          state: writeState(),
+          done: writeDone(),
+          text: text() ?? null,
+          textLoading: text.loading,
+        },
         verifyCap: parsed().cap?.verifyCap ?? '',
         readable: parsed().cap?.readable ?? false,
         meta: meta(),
@@ -148,6 +211,8 @@ export default function FilePage(props: { cap: string }) {
         previewUrl: preview()?.url ?? null,
       }}
       onDownload={download}
+      onReplace={(file) => void write(file, 'Replacing the contents')}
+      onSaveText={(t) => void write(new Blob([new TextEncoder().encode(t)]), 'Saving')}
       onPreview={showPreview}
       onTogglePin={togglePin}
     />

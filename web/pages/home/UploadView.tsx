@@ -9,6 +9,9 @@ import type { UploadJob } from '../../store/uploads.ts';
 export interface UploadViewProps {
   jobs: UploadJob[];
   settings: Settings;
+  /** New uploads become editable (mutable) files. */
+  editable: boolean;
+  onEditable(on: boolean): void;
   linkFor(cap: string): string;
   onFiles(files: File[]): void;
   onCancel(id: number): void;
@@ -66,6 +69,14 @@ export function UploadView(props: UploadViewProps) {
             }}
           />
         </label>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={props.editable}
+            onChange={(e) => props.onEditable(e.currentTarget.checked)}
+          />{' '}
+          Editable: I can replace or edit the file later through a private edit link
+        </label>
         <p class="muted small">
           {props.settings.k} of {props.settings.n} shares needed to read; at least {props.settings.happy}{' '}
           servers must take them. Convergent encryption {props.settings.convergence ? 'on' : 'off'}.{' '}
@@ -103,22 +114,41 @@ function JobCard(props: UploadViewProps & { job: UploadJob }) {
           {(result) => (
             <div class="result">
               <p>
-                <span class="ok">Stored.</span> Link to this file:{' '}
+                <span class="ok">Stored.</span>{' '}
+                {result().writeCap ? 'Share this read-only link:' : 'Link to this file:'}{' '}
                 <a
                   class="cap-link"
                   href={props.linkFor(result().readCap)}
-                  aria-label={`Link to ${job().name}`}
+                  aria-label={`${result().writeCap ? 'Read-only link' : 'Link'} to ${job().name}`}
                 >
                   {props.linkFor(result().readCap)}
                 </a>
               </p>
               <CapField
-                label="Link"
+                label={result().writeCap ? 'Read-only link' : 'Link'}
                 value={props.linkFor(result().readCap)}
                 copyLabel={`Copy link to ${job().name}`}
               />
+              <Show when={result().writeCap}>
+                {(writeCap) => (
+                  <>
+                    <p class="small">
+                      Edit link — keep it private: anyone holding it can change the file.{' '}
+                      <a href={props.linkFor(writeCap())} aria-label={`Edit ${job().name}`}>
+                        Open to edit
+                      </a>
+                    </p>
+                    <CapField
+                      label="Edit link"
+                      value={props.linkFor(writeCap())}
+                      copyLabel={`Copy edit link to ${job().name}`}
+                    />
+                  </>
+                )}
+              </Show>
               <details>
                 <summary>Capabilities</summary>
+                <Show when={result().writeCap}>{(w) => <CapField label="Write cap" value={w()} />}</Show>
                 <CapField label="Read cap" value={result().readCap} />
                 <Show
                   when={result().verifyCap}
