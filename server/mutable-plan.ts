@@ -1,0 +1,122 @@
+/**
+ * How a change to a mutable container becomes byte patches (pure). A read-test-write (or a
+ * lease) changes a few places of a container: the data written, the header (data length,
+ * extra-lease offset, the four lease slots), and the extra-lease block after the data,
+ * which moves when the data grows. Only those bytes are written, so a write costs what it
+ * touches, not the size of the share.
+ *
+ * The plan is applied as: every patch in order, then the file set to `size` (cut, or
+ * extended with zeros). Patches are absolute bytes at absolute offsets, so applying a plan
+ * again to a file it was partly or wholly applied to gives the same result: that is what
+ * makes a journal of it safe to replay after a crash.
+ *
+ * The result is byte for byte the container a whole rewrite would give
+ * (tahoe-formats §7.5): data with gaps zero-filled, leases in the four slots then the
+ * extra-lease block at 468 + data length, nothing after it.
+ */
+import type { WriteVector } from '../core/protocol/storage-api.ts';
+import {
+  encodeExtraLeases,
+  encodeMutableHeader,
+  type Lease,
+  MUTABLE_DATA_OFFSET,
+  MUTABLE_SLOTS,
+  type MutableHeader,
+} from './containers.ts';
+
+/** A container as found on disk. */
+export interface SlotState {
+  header: MutableHeader;
+  /** The header's 468 bytes as stored. */
+  headerBytes: Uint8Array;
+  /** The bytes from the extra-lease offset to the end of the file, as stored. */
+  tailBytes: Uint8Array;
+  /** Leases of the four slots, then the extra ones. */
+  leases: Lease[];
+  fileSize: number;
+}
+
+export interface SlotChange {
+  writes: WriteVector[];
+  /** Cuts the data to this length if shorter (null: keep). */
+  newLength: number | null;
+  /** The share's leases afterwards. */
+  leases: Lease[];
+}
+
+export interface Patch {
+  offset: number;
+  data: Uint8Array;
+}
+
+export interface SlotPlan {
+  patches: Patch[];
+  /** The file's length afterwards. */
+  size: number;
+  /** Bytes the file grows by (gaps count in full, though the file system may store them sparsely). */
+  growth: number;
+}
+
+/** The plan for `change` to `old`, or to a new container of `identity` when `old` is null. */
+export function planSlotChange(
+  old: SlotState | null,
+  identity: Pick<MutableHeader, 'nodeId' | 'writeEnabler'>,
+  change: SlotChange,
+): SlotPlan {
+  const D = MUTABLE_DATA_OFFSET;
+  const oldLength = old ? old.header.dataLength : 0;
+  let maxEnd = oldLength;
+  for (const w of change.writes) maxEnd = Math.max(maxEnd, w.offset + w.data.length);
+  const length = change.newLength !== null && change.newLength < maxEnd ? change.newLength : maxEnd;
+
+  const patches: Patch[] = [];
+  // Bytes between the old data end and the new one that no write covers must read as
+  // zeros; on disk they may hold the old extra-lease block. (Past the old end of file,
+  // extending the file gives zeros for free.) Zero them first; the writes then land on top.
+  if (old) {
+    const zeroEnd = Math.min(old.fileSize, D + maxEnd);
+    if (zeroEnd > D + oldLength) {
+      patches.push({ offset: D + oldLength, data: new Uint8Array(zeroEnd - D - oldLength) });
+    }
+  }
+  for (const w of change.writes) {
+    if (w.data.length > 0) patches.push({ offset: D + w.offset, data: w.data });
+  }
+
+  const extraOffset = D + length;
+  const tail = encodeExtraLeases(change.leases.slice(MUTABLE_SLOTS));
+  const reachedByData = patches.reduce((end, p) => Math.max(end, p.offset + p.data.length), 0);
+  if (old && extraOffset === old.header.extraLeaseOffset && reachedByData <= extraOffset) {
+    const p = diffPatch(extraOffset, old.tailBytes, tail);
+    if (p) patches.push(p);
+  } else {
+    patches.push({ offset: extraOffset, data: tail });
+  }
+
+  const header = encodeMutableHeader({
+    nodeId: old ? old.header.nodeId : identity.nodeId,
+    writeEnabler: old ? old.header.writeEnabler : identity.writeEnabler,
+    dataLength: length,
+    extraLeaseOffset: extraOffset,
+    slots: change.leases.slice(0, MUTABLE_SLOTS),
+  });
+  if (old) {
+    const p = diffPatch(0, old.headerBytes, header);
+    if (p) patches.push(p);
+  } else {
+    patches.push({ offset: 0, data: header });
+  }
+
+  const size = extraOffset + tail.length;
+  return { patches, size, growth: Math.max(0, size - (old ? old.fileSize : 0)) };
+}
+
+/** The one patch that turns `before` into `after` at `offset` (bytes past `after`'s end are cut later). */
+function diffPatch(offset: number, before: Uint8Array, after: Uint8Array): Patch | null {
+  let first = 0;
+  while (first < after.length && first < before.length && after[first] === before[first]) first++;
+  if (first === after.length) return null;
+  let last = after.length - 1;
+  while (last > first && last < before.length && after[last] === before[last]) last--;
+  return { offset: offset + first, data: after.subarray(first, last + 1) };
+}
