@@ -16,6 +16,8 @@
  */
 import type { WriteVector } from '../core/protocol/storage-api.ts';
 import {
+  decodeExtraLeases,
+  decodeMutableHeader,
   encodeExtraLeases,
   encodeMutableHeader,
   type Lease,
@@ -34,6 +36,24 @@ export interface SlotState {
   /** Leases of the four slots, then the extra ones. */
   leases: Lease[];
   fileSize: number;
+}
+
+/**
+ * A container's state from its header bytes, the bytes from its extra-lease offset to the
+ * end (`tailBytes`, read once the header said where) and its size.
+ */
+export function slotState(headerBytes: Uint8Array, tailBytes: Uint8Array, fileSize: number): SlotState {
+  const header = decodeMutableHeader(headerBytes);
+  if (header.extraLeaseOffset < MUTABLE_DATA_OFFSET + header.dataLength) {
+    throw new Error('mutable container is corrupt: its extra leases overlap its data');
+  }
+  return {
+    header,
+    headerBytes,
+    tailBytes,
+    leases: [...header.slots.filter((l): l is Lease => l !== null), ...decodeExtraLeases(tailBytes)],
+    fileSize,
+  };
 }
 
 export interface SlotChange {

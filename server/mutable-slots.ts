@@ -17,17 +17,11 @@ import * as L from '../core/protocol/limits.ts';
 import { StorageError } from '../core/protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
 import type { ShareBackend, ShareFile } from './backend.ts';
-import {
-  decodeExtraLeases,
-  decodeMutableHeader,
-  type Lease,
-  MUTABLE_DATA_OFFSET,
-  MUTABLE_LEASE_BYTES,
-} from './containers.ts';
+import { decodeMutableHeader, type Lease, MUTABLE_DATA_OFFSET, MUTABLE_LEASE_BYTES } from './containers.ts';
 import { decodeJournal, encodeJournal, type JournalOp } from './journal.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
-import { planSlotChange, type SlotState } from './mutable-plan.ts';
+import { planSlotChange, type SlotState, slotState } from './mutable-plan.ts';
 import { siKey, siPrefix } from './si.ts';
 import type { SpaceLedger } from './space.ts';
 
@@ -280,17 +274,9 @@ async function readState(f: ShareFile): Promise<SlotState> {
   const header = decodeMutableHeader(headerBytes);
   const fileSize = await f.size();
   const tailLength = fileSize - header.extraLeaseOffset;
-  if (header.extraLeaseOffset < MUTABLE_DATA_OFFSET + header.dataLength || tailLength > MAX_TAIL_BYTES) {
-    throw new Error('mutable container is corrupt: its extra-lease offset is out of place');
-  }
-  const tailBytes = tailLength > 0 ? await f.read(header.extraLeaseOffset, tailLength) : new Uint8Array(0);
-  return {
-    header,
-    headerBytes,
-    tailBytes,
-    leases: [...header.slots.filter((l): l is Lease => l !== null), ...decodeExtraLeases(tailBytes)],
-    fileSize,
-  };
+  if (tailLength > MAX_TAIL_BYTES) throw new Error('mutable container is corrupt: too many extra leases');
+  const tail = tailLength > 0 ? await f.read(header.extraLeaseOffset, tailLength) : new Uint8Array(0);
+  return slotState(headerBytes, tail, fileSize);
 }
 
 function readClamped(f: ShareFile, dataLength: number, offset: number, length: number): Promise<Uint8Array> {
