@@ -164,7 +164,7 @@ export class MutableSlots {
         ops.push({ sh, kind: cur ? 'patch' : 'create', size: plan.size, patches: plan.patches });
         growth += plan.growth;
       }
-      await this.commit(a.si, ops, growth);
+      await this.commit(a.si, ops, growth, true);
       this.o.log(`rtw si=${siPrefix(a.si)} shares=${a.testWrite.size} ok`);
       return { success, data };
     });
@@ -195,7 +195,7 @@ export class MutableSlots {
     let sharesDeleted = 0;
     for (const [sh, s] of await this.load(si)) {
       const live = s.state.leases.filter((l) => l.expires > nowSecs);
-      if (live.length === s.state.leases.length) continue;
+      if (live.length === s.state.leases.length && live.length > 0) continue;
       leasesRemoved += s.state.leases.length - live.length;
       if (live.length === 0) {
         ops.push({ sh, kind: 'delete' });
@@ -219,13 +219,18 @@ export class MutableSlots {
     return out;
   }
 
-  /** Books the space, journals, applies, and forgets the journal. Caller holds the exclusive lock. */
-  private async commit(si: StorageIndex, ops: JournalOp[], growth: number): Promise<void> {
+  /**
+   * Books the space, journals, applies, and forgets the journal. Caller holds the exclusive
+   * lock. Only writes are checked for space: lease changes are a few bytes (the cap bounds
+   * them), and a full server must still take renewals, or shares would expire for want of
+   * room to say they should not.
+   */
+  private async commit(si: StorageIndex, ops: JournalOp[], growth: number, checkSpace = false): Promise<void> {
     if (ops.length === 0) return;
     const journal = encodeJournal(ops);
     // The journal is on disk while the change is applied: it needs room too.
-    const need = growth + journal.length;
-    const free = await this.o.backend.freeBytes();
+    const need = checkSpace ? growth + journal.length : 0;
+    const free = checkSpace ? await this.o.backend.freeBytes() : 0;
     if (!this.o.space.tryBook(free, need)) {
       throw new StorageError(
         'NO_SPACE',

@@ -470,7 +470,7 @@ export class StorageServer {
           if (!f) continue;
           const { layout, leases } = await readImmutableLeases(f);
           const live = leases.filter((l) => l.expires > nowSecs);
-          if (live.length === leases.length) continue;
+          if (live.length === leases.length && live.length > 0) continue;
           leasesRemoved += leases.length - live.length;
           if (live.length === 0) {
             this.readers.forget(si, sh);

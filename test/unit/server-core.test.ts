@@ -107,6 +107,42 @@ describe('StorageServer', () => {
   });
 });
 
+describe('a full server', () => {
+  it('refuses writes with NO_SPACE but still takes leases, so shares do not expire for want of room', async () => {
+    const dir = tempDir('cairn-full-');
+    const nodeId = rand(20);
+    let server = new StorageServer({ backend: new DiskBackend(dir), nodeId });
+    await server.start();
+    const si = asStorageIndex(rand(16));
+    const m = { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) };
+    const tw = new Map([
+      [asShareNum(0), { test: [], write: [{ offset: 0, data: rand(100) }], newLength: null }],
+    ]);
+    await server.readTestWrite({ si, ...m, testWrite: tw, readVector: [] });
+    await server.stop();
+    // The same folder with every free byte reserved.
+    const full = new DiskBackend(dir);
+    server = new StorageServer({ backend: full, nodeId, reservedSpace: (await full.freeBytes()) + 2 ** 30 });
+    await server.start();
+    expect(await server.availableSpace()).toBe(0);
+    await expect(server.readTestWrite({ si, ...m, testWrite: tw, readVector: [] })).rejects.toMatchObject({
+      code: 'NO_SPACE',
+    });
+    await expect(
+      server.allocate(
+        { si: asStorageIndex(rand(16)), ...m, upload: rand(20), shares: [asShareNum(0)], size: 10 },
+        server.openSession(),
+      ),
+    ).rejects.toMatchObject({ code: 'NO_SPACE' });
+    await server.addLease({ si, renew: m.renew, cancel: m.cancel }); // a renewal
+    for (let i = 0; i < 5; i++) await server.addLease({ si, renew: rand(32), cancel: rand(32) }); // new ones
+    const b = base32Encode(si);
+    const file = await fs.readFile(path.join(dir, 'storage', 'shares', b.slice(0, 2), b, '0'));
+    expect(file.length).toBe(MUTABLE_DATA_OFFSET + 100 + 4 + 2 * 92); // six leases: four slots, two extra
+    await server.stop();
+  });
+});
+
 describe('lease expiry', () => {
   it('drops expired leases and deletes shares left with none, immutable and mutable', async () => {
     const day = 24 * 3600 * 1000;
