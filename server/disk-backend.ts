@@ -125,7 +125,7 @@ export class DiskBackend implements ShareBackend {
   async openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile> {
     const found = await this.locate('mutable', si, sh);
     if (found) return new DiskFile(this.handles, found, 'rw');
-    const dir = await this.placeNew('mutable', si);
+    const dir = await this.placeNew('mutable', si, sh);
     await this.mkdirDurably(dir);
     const p = path.join(dir, String(sh));
     const file = new DiskFile(this.handles, p, 'rw', fsc.O_RDWR | fsc.O_CREAT);
@@ -143,18 +143,22 @@ export class DiskBackend implements ShareBackend {
   }
 
   /**
-   * The folder for a new share of `kind`: with the others of its kind if some are in the
-   * second-kind tree, else Tahoe's folder unless the other kind holds it.
+   * The folder for new share `sh` of `kind`: with the others of its kind if some are in the
+   * second-kind tree, else Tahoe's folder unless the other kind holds it. Tahoe's folder
+   * holds one kind, so looking at the share's own name and one other file settles it (a
+   * folder that holds both, left by older versions, still never has a share replaced).
    */
-  private async placeNew(kind: ShareKind, si: StorageIndex): Promise<string> {
+  private async placeNew(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<string> {
     const second = this.secondKindDir(kind, si);
     if ((await this.shareNames(second)).length > 0) return second;
     const primary = this.primaryDir(si);
-    for (const sh of await this.shareNames(primary)) {
-      const k = await this.kindOf(path.join(primary, String(sh)));
-      if (k !== null && k !== kind) return second;
-    }
-    return primary;
+    const isOther = async (n: ShareNum) => {
+      const k = await this.kindOf(path.join(primary, String(n)));
+      return k !== null && k !== kind;
+    };
+    if (await isOther(sh)) return second;
+    const other = (await this.shareNames(primary)).find((n) => n !== sh);
+    return other !== undefined && (await isOther(other)) ? second : primary;
   }
 
   createPending(si: StorageIndex, sh: ShareNum): PendingShare {
@@ -170,7 +174,7 @@ export class DiskBackend implements ShareBackend {
         done = true;
         await file.sync();
         await this.handles.forget(tmp);
-        const dir = await this.placeNew('immutable', si);
+        const dir = await this.placeNew('immutable', si, sh);
         const finalPath = path.join(dir, String(sh));
         await this.handles.forget(finalPath);
         // A concurrent delete may remove an emptied share folder: make it again and retry once.

@@ -107,6 +107,55 @@ describe('StorageServer', () => {
   });
 });
 
+describe('both kinds at one storage index', () => {
+  it('in a folder older versions filled with both, a new share never replaces one of the other kind', async () => {
+    const { dir, server, conn } = await makeServer(() => 1e12);
+    const si = asStorageIndex(rand(16));
+    const b = base32Encode(si);
+    const m = { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) };
+    const write = (n: number, data: Uint8Array) =>
+      server.readTestWrite({
+        si,
+        ...m,
+        testWrite: new Map([[asShareNum(n), { test: [], write: [{ offset: 0, data }], newLength: null }]]),
+        readVector: [],
+      });
+    const upload = async (n: number, data: Uint8Array) => {
+      const s = { renew: rand(32), cancel: rand(32), upload: rand(20) };
+      await server.allocate({ si, ...s, shares: [asShareNum(n)], size: data.length }, conn);
+      await server.write({ si, sh: asShareNum(n), upload: s.upload, offset: 0, data }, conn);
+      await server.close({ si, sh: asShareNum(n), upload: s.upload }, conn);
+    };
+    await write(0, new Uint8Array([1]));
+    await upload(1, new Uint8Array([2]));
+    // What the server before this change left: both kinds in Tahoe's folder.
+    const primary = path.join(dir, 'storage', 'shares', b.slice(0, 2), b);
+    await fs.rename(
+      path.join(dir, 'storage', 'shares-second-kind', 'immutable', b.slice(0, 2), b, '1'),
+      path.join(primary, '1'),
+    );
+    expect((await fs.readdir(primary)).sort()).toEqual(['0', '1']);
+    await upload(0, new Uint8Array([3]));
+    await write(1, new Uint8Array([4]));
+    expect(await server.listImmutable(si)).toEqual([0, 1]);
+    expect(await server.listMutable(si)).toEqual([0, 1]);
+    const read = (kind: 'immutable' | 'mutable', n: number) =>
+      (kind === 'immutable' ? server.readImmutable : server.readMutable).call(server, {
+        si,
+        sh: asShareNum(n),
+        offset: 0,
+        length: 10,
+      });
+    expect([
+      await read('mutable', 0),
+      await read('immutable', 1),
+      await read('immutable', 0),
+      await read('mutable', 1),
+    ]).toEqual([1, 2, 3, 4].map((x) => new Uint8Array([x])));
+    await server.stop();
+  });
+});
+
 describe('a full server', () => {
   it('refuses writes with NO_SPACE but still takes leases, so shares do not expire for want of room', async () => {
     const dir = tempDir('cairn-full-');
