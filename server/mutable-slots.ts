@@ -225,7 +225,12 @@ export class MutableSlots {
    * them), and a full server must still take renewals, or shares would expire for want of
    * room to say they should not.
    */
-  private async commit(si: StorageIndex, ops: JournalOp[], growth: number, checkSpace = false): Promise<void> {
+  private async commit(
+    si: StorageIndex,
+    ops: JournalOp[],
+    growth: number,
+    checkSpace = false,
+  ): Promise<void> {
     if (ops.length === 0) return;
     const journal = encodeJournal(ops);
     // The journal is on disk while the change is applied: it needs room too.
