@@ -59,8 +59,14 @@ export class MutableSlots {
         continue;
       }
       this.unsettled.set(siKey(j.si), { si: j.si, ops });
-      await this.o.locks.run(siKey(j.si), () => this.settle(j.si));
-      this.o.log(`replayed the journal of si=${siPrefix(j.si)} (${ops.length} share change(s))`);
+      try {
+        await this.o.locks.run(siKey(j.si), () => this.settle(j.si));
+        this.o.log(`replayed the journal of si=${siPrefix(j.si)} (${ops.length} share change(s))`);
+      } catch (err) {
+        // One slot that cannot be repaired now must not keep the server from serving the
+        // rest: it stays unsettled, and every use of it tries again.
+        this.o.log(`cannot replay the journal of si=${siPrefix(j.si)} yet: ${(err as Error).message}`);
+      }
     }
   }
 

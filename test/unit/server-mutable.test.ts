@@ -533,6 +533,35 @@ describe('a crash while a mutable write is applied', () => {
     expect(mixedOnDisk).toBeGreaterThan(5);
   });
 
+  it('finishes a change that failed half way (an I/O error) before the slot is read again', async () => {
+    const dir = tempDir('cairn-eio-');
+    await makeVersionA(dir);
+    const versionA = await slotFiles(dir);
+    const ref = tempDir('cairn-eio-');
+    await fs.cp(dir, ref, { recursive: true });
+    const refServer = await startServer(new DiskBackend(ref));
+    await refServer.readTestWrite(changeB());
+    await refServer.stop();
+    const versionB = await slotFiles(ref);
+
+    let n = 0;
+    const server = await startServer(
+      new ObservedBackend(new DiskBackend(dir), async () => {
+        if (++n === 6) throw Object.assign(new Error('input/output error'), { code: 'EIO' });
+      }),
+    );
+    await expect(server.readTestWrite(changeB())).rejects.toThrow('input/output error');
+    const half = await slotFiles(dir);
+    expect(half !== versionA && half !== versionB).toBe(true); // half applied on disk
+    // The next read replays the journal first: it sees the whole change.
+    expect(await server.readMutable({ si, sh: sh(2), offset: 0, length: 10 })).toEqual(
+      new Uint8Array(10).fill(0xb2),
+    );
+    expect(await slotFiles(dir)).toBe(versionB);
+    expect(await fs.readdir(path.join(dir, 'storage', 'journal'))).toEqual([]);
+    await server.stop();
+  });
+
   it('discards a journal torn while it was written, leaving the slot as it was', async () => {
     const dir = tempDir('cairn-torn-');
     await makeVersionA(dir);
