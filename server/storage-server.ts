@@ -229,7 +229,7 @@ export class StorageServer {
           refusal = admitted.refused;
           break;
         }
-        this.space.tryBook(free, a.size);
+        this.space.tryBook(free, a.size); // fits: checked above, and nothing awaited since
         this.uploads.add({
           key,
           si: a.si,
