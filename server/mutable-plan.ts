@@ -107,8 +107,7 @@ export function planSlotChange(
   const tail = encodeExtraLeases(change.leases.slice(MUTABLE_SLOTS));
   const reachedByData = patches.reduce((end, p) => Math.max(end, p.offset + p.data.length), 0);
   if (old && extraOffset === old.header.extraLeaseOffset && reachedByData <= extraOffset) {
-    const p = diffPatch(extraOffset, old.tailBytes, tail);
-    if (p) patches.push(p);
+    patches.push(...diffPatches(extraOffset, old.tailBytes, tail));
   } else {
     patches.push({ offset: extraOffset, data: tail });
   }
@@ -121,8 +120,7 @@ export function planSlotChange(
     slots: change.leases.slice(0, MUTABLE_SLOTS),
   });
   if (old) {
-    const p = diffPatch(0, old.headerBytes, header);
-    if (p) patches.push(p);
+    patches.push(...diffPatches(0, old.headerBytes, header));
   } else {
     patches.push({ offset: 0, data: header });
   }
@@ -131,12 +129,27 @@ export function planSlotChange(
   return { patches, size, growth: Math.max(0, size - (old ? old.fileSize : 0)) };
 }
 
-/** The one patch that turns `before` into `after` at `offset` (bytes past `after`'s end are cut later). */
-function diffPatch(offset: number, before: Uint8Array, after: Uint8Array): Patch | null {
-  let first = 0;
-  while (first < after.length && first < before.length && after[first] === before[first]) first++;
-  if (first === after.length) return null;
-  let last = after.length - 1;
-  while (last > first && last < before.length && after[last] === before[last]) last--;
-  return { offset: offset + first, data: after.subarray(first, last + 1) };
+/** Equal bytes that end a patch: fewer are cheaper to rewrite than a patch's 12-byte journal entry. */
+const PATCH_GAP = 16;
+
+/**
+ * Patches that turn `before` into `after` at `offset`: the runs of bytes that differ (a
+ * new lease's record and the count at the other end of the block are two small patches,
+ * not the block). Bytes past `after`'s end are cut later.
+ */
+function diffPatches(offset: number, before: Uint8Array, after: Uint8Array): Patch[] {
+  const same = (i: number) => i < before.length && after[i] === before[i];
+  const out: Patch[] = [];
+  let i = 0;
+  while (i < after.length) {
+    if (same(i)) {
+      i++;
+      continue;
+    }
+    let end = i + 1;
+    for (let j = i + 1; j < after.length && j - end < PATCH_GAP; j++) if (!same(j)) end = j + 1;
+    out.push({ offset: offset + i, data: after.subarray(i, end) });
+    i = end;
+  }
+  return out;
 }

@@ -409,10 +409,15 @@ describe('what a mutable write costs', () => {
     expect(small).toBeLessThan(2 * chunk + 1024);
     expect(large).toBeLessThanOrEqual(small + 64);
 
-    // A lease on the 8 MiB share costs a few hundred bytes, not a copy of it.
-    written = 0;
-    await server.addLease({ si, renew: rand(32), cancel: rand(32) });
-    expect(written).toBeLessThan(1024);
+    // A lease on the 8 MiB share costs a few hundred bytes, not a copy of it: in a header
+    // slot or appended to the extra-lease block, up to the cap.
+    const leaseCosts: number[] = [];
+    for (let i = 0; i < 63; i++) {
+      written = 0;
+      await server.addLease({ si, renew: rand(32), cancel: rand(32) });
+      leaseCosts.push(written);
+    }
+    expect(Math.max(...leaseCosts)).toBeLessThan(400);
     await server.stop();
   });
 });
