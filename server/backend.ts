@@ -1,9 +1,12 @@
 /**
  * Where a storage server keeps share containers. The StorageServer core speaks only this
- * interface; the disk backend implements it today (an S3 one can later). Files are
- * addressed by (storage index, share number); the backend owns paths and durability.
+ * interface; the disk backend implements it today (an S3 one can later). Shares are
+ * addressed by (kind, storage index, share number): an immutable share and a mutable one
+ * may both exist under one storage index and number without touching each other. The
+ * backend owns paths and durability; callers serialise changes per storage index.
  */
 import type { ShareNum, StorageIndex } from '../core/types.ts';
+import type { ShareKind } from './containers.ts';
 
 /** Random-access bytes of one share container. */
 export interface ShareFile {
@@ -12,34 +15,58 @@ export interface ShareFile {
   readInto(position: number, target: Uint8Array): Promise<number>;
   write(position: number, data: Uint8Array): Promise<void>;
   size(): Promise<number>;
+  /** Sets the length: cuts, or extends with zeros. */
   truncate(length: number): Promise<void>;
   /** Flushes written bytes to stable storage. */
   sync(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** A share being written out of sight: nothing reads it until commit, which is atomic. */
+/**
+ * An immutable share being uploaded out of sight: nothing reads it until commit, which is
+ * atomic. Creating one costs nothing (no file is opened until the first write), so buckets
+ * that are allocated and never written hold no file handle.
+ */
 export interface PendingShare {
   readonly file: ShareFile;
-  /** Makes it durable and visible under its final name, replacing any share there. */
+  /** Makes it durable and visible under its final name. */
   commit(): Promise<void>;
   discard(): Promise<void>;
+}
+
+/** A journal left by a mutable write that may not have been applied in full. */
+export interface JournalRecord {
+  si: StorageIndex;
+  bytes: Uint8Array;
 }
 
 export interface ShareBackend {
   /** Prepares storage and forgets every upload a previous run left unfinished. */
   init(): Promise<void>;
+  /** Closes what the backend holds open. */
+  close(): Promise<void>;
   /** Bytes the underlying storage can still take. */
   freeBytes(): Promise<number>;
-  /** Every storage index with shares here (for crawlers such as the lease expirer). */
+  /** Every storage index with shares here, of either kind, once (for crawlers such as the lease expirer). */
   listStorageIndexes(): AsyncIterable<StorageIndex>;
-  /** Share numbers held for `si` (both kinds; the core tells them apart by container). */
-  listShares(si: StorageIndex): Promise<ShareNum[]>;
-  /** Opens a committed share, or null when there is none. */
-  openShare(si: StorageIndex, sh: ShareNum, writable: boolean): Promise<ShareFile | null>;
-  /** Starts a new share; `copyExisting` starts from a copy of the committed one (copy-on-write). */
-  createPending(si: StorageIndex, sh: ShareNum, copyExisting: boolean): Promise<PendingShare>;
-  deleteShare(si: StorageIndex, sh: ShareNum): Promise<void>;
-  /** Keeps a corruption advisory for the operator (text only, no share data). */
-  recordAdvisory(text: string): Promise<void>;
+  /** Share numbers of `kind` held for `si`. */
+  listShares(kind: ShareKind, si: StorageIndex): Promise<ShareNum[]>;
+  /** Opens a committed share, or null when there is none of that kind. */
+  openShare(kind: ShareKind, si: StorageIndex, sh: ShareNum, writable: boolean): Promise<ShareFile | null>;
+  /** Opens a mutable share for in-place changes, creating an empty file (durably named) if missing. */
+  openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile>;
+  /** Starts an immutable upload (no I/O until its file is first written). */
+  createPending(si: StorageIndex, sh: ShareNum): PendingShare;
+  deleteShare(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<void>;
+
+  /** Stores the journal of a change to the mutable slot `si` (one per slot), durably, before it is applied. */
+  writeJournal(si: StorageIndex, bytes: Uint8Array): Promise<void>;
+  removeJournal(si: StorageIndex): Promise<void>;
+  /** Journals present now (after a crash: the changes that may be half-applied). */
+  journals(): AsyncIterable<JournalRecord>;
+
+  /** Keeps a corruption advisory for the operator (text only, no share data) under a plain name. */
+  recordAdvisory(name: string, text: string): Promise<void>;
+  /** Names of the advisories kept (so limits survive restarts). */
+  advisoryNames(): Promise<string[]>;
 }

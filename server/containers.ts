@@ -51,15 +51,6 @@ export function newLease(renew: Uint8Array, cancel: Uint8Array, expires: number,
   };
 }
 
-/** Adds `lease`, or renews the one with the same renew secret (expiry only grows). */
-export function addOrRenewLease(leases: Lease[], lease: Lease): Lease[] {
-  const out = leases.slice();
-  const i = out.findIndex((l) => equalBytes(l.renewHash, lease.renewHash));
-  if (i < 0) out.push(lease);
-  else out[i] = { ...out[i], expires: Math.max(out[i].expires, lease.expires) };
-  return out;
-}
-
 export type ShareKind = 'immutable' | 'mutable';
 
 /** Which container the first 32 bytes of a share file belong to (null: neither). */

@@ -1,34 +1,67 @@
 /**
  * Shares on a local disk, in Tahoe's layout:
  *   DIR/storage/shares/<first 2 chars of base32 SI>/<base32 SI>/<shnum>
- *   DIR/storage/incoming/<base32 SI>.<shnum>.<n> (uploads in progress; wiped at start)
+ *   DIR/storage/shares-second-kind/<kind>/<2 chars>/<base32 SI>/<shnum>
+ *   DIR/storage/incoming/<base32 SI>.<shnum>.<n>   uploads in progress (wiped at start)
+ *   DIR/storage/journal/<base32 SI>                mutable changes being applied (replayed at start)
  *   DIR/storage/corruption-advisories/
- * A new share is written under incoming/, fsynced, renamed into shares/, and the
- * directory fsynced, so a crash leaves either the whole share or none of it.
+ * A storage index's folder under shares/ holds the kind of share (immutable or mutable)
+ * that arrived there first, exactly as Tahoe would; should the other kind arrive too (an
+ * outsider can name any storage index), it goes to shares-second-kind/<kind>/, where it
+ * cannot collide with or block the first. Normally no storage index has both, so
+ * shares-second-kind/ stays empty.
+ *
+ * A new immutable share is written under incoming/, fsynced, renamed into place, and the
+ * folder fsynced, so a crash leaves either the whole share or none of it. Every file
+ * handle goes through one HandleBudget.
  */
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { base32Decode, base32Encode } from '../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../core/types.ts';
-import type { PendingShare, ShareBackend, ShareFile } from './backend.ts';
+import type { JournalRecord, PendingShare, ShareBackend, ShareFile } from './backend.ts';
+import { containerKind, type ShareKind } from './containers.ts';
+import { defaultHandleBudget, HandleBudget, type HandleMode } from './handle-budget.ts';
+
+export interface DiskBackendOptions {
+  /** File handles the backend may hold at once (default: a quarter of the process limit). */
+  maxOpenFiles?: number;
+}
+
+const SI_NAME = /^[a-z2-7]{26}$/;
+const ADVISORY_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 
 export class DiskBackend implements ShareBackend {
+  readonly handles: HandleBudget;
   private readonly sharesDir: string;
+  private readonly secondDir: string;
   private readonly incomingDir: string;
+  private readonly journalDir: string;
   private readonly advisoryDir: string;
   private tempCounter = 0;
 
-  constructor(readonly root: string) {
-    this.sharesDir = path.join(root, 'storage', 'shares');
-    this.incomingDir = path.join(root, 'storage', 'incoming');
-    this.advisoryDir = path.join(root, 'storage', 'corruption-advisories');
+  constructor(
+    readonly root: string,
+    opts: DiskBackendOptions = {},
+  ) {
+    this.handles = new HandleBudget(opts.maxOpenFiles ?? defaultHandleBudget());
+    const storage = path.join(root, 'storage');
+    this.sharesDir = path.join(storage, 'shares');
+    this.secondDir = path.join(storage, 'shares-second-kind');
+    this.incomingDir = path.join(storage, 'incoming');
+    this.journalDir = path.join(storage, 'journal');
+    this.advisoryDir = path.join(storage, 'corruption-advisories');
   }
 
   async init(): Promise<void> {
     await fs.rm(this.incomingDir, { recursive: true, force: true });
-    for (const d of [this.sharesDir, this.incomingDir, this.advisoryDir])
+    for (const d of [this.sharesDir, this.incomingDir, this.journalDir, this.advisoryDir])
       await fs.mkdir(d, { recursive: true });
+  }
+
+  close(): Promise<void> {
+    return this.handles.closeAll();
   }
 
   async freeBytes(): Promise<number> {
@@ -36,72 +69,117 @@ export class DiskBackend implements ShareBackend {
     return Number(s.bavail) * Number(s.bsize);
   }
 
-  private shareDir(si: StorageIndex): string {
+  private primaryDir(si: StorageIndex): string {
     const b = base32Encode(si);
     return path.join(this.sharesDir, b.slice(0, 2), b);
   }
 
+  private secondKindDir(kind: ShareKind, si: StorageIndex): string {
+    const b = base32Encode(si);
+    return path.join(this.secondDir, kind, b.slice(0, 2), b);
+  }
+
   async *listStorageIndexes(): AsyncIterable<StorageIndex> {
-    for (const prefix of await fs.readdir(this.sharesDir)) {
-      let names: string[];
-      try {
-        names = await fs.readdir(path.join(this.sharesDir, prefix));
-      } catch {
-        continue;
+    yield* this.indexesUnder(this.sharesDir, async () => false);
+    // A storage index with a folder in an earlier tree was yielded already.
+    yield* this.indexesUnder(path.join(this.secondDir, 'immutable'), (si) => exists(this.primaryDir(si)));
+    yield* this.indexesUnder(
+      path.join(this.secondDir, 'mutable'),
+      async (si) => (await exists(this.primaryDir(si))) || exists(this.secondKindDir('immutable', si)),
+    );
+  }
+
+  private async *indexesUnder(
+    root: string,
+    seen: (si: StorageIndex) => Promise<boolean>,
+  ): AsyncIterable<StorageIndex> {
+    for (const prefix of await this.readdir(root)) {
+      for (const name of await this.readdir(path.join(root, prefix))) {
+        if (!SI_NAME.test(name) || !name.startsWith(prefix)) continue; // not ours: leave it alone
+        const si = asStorageIndex(base32Decode(name));
+        if (!(await seen(si))) yield si;
       }
-      for (const name of names) {
-        try {
-          const si = base32Decode(name);
-          if (si.length === 16 && name.startsWith(prefix)) yield asStorageIndex(si);
-        } catch {
-          // Not a storage index folder: leave it alone.
-        }
-      }
     }
   }
 
-  async listShares(si: StorageIndex): Promise<ShareNum[]> {
-    let names: string[];
-    try {
-      names = await fs.readdir(this.shareDir(si));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
+  async listShares(kind: ShareKind, si: StorageIndex): Promise<ShareNum[]> {
+    const out = new Set<ShareNum>();
+    const primary = this.primaryDir(si);
+    for (const sh of await this.shareNames(primary)) {
+      if ((await this.kindOf(path.join(primary, String(sh)))) === kind) out.add(sh);
     }
-    return names
-      .filter((n) => /^(0|[1-9]\d{0,2})$/.test(n) && Number(n) < 256)
-      .map((n) => asShareNum(Number(n)))
-      .sort((a, b) => a - b);
+    for (const sh of await this.shareNames(this.secondKindDir(kind, si))) out.add(sh);
+    return [...out].sort((a, b) => a - b);
   }
 
-  async openShare(si: StorageIndex, sh: ShareNum, writable: boolean): Promise<ShareFile | null> {
-    try {
-      return new DiskFile(await fs.open(path.join(this.shareDir(si), String(sh)), writable ? 'r+' : 'r'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
+  async openShare(
+    kind: ShareKind,
+    si: StorageIndex,
+    sh: ShareNum,
+    writable: boolean,
+  ): Promise<ShareFile | null> {
+    const p = await this.locate(kind, si, sh);
+    return p ? new DiskFile(this.handles, p, writable ? 'rw' : 'r') : null;
   }
 
-  async createPending(si: StorageIndex, sh: ShareNum, copyExisting: boolean): Promise<PendingShare> {
+  async openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile> {
+    const found = await this.locate('mutable', si, sh);
+    if (found) return new DiskFile(this.handles, found, 'rw');
+    const dir = await this.placeNew('mutable', si, sh);
+    await this.mkdirDurably(dir);
+    const p = path.join(dir, String(sh));
+    const file = new DiskFile(this.handles, p, 'rw', fsc.O_RDWR | fsc.O_CREAT);
+    await file.size(); // creates it
+    await this.syncDir(dir);
+    return file;
+  }
+
+  /** Where share `sh` of `kind` lives, or null. */
+  private async locate(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<string | null> {
+    const primary = path.join(this.primaryDir(si), String(sh));
+    if ((await this.kindOf(primary)) === kind) return primary;
+    const second = path.join(this.secondKindDir(kind, si), String(sh));
+    return (await exists(second)) ? second : null;
+  }
+
+  /**
+   * The folder for new share `sh` of `kind`: with the others of its kind if some are in the
+   * second-kind tree, else Tahoe's folder unless the other kind holds it. Tahoe's folder
+   * holds one kind, so looking at the share's own name and one other file settles it (a
+   * folder that holds both, left by older versions, still never has a share replaced).
+   */
+  private async placeNew(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<string> {
+    const second = this.secondKindDir(kind, si);
+    if ((await this.shareNames(second)).length > 0) return second;
+    const primary = this.primaryDir(si);
+    const isOther = async (n: ShareNum) => {
+      const k = await this.kindOf(path.join(primary, String(n)));
+      return k !== null && k !== kind;
+    };
+    if (await isOther(sh)) return second;
+    const other = (await this.shareNames(primary)).find((n) => n !== sh);
+    return other !== undefined && (await isOther(other)) ? second : primary;
+  }
+
+  createPending(si: StorageIndex, sh: ShareNum): PendingShare {
     // Flat temp names: no per-SI folders to create and remove while others race for them.
     const tmp = path.join(this.incomingDir, `${base32Encode(si)}.${sh}.${++this.tempCounter}`);
-    const finalDir = this.shareDir(si);
-    const finalPath = path.join(finalDir, String(sh));
-    if (copyExisting) await fs.copyFile(finalPath, tmp, fsc.COPYFILE_FICLONE);
-    const handle = await fs.open(tmp, copyExisting ? 'r+' : 'wx+', 0o600);
-    const file = new DiskFile(handle);
+    // Created by its first write ('wx+'): until then the upload holds no file at all.
+    const file = new DiskFile(this.handles, tmp, 'rw', 'wx+');
     let done = false;
     return {
       file,
       commit: async () => {
         if (done) throw new Error('share already committed or discarded');
         done = true;
-        await handle.sync();
-        await handle.close();
+        await file.sync();
+        await this.handles.forget(tmp);
+        const dir = await this.placeNew('immutable', si, sh);
+        const finalPath = path.join(dir, String(sh));
+        await this.handles.forget(finalPath);
         // A concurrent delete may remove an emptied share folder: make it again and retry once.
         for (let attempt = 0; ; attempt++) {
-          await fs.mkdir(finalDir, { recursive: true });
+          await this.mkdirDurably(dir);
           try {
             await fs.rename(tmp, finalPath);
             break;
@@ -109,32 +187,152 @@ export class DiskBackend implements ShareBackend {
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw err;
           }
         }
-        await syncDir(finalDir);
+        await this.syncDir(dir);
       },
       discard: async () => {
         if (done) return;
         done = true;
-        await handle.close().catch(() => {});
+        await this.handles.forget(tmp);
         await fs.rm(tmp, { force: true });
       },
     };
   }
 
-  async deleteShare(si: StorageIndex, sh: ShareNum): Promise<void> {
-    const dir = this.shareDir(si);
-    await fs.rm(path.join(dir, String(sh)), { force: true });
-    await syncDir(dir).catch(() => {});
-    await removeIfEmpty(dir);
+  async deleteShare(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<void> {
+    const p = await this.locate(kind, si, sh);
+    if (!p) return;
+    await this.handles.forget(p);
+    await fs.rm(p, { force: true });
+    const dir = path.dirname(p);
+    await this.syncDir(dir).catch(() => {});
+    await fs.rmdir(dir).catch(() => {}); // only if empty
   }
 
-  async recordAdvisory(text: string): Promise<void> {
-    const name = `${new Date().toISOString().replace(/[:.]/g, '')}-${process.pid}-${++this.tempCounter}`;
-    await fs.writeFile(path.join(this.advisoryDir, name), text, { mode: 0o600 });
+  // ---- journals -----------------------------------------------------------------------
+
+  private journalPath(si: StorageIndex): string {
+    return path.join(this.journalDir, base32Encode(si));
+  }
+
+  async writeJournal(si: StorageIndex, bytes: Uint8Array): Promise<void> {
+    const p = this.journalPath(si);
+    await this.handles.transient(async () => {
+      const h = await fs.open(p, 'w', 0o600);
+      try {
+        await h.writeFile(bytes);
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+    });
+    // Its name must be durable too before the share is touched.
+    await this.syncDir(this.journalDir);
+  }
+
+  async removeJournal(si: StorageIndex): Promise<void> {
+    // No fsync: should the removal be lost, replaying an applied journal changes nothing.
+    await fs.rm(this.journalPath(si), { force: true });
+  }
+
+  async *journals(): AsyncIterable<JournalRecord> {
+    for (const name of await this.readdir(this.journalDir)) {
+      if (!SI_NAME.test(name)) continue;
+      const p = path.join(this.journalDir, name);
+      const bytes = await this.handles.transient(() => fs.readFile(p));
+      yield { si: asStorageIndex(base32Decode(name)), bytes: new Uint8Array(bytes) };
+    }
+  }
+
+  // ---- advisories ---------------------------------------------------------------------
+
+  async recordAdvisory(name: string, text: string): Promise<void> {
+    if (!ADVISORY_NAME.test(name)) throw new Error(`not an advisory name: ${name}`);
+    await this.handles.transient(() =>
+      fs.writeFile(path.join(this.advisoryDir, name), text, { mode: 0o600, flag: 'wx' }),
+    );
+  }
+
+  advisoryNames(): Promise<string[]> {
+    return this.readdir(this.advisoryDir);
+  }
+
+  // ---- helpers ------------------------------------------------------------------------
+
+  private async shareNames(dir: string): Promise<ShareNum[]> {
+    return (await this.readdir(dir))
+      .filter((n) => /^(0|[1-9]\d{0,2})$/.test(n) && Number(n) < 256)
+      .map((n) => asShareNum(Number(n)));
+  }
+
+  /** Entries of a folder; a missing folder has none. Listing holds a handle, so it is budgeted. */
+  private readdir(dir: string): Promise<string[]> {
+    return this.handles.transient(async () => {
+      try {
+        return await fs.readdir(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw err;
+      }
+    });
+  }
+
+  /** The kind of the container at `p` (null: missing, empty or neither). */
+  private async kindOf(p: string): Promise<ShareKind | null> {
+    try {
+      return containerKind(await new DiskFile(this.handles, p, 'r').read(0, 32));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  /** Makes `dir` and any missing parents, fsyncing each parent whose listing changed. */
+  private async mkdirDurably(dir: string): Promise<void> {
+    const first = await fs.mkdir(dir, { recursive: true });
+    if (first === undefined) return;
+    for (let d = dir; ; d = path.dirname(d)) {
+      await this.syncDir(path.dirname(d));
+      if (d === first || d === path.dirname(d)) break;
+    }
+  }
+
+  private syncDir(dir: string): Promise<void> {
+    return this.handles.transient(async () => {
+      const h = await fs.open(dir, 'r');
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+    });
   }
 }
 
+/**
+ * A share file whose OS handle comes from the budget for each call (and usually stays
+ * cached there), so holding a ShareFile costs no handle. fsync through a handle opened
+ * later still flushes earlier writes: Linux syncs the file, not the handle, and reports a
+ * writeback error to the next fsync that has not seen it.
+ */
 class DiskFile implements ShareFile {
-  constructor(private readonly h: fs.FileHandle) {}
+  constructor(
+    private readonly budget: HandleBudget,
+    readonly path: string,
+    private readonly mode: HandleMode,
+    /** Flags for the first open (creating the file); later opens reopen it. */
+    private createFlags?: string | number,
+  ) {}
+
+  private use<T>(fn: (h: fs.FileHandle) => Promise<T>): Promise<T> {
+    return this.budget.use(this.path, this.mode, () => this.open(), fn);
+  }
+
+  private async open(): Promise<fs.FileHandle> {
+    if (this.createFlags === undefined) return fs.open(this.path, this.mode === 'r' ? 'r' : 'r+');
+    const h = await fs.open(this.path, this.createFlags, 0o600);
+    this.createFlags = undefined;
+    return h;
+  }
 
   async read(position: number, length: number): Promise<Uint8Array> {
     const buf = new Uint8Array(length);
@@ -142,50 +340,51 @@ class DiskFile implements ShareFile {
     return got === length ? buf : buf.subarray(0, got);
   }
 
-  async readInto(position: number, target: Uint8Array): Promise<number> {
-    let got = 0;
-    while (got < target.length) {
-      const { bytesRead } = await this.h.read(target, got, target.length - got, position + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return got;
+  readInto(position: number, target: Uint8Array): Promise<number> {
+    return this.use(async (h) => {
+      let got = 0;
+      while (got < target.length) {
+        const { bytesRead } = await h.read(target, got, target.length - got, position + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got;
+    });
   }
 
-  async write(position: number, data: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.h.write(data, done, data.length - done, position + done);
-      done += bytesWritten;
-    }
+  write(position: number, data: Uint8Array): Promise<void> {
+    return this.use(async (h) => {
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await h.write(data, done, data.length - done, position + done);
+        done += bytesWritten;
+      }
+    });
   }
 
   async size(): Promise<number> {
-    return (await this.h.stat()).size;
+    return (await this.use((h) => h.stat())).size;
   }
 
   truncate(length: number): Promise<void> {
-    return this.h.truncate(length);
+    return this.use((h) => h.truncate(length));
   }
 
   sync(): Promise<void> {
-    return this.h.sync();
+    return this.use((h) => h.sync());
   }
 
+  /** The handle belongs to the budget, which closes it when room is needed. */
   close(): Promise<void> {
-    return this.h.close();
+    return Promise.resolve();
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const h = await fs.open(dir, 'r');
+async function exists(p: string): Promise<boolean> {
   try {
-    await h.sync();
-  } finally {
-    await h.close();
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
   }
-}
-
-async function removeIfEmpty(dir: string): Promise<void> {
-  await fs.rmdir(dir).catch(() => {});
 }

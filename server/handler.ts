@@ -16,7 +16,15 @@ import {
 import { type ServerKeyPair, signHandshake } from '../core/protocol/identity.ts';
 import * as L from '../core/protocol/limits.ts';
 import { StorageError } from '../core/protocol/storage-api.ts';
-import type { StorageServer } from './storage-server.ts';
+import type { StorageServer, UploadSession } from './storage-server.ts';
+
+/** One connection's side of the handler. */
+export interface Session {
+  /** A frame arrived; its reply goes to the session's `send`. */
+  frame(frame: Uint8Array): void;
+  /** The connection ended. */
+  close(): void;
+}
 
 /** Request bytes one connection may have in the server's hands (twice what clients use). */
 const SERVER_IN_FLIGHT_BYTES = 2 * L.MAX_IN_FLIGHT_BYTES;
@@ -33,39 +41,47 @@ export class RequestHandler {
    * With `flow` (a direct socket), reading pauses at the byte bound and resumes below it;
    * without (a relay channel, which shares its socket), frames over the bound are refused.
    * Clients stay under both bounds by themselves (limits.ts), so only a misbehaving one notices.
+   * The transport calls `close()` when the connection ends: uploads it started then wait
+   * a short grace for the client to reconnect, and are aborted after it.
    */
-  session(
-    send: (reply: Uint8Array) => void,
-    flow?: { pause(): void; resume(): void },
-  ): (frame: Uint8Array) => void {
+  session(send: (reply: Uint8Array) => void, flow?: { pause(): void; resume(): void }): Session {
+    const uploads = this.server.openSession();
     let requests = 0;
     let bytes = 0;
     let paused = false;
-    return (frame) => {
-      if (requests >= L.MAX_IN_FLIGHT_REQUESTS || (!flow && bytes + frame.length > SERVER_IN_FLIGHT_BYTES)) {
-        send(encodeError(safePeekId(frame), 'UNAVAILABLE', 'too many requests in flight on this connection'));
-        return;
-      }
-      requests++;
-      bytes += frame.length;
-      if (flow && !paused && bytes > SERVER_IN_FLIGHT_BYTES) {
-        paused = true;
-        flow.pause();
-      }
-      void this.handle(frame).then((reply) => {
-        requests--;
-        bytes -= frame.length;
-        if (paused && bytes <= SERVER_IN_FLIGHT_BYTES / 2) {
-          paused = false;
-          flow?.resume();
+    return {
+      frame: (frame) => {
+        if (
+          requests >= L.MAX_IN_FLIGHT_REQUESTS ||
+          (!flow && bytes + frame.length > SERVER_IN_FLIGHT_BYTES)
+        ) {
+          send(
+            encodeError(safePeekId(frame), 'UNAVAILABLE', 'too many requests in flight on this connection'),
+          );
+          return;
         }
-        send(reply);
-      });
+        requests++;
+        bytes += frame.length;
+        if (flow && !paused && bytes > SERVER_IN_FLIGHT_BYTES) {
+          paused = true;
+          flow.pause();
+        }
+        void this.handle(frame, uploads).then((reply) => {
+          requests--;
+          bytes -= frame.length;
+          if (paused && bytes <= SERVER_IN_FLIGHT_BYTES / 2) {
+            paused = false;
+            flow?.resume();
+          }
+          send(reply);
+        });
+      },
+      close: () => this.server.closeSession(uploads),
     };
   }
 
-  /** One frame in, one reply frame out. */
-  async handle(frame: Uint8Array): Promise<Uint8Array> {
+  /** One frame in, one reply frame out; uploads are held by `uploads` (the connection). */
+  async handle(frame: Uint8Array, uploads: UploadSession): Promise<Uint8Array> {
     let req: Request;
     try {
       req = decodeRequest(frame);
@@ -76,7 +92,7 @@ export class RequestHandler {
       return encodeError(id, 'BAD_REQUEST', message);
     }
     try {
-      const result = await this.run(req);
+      const result = await this.run(req, uploads);
       return result instanceof Encoded ? result.frame : encodeResult(req.id, result);
     } catch (err) {
       if (err instanceof StorageError) return encodeError(req.id, err.code, err.message);
@@ -86,7 +102,7 @@ export class RequestHandler {
     }
   }
 
-  private async run(req: Request): Promise<unknown> {
+  private async run(req: Request, uploads: UploadSession): Promise<unknown> {
     const s = this.server;
     switch (req.op) {
       case 'hello':
@@ -101,13 +117,13 @@ export class RequestHandler {
         };
       }
       case 'allocate':
-        return s.allocate(req.args);
+        return s.allocate(req.args, uploads);
       case 'write':
-        return s.write(req.args).then(() => null);
+        return s.write(req.args, uploads).then(() => null);
       case 'close':
-        return s.close(req.args).then(() => null);
+        return s.close(req.args, uploads).then(() => null);
       case 'abort':
-        return s.abort(req.args).then(() => null);
+        return s.abort(req.args, uploads).then(() => null);
       case 'list':
         return s.listImmutable(req.args.si);
       case 'read': {

@@ -35,7 +35,13 @@ export interface StorageNodeOptions {
   relayUrl?: string;
   nickname?: string;
   reservedSpace?: number;
+  /** File handles the server may hold (default: a quarter of the process's open-file limit). */
+  maxOpenFiles?: number;
   uploadIdleTimeoutMs?: number;
+  /** How long uploads of a closed connection wait for the client to come back (default 30 s). */
+  uploadGraceMs?: number;
+  /** Uploads in progress, all connections together. */
+  maxPendingUploads?: number;
   /** Run the lease expirer this often (default never: shares are kept until removed by hand). */
   expireLeasesEveryMs?: number;
   announceIntervalMs?: number;
@@ -80,10 +86,12 @@ async function startLocked(
 ): Promise<StorageNode> {
   const key = await loadOrCreateIdentity(dir);
   const server = new StorageServer({
-    backend: new DiskBackend(dir),
+    backend: new DiskBackend(dir, { maxOpenFiles: opts.maxOpenFiles }),
     nodeId: serverLeaseSeed(key.serverId),
     reservedSpace: opts.reservedSpace,
     uploadIdleTimeoutMs: opts.uploadIdleTimeoutMs,
+    uploadGraceMs: opts.uploadGraceMs,
+    maxPendingUploads: opts.maxPendingUploads,
     expireLeasesEveryMs: opts.expireLeasesEveryMs,
     now: opts.now,
     log,
@@ -156,7 +164,7 @@ function storageApp(handler: RequestHandler, key: ServerKeyPair): Hono {
         onOpen(_ev, ws) {
           const raw = ws.raw as WebSocket;
           keepAlive(raw);
-          const onFrame = handler.session((reply) => {
+          const session = handler.session((reply) => {
             if (raw.readyState !== WebSocket.OPEN) return;
             if (raw.bufferedAmount > MAX_CONNECTION_BUFFER) {
               raw.close(1008, 'replies are not being read');
@@ -164,6 +172,7 @@ function storageApp(handler: RequestHandler, key: ServerKeyPair): Hono {
             }
             raw.send(reply);
           }, raw);
+          raw.once('close', () => session.close());
           raw.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
             if (!isBinary) {
               raw.send(
@@ -175,7 +184,7 @@ function storageApp(handler: RequestHandler, key: ServerKeyPair): Hono {
               );
               return;
             }
-            onFrame(toBytes(data));
+            session.frame(toBytes(data));
           });
         },
       };

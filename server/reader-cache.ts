@@ -1,7 +1,8 @@
 /**
- * A small LRU of open read handles for immutable shares, so a download's many range reads
- * of one share cost one open, not one each. Immutable data never changes once closed, so
- * a cached handle and data length stay right; a deleted share must be `forget`-ten.
+ * A small LRU of immutable shares being read, so a download's many range reads of one
+ * share cost one lookup and header read, not one each (the OS handles themselves are the
+ * backend's, kept within its handle budget). Immutable data never changes once closed, so
+ * a cached file and data length stay right; a deleted share must be `forget`-ten.
  */
 import { toHex } from '../core/primitives/bytes.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';

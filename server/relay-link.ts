@@ -10,7 +10,7 @@ import type { ServerKeyPair } from '../core/protocol/identity.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
 import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
-import type { RequestHandler } from './handler.ts';
+import type { RequestHandler, Session } from './handler.ts';
 
 export interface RelayLinkOptions {
   relayUrl: string;
@@ -33,7 +33,7 @@ export class RelayLink {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private announceTimer: ReturnType<typeof setInterval> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private readonly channels = new Map<number, (frame: Uint8Array) => void>();
+  private readonly channels = new Map<number, Session>();
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private lastSeq = 0;
@@ -62,7 +62,7 @@ export class RelayLink {
     clearInterval(this.announceTimer);
     clearTimeout(this.retryTimer);
     this.ws?.close(1001, 'server stopping');
-    this.channels.clear();
+    this.closeChannels();
   }
 
   private connect(): void {
@@ -85,7 +85,7 @@ export class RelayLink {
     ws.on('close', () => {
       clearInterval(this.announceTimer);
       clearTimeout(this.retryTimer);
-      this.channels.clear();
+      this.closeChannels();
       this.announced = false;
       if (this.ws === ws) this.ws = null;
       if (this.stopped) return;
@@ -93,6 +93,12 @@ export class RelayLink {
       this.timer.unref?.();
       this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
     });
+  }
+
+  /** Every relayed client connection ends with the link. */
+  private closeChannels(): void {
+    for (const session of this.channels.values()) session.close();
+    this.channels.clear();
   }
 
   /** Sends a fresh signed announcement (call after a big change in free space too). */
@@ -143,6 +149,7 @@ export class RelayLink {
     switch (env.kind) {
       case EnvelopeKind.Open: {
         const ch = env.channel;
+        this.channels.get(ch)?.close(); // a reused channel number: the old client is gone
         this.channels.set(
           ch,
           this.opts.handler.session((reply) => this.send(EnvelopeKind.Data, ch, reply)),
@@ -150,11 +157,11 @@ export class RelayLink {
         return;
       }
       case EnvelopeKind.Data: {
-        const session = this.channels.get(env.channel);
-        if (session) session(env.payload);
+        this.channels.get(env.channel)?.frame(env.payload);
         return;
       }
       case EnvelopeKind.Close:
+        this.channels.get(env.channel)?.close();
         this.channels.delete(env.channel);
         return;
       case EnvelopeKind.Control:

@@ -1,8 +1,14 @@
 /**
  * The storage server's logic, after Tahoe's storage/server.py: immutable buckets that are
- * written once and made durable on close, mutable slots with test-and-write vectors and
- * write enablers, leases, reserved space. No I/O of its own beyond the ShareBackend; the
+ * written once and made durable on close, mutable slots (mutable-slots.ts), leases,
+ * corruption advisories, reserved space. No I/O of its own beyond the ShareBackend; the
  * clock is injected so tests can move time.
+ *
+ * Nothing one client does may stop the server serving others: uploads in progress are
+ * bounded per connection and in total and end with their connection (uploads.ts), file
+ * handles are bounded (the backend's handle budget), leases per share are capped
+ * (leases.ts), advisories are bounded (advisories.ts), and space is booked atomically
+ * (space.ts) for uploads and mutable writes alike.
  */
 import { base32Encode } from '../core/primitives/base32.ts';
 import { equalBytes } from '../core/primitives/bytes.ts';
@@ -18,34 +24,35 @@ import type {
 import * as L from '../core/protocol/limits.ts';
 import { type AllocateResult, StorageError, type ServerVersion } from '../core/protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
-import type { PendingShare, ShareBackend, ShareFile } from './backend.ts';
+import { AdvisoryLimiter, advisoryName, advisoryText } from './advisories.ts';
+import type { ShareBackend, ShareFile } from './backend.ts';
 import {
-  addOrRenewLease,
-  containerKind,
-  decodeExtraLeases,
   decodeImmutableLeases,
-  decodeMutableHeader,
-  encodeExtraLeases,
   encodeImmutableHeader,
   encodeImmutableLeases,
-  encodeMutableHeader,
   IMMUTABLE_HEADER_BYTES,
   IMMUTABLE_LEASE_BYTES,
   immutableLayout,
-  type Lease,
-  MUTABLE_DATA_OFFSET,
-  type MutableHeader,
   newLease,
-  type ShareKind,
 } from './containers.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import { addOrRenewLease } from './leases.ts';
+import { MutableSlots } from './mutable-slots.ts';
+import { addRange, overlaps } from './ranges.ts';
 import { ReaderCache } from './reader-cache.ts';
-import { addRange, overlaps, type Range } from './ranges.ts';
+import { siKey, siPrefix } from './si.ts';
+import { SpaceLedger } from './space.ts';
+import { type Bucket, type Refusal, UploadSession, UploadTable } from './uploads.ts';
+
+export { siPrefix } from './si.ts';
+export { UploadSession } from './uploads.ts';
 
 export const LEASE_DURATION_MS = 31 * 24 * 3600 * 1000;
 export const APPLICATION_VERSION = 'cairn/0.1.0';
-/** Uploads in progress at once (each holds an open file). */
-export const MAX_OPEN_BUCKETS = 4096;
+/** Uploads in progress at once, all connections together (they hold no file until written). */
+export const MAX_PENDING_UPLOADS = 8192;
+/** How long the uploads of a closed connection wait for their client to reconnect. */
+export const UPLOAD_GRACE_MS = 30_000;
 
 export interface StorageServerOptions {
   backend: ShareBackend;
@@ -57,43 +64,30 @@ export interface StorageServerOptions {
   now?: () => number;
   /** An upload idle this long is aborted (default 10 minutes). */
   uploadIdleTimeoutMs?: number;
+  /** The uploads of a closed connection are aborted this long after it closed (default 30 s). */
+  uploadGraceMs?: number;
+  /** Uploads in progress, all connections together (default MAX_PENDING_UPLOADS). */
+  maxPendingUploads?: number;
+  /** Uploads in progress per connection (default limits.MAX_PENDING_UPLOADS_PER_CONNECTION). */
+  maxPendingUploadsPerConnection?: number;
   /** Run the lease expirer this often (default: never, as in Tahoe). */
   expireLeasesEveryMs?: number;
   /** Log lines for the operator; never given caps or plaintext (the server has neither). */
   log?: (line: string) => void;
 }
 
-interface Bucket {
-  key: string;
-  si: StorageIndex;
-  sh: ShareNum;
-  upload: Uint8Array;
-  size: number;
-  pending: PendingShare;
-  written: Range[];
-  lastActive: number;
-  queue: Promise<void>;
-  renew: Uint8Array;
-  cancel: Uint8Array;
-  done: boolean;
-}
-
-/** A storage index as the logs show it: a prefix, enough to correlate, short of the whole. */
-export function siPrefix(si: StorageIndex): string {
-  return `${base32Encode(si).slice(0, 6)}…`;
-}
-
 export class StorageServer {
   private readonly backend: ShareBackend;
   private readonly nodeId: Uint8Array;
-  private readonly reserved: number;
   private readonly now: () => number;
-  private readonly idleMs: number;
   private readonly log: (line: string) => void;
-  private readonly buckets = new Map<string, Bucket>();
   private readonly locks = new KeyedLock();
-  private inFlightAllocation = 0;
-  /** Open handles of recently read immutable shares (their data never changes once closed). */
+  private readonly space: SpaceLedger;
+  private readonly uploads: UploadTable;
+  private readonly mutable: MutableSlots;
+  private readonly advisories: AdvisoryLimiter;
+  private advisorySeq = 0;
+  /** Recently read immutable shares and their data lengths (their data never changes once closed). */
   private readonly readers: ReaderCache;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private expirer: ReturnType<typeof setInterval> | undefined;
@@ -102,35 +96,43 @@ export class StorageServer {
   constructor(opts: StorageServerOptions) {
     this.backend = opts.backend;
     this.nodeId = opts.nodeId;
-    this.reserved = opts.reservedSpace ?? 0;
     this.now = opts.now ?? Date.now;
-    this.idleMs = opts.uploadIdleTimeoutMs ?? 10 * 60 * 1000;
     this.log = opts.log ?? (() => {});
     this.expireEveryMs = opts.expireLeasesEveryMs;
+    this.space = new SpaceLedger(opts.reservedSpace ?? 0);
+    this.uploads = new UploadTable({
+      perConnection: opts.maxPendingUploadsPerConnection ?? L.MAX_PENDING_UPLOADS_PER_CONNECTION,
+      total: opts.maxPendingUploads ?? MAX_PENDING_UPLOADS,
+      graceMs: opts.uploadGraceMs ?? UPLOAD_GRACE_MS,
+      idleMs: opts.uploadIdleTimeoutMs ?? 10 * 60 * 1000,
+    });
+    this.mutable = new MutableSlots({
+      backend: this.backend,
+      locks: this.locks,
+      space: this.space,
+      nodeId: this.nodeId,
+      log: this.log,
+    });
+    this.advisories = new AdvisoryLimiter(this.now);
     this.readers = new ReaderCache(async (si, sh) => {
-      const f = await this.backend.openShare(si, sh, false);
+      const f = await this.backend.openShare('immutable', si, sh, false);
       if (!f) throw new StorageError('NOT_FOUND', `no immutable share ${sh} of ${siPrefix(si)} here`);
-      try {
-        const head = await f.read(0, IMMUTABLE_HEADER_BYTES);
-        if (containerKind(head) !== 'immutable') {
-          throw new StorageError('NOT_FOUND', `no immutable share ${sh} of ${siPrefix(si)} here`);
-        }
-        return { file: f, dataLength: immutableLayout(head, await f.size()).dataLength };
-      } catch (err) {
-        await f.close();
-        throw err;
-      }
+      const head = await f.read(0, IMMUTABLE_HEADER_BYTES);
+      return { file: f, dataLength: immutableLayout(head, await f.size()).dataLength };
     });
   }
 
   async start(): Promise<void> {
     await this.backend.init();
+    await this.mutable.recover();
+    this.advisories.load(await this.backend.advisoryNames());
+    const { graceMs, idleMs } = this.uploads.limits;
     this.sweeper = setInterval(
       () => {
         void this.abortIdleUploads();
         void this.readers.closeIdle();
       },
-      Math.min(30_000, this.idleMs),
+      Math.min(30_000, idleMs, graceMs),
     );
     this.sweeper.unref?.();
     if (this.expireEveryMs) {
@@ -145,20 +147,21 @@ export class StorageServer {
     if (this.sweeper) clearInterval(this.sweeper);
     if (this.expirer) clearInterval(this.expirer);
     await this.readers.closeAll();
-    for (const b of [...this.buckets.values()]) await this.dropBucket(b);
+    for (const b of this.uploads.all()) await this.dropBucket(b);
+    await this.backend.close();
   }
 
-  /** Free space minus reserved space minus space promised to uploads in progress. */
+  /** Free space minus reserved space minus space promised to uploads and writes in progress. */
   async availableSpace(): Promise<number> {
-    const free = await this.backend.freeBytes();
-    return Math.max(0, free - this.reserved - this.inFlightAllocation);
+    return this.space.available(await this.backend.freeBytes());
   }
 
   async version(): Promise<ServerVersion> {
+    const available = await this.availableSpace();
     return {
-      maximumImmutableShareSize: Math.min(L.MAX_IMMUTABLE_SHARE_BYTES, await this.availableSpace()),
+      maximumImmutableShareSize: Math.min(L.MAX_IMMUTABLE_SHARE_BYTES, available),
       maximumMutableShareSize: L.MAX_MUTABLE_SHARE_BYTES,
-      availableSpace: await this.availableSpace(),
+      availableSpace: available,
       applicationVersion: APPLICATION_VERSION,
     };
   }
@@ -167,90 +170,131 @@ export class StorageServer {
     return Math.floor((this.now() + LEASE_DURATION_MS) / 1000);
   }
 
+  // ---- connections --------------------------------------------------------------------
+
+  /** A connection opened: uploads it allocates live as long as it does (plus a grace). */
+  openSession(): UploadSession {
+    return new UploadSession();
+  }
+
+  /** The connection closed: its uploads wait the grace period for the client to reconnect. */
+  closeSession(session: UploadSession): void {
+    this.uploads.close(session, this.now());
+  }
+
+  /** Uploads in progress, and how many of them lost their connection (white-box figures for tests). */
+  uploadCounts(): { inProgress: number; orphaned: number } {
+    return { inProgress: this.uploads.size, orphaned: this.uploads.orphanCount };
+  }
+
   // ---- immutable ----------------------------------------------------------------------
 
-  allocate(a: AllocateArgs): Promise<AllocateResult> {
-    return this.locks.run(lockKey(a.si), async () => {
-      const existing = await this.sharesOfKind(a.si, 'immutable');
-      // A share file of the other kind is never replaced by an upload.
-      const taken = await this.sharesOfKind(a.si, 'mutable');
+  allocate(a: AllocateArgs, session: UploadSession): Promise<AllocateResult> {
+    return this.locks.run(siKey(a.si), async () => {
+      const existing = new Set(await this.backend.listShares('immutable', a.si));
+      const free = await this.backend.freeBytes();
+      // From here to the end of the loop nothing awaits: each check and its booking are
+      // one step, so concurrent allocations cannot both be promised the same bytes or slots.
+      const now = this.now();
       const alreadyHave: ShareNum[] = [];
       const allocated: ShareNum[] = [];
+      const evicted: Bucket[] = [];
       let refusedForSpace = 0;
-      let space = await this.availableSpace();
+      let refusal: Refusal | null = null;
       for (const sh of a.shares) {
-        if (existing.includes(sh)) {
+        if (existing.has(sh)) {
           alreadyHave.push(sh);
           continue;
         }
-        if (taken.includes(sh)) continue;
         const key = bucketKey(a.si, sh);
-        const b = this.buckets.get(key);
-        if (b) {
+        const held = this.uploads.get(key);
+        if (held) {
           // Idempotent for the same upload; another upload's bucket is busy (neither list).
-          if (equalBytes(b.upload, a.upload)) {
-            b.lastActive = this.now();
+          if (equalBytes(held.upload, a.upload)) {
+            this.uploads.touch(held, session, now);
             allocated.push(sh);
           }
           continue;
         }
-        if (a.size > space) {
+        if (a.size > this.space.available(free)) {
           refusedForSpace++;
           continue;
         }
-        if (this.buckets.size >= MAX_OPEN_BUCKETS) {
-          if (allocated.length > 0) break;
-          throw new StorageError(
-            'UNAVAILABLE',
-            'the server has too many uploads in progress; try again later',
-          );
+        const admitted = this.uploads.admit(session);
+        if (admitted.evicted) {
+          this.unbook(admitted.evicted);
+          evicted.push(admitted.evicted);
         }
-        const pending = await this.backend.createPending(a.si, sh, false);
-        space -= a.size;
-        this.inFlightAllocation += a.size;
-        this.buckets.set(key, {
+        if (admitted.refused) {
+          refusal = admitted.refused;
+          break;
+        }
+        this.space.tryBook(free, a.size); // fits: checked above, and nothing awaited since
+        this.uploads.add({
           key,
           si: a.si,
           sh,
           upload: a.upload.slice(),
           size: a.size,
-          pending,
+          pending: this.backend.createPending(a.si, sh),
           written: [],
-          lastActive: this.now(),
+          lastActive: now,
           queue: Promise.resolve(),
           renew: a.renew.slice(),
           cancel: a.cancel.slice(),
           done: false,
+          session,
+          orphanedAt: null,
         });
         allocated.push(sh);
       }
-      if (alreadyHave.length > 0) await this.leaseShares(a.si, alreadyHave, 'immutable', a.renew, a.cancel);
-      if (refusedForSpace > 0 && allocated.length === 0 && alreadyHave.length === 0) {
-        throw new StorageError(
-          'NO_SPACE',
-          `server has ${space} bytes available (after its reserved space); a share needs ${a.size}`,
-        );
+      for (const b of evicted) await this.discard(b);
+      if (evicted.length) this.log(`aborted ${evicted.length} orphaned upload(s) to make room`);
+      if (alreadyHave.length > 0) await this.leaseImmutable(a.si, alreadyHave, a.renew, a.cancel);
+      if (allocated.length === 0 && alreadyHave.length === 0) {
+        if (refusal === 'closed') throw new StorageError('UNAVAILABLE', 'the connection is closed');
+        if (refusal === 'connection') {
+          throw new StorageError(
+            'UNAVAILABLE',
+            `too many uploads in progress on this connection (at most ${this.uploads.limits.perConnection}); ` +
+              'finish or abort some first',
+          );
+        }
+        if (refusal === 'server') {
+          throw new StorageError(
+            'UNAVAILABLE',
+            'the server has too many uploads in progress; try again later',
+          );
+        }
+        if (refusedForSpace > 0) {
+          throw new StorageError(
+            'NO_SPACE',
+            `server has ${this.space.available(free)} bytes available (after its reserved space); ` +
+              `a share needs ${a.size}`,
+          );
+        }
       }
       this.log(
         `allocate si=${siPrefix(a.si)} size=${a.size} new=${allocated.length} have=${alreadyHave.length}` +
-          (refusedForSpace ? ` refused=${refusedForSpace} (space)` : ''),
+          (refusedForSpace ? ` refused=${refusedForSpace} (space)` : '') +
+          (refusal ? ` refused (${refusal} upload limit)` : ''),
       );
       return { alreadyHave, allocated };
     });
   }
 
-  private bucketFor(si: StorageIndex, sh: ShareNum, upload: Uint8Array): Bucket {
-    const b = this.buckets.get(bucketKey(si, sh));
+  private bucketFor(si: StorageIndex, sh: ShareNum, upload: Uint8Array, session: UploadSession): Bucket {
+    const b = this.uploads.get(bucketKey(si, sh));
     if (!b || b.done)
       throw new StorageError('NOT_FOUND', `no upload in progress for share ${sh} of ${siPrefix(si)}`);
     if (!equalBytes(b.upload, upload))
       throw new StorageError('BAD_SECRET', `wrong upload secret for share ${sh}`);
-    b.lastActive = this.now();
+    this.uploads.touch(b, session, this.now());
     return b;
   }
 
-  async write(a: WriteArgs): Promise<void> {
-    const b = this.bucketFor(a.si, a.sh, a.upload);
+  async write(a: WriteArgs, session: UploadSession): Promise<void> {
+    const b = this.bucketFor(a.si, a.sh, a.upload, session);
     const end = a.offset + a.data.length;
     if (end > b.size) {
       throw new StorageError(
@@ -278,9 +322,9 @@ export class StorageServer {
     return task;
   }
 
-  async close(a: BucketArgs): Promise<void> {
-    const b = this.bucketFor(a.si, a.sh, a.upload);
-    return this.locks.run(lockKey(a.si), async () => {
+  async close(a: BucketArgs, session: UploadSession): Promise<void> {
+    const b = this.bucketFor(a.si, a.sh, a.upload, session);
+    return this.locks.run(siKey(a.si), async () => {
       await b.queue;
       if (b.done) throw new StorageError('NOT_FOUND', `the upload of share ${a.sh} was closed or aborted`);
       const length = b.written.length === 0 ? 0 : b.written[0][1];
@@ -290,16 +334,8 @@ export class StorageServer {
           `share ${a.sh} has gaps: write every byte from 0 before closing`,
         );
       }
-      if ((await this.sharesOfKind(a.si, 'mutable')).includes(a.sh)) {
-        await this.dropBucket(b);
-        throw new StorageError(
-          'CONFLICT',
-          `share ${a.sh} of ${siPrefix(a.si)} became a mutable share meanwhile`,
-        );
-      }
       b.done = true;
-      this.buckets.delete(b.key);
-      this.inFlightAllocation -= b.size;
+      this.unbook(b);
       const lease = newLease(b.renew, b.cancel, this.leaseExpiry());
       try {
         await b.pending.file.write(0, encodeImmutableHeader(length, 1));
@@ -314,49 +350,44 @@ export class StorageServer {
     });
   }
 
-  async abort(a: BucketArgs): Promise<void> {
-    const b = this.bucketFor(a.si, a.sh, a.upload);
-    return this.dropBucket(b).then(() => this.log(`abort si=${siPrefix(a.si)} sh=${a.sh}`));
+  async abort(a: BucketArgs, session: UploadSession): Promise<void> {
+    const b = this.bucketFor(a.si, a.sh, a.upload, session);
+    await this.dropBucket(b);
+    this.log(`abort si=${siPrefix(a.si)} sh=${a.sh}`);
   }
 
-  private async dropBucket(b: Bucket): Promise<void> {
-    if (b.done) return;
+  /** Takes a bucket out of the table and gives back its space (synchronously). */
+  private unbook(b: Bucket): void {
     b.done = true;
-    this.buckets.delete(b.key);
-    this.inFlightAllocation -= b.size;
+    this.uploads.remove(b);
+    this.space.release(b.size);
+  }
+
+  private async discard(b: Bucket): Promise<void> {
     await b.queue;
     await b.pending.discard();
   }
 
-  /** Aborts uploads nobody has touched for the idle timeout. */
+  private async dropBucket(b: Bucket): Promise<void> {
+    if (b.done) return;
+    this.unbook(b);
+    await this.discard(b);
+  }
+
+  /** Aborts orphaned uploads past their grace and uploads nobody touched for the idle timeout. */
   async abortIdleUploads(): Promise<number> {
-    const cutoff = this.now() - this.idleMs;
-    const idle = [...this.buckets.values()].filter((b) => b.lastActive < cutoff);
-    for (const b of idle) await this.dropBucket(b);
-    if (idle.length) this.log(`aborted ${idle.length} idle upload(s)`);
-    return idle.length;
+    const expired = this.uploads.expired(this.now());
+    for (const b of expired) await this.dropBucket(b);
+    if (expired.length) this.log(`aborted ${expired.length} idle or orphaned upload(s)`);
+    return expired.length;
   }
 
   listImmutable(si: StorageIndex): Promise<ShareNum[]> {
-    return this.sharesOfKind(si, 'immutable');
+    return this.backend.listShares('immutable', si);
   }
 
   listMutable(si: StorageIndex): Promise<ShareNum[]> {
-    return this.sharesOfKind(si, 'mutable');
-  }
-
-  private async sharesOfKind(si: StorageIndex, kind: ShareKind): Promise<ShareNum[]> {
-    const out: ShareNum[] = [];
-    for (const sh of await this.backend.listShares(si)) {
-      const f = await this.backend.openShare(si, sh, false);
-      if (!f) continue;
-      try {
-        if (containerKind(await f.read(0, 32)) === kind) out.push(sh);
-      } finally {
-        await f.close();
-      }
-    }
-    return out;
+    return this.mutable.list(si);
   }
 
   /**
@@ -376,65 +407,51 @@ export class StorageServer {
     }
   }
 
-  /** Opens a committed share of the given kind, or fails with NOT_FOUND. */
-  private async withShare<T>(
-    si: StorageIndex,
-    sh: ShareNum,
-    kind: ShareKind,
-    writable: boolean,
-    fn: (f: ShareFile, head: Uint8Array) => Promise<T>,
-  ): Promise<T> {
-    const f = await this.backend.openShare(si, sh, writable);
-    if (!f) throw new StorageError('NOT_FOUND', `no ${kind} share ${sh} of ${siPrefix(si)} here`);
-    try {
-      const head = await f.read(0, kind === 'mutable' ? MUTABLE_DATA_OFFSET : IMMUTABLE_HEADER_BYTES);
-      if (containerKind(head) !== kind) {
-        throw new StorageError('NOT_FOUND', `no ${kind} share ${sh} of ${siPrefix(si)} here`);
-      }
-      return await fn(f, head);
-    } finally {
-      await f.close();
-    }
-  }
-
   // ---- leases -------------------------------------------------------------------------
 
   addLease(a: LeaseArgs): Promise<void> {
-    return this.locks.run(lockKey(a.si), async () => {
-      const imm = await this.sharesOfKind(a.si, 'immutable');
-      const mut = await this.sharesOfKind(a.si, 'mutable');
-      if (imm.length + mut.length === 0)
-        throw new StorageError('NOT_FOUND', `no shares of ${siPrefix(a.si)} here`);
-      await this.leaseShares(a.si, imm, 'immutable', a.renew, a.cancel);
-      await this.leaseShares(a.si, mut, 'mutable', a.renew, a.cancel);
+    return this.locks.run(siKey(a.si), async () => {
+      const imm = await this.backend.listShares('immutable', a.si);
+      await this.leaseImmutable(a.si, imm, a.renew, a.cancel);
+      const mut = await this.mutable.leaseAll(
+        a.si,
+        newLease(a.renew, a.cancel, this.leaseExpiry(), this.nodeId),
+      );
+      if (imm.length + mut === 0) throw new StorageError('NOT_FOUND', `no shares of ${siPrefix(a.si)} here`);
     });
   }
 
-  /** Adds or renews a lease on each share; caller holds the SI lock. */
-  private async leaseShares(
+  /**
+   * Adds or renews a lease on immutable shares, in place: a renewal rewrites 4 bytes (the
+   * expiry), a new lease appends one record and then bumps the header's count. Caller
+   * holds the SI lock.
+   */
+  private async leaseImmutable(
     si: StorageIndex,
     shares: ShareNum[],
-    kind: ShareKind,
     renew: Uint8Array,
     cancel: Uint8Array,
   ): Promise<void> {
+    const lease = newLease(renew, cancel, this.leaseExpiry());
     for (const sh of shares) {
-      if (kind === 'immutable') {
-        await this.withShare(si, sh, 'immutable', true, async (f, head) => {
-          const layout = immutableLayout(head, await f.size());
-          const leases = decodeImmutableLeases(
-            await f.read(layout.leaseOffset, layout.leaseCount * IMMUTABLE_LEASE_BYTES),
-          );
-          const next = addOrRenewLease(leases, newLease(renew, cancel, this.leaseExpiry()));
-          await f.write(layout.leaseOffset, encodeImmutableLeases(next));
-          await f.write(0, encodeImmutableHeader(layout.dataLength, next.length));
-          await f.sync();
-        });
+      const f = await this.backend.openShare('immutable', si, sh, true);
+      if (!f) continue;
+      const { layout, leases } = await readImmutableLeases(f);
+      const u = addOrRenewLease(leases, lease);
+      if (u.changed === null) continue;
+      const at = layout.leaseOffset + u.changed * IMMUTABLE_LEASE_BYTES;
+      const record = encodeImmutableLeases([u.leases[u.changed]]);
+      if (u.how === 'renewed') {
+        await f.write(at + 68, record.subarray(68)); // the expiry
       } else {
-        await this.rewriteMutable(si, sh, (c) => {
-          c.leases = addOrRenewLease(c.leases, newLease(renew, cancel, this.leaseExpiry(), this.nodeId));
-        });
+        await f.write(at, record);
       }
+      if (u.how === 'added') {
+        // The record must be on disk before the count that makes it part of the share.
+        await f.sync();
+        await f.write(0, encodeImmutableHeader(layout.dataLength, u.leases.length));
+      }
+      await f.sync();
     }
   }
 
@@ -447,41 +464,28 @@ export class StorageServer {
     let leasesRemoved = 0;
     let sharesDeleted = 0;
     for await (const si of this.backend.listStorageIndexes()) {
-      await this.locks.run(lockKey(si), async () => {
-        for (const sh of await this.sharesOfKind(si, 'immutable')) {
-          const left = await this.withShare(si, sh, 'immutable', true, async (f, head) => {
-            const layout = immutableLayout(head, await f.size());
-            const leases = decodeImmutableLeases(
-              await f.read(layout.leaseOffset, layout.leaseCount * IMMUTABLE_LEASE_BYTES),
-            );
-            const live = leases.filter((l) => l.expires > nowSecs);
-            if (live.length === leases.length || live.length === 0) return live.length;
-            await f.write(0, encodeImmutableHeader(layout.dataLength, live.length));
-            await f.write(layout.leaseOffset, encodeImmutableLeases(live));
-            await f.truncate(layout.leaseOffset + live.length * IMMUTABLE_LEASE_BYTES);
-            await f.sync();
-            leasesRemoved += leases.length - live.length;
-            return live.length;
-          });
-          if (left === 0) {
+      await this.locks.run(siKey(si), async () => {
+        for (const sh of await this.backend.listShares('immutable', si)) {
+          const f = await this.backend.openShare('immutable', si, sh, true);
+          if (!f) continue;
+          const { layout, leases } = await readImmutableLeases(f);
+          const live = leases.filter((l) => l.expires > nowSecs);
+          if (live.length === leases.length && live.length > 0) continue;
+          leasesRemoved += leases.length - live.length;
+          if (live.length === 0) {
             this.readers.forget(si, sh);
-            await this.backend.deleteShare(si, sh);
+            await this.backend.deleteShare('immutable', si, sh);
             sharesDeleted++;
+            continue;
           }
+          await f.write(0, encodeImmutableHeader(layout.dataLength, live.length));
+          await f.write(layout.leaseOffset, encodeImmutableLeases(live));
+          await f.truncate(layout.leaseOffset + live.length * IMMUTABLE_LEASE_BYTES);
+          await f.sync();
         }
-        for (const sh of await this.sharesOfKind(si, 'mutable')) {
-          let left = -1;
-          await this.rewriteMutable(si, sh, (c) => {
-            const live = c.leases.filter((l) => l.expires > nowSecs);
-            leasesRemoved += c.leases.length - live.length;
-            c.leases = live;
-            left = live.length;
-          });
-          if (left === 0) {
-            await this.backend.deleteShare(si, sh);
-            sharesDeleted++;
-          }
-        }
+        const m = await this.mutable.expire(si, nowSecs);
+        leasesRemoved += m.leasesRemoved;
+        sharesDeleted += m.sharesDeleted;
       });
     }
     if (leasesRemoved || sharesDeleted) {
@@ -490,181 +494,46 @@ export class StorageServer {
     return { leasesRemoved, sharesDeleted };
   }
 
+  // ---- corruption advisories ----------------------------------------------------------
+
   async adviseCorrupt(a: CorruptArgs): Promise<void> {
-    const have = await this.sharesOfKind(a.si, a.kind);
+    const have = a.kind === 'immutable' ? await this.listImmutable(a.si) : await this.listMutable(a.si);
     if (!have.includes(a.sh))
       throw new StorageError('NOT_FOUND', `no ${a.kind} share ${a.sh} of ${siPrefix(a.si)} here`);
-    const reason = a.reason.replace(/[^\x20-\x7e]/g, '?');
-    await this.backend.recordAdvisory(
-      `${a.kind} share ${a.sh} of storage index ${base32Encode(a.si)}\nreason: ${reason}\n`,
-    );
+    const si = base32Encode(a.si);
+    this.advisories.admit(si);
+    try {
+      await this.backend.recordAdvisory(
+        advisoryName(new Date(this.now()), si, a.kind, a.sh, ++this.advisorySeq),
+        advisoryText(a.kind, si, a.sh, a.reason),
+      );
+    } catch (err) {
+      this.advisories.unadmit(si);
+      throw err;
+    }
     this.log(`corruption advised: ${a.kind} si=${siPrefix(a.si)} sh=${a.sh}`);
   }
 
   // ---- mutable ------------------------------------------------------------------------
 
   readMutable(a: ReadArgs): Promise<Uint8Array> {
-    return this.withShare(a.si, a.sh, 'mutable', false, async (f, head) => {
-      const h = decodeMutableHeader(head);
-      return readClamped(f, MUTABLE_DATA_OFFSET, h.dataLength, a.offset, a.length);
-    });
+    return this.mutable.read(a);
   }
 
   /** Tahoe's slot_testv_and_readv_and_writev (tahoe-formats §7.3), all-or-nothing. */
   readTestWrite(a: ReadTestWriteArgs): Promise<{ success: boolean; data: Map<ShareNum, Uint8Array[]> }> {
-    return this.locks.run(lockKey(a.si), async () => {
-      const existing = await this.sharesOfKind(a.si, 'mutable');
-      // Storage indexes are public: a slot write must never overwrite someone's immutable shares.
-      if ((await this.sharesOfKind(a.si, 'immutable')).length > 0) {
-        throw new StorageError('CONFLICT', `storage index ${siPrefix(a.si)} holds immutable shares here`);
-      }
-      const headers = new Map<ShareNum, MutableHeader>();
-      for (const sh of existing) {
-        const h = await this.withShare(a.si, sh, 'mutable', false, async (_f, head) =>
-          decodeMutableHeader(head),
-        );
-        headers.set(sh, h);
-        if (!equalBytes(h.writeEnabler, a.writeEnabler)) {
-          throw new StorageError(
-            'BAD_WRITE_ENABLER',
-            `the write enabler does not match the one share ${sh} was created with`,
-          );
-        }
-      }
-      const readData = async (sh: ShareNum, offset: number, size: number): Promise<Uint8Array> => {
-        const h = headers.get(sh);
-        if (!h) return new Uint8Array(0);
-        return this.withShare(a.si, sh, 'mutable', false, (f) =>
-          readClamped(f, MUTABLE_DATA_OFFSET, h.dataLength, offset, size),
-        );
-      };
-      let success = true;
-      for (const [sh, tw] of a.testWrite) {
-        for (const t of tw.test) {
-          if (!equalBytes(await readData(sh, t.offset, t.size), t.specimen)) success = false;
-        }
-      }
-      const data = new Map<ShareNum, Uint8Array[]>();
-      for (const sh of existing) {
-        const reads: Uint8Array[] = [];
-        for (const r of a.readVector) reads.push(await readData(sh, r.offset, r.size));
-        data.set(sh, reads);
-      }
-      if (!success) return { success, data };
-
-      for (const [sh, tw] of a.testWrite) {
-        for (const w of tw.write) {
-          if (w.offset + w.data.length > L.MAX_MUTABLE_SHARE_BYTES) {
-            throw new StorageError(
-              'TOO_LARGE',
-              `mutable share ${sh} would exceed ${L.MAX_MUTABLE_SHARE_BYTES} bytes`,
-            );
-          }
-        }
-      }
-      for (const [sh, tw] of a.testWrite) {
-        if (tw.newLength === 0) {
-          if (headers.has(sh)) await this.backend.deleteShare(a.si, sh);
-          continue;
-        }
-        const lease = newLease(a.renew, a.cancel, this.leaseExpiry(), this.nodeId);
-        await this.rewriteMutable(
-          a.si,
-          sh,
-          (c) => {
-            c.writes = tw.write;
-            c.newLength = tw.newLength;
-            c.leases = addOrRenewLease(c.leases, lease);
-          },
-          headers.has(sh) ? undefined : a.writeEnabler,
-        );
-      }
-      this.log(`rtw si=${siPrefix(a.si)} shares=${a.testWrite.size} ok`);
-      return { success, data };
-    });
-  }
-
-  /**
-   * Copy-on-write change of one mutable container: copy, apply writes / length / leases
-   * to the copy, fsync, rename over the original. `createWith` makes a new one.
-   */
-  private async rewriteMutable(
-    si: StorageIndex,
-    sh: ShareNum,
-    change: (c: MutableChange) => void,
-    createWith?: Uint8Array,
-  ): Promise<void> {
-    const pending = await this.backend.createPending(si, sh, createWith === undefined);
-    try {
-      const f = pending.file;
-      let header: MutableHeader;
-      let leases: Lease[];
-      if (createWith) {
-        header = {
-          nodeId: this.nodeId,
-          writeEnabler: createWith,
-          dataLength: 0,
-          extraLeaseOffset: MUTABLE_DATA_OFFSET,
-          slots: [],
-        };
-        leases = [];
-      } else {
-        header = decodeMutableHeader(await f.read(0, MUTABLE_DATA_OFFSET));
-        const extra = await f.read(header.extraLeaseOffset, (await f.size()) - header.extraLeaseOffset);
-        leases = [...header.slots.filter((l): l is Lease => l !== null), ...decodeExtraLeases(extra)];
-      }
-      const c: MutableChange = { writes: [], newLength: null, leases };
-      change(c);
-      let length = header.dataLength;
-      for (const w of c.writes) {
-        if (w.offset > length) {
-          // Gaps are zero-filled (the old extra-lease bytes there must not show through).
-          await f.write(MUTABLE_DATA_OFFSET + length, new Uint8Array(w.offset - length));
-        }
-        await f.write(MUTABLE_DATA_OFFSET + w.offset, w.data);
-        length = Math.max(length, w.offset + w.data.length);
-      }
-      if (c.newLength !== null && c.newLength < length) length = c.newLength;
-      const slots = c.leases.slice(0, 4);
-      const extraLeases = c.leases.slice(4);
-      const extraOffset = MUTABLE_DATA_OFFSET + length;
-      const extraBytes = encodeExtraLeases(extraLeases);
-      await f.write(extraOffset, extraBytes);
-      await f.truncate(extraOffset + extraBytes.length);
-      await f.write(
-        0,
-        encodeMutableHeader({ ...header, dataLength: length, extraLeaseOffset: extraOffset, slots }),
-      );
-      await pending.commit();
-    } catch (err) {
-      await pending.discard();
-      throw err;
-    }
+    return this.mutable.readTestWrite(a, newLease(a.renew, a.cancel, this.leaseExpiry(), this.nodeId));
   }
 }
 
-interface MutableChange {
-  writes: Array<{ offset: number; data: Uint8Array }>;
-  newLength: number | null;
-  leases: Lease[];
-}
-
-async function readClamped(
-  f: ShareFile,
-  base: number,
-  dataLength: number,
-  offset: number,
-  length: number,
-): Promise<Uint8Array> {
-  if (offset >= dataLength || length === 0) return new Uint8Array(0);
-  const n = Math.min(length, dataLength - offset);
-  return f.read(base + offset, n);
+async function readImmutableLeases(f: ShareFile) {
+  const layout = immutableLayout(await f.read(0, IMMUTABLE_HEADER_BYTES), await f.size());
+  const leases = decodeImmutableLeases(
+    await f.read(layout.leaseOffset, layout.leaseCount * IMMUTABLE_LEASE_BYTES),
+  );
+  return { layout, leases };
 }
 
 function bucketKey(si: StorageIndex, sh: ShareNum): string {
-  return `${lockKey(si)}/${sh}`;
-}
-
-function lockKey(si: StorageIndex): string {
-  return base32Encode(si);
+  return `${siKey(si)}/${sh}`;
 }

@@ -50,6 +50,11 @@ export const MAX_URL_CHARS = 512;
 export const MAX_IN_FLIGHT_REQUESTS = 256;
 /** Request bytes a client keeps in flight per connection before waiting (back-pressure). */
 export const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+/**
+ * Immutable uploads (allocated buckets, not yet closed or aborted) one connection may hold
+ * at a server: two files' worth of 256 shares. Beyond it `allocate` fails with UNAVAILABLE.
+ */
+export const MAX_PENDING_UPLOADS_PER_CONNECTION = 512;
 
 /** A signed announcement's size and lifetime. */
 export const MAX_ANNOUNCEMENT_BYTES = 4096;

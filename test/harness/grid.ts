@@ -128,6 +128,8 @@ export async function spawnServer(opts: {
   extraArgs?: string[];
   /** Run the bundled server entry on bare Node (as `cairn grid` does): lighter and faster to start. */
   bundled?: boolean;
+  /** Run it under `ulimit -n` (the most files the process may have open). */
+  maxOpenFiles?: number;
 }): Promise<SpawnedServer> {
   const dir = opts.dir ?? tempDir('cairn-server-');
   const args = ['server', '--dir', dir];
@@ -138,8 +140,8 @@ export async function spawnServer(opts: {
   args.push(...(opts.extraArgs ?? []));
   const ready = /Storage server (v0-[a-z2-7]{52}) ready(?: at (ws:\/\/\S+))?/;
   const { child, match, output } = opts.bundled
-    ? await spawnNode([await bundleServer(), ...args.slice(1)], ready)
-    : await spawnCairn(args, ready);
+    ? await spawnNode([await bundleServer(), ...args.slice(1)], ready, 30_000, opts.maxOpenFiles)
+    : await spawnNode([path.join(repoRoot, 'cli/bin/cairn.js'), ...args], ready, 30_000, opts.maxOpenFiles);
   return {
     serverId: asServerId(match[1]),
     url: match[2] ?? null,
@@ -174,16 +176,23 @@ export function spawnCairn(
   return spawnNode([path.join(repoRoot, 'cli/bin/cairn.js'), ...args], ready, timeoutMs);
 }
 
-/** Runs `node ARGS` in the repository and resolves when stdout matches `ready`. */
+/**
+ * Runs `node ARGS` in the repository and resolves when stdout matches `ready`. With
+ * `maxOpenFiles`, bash lowers the open-file limit and then becomes node (same process).
+ */
 export function spawnNode(
   args: string[],
   ready: RegExp,
   timeoutMs = 30_000,
+  maxOpenFiles?: number,
 ): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
-  const child = spawn(process.execPath, args, {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child =
+    maxOpenFiles === undefined
+      ? spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('bash', ['-c', `ulimit -n ${maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...args], {
+          cwd: repoRoot,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
   running.add(child);
   child.once('exit', () => running.delete(child));
   let out = '';

@@ -2,11 +2,17 @@
  * The storage protocol end to end on 127.0.0.1: a real StorageServer on disk behind a
  * real WebSocket, driven through the client API (connectStorageServer).
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { base32Encode } from '../../core/primitives/base32.ts';
 import { type StorageConnection, connectStorageServer } from '../../core/protocol/client.ts';
 import { generateKeyPair } from '../../core/protocol/identity.ts';
-import { StorageError } from '../../core/protocol/storage-api.ts';
-import { asShareNum, asStorageIndex, type ShareNum } from '../../core/types.ts';
+import * as L from '../../core/protocol/limits.ts';
+import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
+import { ADVISORY_REASON_CHARS } from '../../server/advisories.ts';
+import { decodeImmutableLeases, hashLeaseSecret, immutableLayout } from '../../server/containers.ts';
+import { LEASE_DURATION_MS } from '../../server/storage-server.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
 import { cleanup, startTestServer } from '../harness/grid.ts';
 
@@ -21,11 +27,39 @@ function bigRandom(n: number): Uint8Array {
   return out;
 }
 
+const DAY = 24 * 3600 * 1000;
+/** The server's clock, moved by tests that look at lease expiry times. */
+let clock = 1_750_000_000_000;
+
 let node: Awaited<ReturnType<typeof startTestServer>>;
 let conn: StorageConnection;
 
+const advisoryDir = () => path.join(node.dir, 'storage', 'corruption-advisories');
+const advisoryFiles = () => fs.readdir(advisoryDir());
+
+/** The leases of an immutable share as stored. */
+async function immutableLeasesOnDisk(si: StorageIndex, n: number) {
+  const b = base32Encode(si);
+  const file = new Uint8Array(
+    await fs.readFile(path.join(node.dir, 'storage', 'shares', b.slice(0, 2), b, `${n}`)),
+  );
+  return decodeImmutableLeases(file.subarray(immutableLayout(file, file.length).leaseOffset));
+}
+
+/** Share files of `si` in Tahoe's folder and in the second-kind folders. */
+async function shareFiles(si: StorageIndex) {
+  const b = base32Encode(si);
+  const list = (...parts: string[]) =>
+    fs.readdir(path.join(node.dir, 'storage', ...parts, b.slice(0, 2), b)).catch(() => [] as string[]);
+  return {
+    primary: await list('shares'),
+    mutable: await list('shares-second-kind', 'mutable'),
+    immutable: await list('shares-second-kind', 'immutable'),
+  };
+}
+
 beforeAll(async () => {
-  node = await startTestServer();
+  node = await startTestServer({ now: () => clock });
   conn = await connectStorageServer(node.url!, node.serverId);
 });
 afterAll(async () => {
@@ -96,23 +130,53 @@ describe('immutable shares', () => {
     expect(r.allocated).toEqual([2]);
   });
 
-  it('leases: addLease on held shares, NOT_FOUND on unknown ones; corruption advisories', async () => {
+  it('leases: addLease adds or renews on disk, NOT_FOUND on unknown shares; advisories are kept, cut', async () => {
     const si = newSI();
     const s = secrets();
+    const data = rand(10);
     await conn.allocateBuckets(si, s, [sh(0)], 10);
-    await conn.writeShare(si, sh(0), s.upload, 0, rand(10));
+    await conn.writeShare(si, sh(0), s.upload, 0, data);
     await conn.closeShare(si, sh(0), s.upload);
-    await conn.addLease(si, { renew: rand(32), cancel: rand(32) });
+    const [first] = await immutableLeasesOnDisk(si, 0);
+    expect(first.renewHash).toEqual(hashLeaseSecret(s.renew));
+    expect(first.expires).toBe(Math.floor((clock + LEASE_DURATION_MS) / 1000));
+
+    // A day later another client adds a lease: a second record, a day later to expire.
+    clock += DAY;
+    const other = { renew: rand(32), cancel: rand(32) };
+    await conn.addLease(si, other);
+    let leases = await immutableLeasesOnDisk(si, 0);
+    expect(leases.map((l) => l.expires)).toEqual([first.expires, first.expires + DAY / 1000]);
+    expect(leases[1].renewHash).toEqual(hashLeaseSecret(other.renew));
+    // A day after that the uploader renews: its record's expiry moves, nothing is added.
+    clock += DAY;
     await conn.addLease(si, { renew: s.renew, cancel: s.cancel });
-    await expect(conn.addLease(newSI(), { renew: rand(32), cancel: rand(32) })).rejects.toBeInstanceOf(
-      StorageError,
-    );
+    leases = await immutableLeasesOnDisk(si, 0);
+    expect(leases.map((l) => l.expires)).toEqual([
+      first.expires + (2 * DAY) / 1000,
+      first.expires + DAY / 1000,
+    ]);
+    await expect(conn.addLease(newSI(), { renew: rand(32), cancel: rand(32) })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+
+    const before = await advisoryFiles();
     await conn.adviseCorruptShare('immutable', si, sh(0), 'block hash mismatch');
     await expect(conn.adviseCorruptShare('immutable', si, sh(9), 'x')).rejects.toMatchObject({
       code: 'NOT_FOUND',
     });
+    await conn.adviseCorruptShare('immutable', si, sh(0), 'y'.repeat(L.MAX_REASON_CHARS));
+    const added = (await advisoryFiles()).filter((f) => !before.includes(f));
+    expect(added).toHaveLength(2);
+    const texts = await Promise.all(added.map((f) => fs.readFile(path.join(advisoryDir(), f), 'utf8')));
+    const short = texts.find((t) => t.includes('block hash mismatch'))!;
+    expect(short).toContain(`immutable share 0 of storage index ${base32Encode(si)}`);
+    // The long reason is kept only in part.
+    const long = texts.find((t) => t.includes('yyyy'))!;
+    expect(long.length).toBeLessThan(ADVISORY_REASON_CHARS + 200);
+    expect(long).toContain(`${L.MAX_REASON_CHARS - ADVISORY_REASON_CHARS} more characters not kept`);
     // Leases were added after the data; the data reads back unchanged.
-    expect((await conn.readShare(si, sh(0), 0, 100)).length).toBe(10);
+    expect(await conn.readShare(si, sh(0), 0, 100)).toEqual(data);
   });
 
   it('reports its version and space', async () => {
@@ -197,28 +261,53 @@ describe('identity', () => {
   });
 });
 
-describe('kinds do not mix', () => {
-  it('a slot write cannot replace immutable shares, nor an upload a mutable share', async () => {
+describe('kinds do not block each other', () => {
+  const tw = (data: Uint8Array) =>
+    new Map([[sh(0), { test: [], write: [{ offset: 0, data }], newLength: null }]]);
+
+  // Fails on the code before this change: the owner's write got CONFLICT for good.
+  it('an immutable share an outsider puts at a mutable slot does not freeze the slot', async () => {
+    const si = newSI();
+    const owner = { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) };
+    expect((await conn.readTestWrite(si, owner, tw(new Uint8Array([1, 2, 3])), [])).success).toBe(true);
+    const s = secrets();
+    expect((await conn.allocateBuckets(si, s, [sh(1)], 2)).allocated).toEqual([1]);
+    await conn.writeShare(si, sh(1), s.upload, 0, new Uint8Array([7, 7]));
+    await conn.closeShare(si, sh(1), s.upload);
+    // The owner goes on writing with its write enabler.
+    expect((await conn.readTestWrite(si, owner, tw(new Uint8Array([4, 5])), [])).success).toBe(true);
+    // Even the slot's own share number may hold an immutable share beside it.
+    expect((await conn.allocateBuckets(si, secrets(), [sh(0)], 2)).allocated).toEqual([0]);
+    expect(await conn.readMutableShare(si, sh(0), 0, 10)).toEqual(new Uint8Array([4, 5, 3]));
+    expect(await conn.listMutableShares(si)).toEqual([0]);
+    expect(await conn.listShares(si)).toEqual([1]);
+    expect(await conn.readShare(si, sh(1), 0, 10)).toEqual(new Uint8Array([7, 7]));
+    // The slot keeps Tahoe's place; the latecomer lives beside it.
+    expect(await shareFiles(si)).toEqual({ primary: ['0'], mutable: [], immutable: ['1'] });
+  });
+
+  // Fails on the code before this change: close got CONFLICT ("became a mutable share meanwhile").
+  it('a mutable slot an outsider makes during an upload does not block the upload', async () => {
     const si = newSI();
     const s = secrets();
     await conn.allocateBuckets(si, s, [sh(0)], 4);
     await conn.writeShare(si, sh(0), s.upload, 0, new Uint8Array([1, 2, 3, 4]));
+    const outsider = { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) };
+    expect((await conn.readTestWrite(si, outsider, tw(new Uint8Array([9])), [])).success).toBe(true);
     await conn.closeShare(si, sh(0), s.upload);
-    const tw = new Map([
-      [sh(0), { test: [], write: [{ offset: 0, data: new Uint8Array([9]) }], newLength: null }],
-    ]);
-    await expect(
-      conn.readTestWrite(si, { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) }, tw, []),
-    ).rejects.toMatchObject({ code: 'CONFLICT' });
     expect(await conn.readShare(si, sh(0), 0, 4)).toEqual(new Uint8Array([1, 2, 3, 4]));
-
-    const mi = newSI();
-    await conn.readTestWrite(mi, { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) }, tw, []);
-    expect(await conn.allocateBuckets(mi, secrets(), [sh(0), sh(1)], 4)).toEqual({
-      alreadyHave: [],
-      allocated: [1],
-    });
-    expect(await conn.readMutableShare(mi, sh(0), 0, 4)).toEqual(new Uint8Array([9]));
+    expect(await conn.readMutableShare(si, sh(0), 0, 4)).toEqual(new Uint8Array([9]));
+    expect(await shareFiles(si)).toEqual({ primary: ['0'], mutable: [], immutable: ['0'] });
+    // And the reverse order: a slot write at a storage index of immutable shares leaves them be.
+    const si2 = newSI();
+    const s2 = secrets();
+    await conn.allocateBuckets(si2, s2, [sh(0)], 4);
+    await conn.writeShare(si2, sh(0), s2.upload, 0, new Uint8Array([1, 2, 3, 4]));
+    await conn.closeShare(si2, sh(0), s2.upload);
+    expect((await conn.readTestWrite(si2, outsider, tw(new Uint8Array([9])), [])).success).toBe(true);
+    expect(await conn.readShare(si2, sh(0), 0, 4)).toEqual(new Uint8Array([1, 2, 3, 4]));
+    expect(await conn.readMutableShare(si2, sh(0), 0, 4)).toEqual(new Uint8Array([9]));
+    expect(await shareFiles(si2)).toEqual({ primary: ['0'], mutable: ['0'], immutable: [] });
   });
 
   it('serves many concurrent reads of the same shares', async () => {

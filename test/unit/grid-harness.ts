@@ -31,7 +31,7 @@ function loopback(handler: RequestHandler): { transport: Transport; kill(): void
   const transport: Transport = {
     send(frame) {
       // Copy: a real socket would not share the sender's buffer with the server.
-      if (open && !silent) setImmediate(() => session(frame.slice()));
+      if (open && !silent) setImmediate(() => session.frame(frame.slice()));
     },
     bufferedAmount: 0,
     onFrame: () => {},
@@ -46,6 +46,7 @@ function loopback(handler: RequestHandler): { transport: Transport; kill(): void
   const kill = () => {
     if (!open) return;
     open = false;
+    session.close();
     setImmediate(() => transport.onClose('the server went away'));
   };
   return {

@@ -30,19 +30,19 @@ async function makeServer(now: () => number) {
     uploadIdleTimeoutMs: 60_000,
   });
   await server.start();
-  return { dir, server };
+  return { dir, server, conn: server.openSession() };
 }
 
 describe('StorageServer', () => {
   it('writes Tahoe v2 immutable containers with hashed lease secrets and a 31-day lease', async () => {
     const t = 1_700_000_000_000;
-    const { dir, server } = await makeServer(() => t);
+    const { dir, server, conn } = await makeServer(() => t);
     const si = asStorageIndex(rand(16));
     const s = { renew: rand(32), cancel: rand(32), upload: rand(20) };
     const data = rand(1000);
-    await server.allocate({ si, ...s, shares: [asShareNum(7)], size: 1000 });
-    await server.write({ si, sh: asShareNum(7), upload: s.upload, offset: 0, data });
-    await server.close({ si, sh: asShareNum(7), upload: s.upload });
+    await server.allocate({ si, ...s, shares: [asShareNum(7)], size: 1000 }, conn);
+    await server.write({ si, sh: asShareNum(7), upload: s.upload, offset: 0, data }, conn);
+    await server.close({ si, sh: asShareNum(7), upload: s.upload }, conn);
     const b = base32Encode(si);
     const file = new Uint8Array(
       await fs.readFile(path.join(dir, 'storage', 'shares', b.slice(0, 2), b, '7')),
@@ -62,18 +62,18 @@ describe('StorageServer', () => {
 
   it('aborts uploads left idle past the timeout, releasing their space', async () => {
     let t = 0;
-    const { server } = await makeServer(() => t);
+    const { server, conn } = await makeServer(() => t);
     const si = asStorageIndex(rand(16));
     const s = { renew: rand(32), cancel: rand(32), upload: rand(20) };
     const before = await server.availableSpace();
-    await server.allocate({ si, ...s, shares: [asShareNum(0)], size: 10_000_000 });
+    await server.allocate({ si, ...s, shares: [asShareNum(0)], size: 10_000_000 }, conn);
     expect(before - (await server.availableSpace())).toBeGreaterThanOrEqual(9_000_000);
     t = 30_000;
     expect(await server.abortIdleUploads()).toBe(0);
     t = 61_000;
     expect(await server.abortIdleUploads()).toBe(1);
     await expect(
-      server.write({ si, sh: asShareNum(0), upload: s.upload, offset: 0, data: rand(5) }),
+      server.write({ si, sh: asShareNum(0), upload: s.upload, offset: 0, data: rand(5) }, conn),
     ).rejects.toMatchObject({
       code: 'NOT_FOUND',
     });
@@ -107,17 +107,102 @@ describe('StorageServer', () => {
   });
 });
 
+describe('both kinds at one storage index', () => {
+  it('in a folder older versions filled with both, a new share never replaces one of the other kind', async () => {
+    const { dir, server, conn } = await makeServer(() => 1e12);
+    const si = asStorageIndex(rand(16));
+    const b = base32Encode(si);
+    const m = { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) };
+    const write = (n: number, data: Uint8Array) =>
+      server.readTestWrite({
+        si,
+        ...m,
+        testWrite: new Map([[asShareNum(n), { test: [], write: [{ offset: 0, data }], newLength: null }]]),
+        readVector: [],
+      });
+    const upload = async (n: number, data: Uint8Array) => {
+      const s = { renew: rand(32), cancel: rand(32), upload: rand(20) };
+      await server.allocate({ si, ...s, shares: [asShareNum(n)], size: data.length }, conn);
+      await server.write({ si, sh: asShareNum(n), upload: s.upload, offset: 0, data }, conn);
+      await server.close({ si, sh: asShareNum(n), upload: s.upload }, conn);
+    };
+    await write(0, new Uint8Array([1]));
+    await upload(1, new Uint8Array([2]));
+    // What the server before this change left: both kinds in Tahoe's folder.
+    const primary = path.join(dir, 'storage', 'shares', b.slice(0, 2), b);
+    await fs.rename(
+      path.join(dir, 'storage', 'shares-second-kind', 'immutable', b.slice(0, 2), b, '1'),
+      path.join(primary, '1'),
+    );
+    expect((await fs.readdir(primary)).sort()).toEqual(['0', '1']);
+    await upload(0, new Uint8Array([3]));
+    await write(1, new Uint8Array([4]));
+    expect(await server.listImmutable(si)).toEqual([0, 1]);
+    expect(await server.listMutable(si)).toEqual([0, 1]);
+    const read = (kind: 'immutable' | 'mutable', n: number) =>
+      (kind === 'immutable' ? server.readImmutable : server.readMutable).call(server, {
+        si,
+        sh: asShareNum(n),
+        offset: 0,
+        length: 10,
+      });
+    expect([
+      await read('mutable', 0),
+      await read('immutable', 1),
+      await read('immutable', 0),
+      await read('mutable', 1),
+    ]).toEqual([1, 2, 3, 4].map((x) => new Uint8Array([x])));
+    await server.stop();
+  });
+});
+
+describe('a full server', () => {
+  it('refuses writes with NO_SPACE but still takes leases, so shares do not expire for want of room', async () => {
+    const dir = tempDir('cairn-full-');
+    const nodeId = rand(20);
+    let server = new StorageServer({ backend: new DiskBackend(dir), nodeId });
+    await server.start();
+    const si = asStorageIndex(rand(16));
+    const m = { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) };
+    const tw = new Map([
+      [asShareNum(0), { test: [], write: [{ offset: 0, data: rand(100) }], newLength: null }],
+    ]);
+    await server.readTestWrite({ si, ...m, testWrite: tw, readVector: [] });
+    await server.stop();
+    // The same folder with every free byte reserved.
+    const full = new DiskBackend(dir);
+    server = new StorageServer({ backend: full, nodeId, reservedSpace: (await full.freeBytes()) + 2 ** 30 });
+    await server.start();
+    expect(await server.availableSpace()).toBe(0);
+    await expect(server.readTestWrite({ si, ...m, testWrite: tw, readVector: [] })).rejects.toMatchObject({
+      code: 'NO_SPACE',
+    });
+    await expect(
+      server.allocate(
+        { si: asStorageIndex(rand(16)), ...m, upload: rand(20), shares: [asShareNum(0)], size: 10 },
+        server.openSession(),
+      ),
+    ).rejects.toMatchObject({ code: 'NO_SPACE' });
+    await server.addLease({ si, renew: m.renew, cancel: m.cancel }); // a renewal
+    for (let i = 0; i < 5; i++) await server.addLease({ si, renew: rand(32), cancel: rand(32) }); // new ones
+    const b = base32Encode(si);
+    const file = await fs.readFile(path.join(dir, 'storage', 'shares', b.slice(0, 2), b, '0'));
+    expect(file.length).toBe(MUTABLE_DATA_OFFSET + 100 + 4 + 2 * 92); // six leases: four slots, two extra
+    await server.stop();
+  });
+});
+
 describe('lease expiry', () => {
   it('drops expired leases and deletes shares left with none, immutable and mutable', async () => {
     const day = 24 * 3600 * 1000;
     let t = 1_700_000_000_000;
-    const { server } = await makeServer(() => t);
+    const { server, conn } = await makeServer(() => t);
     const si = asStorageIndex(rand(16));
     const s = { renew: rand(32), cancel: rand(32), upload: rand(20) };
     const data = rand(500);
-    await server.allocate({ si, ...s, shares: [asShareNum(0)], size: 500 });
-    await server.write({ si, sh: asShareNum(0), upload: s.upload, offset: 0, data });
-    await server.close({ si, sh: asShareNum(0), upload: s.upload });
+    await server.allocate({ si, ...s, shares: [asShareNum(0)], size: 500 }, conn);
+    await server.write({ si, sh: asShareNum(0), upload: s.upload, offset: 0, data }, conn);
+    await server.close({ si, sh: asShareNum(0), upload: s.upload }, conn);
     const mi = asStorageIndex(rand(16));
     await server.readTestWrite({
       si: mi,
@@ -137,7 +222,8 @@ describe('lease expiry', () => {
     expect(await server.readImmutable({ si, sh: asShareNum(0), offset: 0, length: 500 })).toEqual(data);
     expect(await server.expireLeases()).toEqual({ leasesRemoved: 0, sharesDeleted: 0 });
     t += 7 * day;
-    expect(await server.expireLeases()).toEqual({ leasesRemoved: 0, sharesDeleted: 1 });
+    // The second lease runs out too: it goes, and with it the share.
+    expect(await server.expireLeases()).toEqual({ leasesRemoved: 1, sharesDeleted: 1 });
     expect(await server.listImmutable(si)).toEqual([]);
     await expect(server.readImmutable({ si, sh: asShareNum(0), offset: 0, length: 1 })).rejects.toMatchObject(
       {

@@ -1,0 +1,301 @@
+/**
+ * Mutable slots (all mutable shares of one storage index): Tahoe's read-test-write
+ * (tahoe-formats §7.3), reads, lease changes and lease expiry, each changing containers
+ * in place through a write-ahead journal:
+ *   plan the patches (mutable-plan.ts) → check and book the space → store the journal
+ *   durably → apply the patches to each share and fsync → remove the journal.
+ * A change costs the bytes it touches (twice: journal and share), whatever the share's
+ * size. A crash leaves a journal that start-up replays; a change that fails half way
+ * (I/O error) leaves the slot "unsettled": it is replayed before anyone reads it again.
+ *
+ * Changes hold the slot's exclusive lock; reads hold it shared, so no read sees a change
+ * half applied.
+ */
+import { equalBytes } from '../core/primitives/bytes.ts';
+import type { ReadArgs, ReadTestWriteArgs } from '../core/protocol/frames.ts';
+import * as L from '../core/protocol/limits.ts';
+import { StorageError } from '../core/protocol/storage-api.ts';
+import type { ShareNum, StorageIndex } from '../core/types.ts';
+import type { ShareBackend, ShareFile } from './backend.ts';
+import { decodeMutableHeader, type Lease, MUTABLE_DATA_OFFSET, MUTABLE_LEASE_BYTES } from './containers.ts';
+import { decodeJournal, encodeJournal, type JournalOp } from './journal.ts';
+import type { KeyedLock } from './keyed-lock.ts';
+import { addOrRenewLease } from './leases.ts';
+import { planSlotChange, type SlotState, slotState } from './mutable-plan.ts';
+import { siKey, siPrefix } from './si.ts';
+import type { SpaceLedger } from './space.ts';
+
+export interface MutableSlotsOptions {
+  backend: ShareBackend;
+  /** The server's per-storage-index lock, shared with the immutable side. */
+  locks: KeyedLock;
+  space: SpaceLedger;
+  nodeId: Uint8Array;
+  log: (line: string) => void;
+}
+
+/** Extra leases a container may carry before it is taken for corrupt (far beyond the cap). */
+const MAX_TAIL_BYTES = 4 + 100_000 * MUTABLE_LEASE_BYTES;
+
+interface Share {
+  file: ShareFile;
+  state: SlotState;
+}
+
+export class MutableSlots {
+  /** Slots with a journal on disk that is not yet applied in full. */
+  private readonly unsettled = new Map<string, { si: StorageIndex; ops: JournalOp[] }>();
+
+  constructor(private readonly o: MutableSlotsOptions) {}
+
+  /** Replays (or, if torn, discards) every journal a crash left. Run before serving. */
+  async recover(): Promise<void> {
+    for await (const j of this.o.backend.journals()) {
+      const ops = decodeJournal(j.bytes);
+      if (!ops) {
+        // Torn while it was written, so none of it was applied: the slot is as it was.
+        this.o.log(`discarding an incomplete journal for si=${siPrefix(j.si)}`);
+        await this.o.backend.removeJournal(j.si);
+        continue;
+      }
+      this.unsettled.set(siKey(j.si), { si: j.si, ops });
+      try {
+        await this.o.locks.run(siKey(j.si), () => this.settle(j.si));
+        this.o.log(`replayed the journal of si=${siPrefix(j.si)} (${ops.length} share change(s))`);
+      } catch (err) {
+        // One slot that cannot be repaired now must not keep the server from serving the
+        // rest: it stays unsettled, and every use of it tries again.
+        this.o.log(`cannot replay the journal of si=${siPrefix(j.si)} yet: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Applies the slot's leftover journal, if any. Caller holds the exclusive lock. */
+  private async settle(si: StorageIndex): Promise<void> {
+    const u = this.unsettled.get(siKey(si));
+    if (!u) return;
+    await this.apply(si, u.ops);
+    await this.o.backend.removeJournal(si);
+    this.unsettled.delete(siKey(si));
+  }
+
+  /** Runs `fn` under the shared lock, once no journal is pending for the slot. */
+  private async readLocked<T>(si: StorageIndex, fn: () => Promise<T>): Promise<T> {
+    const key = siKey(si);
+    if (this.unsettled.has(key)) await this.o.locks.run(key, () => this.settle(si));
+    return this.o.locks.shared(key, async () => {
+      if (this.unsettled.has(key)) {
+        throw new StorageError(
+          'UNAVAILABLE',
+          `mutable shares of ${siPrefix(si)} are being repaired; try again`,
+        );
+      }
+      return fn();
+    });
+  }
+
+  list(si: StorageIndex): Promise<ShareNum[]> {
+    return this.readLocked(si, () => this.o.backend.listShares('mutable', si));
+  }
+
+  read(a: ReadArgs): Promise<Uint8Array> {
+    return this.readLocked(a.si, async () => {
+      const f = await this.o.backend.openShare('mutable', a.si, a.sh, false);
+      if (!f) throw new StorageError('NOT_FOUND', `no mutable share ${a.sh} of ${siPrefix(a.si)} here`);
+      const h = decodeMutableHeader(await f.read(0, MUTABLE_DATA_OFFSET));
+      return readClamped(f, h.dataLength, a.offset, a.length);
+    });
+  }
+
+  /** Tahoe's slot_testv_and_readv_and_writev (tahoe-formats §7.3), all-or-nothing. */
+  readTestWrite(
+    a: ReadTestWriteArgs,
+    lease: Lease,
+  ): Promise<{ success: boolean; data: Map<ShareNum, Uint8Array[]> }> {
+    return this.o.locks.run(siKey(a.si), async () => {
+      await this.settle(a.si);
+      const existing = await this.load(a.si);
+      for (const [sh, s] of existing) {
+        if (!equalBytes(s.state.header.writeEnabler, a.writeEnabler)) {
+          throw new StorageError(
+            'BAD_WRITE_ENABLER',
+            `the write enabler does not match the one share ${sh} was created with`,
+          );
+        }
+      }
+      const readData = (sh: ShareNum, offset: number, size: number): Promise<Uint8Array> => {
+        const s = existing.get(sh);
+        return s
+          ? readClamped(s.file, s.state.header.dataLength, offset, size)
+          : Promise.resolve(new Uint8Array(0));
+      };
+      let success = true;
+      for (const [sh, tw] of a.testWrite) {
+        for (const t of tw.test) {
+          if (!equalBytes(await readData(sh, t.offset, t.size), t.specimen)) success = false;
+        }
+      }
+      const data = new Map<ShareNum, Uint8Array[]>();
+      for (const sh of existing.keys()) {
+        const reads: Uint8Array[] = [];
+        for (const r of a.readVector) reads.push(await readData(sh, r.offset, r.size));
+        data.set(sh, reads);
+      }
+      if (!success) return { success, data };
+
+      for (const [sh, tw] of a.testWrite) {
+        for (const w of tw.write) {
+          if (w.offset + w.data.length > L.MAX_MUTABLE_SHARE_BYTES) {
+            throw new StorageError(
+              'TOO_LARGE',
+              `mutable share ${sh} would exceed ${L.MAX_MUTABLE_SHARE_BYTES} bytes`,
+            );
+          }
+        }
+      }
+      const ops: JournalOp[] = [];
+      let growth = 0;
+      for (const [sh, tw] of a.testWrite) {
+        const cur = existing.get(sh);
+        if (tw.newLength === 0) {
+          if (cur) ops.push({ sh, kind: 'delete' });
+          continue;
+        }
+        const leases = addOrRenewLease(cur ? cur.state.leases : [], lease).leases;
+        const plan = planSlotChange(
+          cur ? cur.state : null,
+          { nodeId: this.o.nodeId, writeEnabler: a.writeEnabler },
+          { writes: tw.write, newLength: tw.newLength, leases },
+        );
+        ops.push({ sh, kind: cur ? 'patch' : 'create', size: plan.size, patches: plan.patches });
+        growth += plan.growth;
+      }
+      await this.commit(a.si, ops, growth, true);
+      this.o.log(`rtw si=${siPrefix(a.si)} shares=${a.testWrite.size} ok`);
+      return { success, data };
+    });
+  }
+
+  /** Adds or renews `lease` on every share of the slot; returns how many there are. Caller holds the exclusive lock. */
+  async leaseAll(si: StorageIndex, lease: Lease): Promise<number> {
+    await this.settle(si);
+    const existing = await this.load(si);
+    const ops: JournalOp[] = [];
+    let growth = 0;
+    for (const [sh, s] of existing) {
+      const u = addOrRenewLease(s.state.leases, lease);
+      if (u.changed === null) continue;
+      const plan = planSlotChange(s.state, s.state.header, { writes: [], newLength: null, leases: u.leases });
+      ops.push({ sh, kind: 'patch', size: plan.size, patches: plan.patches });
+      growth += plan.growth;
+    }
+    await this.commit(si, ops, growth);
+    return existing.size;
+  }
+
+  /** Drops leases expired at `nowSecs`; deletes shares left with none. Caller holds the exclusive lock. */
+  async expire(si: StorageIndex, nowSecs: number): Promise<{ leasesRemoved: number; sharesDeleted: number }> {
+    await this.settle(si);
+    const ops: JournalOp[] = [];
+    let leasesRemoved = 0;
+    let sharesDeleted = 0;
+    for (const [sh, s] of await this.load(si)) {
+      const live = s.state.leases.filter((l) => l.expires > nowSecs);
+      if (live.length === s.state.leases.length && live.length > 0) continue;
+      leasesRemoved += s.state.leases.length - live.length;
+      if (live.length === 0) {
+        ops.push({ sh, kind: 'delete' });
+        sharesDeleted++;
+        continue;
+      }
+      const plan = planSlotChange(s.state, s.state.header, { writes: [], newLength: null, leases: live });
+      ops.push({ sh, kind: 'patch', size: plan.size, patches: plan.patches });
+    }
+    await this.commit(si, ops, 0);
+    return { leasesRemoved, sharesDeleted };
+  }
+
+  /** The slot's shares and their containers. */
+  private async load(si: StorageIndex): Promise<Map<ShareNum, Share>> {
+    const out = new Map<ShareNum, Share>();
+    for (const sh of await this.o.backend.listShares('mutable', si)) {
+      const file = await this.o.backend.openShare('mutable', si, sh, false);
+      if (file) out.set(sh, { file, state: await readState(file) });
+    }
+    return out;
+  }
+
+  /**
+   * Books the space, journals, applies, and forgets the journal. Caller holds the exclusive
+   * lock. Only writes are checked for space: lease changes are a few bytes (the cap bounds
+   * them), and a full server must still take renewals, or shares would expire for want of
+   * room to say they should not.
+   */
+  private async commit(
+    si: StorageIndex,
+    ops: JournalOp[],
+    growth: number,
+    checkSpace = false,
+  ): Promise<void> {
+    if (ops.length === 0) return;
+    const journal = encodeJournal(ops);
+    // The journal is on disk while the change is applied: it needs room too.
+    const need = checkSpace ? growth + journal.length : 0;
+    const free = checkSpace ? await this.o.backend.freeBytes() : 0;
+    if (!this.o.space.tryBook(free, need)) {
+      throw new StorageError(
+        'NO_SPACE',
+        `server has ${this.o.space.available(free)} bytes available (after its reserved space); ` +
+          `this write needs ${need}`,
+      );
+    }
+    try {
+      try {
+        await this.o.backend.writeJournal(si, journal);
+      } catch (err) {
+        // Not applied at all; whatever part of the journal reached the disk is torn.
+        await this.o.backend.removeJournal(si).catch(() => {});
+        throw err;
+      }
+      this.unsettled.set(siKey(si), { si, ops });
+      await this.settle(si);
+    } finally {
+      this.o.space.release(need);
+    }
+  }
+
+  private async apply(si: StorageIndex, ops: JournalOp[]): Promise<void> {
+    for (const op of ops) {
+      if (op.kind === 'delete') {
+        await this.o.backend.deleteShare('mutable', si, op.sh);
+        continue;
+      }
+      const f =
+        op.kind === 'create'
+          ? await this.o.backend.openOrCreateMutable(si, op.sh)
+          : await this.o.backend.openShare('mutable', si, op.sh, true);
+      if (!f) {
+        this.o.log(`journal of si=${siPrefix(si)} changes share ${op.sh}, which is gone; skipped`);
+        continue;
+      }
+      for (const p of op.patches) await f.write(p.offset, p.data);
+      await f.truncate(op.size);
+      await f.sync();
+    }
+  }
+}
+
+async function readState(f: ShareFile): Promise<SlotState> {
+  const headerBytes = await f.read(0, MUTABLE_DATA_OFFSET);
+  const header = decodeMutableHeader(headerBytes);
+  const fileSize = await f.size();
+  const tailLength = fileSize - header.extraLeaseOffset;
+  if (tailLength > MAX_TAIL_BYTES) throw new Error('mutable container is corrupt: too many extra leases');
+  const tail = tailLength > 0 ? await f.read(header.extraLeaseOffset, tailLength) : new Uint8Array(0);
+  return slotState(headerBytes, tail, fileSize);
+}
+
+function readClamped(f: ShareFile, dataLength: number, offset: number, length: number): Promise<Uint8Array> {
+  if (offset >= dataLength || length === 0) return Promise.resolve(new Uint8Array(0));
+  return f.read(MUTABLE_DATA_OFFSET + offset, Math.min(length, dataLength - offset));
+}

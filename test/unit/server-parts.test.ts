@@ -1,0 +1,202 @@
+/** The storage server's small parts on their own: handle budget, locks, lease cap, advisory limits. */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { StorageError } from '../../core/protocol/storage-api.ts';
+import {
+  ADVISORIES_PER_SI,
+  ADVISORY_BURST,
+  AdvisoryLimiter,
+  advisoryName,
+  advisorySi,
+} from '../../server/advisories.ts';
+import { newLease } from '../../server/containers.ts';
+import { defaultHandleBudget, HandleBudget } from '../../server/handle-budget.ts';
+import { KeyedLock } from '../../server/keyed-lock.ts';
+import { addOrRenewLease, MAX_LEASES_PER_SHARE } from '../../server/leases.ts';
+import { cleanup, tempDir } from '../harness/grid.ts';
+
+afterAll(() => cleanup());
+
+describe('HandleBudget', () => {
+  it('never holds more handles than its budget, and every use completes', async () => {
+    const dir = tempDir('cairn-handles-');
+    const files = Array.from({ length: 12 }, (_, i) => path.join(dir, `f${i}`));
+    for (const [i, f] of files.entries()) await fs.writeFile(f, `file ${i}`);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 6 }),
+        fc.array(
+          fc.record({ file: fc.nat(11), kind: fc.constantFrom('read', 'dir', 'forget'), hold: fc.nat(3) }),
+          {
+            minLength: 1,
+            maxLength: 60,
+          },
+        ),
+        async (max, ops) => {
+          const budget = new HandleBudget(max);
+          let open = 0;
+          let peak = 0;
+          const opened = async (p: string) => {
+            const h = await fs.open(p, 'r');
+            open++;
+            peak = Math.max(peak, open);
+            const close = h.close.bind(h);
+            h.close = async () => {
+              open--;
+              await close();
+            };
+            return h;
+          };
+          const pause = (n: number) => new Promise<void>((r) => setTimeout(r, n));
+          await Promise.all(
+            ops.map(async (op) => {
+              const p = files[op.file];
+              if (op.kind === 'forget') return budget.forget(p);
+              if (op.kind === 'dir') {
+                return budget.transient(async () => {
+                  const h = await opened(dir);
+                  await pause(op.hold);
+                  await h.close();
+                });
+              }
+              const text = await budget.use(
+                p,
+                'r',
+                () => opened(p),
+                async (h) => {
+                  await pause(op.hold);
+                  // Positional reads: concurrent users share one handle (and its file position).
+                  const buf = Buffer.alloc(32);
+                  const { bytesRead } = await h.read(buf, 0, 32, 0);
+                  return buf.subarray(0, bytesRead).toString();
+                },
+              );
+              expect(text).toBe(`file ${op.file}`);
+            }),
+          );
+          expect(peak).toBeLessThanOrEqual(max);
+          expect(budget.inUse).toBe(open);
+          await budget.closeAll();
+          expect(open).toBe(0);
+          expect(budget.inUse).toBe(0);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('takes a quarter of the open-file limit, within bounds', () => {
+    const limits = (n: string) =>
+      `Limit  Soft Limit  Hard Limit  Units\nMax open files            ${n}                  4096                 files\n`;
+    expect(defaultHandleBudget(limits('1024'))).toBe(256);
+    expect(defaultHandleBudget(limits('256'))).toBe(64);
+    expect(defaultHandleBudget(limits('20000'))).toBe(1024);
+    expect(defaultHandleBudget(limits('40'))).toBe(16);
+    expect(defaultHandleBudget(limits('unlimited'))).toBe(1024);
+    expect(defaultHandleBudget('nothing useful')).toBe(256);
+  });
+});
+
+describe('KeyedLock', () => {
+  it('runs shared tasks together, exclusive ones alone, in arrival order', async () => {
+    const lock = new KeyedLock();
+    const log: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const task = (name: string, wait?: Promise<void>) => async () => {
+      log.push(`${name}+`);
+      await wait;
+      await Promise.resolve();
+      log.push(`${name}-`);
+    };
+    const all = [
+      lock.shared('k', task('r1', gate)),
+      lock.shared('k', task('r2')),
+      lock.run('k', task('w1')),
+      lock.shared('k', task('r3')), // waits for w1, though only readers run now
+      lock.run('other', task('x')), // another key never waits
+    ];
+    await Promise.resolve();
+    expect(log).toEqual(['r1+', 'r2+', 'x+']);
+    release();
+    await Promise.all(all);
+    expect(log.indexOf('w1+')).toBeGreaterThan(log.indexOf('r1-'));
+    expect(log.indexOf('w1+')).toBeGreaterThan(log.indexOf('r2-'));
+    expect(log.indexOf('r3+')).toBeGreaterThan(log.indexOf('w1-'));
+    // A failed task does not wedge the key.
+    await expect(
+      lock.run('k', async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await lock.run('k', async () => 7)).toBe(7);
+  });
+});
+
+describe('lease cap', () => {
+  const rand = () => new Uint8Array(randomBytes(32));
+  it('renews in place, adds up to the cap, then replaces the lease that expires first', () => {
+    let leases = Array.from({ length: MAX_LEASES_PER_SHARE }, (_, i) => newLease(rand(), rand(), 1000 + i));
+    const mine = leases[10];
+    // Renewal: always, in place.
+    let u = addOrRenewLease(leases, { ...newLease(rand(), rand(), 5000), renewHash: mine.renewHash });
+    expect(u).toMatchObject({ how: 'renewed', changed: 10 });
+    expect(u.leases[10].expires).toBe(5000);
+    leases = u.leases;
+    // A renewal to an earlier time changes nothing.
+    expect(addOrRenewLease(leases, { ...newLease(rand(), rand(), 10), renewHash: mine.renewHash }).how).toBe(
+      'unchanged',
+    );
+    // At the cap, a new lease takes the place of the earliest (index 0, expiring at 1000).
+    const fresh = newLease(rand(), rand(), 6000);
+    u = addOrRenewLease(leases, fresh);
+    expect(u).toMatchObject({ how: 'replaced', changed: 0 });
+    expect(u.leases).toHaveLength(MAX_LEASES_PER_SHARE);
+    expect(u.leases[0]).toBe(fresh);
+    // One that would expire before every kept one adds nothing.
+    expect(addOrRenewLease(u.leases, newLease(rand(), rand(), 999)).how).toBe('unchanged');
+    // Below the cap: appended.
+    expect(addOrRenewLease(leases.slice(0, 3), fresh)).toMatchObject({ how: 'added', changed: 3 });
+  });
+});
+
+describe('AdvisoryLimiter', () => {
+  const si = (n: number) => String.fromCharCode(97 + n).repeat(26);
+  it('bounds advisories per storage index, in all, and per second', () => {
+    let t = 0;
+    const limiter = new AdvisoryLimiter(() => t);
+    for (let i = 0; i < ADVISORIES_PER_SI; i++) limiter.admit(si(0));
+    expect(() => limiter.admit(si(0))).toThrow(expect.objectContaining({ code: 'NO_SPACE' }));
+    let n = ADVISORIES_PER_SI;
+    for (let i = 1; n < ADVISORY_BURST; i++, n++) limiter.admit(si(i));
+    const refusal = (() => {
+      try {
+        limiter.admit(si(20));
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(refusal).toBeInstanceOf(StorageError);
+    expect(refusal).toMatchObject({ code: 'UNAVAILABLE' });
+    t += 1000;
+    limiter.admit(si(20));
+    expect(() => limiter.admit(si(21))).toThrow(/too many corruption advisories/);
+  });
+
+  it('counts what is already kept, from the file names', () => {
+    const names = Array.from({ length: ADVISORIES_PER_SI }, (_, i) =>
+      advisoryName(new Date(1e12), si(1), 'mutable', 3, i),
+    );
+    expect(advisorySi(names[0])).toBe(si(1));
+    expect(advisorySi('notes.txt')).toBeNull();
+    const limiter = new AdvisoryLimiter(() => 0);
+    limiter.load([...names, 'notes.txt']);
+    expect(() => limiter.admit(si(1))).toThrow(expect.objectContaining({ code: 'NO_SPACE' }));
+    limiter.admit(si(2));
+  });
+});
