@@ -8,7 +8,7 @@ import { type MutableFormat, mutableWriteCapOf, parseCapability } from '../caps/
 import { formatCap } from '../caps/immutable.ts';
 import { uploadImmutable } from '../grid/uploader.ts';
 import type { EncodeTools } from '../immutable/encoder.ts';
-import { type ChkParams, checkParams } from '../immutable/params.ts';
+import { type ChkParams, checkEncoding, checkParams } from '../immutable/params.ts';
 import { planChk } from '../immutable/plan.ts';
 import type { PlaintextSource } from '../immutable/source.ts';
 import type { ServerId } from '../types.ts';
@@ -133,6 +133,7 @@ export class Grid {
   /** Stores `source` as an immutable file; tiny files become literal caps and touch no server. */
   async upload(source: PlaintextSource, opts: UploadFileOptions): Promise<UploadFileResult> {
     checkParams(opts.params);
+    checkEncoding(opts.params);
     const needsServers = planChk(source.size, opts.params).kind === 'chk';
     const [servers, tools, secrets] = await Promise.all([
       needsServers ? this.connections.requireServers() : [],

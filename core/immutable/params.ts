@@ -67,10 +67,22 @@ export function encodingProblems(
   return out;
 }
 
-export function checkParams(p: ChkParams): void {
-  const problems = encodingProblems(p);
+/** Throws the first of encodingProblems(p) as an InputError (uploads check the whole rule). */
+export function checkEncoding(p: { k: number; happy: number; n: number }, maxShares = 256): void {
+  const problems = encodingProblems(p, maxShares);
   const first = problems.k ?? problems.happy ?? problems.n;
   if (first) throw new InputError(first);
+}
+
+/**
+ * What the encoder needs: k and N within the rule, a happy it could use, a segment size.
+ * happy below k is fine here (Tahoe's vectors were made with happy = 1); placement refuses it.
+ */
+export function checkParams(p: ChkParams): void {
+  checkEncoding({ k: p.k, n: p.n, happy: p.k });
+  if (!Number.isSafeInteger(p.happy) || p.happy < 1 || p.happy > p.n) {
+    throw new InputError(`happy must be between 1 and N (${p.n}), not ${p.happy}`);
+  }
   if (!Number.isSafeInteger(p.maxSegmentSize) || p.maxSegmentSize < 1) {
     throw new InputError(`max segment size must be a positive integer, not ${p.maxSegmentSize}`);
   }
