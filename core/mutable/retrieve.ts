@@ -2,8 +2,9 @@
  * Reading one version of a mutable file from the servers that hold it (tahoe-formats §4.10):
  * k shares are taken, each share's block hash tree is checked up its chain to the signed
  * root hash, then only the segments covering the wanted range are fetched (a window of
- * segments per request, the next window fetched while this one decodes), every block is
- * checked against its leaf, and k blocks decode a segment. A share that fails any check is
+ * segments per request, the next window asked for as soon as this one is in use, a few
+ * segments checked and decoded at once), every block is checked against its leaf, and k
+ * blocks decode a segment. A share that fails any check is
  * dropped for another holder and reported to its server; wrong bytes are never returned.
  */
 import { NotEnoughSharesError, ShareUnavailableError } from '../immutable/errors.ts';
@@ -40,6 +41,9 @@ export interface RetrieveOptions {
   onRead?(shnum: number, bytes: number): void;
 }
 
+/** Segments checked and decoded at once. */
+const SEGMENTS_IN_FLIGHT = 3;
+
 /** Reads a byte range of a share, in as many requests as the protocol needs. */
 async function readBytes(
   si: StorageIndex,
@@ -55,10 +59,21 @@ async function readBytes(
 const covers = (piece: SharePiece, r: ByteRange) =>
   piece.offset <= r.offset && piece.offset + piece.bytes.length >= r.offset + r.length;
 
-/** One share in use: its verified leaves and a window of fetched segments. */
+/** Segments first..last of one share, fetched in one request. */
+interface Window {
+  readonly first: number;
+  readonly last: number;
+  readonly piece: Promise<SharePiece>;
+}
+
+/**
+ * One share in use: its verified leaves and the windows of segments fetched from it. Asking
+ * for a segment also starts fetching the window after its own, so the next request is under
+ * way while this one's segments are checked and decoded.
+ */
 class ActiveShare {
-  #window: Promise<{ first: number; last: number; piece: SharePiece }> | null = null;
-  #next: Promise<{ first: number; last: number; piece: SharePiece }> | null = null;
+  /** Fetched or in flight, in segment order; windows wholly behind the reader are dropped. */
+  #windows: Window[] = [];
 
   private constructor(
     readonly sighting: VerifiedSighting,
@@ -90,7 +105,7 @@ class ActiveShare {
   }
 
   /** Segments first..last in one request: as many as fit in a read, at least one. */
-  #fetch(first: number): Promise<{ first: number; last: number; piece: SharePiece }> {
+  #fetch(first: number): Window {
     const header = this.sighting.header;
     const start = segmentRange(header, first);
     let last = first;
@@ -102,29 +117,39 @@ class ActiveShare {
     const end = segmentRange(header, last);
     const range = { offset: start.offset, length: end.offset + end.length - start.offset };
     const head: SharePiece = { offset: 0, bytes: this.sighting.head };
-    if (covers(head, range)) return Promise.resolve({ first, last, piece: head });
-    return readBytes(this.si, this.sighting, range, this.opts.onRead).then((piece) => ({
-      first,
-      last,
-      piece,
-    }));
+    const piece = covers(head, range)
+      ? Promise.resolve(head)
+      : readBytes(this.si, this.sighting, range, this.opts.onRead);
+    piece.catch(() => {}); // a failed read-ahead surfaces when its segments are asked for
+    return { first, last, piece };
+  }
+
+  /** The window holding segment `s` (fetched now if none does), and the next one started. */
+  #windowOf(s: number): Window {
+    // Windows ending before the one in use are done with (a retried segment refetches).
+    const i = this.#windows.findIndex((w) => w.last >= s - 1);
+    this.#windows = i < 0 ? [] : this.#windows.slice(i);
+    let w = this.#windows.find((x) => x.first <= s && s <= x.last);
+    if (!w) {
+      w = this.#fetch(s);
+      this.#windows = [
+        ...this.#windows.filter((x) => x.last < s),
+        w,
+        ...this.#windows.filter((x) => x.first > s),
+      ];
+    }
+    const next = w.last + 1;
+    if (next <= this.lastWanted && !this.#windows.some((x) => x.first <= next && next <= x.last)) {
+      this.#windows.push(this.#fetch(next));
+      this.#windows.sort((a, b) => a.first - b.first);
+    }
+    return w;
   }
 
   /** Segment `s`, checked against this share's block hash tree. */
   async segment(s: number): Promise<{ salt: Uint8Array; block: Uint8Array }> {
-    let w = this.#window ? await this.#window : null;
-    if (!w || s < w.first || s > w.last) {
-      if (this.#next && (await this.#next).first === s) this.#window = this.#next;
-      else this.#window = this.#fetch(s);
-      this.#next = null;
-      w = await this.#window;
-    }
-    // Read ahead: the next window comes in while this one is decoded.
-    if (s === w.last && !this.#next && w.last < this.lastWanted) {
-      this.#next = this.#fetch(w.last + 1);
-      this.#next.catch(() => {});
-    }
-    const seg = readSegment(this.shnum, this.sighting.header, s, [w.piece]);
+    const piece = await this.#windowOf(s).piece;
+    const seg = readSegment(this.shnum, this.sighting.header, s, [piece]);
     await checkSegment(this.shnum, this.sighting.header, s, this.leaves, seg, this.opts.tools.backend);
     return seg;
   }
@@ -187,30 +212,54 @@ export async function* retrieveVersion(
     if (active.size < prefix.k) throw new NotEnoughSharesError(prefix.k, active.size, problems);
   };
 
-  for (let s = segs.first; s <= segs.last; s++) {
-    let got: { shnum: number; salt: Uint8Array; block: Uint8Array }[] = [];
+  // Concurrent segments share one fill: the first to find too few shares opens more.
+  let filling: Promise<void> | null = null;
+  const enough = () => {
+    filling ??= fill().finally(() => {
+      filling = null;
+    });
+    return filling;
+  };
+
+  /** Segment `s`'s plaintext, from k shares that pass their checks (others are given up). */
+  const segment = async (s: number): Promise<Uint8Array> => {
     for (;;) {
       if (opts.signal?.aborted) throw new CairnError('CANCELLED', 'the read was cancelled');
-      await fill();
+      await enough();
       const shares = [...active.values()].slice(0, prefix.k);
       const results = await Promise.allSettled(shares.map((a) => a.segment(s)));
-      got = [];
+      const got: { shnum: number; salt: Uint8Array; block: Uint8Array }[] = [];
       results.forEach((r, i) => {
         if (r.status === 'fulfilled') got.push({ shnum: shares[i].shnum, ...r.value });
-        else {
+        else if (active.get(shares[i].shnum) === shares[i]) {
+          // Given up once, even when segments in flight beside this one saw it fail too.
           active.delete(shares[i].shnum);
           giveUp(shares[i].sighting, r.reason);
         }
       });
-      if (got.length === prefix.k) break;
+      if (got.length === prefix.k) {
+        return decodeSegment(
+          prefix,
+          s,
+          { blocks: got.map((g) => g.block), shnums: got.map((g) => g.shnum), salt: got[0].salt },
+          opts.readKey,
+          opts.tools,
+        );
+      }
     }
-    const plaintext = await decodeSegment(
-      prefix,
-      s,
-      { blocks: got.map((g) => g.block), shnums: got.map((g) => g.shnum), salt: got[0].salt },
-      opts.readKey,
-      opts.tools,
-    );
+  };
+
+  // Up to SEGMENTS_IN_FLIGHT segments are checked and decoded at once (their async hashing
+  // and decryption overlap), and yielded in order.
+  const inflight: Promise<Uint8Array>[] = [];
+  let next = segs.first;
+  for (let s = segs.first; s <= segs.last; s++) {
+    while (next <= segs.last && inflight.length < SEGMENTS_IN_FLIGHT) {
+      const p = segment(next++);
+      p.catch(() => {}); // rejections surface when this segment's turn comes
+      inflight.push(p);
+    }
+    const plaintext = await inflight.shift()!;
     const span = segmentSpan(prefix, s);
     const from = Math.max(offset, span.start);
     const to = Math.min(end, span.start + span.length);

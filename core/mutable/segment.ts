@@ -8,6 +8,7 @@
  */
 import type { Codec } from '../codec/index.ts';
 import { InputError } from '../errors.ts';
+import { concatBytes } from '../primitives/bytes.ts';
 import type { CryptoBackend } from '../primitives/crypto-backend.ts';
 import { TAG_BLOCK } from '../primitives/tags.ts';
 import { tagPrefix } from '../primitives/tagged-hash.ts';
@@ -73,10 +74,13 @@ export async function segmentLeaf(
   block: Uint8Array,
   backend: CryptoBackend,
 ): Promise<Uint8Array> {
-  const hashed = format === 'mdmf' ? new Uint8Array(SALT_BYTES + block.length) : block;
+  let hashed = block;
   if (format === 'mdmf') {
-    hashed.set(salt);
-    hashed.set(block, SALT_BYTES);
+    // Read from a share, salt and block lie side by side: hash them where they are.
+    hashed =
+      salt.buffer === block.buffer && salt.byteOffset + SALT_BYTES === block.byteOffset
+        ? new Uint8Array(salt.buffer, salt.byteOffset, SALT_BYTES + block.length)
+        : concatBytes(salt, block);
   }
   const [leaf] = await backend.taggedHashes(BLOCK_PREFIX, [hashed]);
   return leaf;
@@ -94,14 +98,20 @@ export interface MutableSegmentDecodeJob {
   readonly shnums: readonly number[];
 }
 
+// Ciphertext is laid out here before it is decrypted: a backend reads its input before
+// aesCtr returns, and fresh buffers per segment cost more than the copying (page faults).
+let scratch = new Uint8Array(0);
+
 /** zfec-decode k verified blocks, strip the padding, decrypt. */
 export async function decodeMutableSegment(
   job: MutableSegmentDecodeJob,
   backend: CryptoBackend,
   codec: Codec,
 ): Promise<Uint8Array> {
-  const pieces = codec.decode(job.k, job.n, [...job.blocks], [...job.shnums]);
-  const ciphertext = new Uint8Array(job.length);
+  // Views into the codec's memory, valid until its next call: copied out before any await.
+  const pieces = codec.decodeViews(job.k, job.n, [...job.blocks], [...job.shnums]);
+  if (scratch.length < job.length) scratch = new Uint8Array(Math.max(job.length, 2 * scratch.length));
+  const ciphertext = scratch.subarray(0, job.length);
   let at = 0;
   for (const p of pieces) {
     if (at >= job.length) break;
