@@ -36,7 +36,7 @@ import {
   type RuntimeFigures,
   type SizeFigures,
 } from './mutable-grid.ts';
-import { procCpu } from './proc.ts';
+import { peakBytes, procCpu, resetPeak } from './proc.ts';
 import { type Cdp, CdpPage, launchChromium } from './web-cdp.ts';
 import { WorkerProfiler } from './web-profile.ts';
 
@@ -198,6 +198,8 @@ async function browserPhase<T>(
   const m0 = machineCpu();
   const g0 = grid.cpu();
   const c0 = await chromiumCpu(cdp);
+  const renderers = () => [...c0].filter(([, p]) => p.type === 'renderer').map(([pid]) => pid);
+  for (const pid of renderers()) resetPeak(pid);
   const { seconds, value } = await run();
   const c1 = await chromiumCpu(cdp);
   const g1 = grid.cpu();
@@ -214,7 +216,8 @@ async function browserPhase<T>(
   const servers = g1.servers - g0.servers;
   const total = m1.total - m0.total;
   const others = total > 0 ? Math.max(0, m1.busy - m0.busy - client - relay - servers) / total : 0;
-  return { phase: { seconds, client, relay, servers, others, detail }, value };
+  const peak = Math.max(0, ...renderers().map(peakBytes));
+  return { phase: { seconds, client, relay, servers, others, detail, peak }, value };
 }
 
 /** The next download Chromium completes: its path and the moment (epoch ms) it completed. */

@@ -113,6 +113,8 @@ export interface Phase {
   others: number;
   /** Client CPU seconds by process (Chromium: renderer, browser, utility). */
   detail?: string;
+  /** Peak resident memory during the phase, bytes: Node's process; Chromium's renderer (the tab and its workers). */
+  peak: number;
 }
 
 /** The median phase of several runs, by wall clock (CPU figures of that same run). */

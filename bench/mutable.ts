@@ -42,6 +42,7 @@ import { DEFAULT_CHK_PARAMS } from '../core/immutable/params.ts';
 import { bytesSource } from '../core/immutable/source.ts';
 import { nodeCrypto } from '../core/primitives/crypto-node.ts';
 import { generateRsaKeyPair } from '../core/primitives/rsa.ts';
+import { peakBytes, resetPeak } from './proc.ts';
 import { summarise } from './web-profile.ts';
 import {
   fmtSize,
@@ -116,6 +117,7 @@ async function nodePhase(grid: LocalGrid, fn: () => Promise<void>, label?: strin
   }
   const m0 = machineCpu();
   const g0 = grid.cpu();
+  resetPeak(process.pid);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   await fn();
@@ -132,7 +134,7 @@ async function nodePhase(grid: LocalGrid, fn: () => Promise<void>, label?: strin
     const { profile } = await session.post('Profiler.stop');
     console.log(`  ${label}, Node client:\n${summarise(profile as Parameters<typeof summarise>[0])}`);
   }
-  return { seconds, client, relay, servers, others };
+  return { seconds, client, relay, servers, others, peak: peakBytes(process.pid) };
 }
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -285,6 +287,7 @@ function report(all: RuntimeFigures[]): void {
       '10 servers',
       'MB per client CPU-s',
       'MB per CPU-s (all)',
+      'peak RSS MB',
       'others',
     ];
     const rows: string[][] = [];
@@ -308,6 +311,7 @@ function report(all: RuntimeFigures[]): void {
             p.servers.toFixed(2),
             (s.size / 1e6 / p.client).toFixed(0),
             (s.size / 1e6 / (p.client + p.relay + p.servers)).toFixed(0),
+            (p.peak / 1e6).toFixed(0),
             `${(p.others * 100).toFixed(0)}%`,
           ]);
         }
@@ -324,6 +328,7 @@ function report(all: RuntimeFigures[]): void {
           `${median(s.keygenInPublishMs).toFixed(0)} ms`,
           '',
           '(excluded above)',
+          '',
           '',
           '',
           '',
