@@ -14,7 +14,7 @@ import {
   verifierOf,
 } from '../caps/index.ts';
 import { InputError } from '../errors.ts';
-import { encodeMutable } from '../mutable/encode.ts';
+import { encodeMutableStream } from '../mutable/encode.ts';
 import { type Fingerprint, readKeyOf, type ReadKey, type WriteKey } from '../mutable/keys.ts';
 import { bytesAt, encPrivKeyRange } from '../mutable/layout.ts';
 import { planMutable } from '../mutable/prefix.ts';
@@ -244,7 +244,8 @@ export class MutableNode implements MutableFileNode {
     const n = opts.n ?? current?.prefix.n ?? this.ctx.defaults.n;
     planMutable(this.format, data.length, k, n); // validates k and N before any work
     const [signing, tools] = await Promise.all([this.#signingKeys(map), this.ctx.tools()]);
-    const encoded = await encodeMutable(
+    // Signed first; each share's bytes are then made call by call as they are written.
+    const encoded = await encodeMutableStream(
       {
         data,
         format: this.format,
@@ -259,15 +260,9 @@ export class MutableNode implements MutableFileNode {
       tools,
     );
     const ctx = await this.#publishContext(writeKey, opts);
-    const shares = new Map<number, ShareWrites>(
-      encoded.shares.map((share, sh) => [
-        sh,
-        { writes: [{ offset: 0, data: share }], newLength: share.length },
-      ]),
-    );
     await publishWrites(
       placeShares(this.storageIndex, n, map, ctx.servers),
-      shares,
+      encoded,
       encoded.checkstring,
       ctx,
       true,

@@ -12,6 +12,7 @@ import { leaseSecretsFor } from '../grid/lease.ts';
 import { permuteServers } from '../grid/permute.ts';
 import { withTimeout } from '../grid/timeout.ts';
 import { CancelledError } from '../grid/errors.ts';
+import { BufferPool } from '../primitives/buffer-pool.ts';
 import { serverLeaseSeed } from '../protocol/identity.ts';
 import { MAX_WRITE_BYTES } from '../protocol/limits.ts';
 import type {
@@ -22,6 +23,7 @@ import type {
   WriteVector,
 } from '../protocol/storage-api.ts';
 import { asShareNum, type ServerId, type ShareNum, type StorageIndex } from '../types.ts';
+import type { MutableVersionStream } from './encode.ts';
 import { writeEnabler, writeEnablerMaster, type WriteKey } from './keys.ts';
 import type { ServerMap, ShareSighting } from './servermap.ts';
 import type { MutableWrite } from './update.ts';
@@ -123,6 +125,137 @@ function callsFor(sw: ShareWrites): WriteVector[][] {
   return calls;
 }
 
+/** One target's calls, in order. */
+interface ShareCalls {
+  readonly count: number;
+  /** Truncate the share here with the last call (null: keep its length). */
+  readonly newLength: number | null;
+  vectors(i: number): Promise<WriteVector[]>;
+  /** The target is done (written, refused or failed): its data may go. */
+  close(): void;
+}
+
+interface CallSource {
+  /** Share bytes one target of `shnum` writes. */
+  bytes(shnum: number): number;
+  open(shnum: number): ShareCalls;
+}
+
+function listedCalls(shares: ReadonlyMap<number, ShareWrites>): CallSource {
+  const of = (shnum: number) => {
+    const sw = shares.get(shnum);
+    if (!sw) throw new MutablePublishError(`no data for share ${shnum}`);
+    return sw;
+  };
+  return {
+    bytes: (shnum) => shares.get(shnum)?.writes.reduce((a, w) => a + w.data.length, 0) ?? 0,
+    open(shnum) {
+      const sw = of(shnum);
+      const calls = callsFor(sw);
+      return {
+        count: calls.length,
+        newLength: sw.newLength,
+        vectors: async (i) => calls[i],
+        close() {},
+      };
+    },
+  };
+}
+
+/**
+ * Calls of at most CALL_DATA_BYTES covering [0, shareLength), ending on segment boundaries
+ * where one fits (a call then never encodes a segment another call encodes too).
+ */
+function callRanges(stream: MutableVersionStream): { offset: number; length: number }[] {
+  const { shareLength, segmentBoundaries: bounds } = stream;
+  const dataStart = bounds[0] ?? shareLength;
+  const dataEnd = bounds[bounds.length - 1] ?? shareLength;
+  const out: { offset: number; length: number }[] = [];
+  let b = 0;
+  for (let at = 0; at < shareLength; ) {
+    let end = Math.min(shareLength, at + CALL_DATA_BYTES);
+    if (end > dataStart && end < dataEnd) {
+      while (b + 1 < bounds.length && bounds[b + 1] <= end) b++;
+      if (bounds[b] > at && bounds[b] <= end) end = bounds[b];
+    }
+    out.push({ offset: at, length: end - at });
+    at = end;
+  }
+  return out;
+}
+
+/** Calls ahead of the slowest target whose data may be made and held (each N calls' worth). */
+const CALLS_AHEAD = 3;
+
+/**
+ * A new version's shares, call by call: call i's bytes for all N shares are made together
+ * (each segment encoded once) into pooled buffers when the first target needs them, the next
+ * call's made meanwhile, and dropped once every target is past them. No target runs more
+ * than CALLS_AHEAD calls ahead of the slowest, so memory stays a few calls deep whatever the
+ * file's size. A target that starts again (a share moved off a failed server) has its calls
+ * made again.
+ */
+function streamedCalls(stream: MutableVersionStream): CallSource {
+  const ranges = callRanges(stream);
+  const pool = new BufferPool((CALLS_AHEAD + 2) * stream.n * CALL_DATA_BYTES);
+  const made = new Map<number, Promise<Uint8Array[]>>();
+  const at = new Map<object, number>(); // each open target → the call it is on
+  let wake: (() => void)[] = [];
+  const slowest = () => Math.min(Infinity, ...at.values());
+  const make = (i: number): Promise<Uint8Array[]> => {
+    let band = made.get(i);
+    if (!band) {
+      const out = Array.from({ length: stream.n }, () => pool.take(ranges[i].length));
+      band = stream.fill(ranges[i].offset, out).then(() => out);
+      band.catch(() => {}); // surfaces to the targets that wait for it
+      made.set(i, band);
+    }
+    return band;
+  };
+  const drop = () => {
+    const min = slowest();
+    for (const [i, band] of made) {
+      if (i >= min) continue;
+      made.delete(i);
+      band.then(
+        (out) => {
+          for (const b of out) pool.give(b);
+        },
+        () => {},
+      );
+    }
+    const w = wake;
+    wake = [];
+    for (const f of w) f();
+  };
+  return {
+    bytes: () => stream.shareLength,
+    open(shnum) {
+      if (!Number.isInteger(shnum) || shnum < 0 || shnum >= stream.n)
+        throw new MutablePublishError(`no data for share ${shnum}`);
+      const me = {};
+      at.set(me, 0);
+      return {
+        count: ranges.length,
+        newLength: stream.shareLength,
+        async vectors(i) {
+          at.set(me, i);
+          drop();
+          while (i >= slowest() + CALLS_AHEAD) await new Promise<void>((r) => wake.push(r));
+          const band = make(i);
+          if (i + 1 < ranges.length && i + 1 < slowest() + CALLS_AHEAD) make(i + 1);
+          const out = await band;
+          return [{ offset: ranges[i].offset, data: out[shnum] }];
+        },
+        close() {
+          at.delete(me);
+          drop();
+        },
+      };
+    },
+  };
+}
+
 function secretsFor(ctx: PublishContext, server: StorageServerApi): MutableSecrets {
   const seed = serverLeaseSeed(server.serverId);
   return {
@@ -137,71 +270,78 @@ const testFor = (expect: Uint8Array | null): TestVector[] =>
     : [{ offset: 0, size: expect.length, specimen: expect }];
 
 /**
- * Sends each share's writes to its targets. `newCheckstring` is the version's checkstring,
- * which later calls of a split share test. With `relocate`, a share whose server fails goes
+ * Sends each share's writes to its targets: listed writes (in-place updates), or a new
+ * version's whole shares made call by call from its stream (encodeMutableStream) while they
+ * are written. `newCheckstring` is the version's checkstring, which later calls of a split
+ * share test. With `relocate`, a share whose server fails goes
  * to another server (whole-share writes); without, it is lost (in-place updates).
  */
 export async function publishWrites(
   targets: readonly Target[],
-  shares: ReadonlyMap<number, ShareWrites>,
+  shares: ReadonlyMap<number, ShareWrites> | MutableVersionStream,
   newCheckstring: Uint8Array,
   ctx: PublishContext,
   relocate: boolean,
 ): Promise<PublishOutcome> {
   const timeout = ctx.callTimeoutMs ?? 60_000;
-  const total = targets.reduce(
-    (n, t) => n + (shares.get(t.shnum)?.writes.reduce((a, w) => a + w.data.length, 0) ?? 0),
-    0,
-  );
+  const source = 'fill' in shares ? streamedCalls(shares) : listedCalls(shares);
+  const total = targets.reduce((n, t) => n + source.bytes(t.shnum), 0);
   let done = 0;
   const placed = new Map<ServerId, ShareNum[]>();
   const surprises: ShareSighting[] = [];
   const dead = new Set<StorageServerApi>();
   const lost: Target[] = [];
 
-  // One queue per server: its shares are written one after another, servers in parallel.
-  const queues = new Map<StorageServerApi, Target[]>();
+  // Listed writes: one queue per server, its shares written one after another, servers in
+  // parallel. A streamed version: every share at once, so that all of them move through the
+  // calls together and each call's data is made once for all.
+  const streamed = 'fill' in shares;
+  const queues = new Map<unknown, Target[]>();
   const enqueue = (t: Target) => {
-    const q = queues.get(t.server) ?? [];
+    const key = streamed ? t : t.server;
+    const q = queues.get(key) ?? [];
     q.push(t);
-    queues.set(t.server, q);
+    queues.set(key, q);
   };
   for (const t of targets) enqueue(t);
 
   const writeOne = async (t: Target): Promise<'ok' | 'surprise' | 'failed'> => {
-    const sw = shares.get(t.shnum);
-    if (!sw) throw new MutablePublishError(`no data for share ${t.shnum}`);
-    const secrets = secretsFor(ctx, t.server);
-    const calls = callsFor(sw);
-    for (let i = 0; i < calls.length; i++) {
-      if (ctx.signal?.aborted) throw new CancelledError('the write was cancelled');
-      const last = i === calls.length - 1;
-      const tw: ShareTestWrite = {
-        test: testFor(i === 0 ? t.expect : newCheckstring),
-        write: calls[i],
-        newLength: last ? sw.newLength : null,
-      };
-      let result: Awaited<ReturnType<StorageServerApi['readTestWrite']>>;
-      try {
-        result = await withTimeout(
-          t.server.readTestWrite(ctx.si, secrets, new Map([[t.shnum, tw]]), []),
-          timeout,
-          'a storage server (write)',
-        );
-      } catch {
-        return 'failed';
+    const calls = source.open(t.shnum);
+    try {
+      const secrets = secretsFor(ctx, t.server);
+      for (let i = 0; i < calls.count; i++) {
+        if (ctx.signal?.aborted) throw new CancelledError('the write was cancelled');
+        const last = i === calls.count - 1;
+        const write = await calls.vectors(i);
+        const tw: ShareTestWrite = {
+          test: testFor(i === 0 ? t.expect : newCheckstring),
+          write,
+          newLength: last ? calls.newLength : null,
+        };
+        let result: Awaited<ReturnType<StorageServerApi['readTestWrite']>>;
+        try {
+          result = await withTimeout(
+            t.server.readTestWrite(ctx.si, secrets, new Map([[t.shnum, tw]]), []),
+            timeout,
+            'a storage server (write)',
+          );
+        } catch {
+          return 'failed';
+        }
+        if (!result.success) return 'surprise';
+        done += write.reduce((a, w) => a + w.data.length, 0);
+        ctx.onProgress?.(done, total);
       }
-      if (!result.success) return 'surprise';
-      done += calls[i].reduce((a, w) => a + w.data.length, 0);
-      ctx.onProgress?.(done, total);
+      return 'ok';
+    } finally {
+      calls.close();
     }
-    return 'ok';
   };
 
-  const runServer = async (server: StorageServerApi): Promise<void> => {
-    const queue = queues.get(server) ?? [];
+  const runQueue = async (queue: Target[]): Promise<void> => {
     while (queue.length > 0) {
       const t = queue.shift()!;
+      const server = t.server;
       const outcome = dead.has(server) ? 'failed' : await writeOne(t);
       if (outcome === 'ok') {
         const list = placed.get(server.serverId) ?? [];
@@ -221,7 +361,7 @@ export async function publishWrites(
     }
   };
 
-  await Promise.all([...queues.keys()].map(runServer));
+  await Promise.all([...queues.values()].map(runQueue));
   // Shares whose server failed go, whole, to the live servers with fewest shares.
   while (relocate && lost.length > 0 && surprises.length === 0) {
     const live = permuteServers(ctx.si, ctx.servers).filter((s) => !dead.has(s));
@@ -239,7 +379,7 @@ export async function publishWrites(
       // A server we have not looked at may hold nothing there: test for "no share yet".
       enqueue({ server, shnum: t.shnum, expect: null });
     }
-    await Promise.all([...queues.keys()].map(runServer));
+    await Promise.all([...queues.values()].map(runQueue));
   }
   if (surprises.length > 0) {
     throw new UncoordinatedWriteError(

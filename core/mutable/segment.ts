@@ -45,26 +45,47 @@ export async function encodeMutableSegment(
   const { k, n, salt, plaintext } = job;
   if (salt.length !== SALT_BYTES) throw new InputError('a mutable segment salt is 16 bytes');
   if (plaintext.length === 0) throw new InputError('a mutable segment holds at least one byte');
-  const ciphertext = await backend.aesCtr(dataKeyOf(salt, job.readKey), 0, plaintext);
-  const b = Math.ceil(ciphertext.length / k);
   const head = job.format === 'mdmf' ? SALT_BYTES : 0;
-  const slot = head + b;
-  const all = new Uint8Array(n * slot); // zeroed: the last pieces' padding
-  const stored: Uint8Array[] = [];
-  const blocks: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) {
-    if (head) all.set(salt, i * slot);
-    const block = all.subarray(i * slot + head, (i + 1) * slot);
-    if (i < k)
-      block.set(
-        ciphertext.subarray(Math.min(ciphertext.length, i * b), Math.min(ciphertext.length, (i + 1) * b)),
-      );
-    stored.push(all.subarray(i * slot, (i + 1) * slot));
-    blocks.push(block);
-  }
-  codec.encodeInto(k, n, blocks.slice(0, k), blocks.slice(k));
+  const slot = head + Math.ceil(plaintext.length / k);
+  const all = new Uint8Array(n * slot);
+  const stored = Array.from({ length: n }, (_, i) => all.subarray(i * slot, (i + 1) * slot));
+  await encodeMutableSegmentInto(job, backend, codec, stored);
+  const blocks = stored.map((x) => x.subarray(head));
   const leaves = await backend.taggedHashes(BLOCK_PREFIX, stored);
   return { stored, blocks, leaves };
+}
+
+/**
+ * Encrypt, pad and erasure-code one segment into `stored`: N views of exactly the bytes each
+ * share's data area holds for it (MDMF salt || block, SDMF block). Every byte of every view
+ * is written, so they may be reused buffers holding anything.
+ */
+export async function encodeMutableSegmentInto(
+  job: MutableSegmentEncodeJob,
+  backend: CryptoBackend,
+  codec: Codec,
+  stored: readonly Uint8Array[],
+): Promise<void> {
+  const { k, n, salt, plaintext } = job;
+  if (salt.length !== SALT_BYTES) throw new InputError('a mutable segment salt is 16 bytes');
+  if (plaintext.length === 0) throw new InputError('a mutable segment holds at least one byte');
+  const b = Math.ceil(plaintext.length / k);
+  const head = job.format === 'mdmf' ? SALT_BYTES : 0;
+  if (stored.length !== n || stored.some((x) => x.length !== head + b)) {
+    throw new InputError(`a segment of ${plaintext.length} bytes needs ${n} slots of ${head + b} bytes`);
+  }
+  const ciphertext = await backend.aesCtr(dataKeyOf(salt, job.readKey), 0, plaintext);
+  const blocks = stored.map((x) => x.subarray(head));
+  for (let i = 0; i < n; i++) if (head) stored[i].set(salt);
+  for (let i = 0; i < k; i++) {
+    const piece = ciphertext.subarray(
+      Math.min(ciphertext.length, i * b),
+      Math.min(ciphertext.length, (i + 1) * b),
+    );
+    blocks[i].set(piece);
+    blocks[i].fill(0, piece.length); // the last pieces' padding
+  }
+  codec.encodeInto(k, n, blocks.slice(0, k), blocks.slice(k));
 }
 
 /** The block-hash-tree leaf of a segment as a share stores it. */
