@@ -92,7 +92,7 @@ export class Grid {
       case 'chk':
         return new ImmutableFileNode(cap, this.#ctx);
       case 'chk-verifier':
-        return new ImmutableVerifierNode(cap);
+        return new ImmutableVerifierNode(cap, this.#ctx);
       case 'ssk-write':
       case 'ssk-read':
       case 'ssk-verifier':

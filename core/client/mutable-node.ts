@@ -27,11 +27,14 @@ import { readVerificationMaterial, type SharePiece, verificationRanges } from '.
 import { UncoordinatedWriteError, UnrecoverableFileError } from '../mutable/write-errors.ts';
 import type { PlaintextSource } from '../immutable/source.ts';
 import { type Pkcs8Der, type RsaKeyPair, rsaSigner, type SpkiDer } from '../primitives/rsa.ts';
-import type { StorageIndex } from '../types.ts';
+import type { ServerId, ShareNum, StorageIndex } from '../types.ts';
 import { equalBytes } from '../primitives/bytes.ts';
 import { CapAuthorityError } from './errors.ts';
 import type { MutableContext } from './context.ts';
-import type { MutableFileNode, ReadOptions, WriteOptions } from './node.ts';
+import { checkMutable } from '../check/check-mutable.ts';
+import type { CheckResult } from '../check/results.ts';
+import { renewLeases } from './leases.ts';
+import type { CheckOptions, MutableFileNode, ReadOptions, WriteOptions } from './node.ts';
 
 /** How many times modify() re-reads and re-applies after a conflicting write. */
 const MODIFY_ATTEMPTS = 6;
@@ -100,6 +103,55 @@ export class MutableNode implements MutableFileNode {
 
   async size(): Promise<number> {
     return this.#newest(await this.servermap()).prefix.dataLength;
+  }
+
+  async check(opts: CheckOptions = {}): Promise<CheckResult> {
+    const [servers, tools] = await Promise.all([this.ctx.servers(), this.ctx.tools()]);
+    const result = await checkMutable(this.storageIndex, this.#fingerprint, servers, {
+      verify: opts.verify,
+      backend: tools.backend,
+      onShareVerified: opts.onProgress,
+    });
+    if (opts.addLease) {
+      const holders = servers.filter((s) => result.holdings.some((h) => h.server === s.serverId));
+      result.leasesRenewed = await renewLeases(this.storageIndex, holders, (await this.ctx.secrets()).lease);
+    }
+    if (opts.repair && !result.healthy) result.repair = await this.#repair();
+    return result;
+  }
+
+  /**
+   * Republishes the newest recoverable version over every share (Tahoe's mutable repairer):
+   * missing shares are placed anew, stale and corrupt ones overwritten. Needs the write cap,
+   * since new shares must be signed.
+   */
+  async #repair(): Promise<NonNullable<CheckResult['repair']>> {
+    if (!this.#writeKey) {
+      return {
+        attempted: false,
+        succeeded: false,
+        written: [],
+        error: 'repairing a mutable file needs its write cap (new shares must be signed)',
+      };
+    }
+    try {
+      const readKey = this.#requireReadKey();
+      const map = await this.servermap();
+      const data = await this.#readVersion(this.#newest(map), readKey);
+      const placed = await this.publish(data, map);
+      const [servers, tools] = await Promise.all([this.ctx.servers(), this.ctx.tools()]);
+      const after = await checkMutable(this.storageIndex, this.#fingerprint, servers, {
+        backend: tools.backend,
+      });
+      return {
+        attempted: true,
+        succeeded: after.healthy,
+        written: [...placed].map(([server, shares]) => ({ server, shares })),
+        after,
+      };
+    } catch (err) {
+      return { attempted: true, succeeded: false, written: [], error: (err as Error).message };
+    }
   }
 
   async *read(opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
@@ -237,7 +289,7 @@ export class MutableNode implements MutableFileNode {
     data: Uint8Array,
     map: ServerMap,
     opts: WriteOptions & { k?: number; n?: number } = {},
-  ): Promise<void> {
+  ): Promise<Map<ServerId, ShareNum[]>> {
     const writeKey = this.#requireWriteKey();
     const current = map.newestRecoverable();
     const k = opts.k ?? current?.prefix.k ?? this.ctx.defaults.k;
@@ -265,13 +317,22 @@ export class MutableNode implements MutableFileNode {
         { writes: [{ offset: 0, data: share }], newLength: share.length },
       ]),
     );
-    await publishWrites(
-      placeShares(this.storageIndex, n, map, ctx.servers),
-      shares,
-      encoded.checkstring,
-      ctx,
-      true,
-    );
+    try {
+      const { placed } = await publishWrites(
+        placeShares(this.storageIndex, n, map, ctx.servers),
+        shares,
+        encoded.checkstring,
+        ctx,
+        true,
+      );
+      return placed;
+    } catch (err) {
+      // modify() needs to know what we tried, to tell whether our version won anyway.
+      if (err instanceof UncoordinatedWriteError) {
+        err.attempted = { seqnum: encoded.prefix.seqnum, rootHash: encoded.rootHash };
+      }
+      throw err;
+    }
   }
 
   async #publishContext(writeKey: WriteKey, opts: WriteOptions) {

@@ -26,9 +26,11 @@ import { blockLength, segmentSpan } from './params.ts';
 import { localRunner, type SegmentRunner } from './segment.ts';
 import {
   type ChkFileState as FileState,
+  type ChkIdentity,
   type ChkShareState as ShareState,
   ChkShareVerifier,
 } from './share-verifier.ts';
+import type { AesKey } from '../types.ts';
 
 /** Access to a file's shares by byte range; the grid downloader implements it over servers. */
 export interface ShareReader {
@@ -65,9 +67,13 @@ export interface DecodeOptions {
   readonly onShareError?: (err: ShareCorruptError | ShareUnavailableError) => void;
 }
 
-/** Yield the plaintext of `[offset, offset+length)` of the file, one segment's worth at a time. */
+/**
+ * Yield the plaintext of `[offset, offset+length)` of the file, one segment's worth at a time.
+ * Given a verify cap's identity with `key: null`, yield the verified ciphertext instead (what
+ * a repairer re-encodes).
+ */
 export async function* decodeChk(
-  cap: ChkCap,
+  cap: ChkCap | (ChkIdentity & { key: null }),
   reader: ShareReader,
   opts: DecodeOptions,
 ): AsyncGenerator<Uint8Array> {
@@ -121,7 +127,7 @@ export async function readChk(cap: ChkCap, reader: ShareReader, opts: DecodeOpti
 }
 
 class DecodeSession {
-  readonly #cap: ChkCap;
+  readonly #cap: ChkIdentity & { key: AesKey | null };
   readonly #reader: ShareReader;
   readonly #opts: DecodeOptions;
   /** Shares not yet given up on, in preference order. */
@@ -131,7 +137,7 @@ class DecodeSession {
   readonly #problems: CairnError[] = [];
   readonly #verifier: ChkShareVerifier;
 
-  constructor(cap: ChkCap, reader: ShareReader, opts: DecodeOptions) {
+  constructor(cap: ChkIdentity & { key: AesKey | null }, reader: ShareReader, opts: DecodeOptions) {
     this.#cap = cap;
     this.#reader = reader;
     this.#opts = opts;
