@@ -128,6 +128,9 @@ export class DiskBackend implements ShareBackend {
     const dir = await this.placeNew('mutable', si, sh);
     await this.mkdirDurably(dir);
     const p = path.join(dir, String(sh));
+    // A handle cached for this path may belong to a file deleted behind our back (an operator,
+    // a failed disk): writing through it would land in the unlinked inode. Start afresh.
+    await this.handles.forget(p);
     const file = new DiskFile(this.handles, p, 'rw', fsc.O_RDWR | fsc.O_CREAT);
     await file.size(); // creates it
     await this.syncDir(dir);
@@ -137,7 +140,10 @@ export class DiskBackend implements ShareBackend {
   /** Where share `sh` of `kind` lives, or null. */
   private async locate(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<string | null> {
     const primary = path.join(this.primaryDir(si), String(sh));
-    if ((await this.kindOf(primary)) === kind) return primary;
+    // The path itself is asked first: a handle cached for it may outlive a file deleted behind
+    // our back, and reading or writing through it would use the unlinked inode.
+    if (!(await exists(primary))) await this.handles.forget(primary);
+    else if ((await this.kindOf(primary)) === kind) return primary;
     const second = path.join(this.secondKindDir(kind, si), String(sh));
     return (await exists(second)) ? second : null;
   }
