@@ -1,6 +1,7 @@
 /** Every `cairn` subcommand, in the order `cairn --help` lists them. */
 import type { Command } from '../command.ts';
 import { capCommand } from './cap.ts';
+import { checkCommand } from './check.ts';
 import { debugCommand } from './debug.ts';
 import { getCommand } from './get.ts';
 import { gridCommand } from './grid.ts';
@@ -13,6 +14,7 @@ export const commands: Command[] = [
   putCommand,
   getCommand,
   capCommand,
+  checkCommand,
   serverCommand,
   relayCommand,
   debugCommand,
