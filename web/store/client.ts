@@ -4,6 +4,7 @@
  * file bytes never pass through the main thread and pages never touch a transport.
  */
 import { proxy, transfer } from 'comlink';
+import type { CheckResult } from '../../core/check/results.ts';
 import { CairnError } from '../../core/errors.ts';
 import type { GridWorkerApi, Outcome, ServerStatus } from '../workers/grid-worker.ts';
 import { WorkerPool } from '../workers/pool.ts';
@@ -150,6 +151,16 @@ export async function replaceContents(
 ): Promise<void> {
   const grid = gridEndpoint(settings, location.href);
   await workers().run(async (w) => unwrap(await w.overwrite(writeCap, data, grid, proxy(onProgress))));
+}
+
+/** What a check of the file found (verify: every byte; repair: rebuild what is missing). */
+export async function checkFile(
+  cap: string,
+  settings: Settings,
+  opts: { verify?: boolean; repair?: boolean; addLease?: boolean },
+): Promise<CheckResult> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.check(cap, grid, opts)));
 }
 
 /** Connection state and round-trip time of every announced server. */

@@ -6,6 +6,7 @@
  */
 import backend from '#crypto-backend';
 import { expose, transfer } from 'comlink';
+import type { CheckResult } from '../../core/check/results.ts';
 import { Grid, readAll, type ServerStatus } from '../../core/client/index.ts';
 import { loadCodec } from '../../core/codec/index.ts';
 import { CairnError } from '../../core/errors.ts';
@@ -325,6 +326,19 @@ const api = {
       const node = gridFor(grid).openMutable(writeCap);
       await node.overwrite(new Uint8Array(await data.arrayBuffer()), { onProgress });
       return { ok: true, value: true };
+    } catch (err) {
+      return fail(err);
+    }
+  },
+
+  /** Check (and optionally verify, repair, renew leases of) the file a cap names. */
+  async check(
+    cap: string,
+    grid: string,
+    opts: { verify?: boolean; repair?: boolean; addLease?: boolean },
+  ): Promise<Outcome<CheckResult>> {
+    try {
+      return { ok: true, value: await gridFor(grid).open(cap).check(opts) };
     } catch (err) {
       return fail(err);
     }
