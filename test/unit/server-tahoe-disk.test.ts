@@ -145,12 +145,14 @@ async function compareWithTahoe(
   dir: string,
   nodeId: Uint8Array,
   reads: Record<string, TahoeRead>,
+  storageDir = path.join(dir, 'storage'),
 ): Promise<string[]> {
   const bad: string[] = [];
-  const server = new StorageServer({ backend: new DiskBackend(dir), nodeId, now: () => T0 * 1000 });
+  const backend = new DiskBackend(dir, { storageDir });
+  const server = new StorageServer({ backend, nodeId, now: () => T0 * 1000 });
   await server.start();
   try {
-    const files = await readTree(path.join(dir, SHARES));
+    const files = await readTree(path.join(storageDir, 'shares'));
     if ([...files.keys()].join() !== Object.keys(reads).sort().join()) bad.push('the share files differ');
     for (const [rel, t] of Object.entries(reads)) {
       const file = files.get(rel);
@@ -302,6 +304,46 @@ describe('Cairn reads Tahoe', () => {
         rel,
       ).toContain(hex(k.renew));
     }
+  });
+});
+
+describe("a Tahoe node's storage folder as the server folder (cairn server --dir NODEDIR/storage)", () => {
+  it('serves the shares in place and changes them there', async () => {
+    const node = tempDir('tahoe-node-');
+    const storage = path.join(node, 'storage');
+    await writeTree(path.join(storage, 'shares'), decode(fixture.tahoeWritten.files));
+    await fs.mkdir(path.join(storage, 'corruption-advisories'));
+    await fs.writeFile(path.join(storage, 'bucket_counter.state'), '{}');
+    const server = await startTestServer({ dir: storage });
+    const si = asStorageIndex(base32Decode(Object.keys(fixture.tahoeWritten.files)[0].split('/')[1]));
+    try {
+      for (const [rel, t] of Object.entries(fixture.tahoeWritten.tahoeReads)) {
+        const { si: index, sh } = parseRel(rel);
+        const args = { si: index, sh: asShareNum(sh), offset: 0, length: 1 << 22 };
+        const data =
+          t.kind === 'mutable'
+            ? await server.server.readMutable(args)
+            : await server.server.readImmutable(args);
+        expect(sha256(data), rel).toBe(t.dataSha256);
+      }
+      await server.server.addLease({ si, ...leaseSecrets('K') });
+    } finally {
+      await server.close();
+    }
+    // Nothing went to a storage/ of its own; the lease landed in Tahoe's share.
+    await expect(fs.access(path.join(storage, 'storage'))).rejects.toThrow();
+    const after = await readTree(path.join(storage, 'shares'));
+    const rel = Object.keys(fixture.tahoeWritten.files)[0];
+    expect(sha256(after.get(rel) as Uint8Array)).not.toBe(sha256(fromB64(fixture.tahoeWritten.files[rel])));
+    // Read as Tahoe's reads say, but for the new lease on each share of that storage index.
+    const diffs = await compareWithTahoe(
+      storage,
+      new Uint8Array(20),
+      fixture.tahoeWritten.tahoeReads,
+      storage,
+    );
+    const ofSi = Object.keys(fixture.tahoeWritten.files).filter((r) => r.startsWith(rel.slice(0, 30)));
+    expect(diffs.map((d) => d.split('\n')[0])).toEqual(ofSi.map((r) => `${r}: leases differ`));
   });
 });
 
