@@ -1,5 +1,6 @@
 /**
- * Shares on a local disk, in Tahoe's layout:
+ * Shares on a local disk, in Tahoe's layout (DIR/storage is Tahoe's NODEDIR/storage; a
+ * Tahoe storage folder itself can be given as the storage folder, see `storageFolder`):
  *   DIR/storage/shares/<first 2 chars of base32 SI>/<base32 SI>/<shnum>
  *   DIR/storage/shares-second-kind/<kind>/<2 chars>/<base32 SI>/<shnum>
  *   DIR/storage/incoming/<base32 SI>.<shnum>.<n>   uploads in progress (wiped at start)
@@ -27,6 +28,23 @@ import { defaultHandleBudget, HandleBudget, type HandleMode } from './handle-bud
 export interface DiskBackendOptions {
   /** File handles the backend may hold at once (default: a quarter of the process limit). */
   maxOpenFiles?: number;
+  /** The folder that holds shares/ (default DIR/storage). */
+  storageDir?: string;
+}
+
+/**
+ * The storage folder for a server folder DIR: DIR/storage, unless DIR is itself a Tahoe
+ * storage folder (a Tahoe node's NODEDIR/storage: it has shares/ and no storage/), whose
+ * shares are then served where they are.
+ */
+export async function storageFolder(dir: string): Promise<string> {
+  const isDir = (p: string) =>
+    fs.stat(p).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+  if (!(await isDir(path.join(dir, 'storage'))) && (await isDir(path.join(dir, 'shares')))) return dir;
+  return path.join(dir, 'storage');
 }
 
 const SI_NAME = /^[a-z2-7]{26}$/;
@@ -46,7 +64,7 @@ export class DiskBackend implements ShareBackend {
     opts: DiskBackendOptions = {},
   ) {
     this.handles = new HandleBudget(opts.maxOpenFiles ?? defaultHandleBudget());
-    const storage = path.join(root, 'storage');
+    const storage = opts.storageDir ?? path.join(root, 'storage');
     this.sharesDir = path.join(storage, 'shares');
     this.secondDir = path.join(storage, 'shares-second-kind');
     this.incomingDir = path.join(storage, 'incoming');

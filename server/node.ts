@@ -16,14 +16,17 @@ import * as L from '../core/protocol/limits.ts';
 import { listenError } from '../core/protocol/listen-error.ts';
 import type { ServerId } from '../core/types.ts';
 import { lockDir } from './dir-lock.ts';
-import { DiskBackend } from './disk-backend.ts';
+import { DiskBackend, storageFolder } from './disk-backend.ts';
 import { RequestHandler } from './handler.ts';
 import { loadOrCreateIdentity } from './identity-store.ts';
 import { RelayLink } from './relay-link.ts';
 import { StorageServer } from './storage-server.ts';
 
 export interface StorageNodeOptions {
-  /** Keeps the key (private/server.key) and the shares (storage/). */
+  /**
+   * Keeps the key (private/server.key) and the shares (storage/); a Tahoe node's storage
+   * folder (NODEDIR/storage, holding shares/) is served in place, as is a Tahoe node folder.
+   */
   dir: string;
   /** Port to listen on (0 picks one); null or absent: no listening socket (relay only). */
   port?: number | null;
@@ -85,8 +88,10 @@ async function startLocked(
   unlock: () => Promise<void>,
 ): Promise<StorageNode> {
   const key = await loadOrCreateIdentity(dir);
+  const storageDir = await storageFolder(dir);
+  if (storageDir === dir) log(`serving the Tahoe storage folder ${dir} (its shares/ in place)`);
   const server = new StorageServer({
-    backend: new DiskBackend(dir, { maxOpenFiles: opts.maxOpenFiles }),
+    backend: new DiskBackend(dir, { maxOpenFiles: opts.maxOpenFiles, storageDir }),
     nodeId: serverLeaseSeed(key.serverId),
     reservedSpace: opts.reservedSpace,
     uploadIdleTimeoutMs: opts.uploadIdleTimeoutMs,

@@ -30,10 +30,16 @@ import {
   decodeImmutableLeases,
   encodeImmutableHeader,
   encodeImmutableLeases,
+  encodeLeaseCount,
   IMMUTABLE_HEADER_BYTES,
   IMMUTABLE_LEASE_BYTES,
+  IMMUTABLE_LEASE_COUNT_OFFSET,
   immutableLayout,
+  type LeaseRequest,
+  leaseFor,
   newLease,
+  OWNER_ALLOCATE,
+  OWNER_LEASE,
 } from './containers.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
@@ -170,6 +176,16 @@ export class StorageServer {
     return Math.floor((this.now() + LEASE_DURATION_MS) / 1000);
   }
 
+  /** A lease running 31 days from now, with the owner number Tahoe gives it. */
+  private leaseRequest(
+    renew: Uint8Array,
+    cancel: Uint8Array,
+    owner: number,
+    nodeId?: Uint8Array,
+  ): LeaseRequest {
+    return { renew, cancel, owner, nodeId, expires: this.leaseExpiry() };
+  }
+
   // ---- connections --------------------------------------------------------------------
 
   /** A connection opened: uploads it allocates live as long as it does (plus a grace). */
@@ -250,7 +266,9 @@ export class StorageServer {
       }
       for (const b of evicted) await this.discard(b);
       if (evicted.length) this.log(`aborted ${evicted.length} orphaned upload(s) to make room`);
-      if (alreadyHave.length > 0) await this.leaseImmutable(a.si, alreadyHave, a.renew, a.cancel);
+      if (alreadyHave.length > 0) {
+        await this.leaseImmutable(a.si, alreadyHave, this.leaseRequest(a.renew, a.cancel, OWNER_ALLOCATE));
+      }
       if (allocated.length === 0 && alreadyHave.length === 0) {
         if (refusal === 'closed') throw new StorageError('UNAVAILABLE', 'the connection is closed');
         if (refusal === 'connection') {
@@ -336,7 +354,7 @@ export class StorageServer {
       }
       b.done = true;
       this.unbook(b);
-      const lease = newLease(b.renew, b.cancel, this.leaseExpiry());
+      const lease = newLease(b.renew, b.cancel, this.leaseExpiry(), undefined, OWNER_ALLOCATE);
       try {
         await b.pending.file.write(0, encodeImmutableHeader(length, 1));
         await b.pending.file.write(IMMUTABLE_HEADER_BYTES + length, encodeImmutableLeases([lease]));
@@ -412,35 +430,31 @@ export class StorageServer {
   addLease(a: LeaseArgs): Promise<void> {
     return this.locks.run(siKey(a.si), async () => {
       const imm = await this.backend.listShares('immutable', a.si);
-      await this.leaseImmutable(a.si, imm, a.renew, a.cancel);
+      await this.leaseImmutable(a.si, imm, this.leaseRequest(a.renew, a.cancel, OWNER_LEASE));
       const mut = await this.mutable.leaseAll(
         a.si,
-        newLease(a.renew, a.cancel, this.leaseExpiry(), this.nodeId),
+        this.leaseRequest(a.renew, a.cancel, OWNER_LEASE, this.nodeId),
       );
       if (imm.length + mut === 0) throw new StorageError('NOT_FOUND', `no shares of ${siPrefix(a.si)} here`);
     });
   }
 
   /**
-   * Adds or renews a lease on immutable shares, in place: a renewal rewrites 4 bytes (the
-   * expiry), a new lease appends one record and then bumps the header's count. Caller
-   * holds the SI lock.
+   * Adds or renews a lease on immutable shares, in place, as Tahoe's ShareFile does: a
+   * renewal rewrites 4 bytes (the expiry), a new lease appends its record and then bumps
+   * the header's count. Caller holds the SI lock.
    */
-  private async leaseImmutable(
-    si: StorageIndex,
-    shares: ShareNum[],
-    renew: Uint8Array,
-    cancel: Uint8Array,
-  ): Promise<void> {
-    const lease = newLease(renew, cancel, this.leaseExpiry());
+  private async leaseImmutable(si: StorageIndex, shares: ShareNum[], req: LeaseRequest): Promise<void> {
     for (const sh of shares) {
       const f = await this.backend.openShare('immutable', si, sh, true);
       if (!f) continue;
       const { layout, leases } = await readImmutableLeases(f);
-      const u = addOrRenewLease(leases, lease);
+      const u = addOrRenewLease(leases, leaseFor(req, layout.version));
       if (u.changed === null) continue;
       const at = layout.leaseOffset + u.changed * IMMUTABLE_LEASE_BYTES;
-      const record = encodeImmutableLeases([u.leases[u.changed]]);
+      const lease = u.leases[u.changed];
+      if (!lease) continue; // immutable containers have no empty slots
+      const record = encodeImmutableLeases([lease]);
       if (u.how === 'renewed') {
         await f.write(at + 68, record.subarray(68)); // the expiry
       } else {
@@ -449,7 +463,7 @@ export class StorageServer {
       if (u.how === 'added') {
         // The record must be on disk before the count that makes it part of the share.
         await f.sync();
-        await f.write(0, encodeImmutableHeader(layout.dataLength, u.leases.length));
+        await f.write(IMMUTABLE_LEASE_COUNT_OFFSET, encodeLeaseCount(u.leases.length));
       }
       await f.sync();
     }
@@ -478,8 +492,9 @@ export class StorageServer {
             sharesDeleted++;
             continue;
           }
-          await f.write(0, encodeImmutableHeader(layout.dataLength, live.length));
+          // Tahoe's cancel_lease: the kept records moved up in order, then the count, then the cut.
           await f.write(layout.leaseOffset, encodeImmutableLeases(live));
+          await f.write(IMMUTABLE_LEASE_COUNT_OFFSET, encodeLeaseCount(live.length));
           await f.truncate(layout.leaseOffset + live.length * IMMUTABLE_LEASE_BYTES);
           await f.sync();
         }
@@ -522,7 +537,7 @@ export class StorageServer {
 
   /** Tahoe's slot_testv_and_readv_and_writev (tahoe-formats §7.3), all-or-nothing. */
   readTestWrite(a: ReadTestWriteArgs): Promise<{ success: boolean; data: Map<ShareNum, Uint8Array[]> }> {
-    return this.mutable.readTestWrite(a, newLease(a.renew, a.cancel, this.leaseExpiry(), this.nodeId));
+    return this.mutable.readTestWrite(a, this.leaseRequest(a.renew, a.cancel, OWNER_LEASE, this.nodeId));
   }
 }
 

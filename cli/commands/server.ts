@@ -8,7 +8,9 @@ const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL]
                     [--public-url URL] [--expire-leases]
 
 Runs a storage server that keeps its key and shares in DIR (kept across restarts).
-  --dir DIR              the server's folder (created if missing)
+  --dir DIR              the server's folder (created if missing); a Tahoe-LAFS node's
+                         storage folder (NODEDIR/storage) or node folder serves the shares
+                         Tahoe wrote there, in place (stop the Tahoe node first)
   --port P               listen for clients on this port (0 picks a free one); without it the
                          server listens nowhere and is reached through the relay only
   --host H               interface to listen on (default 127.0.0.1)

@@ -12,7 +12,7 @@ import {
   advisoryName,
   advisorySi,
 } from '../../server/advisories.ts';
-import { newLease } from '../../server/containers.ts';
+import { type Lease, newLease } from '../../server/containers.ts';
 import { defaultHandleBudget, HandleBudget } from '../../server/handle-budget.ts';
 import { KeyedLock } from '../../server/keyed-lock.ts';
 import { addOrRenewLease, MAX_LEASES_PER_SHARE } from '../../server/leases.ts';
@@ -141,12 +141,14 @@ describe('KeyedLock', () => {
 describe('lease cap', () => {
   const rand = () => new Uint8Array(randomBytes(32));
   it('renews in place, adds up to the cap, then replaces the lease that expires first', () => {
-    let leases = Array.from({ length: MAX_LEASES_PER_SHARE }, (_, i) => newLease(rand(), rand(), 1000 + i));
-    const mine = leases[10];
+    let leases: Array<Lease | null> = Array.from({ length: MAX_LEASES_PER_SHARE }, (_, i) =>
+      newLease(rand(), rand(), 1000 + i),
+    );
+    const mine = leases[10] as Lease;
     // Renewal: always, in place.
     let u = addOrRenewLease(leases, { ...newLease(rand(), rand(), 5000), renewHash: mine.renewHash });
     expect(u).toMatchObject({ how: 'renewed', changed: 10 });
-    expect(u.leases[10].expires).toBe(5000);
+    expect(u.leases[10]?.expires).toBe(5000);
     leases = u.leases;
     // A renewal to an earlier time changes nothing.
     expect(addOrRenewLease(leases, { ...newLease(rand(), rand(), 10), renewHash: mine.renewHash }).how).toBe(
@@ -162,6 +164,11 @@ describe('lease cap', () => {
     expect(addOrRenewLease(u.leases, newLease(rand(), rand(), 999)).how).toBe('unchanged');
     // Below the cap: appended.
     expect(addOrRenewLease(leases.slice(0, 3), fresh)).toMatchObject({ how: 'added', changed: 3 });
+    // An empty slot (a mutable container's, as Tahoe leaves a cancelled lease) is filled first.
+    const holed = [leases[0], null, leases[2]];
+    u = addOrRenewLease(holed, fresh);
+    expect(u).toMatchObject({ how: 'added', changed: 1 });
+    expect(u.leases).toEqual([leases[0], fresh, leases[2]]);
   });
 });
 
