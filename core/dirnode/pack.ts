@@ -14,7 +14,10 @@
  * - a cap in the ro_uri slot must not be a write cap: Tahoe hands such a cap to read-only
  *   holders, Cairn skips the child, so a directory stays transitively read-only even if a
  *   writer put a write cap in the wrong slot;
- * - verify caps are known kinds here (Tahoe's node maker treats most as unknown).
+ * - verify caps are known kinds here (Tahoe's node maker treats most as unknown);
+ * - a cap slot that is not UTF-8 skips the child (Tahoe keeps the bytes as an unknown cap);
+ * - metadata must be JSON that JSON.parse reads (Python also reads NaN and Infinity) and is
+ *   parsed for every entry (Tahoe parses it only for children it keeps).
  * Where Tahoe is lenient on purpose, Cairn matches it: the MAC is not checked; a child whose
  * cap is malformed or breaks a claim is skipped (reported in `skipped`), not fatal; duplicate
  * names (also two spellings with one NFC form) are not an error: the last entry wins, as in
@@ -25,6 +28,7 @@ import { netstring, NetstringError, readNetstring } from '../primitives/netstrin
 import type { WriteKey } from '../mutable/keys.ts';
 import {
   type CapClaim,
+  type Capability,
   CapError,
   type DirectoryCap,
   formatCapability,
@@ -154,10 +158,8 @@ function resolveCaps(rw: string | null, ro: string | null, immutableDir: boolean
   return { writeCap: write, readCap };
 }
 
-function alleged(
-  text: string,
-  context: CapClaim | null,
-): { cap: ReturnType<typeof parseAllegedCap>['cap'] } | { skip: string } {
+/** parseAllegedCap, with a refusal as a reason to skip the child (CapError messages hold no cap). */
+function alleged(text: string, context: CapClaim | null): { cap: Capability } | { skip: string } {
   try {
     return { cap: parseAllegedCap(text, context).cap };
   } catch (err) {
