@@ -4,7 +4,7 @@
  * that decides what a cap's kind means; CLI commands and the tab's grid worker are thin
  * adapters over it.
  */
-import { type MutableFormat, mutableWriteCapOf, parseCapability } from '../caps/index.ts';
+import { CapError, type MutableFormat, mutableWriteCapOf, parseCapability } from '../caps/index.ts';
 import { formatCap } from '../caps/immutable.ts';
 import { uploadImmutable } from '../grid/uploader.ts';
 import type { EncodeTools } from '../immutable/encoder.ts';
@@ -97,6 +97,9 @@ export class Grid {
       case 'ssk-read':
       case 'ssk-verifier':
         return new MutableNode(cap, this.#ctx);
+      case 'dir':
+        // As before directory caps parsed: refused here until directory nodes exist.
+        throw new CapError('prefix', 'directory caps (URI:DIR2…) are not supported yet');
     }
   }
 
