@@ -4,11 +4,31 @@
  * that decides what a cap's kind means; CLI commands and the tab's grid worker are thin
  * adapters over it.
  */
-import { CapError, type MutableFormat, mutableWriteCapOf, parseCapability } from '../caps/index.ts';
+import {
+  type ChkCap,
+  type DirectoryCap,
+  formatCapability,
+  type LitCap,
+  type MutableFormat,
+  type MutableWriteCap,
+  mutableWriteCapOf,
+  parseAllegedCap,
+  parseCapability,
+  readOnlyOf,
+} from '../caps/index.ts';
+import { type Metadata, packDirectory, updateMetadata } from '../dirnode/index.ts';
+import { InputError } from '../errors.ts';
+import { bytesSource } from '../immutable/source.ts';
+import {
+  checkChildName,
+  type DirectoryContext,
+  DirectoryNode,
+  NotADirectoryError,
+} from './directory-node.ts';
 import { formatCap } from '../caps/immutable.ts';
 import { uploadImmutable } from '../grid/uploader.ts';
 import type { EncodeTools } from '../immutable/encoder.ts';
-import { type ChkParams, checkEncoding, checkParams } from '../immutable/params.ts';
+import { type ChkParams, checkEncoding, checkParams, DEFAULT_CHK_PARAMS } from '../immutable/params.ts';
 import { planChk } from '../immutable/plan.ts';
 import type { PlaintextSource } from '../immutable/source.ts';
 import type { ServerId } from '../types.ts';
@@ -34,6 +54,8 @@ export interface GridClientOptions extends GridOptions {
   /** Decoding tools when they differ from tools() (the tab decodes on its grid worker). */
   decodeTools?(): Promise<EncodeTools>;
   secrets(): Promise<ClientSecrets>;
+  /** Encoding of immutable directories (default Cairn's 3-of-10, happy 7). */
+  immutableDirectoryParams?: Partial<ChkParams>;
   /** k and N of new mutable files (default 3 and 10). */
   mutableDefaults?: { k: number; n: number };
   /** Random bytes (default crypto.getRandomValues). */
@@ -66,6 +88,7 @@ export class Grid {
   readonly connections: GridConnections;
   readonly #opts: GridClientOptions;
   readonly #ctx: MutableContext;
+  readonly #dirCtx: DirectoryContext;
 
   constructor(opts: GridClientOptions) {
     this.#opts = opts;
@@ -76,6 +99,11 @@ export class Grid {
       secrets: () => opts.secrets(),
       random: opts.random ?? ((n) => globalThis.crypto.getRandomValues(new Uint8Array(n))),
       defaults: opts.mutableDefaults ?? { k: 3, n: 10 },
+    };
+    this.#dirCtx = {
+      open: (cap) => this.open(cap),
+      createDirectory: (o) => this.createDirectory(o),
+      now: () => Date.now() / 1000,
     };
   }
 
@@ -98,9 +126,66 @@ export class Grid {
       case 'ssk-verifier':
         return new MutableNode(cap, this.#ctx);
       case 'dir':
-        // As before directory caps parsed: refused here until directory nodes exist.
-        throw new CapError('prefix', 'directory caps (URI:DIR2…) are not supported yet');
+        return new DirectoryNode(cap, this.#openFile(cap.file), this.#dirCtx);
     }
+  }
+
+  /** The node of a directory's backing file. */
+  #openFile(cap: DirectoryCap['file']): FileNode {
+    switch (cap.kind) {
+      case 'lit':
+        return new LiteralFileNode(cap);
+      case 'chk':
+        return new ImmutableFileNode(cap, this.#ctx);
+      case 'chk-verifier':
+        return new ImmutableVerifierNode(cap, this.#ctx);
+      default:
+        return new MutableNode(cap, this.#ctx);
+    }
+  }
+
+  /** Opens a cap that must name a directory. */
+  openDirectory(capText: string): DirectoryNode {
+    const node = this.open(capText);
+    if (!(node instanceof DirectoryNode)) throw new NotADirectoryError('that cap');
+    return node;
+  }
+
+  /** A new, empty mutable directory (Tahoe's default format, SDMF, unless MDMF is asked for). */
+  async createDirectory(opts: { format?: MutableFormat } = {}): Promise<DirectoryNode> {
+    const file = await this.createMutable(new Uint8Array(0), { format: opts.format ?? 'sdmf' });
+    return this.openDirectory(
+      formatCapability({ kind: 'dir', file: parseCapability(file.cap) as MutableWriteCap }),
+    );
+  }
+
+  /**
+   * An immutable directory (DIR2-CHK, or DIR2-LIT when tiny) holding `children`, which must all
+   * be immutable; stored convergently, as Tahoe does.
+   */
+  async createImmutableDirectory(
+    children: readonly { name: string; cap: string; metadata?: Metadata }[],
+  ): Promise<DirectoryNode> {
+    const now = Date.now() / 1000;
+    const packed = packDirectory(
+      children.map((c) => {
+        const { cap } = parseAllegedCap(c.cap.trim(), 'immutable');
+        const ro = readOnlyOf(cap);
+        if (!ro) throw new InputError('an immutable directory cannot hold a verify cap', 'BAD_CHILD');
+        return {
+          name: checkChildName(c.name),
+          writeCap: null,
+          readCap: formatCapability(ro),
+          metadata: updateMetadata(null, now, c.metadata ?? null),
+        };
+      }),
+      null,
+    );
+    const { node } = await this.upload(bytesSource(packed), {
+      params: { ...DEFAULT_CHK_PARAMS, ...this.#opts.immutableDirectoryParams },
+    });
+    const file = parseCapability(node.cap) as ChkCap | LitCap;
+    return this.openDirectory(formatCapability({ kind: 'dir', file }));
   }
 
   /** Opens a cap that must name a mutable file this client may write. */
