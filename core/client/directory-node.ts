@@ -42,6 +42,8 @@ export interface DirEntry {
   readonly metadata: Metadata;
   /** Bytes, when the child's cap or metadata says. */
   readonly size: number | null;
+  /** A mutable file or directory (its contents can change, by whoever holds its write cap). */
+  readonly mutable: boolean;
 }
 
 export class NoSuchChildError extends CairnError {
@@ -358,13 +360,24 @@ function entryOf(c: DirChild): DirEntry {
   const cap = c.writeCap ?? c.readCap ?? '';
   let kind: DirEntry['kind'] = 'unknown';
   let size: number | null = typeof c.metadata.size === 'number' ? c.metadata.size : null;
+  let mutable = false;
   try {
     const parsed = parseAllegedCap(cap).cap;
     kind = nodeKindOf(parsed);
+    mutable = kind === 'mutable' || (parsed.kind === 'dir' && isMutableDirectory(parsed));
     if (parsed.kind === 'chk' || parsed.kind === 'chk-verifier') size = parsed.size;
     else if (parsed.kind === 'lit') size = parsed.data.length;
   } catch {
     // A cap kind Cairn does not know: listed, not opened.
   }
-  return { name: c.name, kind, cap, writeCap: c.writeCap, readCap: c.readCap, metadata: c.metadata, size };
+  return {
+    name: c.name,
+    kind,
+    cap,
+    writeCap: c.writeCap,
+    readCap: c.readCap,
+    metadata: c.metadata,
+    size,
+    mutable,
+  };
 }
