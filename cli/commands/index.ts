@@ -4,6 +4,7 @@ import { addAliasCommand, createAliasCommand, listAliasesCommand } from './alias
 import { backupCommand } from './backup.ts';
 import { capCommand } from './cap.ts';
 import { cpCommand } from './cp.ts';
+import { deepCheckCommand } from './deep-check.ts';
 import { lnCommand, lsCommand, mkdirCommand, mvCommand, rmCommand } from './dir-ops.ts';
 import { checkCommand } from './check.ts';
 import { debugCommand } from './debug.ts';
@@ -29,6 +30,7 @@ export const commands: Command[] = [
   backupCommand,
   capCommand,
   checkCommand,
+  deepCheckCommand,
   serverCommand,
   relayCommand,
   debugCommand,

@@ -20,3 +20,4 @@ export {
   NotADirectoryError,
   NotAFileError,
 } from './directory-node.ts';
+export { type DeepCheckItem, type DeepCheckSummary, deepCheck, emptySummary, tally } from './deep-check.ts';
