@@ -18,6 +18,7 @@ import { StorageError } from '../core/protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
 import type { ShareBackend, ShareFile } from './backend.ts';
 import { decodeMutableHeader, type Lease, MUTABLE_DATA_OFFSET, MUTABLE_LEASE_BYTES } from './containers.ts';
+import { type CrawlCounts, type ExpiryPolicy, judgeShare, tally, zeroCounts } from './expiry.ts';
 import { decodeJournal, encodeJournal, type JournalOp } from './journal.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
@@ -193,26 +194,42 @@ export class MutableSlots {
     return existing.size;
   }
 
-  /** Drops leases expired at `nowSecs`; deletes shares left with none. Caller holds the exclusive lock. */
-  async expire(si: StorageIndex, nowSecs: number): Promise<{ leasesRemoved: number; sharesDeleted: number }> {
+  /**
+   * The lease crawler's look at the slot (expiry.ts): every share judged under `policy`, and
+   * (with `policy.delete`) those with no live lease deleted through the journal, so a crash
+   * leaves the slot before or after, never between. Expired leases on shares that are kept
+   * stay. A share `keep(sh)` holds, or whose container cannot be read, is kept. Caller holds
+   * the exclusive lock.
+   */
+  async expire(
+    si: StorageIndex,
+    policy: ExpiryPolicy,
+    keep: (sh: ShareNum) => boolean,
+  ): Promise<CrawlCounts> {
     await this.settle(si);
+    const c = zeroCounts();
     const ops: JournalOp[] = [];
-    let leasesRemoved = 0;
-    let sharesDeleted = 0;
-    for (const [sh, s] of await this.load(si)) {
-      const live = s.state.leases.filter((l) => l.expires > nowSecs);
-      if (live.length === s.state.leases.length && live.length > 0) continue;
-      leasesRemoved += s.state.leases.length - live.length;
-      if (live.length === 0) {
-        ops.push({ sh, kind: 'delete' });
-        sharesDeleted++;
-        continue;
+    const found: Array<{ sh: ShareNum; bytes: number; leases: number; j: ReturnType<typeof judgeShare> }> =
+      [];
+    for (const sh of await this.o.backend.listShares('mutable', si)) {
+      const file = await this.o.backend.openShare('mutable', si, sh, false);
+      if (!file) continue;
+      let state: SlotState | null = null;
+      try {
+        state = await readState(file);
+      } catch (err) {
+        this.o.log(
+          `lease crawler: cannot read mutable share ${sh} of si=${siPrefix(si)}: ${(err as Error).message}; kept`,
+        );
       }
-      const plan = planSlotChange(s.state, s.state.header, { writes: [], newLength: null, leases: live });
-      ops.push({ sh, kind: 'patch', size: plan.size, patches: plan.patches });
+      const j = judgeShare(state ? state.leases.map((l) => l.expires) : null, policy, keep(sh));
+      if (j.verdict === 'expired' && policy.delete) ops.push({ sh, kind: 'delete' });
+      found.push({ sh, bytes: state ? state.fileSize : 0, leases: state ? state.leases.length : 0, j });
     }
     await this.commit(si, ops, 0);
-    return { leasesRemoved, sharesDeleted };
+    for (const s of found)
+      tally(c, 'mutable', s.bytes, s.leases, s.j, s.j.verdict === 'expired' && policy.delete);
+    return c;
   }
 
   /** The slot's shares and their containers. */

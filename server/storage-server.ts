@@ -35,6 +35,7 @@ import {
   immutableLayout,
   newLease,
 } from './containers.ts';
+import { type CrawlCounts, type ExpiryPolicy, examineStorageIndex } from './expiry.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
 import { MutableSlots } from './mutable-slots.ts';
@@ -70,8 +71,6 @@ export interface StorageServerOptions {
   maxPendingUploads?: number;
   /** Uploads in progress per connection (default limits.MAX_PENDING_UPLOADS_PER_CONNECTION). */
   maxPendingUploadsPerConnection?: number;
-  /** Run the lease expirer this often (default: never, as in Tahoe). */
-  expireLeasesEveryMs?: number;
   /** Log lines for the operator; never given caps or plaintext (the server has neither). */
   log?: (line: string) => void;
 }
@@ -90,15 +89,12 @@ export class StorageServer {
   /** Recently read immutable shares and their data lengths (their data never changes once closed). */
   private readonly readers: ReaderCache;
   private sweeper: ReturnType<typeof setInterval> | undefined;
-  private expirer: ReturnType<typeof setInterval> | undefined;
-  private readonly expireEveryMs: number | undefined;
 
   constructor(opts: StorageServerOptions) {
     this.backend = opts.backend;
     this.nodeId = opts.nodeId;
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => {});
-    this.expireEveryMs = opts.expireLeasesEveryMs;
     this.space = new SpaceLedger(opts.reservedSpace ?? 0);
     this.uploads = new UploadTable({
       perConnection: opts.maxPendingUploadsPerConnection ?? L.MAX_PENDING_UPLOADS_PER_CONNECTION,
@@ -135,17 +131,10 @@ export class StorageServer {
       Math.min(30_000, idleMs, graceMs),
     );
     this.sweeper.unref?.();
-    if (this.expireEveryMs) {
-      this.expirer = setInterval(() => {
-        this.expireLeases().catch((err) => this.log(`lease expiry failed: ${(err as Error).message}`));
-      }, this.expireEveryMs);
-      this.expirer.unref?.();
-    }
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
-    if (this.expirer) clearInterval(this.expirer);
     await this.readers.closeAll();
     for (const b of this.uploads.all()) await this.dropBucket(b);
     await this.backend.close();
@@ -455,43 +444,36 @@ export class StorageServer {
     }
   }
 
+  // ---- lease crawler (crawler.ts walks the storage indexes; expiry.ts judges) -------
+
+  /** Storage indexes whose base32 name starts with `prefix` (two characters), in name order. */
+  storageIndexesIn(prefix: string): Promise<StorageIndex[]> {
+    return this.backend.storageIndexesIn(prefix);
+  }
+
+  /** One storage index's turn in the lease crawler: its shares judged, and expired ones deleted if asked. */
+  examineStorageIndex(si: StorageIndex, policy: ExpiryPolicy): Promise<CrawlCounts> {
+    return this.locks.run(siKey(si), () =>
+      examineStorageIndex(
+        {
+          backend: this.backend,
+          mutable: this.mutable,
+          uploadInProgress: (s, sh) => this.uploadInProgress(s, sh),
+          forgetReader: (s, sh) => this.readers.forget(s, sh),
+          log: this.log,
+        },
+        si,
+        policy,
+      ),
+    );
+  }
+
   /**
-   * The lease expirer (Tahoe's, off unless asked for): drops expired leases everywhere and
-   * deletes shares left with none. Returns what it did.
+   * Whether an upload of this share is in progress: the lease crawler never deletes a share
+   * then (any upload that could create or resume this share belongs here).
    */
-  async expireLeases(): Promise<{ leasesRemoved: number; sharesDeleted: number }> {
-    const nowSecs = Math.floor(this.now() / 1000);
-    let leasesRemoved = 0;
-    let sharesDeleted = 0;
-    for await (const si of this.backend.listStorageIndexes()) {
-      await this.locks.run(siKey(si), async () => {
-        for (const sh of await this.backend.listShares('immutable', si)) {
-          const f = await this.backend.openShare('immutable', si, sh, true);
-          if (!f) continue;
-          const { layout, leases } = await readImmutableLeases(f);
-          const live = leases.filter((l) => l.expires > nowSecs);
-          if (live.length === leases.length && live.length > 0) continue;
-          leasesRemoved += leases.length - live.length;
-          if (live.length === 0) {
-            this.readers.forget(si, sh);
-            await this.backend.deleteShare('immutable', si, sh);
-            sharesDeleted++;
-            continue;
-          }
-          await f.write(0, encodeImmutableHeader(layout.dataLength, live.length));
-          await f.write(layout.leaseOffset, encodeImmutableLeases(live));
-          await f.truncate(layout.leaseOffset + live.length * IMMUTABLE_LEASE_BYTES);
-          await f.sync();
-        }
-        const m = await this.mutable.expire(si, nowSecs);
-        leasesRemoved += m.leasesRemoved;
-        sharesDeleted += m.sharesDeleted;
-      });
-    }
-    if (leasesRemoved || sharesDeleted) {
-      this.log(`lease expiry: ${leasesRemoved} lease(s) expired, ${sharesDeleted} share(s) deleted`);
-    }
-    return { leasesRemoved, sharesDeleted };
+  private uploadInProgress(si: StorageIndex, sh: ShareNum): boolean {
+    return this.uploads.get(bucketKey(si, sh)) !== undefined;
   }
 
   // ---- corruption advisories ----------------------------------------------------------
