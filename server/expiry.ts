@@ -298,11 +298,11 @@ export async function examineStorageIndex(
   const c = zeroCounts();
   c.storageIndexes = 1;
   for (const sh of await host.backend.listShares('immutable', si)) {
-    const f = await host.backend.openShare('immutable', si, sh, false);
-    if (!f) continue; // gone since it was listed
     let bytes = 0;
     let expiries: number[] | null = null;
     try {
+      const f = await host.backend.openShare('immutable', si, sh, false);
+      if (!f) continue; // gone since it was listed
       bytes = await f.size();
       const layout = immutableLayout(await f.read(0, IMMUTABLE_HEADER_BYTES), bytes);
       const records = await f.read(layout.leaseOffset, layout.leaseCount * IMMUTABLE_LEASE_BYTES);
@@ -324,8 +324,15 @@ export async function examineStorageIndex(
     }
     tally(c, 'immutable', bytes, expiries?.length ?? 0, j, del);
   }
-  const m = await host.mutable.expire(si, policy, (sh) => host.uploadInProgress(si, sh));
-  addCounts(c, m);
+  try {
+    addCounts(c, await host.mutable.expire(si, policy, (sh) => host.uploadInProgress(si, sh)));
+  } catch (err) {
+    // E.g. a journal that cannot be replayed yet: the slot is left as it is, to the next cycle.
+    host.log(
+      `lease crawler: cannot examine the mutable shares of si=${siPrefix(si)}: ${(err as Error).message}`,
+    );
+    c.kept.unreadable++;
+  }
   c.storageIndexes = 1;
   const gone = totalOf(c.deleted);
   if (gone.shares > 0) {

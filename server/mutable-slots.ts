@@ -215,7 +215,9 @@ export class MutableSlots {
       const file = await this.o.backend.openShare('mutable', si, sh, false);
       if (!file) continue;
       let state: SlotState | null = null;
+      let bytes = 0;
       try {
+        bytes = await file.size();
         state = await readState(file);
       } catch (err) {
         this.o.log(
@@ -224,7 +226,7 @@ export class MutableSlots {
       }
       const j = judgeShare(state ? state.leases.map((l) => l.expires) : null, policy, keep(sh));
       if (j.verdict === 'expired' && policy.delete) ops.push({ sh, kind: 'delete' });
-      found.push({ sh, bytes: state ? state.fileSize : 0, leases: state ? state.leases.length : 0, j });
+      found.push({ sh, bytes, leases: state ? state.leases.length : 0, j });
     }
     await this.commit(si, ops, 0);
     for (const s of found)

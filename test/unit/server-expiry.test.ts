@@ -376,6 +376,7 @@ describe('what the expirer keeps whatever the mode', () => {
     await crawler.stop();
     const counts = st.lastCycle!.counts;
     expect(counts.kept).toEqual({ uploading: 0, withoutLeases: 1, unreadable: 3 });
+    expect(totalOf(counts.examined)).toEqual({ shares: 5, bytes: bytesOf(before) }); // they take space all the same
     expect(totalOf(counts.deleted).shares).toBe(1);
     const after = await shareFiles(rig.dir);
     expect(after.size).toBe(4);
