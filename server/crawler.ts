@@ -40,6 +40,7 @@ import {
   type ExpiryConfig,
   type ExpiryPolicy,
   isCrawlCounts,
+  LEASE_SECONDS,
   modeText,
   totalOf,
   zeroCounts,
@@ -280,6 +281,13 @@ export class LeaseCrawler {
         ? 'counting shares and leases (lease expiry is off)'
         : `expiring leases by ${this.modeLabel}${this.o.expiry.dryRun ? ': counting what would be deleted' : ''}`;
     this.log(`lease crawler: ${what}; at most ${this.pace.perSecond} storage indexes a second`);
+    const m = this.o.expiry.mode;
+    if (m?.kind === 'age' && m.seconds !== null && m.seconds < LEASE_SECONDS) {
+      this.log(
+        `lease crawler: note: ${modeText(m)} expires leases sooner than the 31 days clients are promised; ` +
+          'the shares of clients that renew less often are deleted',
+      );
+    }
     if (s.inProgress) {
       this.log(
         `lease crawler: resuming cycle ${s.cycle} at prefix ${PREFIXES[s.cursor.prefix] ?? 'end'} ` +

@@ -110,6 +110,8 @@ export const serverCommand: Command = {
       } catch (err) {
         throw new UsageError(`--crawl-delay: ${(err as Error).message}`);
       }
+      // A timer cannot wait longer than 2^31 ms (Node would fire it at once instead).
+      if (startDelayMs > 7 * 24 * 3600_000) throw new UsageError('--crawl-delay must be at most 7 days');
     }
     const node = await startStorageNode({
       dir: values.dir,

@@ -108,6 +108,7 @@ describe('expiry modes', () => {
     await expect(run('--expire-dry-run')).rejects.toThrow(/needs --expire-leases/);
     await expect(run('--crawl-rate', '0')).rejects.toThrow(/--crawl-rate/);
     await expect(run('--crawl-delay', 'soon')).rejects.toThrow(/--crawl-delay/);
+    await expect(run('--crawl-delay', '8days')).rejects.toThrow(/at most 7 days/);
   });
 });
 
@@ -213,6 +214,9 @@ describe('the lease crawler expiring by age', () => {
     expect(st.space.reclaimedLastCycle).toBe(bytesOf(before, sc.goes));
     expect(st.space.available).toBeGreaterThan(0);
     expect(rig.lines.filter((l) => l.startsWith('lease expiry: deleted'))).toHaveLength(4);
+    expect(rig.lines).toContain(
+      'lease crawler: note: age:20days expires leases sooner than the 31 days clients are promised; the shares of clients that renew less often are deleted',
+    );
 
     // What stays still serves; the slot that lost a share is whole and its journal gone.
     expect(await rig.server.listMutable(sc.M2)).toEqual([1]);
