@@ -49,6 +49,12 @@ export interface ShareBackend {
   freeBytes(): Promise<number>;
   /** Every storage index with shares here, of either kind, once (for crawlers such as the lease expirer). */
   listStorageIndexes(): AsyncIterable<StorageIndex>;
+  /**
+   * The storage indexes with shares here (either kind, each once) whose base32 name starts
+   * with `prefix` (2 characters, Tahoe's prefix folders), sorted by that name: the lease
+   * crawler walks the 1024 prefixes in order and keeps its place by name.
+   */
+  storageIndexesIn(prefix: string): Promise<StorageIndex[]>;
   /** Share numbers of `kind` held for `si`. */
   listShares(kind: ShareKind, si: StorageIndex): Promise<ShareNum[]>;
   /** Opens a committed share, or null when there is none of that kind. */

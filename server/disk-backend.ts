@@ -120,6 +120,29 @@ export class DiskBackend implements ShareBackend {
     }
   }
 
+  async storageIndexesIn(prefix: string): Promise<StorageIndex[]> {
+    if (!/^[a-z2-7]{2}$/.test(prefix)) throw new Error(`not a storage index prefix: '${prefix}'`);
+    const names = new Set<string>();
+    for (const root of [
+      this.sharesDir,
+      path.join(this.secondDir, 'immutable'),
+      path.join(this.secondDir, 'mutable'),
+    ]) {
+      for (const name of await this.readdir(path.join(root, prefix))) {
+        if (SI_NAME.test(name) && name.startsWith(prefix)) names.add(name);
+      }
+    }
+    const out: StorageIndex[] = [];
+    for (const name of [...names].sort()) {
+      try {
+        out.push(asStorageIndex(base32Decode(name)));
+      } catch {
+        // 26 letters that are no 16 bytes (trailing bits set): not a folder we made; leave it alone.
+      }
+    }
+    return out;
+  }
+
   async listShares(kind: ShareKind, si: StorageIndex): Promise<ShareNum[]> {
     const out = new Set<ShareNum>();
     const primary = this.primaryDir(si);

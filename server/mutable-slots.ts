@@ -24,6 +24,7 @@ import {
   MUTABLE_DATA_OFFSET,
   MUTABLE_LEASE_BYTES,
 } from './containers.ts';
+import { type CrawlCounts, type ExpiryPolicy, judgeShare, tally, zeroCounts } from './expiry.ts';
 import { decodeJournal, encodeJournal, type JournalOp } from './journal.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
@@ -204,7 +205,10 @@ export class MutableSlots {
    * Drops leases expired at `nowSecs` as Tahoe's expirer does (each becomes a blank record in
    * place); deletes shares left with none. Caller holds the exclusive lock.
    */
-  async expire(si: StorageIndex, nowSecs: number): Promise<{ leasesRemoved: number; sharesDeleted: number }> {
+  async expireByTime(
+    si: StorageIndex,
+    nowSecs: number,
+  ): Promise<{ leasesRemoved: number; sharesDeleted: number }> {
     await this.settle(si);
     const ops: JournalOp[] = [];
     let leasesRemoved = 0;
@@ -225,6 +229,48 @@ export class MutableSlots {
     }
     await this.commit(si, ops, 0);
     return { leasesRemoved, sharesDeleted };
+  }
+
+  /**
+   * The lease crawler's look at the slot (expiry.ts): every share judged under `policy`, and
+   * (with `policy.delete`) those with no live lease deleted through the journal, so a crash
+   * leaves the slot before or after, never between. Expired leases on shares that are kept
+   * stay. A share `keep(sh)` holds, or whose container cannot be read, is kept. Caller holds
+   * the exclusive lock.
+   */
+  async expire(
+    si: StorageIndex,
+    policy: ExpiryPolicy,
+    keep: (sh: ShareNum) => boolean,
+  ): Promise<CrawlCounts> {
+    await this.settle(si);
+    const c = zeroCounts();
+    const ops: JournalOp[] = [];
+    const found: Array<{ sh: ShareNum; bytes: number; leases: number; j: ReturnType<typeof judgeShare> }> =
+      [];
+    for (const sh of await this.o.backend.listShares('mutable', si)) {
+      const file = await this.o.backend.openShare('mutable', si, sh, false);
+      if (!file) continue;
+      let state: SlotState | null = null;
+      let bytes = 0;
+      try {
+        bytes = await file.size();
+        state = await readState(file);
+      } catch (err) {
+        this.o.log(
+          `lease crawler: cannot read mutable share ${sh} of si=${siPrefix(si)}: ${(err as Error).message}; kept`,
+        );
+      }
+      // Tahoe's blank records (null) are no leases at all.
+      const live = state ? state.leases.filter((l) => l !== null) : null;
+      const j = judgeShare(live ? live.map((l) => l.expires) : null, policy, keep(sh));
+      if (j.verdict === 'expired' && policy.delete) ops.push({ sh, kind: 'delete' });
+      found.push({ sh, bytes, leases: live ? live.length : 0, j });
+    }
+    await this.commit(si, ops, 0);
+    for (const s of found)
+      tally(c, 'mutable', s.bytes, s.leases, s.j, s.j.verdict === 'expired' && policy.delete);
+    return c;
   }
 
   /** The slot's shares and their containers. */

@@ -15,8 +15,10 @@ import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
 import { listenError } from '../core/protocol/listen-error.ts';
 import type { ServerId } from '../core/types.ts';
+import { type CrawlerPace, LeaseCrawler } from './crawler.ts';
 import { lockDir } from './dir-lock.ts';
 import { DiskBackend, storageFolder } from './disk-backend.ts';
+import type { ExpiryConfig } from './expiry.ts';
 import { RequestHandler } from './handler.ts';
 import { loadOrCreateIdentity } from './identity-store.ts';
 import { RelayLink } from './relay-link.ts';
@@ -45,8 +47,13 @@ export interface StorageNodeOptions {
   uploadGraceMs?: number;
   /** Uploads in progress, all connections together. */
   maxPendingUploads?: number;
-  /** Run the lease expirer this often (default never: shares are kept until removed by hand). */
-  expireLeasesEveryMs?: number;
+  /**
+   * Lease expiry (expiry.ts): the mode and whether it is a dry run. Default off: the lease
+   * crawler only counts, and shares are kept until removed by hand.
+   */
+  expiry?: ExpiryConfig;
+  /** The lease crawler's pace (crawler.ts DEFAULT_PACE for what is not given). */
+  crawlPace?: Partial<CrawlerPace>;
   announceIntervalMs?: number;
   now?: () => number;
   log?: (line: string) => void;
@@ -60,6 +67,8 @@ export interface StorageNode {
   readonly port: number | null;
   readonly server: StorageServer;
   readonly relayLink: RelayLink | null;
+  /** Walks the shares: counts them, expires leases if asked (status() for its figures). */
+  readonly crawler: LeaseCrawler;
   close(): Promise<void>;
 }
 
@@ -97,11 +106,20 @@ async function startLocked(
     uploadIdleTimeoutMs: opts.uploadIdleTimeoutMs,
     uploadGraceMs: opts.uploadGraceMs,
     maxPendingUploads: opts.maxPendingUploads,
-    expireLeasesEveryMs: opts.expireLeasesEveryMs,
     now: opts.now,
     log,
   });
   await server.start();
+  const crawler = new LeaseCrawler({
+    target: server,
+    statePath: path.join(dir, 'storage', 'lease-crawler.json'),
+    statusPath: path.join(dir, 'storage', 'status.json'),
+    expiry: opts.expiry ?? { mode: null, dryRun: false },
+    pace: opts.crawlPace,
+    now: opts.now,
+    availableSpace: () => server.availableSpace(),
+    log,
+  });
   const handler = new RequestHandler(server, key, log);
 
   let http: ReturnType<typeof serve> | null = null;
@@ -109,7 +127,7 @@ async function startLocked(
   let url: string | null = null;
   let port: number | null = null;
   if (opts.port !== null && opts.port !== undefined) {
-    const app = storageApp(handler, key);
+    const app = storageApp(handler, key, crawler, server);
     wss = new WebSocketServer({ noServer: true, maxPayload: L.WS_MAX_PAYLOAD });
     const host = opts.host ?? '127.0.0.1';
     http = serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
@@ -137,6 +155,8 @@ async function startLocked(
     });
     relayLink.start();
   }
+  // Last: a server that failed to come up leaves no crawler behind.
+  await crawler.start();
   log(`storage server ${key.serverId} ${url ? `listening at ${url}` : 'reachable through the relay only'}`);
 
   return {
@@ -146,20 +166,37 @@ async function startLocked(
     port,
     server,
     relayLink,
+    crawler,
     async close() {
       relayLink?.stop();
       if (wss) for (const c of wss.clients) c.terminate();
       if (http) await new Promise<void>((r) => http.close(() => r()));
+      await crawler.stop();
       await server.stop();
       await unlock();
     },
   };
 }
 
-/** The HTTP face: /v1/storage (WebSocket) and /v1/id (who am I, for people and scripts). */
-function storageApp(handler: RequestHandler, key: ServerKeyPair): Hono {
+/**
+ * The HTTP face: /v1/storage (WebSocket), /v1/id (who am I, for people and scripts) and
+ * /v1/status (space and the lease crawler's figures: counts and sizes only, no storage index).
+ */
+function storageApp(
+  handler: RequestHandler,
+  key: ServerKeyPair,
+  crawler: LeaseCrawler,
+  server: StorageServer,
+): Hono {
   const app = new Hono();
   app.get('/v1/id', (c) => c.json({ serverId: key.serverId }));
+  app.get('/v1/status', async (c) =>
+    c.json({
+      serverId: key.serverId,
+      availableSpace: await server.availableSpace(),
+      ...(await crawler.status()),
+    }),
+  );
   app.get(
     '/v1/storage',
     upgradeWebSocket(() => {

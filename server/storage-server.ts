@@ -41,6 +41,7 @@ import {
   OWNER_ALLOCATE,
   OWNER_LEASE,
 } from './containers.ts';
+import { type CrawlCounts, type ExpiryPolicy, examineStorageIndex } from './expiry.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
 import { MutableSlots } from './mutable-slots.ts';
@@ -76,8 +77,6 @@ export interface StorageServerOptions {
   maxPendingUploads?: number;
   /** Uploads in progress per connection (default limits.MAX_PENDING_UPLOADS_PER_CONNECTION). */
   maxPendingUploadsPerConnection?: number;
-  /** Run the lease expirer this often (default: never, as in Tahoe). */
-  expireLeasesEveryMs?: number;
   /** Log lines for the operator; never given caps or plaintext (the server has neither). */
   log?: (line: string) => void;
 }
@@ -96,15 +95,12 @@ export class StorageServer {
   /** Recently read immutable shares and their data lengths (their data never changes once closed). */
   private readonly readers: ReaderCache;
   private sweeper: ReturnType<typeof setInterval> | undefined;
-  private expirer: ReturnType<typeof setInterval> | undefined;
-  private readonly expireEveryMs: number | undefined;
 
   constructor(opts: StorageServerOptions) {
     this.backend = opts.backend;
     this.nodeId = opts.nodeId;
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => {});
-    this.expireEveryMs = opts.expireLeasesEveryMs;
     this.space = new SpaceLedger(opts.reservedSpace ?? 0);
     this.uploads = new UploadTable({
       perConnection: opts.maxPendingUploadsPerConnection ?? L.MAX_PENDING_UPLOADS_PER_CONNECTION,
@@ -141,17 +137,10 @@ export class StorageServer {
       Math.min(30_000, idleMs, graceMs),
     );
     this.sweeper.unref?.();
-    if (this.expireEveryMs) {
-      this.expirer = setInterval(() => {
-        this.expireLeases().catch((err) => this.log(`lease expiry failed: ${(err as Error).message}`));
-      }, this.expireEveryMs);
-      this.expirer.unref?.();
-    }
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
-    if (this.expirer) clearInterval(this.expirer);
     await this.readers.closeAll();
     for (const b of this.uploads.all()) await this.dropBucket(b);
     await this.backend.close();
@@ -469,9 +458,42 @@ export class StorageServer {
     }
   }
 
+  // ---- lease crawler (crawler.ts walks the storage indexes; expiry.ts judges) -------
+
+  /** Storage indexes whose base32 name starts with `prefix` (two characters), in name order. */
+  storageIndexesIn(prefix: string): Promise<StorageIndex[]> {
+    return this.backend.storageIndexesIn(prefix);
+  }
+
+  /** One storage index's turn in the lease crawler: its shares judged, and expired ones deleted if asked. */
+  examineStorageIndex(si: StorageIndex, policy: ExpiryPolicy): Promise<CrawlCounts> {
+    return this.locks.run(siKey(si), () =>
+      examineStorageIndex(
+        {
+          backend: this.backend,
+          mutable: this.mutable,
+          uploadInProgress: (s, sh) => this.uploadInProgress(s, sh),
+          forgetReader: (s, sh) => this.readers.forget(s, sh),
+          log: this.log,
+        },
+        si,
+        policy,
+      ),
+    );
+  }
+
   /**
-   * The lease expirer (Tahoe's, off unless asked for): drops expired leases everywhere and
-   * deletes shares left with none. Returns what it did.
+   * Whether an upload of this share is in progress: the lease crawler never deletes a share
+   * then (any upload that could create or resume this share belongs here).
+   */
+  private uploadInProgress(si: StorageIndex, sh: ShareNum): boolean {
+    return this.uploads.get(bucketKey(si, sh)) !== undefined;
+  }
+
+  /**
+   * Drops every expired lease now, as Tahoe's expirer does (blank records in place), and
+   * deletes shares left with none: what the Tahoe on-disk interop scenario replays. Servers
+   * run the lease crawler (crawler.ts, expiry.ts) instead.
    */
   async expireLeases(): Promise<{ leasesRemoved: number; sharesDeleted: number }> {
     const nowSecs = Math.floor(this.now() / 1000);
@@ -498,7 +520,7 @@ export class StorageServer {
           await f.truncate(layout.leaseOffset + live.length * IMMUTABLE_LEASE_BYTES);
           await f.sync();
         }
-        const m = await this.mutable.expire(si, nowSecs);
+        const m = await this.mutable.expireByTime(si, nowSecs);
         leasesRemoved += m.leasesRemoved;
         sharesDeleted += m.sharesDeleted;
       });

@@ -196,48 +196,6 @@ describe('a full server', () => {
   });
 });
 
-describe('lease expiry', () => {
-  it('drops expired leases and deletes shares left with none, immutable and mutable', async () => {
-    const day = 24 * 3600 * 1000;
-    let t = 1_700_000_000_000;
-    const { server, conn } = await makeServer(() => t);
-    const si = asStorageIndex(rand(16));
-    const s = { renew: rand(32), cancel: rand(32), upload: rand(20) };
-    const data = rand(500);
-    await server.allocate({ si, ...s, shares: [asShareNum(0)], size: 500 }, conn);
-    await server.write({ si, sh: asShareNum(0), upload: s.upload, offset: 0, data }, conn);
-    await server.close({ si, sh: asShareNum(0), upload: s.upload }, conn);
-    const mi = asStorageIndex(rand(16));
-    await server.readTestWrite({
-      si: mi,
-      writeEnabler: rand(32),
-      renew: rand(32),
-      cancel: rand(32),
-      testWrite: new Map([
-        [asShareNum(1), { test: [], write: [{ offset: 0, data: rand(10) }], newLength: null }],
-      ]),
-      readVector: [],
-    });
-    t += 10 * day;
-    await server.addLease({ si, renew: rand(32), cancel: rand(32) }); // a second client, 10 days later
-    t += 25 * day; // day 35: the first lease (31 days) ran out, the second has 6 days left
-    expect(await server.expireLeases()).toEqual({ leasesRemoved: 2, sharesDeleted: 1 });
-    expect(await server.listMutable(mi)).toEqual([]);
-    expect(await server.readImmutable({ si, sh: asShareNum(0), offset: 0, length: 500 })).toEqual(data);
-    expect(await server.expireLeases()).toEqual({ leasesRemoved: 0, sharesDeleted: 0 });
-    t += 7 * day;
-    // The second lease runs out too: it goes, and with it the share.
-    expect(await server.expireLeases()).toEqual({ leasesRemoved: 1, sharesDeleted: 1 });
-    expect(await server.listImmutable(si)).toEqual([]);
-    await expect(server.readImmutable({ si, sh: asShareNum(0), offset: 0, length: 1 })).rejects.toMatchObject(
-      {
-        code: 'NOT_FOUND',
-      },
-    );
-    await server.stop();
-  });
-});
-
 describe('ranges', () => {
   it('merge and report overlaps', () => {
     const r: Array<[number, number]> = [];

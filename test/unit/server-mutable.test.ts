@@ -80,6 +80,7 @@ class ObservedBackend implements ShareBackend {
   close = () => this.disk.close();
   freeBytes = () => this.disk.freeBytes();
   listStorageIndexes = () => this.disk.listStorageIndexes();
+  storageIndexesIn = (prefix: string) => this.disk.storageIndexesIn(prefix);
   listShares: ShareBackend['listShares'] = (k, si) => this.disk.listShares(k, si);
   openShare: ShareBackend['openShare'] = async (k, si, n, w) => {
     const f = await this.disk.openShare(k, si, n, w);
