@@ -10,7 +10,7 @@ import { loadCodec } from '../../core/codec/index.ts';
 import { bytesSource } from '../../core/immutable/source.ts';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
-import { expectBytesEqual, pattern } from '../harness/bytes.ts';
+import { pattern } from '../harness/bytes.ts';
 import { cleanup, startTestGrid, type TestGrid } from '../harness/grid.ts';
 
 let grid: TestGrid;

@@ -6,7 +6,14 @@
 import { proxy, transfer } from 'comlink';
 import type { CheckResult } from '../../core/check/results.ts';
 import { CairnError } from '../../core/errors.ts';
-import type { GridWorkerApi, Outcome, ServerStatus } from '../workers/grid-worker.ts';
+import type {
+  DirectoryChange,
+  DirectoryListing,
+  GridWorkerApi,
+  Outcome,
+  ServerStatus,
+} from '../workers/grid-worker.ts';
+import { saveFile } from './deliver.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { putPinned } from './pins.ts';
 import { gridEndpoint, type Settings } from './settings.ts';
@@ -161,6 +168,70 @@ export async function checkFile(
 ): Promise<CheckResult> {
   const grid = gridEndpoint(settings, location.href);
   return workers().run(async (w) => unwrap(await w.check(cap, grid, opts)));
+}
+
+// ---- directories --------------------------------------------------------------------
+
+export async function createDirectory(settings: Settings): Promise<string> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.createDirectory(grid)));
+}
+
+export async function listDirectory(cap: string, settings: Settings): Promise<DirectoryListing> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.listDirectory(cap, grid)));
+}
+
+export async function changeDirectory(
+  cap: string,
+  settings: Settings,
+  change: DirectoryChange,
+): Promise<void> {
+  const grid = gridEndpoint(settings, location.href);
+  await workers().run(async (w) => unwrap(await w.changeDirectory(cap, grid, change)));
+}
+
+/** Uploads `files` (each with its path inside the folder) into directory `cap`. */
+export async function uploadIntoDirectory(
+  cap: string,
+  files: { path: string[]; file: File }[],
+  settings: Settings,
+  onProgress: (done: number, total: number) => void,
+  signal: AbortSignal,
+): Promise<number> {
+  if (signal.aborted) throw new CancelledError();
+  const s = settings;
+  const grid = gridEndpoint(s, location.href);
+  const id = nextUploadId++;
+  return workers().run(async (w) => {
+    const abort = () => void w.cancel(id);
+    signal.addEventListener('abort', abort);
+    try {
+      return unwrap(
+        await w.uploadIntoDirectory(
+          { id, cap, grid, k: s.k, happy: s.happy, n: s.n, convergence: s.convergence, files },
+          proxy(onProgress),
+        ),
+      );
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+  });
+}
+
+/** Saves directory `cap` as `<name>.zip`, streamed through the service worker. */
+export async function downloadZip(cap: string, name: string, settings: Settings): Promise<void> {
+  const grid = gridEndpoint(settings, location.href);
+  const size = await workers().run(async (w) => unwrap(await w.zipSizeOf(cap, grid)));
+  await saveFile(
+    {
+      toPort: (port) =>
+        workers().run(async (w) => {
+          unwrap(await w.zipToPort(cap, grid, transfer(port, [port])));
+        }),
+    },
+    { name: `${name}.zip`, size, type: 'application/zip' },
+  );
 }
 
 /** Connection state and round-trip time of every announced server. */
