@@ -107,6 +107,31 @@ test('My files: a folder upload, folder operations, a read-only share and a .zip
       ),
     ).toBe(0);
 
+    // Kept offline: with the network off, the folder and a file inside still open.
+    await other.page.goto(readLink);
+    await other.page.getByRole('button', { name: 'Keep this folder offline' }).click();
+    await expect(other.page.getByText('Kept offline: 4 file(s), readable with no network.')).toBeVisible({
+      timeout: 120_000,
+    });
+    await other.context.setOffline(true);
+    await other.page.reload();
+    await expect(
+      other.page.getByText(/The grid cannot be reached: this is the copy of the folder kept on/),
+    ).toBeVisible({
+      timeout: 60_000,
+    });
+    await other.page.getByRole('link', { name: 'day 1' }).click();
+    await other.page.getByRole('link', { name: 'beach.jpg' }).click();
+    await expect(other.page.getByText('pinned: readable without a network')).toBeVisible({ timeout: 30_000 });
+    const [offlineCopy] = await Promise.all([
+      other.page.waitForEvent('download', { timeout: 60_000 }),
+      other.page.getByRole('button', { name: 'Download', exact: true }).click(),
+    ]);
+    expect(
+      Buffer.compare(await readFile((await offlineCopy.path())!), files.get('Trip photos/day 1/beach.jpg')!),
+    ).toBe(0);
+    await other.context.setOffline(false);
+
     // The whole shared folder as a .zip: it unpacks to the same tree.
     await other.page.goto(readLink);
     await expect(other.page.getByRole('link', { name: 'day 1' })).toBeVisible({ timeout: 60_000 });

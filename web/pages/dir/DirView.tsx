@@ -17,6 +17,8 @@ export interface DirViewModel {
   readLink: string;
   writeLink: string;
   upload: { done: number; total: number; files: number } | null;
+  /** When the listing shown is the copy kept for offline use: when it was kept (ms). */
+  offlineSince: number | null;
   busy: boolean;
 }
 
@@ -28,6 +30,7 @@ export interface DirViewProps {
   onRename(from: string, to: string): void;
   onDelete(name: string): void;
   onZip(): void;
+  onKeepOffline(): void;
 }
 
 const kindLabel = (r: DirectoryRow) =>
@@ -114,6 +117,14 @@ export function DirView(props: DirViewProps) {
       <Show when={!m().writable && !m().loading && !m().error}>
         <p class="muted">Read-only: you can open and download what is here, not change it.</p>
       </Show>
+      <Show when={m().offlineSince}>
+        {(at) => (
+          <p class="notice">
+            The grid cannot be reached: this is the copy of the folder kept on {formatDate(at())}. Pinned
+            files open; changes wait until you are back online.
+          </p>
+        )}
+      </Show>
       <p role="status" class="muted small">
         {m().status}
       </p>
@@ -182,6 +193,13 @@ export function DirView(props: DirViewProps) {
         <Show when={m().rows.length > 0}>
           <button type="button" disabled={m().busy} onClick={() => props.onZip()}>
             Download as .zip
+          </button>
+          <button
+            type="button"
+            disabled={m().busy || m().offlineSince !== null}
+            onClick={() => props.onKeepOffline()}
+          >
+            Keep this folder offline
           </button>
         </Show>
       </div>

@@ -5,7 +5,15 @@
  */
 import { createResource, createSignal, onCleanup } from 'solid-js';
 import { CairnError } from '../../../core/errors.ts';
-import { changeDirectory, downloadZip, listDirectory, uploadIntoDirectory } from '../../store/client.ts';
+import {
+  changeDirectory,
+  downloadZip,
+  fileSize,
+  listDirectory,
+  pinCopy,
+  uploadIntoDirectory,
+} from '../../store/client.ts';
+import { cachedListing, cacheListing } from '../../store/dir-cache.ts';
 import { useStore } from '../../store/index.tsx';
 import { ensureRootCap } from '../../store/root.ts';
 import { dirLink, routeHash } from '../../store/router.ts';
@@ -17,7 +25,7 @@ const message = (err: unknown) =>
 
 /** `cap` is the folder's own cap, or null for "My files" (this browser's root). */
 export default function DirPage(props: { cap: string | null; path: string[] }) {
-  const { settings } = useStore();
+  const { settings, history } = useStore();
   const [status, setStatus] = createSignal('');
   const [error, setError] = createSignal('');
   const [busy, setBusy] = createSignal(false);
@@ -26,6 +34,21 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
   onCleanup(() => cancel?.abort());
 
   const root = async (): Promise<string> => props.cap ?? ensureRootCap(settings.settings());
+  const [offline, setOffline] = createSignal<number | null>(null);
+
+  /** A live listing (kept for offline use), else the last one kept, marked as such. */
+  const list = async (cap: string): Promise<DirectoryListing> => {
+    try {
+      const live = await listDirectory(cap, settings.settings());
+      void cacheListing(live);
+      return live;
+    } catch (err) {
+      const kept = await cachedListing(cap);
+      if (!kept) throw err;
+      setOffline(kept.at);
+      return kept.listing;
+    }
+  };
 
   /** The listing of the folder shown, reached from the root cap by the names in the path. */
   const [listing, { refetch }] = createResource(
@@ -34,12 +57,13 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
       setError('');
       try {
         const rootCap = await root();
-        let listing = await listDirectory(rootCap, settings.settings());
+        setOffline(null);
+        let listing = await list(rootCap);
         for (const name of path) {
           const next = listing.entries.find((e) => e.name === name && e.kind === 'directory');
           if (!next)
             throw new CairnError('NO_SUCH_CHILD', `This folder has no folder named “${name}” any more.`);
-          listing = await listDirectory(next.cap, settings.settings());
+          listing = await list(next.cap);
         }
         return { rootCap, listing };
       } catch (err) {
@@ -57,6 +81,33 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
   const title = () =>
     props.path.length ? props.path[props.path.length - 1] : props.cap === null ? 'My files' : 'Shared folder';
 
+  /** Pins every file under `cap` (via History) and keeps every folder's listing; returns the files. */
+  const keepOffline = async (cap: string): Promise<number> => {
+    let count = 0;
+    const walk = async (folder: string, depth: number): Promise<void> => {
+      if (depth > 64) return;
+      const l = await list(folder);
+      for (const e of l.entries) {
+        if (e.kind === 'directory') await walk(e.cap, depth + 1);
+        else if (e.kind !== 'unknown') {
+          const size = e.size ?? (await fileSize(e.cap, settings.settings()));
+          await history.remember({
+            cap: e.cap,
+            name: e.name,
+            size,
+            date: Date.now(),
+            via: 'open',
+            pinned: false,
+          });
+          await history.pin(e.cap, pinCopy(e.cap, size, settings.settings()));
+          count++;
+        }
+      }
+    };
+    await walk(cap, 0);
+    return count;
+  };
+
   const act = async (what: string, fn: (cap: string) => Promise<void>, done: string) => {
     const cap = here()?.cap;
     if (!cap) return;
@@ -65,7 +116,7 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
     setStatus('');
     try {
       await fn(cap);
-      setStatus(done);
+      if (done) setStatus(done);
       await refetch();
     } catch (err) {
       setError(`${what} failed: ${message(err)}`);
@@ -94,6 +145,7 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
         readLink: here()?.readCap ? dirLink(location.origin, location.pathname, here()!.readCap!) : '',
         writeLink: here()?.writeCap ? dirLink(location.origin, location.pathname, here()!.writeCap!) : '',
         upload: upload(),
+        offlineSince: offline(),
         busy: busy(),
       }}
       onUpload={(files) =>
@@ -139,6 +191,16 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
           'Deleting',
           (cap) => changeDirectory(cap, settings.settings(), { op: 'delete', name }),
           `Deleted “${name}”.`,
+        )
+      }
+      onKeepOffline={() =>
+        void act(
+          'Keeping the folder offline',
+          async (cap) => {
+            const n = await keepOffline(cap);
+            setStatus(`Kept offline: ${n} file(s), readable with no network.`);
+          },
+          '',
         )
       }
       onZip={() =>
