@@ -105,7 +105,15 @@ export class RelayLink {
   async announce(): Promise<void> {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    const d = await this.opts.describe();
+    let d: Awaited<ReturnType<typeof this.opts.describe>>;
+    try {
+      d = await this.opts.describe();
+    } catch (err) {
+      // Called from timers: a failure (its folder gone at shutdown, a disk error) is logged,
+      // and the next announcement tries again.
+      this.log(`cannot describe this server for the relay: ${(err as Error).message}`);
+      return;
+    }
     // The seq is the time in ms (kept growing within this process): the relay refuses any seq
     // not above the last it accepted, and remembers that for as long as an announcement can
     // live. Time needs no state on disk and survives restarts; the relay already requires the
