@@ -69,6 +69,17 @@ test('My files: a folder upload, folder operations, a read-only share and a .zip
     await page.getByRole('button', { name: 'Yes, delete kept' }).click();
     await expect(page.getByRole('link', { name: 'kept' })).toHaveCount(0, { timeout: 60_000 });
 
+    // Keeping everything alive from My files renews every file and folder under it.
+    await page.getByRole('link', { name: 'My files' }).first().click();
+    await expect(page.getByRole('link', { name: 'Trip photos' })).toBeVisible({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Keep alive' }).click();
+    await expect(page.getByText('Kept alive: 9 files and folders (9 healthy).')).toBeVisible({
+      timeout: 120_000,
+    });
+    await page.getByRole('button', { name: 'Check everything' }).click();
+    await expect(page.getByText('9 files and folders: 9 healthy.')).toBeVisible({ timeout: 120_000 });
+    await page.getByRole('link', { name: 'Trip photos' }).click();
+
     // Breadcrumbs lead back up; the folder's read-only link goes to someone else.
     await page.getByRole('link', { name: 'day 1' }).click();
     await expect(

@@ -5,6 +5,7 @@
  */
 import { proxy, transfer } from 'comlink';
 import type { CheckResult } from '../../core/check/results.ts';
+import type { DeepCheckSummary } from '../../core/client/index.ts';
 import { CairnError } from '../../core/errors.ts';
 import type {
   DirectoryChange,
@@ -217,6 +218,17 @@ export async function uploadIntoDirectory(
       signal.removeEventListener('abort', abort);
     }
   });
+}
+
+/** Deep-checks everything under a folder (Keep alive renews leases; Repair rebuilds). */
+export async function checkDirectoryTree(
+  cap: string,
+  settings: Settings,
+  opts: { verify?: boolean; repair?: boolean; addLease?: boolean },
+  onProgress: (summary: DeepCheckSummary) => void,
+): Promise<{ summary: DeepCheckSummary; problems: { path: string[]; text: string }[] }> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.deepCheckDirectory(cap, grid, opts, proxy(onProgress))));
 }
 
 /** Saves directory `cap` as `<name>.zip`, streamed through the service worker. */

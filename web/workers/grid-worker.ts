@@ -7,7 +7,16 @@
 import backend from '#crypto-backend';
 import { expose, transfer } from 'comlink';
 import type { CheckResult } from '../../core/check/results.ts';
-import { type DirectoryNode, Grid, readAll, type ServerStatus } from '../../core/client/index.ts';
+import {
+  type DeepCheckSummary,
+  type DirectoryNode,
+  deepCheck,
+  emptySummary,
+  Grid,
+  readAll,
+  type ServerStatus,
+  tally,
+} from '../../core/client/index.ts';
 import type { Metadata } from '../../core/dirnode/index.ts';
 import { zipSize, zipStream } from './zip.ts';
 import { loadCodec } from '../../core/codec/index.ts';
@@ -543,6 +552,36 @@ const api = {
       port.postMessage(reply);
       port.close();
       return outcome;
+    }
+  },
+
+  /**
+   * Checks everything under directory `cap` (deep-check), optionally verifying, repairing and
+   * renewing this browser's leases ("Keep alive"); `onProgress` hears the running summary.
+   */
+  async deepCheckDirectory(
+    cap: string,
+    grid: string,
+    opts: { verify?: boolean; repair?: boolean; addLease?: boolean },
+    onProgress: (summary: DeepCheckSummary) => void,
+  ): Promise<Outcome<{ summary: DeepCheckSummary; problems: { path: string[]; text: string }[] }>> {
+    try {
+      const g = gridFor(grid);
+      let summary = emptySummary();
+      const problems: { path: string[]; text: string }[] = [];
+      for await (const item of deepCheck(g.openDirectory(cap), { ...opts, open: (c) => g.open(c) })) {
+        summary = tally(summary, item);
+        const final = item.result?.repair?.after ?? item.result;
+        if (item.error || (final && !final.healthy)) {
+          // Only the first hundred are sent back: a listing of every problem would not be read.
+          if (problems.length < 100)
+            problems.push({ path: item.path, text: item.error ?? final?.summary ?? '' });
+        }
+        onProgress(summary);
+      }
+      return { ok: true, value: { summary, problems } };
+    } catch (err) {
+      return fail(err);
     }
   },
 

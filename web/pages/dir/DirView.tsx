@@ -17,6 +17,13 @@ export interface DirViewModel {
   readLink: string;
   writeLink: string;
   upload: { done: number; total: number; files: number } | null;
+  /** Health of everything under the folder: the running count, then the result. */
+  health: {
+    busy: 'check' | 'verify' | 'repair' | 'keep' | null;
+    objects: number;
+    result: { headline: string; problems: string[] } | null;
+    error: string;
+  };
   /** When the listing shown is the copy kept for offline use: when it was kept (ms). */
   offlineSince: number | null;
   busy: boolean;
@@ -31,6 +38,7 @@ export interface DirViewProps {
   onDelete(name: string): void;
   onZip(): void;
   onKeepOffline(): void;
+  onHealth(action: 'check' | 'verify' | 'repair' | 'keep'): void;
 }
 
 const kindLabel = (r: DirectoryRow) =>
@@ -309,6 +317,52 @@ export function DirView(props: DirViewProps) {
             </For>
           </tbody>
         </table>
+      </Show>
+
+      <Show when={!m().loading && !m().error}>
+        <section class="health" aria-labelledby="folder-health-heading">
+          <h2 id="folder-health-heading">Health</h2>
+          <div class="actions">
+            <button type="button" disabled={m().health.busy !== null} onClick={() => props.onHealth('check')}>
+              Check everything
+            </button>
+            <button
+              type="button"
+              disabled={m().health.busy !== null}
+              onClick={() => props.onHealth('verify')}
+            >
+              Verify everything
+            </button>
+            <button
+              type="button"
+              disabled={m().health.busy !== null}
+              onClick={() => props.onHealth('repair')}
+            >
+              Repair everything
+            </button>
+            <button type="button" disabled={m().health.busy !== null} onClick={() => props.onHealth('keep')}>
+              Keep alive
+            </button>
+          </div>
+          <Show when={m().health.busy}>
+            <p role="status" class="muted small">
+              {m().health.busy === 'keep' ? 'Renewing' : 'Checking'}: {m().health.objects} done…
+            </p>
+          </Show>
+          <Show when={m().health.result}>
+            {(r) => (
+              <div role="status" class="health-result">
+                <p>{r().headline}</p>
+                <For each={r().problems}>{(p) => <p class="small">{p}</p>}</For>
+              </div>
+            )}
+          </Show>
+          <Show when={m().health.error}>
+            <p role="alert" class="error">
+              {m().health.error}
+            </p>
+          </Show>
+        </section>
       </Show>
 
       <details class="share">

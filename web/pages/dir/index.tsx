@@ -7,6 +7,7 @@ import { createResource, createSignal, onCleanup } from 'solid-js';
 import { CairnError } from '../../../core/errors.ts';
 import {
   changeDirectory,
+  checkDirectoryTree,
   downloadZip,
   fileSize,
   listDirectory,
@@ -18,7 +19,7 @@ import { useStore } from '../../store/index.tsx';
 import { ensureRootCap } from '../../store/root.ts';
 import { dirLink, routeHash } from '../../store/router.ts';
 import type { DirectoryListing } from '../../workers/grid-worker.ts';
-import { DirView } from './DirView.tsx';
+import { DirView, type DirViewModel } from './DirView.tsx';
 
 const message = (err: unknown) =>
   err instanceof CairnError || err instanceof Error ? err.message : String(err);
@@ -35,6 +36,55 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
 
   const root = async (): Promise<string> => props.cap ?? ensureRootCap(settings.settings());
   const [offline, setOffline] = createSignal<number | null>(null);
+  const [health, setHealth] = createSignal<DirViewModel['health']>({
+    busy: null,
+    objects: 0,
+    result: null,
+    error: '',
+  });
+
+  const runHealth = async (action: 'check' | 'verify' | 'repair' | 'keep') => {
+    const cap = here()?.cap;
+    if (!cap) return;
+    setHealth({ busy: action, objects: 0, result: null, error: '' });
+    try {
+      const { summary, problems } = await checkDirectoryTree(
+        cap,
+        settings.settings(),
+        {
+          verify: action === 'verify' || action === 'repair',
+          repair: action === 'repair',
+          addLease: action === 'keep',
+        },
+        (s) => setHealth((h) => ({ ...h, objects: s.objects })),
+      );
+      const parts = [`${summary.healthy} healthy`];
+      if (summary.unhealthy) parts.push(`${summary.unhealthy} need repair`);
+      if (summary.unrecoverable) parts.push(`${summary.unrecoverable} cannot be read`);
+      if (summary.repaired) parts.push(`${summary.repaired} repaired`);
+      if (summary.errors) parts.push(`${summary.errors} could not be checked`);
+      const headline =
+        action === 'keep'
+          ? `Kept alive: ${summary.objects} files and folders (${parts.join(', ')}).`
+          : `${summary.objects} files and folders: ${parts.join(', ')}.`;
+      setHealth({
+        busy: null,
+        objects: summary.objects,
+        result: {
+          headline,
+          problems: problems.map((p) => `${p.path.join('/') || 'this folder'}: ${p.text}`),
+        },
+        error: '',
+      });
+    } catch (err) {
+      setHealth({
+        busy: null,
+        objects: 0,
+        result: null,
+        error: `The check could not be made: ${message(err)}`,
+      });
+    }
+  };
 
   /** A live listing (kept for offline use), else the last one kept, marked as such. */
   const list = async (cap: string): Promise<DirectoryListing> => {
@@ -146,6 +196,7 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
         writeLink: here()?.writeCap ? dirLink(location.origin, location.pathname, here()!.writeCap!) : '',
         upload: upload(),
         offlineSince: offline(),
+        health: health(),
         busy: busy(),
       }}
       onUpload={(files) =>
@@ -193,6 +244,7 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
           `Deleted “${name}”.`,
         )
       }
+      onHealth={(action) => void runHealth(action)}
       onKeepOffline={() =>
         void act(
           'Keeping the folder offline',
