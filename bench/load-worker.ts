@@ -94,9 +94,15 @@ function noteError(op: OpName, err: unknown): void {
   samples[`${op}:${code}`] ??= [];
   const list = samples[`${op}:${code}`];
   if (list.length < 5) {
-    const e = err as Error;
-    const cause = (e as { cause?: Error }).cause;
-    list.push(`${e?.message ?? String(err)}${cause ? ` (cause: ${cause.message})` : ''}`.slice(0, 400));
+    let text = (err as Error)?.message ?? String(err);
+    // The causes too (a fetch's "fetch failed" says nothing without them).
+    let cause = (err as { cause?: unknown }).cause;
+    for (let depth = 0; cause && depth < 4; depth++) {
+      const c = cause as { message?: string; code?: string; cause?: unknown };
+      text += ` (cause: ${c.code ? `${c.code} ` : ''}${c.message ?? String(cause)})`;
+      cause = c.cause;
+    }
+    list.push(text.slice(0, 500));
   }
 }
 

@@ -62,6 +62,8 @@ const SERVERS = flag('servers', 10);
 const SECONDS = flag('seconds', 60);
 const PROCS = Math.max(1, Math.min(CLIENTS, flag('procs', 2)));
 const SEED = flag('seed', Date.now() % 1_000_000);
+/** `--profile DIR`: V8 CPU profiles of the client processes, written to DIR. */
+const PROFILE = args.includes('--profile') ? path.resolve(args[args.indexOf('--profile') + 1]) : null;
 /** How long operations begun before the deadline may take to finish. */
 const DRAIN_MS = 120_000;
 
@@ -110,7 +112,7 @@ async function main(): Promise<number> {
   let bytesStored = 0;
   for (let p = 0; p < PROCS; p++) {
     const child = fork(path.join(here, 'load-worker.ts'), [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     children.add(child);
@@ -294,6 +296,21 @@ async function main(): Promise<number> {
   for (const d of deaths) console.log(`DIED: ${d}`);
 
   stopping.now = true;
+  // Workers end when their channel closes (writing their profiles with --profile).
+  await Promise.all(
+    workers.map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+          const force = setTimeout(() => w.child.kill('SIGKILL'), 10_000);
+          w.child.once('exit', () => {
+            clearTimeout(force);
+            resolve();
+          });
+          w.child.disconnect();
+        }),
+    ),
+  );
   const bad = totalErrors + lost.length + unfinished + deaths.length;
   console.log(
     `\n${bad === 0 ? 'OK' : 'FAILED'}: ${totalErrors} errors, ${lost.length} lost files, ${unfinished} unfinished operations, ${deaths.length} processes died`,
