@@ -16,6 +16,9 @@ export interface MutableRecord {
   format: 'mdmf' | 'sdmf';
   /** Hashes of every version its owner published or set out to publish. */
   hashes: string[];
+  /** Writes its owner began and ended (a reader can tell whether one overlapped its read). */
+  began?: number;
+  ended?: number;
 }
 
 export interface OpStats {
@@ -55,12 +58,14 @@ export type ToWorker =
     }
   | { type: 'file'; rec: ImmutableRecord | MutableRecord }
   | { type: 'mver'; readCap: string; hash: string }
+  | { type: 'mdone'; readCap: string }
   | { type: 'final' };
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'file'; rec: ImmutableRecord | MutableRecord }
   | { type: 'mver'; readCap: string; hash: string }
+  | { type: 'mdone'; readCap: string }
   | { type: 'progress'; ok: number; err: number }
   | { type: 'done'; report: WorkerReport }
   | { type: 'final-result'; report: FinalReport };

@@ -250,10 +250,16 @@ async function clientLoop(
         const rec = all[Math.floor(r() * all.length)];
         const own = mine.find((m) => m.rec === rec);
         let data: Uint8Array;
+        const began = rec.began ?? 0;
+        const busy = began !== (rec.ended ?? 0);
         try {
           data = await readAll(grid.open(rec.readCap));
         } catch (err) {
-          throw annotate(err, own ? `own ${rec.format} file` : `${rec.format} file of client ${rec.owner}`);
+          const overlapped = busy || (rec.began ?? 0) !== began;
+          throw annotate(
+            err,
+            `${own ? 'own' : `client ${rec.owner}'s`} ${rec.format} file, ${overlapped ? 'while its owner was writing it' : 'no write under way'}`,
+          );
         }
         if (own) {
           const exact = own.possible.size === 1 && Buffer.from(data).equals(Buffer.from(own.current));
@@ -292,8 +298,14 @@ async function clientLoop(
     const hash = sha256Hex(data);
     if (!m.rec.hashes.includes(hash)) m.rec.hashes.push(hash);
     send({ type: 'mver', readCap: m.rec.readCap, hash });
+    m.rec.began = (m.rec.began ?? 0) + 1;
     m.possible.add(hash);
-    await write();
+    try {
+      await write();
+    } finally {
+      m.rec.ended = (m.rec.ended ?? 0) + 1;
+      send({ type: 'mdone', readCap: m.rec.readCap });
+    }
     m.current = data;
     m.possible = new Set([hash]);
     return data.length;
@@ -380,6 +392,10 @@ async function main(): Promise<void> {
     } else if (m.type === 'mver') {
       const rec = mutables.get(m.readCap);
       if (rec && !rec.hashes.includes(m.hash)) rec.hashes.push(m.hash);
+      if (rec) rec.began = (rec.began ?? 0) + 1;
+    } else if (m.type === 'mdone') {
+      const rec = mutables.get(m.readCap);
+      if (rec) rec.ended = (rec.ended ?? 0) + 1;
     } else if (m.type === 'start') {
       relayUrl = m.relayUrl;
       void run(m);

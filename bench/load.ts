@@ -123,7 +123,7 @@ async function main(): Promise<number> {
         files++;
         if (m.rec.kind === 'imm') bytesStored += (m.rec as ImmutableRecord).size;
         broadcast(m, w);
-      } else if (m.type === 'mver') broadcast(m, w);
+      } else if (m.type === 'mver' || m.type === 'mdone') broadcast(m, w);
       else if (m.type === 'progress') {
         ok += m.ok;
         failed += m.err;
