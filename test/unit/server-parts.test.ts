@@ -4,6 +4,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { decodeReply } from '../../core/protocol/frames.ts';
+import { generateKeyPair } from '../../core/protocol/identity.ts';
 import { StorageError } from '../../core/protocol/storage-api.ts';
 import {
   ADVISORIES_PER_SI,
@@ -14,8 +16,10 @@ import {
 } from '../../server/advisories.ts';
 import { newLease } from '../../server/containers.ts';
 import { defaultHandleBudget, HandleBudget } from '../../server/handle-budget.ts';
+import { RequestHandler } from '../../server/handler.ts';
 import { KeyedLock } from '../../server/keyed-lock.ts';
 import { addOrRenewLease, MAX_LEASES_PER_SHARE } from '../../server/leases.ts';
+import { type StorageServer, UploadSession } from '../../server/storage-server.ts';
 import { cleanup, tempDir } from '../harness/grid.ts';
 
 afterAll(() => cleanup());
@@ -198,5 +202,19 @@ describe('AdvisoryLimiter', () => {
     limiter.load([...names, 'notes.txt']);
     expect(() => limiter.admit(si(1))).toThrow(expect.objectContaining({ code: 'NO_SPACE' }));
     limiter.admit(si(2));
+  });
+});
+
+describe('RequestHandler log', () => {
+  it('notes unreadable frames once per period with a count, not a line per frame (found by bench/fuzz.ts)', async () => {
+    const lines: string[] = [];
+    const handler = new RequestHandler({} as StorageServer, generateKeyPair(), (l) => lines.push(l));
+    const session = new UploadSession();
+    for (let i = 0; i < 1000; i++) {
+      const reply = decodeReply(await handler.handle(new Uint8Array([0xff, i & 0xff]), session));
+      expect(reply).toMatchObject({ id: 0, ok: false, code: 'BAD_REQUEST' });
+    }
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^bad frame \(2 bytes\)/);
   });
 });
