@@ -446,7 +446,7 @@ export const STORAGE_ERROR_CODES = new Set([
 ]);
 
 export type ReplyVerdict =
-  | { kind: 'error'; code: string }
+  | { kind: 'error'; code: string; message: string }
   | { kind: 'result' }
   | { kind: 'bad'; why: string };
 
@@ -495,7 +495,7 @@ export function judgeReply(
       return { kind: 'bad', why: `error code ${e.c} is not a storage error code` };
     // Refusals not about this frame (too many in flight) may come without its id.
     if (v.i !== want.id) return { kind: 'bad', why: `error reply to id ${want.id} carries id ${v.i}` };
-    return { kind: 'error', code: e.c };
+    return { kind: 'error', code: e.c, message: e.m };
   }
   if (keys !== 'i,r') return { kind: 'bad', why: `reply has fields ${keys}` };
   if (v.i !== want.id || want.op === null) {

@@ -94,8 +94,14 @@ class Stats {
   designed(what: string): void {
     this.byDesign[what] = (this.byDesign[what] ?? 0) + 1;
   }
-  typedAs(code: string): void {
+  /** A few distinct messages per code, to see what the answers said. */
+  readonly messages: Record<string, Set<string>> = {};
+  typedAs(code: string, message?: string): void {
     this.typed[code] = (this.typed[code] ?? 0) + 1;
+    if (message === undefined) return;
+    this.messages[code] ??= new Set();
+    // Numbers vary; the kind of message is what is worth seeing.
+    if (this.messages[code].size < 4) this.messages[code].add(message.replace(/\d+/g, 'N').slice(0, 120));
   }
 }
 
@@ -239,7 +245,7 @@ async function storageLane(
         continue;
       }
       const v = judgeReply(ev.data, want, serverId);
-      if (v.kind === 'error') stats.typedAs(v.code);
+      if (v.kind === 'error') stats.typedAs(v.code, v.message);
       else if (v.kind === 'result') stats.results++;
       else stats.problem('bad', `${v.why} (frame ${describe(frame)})`);
       continue;
@@ -689,6 +695,9 @@ async function main(): Promise<number> {
     console.log(
       `\n${l.name}\n  sent: ${kinds}\n  answers: ${typed || '-'}${designed ? `\n  closed by design: ${designed}` : ''}`,
     );
+    for (const [code, msgs] of Object.entries(l.messages)) {
+      if (code !== 'BAD_REQUEST') console.log(`  ${code} said: ${[...msgs].join(' | ')}`);
+    }
     for (const p of l.problems) console.log(`  PROBLEM: ${p}`);
   }
   const logLines = (out: string) => out.split('\n').filter((x) => x.trim()).length;
