@@ -1,6 +1,6 @@
 /** What bench/load.ts and its client processes (bench/load-worker.ts) tell each other. */
-export type OpName = 'upload' | 'download' | 'mcreate' | 'moverwrite' | 'mmodify' | 'mread';
-export const OPS: OpName[] = ['upload', 'download', 'mcreate', 'moverwrite', 'mmodify', 'mread'];
+export type OpName = 'upload' | 'reupload' | 'download' | 'mcreate' | 'moverwrite' | 'mmodify' | 'mread';
+export const OPS: OpName[] = ['upload', 'reupload', 'download', 'mcreate', 'moverwrite', 'mmodify', 'mread'];
 
 export interface ImmutableRecord {
   kind: 'imm';

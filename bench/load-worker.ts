@@ -35,8 +35,9 @@ const MiB = 1024 * KiB;
 const MUTABLES_PER_CLIENT = 3;
 /** Op weights out of 100. */
 const WEIGHTS: Array<[OpName, number]> = [
-  ['upload', 30],
-  ['download', 32],
+  ['upload', 28],
+  ['reupload', 3],
+  ['download', 31],
   ['mcreate', 4],
   ['moverwrite', 10],
   ['mmodify', 12],
@@ -167,6 +168,7 @@ async function clientLoop(
     while (Date.now() < deadline) {
       let op = pickOp();
       if (op === 'download' && immutables.length === 0) op = 'upload';
+      if (op === 'reupload' && myFiles.length === 0) op = 'upload';
       if ((op === 'moverwrite' || op === 'mmodify') && mine.length === 0) op = 'mcreate';
       if (op === 'mcreate' && mine.length >= MUTABLES_PER_CLIENT) op = 'moverwrite';
       if (op === 'mread' && mutables.size === 0) op = 'mcreate';
@@ -200,6 +202,16 @@ async function clientLoop(
         myFiles.push(rec);
         send({ type: 'file', rec });
         return size;
+      }
+      case 'reupload': {
+        // The same bytes again (same client, same convergence secret): the same cap, and
+        // the servers answer that they already hold the shares.
+        const rec = myFiles[Math.floor(r() * myFiles.length)];
+        const { node } = await grid.upload(bytesSource(contentOf(rec.seed, rec.size)), {
+          params: DEFAULT_CHK_PARAMS,
+        });
+        if (node.cap !== rec.cap) throw new Mismatch(`a re-upload of ${rec.size} bytes gave another cap`);
+        return rec.size;
       }
       case 'download': {
         const rec = immutables[Math.floor(r() * immutables.length)];

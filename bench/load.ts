@@ -5,6 +5,7 @@
  * core/client Grid with its own connections, looping over a mix of operations:
  *   upload      an immutable file of a random size (1 KiB..4 MiB log-uniform; one in ten
  *               literal-sized, 0..55 B, which touches no server)
+ *   reupload    one of its own files again: the same cap, the shares already in place
  *   download    a random file stored earlier, by any client, compared byte for byte
  *   mcreate     a new mutable file (MDMF, one in five SDMF; 16 B..256 KiB)
  *   moverwrite  a whole new version of one of its own mutable files
