@@ -588,7 +588,9 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   const progress = setInterval(() => {
     const n = Object.values(lanes).reduce((s, l) => s + l.frames, 0);
-    console.log(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${n} frames`);
+    console.log(
+      `  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${n} frames; RSS server ${MB(residentBytes(server.process.pid!))} MB, relay ${MB(residentBytes(relay.process.pid!))} MB`,
+    );
   }, 15_000);
   await Promise.all([
     storageLane(lanes.s1, server.url!, quota(0.22), rand(1), server.serverId, false),
