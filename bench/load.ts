@@ -28,6 +28,7 @@
  * script can tell.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -147,10 +148,22 @@ async function main(): Promise<number> {
   };
   const t0 = Date.now();
   const rows: string[][] = [];
+  const machine0 = machineCpu();
+  let lastSample = { machine: machine0, ours: 0 };
   const sample = (label: string) => {
     const rss = serverPids.map(residentBytes);
     const cpu = (pids: number[], base: number[]) =>
       pids.reduce((s, p, i) => s + ((procCpu(p) ?? base[i]) - base[i]), 0);
+    const ours =
+      cpu(serverPids, cpu0.servers) +
+      ((procCpu(relay.process.pid!) ?? cpu0.relay) - cpu0.relay) +
+      cpu(workerPids, cpu0.clients);
+    // How much of the machine other processes took since the last sample (contention).
+    const m = machineCpu();
+    const total = m.total - lastSample.machine.total;
+    const others =
+      total > 0 ? Math.max(0, m.busy - lastSample.machine.busy - (ours - lastSample.ours)) / total : 0;
+    lastSample = { machine: m, ours };
     rows.push([
       label,
       String(ok),
@@ -163,10 +176,11 @@ async function main(): Promise<number> {
       cpu(serverPids, cpu0.servers).toFixed(0),
       ((procCpu(relay.process.pid!) ?? cpu0.relay) - cpu0.relay).toFixed(1),
       cpu(workerPids, cpu0.clients).toFixed(0),
+      `${(others * 100).toFixed(0)}%`,
     ]);
     const r = rows[rows.length - 1];
     console.log(
-      `${label.padStart(7)}: ${r[1]} ops ok, ${r[2]} failed, ${r[3]} files; servers RSS ${r[4]} MB (max ${r[5]}), relay ${r[6]} MB, clients ${r[7]} MB`,
+      `${label.padStart(7)}: ${r[1]} ops ok, ${r[2]} failed, ${r[3]} files; servers RSS ${r[4]} MB (max ${r[5]}), relay ${r[6]} MB, clients ${r[7]} MB; others took ${r[11]} of the machine`,
     );
   };
   sample('start');
@@ -268,7 +282,9 @@ async function main(): Promise<number> {
       )
       .join(', ')}`,
   );
-  console.log('\nover time (ops and files cumulative; RSS now; CPU seconds since the start):');
+  console.log(
+    '\nover time (ops and files cumulative; RSS now; CPU seconds since the start; others: share of the machine other processes took since the row before):',
+  );
   table(
     [
       'at',
@@ -282,6 +298,7 @@ async function main(): Promise<number> {
       'servers CPU s',
       'relay CPU s',
       'clients CPU s',
+      'others',
     ],
     rows,
   );
@@ -317,6 +334,13 @@ async function main(): Promise<number> {
     `\n${bad === 0 ? 'OK' : 'FAILED'}: ${totalErrors} errors, ${lost.length} lost files, ${unfinished} unfinished operations, ${deaths.length} processes died`,
   );
   return bad === 0 ? 0 : 1;
+}
+
+/** Busy and total CPU seconds of the whole machine so far (/proc/stat). */
+function machineCpu(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: (total - f[3] - f[4]) / 100, total: total / 100 };
 }
 
 function pct(sorted: number[], p: number): string {
