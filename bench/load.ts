@@ -13,7 +13,8 @@
  *   mread       a mutable file of any client: its own must read back exactly what it wrote
  *               last; another's must be a version its owner published (or was publishing)
  * After the deadline, every file whose upload succeeded is read once more by a fresh client;
- * one that cannot be read back byte-equal is lost.
+ * one that cannot be read back byte-equal is lost (`--lose N` deletes every share of N files
+ * first, to see the check find them).
  *
  * The clients run in `--procs` worker processes (default 2, one per core of the development
  * machines), not in this one: one event loop running 50 clients' encryption, coding and
@@ -29,9 +30,12 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseCapability, storageIndexOf } from '../core/caps/index.ts';
+import { base32Encode } from '../core/primitives/base32.ts';
 import { fetchGridServers } from '../core/protocol/grid.ts';
 import {
   cleanup,
@@ -66,6 +70,8 @@ const PROCS = Math.max(1, Math.min(CLIENTS, flag('procs', 2)));
 const SEED = flag('seed', Date.now() % 1_000_000);
 /** `--profile DIR`: V8 CPU profiles of the client processes, written to DIR. */
 const PROFILE = args.includes('--profile') ? path.resolve(args[args.indexOf('--profile') + 1]) : null;
+/** `--lose N`: delete every share of N stored files before the re-read (it must find them lost). */
+const LOSE = flag('lose', 0);
 /** How long operations begun before the deadline may take to finish. */
 const DRAIN_MS = 120_000;
 
@@ -112,6 +118,7 @@ async function main(): Promise<number> {
   let failed = 0;
   let files = 0;
   let bytesStored = 0;
+  const immutableCaps: string[] = [];
   for (let p = 0; p < PROCS; p++) {
     const child = fork(path.join(here, 'load-worker.ts'), [], {
       execArgv: ['--import', 'tsx', ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : [])],
@@ -123,7 +130,10 @@ async function main(): Promise<number> {
     child.on('message', (m: FromWorker) => {
       if (m.type === 'file') {
         files++;
-        if (m.rec.kind === 'imm') bytesStored += (m.rec as ImmutableRecord).size;
+        if (m.rec.kind === 'imm') {
+          bytesStored += (m.rec as ImmutableRecord).size;
+          immutableCaps.push(m.rec.cap);
+        }
         broadcast(m, w);
       } else if (m.type === 'mver' || m.type === 'mdone') broadcast(m, w);
       else if (m.type === 'progress') {
@@ -210,6 +220,21 @@ async function main(): Promise<number> {
   sample('load end');
   const loadSeconds = (Date.now() - t0) / 1000;
 
+  if (LOSE > 0) {
+    // A check of the check: these files' shares are deleted from every server, so the
+    // re-read must report exactly them as lost.
+    const victims = immutableCaps.filter((c) => c.startsWith('URI:CHK:')).slice(0, LOSE);
+    for (const cap of victims) {
+      const b = base32Encode(storageIndexOf(parseCapability(cap)) as Uint8Array);
+      for (const s of servers) {
+        await fs.rm(path.join(s.dir, 'storage', 'shares', b.slice(0, 2), b), {
+          recursive: true,
+          force: true,
+        });
+      }
+    }
+    console.log(`--lose ${LOSE}: deleted every share of ${victims.length} files`);
+  }
   console.log(`re-reading every stored file (${files}) with a fresh client…`);
   const f0 = Date.now();
   for (const w of workers) w.child.send({ type: 'final' } satisfies ToWorker);
