@@ -89,8 +89,10 @@ export class RelayLink {
       this.announced = false;
       if (this.ws === ws) this.ws = null;
       if (this.stopped) return;
+      // Not unref'd: for a relay-only server (no listening socket) this timer is all that
+      // keeps the process alive between a lost link and the next try; unref'd, the process
+      // ended (exit code 13, nothing logged) whenever its relay went away. stop() clears it.
       this.timer = setTimeout(() => this.connect(), this.backoffMs);
-      this.timer.unref?.();
       this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
     });
   }
