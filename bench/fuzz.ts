@@ -25,10 +25,11 @@ import http from 'node:http';
 import net from 'node:net';
 import fs from 'node:fs/promises';
 import os from 'node:os';
-import WebSocket from 'ws';
-import { relayEndpoint, relayRoute } from '../core/protocol/announcement.ts';
+import WebSocket, { WebSocketServer } from 'ws';
+import { relayEndpoint, relayRoute, signAnnouncement } from '../core/protocol/announcement.ts';
+import { decodeCbor } from '../core/protocol/cbor.ts';
 import { connectStorageServer } from '../core/protocol/client.ts';
-import { EnvelopeKind, decodeEnvelope } from '../core/protocol/relay-envelope.ts';
+import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
 import { decodeServerList, fetchGridServers } from '../core/protocol/grid.ts';
 import * as L from '../core/protocol/limits.ts';
 import { asShareNum, asStorageIndex, type ServerId } from '../core/types.ts';
@@ -40,6 +41,8 @@ import {
   spawnServer,
 } from '../test/harness/grid.ts';
 import {
+  announcement,
+  encodeAny,
   expectation,
   freshKey,
   judgeControl,
@@ -48,6 +51,8 @@ import {
   Rand,
   StorageContext,
   storageFrame,
+  validRequest,
+  weird,
 } from './fuzz-frames.ts';
 import { residentBytes } from './proc.ts';
 
@@ -125,6 +130,11 @@ class Sock {
   private readonly inbox: Event[] = [];
   private waiter: ((e: Event) => void) | null = null;
   closed = false;
+
+  /** A socket accepted by a WebSocketServer of the fuzzer's own (the hostile relay). */
+  static wrap(ws: WebSocket): Sock {
+    return new Sock(ws);
+  }
 
   private constructor(readonly ws: WebSocket) {
     ws.binaryType = 'nodebuffer';
@@ -391,6 +401,370 @@ async function subscribeLane(stats: Stats, relayUrl: string, quota: number, r: R
   (sock as Sock | null)?.close();
 }
 
+// ---- the relay's forwarding, with a made-up server at the far end -------------------------
+
+type Env = { kind: number; channel: number; payload: Uint8Array };
+
+/** The next envelope on a link that `want` accepts (others, e.g. unasked refusals, are skipped). */
+async function nextEnvelope(
+  sock: Sock,
+  want: (e: Env) => boolean,
+): Promise<Env | Exclude<Event, { type: 'msg' }>> {
+  const deadline = Date.now() + HANG_MS;
+  for (;;) {
+    const ev = await sock.next(Math.max(1, deadline - Date.now()));
+    if (ev.type !== 'msg') return ev;
+    if (typeof ev.data === 'string') continue;
+    let env: Env;
+    try {
+      env = decodeEnvelope(ev.data);
+    } catch {
+      continue;
+    }
+    if (want(env)) return env;
+  }
+}
+
+const isEnv = (e: Env | Exclude<Event, { type: 'msg' }>): e is Env => 'kind' in e;
+const equalBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+
+/**
+ * A made-up server announced on a link of its own, and clients reaching it through the relay:
+ * what either end sends must reach the other byte for byte, closes must reach the other end,
+ * and nothing the far end sends (other channels, server-side opens) may leak to a client.
+ */
+async function pairLane(stats: Stats, relayUrl: string, quota: number, r: Rand) {
+  let sent = 0;
+  while (sent < quota && !crashed) {
+    const key = freshKey();
+    const link = await mustOpen(relayEndpoint(relayUrl, '/v1/link'));
+    // Announce until accepted (newcomers share one pace with the link lane's made-up servers).
+    let accepted = false;
+    for (let attempt = 0; attempt < 6 && !accepted && !crashed; attempt++) {
+      const signed = signAnnouncement(key, { ...announcement(key, r), url: null });
+      link.send(
+        encodeEnvelope(
+          EnvelopeKind.Control,
+          0,
+          encodeAny({ t: 'announce', body: signed.body, sig: signed.signature }),
+        ),
+      );
+      const ev = await nextControl(link);
+      if (ev.type !== 'msg') break;
+      const v = judgeControl(ev.payload);
+      if (v.kind === 'accepted') accepted = true;
+      else if (v.kind === 'rejected') {
+        const retry = (decodeCbor(ev.payload, 10_000) as { retry?: number }).retry ?? 1000;
+        await new Promise((res) => setTimeout(res, Math.min(3000, retry)));
+      } else if (v.kind === 'bad') stats.problem('bad', `${v.why} (pair announcement)`);
+    }
+    if (!accepted) {
+      link.close();
+      continue;
+    }
+    const route = relayRoute(relayUrl, key.serverId);
+    let client: Sock | null = null;
+    let ch = 0;
+    const openClient = async (): Promise<boolean> => {
+      client = await mustOpen(route);
+      const open = await nextEnvelope(link, (e) => e.kind === EnvelopeKind.Open);
+      if (!isEnv(open)) {
+        stats.problem(
+          open.type === 'timeout' ? 'hangs' : 'unexpectedCloses',
+          `no Open on the link for a new client (${open.type})`,
+        );
+        return false;
+      }
+      ch = open.channel;
+      return true;
+    };
+    if (!(await openClient())) {
+      link.close();
+      continue;
+    }
+    const session = 10 + r.int(50);
+    for (let k = 0; k < session && sent < quota && !crashed; k++, sent++) {
+      const c = client as unknown as Sock;
+      const x = r.int(100);
+      if (x < 32) {
+        const payload = r.bytes(r.chance(0.95) ? r.int(4096) : r.int(L.MAX_FRAME_BYTES));
+        stats.sent(payload, 'server → client');
+        link.send(encodeEnvelope(EnvelopeKind.Data, ch, payload));
+        const ev = await c.next();
+        if (ev.type === 'msg' && typeof ev.data !== 'string' && equalBytes(ev.data, payload)) stats.results++;
+        else if (ev.type === 'msg')
+          stats.problem('bad', `a client got other bytes than its server sent (${describe(ev.data)})`);
+        else
+          stats.problem(ev.type === 'timeout' ? 'hangs' : 'unexpectedCloses', `server → client: ${ev.type}`);
+      } else if (x < 64) {
+        const frame = r.bytes(r.chance(0.95) ? r.int(4096) : r.int(L.MAX_FRAME_BYTES + 1000));
+        stats.sent(frame, 'client → server');
+        c.send(frame);
+        if (frame.length > L.MAX_FRAME_BYTES) {
+          const ev = await c.next();
+          const v =
+            ev.type === 'msg' && typeof ev.data !== 'string'
+              ? judgeReply(ev.data, { id: 0, op: null, args: null }, key.serverId)
+              : null;
+          if (v?.kind === 'error' && v.code === 'TOO_LARGE') stats.typedAs('TOO_LARGE');
+          else stats.problem('bad', `an oversized client frame got ${v ? JSON.stringify(v) : ev.type}`);
+          continue;
+        }
+        const env = await nextEnvelope(link, (e) => e.kind === EnvelopeKind.Data);
+        if (!isEnv(env))
+          stats.problem(
+            env.type === 'timeout' ? 'hangs' : 'unexpectedCloses',
+            `client → server: ${env.type}`,
+          );
+        else if (env.channel === ch && equalBytes(env.payload, frame)) stats.results++;
+        else
+          stats.problem(
+            'bad',
+            `the server got other bytes or another channel than its client sent (${env.channel} vs ${ch})`,
+          );
+      } else if (x < 72) {
+        const other = (ch + 1 + r.int(1000)) >>> 0;
+        const m = encodeEnvelope(
+          r.pick([EnvelopeKind.Data, EnvelopeKind.Close, EnvelopeKind.Open]),
+          other,
+          r.bytes(r.int(100)),
+        );
+        stats.sent(m, 'server → another channel');
+        link.send(m);
+        stats.unanswered++;
+      } else if (x < 80) {
+        stats.sent('text', 'client text');
+        c.send('{"i":7,"o":"version","a":{}}');
+        const ev = await c.next();
+        const v =
+          ev.type === 'msg' && typeof ev.data !== 'string'
+            ? judgeReply(ev.data, { id: 0, op: null, args: null }, key.serverId)
+            : null;
+        if (v?.kind === 'error') stats.typedAs(v.code);
+        else
+          stats.problem(
+            ev.type === 'timeout' ? 'hangs' : 'bad',
+            `a client's text message got ${v ? JSON.stringify(v) : ev.type}`,
+          );
+      } else if (x < 88) {
+        stats.sent(encodeEnvelope(EnvelopeKind.Close, ch), 'server closes the channel');
+        link.send(encodeEnvelope(EnvelopeKind.Close, ch));
+        const ev = await c.next();
+        if (ev.type === 'close' && ev.code === 1000) stats.designed('1000 closed by the server');
+        else
+          stats.problem(
+            ev.type === 'timeout' ? 'hangs' : 'bad',
+            `a channel the server closed: the client saw ${ev.type}${ev.type === 'close' ? ` ${ev.code}` : ''}`,
+          );
+        if (!(await openClient())) break;
+      } else if (x < 96) {
+        stats.sent('close', 'client closes');
+        c.ws.close(1000);
+        const env = await nextEnvelope(link, (e) => e.kind === EnvelopeKind.Close);
+        if (isEnv(env) && env.channel === ch) stats.designed('client closed: Close reached the server');
+        else
+          stats.problem(
+            isEnv(env) ? 'bad' : 'hangs',
+            `a client's close did not reach the server as Close(${ch})`,
+          );
+        if (!(await openClient())) break;
+      } else {
+        // The link itself goes: its client must be told.
+        stats.sent('terminate', 'server link drops');
+        link.close();
+        const ev = await c.next();
+        if (ev.type === 'close') stats.designed(`client closed ${ev.code} when its server's link dropped`);
+        else stats.problem('hangs', `the client of a dropped link saw ${ev.type}`);
+        break;
+      }
+    }
+    (client as Sock | null)?.close();
+    link.close();
+  }
+}
+
+// ---- a hostile relay, at a server's own link ------------------------------------------------
+
+/**
+ * The fuzzer as the relay a (second, relay-only) server links to: channels opened and closed at
+ * will, storage frames on them (each reply judged as on /v1/storage), envelopes on channels
+ * never opened, junk envelopes and control messages. The server must answer every frame on an
+ * open channel, ignore the rest, and stay up.
+ */
+async function hostileRelayLane(
+  stats: Stats,
+  quota: number,
+  r: Rand,
+): Promise<{ server: SpawnedServer | null; stop(): Promise<void> }> {
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    path: '/v1/link',
+    maxPayload: 2 * L.WS_MAX_PAYLOAD,
+  });
+  await new Promise<void>((res) => wss.once('listening', () => res()));
+  const links: Sock[] = [];
+  const waiting: Array<(s: Sock) => void> = [];
+  wss.on('connection', (ws) => {
+    const sock = Sock.wrap(ws);
+    const w = waiting.shift();
+    if (w) w(sock);
+    else links.push(sock);
+  });
+  const nextLink = (ms: number) =>
+    new Promise<Sock | null>((res) => {
+      const s = links.shift();
+      if (s) return res(s);
+      const timer = setTimeout(() => res(null), ms);
+      waiting.push((sock) => {
+        clearTimeout(timer);
+        res(sock);
+      });
+    });
+  const port = (wss.address() as { port: number }).port;
+  const target = await spawnServer({
+    relayUrl: `http://127.0.0.1:${port}`,
+    port: null,
+    nickname: 'fuzz-behind-relay',
+    bundled: true,
+  });
+  target.process.once('exit', (code, signal) => {
+    crashed ??= `the server behind the hostile relay exited (${signal ?? code})`;
+  });
+  const stop = async () => {
+    await target.stop();
+    for (const c of wss.clients) c.terminate();
+    await new Promise((res) => wss.close(res));
+  };
+  let link: Sock | null = null;
+  /** Waits for the server to link (again), answering its announcement. */
+  const relink = async (): Promise<boolean> => {
+    link?.close();
+    // The server reconnects with a backoff that grows to 30 s.
+    link = await nextLink(35_000);
+    if (!link) {
+      stats.problem('hangs', 'the server did not link to the relay again within 35 s');
+      return false;
+    }
+    const ann = await nextEnvelope(link, (e) => e.kind === EnvelopeKind.Control);
+    if (!isEnv(ann)) return false;
+    link.send(encodeEnvelope(EnvelopeKind.Control, 0, encodeAny({ t: 'accepted', seq: 1 })));
+    return true;
+  };
+  if (!(await relink())) return { server: target, stop };
+  const ctx = new StorageContext(r);
+  const open = new Set<number>();
+  let nextCh = 1;
+  const openChannel = () => {
+    const ch = nextCh++;
+    link!.send(encodeEnvelope(EnvelopeKind.Open, ch));
+    open.add(ch);
+    return ch;
+  };
+  for (let i = 0; i < quota && !crashed; i++) {
+    const l = link as unknown as Sock;
+    const x = r.int(100);
+    if (x < 60) {
+      const ch = open.size > 0 && r.chance(0.9) ? r.pick([...open]) : openChannel();
+      let { frame, kind } = storageFrame(r, ctx);
+      if (typeof frame === 'string') frame = new TextEncoder().encode(frame);
+      stats.sent(frame, kind);
+      const want = expectation(frame);
+      l.send(encodeEnvelope(EnvelopeKind.Data, ch, frame));
+      const env = await nextEnvelope(l, (e) => e.kind === EnvelopeKind.Data && e.channel === ch);
+      if (isEnv(env)) {
+        const v = judgeReply(env.payload, want, target.serverId);
+        if (v.kind === 'error') stats.typedAs(v.code, v.message);
+        else if (v.kind === 'result') stats.results++;
+        else stats.problem('bad', `${v.why} (frame ${describe(frame)}, behind the hostile relay)`);
+        continue;
+      }
+      if (env.type === 'close' && frame.length + 5 > L.WS_MAX_PAYLOAD && env.code === 1009) {
+        stats.designed('1009 envelope beyond the WebSocket cap (the server links again)');
+      } else if (env.type === 'close')
+        stats.problem(
+          'unexpectedCloses',
+          `the server closed its link ${env.code} ${env.reason} after ${kind}`,
+        );
+      else stats.problem('hangs', `no reply on channel ${ch} in ${HANG_MS} ms to ${kind} ${describe(frame)}`);
+      open.clear();
+      if (!(await relink())) break;
+    } else {
+      let m: Uint8Array | string;
+      let kind: string;
+      if (x < 68) {
+        m = encodeEnvelope(
+          EnvelopeKind.Data,
+          nextCh + 1000 + r.int(1000),
+          encodeAny(validRequest(r, ctx, 'version')),
+        );
+        kind = 'data on a channel never opened';
+      } else if (x < 75 && open.size > 0) {
+        const ch = r.pick([...open]);
+        open.delete(ch);
+        m = encodeEnvelope(EnvelopeKind.Close, ch);
+        kind = 'close a channel';
+      } else if (x < 80 && open.size > 0) {
+        m = encodeEnvelope(EnvelopeKind.Open, r.pick([...open]));
+        kind = 'open a channel again';
+      } else if (x < 88) {
+        m = r.chance(0.5) ? r.bytes(r.int(5)) : Uint8Array.of(5 + r.int(251), ...r.bytes(4 + r.int(50)));
+        kind = 'malformed envelope';
+      } else if (x < 96) {
+        const v = r.pick<unknown>([
+          {
+            t: 'rejected',
+            c: 'RATE_LIMITED',
+            m: 'x',
+            retry: r.pick([0, 1, 2 ** 31, Number.MAX_SAFE_INTEGER, -1, 1.5]),
+          },
+          { t: 'rejected', c: 'RELAY_FULL', m: 'x'.repeat(r.pick([0, 500, 5000])) },
+          { t: 'accepted', seq: r.pick([0, -1, 'x']) },
+          { t: r.pick(['', 'open', 'x'.repeat(100)]) },
+          weird(r),
+        ]);
+        m = encodeEnvelope(
+          EnvelopeKind.Control,
+          r.chance(0.8) ? 0 : r.u32(),
+          r.chance(0.8) ? encodeAny(v) : r.bytes(r.int(200)),
+        );
+        kind = 'control message';
+      } else {
+        m = 'text from the relay';
+        kind = 'text';
+      }
+      stats.sent(m, kind);
+      l.send(m);
+      stats.unanswered++;
+      if (i % 20 === 19) {
+        // Still serving: a fresh channel answers a version request.
+        const ch = openChannel();
+        const probe = encodeAny(validRequest(r, ctx, 'version'));
+        l.send(encodeEnvelope(EnvelopeKind.Data, ch, probe));
+        const env = await nextEnvelope(l, (e) => e.kind === EnvelopeKind.Data && e.channel === ch);
+        if (!isEnv(env)) {
+          stats.problem(
+            env.type === 'timeout' ? 'hangs' : 'unexpectedCloses',
+            `the server stopped answering on its link (${env.type}) after ${kind}`,
+          );
+          open.clear();
+          if (!(await relink())) break;
+        }
+      }
+    }
+  }
+  // Afterwards, a fresh channel still gets its answer.
+  if (!crashed && link) {
+    const l = link as unknown as Sock;
+    const ch = openChannel();
+    l.send(encodeEnvelope(EnvelopeKind.Data, ch, encodeAny(validRequest(r, ctx, 'version'))));
+    const env = await nextEnvelope(l, (e) => e.kind === EnvelopeKind.Data && e.channel === ch);
+    if (!isEnv(env))
+      stats.problem('hangs', `after fuzzing, the server behind the relay did not answer (${env.type})`);
+  }
+  return { server: target, stop };
+}
+
 const JUNK_PATHS = [
   '/',
   '/v1',
@@ -581,10 +955,13 @@ async function main(): Promise<number> {
     s2: lane('server /v1/storage (2)'),
     connect: lane('relay /v1/connect/<id>'),
     link: lane('relay /v1/link'),
+    pair: lane('relay forwarding, made-up server'),
+    hostile: lane('server behind a hostile relay'),
     subscribe: lane('relay /v1/subscribe'),
     http: lane('HTTP, upgrades, raw TCP'),
   };
   const rand = (k: number) => new Rand(SEED * 16 + k);
+  let behindRelay: Awaited<ReturnType<typeof hostileRelayLane>> | null = null;
   const t0 = performance.now();
   const progress = setInterval(() => {
     const n = Object.values(lanes).reduce((s, l) => s + l.frames, 0);
@@ -593,23 +970,27 @@ async function main(): Promise<number> {
     );
   }, 15_000);
   await Promise.all([
-    storageLane(lanes.s1, server.url!, quota(0.22), rand(1), server.serverId, false),
-    storageLane(lanes.s2, server.url!, quota(0.22), rand(2), server.serverId, false),
+    storageLane(lanes.s1, server.url!, quota(0.19), rand(1), server.serverId, false),
+    storageLane(lanes.s2, server.url!, quota(0.19), rand(2), server.serverId, false),
     storageLane(
       lanes.connect,
       relayRoute(relay.url, server.serverId),
-      quota(0.24),
+      quota(0.2),
       rand(3),
       server.serverId,
       true,
     ),
-    linkLane(lanes.link, relay.url, quota(0.18), rand(4)),
-    subscribeLane(lanes.subscribe, relay.url, quota(0.06), rand(5), server.serverId),
+    linkLane(lanes.link, relay.url, quota(0.14), rand(4)),
+    pairLane(lanes.pair, relay.url, quota(0.08), rand(7)),
+    hostileRelayLane(lanes.hostile, quota(0.1), rand(8)).then((h) => {
+      behindRelay = h;
+    }),
+    subscribeLane(lanes.subscribe, relay.url, quota(0.04), rand(5), server.serverId),
     httpLane(
       lanes.http,
       { url: relay.url, port: relayPort },
       serverPort,
-      quota(0.08),
+      quota(0.06),
       rand(6),
       server.serverId,
     ),
@@ -715,6 +1096,16 @@ async function main(): Promise<number> {
   for (const x of internal.slice(0, 10)) console.log(`  ${x}`);
   console.log(`relay log: ${logLines(relay.output())} lines, ${relayInternal.length} about internal errors`);
   for (const x of relayInternal.slice(0, 10)) console.log(`  ${x}`);
+  const hidden = (behindRelay as Awaited<ReturnType<typeof hostileRelayLane>> | null)?.server;
+  const hiddenInternal = (hidden?.output() ?? '')
+    .split('\n')
+    .filter((x) => /internal error|unhandled|TypeError|RangeError/.test(x));
+  if (hidden) {
+    console.log(
+      `log of the server behind the hostile relay: ${logLines(hidden.output())} lines, ${hiddenInternal.length} about internal errors; RSS now ${MB(residentBytes(hidden.process.pid!))} MB`,
+    );
+    for (const x of hiddenInternal.slice(0, 10)) console.log(`  ${x}`);
+  }
   const fig = (xs: number[]) =>
     `start ${MB(xs[0])} MB, max ${MB(Math.max(...xs))} MB, end ${MB(xs[xs.length - 1])} MB`;
   console.log(`RSS server: ${fig(rss.server)}; relay: ${fig(rss.relay)}`);
@@ -727,6 +1118,7 @@ async function main(): Promise<number> {
     all.reduce((s, l) => s + l.bad + l.hangs + l.unexpectedCloses, 0) +
     internal.length +
     relayInternal.length +
+    hiddenInternal.length +
     (crashed ? 1 : 0) +
     after.filter((a) => a.startsWith('FAILED')).length +
     (after.length === 0 ? 1 : 0);
