@@ -7,6 +7,10 @@
  *   connect     the same through the relay, /v1/connect/<the server's id>
  *   link        /v1/link as a (made-up) server: announcements valid, mutated and oddly signed,
  *               control junk, envelopes of every kind on random channels, truncated ones, text
+ *   pair        the relay's forwarding with a made-up server announced at the far end: bytes
+ *               must pass untouched both ways, closes must reach the other end
+ *   hostile     a second, relay-only server linked to the fuzzer as its relay: channels opened
+ *               and closed at will, storage frames on them, junk envelopes and control messages
  *   subscribe   /v1/subscribe: the list must come and decode; junk sent back must change nothing
  *   http        GET /v1/servers (must decode), other methods and paths on both processes
  *               (static files included: nothing outside the web folder), upgrades to
