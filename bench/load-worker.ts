@@ -426,7 +426,14 @@ async function main(): Promise<void> {
       progressOk = 0;
       progressErr = 0;
     }, 1000);
-    const loops = Promise.all(m.clients.map((id) => clientLoop(id, m.relayUrl, tools, m.seed, deadline)));
+    // Clients come up over the first second (client i after i × 20 ms), as people do, rather
+    // than all in one tick of one event loop.
+    const loops = Promise.all(
+      m.clients.map(async (id) => {
+        await new Promise((res) => setTimeout(res, id * 20));
+        await clientLoop(id, m.relayUrl, tools, m.seed, deadline);
+      }),
+    );
     // Operations started before the deadline may finish after it, within drainMs.
     await Promise.race([
       loops,
