@@ -487,7 +487,8 @@ async function pairLane(stats: Stats, relayUrl: string, quota: number, r: Rand) 
       continue;
     }
     const session = 10 + r.int(50);
-    for (let k = 0; k < session && sent < quota && !crashed; k++, sent++) {
+    for (let k = 0; k < session && sent < quota && !crashed; k++) {
+      sent++; // here, not in the loop's update: a session may end with a break
       const c = client as unknown as Sock;
       const x = r.int(100);
       if (x < 32) {
