@@ -8,10 +8,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectStorageServer, type StorageConnection } from '../../core/protocol/client.ts';
+import { fetchGridServers } from '../../core/protocol/grid.ts';
 import type { ShareTestWrite } from '../../core/protocol/storage-api.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
-import { cleanup, type SpawnedServer, spawnServer, startTestServer } from '../harness/grid.ts';
+import { cleanup, type SpawnedServer, spawnRelay, spawnServer, startTestServer } from '../harness/grid.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const rand = (n: number) => new Uint8Array(randomBytes(n));
 const secrets = () => ({ renew: rand(32), cancel: rand(32), upload: rand(20) });
@@ -49,6 +51,31 @@ describe('restart', () => {
     // The key file is private.
     const st = await fs.stat(path.join(first.dir, 'private', 'server.key'));
     expect(st.mode & 0o077).toBe(0);
+  });
+});
+
+describe('a relay-only server', () => {
+  it('outlives its relay and announces itself again when a relay comes back (found by bench/fuzz.ts)', async () => {
+    const relay = await spawnRelay();
+    const port = Number(new URL(relay.url).port);
+    const server = await spawnServer({ relayUrl: relay.url, port: null, bundled: true });
+    await waitFor(async () => (await fetchGridServers(relay.url)).length === 1, {
+      what: 'the server to be listed',
+    });
+    await relay.stop();
+    // Its link is gone and nothing listens: the process must still be there, retrying.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(server.process.exitCode).toBeNull();
+    const again = await spawnRelay({ port });
+    await waitFor(
+      async () => (await fetchGridServers(again.url)).some((s) => s.serverId === server.serverId),
+      {
+        what: 'the server to announce itself to the new relay',
+        timeoutMs: 20_000,
+      },
+    );
+    await server.stop();
+    await again.stop();
   });
 });
 
