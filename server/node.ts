@@ -42,6 +42,8 @@ export interface StorageNodeOptions {
   uploadGraceMs?: number;
   /** Uploads in progress, all connections together. */
   maxPendingUploads?: number;
+  /** Bytes of unfinished uploads kept for their clients to resume (default 16 GiB; 0 keeps none). */
+  maxParkedBytes?: number;
   /** Run the lease expirer this often (default never: shares are kept until removed by hand). */
   expireLeasesEveryMs?: number;
   announceIntervalMs?: number;
@@ -92,6 +94,8 @@ async function startLocked(
     uploadIdleTimeoutMs: opts.uploadIdleTimeoutMs,
     uploadGraceMs: opts.uploadGraceMs,
     maxPendingUploads: opts.maxPendingUploads,
+    maxParkedBytes: opts.maxParkedBytes,
+    maxParkedUploads: opts.maxParkedBytes === 0 ? 0 : undefined,
     expireLeasesEveryMs: opts.expireLeasesEveryMs,
     now: opts.now,
     log,

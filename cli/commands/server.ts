@@ -5,7 +5,7 @@ import { intOption, parse } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--nickname NAME] [--reserved-space SIZE]
-                    [--public-url URL] [--expire-leases]
+                    [--public-url URL] [--expire-leases] [--keep-unfinished SIZE]
 
 Runs a storage server that keeps its key and shares in DIR (kept across restarts).
   --dir DIR              the server's folder (created if missing)
@@ -18,6 +18,9 @@ Runs a storage server that keeps its key and shares in DIR (kept across restarts
   --reserved-space SIZE  free space to leave alone, e.g. 500M, 1G, 2GiB (default 0)
   --expire-leases        delete shares whose leases (31 days, renewed by clients) have all
                          run out; checked hourly. Off by default, as in Tahoe.
+  --keep-unfinished SIZE disk space for unfinished uploads kept (24 hours, across restarts) so
+                         their clients can resume them (default 16G; 0 keeps none). They give
+                         way to new uploads that need the space.
 Prints "Storage server <id> ready at <url>" (or "ready (relay only)") once it serves.`;
 
 /** A size such as 1G (10^9), 1GiB (2^30), 500M, 123 (bytes). */
@@ -46,6 +49,7 @@ export const serverCommand: Command = {
         nickname: { type: 'string' },
         'reserved-space': { type: 'string' },
         'expire-leases': { type: 'boolean' },
+        'keep-unfinished': { type: 'string' },
       },
       0,
     );
@@ -70,6 +74,10 @@ export const serverCommand: Command = {
       nickname: values.nickname,
       reservedSpace: sizeOption(values['reserved-space'], 'reserved-space'),
       expireLeasesEveryMs: values['expire-leases'] ? 3600_000 : undefined,
+      maxParkedBytes:
+        values['keep-unfinished'] === undefined
+          ? undefined
+          : sizeOption(values['keep-unfinished'], 'keep-unfinished'),
       log: (line) => console.log(`${new Date().toISOString()} ${line}`),
     });
     console.log(`Storage server ${node.serverId} ready${node.url ? ` at ${node.url}` : ' (relay only)'}`);
