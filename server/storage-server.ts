@@ -70,7 +70,7 @@ export const PARKED_TTL_MS = 24 * 3600 * 1000;
 export const MAX_PARKED_UPLOADS = 8192;
 export const MAX_PARKED_BYTES = 16 * 2 ** 30;
 /** A bucket's written bytes are made durable (a checkpoint) after this many bytes or this long. */
-export const CHECKPOINT_BYTES = 8 * 2 ** 20;
+export const CHECKPOINT_BYTES = 4 * 2 ** 20;
 export const CHECKPOINT_MS = 2_000;
 
 export interface StorageServerOptions {

@@ -174,7 +174,8 @@ describe('resumable uploads with real processes', () => {
     '(b) a server restarted mid-upload completes its share from its checkpoint; the upload tries again by itself',
     async () => {
       const { relay, servers } = await startGrid(10);
-      const params = { k: 3, happy: 10, n: 10, maxSegmentSize: 128 * 1024 };
+      // k=2: a 10 MiB share, past the server's 4 MiB checkpoint whatever the machine's speed.
+      const params = { k: 2, happy: 10, n: 10, maxSegmentSize: 128 * 1024 };
       const plan = planChk(SIZE, params) as ChkPlan;
       const total = plan.shareSize * 10;
       const home = tempDir('cairn-home-');
@@ -183,7 +184,7 @@ describe('resumable uploads with real processes', () => {
       await fs.writeFile(file, data);
 
       // happy = N: losing one server fails the try, so the upload must resume to finish.
-      const put = cairn(['put', file, '--grid', relay.url, '--happy', '10'], home);
+      const put = cairn(['put', file, '--grid', relay.url, '--k', '2', '--happy', '10'], home);
       const victim = servers[0];
       const incoming = path.join(victim.dir, 'storage', 'incoming');
       // Kill it once it has checkpointed some of its share (and before it has it all).
