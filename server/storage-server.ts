@@ -228,12 +228,20 @@ export class StorageServer {
   }
 
   /** Uploads in progress, how many of them lost their connection, and parked ones (white-box figures for tests). */
-  uploadCounts(): { inProgress: number; orphaned: number; parked: number; parkedBytes: number } {
+  uploadCounts(): {
+    inProgress: number;
+    orphaned: number;
+    parked: number;
+    parkedBytes: number;
+    /** Space promised to uploads and mutable writes in progress. */
+    bookedBytes: number;
+  } {
     return {
       inProgress: this.uploads.size,
       orphaned: this.uploads.orphanCount,
       parked: this.parked.size,
       parkedBytes: this.parked.bytes,
+      bookedBytes: this.space.promised,
     };
   }
 
@@ -243,12 +251,7 @@ export class StorageServer {
     return this.locks.run(siKey(a.si), async () => {
       const existing = new Set(await this.backend.listShares('immutable', a.si));
       const secretHash = sha256(a.upload);
-      // A bucket of these shares being parked right now is waited for, so it is found parked.
-      for (;;) {
-        const busy = a.shares.map((sh) => this.parking.get(bucketKey(a.si, sh))).filter((p) => p);
-        if (busy.length === 0) break;
-        await Promise.all(busy);
-      }
+      await this.parkingDone(a.si, a.shares);
       // Parked uploads of others give way when the space is needed for this one.
       const fresh = a.shares.filter(
         (sh) =>
@@ -260,11 +263,7 @@ export class StorageServer {
       if (fresh > 0 && fresh * a.size > this.space.available(free) && this.parked.size > 0) {
         free = await this.makeRoom(fresh * a.size, free, a.si);
       }
-      for (;;) {
-        const busy = a.shares.map((sh) => this.parking.get(bucketKey(a.si, sh))).filter((p) => p);
-        if (busy.length === 0) break;
-        await Promise.all(busy);
-      }
+      await this.parkingDone(a.si, a.shares);
       // From here to the end of the loop nothing awaits: each check and its booking are
       // one step, so concurrent allocations cannot both be promised the same bytes or slots.
       const now = this.now();
@@ -342,7 +341,6 @@ export class StorageServer {
           secretHash,
           received: 0,
           unsynced: 0,
-          unsyncedSince: null,
           checkpointing: null,
           checkpointTimer: null,
         });
@@ -391,6 +389,15 @@ export class StorageServer {
       );
       return { alreadyHave, allocated, have };
     });
+  }
+
+  /** Waits until no bucket of these shares is being parked (so one that is, is found parked). */
+  private async parkingDone(si: StorageIndex, shares: readonly ShareNum[]): Promise<void> {
+    for (;;) {
+      const busy = shares.map((sh) => this.parking.get(bucketKey(si, sh))).filter((p) => p !== undefined);
+      if (busy.length === 0) return;
+      await Promise.all(busy);
+    }
   }
 
   /**
@@ -454,15 +461,8 @@ export class StorageServer {
       b.lastActive = now;
       b.received += a.data.length;
       b.unsynced += a.data.length;
-      b.unsyncedSince ??= now;
       if (b.unsynced >= this.checkpointBytes) void this.checkpoint(b);
-      else if (!b.checkpointTimer) {
-        b.checkpointTimer = setTimeout(() => {
-          b.checkpointTimer = null;
-          void this.checkpoint(b);
-        }, this.checkpointMs);
-        b.checkpointTimer.unref?.();
-      }
+      else this.checkpointLater(b);
     });
     b.queue = task.catch(() => {});
     return task;
@@ -470,26 +470,40 @@ export class StorageServer {
 
   /**
    * Makes the bytes a bucket has received durable and records which they are, so they
-   * survive a crash or a restart (one checkpoint at a time per bucket).
+   * survive a crash or a restart. One checkpoint at a time per bucket: bytes written while
+   * one runs are taken by the next, which its end starts (or schedules).
    */
   private checkpoint(b: Bucket): Promise<void> {
+    if (b.checkpointing) return b.checkpointing;
     if (b.checkpointTimer) {
       clearTimeout(b.checkpointTimer);
       b.checkpointTimer = null;
     }
-    if (b.checkpointing) return b.checkpointing;
     if (b.done || b.unsynced === 0 || b.written.length === 0) return Promise.resolve();
     const ranges = b.written.map(([x, y]): Range => [x, y]);
     b.unsynced = 0;
-    b.unsyncedSince = null;
     const run = b.pending
       .checkpoint(encodeUploadState(b, ranges, this.now()))
+      // The state on disk stays the last one recorded whole: older, never wrong.
       .catch((err) => this.log(`checkpoint of an upload failed: ${(err as Error).message}`))
       .finally(() => {
         b.checkpointing = null;
+        if (b.done || b.unsynced === 0) return;
+        if (b.unsynced >= this.checkpointBytes) void this.checkpoint(b);
+        else this.checkpointLater(b);
       });
     b.checkpointing = run;
     return run;
+  }
+
+  /** A checkpoint `checkpointMs` from now, unless one is due already. */
+  private checkpointLater(b: Bucket): void {
+    if (b.checkpointTimer || b.checkpointing || b.done) return;
+    b.checkpointTimer = setTimeout(() => {
+      b.checkpointTimer = null;
+      void this.checkpoint(b);
+    }, this.checkpointMs);
+    b.checkpointTimer.unref?.();
   }
 
   async close(a: BucketArgs, session: UploadSession): Promise<void> {

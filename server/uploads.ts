@@ -47,9 +47,8 @@ export interface Bucket {
   secretHash: Uint8Array;
   /** Share-data bytes received by writes since the bucket was last granted (for the log). */
   received: number;
-  /** Bytes written since the last checkpoint, and when the first of them came (null: none). */
+  /** Bytes written since the last checkpoint began. */
   unsynced: number;
-  unsyncedSince: number | null;
   /** The checkpoint being taken, if any (one at a time). */
   checkpointing: Promise<void> | null;
   /** Runs a checkpoint once written bytes have waited long enough. */
