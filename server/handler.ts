@@ -6,6 +6,7 @@
 import { ProtocolError } from '../core/protocol/errors.ts';
 import {
   decodeRequest,
+  encodeAllocateResult,
   encodeBytesResultHead,
   encodeError,
   encodeReadTestWriteResult,
@@ -127,7 +128,7 @@ export class RequestHandler {
         };
       }
       case 'allocate':
-        return s.allocate(req.args, uploads);
+        return encodeAllocateResult(await s.allocate(req.args, uploads));
       case 'write':
         return s.write(req.args, uploads).then(() => null);
       case 'close':

@@ -54,6 +54,8 @@ export interface StorageNodeOptions {
   expiry?: ExpiryConfig;
   /** The lease crawler's pace (crawler.ts DEFAULT_PACE for what is not given). */
   crawlPace?: Partial<CrawlerPace>;
+  /** Bytes of unfinished uploads kept for their clients to resume (default 16 GiB; 0 keeps none). */
+  maxParkedBytes?: number;
   announceIntervalMs?: number;
   now?: () => number;
   log?: (line: string) => void;
@@ -106,6 +108,8 @@ async function startLocked(
     uploadIdleTimeoutMs: opts.uploadIdleTimeoutMs,
     uploadGraceMs: opts.uploadGraceMs,
     maxPendingUploads: opts.maxPendingUploads,
+    maxParkedBytes: opts.maxParkedBytes,
+    maxParkedUploads: opts.maxParkedBytes === 0 ? 0 : undefined,
     now: opts.now,
     log,
   });

@@ -8,6 +8,7 @@ import { type Command, UsageError } from '../command.ts';
 
 const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--nickname NAME] [--reserved-space SIZE]
                     [--public-url URL] [--expire-leases MODE [--expire-dry-run]] [--crawl-rate N] [--crawl-delay DURATION]
+                    [--keep-unfinished SIZE]
 
 Runs a storage server that keeps its key and shares in DIR (kept across restarts).
   --dir DIR              the server's folder (created if missing); a Tahoe-LAFS node's
@@ -33,6 +34,9 @@ Runs a storage server that keeps its key and shares in DIR (kept across restarts
                          N storage indexes a second, and works at most 10% of the time
                          (default 100); a cycle over all shares starts at most hourly
   --crawl-delay DURATION wait this long after start before crawling (default 300s)
+  --keep-unfinished SIZE disk space for unfinished uploads kept (24 hours, across restarts) so
+                         their clients can resume them (default 16G; 0 keeps none). They give
+                         way to new uploads that need the space.
 Space used and reclaimed, and the crawler's progress: GET /v1/status, DIR/storage/status.json.
 Prints "Storage server <id> ready at <url>" (or "ready (relay only)") once it serves.`;
 
@@ -88,6 +92,7 @@ export const serverCommand: Command = {
         'expire-dry-run': { type: 'boolean' },
         'crawl-rate': { type: 'string' },
         'crawl-delay': { type: 'string' },
+        'keep-unfinished': { type: 'string' },
       },
       0,
     );
@@ -125,6 +130,10 @@ export const serverCommand: Command = {
       reservedSpace: sizeOption(values['reserved-space'], 'reserved-space'),
       expiry,
       crawlPace: { perSecond, startDelayMs },
+      maxParkedBytes:
+        values['keep-unfinished'] === undefined
+          ? undefined
+          : sizeOption(values['keep-unfinished'], 'keep-unfinished'),
       log: (line) => console.log(`${new Date().toISOString()} ${line}`),
     });
     console.log(`Storage server ${node.serverId} ready${node.url ? ` at ${node.url}` : ' (relay only)'}`);

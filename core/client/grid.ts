@@ -31,7 +31,8 @@ import type { EncodeTools } from '../immutable/encoder.ts';
 import { type ChkParams, checkEncoding, checkParams, DEFAULT_CHK_PARAMS } from '../immutable/params.ts';
 import { planChk } from '../immutable/plan.ts';
 import type { PlaintextSource } from '../immutable/source.ts';
-import type { ServerId } from '../types.ts';
+import type { StorageServerApi } from '../protocol/storage-api.ts';
+import type { AesKey, ServerId, StorageIndex } from '../types.ts';
 import { CapAuthorityError } from './errors.ts';
 import { GridConnections, type GridOptions, type ServerStatus } from './connections.ts';
 import { generateRsaKeyPair } from '../primitives/rsa.ts';
@@ -73,6 +74,13 @@ export interface UploadFileOptions {
   params: ChkParams;
   /** Convergent key (default) or a random one. */
   convergent?: boolean;
+  /** This key (a random-key upload being resumed: the key it started with). */
+  key?: AesKey;
+  /** Told the key and storage index before any server is asked (awaited): keep them to resume. */
+  onKey?(key: AesKey, si: StorageIndex): void | Promise<void>;
+  /** Tries again after losing servers part way (default 4), resuming what they hold. */
+  retries?: number;
+  onRetry?(r: { attempt: number; attempts: number; delayMs: number; reason: Error }): void;
   onProgress?(p: { encoded: number; acked: number; total: number }): void;
   onServerLost?(serverId: ServerId, reason: unknown): void;
   signal?: AbortSignal;
@@ -82,6 +90,9 @@ export interface UploadFileResult {
   node: FileNode;
   /** Servers-of-happiness reached (0 for a literal file). */
   happiness: number;
+  /** Share bytes sent, and share bytes the servers already held (a resumed upload). */
+  sentBytes: number;
+  skippedBytes: number;
 }
 
 export class Grid {
@@ -228,17 +239,32 @@ export class Grid {
       this.#opts.tools(),
       this.#opts.secrets(),
     ]);
+    let first: readonly StorageServerApi[] | null = servers;
     const result = await uploadImmutable(source, {
-      servers,
+      // The first try uses these; a retry reconnects (a restarted server comes back).
+      servers: async () => {
+        const now = first ?? (await this.connections.connected());
+        first = null;
+        return now;
+      },
       params: opts.params,
       clientSecret: secrets.lease,
       convergence: opts.convergent === false ? null : secrets.convergence,
+      key: opts.key,
+      onKey: opts.onKey,
+      retries: opts.retries ?? 4,
+      onRetry: opts.onRetry,
       tools,
       onProgress: opts.onProgress,
       onServerLost: opts.onServerLost,
       signal: opts.signal,
     });
-    return { node: this.open(formatCap(result.cap)), happiness: result.happiness };
+    return {
+      node: this.open(formatCap(result.cap)),
+      happiness: result.happiness,
+      sentBytes: result.sentBytes,
+      skippedBytes: result.skippedBytes,
+    };
   }
 
   probe(): Promise<ServerStatus[]> {

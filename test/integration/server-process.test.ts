@@ -1,6 +1,7 @@
 /**
  * `cairn server` as a real process: a hard kill and restart serves every closed share and
- * forgets unfinished uploads, and leaves each mutable slot at a whole version; reserved
+ * keeps checkpointed unfinished uploads for their own upload secret only, and leaves each
+ * mutable slot at a whole version; reserved
  * space is honoured; a flood of uploads under a low open-file limit does not stop it.
  */
 import { randomBytes } from 'node:crypto';
@@ -21,16 +22,22 @@ const secrets = () => ({ renew: rand(32), cancel: rand(32), upload: rand(20) });
 afterAll(() => cleanup());
 
 describe('restart', () => {
-  it('after SIGKILL, serves closed shares with the same identity and forgets unclosed ones', async () => {
+  it('after SIGKILL, serves closed shares with the same identity; an unclosed upload resumes with its own secret only', async () => {
     const first = await spawnServer({});
     const si = asStorageIndex(rand(16));
     const s = secrets();
     const data = rand(300_000);
     let conn = await connectStorageServer(first.url!, first.serverId);
-    await conn.allocateBuckets(si, s, [asShareNum(0), asShareNum(1)], data.length);
+    await conn.allocateBuckets(si, s, [asShareNum(0), asShareNum(1), asShareNum(2)], data.length);
     await conn.writeShare(si, asShareNum(0), s.upload, 0, data);
     await conn.closeShare(si, asShareNum(0), s.upload);
-    await conn.writeShare(si, asShareNum(1), s.upload, 0, data.subarray(0, 1000)); // never closed
+    await conn.writeShare(si, asShareNum(1), s.upload, 0, data.subarray(0, 100_000)); // never closed
+    // Share 2 is never written. Share 1's bytes are checkpointed within seconds.
+    const incoming = path.join(first.dir, 'storage', 'incoming');
+    await waitFor(async () => (await fs.readdir(incoming)).some((n) => /\.1\.[0-9a-f]{16}\.state$/.test(n)), {
+      what: 'the server to checkpoint the unfinished share',
+      detail: async () => `incoming/ holds ${(await fs.readdir(incoming)).join(', ')}`,
+    });
     conn.close();
     await first.stop('SIGKILL');
 
@@ -43,9 +50,25 @@ describe('restart', () => {
     conn = await connectStorageServer(again.url!, again.serverId);
     expect(await conn.listShares(si)).toEqual([0]);
     expectBytesEqual(await conn.readShare(si, asShareNum(0), 0, data.length), data);
-    // The unfinished upload left nothing behind, and the share can be uploaded afresh.
-    expect(await fs.readdir(path.join(first.dir, 'storage', 'incoming'))).toEqual([]);
-    expect((await conn.allocateBuckets(si, secrets(), [asShareNum(1)], 10)).allocated).toEqual([1]);
+    // The unfinished share is kept (its data and checkpoint), and blocks nobody: another
+    // upload secret is granted the share afresh, holding nothing.
+    expect((await fs.readdir(incoming)).length).toBe(2);
+    const other = secrets();
+    const stranger = await conn.allocateBuckets(si, other, [asShareNum(1)], data.length);
+    expect(stranger.allocated).toEqual([1]);
+    expect(stranger.have?.size ?? 0).toBe(0);
+    await conn.abortShare(si, asShareNum(1), other.upload);
+    // Its own secret takes it back with the bytes it holds, and finishes it.
+    const mine = await conn.allocateBuckets(si, s, [asShareNum(1), asShareNum(2)], data.length);
+    expect(mine.allocated).toEqual([1, 2]);
+    expect([...(mine.have ?? [])]).toEqual([[1, [[0, 100_000]]]]);
+    await conn.writeShare(si, asShareNum(1), s.upload, 100_000, data.subarray(100_000));
+    await conn.closeShare(si, asShareNum(1), s.upload);
+    expectBytesEqual(await conn.readShare(si, asShareNum(1), 0, data.length), data);
+    await conn.abortShare(si, asShareNum(2), s.upload);
+    expect(await fs.readdir(incoming)).toEqual([]);
+    expect(again.output()).toMatch(/kept 1 unfinished upload\(s\) from before the restart/);
+    expect(again.output()).toMatch(/close si=\S+ sh=1 bytes=300000 received=200000/);
     conn.close();
     await again.stop();
     // The key file is private.

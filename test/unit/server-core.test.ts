@@ -73,9 +73,9 @@ describe('StorageServer', () => {
     await server.allocate({ si, ...s, shares: [asShareNum(0)], size: 10_000_000 }, conn);
     expect(before - (await server.availableSpace())).toBeGreaterThanOrEqual(9_000_000);
     t = 30_000;
-    expect(await server.abortIdleUploads()).toBe(0);
+    expect(await server.parkIdleUploads()).toBe(0);
     t = 61_000;
-    expect(await server.abortIdleUploads()).toBe(1);
+    expect(await server.parkIdleUploads()).toBe(1);
     await expect(
       server.write({ si, sh: asShareNum(0), upload: s.upload, offset: 0, data: rand(5) }, conn),
     ).rejects.toMatchObject({

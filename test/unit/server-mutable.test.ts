@@ -77,6 +77,7 @@ class ObservedBackend implements ShareBackend {
   }
 
   init = () => this.disk.init();
+  recoverUploads = () => this.disk.recoverUploads();
   close = () => this.disk.close();
   freeBytes = () => this.disk.freeBytes();
   listStorageIndexes = () => this.disk.listStorageIndexes();
@@ -97,6 +98,8 @@ class ObservedBackend implements ShareBackend {
         await p.commit();
       },
       discard: () => p.discard(),
+      checkpoint: (state) => p.checkpoint(state),
+      release: () => p.release(),
     };
   }
   deleteShare: ShareBackend['deleteShare'] = async (k, si, n) => {

@@ -30,6 +30,15 @@ export interface UploadParams {
   mutable?: boolean;
 }
 
+/** Resuming an interrupted upload, and what the page hears about it. */
+export interface UploadHooks {
+  /** The key of an interrupted random-key upload (convergent keys come from the file). */
+  key?: Uint8Array;
+  /** Storage index and random key, before any share is sent (awaited). */
+  onKey?(si: string, randomKey: Uint8Array | null): Promise<void>;
+  onRetry?(attempt: number, attempts: number, delayMs: number): void;
+}
+
 export interface UploadProgress {
   /** Plaintext bytes encrypted and erasure-coded so far. */
   encoded: number;
@@ -79,6 +88,7 @@ export async function uploadFile(
   params: UploadParams,
   onProgress: (p: UploadProgress) => void,
   signal: AbortSignal,
+  hooks: UploadHooks = {},
 ): Promise<UploadOutcome> {
   if (signal.aborted) throw new CancelledError();
   const id = nextUploadId++;
@@ -87,8 +97,15 @@ export async function uploadFile(
     signal.addEventListener('abort', abort);
     try {
       const outcome = await w.upload(
-        { id, file, ...params },
+        { id, file, ...params, key: hooks.key },
         proxy((encoded: number, acked: number) => onProgress({ encoded, acked })),
+        proxy({
+          key: async (si: string, randomKey: Uint8Array | null) => {
+            await hooks.onKey?.(si, randomKey);
+          },
+          retry: (attempt: number, attempts: number, delayMs: number) =>
+            hooks.onRetry?.(attempt, attempts, delayMs),
+        }),
       );
       return unwrap(outcome);
     } finally {

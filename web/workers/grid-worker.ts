@@ -25,6 +25,8 @@ import { CancelledError } from '../../core/grid/errors.ts';
 import type { EncodeTools } from '../../core/immutable/encoder.ts';
 import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
 import { blobSource } from '../../core/immutable/source.ts';
+import { base32Encode } from '../../core/primitives/base32.ts';
+import { asAesKey } from '../../core/types.ts';
 import { idbServerListCache } from '../store/server-list-cache.ts';
 import { putPinned } from '../store/pins.ts';
 import { gridSecrets } from '../store/secrets.ts';
@@ -158,6 +160,19 @@ export interface UploadRequest {
   grid: string;
   /** An editable (mutable, MDMF) file instead of an immutable one. */
   mutable?: boolean;
+  /** Continues an interrupted random-key upload: the key it started with. */
+  key?: Uint8Array;
+}
+
+/** What the page hears while an immutable upload runs (besides progress). */
+export interface UploadEvents {
+  /**
+   * The storage index (base32), and the key if it is a random one, before any share is
+   * sent; the upload waits for this to return (the page keeps them to resume).
+   */
+  key(si: string, randomKey: Uint8Array | null): Promise<void>;
+  /** Servers were lost; the upload tries again after `delayMs`. */
+  retry(attempt: number, attempts: number, delayMs: number): void;
 }
 
 export interface DirectoryRow {
@@ -214,6 +229,9 @@ export interface UploadResult {
   verifyCap: string;
   /** The cap that changes an editable file; absent for immutable files. */
   writeCap?: string;
+  /** Share bytes sent, and share bytes the servers held already (a resumed upload). */
+  sentBytes?: number;
+  skippedBytes?: number;
 }
 
 /** Mutable files are built whole before they are written: they stay this small in the tab. */
@@ -223,6 +241,7 @@ const api = {
   async upload(
     req: UploadRequest,
     onProgress: (encoded: number, acked: number) => void,
+    events?: UploadEvents,
   ): Promise<Outcome<UploadResult>> {
     const ctl = new AbortController();
     uploads.set(req.id, ctl);
@@ -256,9 +275,12 @@ const api = {
         };
       }
       const read = (n: number) => segmentRunner().readBuffer(n);
-      const { node } = await gridFor(req.grid).upload(readAhead(blobSource(req.file), undefined, read), {
+      const r = await gridFor(req.grid).upload(readAhead(blobSource(req.file), undefined, read), {
         params: { ...DEFAULT_CHK_PARAMS, k: req.k, happy: req.happy, n: req.n },
         convergent: req.convergence,
+        key: !req.convergence && req.key ? asAesKey(req.key) : undefined,
+        onKey: (key, si) => events?.key(base32Encode(si), req.convergence ? null : key.slice()),
+        onRetry: (x) => events?.retry(x.attempt, x.attempts, x.delayMs),
         signal: ctl.signal,
         onProgress(p) {
           // A message per segment would flood the page; a few per second is plenty.
@@ -269,7 +291,15 @@ const api = {
           }
         },
       });
-      return { ok: true, value: { readCap: node.cap, verifyCap: node.verifyCap ?? '' } };
+      return {
+        ok: true,
+        value: {
+          readCap: r.node.cap,
+          verifyCap: r.node.verifyCap ?? '',
+          sentBytes: r.sentBytes,
+          skippedBytes: r.skippedBytes,
+        },
+      };
     } catch (err) {
       return fail(ctl.signal.aborted ? new CancelledError('the upload was cancelled') : err);
     } finally {
