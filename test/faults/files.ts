@@ -37,6 +37,8 @@ export interface Stored {
   readonly cap: string;
   /** The read cap. */
   readonly readCap: string;
+  /** CHK: the servers-of-happiness the upload reported. */
+  readonly happiness?: number;
 }
 
 /** Stores a new file; `onProgress(done, total)` reports share bytes (mutable) or plaintext acked (CHK). */
@@ -45,14 +47,17 @@ export async function store(
   kind: Kind,
   data: Uint8Array,
   onProgress?: (done: number, total: number) => void,
+  /** CHK: told about each server the upload gave up on. */
+  onServerLost?: (serverId: string) => void,
 ): Promise<Stored> {
   if (kind === 'chk') {
     const r = await grid.upload(bytesSource(data), {
       params: CHK_PARAMS,
       convergent: false,
       onProgress: (p) => onProgress?.(p.acked, p.total),
+      onServerLost,
     });
-    return { kind, cap: r.node.cap, readCap: r.node.readCap! };
+    return { kind, cap: r.node.cap, readCap: r.node.readCap!, happiness: r.happiness };
   }
   const node = await grid.createMutable(data, { format: kind, onProgress });
   return { kind, cap: node.cap, readCap: node.readCap! };

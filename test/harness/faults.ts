@@ -254,10 +254,12 @@ export interface FaultGrid {
   relayDown(): Promise<void>;
   /** Starts the relay again on its port and waits until it lists every running server. */
   relayUp(): Promise<void>;
-  /** Brings every server back to running (resumed, restarted) with its proxy at full speed. */
+  /** Brings every server back to running (resumed, restarted) with its proxy at its pace. */
   heal(): Promise<void>;
   /** Waits until the relay lists exactly the running and hung servers. */
   settled(): Promise<void>;
+  /** Bytes through all the servers' proxies so far: up (to servers) and down (to clients). */
+  traffic(): { up: number; down: number };
   close(): Promise<void>;
 }
 
@@ -273,6 +275,11 @@ export interface FaultGridOptions {
   mutable?: { k: number; n: number };
   /** Bundled servers on bare Node (default true: lighter, faster to restart). */
   bundled?: boolean;
+  /**
+   * Every server's normal link (default: full speed). A transfer paced to last a while lets a
+   * fault land in its middle rather than after its end; heal() comes back to this.
+   */
+  pace?: Throttle;
 }
 
 let codec: Awaited<ReturnType<typeof loadCodec>> | undefined;
@@ -305,7 +312,7 @@ export async function startFaultGrid(opts: FaultGridOptions): Promise<FaultGrid>
     const relayUrl = (relay as SpawnedRelay | null)!.url;
     relayPort = Number(new URL(relayUrl).port);
     for (let i = 0; i < opts.servers; i++) {
-      const proxy = await startProxy(null);
+      const proxy = await startProxy(null, opts.pace ?? {});
       proxies.push(proxy);
       servers.push(new FaultServer(i, tempDir('cairn-fault-server-'), proxy, () => relayUrl, bundled));
     }
@@ -358,13 +365,17 @@ export async function startFaultGrid(opts: FaultGridOptions): Promise<FaultGrid>
       },
       async heal() {
         for (const s of servers) {
-          s.slow({});
+          s.slow(opts.pace ?? {});
           s.resume();
         }
         await Promise.all(servers.filter((s) => s.state === 'dead').map((s) => s.start()));
         if (relay) await settled();
       },
       settled,
+      traffic: () => ({
+        up: proxies.reduce((n, p) => n + p.toServer(), 0),
+        down: proxies.reduce((n, p) => n + p.toClient(), 0),
+      }),
       close,
     };
   } catch (err) {
