@@ -7,10 +7,11 @@ export interface NodeContext {
   servers(): Promise<StorageConnection[]>;
   /** Codec and crypto for decoding (and encoding, for writers). */
   tools(): Promise<EncodeTools>;
+  /** The client's lease secret (leases are renewed with secrets derived from it). */
+  secrets(): Promise<{ lease: Uint8Array }>;
 }
 
 export interface MutableContext extends NodeContext {
-  secrets(): Promise<{ lease: Uint8Array }>;
   /** Random bytes (salts). */
   random(length: number): Uint8Array;
   /** k and N for a file that has no version yet. */

@@ -14,6 +14,7 @@ import {
   verifierOf,
 } from '../caps/index.ts';
 import { InputError } from '../errors.ts';
+import { NotEnoughSharesError } from '../immutable/errors.ts';
 import { encodeMutable } from '../mutable/encode.ts';
 import { type Fingerprint, readKeyOf, type ReadKey, type WriteKey } from '../mutable/keys.ts';
 import { bytesAt, encPrivKeyRange } from '../mutable/layout.ts';
@@ -27,12 +28,17 @@ import { readVerificationMaterial, type SharePiece, verificationRanges } from '.
 import { UncoordinatedWriteError, UnrecoverableFileError } from '../mutable/write-errors.ts';
 import type { PlaintextSource } from '../immutable/source.ts';
 import { type Pkcs8Der, type RsaKeyPair, rsaSigner, type SpkiDer } from '../primitives/rsa.ts';
-import type { StorageIndex } from '../types.ts';
+import type { ServerId, ShareNum, StorageIndex } from '../types.ts';
 import { equalBytes } from '../primitives/bytes.ts';
 import { CapAuthorityError } from './errors.ts';
 import type { MutableContext } from './context.ts';
-import type { MutableFileNode, ReadOptions, WriteOptions } from './node.ts';
+import { checkMutable } from '../check/check-mutable.ts';
+import type { CheckResult } from '../check/results.ts';
+import { renewLeases } from './leases.ts';
+import type { CheckOptions, MutableFileNode, ReadOptions, WriteOptions } from './node.ts';
 
+/** Reads of a version that a concurrent writer replaced: mapped again this many times in all. */
+const READ_ATTEMPTS = 6;
 /** How many times modify() re-reads and re-applies after a conflicting write. */
 const MODIFY_ATTEMPTS = 6;
 
@@ -102,17 +108,82 @@ export class MutableNode implements MutableFileNode {
     return this.#newest(await this.servermap()).prefix.dataLength;
   }
 
+  async check(opts: CheckOptions = {}): Promise<CheckResult> {
+    const [servers, tools] = await Promise.all([this.ctx.servers(), this.ctx.tools()]);
+    const result = await checkMutable(this.storageIndex, this.#fingerprint, servers, {
+      verify: opts.verify,
+      backend: tools.backend,
+      onShareVerified: opts.onProgress,
+    });
+    if (opts.addLease) {
+      const holders = servers.filter((s) => result.holdings.some((h) => h.server === s.serverId));
+      result.leasesRenewed = await renewLeases(this.storageIndex, holders, (await this.ctx.secrets()).lease);
+    }
+    if (opts.repair && !result.healthy) result.repair = await this.#repair();
+    return result;
+  }
+
+  /**
+   * Republishes the newest recoverable version over every share (Tahoe's mutable repairer):
+   * missing shares are placed anew, stale and corrupt ones overwritten. Needs the write cap,
+   * since new shares must be signed.
+   */
+  async #repair(): Promise<NonNullable<CheckResult['repair']>> {
+    if (!this.#writeKey) {
+      return {
+        attempted: false,
+        succeeded: false,
+        written: [],
+        error: 'repairing a mutable file needs its write cap (new shares must be signed)',
+      };
+    }
+    try {
+      const readKey = this.#requireReadKey();
+      const map = await this.servermap();
+      const data = await this.#readVersion(this.#newest(map), readKey);
+      const placed = await this.publish(data, map);
+      const [servers, tools] = await Promise.all([this.ctx.servers(), this.ctx.tools()]);
+      const after = await checkMutable(this.storageIndex, this.#fingerprint, servers, {
+        backend: tools.backend,
+      });
+      return {
+        attempted: true,
+        succeeded: after.healthy,
+        written: [...placed].map(([server, shares]) => ({ server, shares })),
+        after,
+      };
+    } catch (err) {
+      return { attempted: true, succeeded: false, written: [], error: (err as Error).message };
+    }
+  }
+
   async *read(opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
     const readKey = this.#requireReadKey();
-    const [map, tools] = await Promise.all([this.servermap(), this.ctx.tools()]);
-    yield* retrieveVersion(this.storageIndex, this.#newest(map), {
-      readKey,
-      tools,
-      offset: opts.offset,
-      length: opts.length,
-      signal: opts.signal,
-      onShareError: opts.onShareError,
-    });
+    const tools = await this.ctx.tools();
+    // A writer may replace the version we mapped while we read it: then its blocks fail our
+    // hashes everywhere. As Tahoe does, map again and retry, if nothing was returned yet.
+    for (let attempt = 1; ; attempt++) {
+      const map = await this.servermap();
+      let yielded = false;
+      try {
+        for await (const chunk of retrieveVersion(this.storageIndex, this.#newest(map), {
+          readKey,
+          tools,
+          offset: opts.offset,
+          length: opts.length,
+          signal: opts.signal,
+          onShareError: opts.onShareError,
+        })) {
+          yielded = true;
+          yield chunk;
+        }
+        return;
+      } catch (err) {
+        if (yielded || attempt >= READ_ATTEMPTS || !(err instanceof NotEnoughSharesError)) throw err;
+        // A writer busy with several versions in a row: let one land before looking again.
+        await new Promise((r) => setTimeout(r, Math.random() * 40 * attempt));
+      }
+    }
   }
 
   async overwrite(source: PlaintextSource | Uint8Array, opts: WriteOptions = {}): Promise<void> {
@@ -237,7 +308,7 @@ export class MutableNode implements MutableFileNode {
     data: Uint8Array,
     map: ServerMap,
     opts: WriteOptions & { k?: number; n?: number } = {},
-  ): Promise<void> {
+  ): Promise<Map<ServerId, ShareNum[]>> {
     const writeKey = this.#requireWriteKey();
     const current = map.newestRecoverable();
     const k = opts.k ?? current?.prefix.k ?? this.ctx.defaults.k;
@@ -265,13 +336,22 @@ export class MutableNode implements MutableFileNode {
         { writes: [{ offset: 0, data: share }], newLength: share.length },
       ]),
     );
-    await publishWrites(
-      placeShares(this.storageIndex, n, map, ctx.servers),
-      shares,
-      encoded.checkstring,
-      ctx,
-      true,
-    );
+    try {
+      const { placed } = await publishWrites(
+        placeShares(this.storageIndex, n, map, ctx.servers),
+        shares,
+        encoded.checkstring,
+        ctx,
+        true,
+      );
+      return placed;
+    } catch (err) {
+      // modify() needs to know what we tried, to tell whether our version won anyway.
+      if (err instanceof UncoordinatedWriteError) {
+        err.attempted = { seqnum: encoded.prefix.seqnum, rootHash: encoded.rootHash };
+      }
+      throw err;
+    }
   }
 
   async #publishContext(writeKey: WriteKey, opts: WriteOptions) {

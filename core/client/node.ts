@@ -4,6 +4,7 @@
  * follows from the cap's authority: a verify cap reads nothing, a read cap writes nothing.
  */
 import type { ShareCorruptError, ShareUnavailableError } from '../immutable/errors.ts';
+import type { CheckResult } from '../check/results.ts';
 import type { PlaintextSource } from '../immutable/source.ts';
 
 export interface ReadOptions {
@@ -17,8 +18,8 @@ export interface ReadOptions {
 }
 
 export interface FileNode {
-  /** 'literal' (data in the cap), 'immutable' (CHK) or 'mutable' (SDMF/MDMF). */
-  readonly kind: 'literal' | 'immutable' | 'mutable';
+  /** 'literal' (data in the cap), 'immutable' (CHK), 'mutable' (SDMF/MDMF) or 'directory'. */
+  readonly kind: 'literal' | 'immutable' | 'mutable' | 'directory';
   /** The cap this node was opened with, in its canonical form. */
   readonly cap: string;
   /** The strongest cap that writes; null unless the node is writable. */
@@ -33,6 +34,19 @@ export interface FileNode {
   size(): Promise<number>;
   /** Verified plaintext of the range, a piece at a time. Rejects on a verify cap. */
   read(opts?: ReadOptions): AsyncGenerator<Uint8Array>;
+  /**
+   * Where the shares are and whether they suffice (no download); `verify` reads and checks
+   * every byte of every share; `addLease` renews this client's lease on every share found.
+   */
+  check(opts?: CheckOptions): Promise<CheckResult>;
+}
+
+export interface CheckOptions {
+  verify?: boolean;
+  addLease?: boolean;
+  /** Rebuild missing or corrupt shares if the file is not healthy (mutable files need the write cap). */
+  repair?: boolean;
+  onProgress?(done: number, total: number): void;
 }
 
 export interface WriteOptions {

@@ -13,9 +13,6 @@ import type { ChkCap } from '../caps/immutable.ts';
 import type { Codec } from '../codec/index.ts';
 import { type CairnError, InputError } from '../errors.ts';
 import { BadHashError, NotEnoughHashesError } from '../hashtree/errors.ts';
-import { leafIndex } from '../hashtree/tree.ts';
-import { checkFullTree, IncompleteHashTree } from '../hashtree/verify.ts';
-import { equalBytes } from '../primitives/bytes.ts';
 import type { CryptoBackend } from '../primitives/crypto-backend.ts';
 import {
   ChkIntegrityError,
@@ -24,19 +21,16 @@ import {
   ShareUnavailableError,
   UebError,
 } from './errors.ts';
-import {
-  blockOffset,
-  checkHeader,
-  chainLength,
-  decodeChain,
-  readUebOffset,
-  type ShareLayout,
-  segmentTreeBytes,
-  shareLayout,
-} from './layout.ts';
-import { blockLength, type SegmentGeometry, segmentGeometry, segmentSpan } from './params.ts';
+import { blockOffset } from './layout.ts';
+import { blockLength, segmentSpan } from './params.ts';
 import { localRunner, type SegmentRunner } from './segment.ts';
-import { MAX_UEB_LENGTH, parseUeb, type UebFields, uebHash } from './ueb.ts';
+import {
+  type ChkFileState as FileState,
+  type ChkIdentity,
+  type ChkShareState as ShareState,
+  ChkShareVerifier,
+} from './share-verifier.ts';
+import type { AesKey } from '../types.ts';
 
 /** Access to a file's shares by byte range; the grid downloader implements it over servers. */
 export interface ShareReader {
@@ -74,30 +68,12 @@ export interface DecodeOptions {
 }
 
 /**
- * Hash trees are read whole (one request per share). Their size grows with the segment
- * count, so refuse absurd ones (2^21 segments: 256 GiB at 128 KiB segments).
+ * Yield the plaintext of `[offset, offset+length)` of the file, one segment's worth at a time.
+ * Given a verify cap's identity with `key: null`, yield the verified ciphertext instead (what
+ * a repairer re-encodes).
  */
-const MAX_TREE_BYTES = 64 * 1024 * 1024;
-/** Enough for either header version. */
-const HEADER_READ = 0x44;
-
-interface ShareState {
-  readonly shnum: number;
-  /** Verified block-tree leaves, one per segment. */
-  readonly blockLeaves: Uint8Array[];
-}
-
-interface FileState {
-  readonly ueb: UebFields;
-  readonly geometry: SegmentGeometry;
-  readonly layout: ShareLayout;
-  readonly crypttextLeaves: Uint8Array[];
-  readonly shareTree: IncompleteHashTree;
-}
-
-/** Yield the plaintext of `[offset, offset+length)` of the file, one segment's worth at a time. */
 export async function* decodeChk(
-  cap: ChkCap,
+  cap: ChkCap | (ChkIdentity & { key: null }),
   reader: ShareReader,
   opts: DecodeOptions,
 ): AsyncGenerator<Uint8Array> {
@@ -151,7 +127,7 @@ export async function readChk(cap: ChkCap, reader: ShareReader, opts: DecodeOpti
 }
 
 class DecodeSession {
-  readonly #cap: ChkCap;
+  readonly #cap: ChkIdentity & { key: AesKey | null };
   readonly #reader: ShareReader;
   readonly #opts: DecodeOptions;
   /** Shares not yet given up on, in preference order. */
@@ -159,12 +135,14 @@ class DecodeSession {
   readonly #active = new Map<number, Promise<ShareState>>();
   readonly #runner: SegmentRunner;
   readonly #problems: CairnError[] = [];
+  readonly #verifier: ChkShareVerifier;
 
-  constructor(cap: ChkCap, reader: ShareReader, opts: DecodeOptions) {
+  constructor(cap: ChkIdentity & { key: AesKey | null }, reader: ShareReader, opts: DecodeOptions) {
     this.#cap = cap;
     this.#reader = reader;
     this.#opts = opts;
     this.#runner = opts.runner ?? localRunner(opts.backend, opts.codec);
+    this.#verifier = new ChkShareVerifier(cap, (shnum, offset, length) => reader.read(shnum, offset, length));
     // Primary shares (< k) first, since decoding them is a copy; otherwise the reader's order.
     const valid = [...new Set(reader.shnums)].filter((s) => Number.isInteger(s) && s >= 0 && s < cap.n);
     this.#candidates = [...valid.filter((s) => s < cap.k), ...valid.filter((s) => s >= cap.k)];
@@ -203,74 +181,11 @@ class DecodeSession {
       : [...out, ...this.#candidates.filter((s) => !out.includes(s))];
   }
 
-  /** Up to `length` bytes (fewer where the share ends). */
-  async #readUpTo(shnum: number, offset: number, length: number): Promise<Uint8Array> {
-    try {
-      return await this.#reader.read(shnum, offset, length);
-    } catch (err) {
-      throw new ShareUnavailableError(shnum, { cause: err });
-    }
-  }
-
-  /** Exactly `length` bytes, or a truncation error naming the share. */
-  async #read(shnum: number, offset: number, length: number, what: string): Promise<Uint8Array> {
-    const bytes = await this.#readUpTo(shnum, offset, length);
-    if (bytes.length < length) throw new ShareCorruptError(shnum, `share is truncated (in the ${what})`);
-    return bytes.length === length ? bytes : bytes.subarray(0, length);
-  }
-
   /** Find a share whose UEB matches the cap; then check the crypttext tree. */
   async open(): Promise<FileState> {
-    const cap = this.#cap;
     for (const shnum of [...this.#order()]) {
       try {
-        const head = await this.#read(shnum, 0, HEADER_READ, 'header');
-        const { version, uebOffset } = readUebOffset(shnum, head);
-        // The UEB ends the share and is under 2000 bytes: one read past its end gets it all.
-        const field = version === 1 ? 4 : 8;
-        const tail = await this.#readUpTo(shnum, uebOffset, field + MAX_UEB_LENGTH);
-        if (tail.length < field) throw new ShareCorruptError(shnum, 'share is truncated (in the UEB length)');
-        const view = new DataView(tail.buffer, tail.byteOffset, tail.length);
-        const uebLen = version === 1 ? view.getUint32(0) : Number(view.getBigUint64(0));
-        if (uebLen >= MAX_UEB_LENGTH)
-          throw new ShareCorruptError(shnum, `URI extension block length ${uebLen} is too large`);
-        if (tail.length < field + uebLen)
-          throw new ShareCorruptError(shnum, 'share is truncated (in the UEB)');
-        const uebBytes = tail.subarray(field, field + uebLen);
-        if (!equalBytes(uebHash(uebBytes), cap.uebHash)) {
-          throw new ShareCorruptError(shnum, 'URI extension block does not match the cap');
-        }
-        // From here the UEB is authentic: a fault in it is the uploader's, not this share's.
-        const ueb = parseUebTrusted(uebBytes);
-        const geometry = fileGeometry(cap, ueb);
-        if (segmentTreeBytes(geometry.numSegments) > MAX_TREE_BYTES) {
-          throw new InputError(
-            `the file has ${geometry.numSegments} segments; this decoder reads whole hash trees and stops at ` +
-              `${MAX_TREE_BYTES / 32 / 2} (a larger segment size would make fewer)`,
-            'TOO_MANY_SEGMENTS',
-          );
-        }
-        const layout = shareLayout(geometry);
-        checkHeader(shnum, head, layout);
-        const ctBytes = await this.#read(
-          shnum,
-          layout.crypttextTreeOffset,
-          segmentTreeBytes(geometry.numSegments),
-          'crypttext hash tree',
-        );
-        const crypttextLeaves = checkFullTree(
-          splitHashes(ctBytes),
-          geometry.numSegments,
-          ueb.crypttextRootHash,
-        );
-        const file: FileState = {
-          ueb,
-          geometry,
-          layout,
-          crypttextLeaves,
-          shareTree: new IncompleteHashTree(cap.n, ueb.shareRootHash),
-        };
-        return file;
+        return await this.#verifier.openFile(shnum);
       } catch (err) {
         // Faults of the file itself, not of this share: no other share can do better.
         if (err instanceof ChkIntegrityError || err instanceof InputError) throw err;
@@ -278,24 +193,6 @@ class DecodeSession {
       }
     }
     throw this.#notEnough(0);
-  }
-
-  /** Validate a share's hash chain and block tree; afterwards its blocks can be checked. */
-  async #activate(file: FileState, shnum: number): Promise<ShareState> {
-    const { layout, geometry } = file;
-    const head = await this.#read(shnum, 0, layout.headerSize, 'header');
-    checkHeader(shnum, head, layout);
-    const chainLen = 34 * chainLength(this.#cap.n);
-    const treeBytes = segmentTreeBytes(geometry.numSegments);
-    // Block tree and chain are adjacent: one read.
-    const both = await this.#read(shnum, layout.blockHashesOffset, treeBytes + chainLen, 'hash trees');
-    const chain = decodeChain(both.subarray(treeBytes));
-    const leafNode = leafIndex(this.#cap.n, shnum);
-    if (!chain.has(leafNode)) throw new ShareCorruptError(shnum, 'share hash chain lacks its own leaf');
-    file.shareTree.setHashes(chain);
-    const root = file.shareTree.get(leafNode)!;
-    const blockLeaves = checkFullTree(splitHashes(both.subarray(0, treeBytes)), geometry.numSegments, root);
-    return { shnum, blockLeaves };
   }
 
   /** Fetch k verified blocks of segment `s`, decode, verify and decrypt; returns its plaintext. */
@@ -350,50 +247,15 @@ class DecodeSession {
     try {
       let state = this.#active.get(shnum);
       if (!state) {
-        state = this.#activate(file, shnum);
+        state = this.#verifier.activate(file, shnum);
         this.#active.set(shnum, state);
       }
       const { blockLeaves } = await state;
-      const block = await this.#read(shnum, offset, len, `block ${s}`);
+      const block = await this.#verifier.read(shnum, offset, len, `block ${s}`);
       return { block, leaf: blockLeaves[s] };
     } catch (err) {
       this.#fail(err, shnum);
       return undefined;
     }
   }
-}
-
-function parseUebTrusted(bytes: Uint8Array): UebFields {
-  try {
-    return parseUeb(bytes);
-  } catch (err) {
-    throw new ChkIntegrityError(`the file's URI extension block is malformed: ${(err as Error).message}`);
-  }
-}
-
-/** Sizes from the cap (authoritative for k, N, size) and the UEB's segment size. */
-function fileGeometry(cap: ChkCap, ueb: UebFields): SegmentGeometry {
-  let g: SegmentGeometry;
-  try {
-    g = segmentGeometry(cap.size, cap.k, cap.n, ueb.segmentSize);
-  } catch (err) {
-    throw new ChkIntegrityError(
-      `the file's URI extension block has unusable sizes: ${(err as Error).message}`,
-    );
-  }
-  if (ueb.numSegments !== g.numSegments || ueb.size !== cap.size) {
-    throw new ChkIntegrityError("the file's URI extension block disagrees with the cap about its size");
-  }
-  return g;
-}
-
-/**
- * A stored tree as hashes. One copy of the bytes read, then views into that copy: the copy
- * pins only the tree, not the whole read buffer. Hashes sent to a worker are sliced again.
- */
-function splitHashes(bytes: Uint8Array): Uint8Array[] {
-  const own = bytes.slice();
-  const out: Uint8Array[] = [];
-  for (let i = 0; i + 32 <= own.length; i += 32) out.push(own.subarray(i, i + 32));
-  return out;
 }

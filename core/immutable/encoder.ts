@@ -49,6 +49,11 @@ export type ChkStep =
   /** Hash trees, chain and UEB for every share (none for LIT), and the cap. */
   | { readonly kind: 'done'; readonly writes: ShareWrite[]; readonly cap: ChkCap | LitCap };
 
+/** A re-encoding's last step: like 'done', but with the UEB hash instead of a cap (no key). */
+export type ReencodeStep =
+  | Exclude<ChkStep, { kind: 'done' }>
+  | { readonly kind: 'done'; readonly writes: ShareWrite[]; readonly uebHash: Uint8Array };
+
 export interface EncodeTools {
   readonly backend: CryptoBackend;
   readonly codec: Codec;
@@ -78,6 +83,39 @@ export async function* encodeChk(
     return;
   }
   if (key.length !== 16) throw new InputError('AES-128 key must be 16 bytes', 'BAD_KEY');
+  for await (const step of encodeSteps(source, params, key, tools)) {
+    if (step.kind !== 'done') yield step;
+    else {
+      const cap: ChkCap = { kind: 'chk', key, uebHash: step.uebHash, k: plan.k, n: plan.n, size: plan.size };
+      yield { kind: 'done', writes: step.writes, cap };
+    }
+  }
+}
+
+/**
+ * The shares of a file from its ciphertext, for a repairer holding only a verify cap: the
+ * same steps as encodeChk without the encryption. With the file's own segment size
+ * (params.maxSegmentSize = the UEB's), the shares and the UEB come out byte for byte as the
+ * uploader made them, so the UEB hash it ends with must equal the cap's.
+ */
+export function reencodeChk(
+  ciphertext: PlaintextSource,
+  params: ChkParams,
+  tools: EncodeTools,
+): AsyncGenerator<ReencodeStep> {
+  if (planChk(ciphertext.size, params).kind === 'lit')
+    throw new InputError('a literal file has no shares to re-encode');
+  return encodeSteps(ciphertext, params, null, tools);
+}
+
+async function* encodeSteps(
+  source: PlaintextSource,
+  params: ChkParams,
+  key: AesKey | null,
+  tools: EncodeTools,
+): AsyncGenerator<ReencodeStep> {
+  const plan = planChk(source.size, params);
+  if (plan.kind === 'lit') throw new InputError('a literal file has no shares');
   const { n, numSegments, layout } = plan;
   const shnums = Array.from({ length: n }, (_, i) => asShareNum(i));
 
@@ -131,7 +169,6 @@ export async function* encodeChk(
     crypttextRootHash: crypttextTree.slice(0, 32),
     shareRootHash: shareTree[0],
   });
-  const cap: ChkCap = { kind: 'chk', key, uebHash: uebHash(ueb), k: plan.k, n, size: plan.size };
 
   // Each share's trailer, from the unused plaintext tree (zeros) to the end of the UEB.
   const treeBytes = layout.crypttextTreeOffset - layout.plaintextTreeOffset;
@@ -146,7 +183,7 @@ export async function* encodeChk(
     out.set(ueb, 3 * treeBytes + chain.length + field);
     return { shnum, offset: layout.plaintextTreeOffset, data: out };
   });
-  yield { kind: 'done', writes, cap };
+  yield { kind: 'done', writes, uebHash: uebHash(ueb) };
 }
 
 function writeUint(out: Uint8Array, value: number): void {

@@ -16,7 +16,8 @@ const SEGMENT_PREFIX = tagPrefix(TAG_CRYPTTEXT_SEGMENT);
 export interface SegmentEncodeJob {
   readonly k: number;
   readonly n: number;
-  readonly key: AesKey;
+  /** null: `plaintext` is already ciphertext (a repairer re-encoding a file it cannot read). */
+  readonly key: AesKey | null;
   /** Byte offset of the segment in the file (positions the AES keystream). */
   readonly offset: number;
   readonly plaintext: Uint8Array;
@@ -40,7 +41,8 @@ export interface EncodedSegment {
 export interface SegmentDecodeJob {
   readonly k: number;
   readonly n: number;
-  readonly key: AesKey;
+  /** null: return the verified ciphertext (a repairer with only a verify cap). */
+  readonly key: AesKey | null;
   readonly offset: number;
   /** Unpadded segment length. */
   readonly length: number;
@@ -79,7 +81,7 @@ export async function encodeSegment(
   codec: Codec,
 ): Promise<EncodedSegment> {
   const { k, n } = job;
-  const ciphertext = await backend.aesCtr(job.key, job.offset, job.plaintext);
+  const ciphertext = job.key ? await backend.aesCtr(job.key, job.offset, job.plaintext) : job.plaintext;
   const leafPromise = backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
   const len = ciphertext.length;
   const b = Math.ceil(len / k);
@@ -126,7 +128,10 @@ export async function decodeSegment(
   }
   const [leaf] = await backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
   if (!equalBytes(leaf, job.crypttextLeaf)) return { ok: false, badBlocks: [], crypttextMismatch: true };
-  return { ok: true, plaintext: await backend.aesCtr(job.key, job.offset, ciphertext) };
+  return {
+    ok: true,
+    plaintext: job.key ? await backend.aesCtr(job.key, job.offset, ciphertext) : ciphertext,
+  };
 }
 
 /** Buffers kept for reuse at most (a few segments in flight, and the consumer's). */

@@ -14,6 +14,8 @@ export interface WebGrid {
   url: string;
   relay: Relay;
   nodes: StorageNode[];
+  /** Each node's folder (shares under storage/shares/). */
+  dirs: string[];
   /** Waits until the relay lists `count` servers. */
   waitForServers(count: number): Promise<void>;
   close(): Promise<void>;
@@ -36,6 +38,7 @@ export async function startWebGrid(servers = 10): Promise<WebGrid> {
     url: `${relay.url}/`,
     relay,
     nodes,
+    dirs: nodes.map((_, i) => path.join(dir, `server-${i}`)),
     async waitForServers(count) {
       await waitFor(() => relay.registry.list().length >= count, {
         what: `the relay to list ${count} servers`,

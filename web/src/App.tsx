@@ -8,6 +8,7 @@ const FilePage = lazy(() => import('../pages/file/index.tsx'));
 const SettingsPage = lazy(() => import('../pages/settings/index.tsx'));
 const HistoryPage = lazy(() => import('../pages/history/index.tsx'));
 const GridPage = lazy(() => import('../pages/grid/index.tsx'));
+const DirPage = lazy(() => import('../pages/dir/index.tsx'));
 
 function Routes() {
   const { router } = useStore();
@@ -29,11 +30,18 @@ function Routes() {
             {/* keyed: another cap is another file, so its page starts afresh */}
             {(cap) => <FilePage cap={cap} />}
           </Match>
-          <Match when={route().name === 'dir'}>
-            <section>
-              <h1>Folder</h1>
-              <p>Folders are not supported in this version of Cairn yet.</p>
-            </section>
+          <Match
+            when={(() => {
+              const r = route();
+              return r.name === 'dir'
+                ? r
+                : r.name === 'files'
+                  ? { cap: null, path: [] as string[] }
+                  : undefined;
+            })()}
+            keyed
+          >
+            {(r) => <DirPage cap={r.cap} path={r.path ?? []} />}
           </Match>
           <Match when={route().name === 'settings'}>
             <SettingsPage />

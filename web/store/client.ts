@@ -4,8 +4,17 @@
  * file bytes never pass through the main thread and pages never touch a transport.
  */
 import { proxy, transfer } from 'comlink';
+import type { CheckResult } from '../../core/check/results.ts';
+import type { DeepCheckSummary } from '../../core/client/index.ts';
 import { CairnError } from '../../core/errors.ts';
-import type { GridWorkerApi, Outcome, ServerStatus } from '../workers/grid-worker.ts';
+import type {
+  DirectoryChange,
+  DirectoryListing,
+  GridWorkerApi,
+  Outcome,
+  ServerStatus,
+} from '../workers/grid-worker.ts';
+import { saveFile } from './deliver.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { putPinned } from './pins.ts';
 import { gridEndpoint, type Settings } from './settings.ts';
@@ -19,6 +28,15 @@ export interface UploadParams {
   grid: string;
   /** An editable (mutable) file. */
   mutable?: boolean;
+}
+
+/** Resuming an interrupted upload, and what the page hears about it. */
+export interface UploadHooks {
+  /** The key of an interrupted random-key upload (convergent keys come from the file). */
+  key?: Uint8Array;
+  /** Storage index and random key, before any share is sent (awaited). */
+  onKey?(si: string, randomKey: Uint8Array | null): Promise<void>;
+  onRetry?(attempt: number, attempts: number, delayMs: number): void;
 }
 
 export interface UploadProgress {
@@ -70,6 +88,7 @@ export async function uploadFile(
   params: UploadParams,
   onProgress: (p: UploadProgress) => void,
   signal: AbortSignal,
+  hooks: UploadHooks = {},
 ): Promise<UploadOutcome> {
   if (signal.aborted) throw new CancelledError();
   const id = nextUploadId++;
@@ -78,8 +97,15 @@ export async function uploadFile(
     signal.addEventListener('abort', abort);
     try {
       const outcome = await w.upload(
-        { id, file, ...params },
+        { id, file, ...params, key: hooks.key },
         proxy((encoded: number, acked: number) => onProgress({ encoded, acked })),
+        proxy({
+          key: async (si: string, randomKey: Uint8Array | null) => {
+            await hooks.onKey?.(si, randomKey);
+          },
+          retry: (attempt: number, attempts: number, delayMs: number) =>
+            hooks.onRetry?.(attempt, attempts, delayMs),
+        }),
       );
       return unwrap(outcome);
     } finally {
@@ -150,6 +176,91 @@ export async function replaceContents(
 ): Promise<void> {
   const grid = gridEndpoint(settings, location.href);
   await workers().run(async (w) => unwrap(await w.overwrite(writeCap, data, grid, proxy(onProgress))));
+}
+
+/** What a check of the file found (verify: every byte; repair: rebuild what is missing). */
+export async function checkFile(
+  cap: string,
+  settings: Settings,
+  opts: { verify?: boolean; repair?: boolean; addLease?: boolean },
+): Promise<CheckResult> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.check(cap, grid, opts)));
+}
+
+// ---- directories --------------------------------------------------------------------
+
+export async function createDirectory(settings: Settings): Promise<string> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.createDirectory(grid)));
+}
+
+export async function listDirectory(cap: string, settings: Settings): Promise<DirectoryListing> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.listDirectory(cap, grid)));
+}
+
+export async function changeDirectory(
+  cap: string,
+  settings: Settings,
+  change: DirectoryChange,
+): Promise<void> {
+  const grid = gridEndpoint(settings, location.href);
+  await workers().run(async (w) => unwrap(await w.changeDirectory(cap, grid, change)));
+}
+
+/** Uploads `files` (each with its path inside the folder) into directory `cap`. */
+export async function uploadIntoDirectory(
+  cap: string,
+  files: { path: string[]; file: File }[],
+  settings: Settings,
+  onProgress: (done: number, total: number) => void,
+  signal: AbortSignal,
+): Promise<number> {
+  if (signal.aborted) throw new CancelledError();
+  const s = settings;
+  const grid = gridEndpoint(s, location.href);
+  const id = nextUploadId++;
+  return workers().run(async (w) => {
+    const abort = () => void w.cancel(id);
+    signal.addEventListener('abort', abort);
+    try {
+      return unwrap(
+        await w.uploadIntoDirectory(
+          { id, cap, grid, k: s.k, happy: s.happy, n: s.n, convergence: s.convergence, files },
+          proxy(onProgress),
+        ),
+      );
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+  });
+}
+
+/** Deep-checks everything under a folder (Keep alive renews leases; Repair rebuilds). */
+export async function checkDirectoryTree(
+  cap: string,
+  settings: Settings,
+  opts: { verify?: boolean; repair?: boolean; addLease?: boolean },
+  onProgress: (summary: DeepCheckSummary) => void,
+): Promise<{ summary: DeepCheckSummary; problems: { path: string[]; text: string }[] }> {
+  const grid = gridEndpoint(settings, location.href);
+  return workers().run(async (w) => unwrap(await w.deepCheckDirectory(cap, grid, opts, proxy(onProgress))));
+}
+
+/** Saves directory `cap` as `<name>.zip`, streamed through the service worker. */
+export async function downloadZip(cap: string, name: string, settings: Settings): Promise<void> {
+  const grid = gridEndpoint(settings, location.href);
+  const size = await workers().run(async (w) => unwrap(await w.zipSizeOf(cap, grid)));
+  await saveFile(
+    {
+      toPort: (port) =>
+        workers().run(async (w) => {
+          unwrap(await w.zipToPort(cap, grid, transfer(port, [port])));
+        }),
+    },
+    { name: `${name}.zip`, size, type: 'application/zip' },
+  );
 }
 
 /** Connection state and round-trip time of every announced server. */

@@ -33,6 +33,8 @@ export function StoreProvider(props: ParentProps) {
     grid: createGridSlice(settings),
   };
   void history.load();
+  // Uploads an earlier visit left unfinished come back as cards to resume.
+  void store.uploads.restore();
   return <StoreContext.Provider value={store}>{props.children}</StoreContext.Provider>;
 }
 

@@ -7,7 +7,9 @@ import { type Accessor, createSignal, onCleanup } from 'solid-js';
 export type Route =
   | { name: 'home' }
   | { name: 'file'; cap: string }
-  | { name: 'dir'; cap: string }
+  /** A folder, with the names walked from `cap` (breadcrumbs follow them back). */
+  | { name: 'dir'; cap: string; path?: string[] }
+  | { name: 'files' }
   | { name: 'settings' }
   | { name: 'grid' }
   | { name: 'history' }
@@ -20,6 +22,21 @@ export function parseRoute(hash: string): Route {
   const slash = path.indexOf('/');
   const head = slash < 0 ? path : path.slice(0, slash);
   const rest = slash < 0 ? '' : path.slice(slash + 1);
+  if (head === 'dir' && rest !== '') {
+    // #/dir/<cap>[/<name>/<name>…]: caps hold no '/', names are percent-encoded.
+    const [capPart, ...names] = rest.split('/');
+    const decode = (x: string) => {
+      try {
+        return decodeURIComponent(x);
+      } catch {
+        return x;
+      }
+    };
+    const path = names.filter((n) => n !== '').map(decode);
+    return path.length
+      ? { name: 'dir', cap: decode(capPart).trim(), path }
+      : { name: 'dir', cap: decode(capPart).trim() };
+  }
   if ((head === 'file' || head === 'dir') && rest !== '') {
     // Some chat apps percent-encode the colons of a shared link; undo that.
     let cap = rest;
@@ -30,7 +47,8 @@ export function parseRoute(hash: string): Route {
     }
     return { name: head, cap: cap.trim() };
   }
-  if (rest === '' && (head === 'settings' || head === 'grid' || head === 'history')) return { name: head };
+  if (rest === '' && (head === 'settings' || head === 'grid' || head === 'history' || head === 'files'))
+    return { name: head };
   return { name: 'not-found' };
 }
 
@@ -40,13 +58,19 @@ export function routeHash(route: Route): string {
     case 'home':
       return '#/';
     case 'file':
-    case 'dir':
       return `#/${route.name}/${route.cap}`;
+    case 'dir':
+      return `#/dir/${route.cap}${(route.path ?? []).map((n) => `/${encodeURIComponent(n)}`).join('')}`;
     case 'not-found':
       return '#/';
     default:
       return `#/${route.name}`;
   }
+}
+
+/** The shareable link of a folder on this origin: `<origin>/#/dir/<cap>`. */
+export function dirLink(origin: string, pathname: string, cap: string): string {
+  return `${origin}${pathname}${routeHash({ name: 'dir', cap })}`;
 }
 
 /** The shareable link for a cap on this origin: `<origin>/#/file/<cap>`. */

@@ -1,8 +1,9 @@
 /** File page view: what the cap says about the file, Download, preview, pin. */
-import { createSignal, Match, Show, Switch } from 'solid-js';
+import { createSignal, For, Match, Show, Switch } from 'solid-js';
 import { CapField } from '../../components/CapField.tsx';
 import { Progress } from '../../components/Progress.tsx';
 import { formatBytes, type PreviewKind } from '../../store/format.ts';
+import type { HealthText } from '../../store/health.ts';
 import type { FileMeta } from '../../sw/messages.ts';
 
 export interface FileViewModel {
@@ -16,6 +17,11 @@ export interface FileViewModel {
   editLink: string;
   /** False while a mutable file's size is still being asked of the grid (or could not be). */
   sizeKnown: boolean;
+  health: {
+    busy: 'check' | 'verify' | 'repair' | null;
+    text: HealthText | null;
+    error: string;
+  };
   write: {
     state: 'idle' | 'saving' | 'saved';
     /** Bytes of the new version stored so far. */
@@ -44,6 +50,7 @@ export function FileView(props: {
   onTogglePin(): void;
   onReplace(file: File): void;
   onSaveText(text: string): void;
+  onHealth(action: 'check' | 'verify' | 'repair'): void;
 }) {
   const m = () => props.model;
   let replaceInput!: HTMLInputElement;
@@ -194,6 +201,56 @@ export function FileView(props: {
               </Show>
             </section>
           </Show>
+          <section class="health" aria-labelledby="health-heading">
+            <h2 id="health-heading">Health</h2>
+            <div class="actions">
+              <button
+                type="button"
+                disabled={m().health.busy !== null}
+                onClick={() => props.onHealth('check')}
+              >
+                Check
+              </button>
+              <button
+                type="button"
+                disabled={m().health.busy !== null}
+                onClick={() => props.onHealth('verify')}
+              >
+                Verify every byte
+              </button>
+              <button
+                type="button"
+                disabled={m().health.busy !== null}
+                onClick={() => props.onHealth('repair')}
+              >
+                Repair
+              </button>
+            </div>
+            <Show when={m().health.busy}>
+              {(busy) => (
+                <p role="status" class="muted small">
+                  {busy() === 'check'
+                    ? 'Asking the servers…'
+                    : busy() === 'verify'
+                      ? 'Reading every share…'
+                      : 'Checking and repairing…'}
+                </p>
+              )}
+            </Show>
+            <Show when={m().health.text}>
+              {(t) => (
+                <div role="status" class={`health-result ${t().state}`}>
+                  <p>{t().headline}</p>
+                  <For each={t().details}>{(d) => <p class="small">{d}</p>}</For>
+                </div>
+              )}
+            </Show>
+            <Show when={m().health.error}>
+              <p role="alert" class="error">
+                {m().health.error}
+              </p>
+            </Show>
+          </section>
           <details>
             <summary>Link and capabilities</summary>
             <CapField label="Link" value={m().link} copyLabel="Copy link to this file" />

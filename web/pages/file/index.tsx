@@ -5,7 +5,15 @@
 import { createResource, createSignal, onCleanup } from 'solid-js';
 import { describeCap } from '../../../core/client/cap-info.ts';
 import { CairnError } from '../../../core/errors.ts';
-import { fileSize, pinCopy, readSmallFile, replaceContents, sendToPort } from '../../store/client.ts';
+import {
+  checkFile,
+  fileSize,
+  pinCopy,
+  readSmallFile,
+  replaceContents,
+  sendToPort,
+} from '../../store/client.ts';
+import { type HealthText, healthText } from '../../store/health.ts';
 import { mediaUrl, saveFile } from '../../store/deliver.ts';
 import { mediaType, previewKind } from '../../store/format.ts';
 import { type HistoryRecord, readHistoryRecord } from '../../store/history.ts';
@@ -27,6 +35,9 @@ export default function FilePage(props: { cap: string }) {
   const [error, setError] = createSignal('');
   const [preview, setPreview] = createSignal<{ url: string; close?: () => void } | null>(null);
   const [pinBusy, setPinBusy] = createSignal(false);
+  const [healthBusy, setHealthBusy] = createSignal<'check' | 'verify' | 'repair' | null>(null);
+  const [health, setHealth] = createSignal<HealthText | null>(null);
+  const [healthError, setHealthError] = createSignal('');
   const [writeState, setWriteState] = createSignal<FileViewModel['write']['state']>('idle');
   const [writeDone, setWriteDone] = createSignal(0);
 
@@ -90,6 +101,24 @@ export default function FilePage(props: { cap: string }) {
     const name = rec?.name ?? null;
     return { name, size: size() ?? 0, type: mediaType(name, rec?.type) };
   };
+
+  async function runHealth(action: 'check' | 'verify' | 'repair') {
+    setHealthBusy(action);
+    setHealthError('');
+    setHealth(null); // an old result next to "working…" would read as the new one
+    try {
+      const result = await checkFile(props.cap, settings.settings(), {
+        verify: action !== 'check',
+        repair: action === 'repair',
+      });
+      setHealth(healthText(result));
+    } catch (err) {
+      setHealth(null);
+      setHealthError(`The check could not be made: ${message(err)}`);
+    } finally {
+      setHealthBusy(null);
+    }
+  }
 
   async function write(data: Blob, what: string) {
     setError('');
@@ -192,6 +221,7 @@ export default function FilePage(props: { cap: string }) {
         writeCap: parsed().cap?.writeCap ?? '',
         editLink: parsed().cap?.writeCap ? capLink(location.origin, location.pathname, props.cap) : '',
         sizeKnown: size() !== null && size() !== undefined,
+        health: { busy: healthBusy(), text: health(), error: healthError() },
         write: {
           state: writeState(),
           done: writeDone(),
@@ -213,6 +243,7 @@ export default function FilePage(props: { cap: string }) {
       onDownload={download}
       onReplace={(file) => void write(file, 'Replacing the contents')}
       onSaveText={(t) => void write(new Blob([new TextEncoder().encode(t)]), 'Saving')}
+      onHealth={(action) => void runHealth(action)}
       onPreview={showPreview}
       onTogglePin={togglePin}
     />

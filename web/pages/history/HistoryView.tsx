@@ -14,6 +14,9 @@ export interface HistoryViewProps {
   onPin(cap: string): void;
   onUnpin(cap: string): void;
   onForget(cap: string): void;
+  /** "Keep alive": renew this browser's leases on every file it keeps; null when idle. */
+  keepAlive: { done: number; total: number } | null;
+  onKeepAlive(): void;
 }
 
 export function HistoryView(props: HistoryViewProps) {
@@ -24,6 +27,23 @@ export function HistoryView(props: HistoryViewProps) {
         Files you uploaded or opened in this browser. The list, with each file's link, is kept only in this
         browser's own storage. Pinned files stay readable offline.
       </p>
+      <Show when={props.records.length > 0}>
+        <div class="actions">
+          <button type="button" disabled={props.keepAlive !== null} onClick={() => props.onKeepAlive()}>
+            Keep alive
+          </button>
+          <span class="muted small">
+            Storage servers may delete files nobody renews. This renews every file listed here.
+          </span>
+        </div>
+      </Show>
+      <Show when={props.keepAlive}>
+        {(k) => (
+          <progress aria-label="Keeping files alive" max={k().total} value={k().done}>
+            {k().done} of {k().total}
+          </progress>
+        )}
+      </Show>
       <p role="status" class="muted small">
         {props.status}
       </p>

@@ -13,9 +13,33 @@ export interface UploadViewProps {
   editable: boolean;
   onEditable(on: boolean): void;
   linkFor(cap: string): string;
-  onFiles(files: File[]): void;
+  /** New files; `handles` (same order, where the browser gave them) let an interrupted upload read its file again. */
+  onFiles(files: File[], handles?: Array<Promise<FileSystemFileHandle | null> | null>): void;
   onCancel(id: number): void;
   onDismiss(id: number): void;
+  /** Runs a failed upload again (it continues what the servers hold). */
+  onRetry(id: number): void;
+  /** Resumes an interrupted upload with its file, chosen again. */
+  onResumeWith(id: number, file: File): void;
+  /** Resumes an interrupted upload by reading its file again through the handle kept for it. */
+  onResumeFromHandle(id: number): void;
+}
+
+type HandleItem = DataTransferItem & { getAsFileSystemHandle?(): Promise<FileSystemHandle | null> };
+
+/** Handles to the dropped files where the browser gives them (Chromium), in the order of `files`. */
+function droppedHandles(dt: DataTransfer | null): Array<Promise<FileSystemFileHandle | null> | null> {
+  // Items can only be read during the drop event itself: ask for every handle now.
+  return Array.from(dt?.items ?? [])
+    .filter((i) => i.kind === 'file')
+    .map((i) => {
+      const get = (i as HandleItem).getAsFileSystemHandle;
+      if (!get) return null;
+      return get
+        .call(i)
+        .then((h) => (h?.kind === 'file' ? (h as FileSystemFileHandle) : null))
+        .catch(() => null);
+    });
 }
 
 export function UploadView(props: UploadViewProps) {
@@ -25,8 +49,9 @@ export function UploadView(props: UploadViewProps) {
   const onDrop = (e: DragEvent) => {
     e.preventDefault();
     setOver(false);
+    const handles = droppedHandles(e.dataTransfer ?? null);
     const files = Array.from(e.dataTransfer?.files ?? []);
-    if (files.length > 0) props.onFiles(files);
+    if (files.length > 0) props.onFiles(files, handles.length === files.length ? handles : undefined);
   };
 
   return (
@@ -103,7 +128,29 @@ function JobCard(props: UploadViewProps & { job: UploadJob }) {
         <span class="muted">{formatBytes(job().size)}</span>
       </div>
       <Switch>
+        <Match when={job().status === 'interrupted'}>
+          <p class="muted">
+            Interrupted — choose the same file to resume. Only what the servers do not hold yet is sent.
+          </p>
+          <Show when={job().note}>
+            <p class="small">{job().note}</p>
+          </Show>
+          <div class="job-actions">
+            <Show when={job().hasHandle}>
+              <button type="button" class="primary" onClick={() => props.onResumeFromHandle(job().id)}>
+                Resume upload of {job().name}
+              </button>
+            </Show>
+            <ResumeChooser job={job()} onFile={(file) => props.onResumeWith(job().id, file)} />
+            <button type="button" onClick={() => props.onDismiss(job().id)}>
+              Dismiss
+            </button>
+          </div>
+        </Match>
         <Match when={job().status === 'working'}>
+          <Show when={job().note}>
+            <p class="small">{job().note}</p>
+          </Show>
           <Progress label={`Encrypted and encoded: ${job().name}`} done={job().encoded} total={job().size} />
           <Progress label={`Stored on servers: ${job().name}`} done={job().acked} total={job().size} />
           <button type="button" onClick={() => props.onCancel(job().id)}>
@@ -113,6 +160,9 @@ function JobCard(props: UploadViewProps & { job: UploadJob }) {
         <Match when={job().status === 'done' && job().result}>
           {(result) => (
             <div class="result">
+              <Show when={job().note}>
+                <p class="small">{job().note}</p>
+              </Show>
               <p>
                 <span class="ok">Stored.</span>{' '}
                 {result().writeCap ? 'Share this read-only link:' : 'Link to this file:'}{' '}
@@ -176,6 +226,14 @@ function JobCard(props: UploadViewProps & { job: UploadJob }) {
           <p role="alert" class="error">
             {job().error?.message}
           </p>
+          <Show when={job().resumable}>
+            <p class="small muted">
+              The servers keep what they received for a day: trying again sends only the rest.
+            </p>
+            <button type="button" class="primary" onClick={() => props.onRetry(job().id)}>
+              Try the upload of {job().name} again
+            </button>
+          </Show>
           <button type="button" onClick={() => props.onDismiss(job().id)}>
             Dismiss
           </button>
@@ -188,5 +246,26 @@ function JobCard(props: UploadViewProps & { job: UploadJob }) {
         </Match>
       </Switch>
     </li>
+  );
+}
+
+/** The file chooser of an interrupted upload's card. */
+function ResumeChooser(props: { job: UploadJob; onFile(file: File): void }) {
+  let input!: HTMLInputElement;
+  return (
+    <label class="button file-button">
+      Choose {props.job.name} again
+      <input
+        ref={input}
+        type="file"
+        class="visually-hidden-input"
+        aria-label={`Choose the same file to resume the upload of ${props.job.name}`}
+        onChange={() => {
+          const file = input.files?.[0];
+          input.value = '';
+          if (file) props.onFile(file);
+        }}
+      />
+    </label>
   );
 }

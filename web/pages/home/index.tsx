@@ -14,9 +14,12 @@ export function HomePage() {
       jobs={uploads.state.jobs}
       settings={settings.settings()}
       linkFor={(cap) => capLink(location.origin, location.pathname, cap)}
-      onFiles={(files) => uploads.add(files, { editable: editable() })}
+      onFiles={(files, handles) => uploads.add(files, { editable: editable(), handles })}
       onCancel={(id) => uploads.cancel(id)}
       onDismiss={(id) => uploads.dismiss(id)}
+      onRetry={(id) => uploads.retry(id)}
+      onResumeWith={(id, file) => uploads.resumeWith(id, file)}
+      onResumeFromHandle={(id) => void uploads.resumeFromHandle(id)}
     />
   );
 }

@@ -7,6 +7,7 @@ import {
   type SettingsErrors,
   validateSettings,
 } from '../../store/settings.ts';
+import { MyFilesSettings } from './MyFilesSettings.tsx';
 import { SettingsView } from './SettingsView.tsx';
 
 export default function SettingsPage() {
@@ -15,32 +16,35 @@ export default function SettingsPage() {
   const [errors, setErrors] = createSignal<SettingsErrors>({});
   const [status, setStatus] = createSignal('');
   return (
-    <SettingsView
-      draft={draft()}
-      errors={errors()}
-      status={status()}
-      onChange={(patch) => {
-        const next = { ...draft(), ...patch };
-        setDraft(next);
-        setStatus('');
-        // Re-check as the user types only fields already flagged, so errors clear promptly.
-        if (Object.keys(errors()).length > 0) setErrors(validateSettings(next));
-      }}
-      onSave={() => {
-        const errs = settings.save(draft());
-        setErrors(errs);
-        setStatus(
-          Object.keys(errs).length === 0
-            ? 'Settings saved.'
-            : 'Settings not saved: fix the fields marked below.',
-        );
-      }}
-      onReset={() => {
-        settings.reset();
-        setDraft({ ...defaultSettings });
-        setErrors({});
-        setStatus('Default settings restored.');
-      }}
-    />
+    <>
+      <SettingsView
+        draft={draft()}
+        errors={errors()}
+        status={status()}
+        onChange={(patch) => {
+          const next = { ...draft(), ...patch };
+          setDraft(next);
+          setStatus('');
+          // Re-check as the user types only fields already flagged, so errors clear promptly.
+          if (Object.keys(errors()).length > 0) setErrors(validateSettings(next));
+        }}
+        onSave={() => {
+          const errs = settings.save(draft());
+          setErrors(errs);
+          setStatus(
+            Object.keys(errs).length === 0
+              ? 'Settings saved.'
+              : 'Settings not saved: fix the fields marked below.',
+          );
+        }}
+        onReset={() => {
+          settings.reset();
+          setDraft({ ...defaultSettings });
+          setErrors({});
+          setStatus('Default settings restored.');
+        }}
+      />
+      <MyFilesSettings />
+    </>
   );
 }
