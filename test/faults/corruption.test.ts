@@ -379,36 +379,53 @@ describe('CHK: corruption during an upload', () => {
         const liars = rng.sample(grid.servers, SERVERS - K);
         const flips: { server: number; offset: number; value: number }[] = [];
         let busy: Promise<void> | null = null;
-        // Once a third is acknowledged, flip a bit in each liar's share-in-progress.
-        const onProgress = (done: number, total: number) => {
-          if (busy || done < total / 2) return;
-          busy = (async () => {
-            for (const s of liars) {
-              const incoming = path.join(s.dir, 'storage', 'incoming');
-              const names = await waitFor(
-                async () => {
-                  const n = await fs.readdir(incoming);
-                  return n.length > 0 && n;
-                },
-                { what: `an upload in progress on server ${s.index}` },
-              );
-              const f = path.join(incoming, names[0]);
-              const size = (await fs.stat(f)).size;
-              // Past the container header and the share's own header (those come first and
-              // have corruptors of their own), in the first half of what is there so far: writes
-              // pipeline, so the last bytes of the file may have holes a late write fills.
-              const offset = rng.int(12 + 0x24, Math.max(12 + 0x25, size >> 1));
-              await flipBit(f, offset, rng.int(0, 8));
-              const b = Buffer.alloc(1);
-              const h = await fs.open(f, 'r');
-              await h.read(b, 0, 1, offset);
-              await h.close();
-              flips.push({ server: s.index, offset, value: b[0] });
-            }
-          })();
+        // Once a third of the share bytes has gone through the servers' proxies (the client's
+        // progress runs ahead of its writes, and can reach the end in one step), flip a bit in
+        // each liar's share-in-progress.
+        // Links paced (2 MB/s up each) so the upload lasts a second or more, whatever the machine.
+        for (const s of grid.servers) s.slow({ upBytesPerSec: 2_000_000 });
+        const base = grid.traffic().up;
+        const shareBytes = Math.ceil(data.length / K) * SERVERS;
+        const watch = setInterval(() => {
+          if (busy || grid.traffic().up - base < shareBytes / 3) return;
+          busy = flipInFlight();
+        }, 5);
+        const flipInFlight = async () => {
+          for (const s of liars) {
+            const incoming = path.join(s.dir, 'storage', 'incoming');
+            // The upload's data file, SI.shnum.tag (beside it, once checkpointed, its .state
+            // file, and while a checkpoint is written, .state.tmp).
+            const names = await waitFor(
+              async () => {
+                const n = (await fs.readdir(incoming)).filter((x) =>
+                  /^[a-z2-7]{26}\.\d+\.[0-9a-f]{16}$/.test(x),
+                );
+                return n.length > 0 && n;
+              },
+              { what: `an upload in progress on server ${s.index}` },
+            );
+            expect(names.length, `uploads in progress on server ${s.index}`).toBe(1);
+            const f = path.join(incoming, names[0]);
+            const size = (await fs.stat(f)).size;
+            // Past the container header and the share's own header (those come first and
+            // have corruptors of their own), in the first half of what is there so far: writes
+            // pipeline, so the last bytes of the file may have holes a late write fills.
+            const offset = rng.int(12 + 0x24, Math.max(12 + 0x25, size >> 1));
+            await flipBit(f, offset, rng.int(0, 8));
+            const b = Buffer.alloc(1);
+            const h = await fs.open(f, 'r');
+            await h.read(b, 0, 1, offset);
+            await h.close();
+            flips.push({ server: s.index, offset, value: b[0] });
+          }
         };
-        const file = await store(client, 'chk', data, onProgress);
+        const stored = await outcome(store(client, 'chk', data));
+        clearInterval(watch);
+        if (!stored.ok) throw stored.error;
+        const file = stored.value;
+        expect(busy, 'the upload was still sending when a third of its bytes had gone').not.toBe(null);
         await busy;
+        await grid.heal();
         expect(flips.length).toBe(SERVERS - K);
         // The flipped bits are in the stored shares: the servers kept what their disks gave them.
         const shares = await shareFiles(file);

@@ -167,31 +167,68 @@ const labelled = cases().map(
 );
 
 describe.each(labelled)('%s', (label, { fault, kind, past }) => {
+  // CHK past tolerance: the upload tries again by itself after losing servers (resumable
+  // uploads). In even rounds the servers come back during its first pause, and it must finish;
+  // in odd rounds they stay lost, and it must fail with a typed error after its (one) retry.
+  const retrying = kind === 'chk' && past && fault.loses;
+  const uploadRounds = retrying ? Math.max(2, ROUNDS) : ROUNDS;
+
   it(
-    'during an upload: the file is stored and reads back exactly, or the upload fails with a typed error',
+    retrying
+      ? 'during an upload: it retries by itself; with the servers back it finishes and reads back exactly, without them it fails with a typed error'
+      : 'during an upload: the file is stored and reads back exactly, or the upload fails with a typed error',
     async () => {
       const rng = useSeed(`${label} upload`);
-      for (let round = 0; round < ROUNDS; round++) {
+      for (let round = 0; round < uploadRounds; round++) {
         const c = client();
         const data = contents(kind);
+        const comesBack = retrying && round % 2 === 0;
         const f = faultAt(rng, fault, uploadHits(kind, past), 'up', written(data.length));
         const lost = new Set<string>();
+        let retries = 0;
+        let healing: Promise<void> | null = null;
         const result = await underFault(
-          store(c, kind, data, undefined, (id) => lost.add(id)),
+          store(c, kind, data, {
+            onServerLost: (id) => lost.add(id),
+            // Servers that stay lost: one retry is enough to show it gives up (each costs a pause).
+            retries: retrying && !comesBack ? 1 : undefined,
+            onRetry: () => {
+              retries++;
+              if (comesBack && !healing) healing = f.t.settle(0).then(() => grid.heal());
+            },
+          }),
           f,
           `${label} upload`,
         );
-        if (!past || !fault.loses) {
-          if (!result.ok) throw result.error;
-        } else if (result.ok === false) {
+        await healing;
+        if (retrying) {
+          expect(retries, `${label}: retries after losing servers past tolerance`).toBeGreaterThan(0);
+          if (comesBack) {
+            if (!result.ok) throw result.error;
+          } else {
+            expect(result.ok, `${label}: an upload with too few servers left succeeded`).toBe(false);
+            expect(retries, `${label}: retries`).toBe(1);
+          }
+        }
+        if (!result.ok) {
+          if (!past || !fault.loses) throw result.error;
           expectTyped(result.error, UPLOAD_ERRORS, label);
         }
         if (result.ok && kind === 'chk') {
-          // A CHK upload that succeeds reached happiness, and lost no more than N - happy on the way.
+          // A CHK upload that succeeds reached happiness; in one try it lost no more than N - happy.
           expect(result.value.happiness, `${label}: happiness`).toBeGreaterThanOrEqual(HAPPY);
-          expect(lost.size, `${label}: servers lost by an upload that succeeded`).toBeLessThanOrEqual(
-            SERVERS - HAPPY,
-          );
+          if (retries === 0) {
+            expect(lost.size, `${label}: servers lost by an upload that succeeded`).toBeLessThanOrEqual(
+              SERVERS - HAPPY,
+            );
+          }
+          if (retrying) {
+            // The retry resumed: what the servers already held was not sent again.
+            expect(
+              result.value.skippedBytes,
+              `${label}: share bytes the retry did not send again`,
+            ).toBeGreaterThan(0);
+          }
         }
         if (result.ok) {
           // Read while the fault lasts (a fresh client), then once healed.
