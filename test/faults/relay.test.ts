@@ -1,6 +1,6 @@
 /**
- * The relay down (SIGKILL) with real processes: before and during uploads, new mutable
- * versions and downloads of CHK, MDMF and SDMF files. Clients that have seen the server list
+ * The relay down (SIGKILL) or hung (SIGSTOP) with real processes: before and during uploads,
+ * new mutable versions and downloads of CHK, MDMF and SDMF files. Clients that have seen the server list
  * (a ServerListCache, as the CLI keeps in its home and the tab in IndexedDB) go on with it;
  * transfers already under way never needed the relay; a client that never saw a list fails
  * with a typed error (RELAY_UNAVAILABLE). Servers that die or come back while the relay is
@@ -167,6 +167,70 @@ describe('the relay down', () => {
   );
 });
 
+describe('the relay hung (SIGSTOP)', () => {
+  /**
+   * A client that gives the relay 2 s to answer, then keeps the list it got (from the relay
+   * or the cache) for a minute: each client meets the hung relay once.
+   */
+  const patient = (cache: ServerListCache, warnings: string[] = []) =>
+    grid.client({
+      cache,
+      listTimeoutMs: 2_000,
+      listMaxAgeMs: 60_000,
+      warn: (l) => warnings.push(l),
+      requestTimeoutMs: 5_000,
+    });
+
+  it(
+    'clients with a cached list store, rewrite and read every kind; a client without one fails with RELAY_UNAVAILABLE, not a hang; once it resumes, a fresh client reads everything',
+    async () => {
+      const cache = await warmCache();
+      // Its port still accepts connections (the kernel does that), and nothing ever answers.
+      grid.relayHang();
+      const warnings: string[] = [];
+      const files: { file: Stored; data: Uint8Array }[] = [];
+      const c = patient(cache, warnings);
+      for (const kind of KINDS) {
+        const data = contents(kind, 0.4);
+        const file = await store(c, kind, data);
+        let current = data;
+        if (kind !== 'chk') {
+          current = contents(kind, 0.3);
+          await replace(c, file, current);
+        }
+        files.push({ file, data: current });
+      }
+      c.close();
+      // Another client (another process) on the cached list reads them all.
+      const r = patient(cache, warnings);
+      for (const { file, data } of files) {
+        expectBytesEqual(await readBack(r, file.readCap), data, `${file.kind} read with the relay hung`);
+      }
+      r.close();
+      expect(warnings.join('\n')).toMatch(
+        /cannot reach the relay.*using the 7 server\(s\) it listed last time/,
+      );
+
+      const cold = patient(memoryServerListCache());
+      const up = await outcome(store(cold, 'chk', contents('chk', 0.1)));
+      expect(up.ok, 'an upload with no list and a hung relay succeeded').toBe(false);
+      if (!up.ok) expectTyped(up.error, ['RELAY_UNAVAILABLE'], 'an upload with no list, the relay hung');
+      const rd = await outcome(readBack(cold, files[0].file.readCap));
+      expect(rd.ok, 'a read with no list and a hung relay succeeded').toBe(false);
+      if (!rd.ok) expectTyped(rd.error, ['RELAY_UNAVAILABLE'], 'a read with no list, the relay hung');
+      cold.close();
+
+      await grid.relayResume();
+      const fresh = client(memoryServerListCache());
+      for (const { file, data } of files) {
+        expectBytesEqual(await readBack(fresh, file.readCap), data, `${file.kind} once the relay resumed`);
+      }
+      fresh.close();
+    },
+    TIMEOUT,
+  );
+});
+
 describe.each(KINDS)('the relay killed mid-transfer: %s', (kind: Kind) => {
   it(
     'an upload, a new version and a download under way finish exactly; the file reads back with the relay still down',
@@ -177,7 +241,7 @@ describe.each(KINDS)('the relay killed mid-transfer: %s', (kind: Kind) => {
       // Upload.
       const data = contents(kind);
       let t = trigger(0.1 + 0.6 * rng.next(), () => grid.relayDown());
-      const file = await store(c, kind, data, t.progress);
+      const file = await store(c, kind, data, { onProgress: t.progress });
       t.fire();
       await t.settle(0);
       expectBytesEqual(await readWith(cache, file.readCap), data, `${kind} uploaded as the relay died`);

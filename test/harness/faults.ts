@@ -10,6 +10,7 @@
  *   s.hang(); s.resume();    // SIGSTOP / SIGCONT: sockets stay open, nothing answers
  *   s.slow({ delayMs: 100, bytesPerSec: 200_000 }); s.slow({});   // through its proxy
  *   await g.relayDown(); await g.relayUp();   // the relay killed, then back on the same port
+ *   g.relayHang(); await g.relayResume();     // the relay SIGSTOPped, then SIGCONTinued
  *   const client = g.client({ requestTimeoutMs: 3000 });           // a core Grid on this grid
  *   await g.close();         // every process and proxy, even after a failure half way
  *
@@ -254,6 +255,10 @@ export interface FaultGrid {
   relayDown(): Promise<void>;
   /** Starts the relay again on its port and waits until it lists every running server. */
   relayUp(): Promise<void>;
+  /** Hangs the relay (SIGSTOP): its port still accepts connections, nothing answers. */
+  relayHang(): void;
+  /** Resumes a hung relay (SIGCONT) and waits until it lists every running server. */
+  relayResume(): Promise<void>;
   /** Brings every server back to running (resumed, restarted) with its proxy at its pace. */
   heal(): Promise<void>;
   /** Waits until the relay lists exactly the running and hung servers. */
@@ -289,6 +294,7 @@ export async function startFaultGrid(opts: FaultGridOptions): Promise<FaultGrid>
   const bundled = opts.bundled ?? true;
   let relay: SpawnedRelay | null = null;
   let relayPort = 0;
+  let relayHung = false;
   const servers: FaultServer[] = [];
   const clients: Grid[] = [];
   const proxies: TcpProxy[] = [];
@@ -356,6 +362,7 @@ export async function startFaultGrid(opts: FaultGridOptions): Promise<FaultGrid>
       async relayDown() {
         const r = relay;
         relay = null;
+        relayHung = false;
         await r?.stop('SIGKILL');
       },
       async relayUp() {
@@ -363,7 +370,22 @@ export async function startFaultGrid(opts: FaultGridOptions): Promise<FaultGrid>
         await startRelay(relayPort);
         await settled();
       },
+      relayHang() {
+        if (!relay) throw new Error('the relay is down');
+        relayHung = true;
+        relay.process.kill('SIGSTOP');
+      },
+      async relayResume() {
+        if (!relay || !relayHung) return;
+        relayHung = false;
+        relay.process.kill('SIGCONT');
+        await settled();
+      },
       async heal() {
+        if (relay && relayHung) {
+          relayHung = false;
+          relay.process.kill('SIGCONT');
+        }
         for (const s of servers) {
           s.slow(opts.pace ?? {});
           s.resume();
