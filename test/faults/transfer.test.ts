@@ -12,8 +12,9 @@
  * upload that succeeds reports happiness >= happy and lost at most N - happy servers), and
  * otherwise fails with a typed error.
  *
- * The CI run covers every fault x kind x operation within tolerance, and one kind per fault and
- * operation past it; FAULTS_FULL=1 runs every combination, several times with fresh seeds.
+ * The CI run covers every fault x operation and every kind x operation within tolerance, and one
+ * kind per losing fault, on every operation, past it (see cases()); FAULTS_FULL=1 runs every
+ * combination, four rounds each.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Grid } from '../../core/client/index.ts';
@@ -148,13 +149,37 @@ const uploadHits = (kind: Kind, past: boolean) =>
 /** Servers hit in a download: within tolerance N - k, past it N - k + 1. */
 const downloadHits = (past: boolean) => (past ? SERVERS - K + 1 : SERVERS - K);
 
-function cases(): { fault: Fault; kind: Kind; past: boolean }[] {
-  const out: { fault: Fault; kind: Kind; past: boolean }[] = [];
+type Op = 'upload' | 'version' | 'download';
+
+interface Case {
+  fault: Fault;
+  kind: Kind;
+  past: boolean;
+  ops: readonly Op[];
+}
+
+/**
+ * FAULTS_FULL=1: every fault x kind x operation, within tolerance and past it. The CI run:
+ * within tolerance, each fault on each operation with one kind, rotating so that every kind
+ * meets every operation (fault i uploads kind i, downloads kind i + 1, writes a new version
+ * of MDMF or SDMF in turn); past tolerance, one kind per losing fault (rotating), on every
+ * operation.
+ */
+function cases(): Case[] {
+  const out: Case[] = [];
   FAULTS.forEach((fault, fi) => {
     KINDS.forEach((kind, ki) => {
-      out.push({ fault, kind, past: false });
-      // Past tolerance: one kind per fault in CI (rotating), all of them in the full run.
-      if (fault.loses && (FULL || ki === fi % KINDS.length)) out.push({ fault, kind, past: true });
+      const all: Op[] = kind === 'chk' ? ['upload', 'download'] : ['upload', 'version', 'download'];
+      const ops = FULL
+        ? all
+        : all.filter(
+            (op) =>
+              (op === 'upload' && ki === fi % KINDS.length) ||
+              (op === 'download' && ki === (fi + 1) % KINDS.length) ||
+              (op === 'version' && kind === (['mdmf', 'sdmf'] as const)[fi % 2]),
+          );
+      if (ops.length > 0) out.push({ fault, kind, past: false, ops });
+      if (fault.loses && (FULL || ki === fi % KINDS.length)) out.push({ fault, kind, past: true, ops: all });
     });
   });
   return out;
@@ -166,84 +191,85 @@ const labelled = cases().map(
   (c) => [`${c.kind}, ${c.fault.name} servers${c.past ? ', past tolerance' : ''}`, c] as const,
 );
 
-describe.each(labelled)('%s', (label, { fault, kind, past }) => {
+describe.each(labelled)('%s', (label, { fault, kind, past, ops }) => {
   // CHK past tolerance: the upload tries again by itself after losing servers (resumable
   // uploads). In even rounds the servers come back during its first pause, and it must finish;
   // in odd rounds they stay lost, and it must fail with a typed error after its (one) retry.
   const retrying = kind === 'chk' && past && fault.loses;
   const uploadRounds = retrying ? Math.max(2, ROUNDS) : ROUNDS;
 
-  it(
-    retrying
-      ? 'during an upload: it retries by itself; with the servers back it finishes and reads back exactly, without them it fails with a typed error'
-      : 'during an upload: the file is stored and reads back exactly, or the upload fails with a typed error',
-    async () => {
-      const rng = useSeed(`${label} upload`);
-      for (let round = 0; round < uploadRounds; round++) {
-        const c = client();
-        const data = contents(kind);
-        const comesBack = retrying && round % 2 === 0;
-        const f = faultAt(rng, fault, uploadHits(kind, past), 'up', written(data.length));
-        const lost = new Set<string>();
-        let retries = 0;
-        let healing: Promise<void> | null = null;
-        const result = await underFault(
-          store(c, kind, data, {
-            onServerLost: (id) => lost.add(id),
-            // Servers that stay lost: one retry is enough to show it gives up (each costs a pause).
-            retries: retrying && !comesBack ? 1 : undefined,
-            onRetry: () => {
-              retries++;
-              if (comesBack && !healing) healing = f.t.settle(0).then(() => grid.heal());
-            },
-          }),
-          f,
-          `${label} upload`,
-        );
-        await healing;
-        if (retrying) {
-          expect(retries, `${label}: retries after losing servers past tolerance`).toBeGreaterThan(0);
-          if (comesBack) {
-            if (!result.ok) throw result.error;
-          } else {
-            expect(result.ok, `${label}: an upload with too few servers left succeeded`).toBe(false);
-            expect(retries, `${label}: retries`).toBe(1);
-          }
-        }
-        if (!result.ok) {
-          if (!past || !fault.loses) throw result.error;
-          expectTyped(result.error, UPLOAD_ERRORS, label);
-        }
-        if (result.ok && kind === 'chk') {
-          // A CHK upload that succeeds reached happiness; in one try it lost no more than N - happy.
-          expect(result.value.happiness, `${label}: happiness`).toBeGreaterThanOrEqual(HAPPY);
-          if (retries === 0) {
-            expect(lost.size, `${label}: servers lost by an upload that succeeded`).toBeLessThanOrEqual(
-              SERVERS - HAPPY,
-            );
-          }
+  if (ops.includes('upload'))
+    it(
+      retrying
+        ? 'during an upload: it retries by itself; with the servers back it finishes and reads back exactly, without them it fails with a typed error'
+        : 'during an upload: the file is stored and reads back exactly, or the upload fails with a typed error',
+      async () => {
+        const rng = useSeed(`${label} upload`);
+        for (let round = 0; round < uploadRounds; round++) {
+          const c = client();
+          const data = contents(kind);
+          const comesBack = retrying && round % 2 === 0;
+          const f = faultAt(rng, fault, uploadHits(kind, past), 'up', written(data.length));
+          const lost = new Set<string>();
+          let retries = 0;
+          let healing: Promise<void> | null = null;
+          const result = await underFault(
+            store(c, kind, data, {
+              onServerLost: (id) => lost.add(id),
+              // Servers that stay lost: one retry is enough to show it gives up (each costs a pause).
+              retries: retrying && !comesBack ? 1 : undefined,
+              onRetry: () => {
+                retries++;
+                if (comesBack && !healing) healing = f.t.settle(0).then(() => grid.heal());
+              },
+            }),
+            f,
+            `${label} upload`,
+          );
+          await healing;
           if (retrying) {
-            // The retry resumed: what the servers already held was not sent again.
-            expect(
-              result.value.skippedBytes,
-              `${label}: share bytes the retry did not send again`,
-            ).toBeGreaterThan(0);
+            expect(retries, `${label}: retries after losing servers past tolerance`).toBeGreaterThan(0);
+            if (comesBack) {
+              if (!result.ok) throw result.error;
+            } else {
+              expect(result.ok, `${label}: an upload with too few servers left succeeded`).toBe(false);
+              expect(retries, `${label}: retries`).toBe(1);
+            }
           }
-        }
-        if (result.ok) {
-          // Read while the fault lasts (a fresh client), then once healed.
-          expectBytesEqual(await freshRead(result.value.readCap), data, `${label}: read during the fault`);
+          if (!result.ok) {
+            if (!past || !fault.loses) throw result.error;
+            expectTyped(result.error, UPLOAD_ERRORS, label);
+          }
+          if (result.ok && kind === 'chk') {
+            // A CHK upload that succeeds reached happiness; in one try it lost no more than N - happy.
+            expect(result.value.happiness, `${label}: happiness`).toBeGreaterThanOrEqual(HAPPY);
+            if (retries === 0) {
+              expect(lost.size, `${label}: servers lost by an upload that succeeded`).toBeLessThanOrEqual(
+                SERVERS - HAPPY,
+              );
+            }
+            if (retrying) {
+              // The retry resumed: what the servers already held was not sent again.
+              expect(
+                result.value.skippedBytes,
+                `${label}: share bytes the retry did not send again`,
+              ).toBeGreaterThan(0);
+            }
+          }
+          if (result.ok) {
+            // Read while the fault lasts (a fresh client), then once healed.
+            expectBytesEqual(await freshRead(result.value.readCap), data, `${label}: read during the fault`);
+            await grid.heal();
+            expectBytesEqual(await freshRead(result.value.readCap), data, `${label}: read once healed`);
+          }
+          c.close();
           await grid.heal();
-          expectBytesEqual(await freshRead(result.value.readCap), data, `${label}: read once healed`);
         }
-        c.close();
-        await grid.heal();
-      }
-    },
-    TIMEOUT,
-  );
+      },
+      TIMEOUT,
+    );
 
-  if (kind !== 'chk') {
+  if (ops.includes('version')) {
     it(
       'during a new version: the file reads back as the new version (or, if the write failed with a typed error, as one whole version)',
       async () => {
@@ -279,31 +305,32 @@ describe.each(labelled)('%s', (label, { fault, kind, past }) => {
     );
   }
 
-  it(
-    'during a download: the bytes are exactly the file, or the download fails with a typed error',
-    async () => {
-      const rng = useSeed(`${label} download`);
-      for (let round = 0; round < ROUNDS; round++) {
-        const data = contents(kind);
-        const writer = client();
-        const file = await store(writer, kind, data);
-        writer.close();
-        const c = client();
-        const f = faultAt(rng, fault, downloadHits(past), 'down', data.length);
-        const result = await underFault(readBack(c, file.readCap), f, `${label} download`);
-        if (result.ok) {
-          // Past tolerance a download may still succeed: what it needed may have arrived first.
-          expectBytesEqual(result.value, data, `${label}: download`);
-        } else {
-          if (!past || !fault.loses) throw result.error;
-          expectTyped(result.error, READ_ERRORS, label);
+  if (ops.includes('download'))
+    it(
+      'during a download: the bytes are exactly the file, or the download fails with a typed error',
+      async () => {
+        const rng = useSeed(`${label} download`);
+        for (let round = 0; round < ROUNDS; round++) {
+          const data = contents(kind);
+          const writer = client();
+          const file = await store(writer, kind, data);
+          writer.close();
+          const c = client();
+          const f = faultAt(rng, fault, downloadHits(past), 'down', data.length);
+          const result = await underFault(readBack(c, file.readCap), f, `${label} download`);
+          if (result.ok) {
+            // Past tolerance a download may still succeed: what it needed may have arrived first.
+            expectBytesEqual(result.value, data, `${label}: download`);
+          } else {
+            if (!past || !fault.loses) throw result.error;
+            expectTyped(result.error, READ_ERRORS, label);
+          }
+          c.close();
+          await grid.heal();
+          // And the file is whole once the servers are back.
+          expectBytesEqual(await freshRead(file.readCap), data, `${label}: read once healed`);
         }
-        c.close();
-        await grid.heal();
-        // And the file is whole once the servers are back.
-        expectBytesEqual(await freshRead(file.readCap), data, `${label}: read once healed`);
-      }
-    },
-    TIMEOUT,
-  );
+      },
+      TIMEOUT,
+    );
 });
