@@ -239,35 +239,49 @@ describe.each(FULL ? KINDS : (['mdmf'] as const))('the relay killed mid-transfer
     async () => {
       const rng = useSeed(`relay killed mid-transfer ${kind}`);
       const cache = await warmCache();
+      // Links paced (heal() in afterEach restores full speed) so a transfer lasts long enough
+      // for the relay to die inside it; each step checks that it did.
+      for (const s of grid.servers) s.slow({ bytesPerSec: 4_000_000, upBytesPerSec: 2_000_000 });
+      /** Kills the relay once a random part of `bytes` has gone through the servers' proxies. */
+      const midway = (way: 'up' | 'down', bytes: number) => {
+        const t = trigger(0.1 + 0.6 * rng.next(), () => grid.relayDown());
+        const base = grid.traffic()[way];
+        const watch = setInterval(() => t.progress(grid.traffic()[way] - base, bytes), 5);
+        return {
+          async done(what: string) {
+            clearInterval(watch);
+            expect(t.fired, `${what}: the relay was killed before the transfer ended`).toBe(true);
+            await t.settle(0);
+          },
+        };
+      };
+      const shareBytes = (n: number) => Math.ceil(n / 3) * SERVERS;
       const c = client(cache);
       // Upload.
       const data = contents(kind);
-      let t = trigger(0.1 + 0.6 * rng.next(), () => grid.relayDown());
-      const file = await store(c, kind, data, { onProgress: t.progress });
-      t.fire();
-      await t.settle(0);
+      let m = midway('up', shareBytes(data.length));
+      const file = await store(c, kind, data);
+      await m.done(`${kind} upload`);
       expectBytesEqual(await readWith(cache, file.readCap), data, `${kind} uploaded as the relay died`);
       await grid.relayUp();
       // New version.
       let current = data;
       if (kind !== 'chk') {
         const next = contents(kind, 0.8);
-        t = trigger(0.1 + 0.6 * rng.next(), () => grid.relayDown());
-        await replace(c, file, next, t.progress);
-        t.fire();
-        await t.settle(0);
+        m = midway('up', shareBytes(next.length));
+        await replace(c, file, next);
+        await m.done(`${kind} new version`);
         current = next;
         const got = await readWith(cache, file.readCap);
         expect(expectOneOf(got, [next], `${kind} new version as the relay died`)).toBe(0);
         await grid.relayUp();
       }
       // Download.
-      t = trigger(0.1 + 0.6 * rng.next(), () => grid.relayDown());
       const reader = client(cache);
-      const got = await readBack(reader, file.readCap, (n) => t.progress(n, current.length));
+      m = midway('down', current.length);
+      const got = await readBack(reader, file.readCap);
+      await m.done(`${kind} download`);
       reader.close();
-      t.fire();
-      await t.settle(0);
       expectBytesEqual(got, current, `${kind} downloaded as the relay died`);
       c.close();
     },
