@@ -12,7 +12,10 @@
  *  - nothing acknowledged is lost: every share whose close() resolved is listed, every
  *    upload that finished downloads exactly, every read-test-write that succeeded is there
  *    (or the newer one in flight on top of it);
- *  - nothing is left over: incoming/ and the journal are empty.
+ *  - nothing is left over but unfinished uploads the server checkpointed (it keeps them for
+ *    their clients to resume): incoming/ holds only data files each with a whole state file,
+ *    every byte range a state vouches for is exactly what the client sent there, and no such
+ *    share is listed; the journal is empty.
  * The runs are shared by two servers killed side by side (each its own folder and files); a
  * server keeps its history from run to run (its folder is never reset). Seeded: a failure
  * prints FAULTS_SEED; CRASH_RUNS overrides the count (FAULTS_FULL=1: 500).
@@ -21,6 +24,7 @@
  * cut); it does tell an acknowledgement sent before the commit, a change applied without its
  * journal, and a share visible before it is whole.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,14 +45,18 @@ import { bytesSource } from '../../core/immutable/source.ts';
 import type { Fingerprint } from '../../core/mutable/keys.ts';
 import { verifyShare } from '../../core/mutable/verify.ts';
 import { toHex } from '../../core/primitives/bytes.ts';
+import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
+import { decodeCbor } from '../../core/protocol/cbor.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { generateRsaKeyPair, type RsaKeyPair } from '../../core/primitives/rsa.ts';
 import { connectStorageServer, type StorageConnection } from '../../core/protocol/client.ts';
 import { StorageError, type ShareTestWrite } from '../../core/protocol/storage-api.ts';
-import { asShareNum, type ShareNum, type StorageIndex } from '../../core/types.ts';
+import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
 import { expectBytesEqual, pattern } from '../harness/bytes.ts';
 import { FULL, type Random, seededRandom, useSeed } from '../harness/faults.ts';
 import { cleanup, type SpawnedServer, spawnServer, tempDir } from '../harness/grid.ts';
+import { waitFor } from '../harness/wait.ts';
+import { IMMUTABLE_HEADER_BYTES } from '../../server/containers.ts';
 
 const RUNS = Number(process.env.CRASH_RUNS ?? (FULL ? 500 : 100));
 /** Servers killed side by side, each with its own folder, files and share of the runs. */
@@ -125,20 +133,30 @@ interface MutableWriteSent {
  * (share data; a close or read-test-write counts 64 KiB more, so kills land there too) and
  * calls `kill` once they pass `killAt`.
  */
-function recording(conn: StorageConnection, killAt: number, kill: () => void) {
+function recording(conn: StorageConnection, killAt: number, kill: () => Promise<void> | void) {
   const immutable = new Map<string, ImmutableShare>();
   const mutable = new Map<string, MutableWriteSent[]>();
   let sent = 0;
+  /** Set when `kill` takes a while: nothing more is sent; every call waits, then fails. */
+  let hold: Promise<void> | null = null;
+  const held = () =>
+    hold!.then(() => {
+      throw new StorageError('UNAVAILABLE', 'not sent: the server was being killed');
+    });
   const count = (n: number) => {
     const before = sent;
     sent += n;
-    if (before < killAt && sent >= killAt) kill();
+    if (before < killAt && sent >= killAt) {
+      const k = kill();
+      if (k) hold = k.catch(() => {});
+    }
   };
   const api: StorageConnection = new Proxy(conn, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver);
       if (prop === 'allocateBuckets') {
         return async (...a: Parameters<StorageConnection['allocateBuckets']>) => {
+          if (hold) return held();
           const [si, , shares, size] = a;
           for (const sh of shares) {
             immutable.set(key(si, sh), { si, sh, size, writes: [], closeSent: false, closed: false });
@@ -148,6 +166,7 @@ function recording(conn: StorageConnection, killAt: number, kill: () => void) {
       }
       if (prop === 'writeShare') {
         return (...a: Parameters<StorageConnection['writeShare']>) => {
+          if (hold) return held();
           const [si, sh, , offset, data] = a;
           immutable.get(key(si, sh))?.writes.push({ offset, data: data.slice() });
           const p = target.writeShare(...a);
@@ -157,6 +176,7 @@ function recording(conn: StorageConnection, killAt: number, kill: () => void) {
       }
       if (prop === 'closeShare') {
         return async (...a: Parameters<StorageConnection['closeShare']>) => {
+          if (hold) return held();
           const s = immutable.get(key(a[0], a[1]))!;
           s.closeSent = true;
           const p = target.closeShare(...a);
@@ -167,6 +187,7 @@ function recording(conn: StorageConnection, killAt: number, kill: () => void) {
       }
       if (prop === 'readTestWrite') {
         return async (...a: Parameters<StorageConnection['readTestWrite']>) => {
+          if (hold) return held();
           const [si, , tws] = a;
           const records: MutableWriteSent[] = [];
           for (const [sh, tw] of tws) {
@@ -389,6 +410,85 @@ async function checkMutable(
   return { newer, applied };
 }
 
+/** A checkpoint's state file (server/disk-backend.ts): magic, length, CBOR state, SHA-256. */
+const STATE_MAGIC = Buffer.from('cairn-upload-checkpoint-v1\n');
+const DATA_NAME = /^([a-z2-7]{26})\.(\d+)\.[0-9a-f]{16}$/;
+
+/**
+ * What a restarted server kept in incoming/: only unfinished uploads it checkpointed, each a
+ * data file and a whole state file; every range a state vouches for holds exactly the bytes
+ * the client sent there (a resumed upload skips them), and none of these shares is listed.
+ */
+async function checkIncoming(
+  conn: StorageConnection,
+  dir: string,
+  sent: Map<string, ImmutableShare>,
+  where: string,
+): Promise<number> {
+  const incoming = path.join(dir, 'storage', 'incoming');
+  const names = new Set(await fs.readdir(incoming));
+  let parked = 0;
+  for (const name of names) {
+    if (name.endsWith('.state')) {
+      expect(names.has(name.slice(0, -6)), `${where}: incoming/${name} has no data beside it`).toBe(true);
+      continue;
+    }
+    const m = DATA_NAME.exec(name);
+    expect(m, `${where}: incoming/${name} is not an upload's data file`).not.toBe(null);
+    expect(
+      names.has(`${name}.state`),
+      `${where}: incoming/${name} has no checkpoint and outlived a restart`,
+    ).toBe(true);
+    const si = asStorageIndex(base32Decode(m![1]));
+    const sh = Number(m![2]);
+    const share = sent.get(key(si, sh));
+    expect(share, `${where}: incoming/${name} is a share the client never sent`).toBeDefined();
+    const raw = await fs.readFile(path.join(incoming, `${name}.state`));
+    expect(raw.subarray(0, STATE_MAGIC.length).equals(STATE_MAGIC), `${where}: ${name}.state magic`).toBe(
+      true,
+    );
+    const end = STATE_MAGIC.length + 4 + raw.readUInt32BE(STATE_MAGIC.length);
+    expect(raw.length, `${where}: ${name}.state is whole`).toBe(end + 32);
+    expect(
+      createHash('sha256').update(raw.subarray(0, end)).digest().equals(raw.subarray(end)),
+      `${where}: ${name}.state checksum`,
+    ).toBe(true);
+    const state = decodeCbor(raw.subarray(STATE_MAGIC.length + 4, end), end) as {
+      sh: number;
+      size: number;
+      ranges: [number, number][];
+    };
+    expect(state.sh, `${where}: ${name}.state share number`).toBe(sh);
+    expect(state.size, `${where}: ${name}.state size`).toBe(share!.size);
+    // What the client sent, byte by byte (undefined: never sent).
+    const want = new Uint8Array(share!.size);
+    const covered = new Uint8Array(share!.size);
+    for (const w of share!.writes) {
+      want.set(w.data, w.offset);
+      covered.fill(1, w.offset, w.offset + w.data.length);
+    }
+    // The share's bytes follow the container header (server/containers.ts).
+    const data = (await fs.readFile(path.join(incoming, name))).subarray(IMMUTABLE_HEADER_BYTES);
+    for (const [a, b] of state.ranges) {
+      expect(
+        covered.subarray(a, b).every((c) => c === 1),
+        `${where}: ${name}.state vouches for bytes ${a}..${b} the client never sent`,
+      ).toBe(true);
+      expectBytesEqual(
+        data.subarray(a, b),
+        want.subarray(a, b),
+        `${where}: ${name} bytes ${a}..${b} as checkpointed`,
+      );
+    }
+    expect(
+      (await conn.listShares(si)).includes(asShareNum(sh)),
+      `${where}: the unfinished share ${name} is listed`,
+    ).toBe(false);
+    parked++;
+  }
+  return parked;
+}
+
 // ---- the loop ------------------------------------------------------------------------------------
 
 interface Tally {
@@ -398,6 +498,10 @@ interface Tally {
   newer: number;
   killedAfter: number;
   uploadsDone: number;
+  /** Unfinished uploads a restarted server kept from its checkpoints (counted at each restart). */
+  parked: number;
+  /** Runs that stalled at the kill point until an upload in progress was checkpointed. */
+  stalled: number;
 }
 
 async function start(dir: string): Promise<SpawnedServer> {
@@ -413,11 +517,14 @@ async function lane(name: string, runs: number, rng: Random, tally: Tally): Prom
   let server = await start(dir);
   let estimate = 2_000_000;
   const finished: Upload[] = [];
+  /** Every immutable share the client has sent this server, all runs. */
+  const sent = new Map<string, ImmutableShare>();
   for (let run = 0; run < runs && !halted; run++) {
     const where = `${name} run ${run + 1}/${runs}`;
     const conn = await connectStorageServer(server.url!, server.serverId, { requestTimeoutMs: 20_000 });
     const victim = server;
     let killed: Promise<unknown> | null = null;
+    let stallError: unknown = null;
     const kill = () => {
       // A server that ended before we killed it crashed by itself: a failure of its own.
       if (victim.process.exitCode !== null || victim.process.signalCode !== null) {
@@ -427,14 +534,38 @@ async function lane(name: string, runs: number, rng: Random, tally: Tally): Prom
     };
     // A random byte of what the run sends; one run in twelve past its end.
     const killAt = rng.int(0, Math.floor(estimate * 1.08));
+    // One run in ten stalls there (the client sends nothing more) until the server has
+    // checkpointed an upload in progress, then kills it: a parked upload crosses the restart.
+    const stall = rng.next() < 0.1;
     const rec = recording(conn, killAt, () => {
-      try {
-        kill();
-      } catch {
-        // Reported below, once the run's writes have ended.
+      const inProgress = [...rec.immutable.values()].filter((s) => s.writes.length > 0 && !s.closeSent);
+      if (!stall || inProgress.length === 0) {
+        try {
+          kill();
+        } catch {
+          // Reported below, once the run's writes have ended.
+        }
+        return;
       }
+      tally.stalled++;
+      const prefixes = inProgress.map((s) => `${base32Encode(s.si)}.${s.sh}.`);
+      const incoming = path.join(dir, 'storage', 'incoming');
+      return waitFor(
+        async () =>
+          (await fs.readdir(incoming)).some(
+            (n) => n.endsWith('.state') && prefixes.some((p) => n.startsWith(p)),
+          ),
+        { what: `${where}: a checkpoint of an upload in progress (every 2 s)`, timeoutMs: 30_000 },
+      ).then(
+        () => kill(),
+        (err) => {
+          stallError = err;
+          kill();
+        },
+      );
     });
     const uploads = await workload(rng, rec.api, slots);
+    if (stallError) throw stallError;
     // What a whole run sends, for the next run's kill point.
     if (!killed) {
       tally.killedAfter++;
@@ -466,7 +597,8 @@ async function lane(name: string, runs: number, rng: Random, tally: Tally): Prom
       tally.newer += mut.newer;
       tally.mutableAcked += mut.applied;
       tally.uploadsDone += uploads.filter((u) => u.cap).length;
-      expect(await fs.readdir(path.join(dir, 'storage', 'incoming')), `${where}: incoming/`).toEqual([]);
+      for (const s of rec.immutable.values()) sent.set(key(s.si, s.sh), s);
+      tally.parked += await checkIncoming(fresh, dir, sent, where);
       expect(await fs.readdir(path.join(dir, 'storage', 'journal')), `${where}: journal/`).toEqual([]);
     } finally {
       fresh.close();
@@ -489,6 +621,8 @@ describe('crash safety: SIGKILL during writes, restart on the same folder', () =
         newer: 0,
         killedAfter: 0,
         uploadsDone: 0,
+        parked: 0,
+        stalled: 0,
       };
       const seeds = Array.from({ length: LANES }, () => rng.int(0, 2 ** 31));
       const ends = await Promise.allSettled(
@@ -510,12 +644,16 @@ describe('crash safety: SIGKILL during writes, restart on the same folder', () =
       expect(tally.uploadsDone).toBeGreaterThan(RUNS / 10);
       expect(tally.mutableAcked).toBeGreaterThan(RUNS / 4);
       expect(tally.killedAfter).toBeLessThan(RUNS / 3);
+      // Checkpointed uploads crossed restarts, and were checked.
+      if (tally.stalled > 0) expect(tally.parked).toBeGreaterThanOrEqual(tally.stalled);
       console.log(
         `crash safety: ${RUNS} runs in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
           `${tally.acked} acknowledged immutable shares kept, ${tally.listedUnacked} closed as the server died ` +
           `(whole), ${tally.newer} mutable shares at the write in flight (whole), ` +
           `${tally.mutableAcked} acknowledged mutable share writes kept, ` +
-          `${tally.uploadsDone} finished uploads read back, ${tally.killedAfter} kills after the writes ended`,
+          `${tally.uploadsDone} finished uploads read back, ${tally.killedAfter} kills after the writes ended, ` +
+          `${tally.stalled} runs stalled until a checkpoint, ` +
+          `${tally.parked} checkpointed unfinished uploads seen after restarts (checked against what was sent)`,
       );
     },
     Math.max(300_000, RUNS * 5_000),

@@ -37,24 +37,50 @@ export interface Stored {
   readonly cap: string;
   /** The read cap. */
   readonly readCap: string;
+  /** CHK: the servers-of-happiness the upload reported. */
+  readonly happiness?: number;
+  /** CHK: share bytes sent, and share bytes the servers already held (a resumed upload). */
+  readonly sentBytes?: number;
+  readonly skippedBytes?: number;
 }
 
-/** Stores a new file; `onProgress(done, total)` reports share bytes (mutable) or plaintext acked (CHK). */
+export interface StoreOptions {
+  /** done/total: share bytes (mutable) or plaintext acked (CHK). */
+  onProgress?(done: number, total: number): void;
+  /** CHK: told about each server the upload gave up on. */
+  onServerLost?(serverId: string): void;
+  /** CHK: tries again after losing servers part way (the client's default unless given). */
+  retries?: number;
+  /** CHK: told before each retry. */
+  onRetry?(attempt: number): void;
+}
+
+/** Stores a new file. */
 export async function store(
   grid: Grid,
   kind: Kind,
   data: Uint8Array,
-  onProgress?: (done: number, total: number) => void,
+  opts: StoreOptions = {},
 ): Promise<Stored> {
   if (kind === 'chk') {
     const r = await grid.upload(bytesSource(data), {
       params: CHK_PARAMS,
       convergent: false,
-      onProgress: (p) => onProgress?.(p.acked, p.total),
+      onProgress: (p) => opts.onProgress?.(p.acked, p.total),
+      onServerLost: opts.onServerLost,
+      retries: opts.retries,
+      onRetry: (r) => opts.onRetry?.(r.attempt),
     });
-    return { kind, cap: r.node.cap, readCap: r.node.readCap! };
+    return {
+      kind,
+      cap: r.node.cap,
+      readCap: r.node.readCap!,
+      happiness: r.happiness,
+      sentBytes: r.sentBytes,
+      skippedBytes: r.skippedBytes,
+    };
   }
-  const node = await grid.createMutable(data, { format: kind, onProgress });
+  const node = await grid.createMutable(data, { format: kind, onProgress: opts.onProgress });
   return { kind, cap: node.cap, readCap: node.readCap! };
 }
 

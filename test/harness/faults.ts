@@ -10,6 +10,7 @@
  *   s.hang(); s.resume();    // SIGSTOP / SIGCONT: sockets stay open, nothing answers
  *   s.slow({ delayMs: 100, bytesPerSec: 200_000 }); s.slow({});   // through its proxy
  *   await g.relayDown(); await g.relayUp();   // the relay killed, then back on the same port
+ *   g.relayHang(); await g.relayResume();     // the relay SIGSTOPped, then SIGCONTinued
  *   const client = g.client({ requestTimeoutMs: 3000 });           // a core Grid on this grid
  *   await g.close();         // every process and proxy, even after a failure half way
  *
@@ -254,10 +255,16 @@ export interface FaultGrid {
   relayDown(): Promise<void>;
   /** Starts the relay again on its port and waits until it lists every running server. */
   relayUp(): Promise<void>;
-  /** Brings every server back to running (resumed, restarted) with its proxy at full speed. */
+  /** Hangs the relay (SIGSTOP): its port still accepts connections, nothing answers. */
+  relayHang(): void;
+  /** Resumes a hung relay (SIGCONT) and waits until it lists every running server. */
+  relayResume(): Promise<void>;
+  /** Brings every server back to running (resumed, restarted) with its proxy at its pace. */
   heal(): Promise<void>;
   /** Waits until the relay lists exactly the running and hung servers. */
   settled(): Promise<void>;
+  /** Bytes through all the servers' proxies so far: up (to servers) and down (to clients). */
+  traffic(): { up: number; down: number };
   close(): Promise<void>;
 }
 
@@ -273,6 +280,11 @@ export interface FaultGridOptions {
   mutable?: { k: number; n: number };
   /** Bundled servers on bare Node (default true: lighter, faster to restart). */
   bundled?: boolean;
+  /**
+   * Every server's normal link (default: full speed). A transfer paced to last a while lets a
+   * fault land in its middle rather than after its end; heal() comes back to this.
+   */
+  pace?: Throttle;
 }
 
 let codec: Awaited<ReturnType<typeof loadCodec>> | undefined;
@@ -282,6 +294,7 @@ export async function startFaultGrid(opts: FaultGridOptions): Promise<FaultGrid>
   const bundled = opts.bundled ?? true;
   let relay: SpawnedRelay | null = null;
   let relayPort = 0;
+  let relayHung = false;
   const servers: FaultServer[] = [];
   const clients: Grid[] = [];
   const proxies: TcpProxy[] = [];
@@ -305,7 +318,7 @@ export async function startFaultGrid(opts: FaultGridOptions): Promise<FaultGrid>
     const relayUrl = (relay as SpawnedRelay | null)!.url;
     relayPort = Number(new URL(relayUrl).port);
     for (let i = 0; i < opts.servers; i++) {
-      const proxy = await startProxy(null);
+      const proxy = await startProxy(null, opts.pace ?? {});
       proxies.push(proxy);
       servers.push(new FaultServer(i, tempDir('cairn-fault-server-'), proxy, () => relayUrl, bundled));
     }
@@ -349,6 +362,7 @@ export async function startFaultGrid(opts: FaultGridOptions): Promise<FaultGrid>
       async relayDown() {
         const r = relay;
         relay = null;
+        relayHung = false;
         await r?.stop('SIGKILL');
       },
       async relayUp() {
@@ -356,15 +370,34 @@ export async function startFaultGrid(opts: FaultGridOptions): Promise<FaultGrid>
         await startRelay(relayPort);
         await settled();
       },
+      relayHang() {
+        if (!relay) throw new Error('the relay is down');
+        relayHung = true;
+        relay.process.kill('SIGSTOP');
+      },
+      async relayResume() {
+        if (!relay || !relayHung) return;
+        relayHung = false;
+        relay.process.kill('SIGCONT');
+        await settled();
+      },
       async heal() {
+        if (relay && relayHung) {
+          relayHung = false;
+          relay.process.kill('SIGCONT');
+        }
         for (const s of servers) {
-          s.slow({});
+          s.slow(opts.pace ?? {});
           s.resume();
         }
         await Promise.all(servers.filter((s) => s.state === 'dead').map((s) => s.start()));
         if (relay) await settled();
       },
       settled,
+      traffic: () => ({
+        up: proxies.reduce((n, p) => n + p.toServer(), 0),
+        down: proxies.reduce((n, p) => n + p.toClient(), 0),
+      }),
       close,
     };
   } catch (err) {

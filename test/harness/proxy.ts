@@ -6,7 +6,7 @@
  *
  *   const p = await startProxy(serverPort, { delayMs: 150, bytesPerSec: 1_000_000 });
  *   p.port;                     // where clients connect
- *   p.toClient();               // bytes the server sent to clients so far
+ *   p.toClient(); p.toServer(); // bytes each way so far
  *   p.throttle({});             // full speed from now on, for queued bytes too
  *   p.retarget(newPort);        // new connections go there
  *   p.cutAll();                 // drops every open connection
@@ -27,6 +27,8 @@ export interface TcpProxy {
   readonly port: number;
   /** Bytes the server sent to clients through this proxy so far. */
   toClient(): number;
+  /** Bytes clients sent to the server through this proxy so far. */
+  toServer(): number;
   /** Changes the throttle of every connection, open or new. */
   throttle(t: Throttle): void;
   /** Where new connections go (null: refuse them, as a machine with nothing listening would). */
@@ -112,6 +114,7 @@ function pump(src: net.Socket, dst: net.Socket, t: () => Throttle, count?: (n: n
 /** A TCP proxy on 127.0.0.1 in front of `targetPort`. */
 export function startProxy(targetPort: number | null, initial: Throttle = {}): Promise<TcpProxy> {
   let toClient = 0;
+  let toServer = 0;
   let target = targetPort;
   let current = initial;
   const sockets = new Set<net.Socket>();
@@ -125,7 +128,14 @@ export function startProxy(targetPort: number | null, initial: Throttle = {}): P
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
     }
-    pump(client, upstream, () => ({ delayMs: current.delayMs, bytesPerSec: current.upBytesPerSec }));
+    pump(
+      client,
+      upstream,
+      () => ({ delayMs: current.delayMs, bytesPerSec: current.upBytesPerSec }),
+      (n) => {
+        toServer += n;
+      },
+    );
     pump(
       upstream,
       client,
@@ -141,6 +151,7 @@ export function startProxy(targetPort: number | null, initial: Throttle = {}): P
       resolve({
         port: (server.address() as net.AddressInfo).port,
         toClient: () => toClient,
+        toServer: () => toServer,
         throttle(t) {
           current = t;
           for (const s of sockets) (s as net.Socket & { reschedule?: () => void }).reschedule?.();
