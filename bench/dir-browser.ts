@@ -1,112 +1,89 @@
 /**
- * Listing a directory in Debian's Chromium (headless, playwright-core): bench/dir-page built
- * with Vite and served on 127.0.0.1, with the relay's /v1/servers proxied through the same
- * origin (the relay sends no CORS headers), so the page's worker reaches the grid as the web
- * app's grid worker does: server list from the relay, then WebSockets straight to the servers.
+ * Listing a directory in the web app's folder page, in Debian's Chromium (headless,
+ * playwright-core): the app as `cairn grid` serves it (dist/web, from `npm run build`), a
+ * folder opened at `#/dir/<cap>`, timed until its table holds every child (one row each,
+ * rendered). Two ways:
+ *  - `open`: the app already running (its grid worker connected), the folder opened from
+ *    another page of the app, as following a folder link does; timed in the page from the
+ *    hash change to the last row in the DOM;
+ *  - `cold`: a new browser context (no cache, no IndexedDB) loading `<grid>/#/dir/<cap>`;
+ *    timed from the navigation's start (page load, scripts, the grid worker connecting to
+ *    every server, the listing) to the last row in the DOM.
  */
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { build } from 'vite';
+import { chromium, type Page } from 'playwright-core';
 import { onInterrupt } from './cli-grid.ts';
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.wasm': 'application/wasm',
-};
-
-export interface Listing {
-  /** Page-measured milliseconds: request posted to the worker, entries back in the page. */
-  ms: number;
-  /** The same inside the worker (without the trip to and from the page). */
-  workerMs: number;
-  /** Of workerMs, with a new Grid: server list fetched and every server connected (handshakes). */
-  connectMs: number;
-  count: number;
-  /** Sum of the children's sizes (as their caps say). */
-  bytes: number;
-}
 
 export interface DirectoryLister {
   userAgent: string;
-  /** `fresh`: a new Grid in the worker (server list fetched, connections opened). */
-  list(cap: string, fresh: boolean): Promise<Listing>;
+  /** Milliseconds until the folder page shows `count` rows (fails on another count or an error). */
+  list(cap: string, count: number, how: 'open' | 'cold'): Promise<number>;
   close(): Promise<void>;
 }
 
-/** Builds and serves bench/dir-page against the relay at `relayUrl`, opened in Chromium. */
-export async function openLister(relayUrl: string): Promise<DirectoryLister> {
-  const root = fileURLToPath(new URL('./dir-page/', import.meta.url));
-  const outDir = await mkdtemp(path.join(tmpdir(), 'cairn-bench-dir-'));
-  await build({
-    root,
-    configFile: false,
-    logLevel: 'warn',
-    base: './',
-    build: { outDir, emptyOutDir: true, target: 'es2022', minify: true },
-    worker: { format: 'es' },
-  });
-  const relay = new URL(relayUrl);
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname.startsWith('/v1/')) {
-      const up = request(
-        { host: relay.hostname, port: relay.port, path: url.pathname + url.search, method: req.method },
-        (r) => {
-          res.writeHead(r.statusCode ?? 502, { 'content-type': r.headers['content-type'] ?? '' });
-          r.pipe(res);
-        },
-      );
-      up.on('error', () => res.writeHead(502).end());
-      req.pipe(up);
-      return;
-    }
-    const rel = decodeURIComponent(url.pathname).replace(/^\/+/, '') || 'index.html';
-    const file = path.join(outDir, rel);
-    if (!file.startsWith(outDir) || !(await stat(file).catch(() => null))?.isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    createReadStream(file).pipe(res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+/**
+ * In the page, polled every frame: performance.now() once the listing holds `count` rows,
+ * the folder page's error if it shows one, else false (not yet).
+ */
+function shownAt(count: number): number | { error: string } | false {
+  const rows = document.querySelectorAll('table.listing tbody tr').length;
+  if (rows === count) return performance.now();
+  const error = document.querySelector('section.dir p.error')?.textContent?.trim();
+  if (error) return { error };
+  if (rows > count) return { error: `${rows} rows, not ${count}` };
+  return false;
+}
+
+async function waitShown(page: Page, count: number): Promise<number> {
+  const handle = await page.waitForFunction(shownAt, count, { polling: 'raf', timeout: 120_000 });
+  const at = (await handle.jsonValue()) as number | { error: string };
+  if (typeof at !== 'number') throw new Error(`the folder page says: ${at.error}`);
+  return at;
+}
+
+/** Opens Chromium on the web app served at `gridUrl` (the relay of `cairn grid`). */
+export async function openLister(gridUrl: string): Promise<DirectoryLister> {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: ['--disable-gpu', '--no-first-run', '--disable-background-networking'],
   });
-  const close = async () => {
-    forget();
-    await browser.close().catch(() => {});
-    server.close();
-    await rm(outDir, { recursive: true, force: true });
-  };
   const forget = onInterrupt(() => {
     void browser.close().catch(() => {});
   });
+  const close = async () => {
+    forget();
+    await browser.close().catch(() => {});
+  };
   try {
-    const page = await browser.newPage();
-    page.on('console', (m) => console.log('console:', m.text()));
-    page.on('pageerror', (err) => console.error('page error:', err.message));
-    await page.goto(`http://127.0.0.1:${port}/index.html`);
-    await page.waitForFunction(() => document.title === 'ready', undefined, { timeout: 60_000 });
-    const userAgent = await page.evaluate(() => navigator.userAgent);
+    const app = await browser.newPage();
+    app.on('pageerror', (err) => console.error('page error:', err.message));
+    const res = await app.goto(`${gridUrl}/#/settings`);
+    if (!res?.ok() || (await app.title()) === '')
+      throw new Error(`no web app at ${gridUrl} (run npm run build first)`);
+    const userAgent = await app.evaluate(() => navigator.userAgent);
     return {
       userAgent,
-      list: (cap, fresh) =>
-        page.evaluate(
-          ([c, f]) =>
-            (
-              globalThis as unknown as { listDirectory(cap: string, fresh: boolean): Promise<Listing> }
-            ).listDirectory(c, f),
-          [cap, fresh] as const,
-        ),
+      async list(cap, count, how) {
+        if (how === 'open') {
+          await app.evaluate(() => {
+            location.hash = '#/settings';
+          });
+          await app.waitForFunction(() => document.querySelector('table.listing') === null);
+          const t0 = await app.evaluate((c) => {
+            const t = performance.now();
+            location.hash = `#/dir/${c}`;
+            return t;
+          }, cap);
+          return (await waitShown(app, count)) - t0;
+        }
+        const context = await browser.newContext();
+        try {
+          const page = await context.newPage();
+          await page.goto(`${gridUrl}/#/dir/${cap}`, { waitUntil: 'commit' });
+          return await waitShown(page, count); // performance.now() counts from the navigation's start
+        } finally {
+          await context.close();
+        }
+      },
       close,
     };
   } catch (err) {
