@@ -27,161 +27,29 @@
  * Options: --sizes 256,64,1024 (MiB; the first is the headline), --split, --keep (leave the
  * temp dir).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  type CliGrid,
+  MiB,
+  type Measured,
+  makeFile,
+  pct,
+  sha256File,
+  startGrid,
+  timedCairn,
+} from './cli-grid.ts';
 import { measureFloor } from './floor.ts';
 import { nodePrimitivesBound } from './primitives.ts';
-import { cpuOf, peakBytes, resetPeak } from './proc.ts';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const cairnBin = path.join(repoRoot, 'cli/bin/cairn.js');
-const MiB = 1024 * 1024;
 const args = process.argv.slice(2);
 const sizesArg = args.indexOf('--sizes');
 const sizes = (sizesArg >= 0 ? args[sizesArg + 1] : '256,64,1024').split(',').map((s) => Number(s) * MiB);
 
-interface Measured {
-  seconds: number;
-  /** Peak RSS of the CLI process, bytes (GNU time %M). */
-  clientPeak: number;
-  /** Peak RSS of one storage server during the run, bytes (VmHWM after clear_refs). */
-  serverPeak: number;
-  /** CPU seconds (user + system) of the CLI process. */
-  clientCpu: number;
-  /** CPU seconds of all storage servers together during the run. */
-  serversCpu: number;
-  /** Share of the machine's CPU time that went to other processes (0..1): contention. */
-  others: number;
-  stdout: string;
-}
-
-/** Busy and total CPU seconds of the whole machine so far (/proc/stat). */
-function machineCpu(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  const idle = f[3] + f[4];
-  return { busy: (total - idle) / 100, total: total / 100 };
-}
-
-/** Runs the CLI under /usr/bin/time; resets and reads one server's peak RSS around it. */
-async function timedCairn(
-  cliArgs: string[],
-  env: NodeJS.ProcessEnv,
-  servers: number[],
-  cpus?: string,
-): Promise<Measured> {
-  const serverPid = servers[0];
-  resetPeak(serverPid);
-  const serversBefore = cpuOf(servers);
-  const machineBefore = machineCpu();
-  const started = performance.now();
-  const timed = ['/usr/bin/time', '-f', 'maxrss_kb=%M cpu_s=%U+%S', process.execPath, cairnBin, ...cliArgs];
-  const argv = cpus ? ['taskset', '-c', cpus, ...timed] : timed;
-  const child = spawn(argv[0], argv.slice(1), {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const code = await new Promise<number | null>((r) => child.once('close', r));
-  const seconds = (performance.now() - started) / 1000;
-  if (code !== 0) throw new Error(`cairn ${cliArgs[0]} failed (${code}):\n${stderr}`);
-  const m = /maxrss_kb=(\d+) cpu_s=([\d.]+)\+([\d.]+)/.exec(stderr);
-  const clientCpu = Number(m?.[2] ?? 0) + Number(m?.[3] ?? 0);
-  const serversCpu = cpuOf(servers) - serversBefore;
-  const machineAfter = machineCpu();
-  const busy = machineAfter.busy - machineBefore.busy;
-  const total = machineAfter.total - machineBefore.total;
-  const others = total > 0 ? Math.max(0, busy - clientCpu - serversCpu) / total : 0;
-  return {
-    seconds,
-    clientPeak: Number(m?.[1] ?? 0) * 1024,
-    serverPeak: peakBytes(serverPid),
-    clientCpu,
-    serversCpu,
-    others,
-    stdout,
-  };
-}
-
-async function makeFile(file: string, size: number): Promise<string> {
-  const out = createWriteStream(file);
-  const hash = createHash('sha256');
-  const chunk = Buffer.alloc(4 * MiB);
-  for (let done = 0; done < size; done += chunk.length) {
-    const part = chunk.subarray(0, Math.min(chunk.length, size - done));
-    randomFillSync(part);
-    hash.update(part);
-    if (!out.write(part)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((resolve, reject) =>
-    out.end((err?: Error | null) => (err ? reject(err) : resolve())),
-  );
-  return hash.digest('hex');
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** Starts `cairn grid` and returns its relay URL and the storage servers' pids. */
-async function startGrid(
-  dir: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ child: ChildProcess; url: string; servers: number[] }> {
-  const child = spawn(process.execPath, [cairnBin, 'grid', '--servers', '10', '--dir', dir, '--port', '0'], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM');
-      reject(new Error(`cairn grid did not start:\n${out}`));
-    }, 120_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /announced to the relay at (http:\/\/\S+)/.exec(out);
-      if (m && /Cairn is running/.test(out)) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`cairn grid exited (${code}):\n${out}`)));
-  });
-  // Children of `cairn grid` are the storage servers (announced with --relay) and tsx's esbuild service.
-  const servers = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .map(Number)
-    .filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--relay'));
-  if (servers.length !== 10) {
-    child.kill('SIGTERM'); // it stops its servers
-    throw new Error(`expected 10 storage server processes, found ${servers.length}`);
-  }
-  return { child, url, servers };
-}
-
 const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
 const rate = (size: number, s: number) => (size / 1e6 / s).toFixed(1);
-const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 
 /** Pins a process and all its threads to the given CPUs. */
 async function pin(pid: number, cpus: string): Promise<void> {
@@ -194,7 +62,7 @@ async function pin(pid: number, cpus: string): Promise<void> {
 async function splitRun(
   h: { put: Measured; get: Measured; size: number },
   env: NodeJS.ProcessEnv,
-  grid: { child: ChildProcess; url: string; servers: number[] },
+  grid: CliGrid,
   tmp: string,
 ): Promise<void> {
   if (os.cpus().length < 2) {
@@ -208,12 +76,13 @@ async function splitRun(
   const gridPids = [grid.child.pid as number, ...grid.servers];
   for (const pid of gridPids) await pin(pid, '0');
   try {
-    const put = await timedCairn(['put', file, '--grid', grid.url], env, grid.servers, '1');
+    const put = await timedCairn(['put', file, '--grid', grid.url], env, grid.servers, [0], '1');
     const outFile = path.join(tmp, 'out-split.bin');
     const get = await timedCairn(
       ['get', put.stdout.trim(), outFile, '--grid', grid.url],
       env,
       grid.servers,
+      [0],
       '1',
     );
     if ((await sha256File(outFile)) !== digest) throw new Error('the split-run download differs');
@@ -325,8 +194,7 @@ async function main() {
     );
     if (headline && args.includes('--split')) await splitRun(headline, env, grid, tmp);
   } finally {
-    grid.child.kill('SIGTERM');
-    await new Promise((r) => grid.child.once('exit', r));
+    await grid.stop();
     if (!args.includes('--keep')) await fs.rm(tmp, { recursive: true, force: true });
     else console.log(`kept ${tmp}`);
   }

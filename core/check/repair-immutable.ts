@@ -132,6 +132,7 @@ export async function repairImmutable(
     n: id.n,
     shareholders,
     uploadSecretFor,
+    shareSize: plan.shareSize,
   });
   try {
     const reader = new NetworkShareReader(si, finder, found);

@@ -33,6 +33,11 @@ export interface ShareWriterOptions {
    * (default 256 KiB): fewer, larger frames for the same bytes.
    */
   coalesceBytes?: number;
+  /**
+   * Bytes of each share, when known: a batch buffer is never larger than what is left of
+   * the share (a 12 KB share does not take a 256 KiB buffer per server).
+   */
+  shareSize?: number;
   /** A write or close that takes longer counts as a failure of that server (default 60 s). */
   callTimeoutMs?: number;
   /** Called once per server dropped, with the reason (for logs: no secrets in it). */
@@ -167,12 +172,15 @@ export class ShareWriter {
     if (b) await this.#send(h, shnum, b);
     if (!h.alive) return;
     // One copy per holder: each batch is framed (and so done with) at its own pace.
+    const rest = Math.max(data.length, (this.#o.shareSize ?? Number.POSITIVE_INFINITY) - offset);
     const next = {
       offset,
       bytes:
-        data.length <= this.#coalesce
-          ? (this.#spare.pop() ?? new Uint8Array(this.#coalesce))
-          : new Uint8Array(data.length),
+        data.length > this.#coalesce
+          ? new Uint8Array(data.length)
+          : rest < this.#coalesce
+            ? new Uint8Array(rest)
+            : (this.#spare.pop() ?? new Uint8Array(this.#coalesce)),
       length: data.length,
     };
     next.bytes.set(data);

@@ -222,6 +222,7 @@ async function attemptUpload(
     n: plan.n,
     shareholders,
     uploadSecretFor: uploadSecret,
+    shareSize: plan.shareSize,
     maxInFlightBytes: opts.maxInFlightBytesPerServer,
     coalesceBytes: opts.coalesceBytes,
     callTimeoutMs: opts.callTimeoutMs,

@@ -39,6 +39,14 @@ describe('ServerId', () => {
     expect(isServerId(key.serverId)).toBe(true);
   });
 
+  it('gives each caller its own copy of the key (ids are checked once and remembered)', () => {
+    const first = serverIdPublicKey(key.serverId);
+    first.fill(0);
+    expect(serverIdPublicKey(key.serverId)).toEqual(key.publicKey);
+    expect(serverIdPublicKey(key.serverId)).not.toBe(serverIdPublicKey(key.serverId));
+    expect(isServerId(`v0-${'a'.repeat(52)}`)).toBe(false); // still rejected when asked again
+  });
+
   it('rejects malformed ids and small-order keys', () => {
     expect(isServerId('v0-abc')).toBe(false);
     expect(isServerId(`v1-${key.serverId.slice(3)}`)).toBe(false);

@@ -1,6 +1,6 @@
 /** The web app's pure functions: routing, settings validation, range parsing, history merge. */
 import { describe, expect, test } from 'vitest';
-import { formatBytes, mediaType, previewKind } from '../../web/store/format.ts';
+import { formatBytes, formatDate, mediaType, previewKind } from '../../web/store/format.ts';
 import { type HistoryRecord, mergeRecord } from '../../web/store/history.ts';
 import { capLink, parseRoute, routeHash } from '../../web/store/router.ts';
 import {
@@ -126,4 +126,8 @@ test('format helpers', () => {
   expect(mediaType(null, 'image/png')).toBe('image/png');
   expect(previewKind('application/pdf')).toBe('pdf');
   expect(previewKind('text/html')).toBeNull();
+  for (const ms of [0, 1.7e12, Date.UTC(2026, 11, 4, 13, 5)])
+    expect(formatDate(ms)).toBe(
+      new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }),
+    );
 });

@@ -14,8 +14,14 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${v} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${UNITS[u]}`;
 }
 
+/**
+ * One formatter for every date shown: toLocaleString with options builds a new one per call,
+ * ~0.3 ms each, which a folder of 1,000 rows paid 1,000 times (bench:tree).
+ */
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
 export function formatDate(ms: number): string {
-  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  return dateFormat.format(ms);
 }
 
 /** Percent (0-100, whole) of done over total; a zero total counts as complete. */

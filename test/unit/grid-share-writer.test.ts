@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { ShareWriter } from '../../core/grid/share-writer.ts';
+import type { StorageServerApi } from '../../core/protocol/storage-api.ts';
+import { asServerId, asShareNum, type ShareNum, type StorageIndex } from '../../core/types.ts';
+
+/** A server that records what it is sent (writeShare's bytes, with the buffer they came in). */
+function recordingServer(id: string) {
+  const writes: { shnum: ShareNum; offset: number; bytes: number[]; bufferBytes: number }[] = [];
+  const api = {
+    serverId: asServerId(id),
+    async writeShare(
+      _si: StorageIndex,
+      shnum: ShareNum,
+      _secret: Uint8Array,
+      offset: number,
+      data: Uint8Array,
+    ) {
+      writes.push({ shnum, offset, bytes: [...data], bufferBytes: data.buffer.byteLength });
+    },
+    async closeShare() {},
+    async abortShare() {},
+    async listShares() {
+      return [];
+    },
+  } as unknown as StorageServerApi;
+  return { api, writes };
+}
+
+describe('ShareWriter', () => {
+  it('joins contiguous writes, in buffers no larger than what is left of the share', async () => {
+    const servers = [0, 1].map((i) => recordingServer(`v0-${String(i).repeat(52)}`));
+    const writer = new ShareWriter({
+      si: new Uint8Array(16) as StorageIndex,
+      k: 1,
+      happy: 2,
+      n: 2,
+      shareholders: {
+        buckets: new Map(servers.map((s, i) => [s.api, new Set([asShareNum(i)])])),
+        held: new Map(),
+        have: new Map(),
+        happiness: 2,
+        serversFound: 2,
+      },
+      uploadSecretFor: () => new Uint8Array(32),
+      shareSize: 300,
+    });
+    for (const [i, s] of servers.entries()) {
+      await writer.write(asShareNum(i), 0, new Uint8Array(100).fill(1));
+      await writer.write(asShareNum(i), 100, new Uint8Array(150).fill(2));
+      await writer.write(asShareNum(i), 250, new Uint8Array(50).fill(3));
+      expect(s.writes).toEqual([]);
+    }
+    await writer.close();
+    for (const [i, s] of servers.entries()) {
+      expect(s.writes).toHaveLength(1);
+      const [w] = s.writes;
+      expect(w.shnum).toBe(i);
+      expect(w.offset).toBe(0);
+      expect(w.bytes).toEqual([...Array(100).fill(1), ...Array(150).fill(2), ...Array(50).fill(3)]);
+      expect(w.bufferBytes).toBeLessThanOrEqual(300);
+    }
+  });
+});
