@@ -49,6 +49,9 @@ export const lastGridFile = () => path.join(cairnHome(), 'grid-url');
 
 const NO_GRID = 'no grid given and none started here: run `cairn grid` or pass --grid http://HOST:PORT';
 
+const GRID_URL_FORM =
+  '--grid must be the URL of the relay or of any storage server of the grid, http://HOST:PORT';
+
 /** `--grid URL`, else the grid `cairn grid` started last, else null. */
 export async function gridUrl(flag: string | undefined): Promise<string | null> {
   if (flag !== undefined) {
@@ -56,10 +59,9 @@ export async function gridUrl(flag: string | undefined): Promise<string | null> 
     try {
       u = new URL(flag);
     } catch {
-      throw new UsageError('--grid must be the relay URL, http://HOST:PORT');
+      throw new UsageError(GRID_URL_FORM);
     }
-    if (!/^(https?|wss?):$/.test(u.protocol))
-      throw new UsageError('--grid must be the relay URL, http://HOST:PORT');
+    if (!/^(https?|wss?):$/.test(u.protocol)) throw new UsageError(GRID_URL_FORM);
     return flag;
   }
   try {

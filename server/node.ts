@@ -21,6 +21,9 @@ import { DiskBackend, storageFolder } from './disk-backend.ts';
 import type { ExpiryConfig } from './expiry.ts';
 import { RequestHandler } from './handler.ts';
 import { loadOrCreateIdentity } from './identity-store.ts';
+import { SelfAnnouncer } from './announcer.ts';
+import { Gossip } from './gossip/gossip.ts';
+import type { GossipLimits } from './gossip/limits.ts';
 import { RelayLink } from './relay-link.ts';
 import { StorageServer } from './storage-server.ts';
 
@@ -38,6 +41,13 @@ export interface StorageNodeOptions {
   publicUrl?: string;
   /** The relay (http://HOST:PORT) to announce to and take relayed clients from. */
   relayUrl?: string;
+  /**
+   * Servers to join through (http://HOST:PORT or their ws:// storage URL): this server
+   * learns the grid from them and they from it, relay or none (server/gossip/).
+   */
+  peers?: string[];
+  /** Changes to the gossip figures (tests make rounds shorter). */
+  gossip?: Partial<GossipLimits>;
   nickname?: string;
   reservedSpace?: number;
   /** File handles the server may hold (default: a quarter of the process's open-file limit). */
@@ -69,6 +79,8 @@ export interface StorageNode {
   readonly port: number | null;
   readonly server: StorageServer;
   readonly relayLink: RelayLink | null;
+  /** The announcements this server knows and passes on. */
+  readonly gossip: Gossip;
   /** Walks the shares: counts them, expires leases if asked (status() for its figures). */
   readonly crawler: LeaseCrawler;
   close(): Promise<void>;
@@ -130,8 +142,24 @@ async function startLocked(
   let wss: WebSocketServer | null = null;
   let url: string | null = null;
   let port: number | null = null;
+  const describe = async () => ({
+    nickname: opts.nickname ?? '',
+    url,
+    availableSpace: await server.availableSpace(),
+  });
+  const announcer = new SelfAnnouncer(key, describe, opts.now);
+  const gossip = new Gossip({
+    selfId: key.serverId,
+    announcer,
+    peers: opts.peers,
+    relayUrl: opts.relayUrl,
+    limits: { ...(opts.announceIntervalMs ? { intervalMs: opts.announceIntervalMs } : {}), ...opts.gossip },
+    now: opts.now,
+    log,
+  });
   if (opts.port !== null && opts.port !== undefined) {
     const app = storageApp(handler, key, crawler, server);
+    gossip.routes(app);
     wss = new WebSocketServer({ noServer: true, maxPayload: L.WS_MAX_PAYLOAD });
     const host = opts.host ?? '127.0.0.1';
     http = serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
@@ -148,17 +176,15 @@ async function startLocked(
       relayUrl: opts.relayUrl,
       key,
       handler,
-      describe: async () => ({
-        nickname: opts.nickname ?? '',
-        url,
-        availableSpace: await server.availableSpace(),
-      }),
+      describe,
+      announcer,
       announceIntervalMs: opts.announceIntervalMs,
       now: opts.now,
       log,
     });
     relayLink.start();
   }
+  gossip.start();
   // Last: a server that failed to come up leaves no crawler behind.
   await crawler.start();
   log(`storage server ${key.serverId} ${url ? `listening at ${url}` : 'reachable through the relay only'}`);
@@ -170,9 +196,11 @@ async function startLocked(
     port,
     server,
     relayLink,
+    gossip,
     crawler,
     async close() {
       relayLink?.stop();
+      gossip.stop();
       if (wss) for (const c of wss.clients) c.terminate();
       if (http) await new Promise<void>((r) => http.close(() => r()));
       await crawler.stop();

@@ -6,7 +6,7 @@ import { startStorageNode } from '../../server/node.ts';
 import { intOption, parse } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
 
-const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--nickname NAME] [--reserved-space SIZE]
+const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--peer URL]... [--nickname NAME] [--reserved-space SIZE]
                     [--public-url URL] [--expire-leases MODE [--expire-dry-run]] [--crawl-rate N] [--crawl-delay DURATION]
                     [--keep-unfinished SIZE]
 
@@ -19,6 +19,10 @@ Runs a storage server that keeps its key and shares in DIR (kept across restarts
   --host H               interface to listen on (default 127.0.0.1)
   --public-url URL       the ws:// or wss:// URL to announce, if clients reach it by another name
   --relay URL            announce to this relay (http://HOST:PORT) and take relayed clients
+  --peer URL             join the grid through this storage server (http://HOST:PORT, or its
+                         ws:// storage URL); repeat for several. Every server serves the signed
+                         announcements it knows (GET /v1/servers) and passes new ones on, so
+                         clients and servers find each other with the relay down or absent
   --nickname NAME        a name for people, shown in server lists
   --reserved-space SIZE  free space to leave alone, e.g. 500M, 1G, 2GiB (default 0)
   --expire-leases MODE   delete shares none of whose leases is still live, as Tahoe's expirer
@@ -86,6 +90,7 @@ export const serverCommand: Command = {
         host: { type: 'string' },
         'public-url': { type: 'string' },
         relay: { type: 'string' },
+        peer: { type: 'string', multiple: true },
         nickname: { type: 'string' },
         'reserved-space': { type: 'string' },
         'expire-leases': { type: 'string' },
@@ -101,6 +106,14 @@ export const serverCommand: Command = {
     if (port === null && !values.relay) throw new UsageError('give --port, --relay, or both');
     if (values.relay && !/^(https?|wss?):\/\//.test(values.relay)) {
       throw new UsageError('--relay must be the relay URL, http://HOST:PORT');
+    }
+    const peers = values.peer ?? [];
+    for (const peer of peers) {
+      if (!/^(https?|wss?):\/\/[^\s]+$/.test(peer)) {
+        throw new UsageError(
+          '--peer must be a storage server URL, http://HOST:PORT or ws://HOST:PORT/v1/storage',
+        );
+      }
     }
     if (values['public-url'] !== undefined && !/^wss?:\/\/[^\s]+$/.test(values['public-url'])) {
       throw new UsageError('--public-url must be a ws:// or wss:// URL, e.g. ws://NAME:PORT/v1/storage');
@@ -126,6 +139,7 @@ export const serverCommand: Command = {
       host: values.host,
       publicUrl: values['public-url'],
       relayUrl: values.relay,
+      peers,
       nickname: values.nickname,
       reservedSpace: sizeOption(values['reserved-space'], 'reserved-space'),
       expiry,

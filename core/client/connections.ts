@@ -18,9 +18,13 @@ import { DEFAULT_MAX_LISTED_SERVERS } from '../protocol/limits.ts';
 import type { ServerId } from '../types.ts';
 import type { ServerListCache } from './server-list-cache.ts';
 
+/** Servers asked at once for the grid's list when the grid URL does not answer. */
+const ASK_SERVERS = 3;
+
 export interface GridOptions {
   /**
-   * The relay's URL (http(s):// or ws(s)://); null when none is known, which is fine for
+   * The grid's URL: its relay's, or any one storage server's (http://HOST:PORT or its
+   * ws:// storage URL), since every server serves the list it knows; null when none is known, which is fine for
    * literal caps: only a call that needs servers fails, with `noGrid()`'s error.
    */
   url: string | null;
@@ -98,19 +102,53 @@ export class GridConnections {
     let servers: GridServer[];
     try {
       servers = await fetchGridServers(url, { timeoutMs: this.#listTimeout });
-      await this.#cache
-        ?.save(url, encodeServerList(servers.map((s) => s.signed)))
-        .catch((err) => this.#warn(`could not cache the server list: ${(err as Error).message}`));
+      await this.#saveList(url, servers);
     } catch (err) {
       const cached = await this.#cache?.load(url).catch(() => null);
-      if (!cached) throw err;
       // Signatures are checked again; expired entries are kept: old news beats none.
-      servers = decodeServerList(cached, Date.now(), true);
-      this.#warn(`${(err as Error).message}; using the ${servers.length} server(s) it listed last time`);
+      const known = this.#list?.servers ?? (cached ? decodeServerList(cached, Date.now(), true) : []);
+      const asked = await this.#askServers(known);
+      if (asked) {
+        servers = asked.servers;
+        this.#warn(`${(err as Error).message}; learned the grid from server ${asked.from.slice(0, 12)}…`);
+        await this.#saveList(url, servers);
+      } else if (cached) {
+        servers = decodeServerList(cached, Date.now(), true);
+        this.#warn(`${(err as Error).message}; using the ${servers.length} server(s) it listed last time`);
+      } else {
+        throw err;
+      }
     }
     servers = boundServerList(servers, this.#maxServers);
     this.#list = { at: Date.now(), servers };
     return servers;
+  }
+
+  async #saveList(url: string, servers: GridServer[]): Promise<void> {
+    await this.#cache
+      ?.save(url, encodeServerList(servers.map((s) => s.signed)))
+      .catch((err) => this.#warn(`could not cache the server list: ${(err as Error).message}`));
+  }
+
+  /**
+   * The grid URL did not answer (a relay that is down, a server gone): every server serves
+   * the list it knows at the same path (Tahoe ticket #3457), so ask a few of the servers seen
+   * last, at once; the first that answers with a list wins. Null when none does.
+   */
+  async #askServers(known: GridServer[]): Promise<{ from: ServerId; servers: GridServer[] } | null> {
+    const candidates = shuffled(known.filter((s) => s.url !== null)).slice(0, ASK_SERVERS);
+    if (candidates.length === 0) return null;
+    try {
+      return await Promise.any(
+        candidates.map(async (s) => {
+          const servers = await fetchGridServers(s.url as string, { timeoutMs: this.#listTimeout });
+          if (servers.length === 0) throw new NoServersError('that server knows no servers');
+          return { from: s.serverId, servers };
+        }),
+      );
+    } catch {
+      return null;
+    }
   }
 
   #connect(server: GridServer): Promise<StorageConnection | null> {
@@ -186,4 +224,13 @@ export class GridConnections {
     for (const attempt of this.#conns.values()) void attempt.then((c) => c?.close());
     this.#conns.clear();
   }
+}
+
+function shuffled<T>(items: T[]): T[] {
+  const a = items.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
 }
