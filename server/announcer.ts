@@ -11,7 +11,9 @@ import {
 import type { ServerKeyPair } from '../core/protocol/identity.ts';
 import * as L from '../core/protocol/limits.ts';
 
-export type DescribeServer = () => Promise<Pick<Announcement, 'nickname' | 'url' | 'availableSpace'>>;
+export type DescribeServer = () => Promise<
+  Pick<Announcement, 'nickname' | 'url' | 'availableSpace' | 'certificates'>
+>;
 
 export class SelfAnnouncer {
   private lastSeq = 0;

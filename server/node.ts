@@ -10,6 +10,7 @@ import { serve, upgradeWebSocket } from '@hono/node-server';
 import { Hono } from 'hono';
 import WebSocket, { WebSocketServer } from 'ws';
 import { encodeError } from '../core/protocol/frames.ts';
+import { GridManagerError, readCertificate, type SignedCertificate } from '../core/protocol/grid-manager.ts';
 import { type ServerKeyPair, serverLeaseSeed } from '../core/protocol/identity.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
@@ -49,6 +50,8 @@ export interface StorageNodeOptions {
   /** Changes to the gossip figures (tests make rounds shorter). */
   gossip?: Partial<GossipLimits>;
   nickname?: string;
+  /** Grid managers' certificates for this server, carried in its announcements. */
+  certificates?: SignedCertificate[];
   reservedSpace?: number;
   /** File handles the server may hold (default: a quarter of the process's open-file limit). */
   maxOpenFiles?: number;
@@ -111,6 +114,20 @@ async function startLocked(
   unlock: () => Promise<void>,
 ): Promise<StorageNode> {
   const key = await loadOrCreateIdentity(dir);
+  for (const cert of opts.certificates ?? []) {
+    const c = readCertificate(cert);
+    if (c.serverId !== key.serverId) {
+      throw new GridManagerError(
+        'BAD_CERTIFICATE',
+        `the grid manager certificate is for server ${c.serverId}, not this one (${key.serverId}); ask the grid manager for one naming this server`,
+      );
+    }
+    if (c.expires <= (opts.now ?? Date.now)()) {
+      log(
+        `the grid manager certificate expired ${new Date(c.expires).toISOString()}: clients of a managed grid will not use this server until it has a new one`,
+      );
+    }
+  }
   const storageDir = await storageFolder(dir);
   if (storageDir === dir) log(`serving the Tahoe storage folder ${dir} (its shares/ in place)`);
   const server = new StorageServer({
@@ -146,6 +163,7 @@ async function startLocked(
     nickname: opts.nickname ?? '',
     url,
     availableSpace: await server.availableSpace(),
+    certificates: opts.certificates,
   });
   const announcer = new SelfAnnouncer(key, describe, opts.now);
   const gossip = new Gossip({

@@ -15,6 +15,7 @@ import {
   type GridServer,
 } from '../protocol/grid.ts';
 import { DEFAULT_MAX_LISTED_SERVERS } from '../protocol/limits.ts';
+import { certifiedBy, type GridManagerId } from '../protocol/grid-manager.ts';
 import type { ServerId } from '../types.ts';
 import type { ServerListCache } from './server-list-cache.ts';
 
@@ -29,6 +30,14 @@ export interface GridOptions {
    */
   url: string | null;
   noGrid?(): Error;
+  /**
+   * Grid managers this client trusts (Tahoe's [grid_managers]): when any are given, only
+   * servers announcing a live certificate from one of them are used, for every operation,
+   * and the others are never sent a byte. None given: every listed server is used.
+   */
+  gridManagers?: readonly GridManagerId[];
+  /** More grid URLs (servers or relays) to ask when `url` does not answer (an invite's others). */
+  seeds?: readonly string[];
   cache?: ServerListCache;
   /** How long a fetched list is used before asking the relay again (default 5 s). */
   listMaxAgeMs?: number;
@@ -71,6 +80,10 @@ export class GridConnections {
   readonly #requestTimeout: number | undefined;
   readonly #maxServers: number;
   readonly #warn: (line: string) => void;
+  readonly #managers: readonly GridManagerId[];
+  readonly #seeds: readonly string[];
+  /** Listed servers left out for want of a certificate, at the last fetch. */
+  #uncertified = 0;
   #list: { at: number; servers: GridServer[] } | null = null;
   #listing: Promise<GridServer[]> | null = null;
   readonly #conns = new Map<ServerId, Promise<StorageConnection | null>>();
@@ -85,6 +98,8 @@ export class GridConnections {
     this.#requestTimeout = opts.requestTimeoutMs;
     this.#maxServers = opts.maxServers ?? DEFAULT_MAX_LISTED_SERVERS;
     this.#warn = opts.warn ?? (() => {});
+    this.#managers = opts.gridManagers ?? [];
+    this.#seeds = opts.seeds ?? [];
   }
 
   /** The servers the relay lists, fresh within listMaxAgeMs, else the cached list. */
@@ -110,7 +125,7 @@ export class GridConnections {
       const asked = await this.#askServers(known);
       if (asked) {
         servers = asked.servers;
-        this.#warn(`${(err as Error).message}; learned the grid from server ${asked.from.slice(0, 12)}…`);
+        this.#warn(`${(err as Error).message}; learned the grid from ${asked.from}`);
         await this.#saveList(url, servers);
       } else if (cached) {
         servers = decodeServerList(cached, Date.now(), true);
@@ -119,9 +134,21 @@ export class GridConnections {
         throw err;
       }
     }
+    servers = this.#admitted(servers);
     servers = boundServerList(servers, this.#maxServers);
     this.#list = { at: Date.now(), servers };
     return servers;
+  }
+
+  /** The servers a trusted grid manager certifies (all of them when no manager is configured). */
+  #admitted(servers: GridServer[]): GridServer[] {
+    if (this.#managers.length === 0) return servers;
+    const now = Date.now();
+    const kept = servers.filter(
+      (s) => certifiedBy(s.certificates ?? [], s.serverId, this.#managers, now) !== null,
+    );
+    this.#uncertified = servers.length - kept.length;
+    return kept;
   }
 
   async #saveList(url: string, servers: GridServer[]): Promise<void> {
@@ -132,18 +159,24 @@ export class GridConnections {
 
   /**
    * The grid URL did not answer (a relay that is down, a server gone): every server serves
-   * the list it knows at the same path (Tahoe ticket #3457), so ask a few of the servers seen
-   * last, at once; the first that answers with a list wins. Null when none does.
+   * the list it knows at the same path (Tahoe ticket #3457), so ask the other grid URLs given
+   * and a few of the servers seen last, at once; the first that answers with a list wins.
+   * Null when none does.
    */
-  async #askServers(known: GridServer[]): Promise<{ from: ServerId; servers: GridServer[] } | null> {
-    const candidates = shuffled(known.filter((s) => s.url !== null)).slice(0, ASK_SERVERS);
+  async #askServers(known: GridServer[]): Promise<{ from: string; servers: GridServer[] } | null> {
+    const candidates = [
+      ...this.#seeds.map((url) => ({ url, name: url })),
+      ...shuffled(known.filter((s) => s.url !== null))
+        .slice(0, ASK_SERVERS)
+        .map((s) => ({ url: s.url as string, name: `server ${s.serverId.slice(0, 12)}…` })),
+    ];
     if (candidates.length === 0) return null;
     try {
       return await Promise.any(
-        candidates.map(async (s) => {
-          const servers = await fetchGridServers(s.url as string, { timeoutMs: this.#listTimeout });
+        candidates.map(async (c) => {
+          const servers = await fetchGridServers(c.url, { timeoutMs: this.#listTimeout });
           if (servers.length === 0) throw new NoServersError('that server knows no servers');
-          return { from: s.serverId, servers };
+          return { from: c.name, servers };
         }),
       );
     } catch {
@@ -187,9 +220,11 @@ export class GridConnections {
     const conns = await this.connected();
     if (conns.length === 0) {
       throw new NoServersError(
-        servers.length === 0
-          ? 'the grid lists no storage servers'
-          : `none of the ${servers.length} storage server(s) the grid lists could be reached`,
+        servers.length > 0
+          ? `none of the ${servers.length} storage server(s) the grid lists could be reached`
+          : this.#uncertified > 0
+            ? `none of the ${this.#uncertified} storage server(s) the grid lists holds a live certificate from the grid manager this client trusts`
+            : 'the grid lists no storage servers',
       );
     }
     return conns;
