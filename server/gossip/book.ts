@@ -41,6 +41,7 @@ export class AnnouncementBook {
   private readonly links = new Map<ServerId, Heard>();
   private readonly list = new EncodedServerList();
   private readonly listeners = new Set<(signed: SignedAnnouncement, ann: Announcement) => void>();
+  private readonly listListeners = new Set<() => void>();
 
   constructor(opts: BookOptions = {}) {
     this.registry = new Registry<Heard>({
@@ -58,6 +59,7 @@ export class AnnouncementBook {
         this.list.delete(id);
         this.links.delete(id);
       }
+      for (const fn of this.listListeners) fn();
     });
   }
 
@@ -97,6 +99,12 @@ export class AnnouncementBook {
   onAccepted(fn: (signed: SignedAnnouncement, ann: Announcement) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** Called whenever the list changes (a server taken, renewed or forgotten). */
+  onListChanged(fn: () => void): () => void {
+    this.listListeners.add(fn);
+    return () => this.listListeners.delete(fn);
   }
 
   /** Forgets expired announcements. */

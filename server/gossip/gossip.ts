@@ -11,16 +11,21 @@
  * the servers known to have a URL, the bootstrap URLs (`cairn server --peer`) and the relay
  * (pulled from only: it learns of servers over their links).
  */
+import { upgradeWebSocket } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type WebSocket from 'ws';
 import type { SignedAnnouncement } from '../../core/protocol/announcement.ts';
 import { encodeCbor } from '../../core/protocol/cbor.ts';
 import { ProtocolError } from '../../core/protocol/errors.ts';
 import { encodeServerList, gridOrigin, parseServerList } from '../../core/protocol/grid.ts';
 import { MAX_ANNOUNCEMENT_BYTES, MAX_GRID_SERVERS } from '../../core/protocol/limits.ts';
 import type { ServerId } from '../../core/types.ts';
+import { keepAlive } from '../../core/protocol/keepalive.ts';
+import { DEFAULT_RELAY_LIMITS } from '../../relay/limits.ts';
 import { ThrottledLog } from '../../relay/log-throttle.ts';
 import { TokenBucket } from '../../relay/rate-limit.ts';
+import { Subscribers } from '../../relay/subscribers.ts';
 import type { SelfAnnouncer } from '../announcer.ts';
 import { AnnouncementBook } from './book.ts';
 import { type GossipLimits, gossipLimits } from './limits.ts';
@@ -49,6 +54,8 @@ export interface GossipReceipt {
 }
 
 const MAX_REASONS = 16;
+/** Clients following the list at once (a relay takes more; a server has storage to serve). */
+const MAX_SUBSCRIBERS = 256;
 /** The largest reply read from a peer: a full server list (a hostile peer sends no more). */
 const MAX_REPLY_BYTES = MAX_GRID_SERVERS * (MAX_ANNOUNCEMENT_BYTES + 128) + 64;
 
@@ -66,6 +73,8 @@ export class Gossip {
   private roundTimer: ReturnType<typeof setInterval> | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private readonly inFlight = new Set<AbortController>();
+  /** Clients following the list (WS /v1/subscribe), paced as the relay paces its own. */
+  private readonly subscribers: Subscribers;
   private stopped = false;
 
   constructor(private readonly opts: GossipOptions) {
@@ -79,6 +88,13 @@ export class Gossip {
     this.refusalLog = new ThrottledLog((l) => log(`gossip: refused an announcement: ${l}`));
     this.bootstrap = (opts.peers ?? []).map(gridOrigin);
     this.relay = opts.relayUrl ? gridOrigin(opts.relayUrl) : null;
+    this.subscribers = new Subscribers({
+      list: () => this.book.bytes(),
+      intervalMs: DEFAULT_RELAY_LIMITS.pushIntervalMs,
+      stallMs: DEFAULT_RELAY_LIMITS.subscriberStallMs,
+      dropGraceMs: DEFAULT_RELAY_LIMITS.dropGraceMs,
+    });
+    this.book.onListChanged(() => this.subscribers.changed());
     this.book.onAccepted((signed, ann) => {
       this.pending.set(ann.serverId, signed);
       this.schedulePush();
@@ -105,17 +121,40 @@ export class Gossip {
     clearInterval(this.roundTimer);
     clearInterval(this.sweeper);
     for (const c of this.inFlight) c.abort();
+    this.subscribers.close();
     this.peerLog.flush();
     this.refusalLog.flush();
   }
 
-  /** GET /v1/servers and POST /v1/announce on the server's HTTP port. */
+  /** GET /v1/servers, WS /v1/subscribe and POST /v1/announce on the server's HTTP port. */
   routes(app: Hono): void {
     app.get('/v1/servers', (c) =>
       c.body(this.book.bytes() as Uint8Array<ArrayBuffer>, 200, {
         'Content-Type': 'application/cbor',
         'Cache-Control': 'no-store',
+        // Public and signed (every reader checks each entry): any page may read it, so a
+        // browser client can bootstrap from a server as well as from its relay.
+        'Access-Control-Allow-Origin': '*',
       }),
+    );
+    app.get(
+      '/v1/subscribe',
+      async (c, next) => {
+        if (this.subscribers.size >= MAX_SUBSCRIBERS) {
+          return c.text('this server has as many list subscribers as it takes; use GET /v1/servers', 503);
+        }
+        await next();
+      },
+      upgradeWebSocket(() => ({
+        onOpen: (_ev, ws) => {
+          const raw = ws.raw as WebSocket;
+          keepAlive(raw);
+          this.subscribers.add(raw);
+        },
+        onClose: (_ev, ws) => {
+          this.subscribers.delete(ws.raw as WebSocket);
+        },
+      })),
     );
     app.post(
       '/v1/announce',

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SignedAnnouncement } from '../../core/protocol/announcement.ts';
 import { decodeCbor, encodeCbor } from '../../core/protocol/cbor.ts';
-import { encodeServerList, fetchGridServers, gridOrigin } from '../../core/protocol/grid.ts';
+import { encodeServerList, fetchGridServers, gridOrigin, subscribeToGrid } from '../../core/protocol/grid.ts';
 import { generateKeyPair, signTagged } from '../../core/protocol/identity.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
 import {
@@ -188,6 +188,12 @@ describe('gossip refuses what the relay refuses', () => {
       stops.push(() => c.close());
       const ids = [a.serverId, b.serverId, c.serverId];
       for (const s of [a, b, c]) await listsExactly(s.url as string, ids, 'every server to know all three');
+      // Any page may read a server's list (it is public and signed), and follow it as the relay's.
+      const res = await fetch(`${gridOrigin(c.url as string)}/v1/servers`);
+      expect(res.headers.get('access-control-allow-origin')).toBe('*');
+      const sub = subscribeToGrid(gridOrigin(c.url as string), () => {});
+      stops.push(async () => sub.close());
+      expect((await sub.ready).map((s) => s.serverId).sort()).toEqual([...ids].sort());
 
       // The relay's copy of a's announcement; then a renews, to the relay and to gossip.
       const old = await announcementOf(relay.url, a.serverId);
