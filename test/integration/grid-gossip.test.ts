@@ -235,6 +235,16 @@ describe('gossip refuses what the relay refuses', () => {
         expect(r.refused[1].m).toMatch(/bad signature/);
         expect(r.refused[2].m).toMatch(/a replay/);
       }
+      // Bounded: more than 64 entries in one push, or a body larger than 64 of them could be.
+      const post = (body: Uint8Array) =>
+        fetch(`${gridOrigin(b.url as string)}/v1/announce`, {
+          method: 'POST',
+          body: body as Uint8Array<ArrayBuffer>,
+        });
+      const tooMany = await post(encodeServerList(Array.from({ length: 65 }, () => current)));
+      expect(tooMany.status).toBe(400);
+      expect(await tooMany.text()).toMatch(/more than 64/);
+      expect((await post(new Uint8Array(2 * 1024 * 1024))).status).toBe(413);
       // The relay refuses the same replay over a link (its own code: relay/registry.ts).
       expect(() => relay.registry.announce(old, { isOpen: () => false, probe: () => {} } as never)).toThrow(
         /a replay|linked/,
