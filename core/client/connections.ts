@@ -124,8 +124,12 @@ export class GridConnections {
       const known = this.#list?.servers ?? (cached ? decodeServerList(cached, Date.now(), true) : []);
       const asked = await this.#askServers(known);
       if (asked) {
-        servers = asked.servers;
-        this.#warn(`${(err as Error).message}; learned the grid from ${asked.from}`);
+        // A server's list may lag (one that started with the others has not heard of them
+        // all yet): what it says adds to what was known, and never makes the list shorter.
+        servers = mergeServerLists(asked.servers, known);
+        this.#warn(
+          `${(err as Error).message}; using the ${servers.length} server(s) it listed last time or ${asked.from} lists now`,
+        );
         await this.#saveList(url, servers);
       } else if (cached) {
         servers = decodeServerList(cached, Date.now(), true);
@@ -268,4 +272,18 @@ function shuffled<T>(items: T[]): T[] {
     [a[i], a[j]] = [a[j], a[i]];
   }
   return a;
+}
+
+/**
+ * Two lists of verified servers as one: every server of either, with the announcement of
+ * the higher seq where both name it; `fresh`'s servers first (a list's order breaks ties
+ * in boundServerList).
+ */
+export function mergeServerLists(fresh: readonly GridServer[], old: readonly GridServer[]): GridServer[] {
+  const byId = new Map<ServerId, GridServer>();
+  for (const s of [...fresh, ...old]) {
+    const held = byId.get(s.serverId);
+    if (!held || s.seq > held.seq) byId.set(s.serverId, s);
+  }
+  return [...byId.values()];
 }

@@ -54,6 +54,8 @@ export interface GossipReceipt {
 }
 
 const MAX_REASONS = 16;
+/** Extra pulls from the bootstrap peers and the relay after start (ms). */
+const WARM_UP_MS = [2_000, 10_000];
 /** Clients following the list at once (a relay takes more; a server has storage to serve). */
 const MAX_SUBSCRIBERS = 256;
 /** The largest reply read from a peer: a full server list (a hostile peer sends no more). */
@@ -73,6 +75,7 @@ export class Gossip {
   private roundTimer: ReturnType<typeof setInterval> | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private readonly inFlight = new Set<AbortController>();
+  private readonly warmUp = new Set<ReturnType<typeof setTimeout>>();
   /** Clients following the list (WS /v1/subscribe), paced as the relay paces its own. */
   private readonly subscribers: Subscribers;
   private stopped = false;
@@ -101,14 +104,26 @@ export class Gossip {
     });
   }
 
-  /** Learns from the bootstrap peers and the relay, then announces itself; renews every interval. */
+  /**
+   * Learns from the bootstrap peers and the relay, then announces itself; renews every
+   * interval. Servers started together each find the others missing at their first pull,
+   * so the first pulls are repeated soon after (WARM_UP_MS), not a whole interval later.
+   */
   start(): void {
+    const pullSources = () =>
+      Promise.allSettled([...this.bootstrap, ...(this.relay ? [this.relay] : [])].map((o) => this.pull(o)));
     void (async () => {
-      await Promise.allSettled(
-        [...this.bootstrap, ...(this.relay ? [this.relay] : [])].map((o) => this.pull(o)),
-      );
+      await pullSources();
       await this.renew();
     })();
+    for (const ms of WARM_UP_MS) {
+      const t = setTimeout(() => {
+        this.warmUp.delete(t);
+        void pullSources();
+      }, ms);
+      t.unref();
+      this.warmUp.add(t);
+    }
     this.roundTimer = setInterval(() => void this.round(), this.limits.intervalMs);
     this.roundTimer.unref();
     this.sweeper = setInterval(() => this.book.expire(), 30_000);
@@ -120,6 +135,7 @@ export class Gossip {
     clearTimeout(this.pushTimer);
     clearInterval(this.roundTimer);
     clearInterval(this.sweeper);
+    for (const t of this.warmUp) clearTimeout(t);
     for (const c of this.inFlight) c.abort();
     this.subscribers.close();
     this.peerLog.flush();
