@@ -78,6 +78,21 @@ export class AnnouncementBook {
   }
 
   /**
+   * True when a newer (or the same) announcement of the same server is held: a peer's list
+   * lagging behind ours, which a pull expects and need not judge.
+   */
+  holdsNewer(signed: SignedAnnouncement): boolean {
+    let ann: Announcement;
+    try {
+      ann = decodeAnnouncement(signed);
+    } catch {
+      return false;
+    }
+    const held = this.registry.get(ann.serverId);
+    return held !== undefined && held.announcement.seq >= ann.seq;
+  }
+
+  /**
    * Takes a new announcement, or throws the registry's ProtocolError (BAD_ANNOUNCEMENT for
    * a malformed, forged, stale or replayed one; RELAY_FULL when the book is full).
    */

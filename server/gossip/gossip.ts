@@ -199,11 +199,11 @@ export class Gossip {
   }
 
   /**
-   * Judges every announcement of a list (a push, or a peer's list pulled): copies are
+   * Judges every announcement of a list (a push, or a peer's list `pulled`): copies are
    * counted, new ones taken (and passed on), the rest refused with the reason. Throws
    * ProtocolError for bytes that are not a list of at most `maxEntries`.
    */
-  receive(bytes: Uint8Array, maxEntries: number): GossipReceipt {
+  receive(bytes: Uint8Array, maxEntries: number, pulled = false): GossipReceipt {
     const receipt: GossipReceipt = { accepted: 0, known: 0, refused: [], refusedCount: 0 };
     const refuse = (c: string, m: string) => {
       receipt.refusedCount++;
@@ -215,7 +215,9 @@ export class Gossip {
         refuse('BAD_ANNOUNCEMENT', 'an entry is not {body, sig}');
         continue;
       }
-      if (this.book.holds(signed)) {
+      // A pulled list may lag behind what this server holds: older copies there are no news
+      // (and no attack on anyone: the list was asked for). A push of one is judged, and refused.
+      if (this.book.holds(signed) || (pulled && this.book.holdsNewer(signed))) {
         receipt.known++;
         continue;
       }
@@ -303,7 +305,7 @@ export class Gossip {
     const res = await this.request(`${origin}/v1/servers`, { method: 'GET' });
     if (!res) return;
     try {
-      this.receive(res, MAX_GRID_SERVERS);
+      this.receive(res, MAX_GRID_SERVERS, true);
     } catch (err) {
       this.peerLog.note(`${origin} sent an unreadable server list: ${(err as Error).message}`);
     }
