@@ -12,6 +12,7 @@ import { Grid, type ServerListCache } from '../core/client/index.ts';
 import { loadCodec } from '../core/codec/index.ts';
 import { nodeCrypto } from '../core/primitives/crypto-node.ts';
 import { UsageError } from './command.ts';
+import { joinedGrid } from './grid-config.ts';
 import { cairnHome } from './paths.ts';
 
 /** A private file in the CLI home, created with `make()` on first use (mode 0600). */
@@ -49,19 +50,23 @@ export const lastGridFile = () => path.join(cairnHome(), 'grid-url');
 
 const NO_GRID = 'no grid given and none started here: run `cairn grid` or pass --grid http://HOST:PORT';
 
-/** `--grid URL`, else the grid `cairn grid` started last, else null. */
+const GRID_URL_FORM =
+  '--grid must be the URL of the relay or of any storage server of the grid, http://HOST:PORT';
+
+/** `--grid URL`, else the grid joined (`cairn join`), else the grid `cairn grid` started last, else null. */
 export async function gridUrl(flag: string | undefined): Promise<string | null> {
   if (flag !== undefined) {
     let u: URL;
     try {
       u = new URL(flag);
     } catch {
-      throw new UsageError('--grid must be the relay URL, http://HOST:PORT');
+      throw new UsageError(GRID_URL_FORM);
     }
-    if (!/^(https?|wss?):$/.test(u.protocol))
-      throw new UsageError('--grid must be the relay URL, http://HOST:PORT');
+    if (!/^(https?|wss?):$/.test(u.protocol)) throw new UsageError(GRID_URL_FORM);
     return flag;
   }
+  const joined = await joinedGrid();
+  if (joined) return joined.grid[0];
   try {
     const text = (await fs.readFile(lastGridFile(), 'utf8')).trim();
     if (text) return text;
@@ -94,10 +99,17 @@ export const fileServerListCache: ServerListCache = {
   },
 };
 
-/** The grid a command works on (`--grid URL`, else the last one `cairn grid` started). */
+/**
+ * The grid a command works on (`--grid URL`, else the one joined, else the last one `cairn
+ * grid` started), using only servers certified by the grid managers the joined grid names.
+ */
 export async function openGrid(flag: string | undefined, warn: (line: string) => void): Promise<Grid> {
+  const joined = await joinedGrid();
+  const url = await gridUrl(flag);
   return new Grid({
-    url: await gridUrl(flag),
+    url,
+    gridManagers: joined?.gridManagers,
+    seeds: joined?.grid.filter((u) => u !== url),
     noGrid: () => new UsageError(NO_GRID),
     cache: fileServerListCache,
     warn,

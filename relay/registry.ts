@@ -60,6 +60,8 @@ export interface RegistryOptions {
   maxServers: number;
   establishedMs: number;
   rememberServers: number;
+  /** Who judges, in refusal messages: 'relay' (default) or 'server' (a server taking gossip). */
+  judge?: 'relay' | 'server';
 }
 
 export class Registry<Link extends RegistryLink> {
@@ -84,23 +86,24 @@ export class Registry<Link extends RegistryLink> {
     const ann = decodeAnnouncement(signed);
     const id = ann.serverId;
     const who = `${id.slice(0, 12)}…`;
+    const judge = this.opts.judge ?? 'relay';
     if (ann.expires <= now - ANNOUNCEMENT_CLOCK_SKEW_MS) {
       throw new ProtocolError(
         'BAD_ANNOUNCEMENT',
-        `announcement of ${who} expired ${seconds(now - ann.expires)} ago by the relay's clock (is the server's clock right?)`,
+        `announcement of ${who} expired ${seconds(now - ann.expires)} ago by the ${judge}'s clock (is the server's clock right?)`,
       );
     }
     if (ann.expires > now + ANNOUNCEMENT_LIFETIME_MS + ANNOUNCEMENT_CLOCK_SKEW_MS) {
       throw new ProtocolError(
         'BAD_ANNOUNCEMENT',
-        `announcement of ${who} expires ${seconds(ann.expires - now)} from now by the relay's clock; at most ${seconds(ANNOUNCEMENT_LIFETIME_MS)} (is the server's clock right?)`,
+        `announcement of ${who} expires ${seconds(ann.expires - now)} from now by the ${judge}'s clock; at most ${seconds(ANNOUNCEMENT_LIFETIME_MS)} (is the server's clock right?)`,
       );
     }
     const record = this.memory.get(id);
     if (record && ann.seq <= record.seq) {
       throw new ProtocolError(
         'BAD_ANNOUNCEMENT',
-        `announcement of ${who} is older than one this relay has accepted (seq ${ann.seq}, accepted ${record.seq}): a replay`,
+        `announcement of ${who} is older than one this ${judge} has accepted (seq ${ann.seq}, accepted ${record.seq}): a replay`,
       );
     }
     const current = this.entries.get(id);
@@ -124,14 +127,14 @@ export class Registry<Link extends RegistryLink> {
         if (displace === null) {
           throw new ProtocolError(
             'RELAY_FULL',
-            `the relay lists its maximum of ${this.opts.maxServers} servers; the servers listed longest keep their places`,
+            `the ${judge} lists its maximum of ${this.opts.maxServers} servers; the servers listed longest keep their places`,
           );
         }
       }
       if (!record && this.memory.isFull()) {
         throw new ProtocolError(
           'RELAY_FULL',
-          'the relay is taking in too many new servers just now; retry later',
+          `the ${judge} is taking in too many new servers just now; retry later`,
         );
       }
     }

@@ -308,7 +308,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           'ws://127.0.0.1:*',
           'ws://localhost:*',
           ...(opts.connectSrc ?? []),
-          ...serverOrigins(registry.list().map((e) => e.announcement.url)),
+          // Their HTTP origins too: each serves the list (GET /v1/servers), for a page whose relay is down.
+          ...serverOrigins(registry.list().map((e) => e.announcement.url)).flatMap((o) => [
+            o,
+            o.replace(/^ws/, 'http'),
+          ]),
         ],
       }),
     );

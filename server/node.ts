@@ -10,6 +10,7 @@ import { serve, upgradeWebSocket } from '@hono/node-server';
 import { Hono } from 'hono';
 import WebSocket, { WebSocketServer } from 'ws';
 import { encodeError } from '../core/protocol/frames.ts';
+import { GridManagerError, readCertificate, type SignedCertificate } from '../core/protocol/grid-manager.ts';
 import { type ServerKeyPair, serverLeaseSeed } from '../core/protocol/identity.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
@@ -21,6 +22,9 @@ import { DiskBackend, storageFolder } from './disk-backend.ts';
 import type { ExpiryConfig } from './expiry.ts';
 import { RequestHandler } from './handler.ts';
 import { loadOrCreateIdentity } from './identity-store.ts';
+import { SelfAnnouncer } from './announcer.ts';
+import { Gossip } from './gossip/gossip.ts';
+import type { GossipLimits } from './gossip/limits.ts';
 import { RelayLink } from './relay-link.ts';
 import { StorageServer } from './storage-server.ts';
 
@@ -38,7 +42,16 @@ export interface StorageNodeOptions {
   publicUrl?: string;
   /** The relay (http://HOST:PORT) to announce to and take relayed clients from. */
   relayUrl?: string;
+  /**
+   * Servers to join through (http://HOST:PORT or their ws:// storage URL): this server
+   * learns the grid from them and they from it, relay or none (server/gossip/).
+   */
+  peers?: string[];
+  /** Changes to the gossip figures (tests make rounds shorter). */
+  gossip?: Partial<GossipLimits>;
   nickname?: string;
+  /** Grid managers' certificates for this server, carried in its announcements. */
+  certificates?: SignedCertificate[];
   reservedSpace?: number;
   /** File handles the server may hold (default: a quarter of the process's open-file limit). */
   maxOpenFiles?: number;
@@ -69,6 +82,8 @@ export interface StorageNode {
   readonly port: number | null;
   readonly server: StorageServer;
   readonly relayLink: RelayLink | null;
+  /** The announcements this server knows and passes on. */
+  readonly gossip: Gossip;
   /** Walks the shares: counts them, expires leases if asked (status() for its figures). */
   readonly crawler: LeaseCrawler;
   close(): Promise<void>;
@@ -99,6 +114,20 @@ async function startLocked(
   unlock: () => Promise<void>,
 ): Promise<StorageNode> {
   const key = await loadOrCreateIdentity(dir);
+  for (const cert of opts.certificates ?? []) {
+    const c = readCertificate(cert);
+    if (c.serverId !== key.serverId) {
+      throw new GridManagerError(
+        'BAD_CERTIFICATE',
+        `the grid manager certificate is for server ${c.serverId}, not this one (${key.serverId}); ask the grid manager for one naming this server`,
+      );
+    }
+    if (c.expires <= (opts.now ?? Date.now)()) {
+      log(
+        `the grid manager certificate expired ${new Date(c.expires).toISOString()}: clients of a managed grid will not use this server until it has a new one`,
+      );
+    }
+  }
   const storageDir = await storageFolder(dir);
   if (storageDir === dir) log(`serving the Tahoe storage folder ${dir} (its shares/ in place)`);
   const server = new StorageServer({
@@ -130,8 +159,25 @@ async function startLocked(
   let wss: WebSocketServer | null = null;
   let url: string | null = null;
   let port: number | null = null;
+  const describe = async () => ({
+    nickname: opts.nickname ?? '',
+    url,
+    availableSpace: await server.availableSpace(),
+    certificates: opts.certificates,
+  });
+  const announcer = new SelfAnnouncer(key, describe, opts.now);
+  const gossip = new Gossip({
+    selfId: key.serverId,
+    announcer,
+    peers: opts.peers,
+    relayUrl: opts.relayUrl,
+    limits: { ...(opts.announceIntervalMs ? { intervalMs: opts.announceIntervalMs } : {}), ...opts.gossip },
+    now: opts.now,
+    log,
+  });
   if (opts.port !== null && opts.port !== undefined) {
     const app = storageApp(handler, key, crawler, server);
+    gossip.routes(app);
     wss = new WebSocketServer({ noServer: true, maxPayload: L.WS_MAX_PAYLOAD });
     const host = opts.host ?? '127.0.0.1';
     http = serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
@@ -148,17 +194,15 @@ async function startLocked(
       relayUrl: opts.relayUrl,
       key,
       handler,
-      describe: async () => ({
-        nickname: opts.nickname ?? '',
-        url,
-        availableSpace: await server.availableSpace(),
-      }),
+      describe,
+      announcer,
       announceIntervalMs: opts.announceIntervalMs,
       now: opts.now,
       log,
     });
     relayLink.start();
   }
+  gossip.start();
   // Last: a server that failed to come up leaves no crawler behind.
   await crawler.start();
   log(`storage server ${key.serverId} ${url ? `listening at ${url}` : 'reachable through the relay only'}`);
@@ -170,9 +214,11 @@ async function startLocked(
     port,
     server,
     relayLink,
+    gossip,
     crawler,
     async close() {
       relayLink?.stop();
+      gossip.stop();
       if (wss) for (const c of wss.clients) c.terminate();
       if (http) await new Promise<void>((r) => http.close(() => r()));
       await crawler.stop();

@@ -4,13 +4,14 @@
  * server through the relay. Reconnects with backoff when the relay goes away.
  */
 import WebSocket from 'ws';
-import { type Announcement, relayEndpoint, signAnnouncement } from '../core/protocol/announcement.ts';
+import { relayEndpoint, type SignedAnnouncement } from '../core/protocol/announcement.ts';
 import { decodeCbor, encodeCbor, Fields } from '../core/protocol/cbor.ts';
 import type { ServerKeyPair } from '../core/protocol/identity.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
 import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
 import { ThrottledLog } from '../relay/log-throttle.ts';
+import { type DescribeServer, SelfAnnouncer } from './announcer.ts';
 import type { RequestHandler, Session } from './handler.ts';
 
 export interface RelayLinkOptions {
@@ -18,7 +19,9 @@ export interface RelayLinkOptions {
   key: ServerKeyPair;
   handler: RequestHandler;
   /** The announcement's changing parts, asked for at every (re)announcement. */
-  describe: () => Promise<Pick<Announcement, 'nickname' | 'url' | 'availableSpace'>>;
+  describe: DescribeServer;
+  /** Signs this server's announcements (shared with gossip); default: one of its own from `describe`. */
+  announcer?: SelfAnnouncer;
   announceIntervalMs?: number;
   now?: () => number;
   log?: (line: string) => void;
@@ -37,7 +40,7 @@ export class RelayLink {
   private readonly channels = new Map<number, Session>();
   private readonly now: () => number;
   private readonly log: (line: string) => void;
-  private lastSeq = 0;
+  private readonly announcer: SelfAnnouncer;
   private acceptedWaiters: Array<() => void> = [];
   /** True once the relay has accepted an announcement on the current link. */
   announced = false;
@@ -52,6 +55,7 @@ export class RelayLink {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => {});
     this.fromRelay = new ThrottledLog(this.log);
+    this.announcer = opts.announcer ?? new SelfAnnouncer(opts.key, opts.describe, this.now);
   }
 
   start(): void {
@@ -115,29 +119,15 @@ export class RelayLink {
   async announce(): Promise<void> {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    let d: Awaited<ReturnType<typeof this.opts.describe>>;
+    let signed: SignedAnnouncement;
     try {
-      d = await this.opts.describe();
+      signed = await this.announcer.sign();
     } catch (err) {
       // Called from timers: a failure (its folder gone at shutdown, a disk error) is logged,
       // and the next announcement tries again.
       this.log(`cannot describe this server for the relay: ${(err as Error).message}`);
       return;
     }
-    // The seq is the time in ms (kept growing within this process): the relay refuses any seq
-    // not above the last it accepted, and remembers that for as long as an announcement can
-    // live. Time needs no state on disk and survives restarts; the relay already requires the
-    // server's clock within a minute of its own for `expires`, so a clock good enough for
-    // one is good enough for the other. (A clock stepped back by D across a restart keeps
-    // the server unlisted for min(D, ~11 min), with the relay's reason in the log.)
-    const seq = Math.max(this.now(), this.lastSeq + 1);
-    this.lastSeq = seq;
-    const signed = signAnnouncement(this.opts.key, {
-      serverId: this.opts.key.serverId,
-      ...d,
-      seq,
-      expires: this.now() + L.ANNOUNCEMENT_LIFETIME_MS,
-    });
     this.send(
       EnvelopeKind.Control,
       0,

@@ -10,12 +10,16 @@ import { checkCommand } from './check.ts';
 import { debugCommand } from './debug.ts';
 import { getCommand } from './get.ts';
 import { gridCommand } from './grid.ts';
+import { gridManagerCommand } from './grid-manager.ts';
+import { inviteCommand, joinCommand } from './invite.ts';
 import { putCommand } from './put.ts';
 import { relayCommand } from './relay.ts';
 import { serverCommand } from './server.ts';
 
 export const commands: Command[] = [
   gridCommand,
+  inviteCommand,
+  joinCommand,
   putCommand,
   getCommand,
   createAliasCommand,
@@ -33,5 +37,6 @@ export const commands: Command[] = [
   deepCheckCommand,
   serverCommand,
   relayCommand,
+  gridManagerCommand,
   debugCommand,
 ];

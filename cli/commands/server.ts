@@ -1,4 +1,6 @@
 /** `cairn server`: one storage server, on a port, behind the relay, or both. */
+import fs from 'node:fs/promises';
+import { certificateFromText, type SignedCertificate } from '../../core/protocol/grid-manager.ts';
 import { MAX_NICKNAME_CHARS } from '../../core/protocol/limits.ts';
 import { DEFAULT_PACE } from '../../server/crawler.ts';
 import { type ExpiryConfig, type ExpiryMode, parseDuration, parseExpiryMode } from '../../server/expiry.ts';
@@ -6,7 +8,8 @@ import { startStorageNode } from '../../server/node.ts';
 import { intOption, parse } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
 
-const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--nickname NAME] [--reserved-space SIZE]
+const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--peer URL]... [--nickname NAME] [--reserved-space SIZE]
+                    [--grid-manager-cert FILE]...
                     [--public-url URL] [--expire-leases MODE [--expire-dry-run]] [--crawl-rate N] [--crawl-delay DURATION]
                     [--keep-unfinished SIZE]
 
@@ -19,7 +22,15 @@ Runs a storage server that keeps its key and shares in DIR (kept across restarts
   --host H               interface to listen on (default 127.0.0.1)
   --public-url URL       the ws:// or wss:// URL to announce, if clients reach it by another name
   --relay URL            announce to this relay (http://HOST:PORT) and take relayed clients
+  --peer URL             join the grid through this storage server (http://HOST:PORT, or its
+                         ws:// storage URL); repeat for several. Every server serves the signed
+                         announcements it knows (GET /v1/servers) and passes new ones on, so
+                         clients and servers find each other with the relay down or absent
   --nickname NAME        a name for people, shown in server lists
+  --grid-manager-cert FILE
+                         a certificate for this server from a grid manager (\`cairn grid-manager
+                         add-storage\`), carried in its announcements: clients of a managed grid
+                         store shares only on servers holding one; repeat for several grids
   --reserved-space SIZE  free space to leave alone, e.g. 500M, 1G, 2GiB (default 0)
   --expire-leases MODE   delete shares none of whose leases is still live, as Tahoe's expirer
                          does (off by default: shares are kept). Leases last 31 days from
@@ -63,6 +74,22 @@ export function expiryOptions(mode: string | undefined, dryRun: boolean, now = D
   return { mode: parsed, dryRun };
 }
 
+async function readCertificateFile(file: string): Promise<SignedCertificate> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `--grid-manager-cert: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  try {
+    return certificateFromText(text);
+  } catch (err) {
+    throw new UsageError(`--grid-manager-cert ${file}: ${(err as Error).message}`);
+  }
+}
+
 /** A size such as 1G (10^9), 1GiB (2^30), 500M, 123 (bytes). */
 export function sizeOption(value: string | undefined, name: string): number {
   if (value === undefined) return 0;
@@ -86,6 +113,8 @@ export const serverCommand: Command = {
         host: { type: 'string' },
         'public-url': { type: 'string' },
         relay: { type: 'string' },
+        peer: { type: 'string', multiple: true },
+        'grid-manager-cert': { type: 'string', multiple: true },
         nickname: { type: 'string' },
         'reserved-space': { type: 'string' },
         'expire-leases': { type: 'string' },
@@ -102,12 +131,21 @@ export const serverCommand: Command = {
     if (values.relay && !/^(https?|wss?):\/\//.test(values.relay)) {
       throw new UsageError('--relay must be the relay URL, http://HOST:PORT');
     }
+    const peers = values.peer ?? [];
+    for (const peer of peers) {
+      if (!/^(https?|wss?):\/\/[^\s]+$/.test(peer)) {
+        throw new UsageError(
+          '--peer must be a storage server URL, http://HOST:PORT or ws://HOST:PORT/v1/storage',
+        );
+      }
+    }
     if (values['public-url'] !== undefined && !/^wss?:\/\/[^\s]+$/.test(values['public-url'])) {
       throw new UsageError('--public-url must be a ws:// or wss:// URL, e.g. ws://NAME:PORT/v1/storage');
     }
     if ((values.nickname ?? '').length > MAX_NICKNAME_CHARS) {
       throw new UsageError(`--nickname must be at most ${MAX_NICKNAME_CHARS} characters`);
     }
+    const certificates = await Promise.all((values['grid-manager-cert'] ?? []).map(readCertificateFile));
     const expiry = expiryOptions(values['expire-leases'], values['expire-dry-run'] ?? false);
     const perSecond = intOption(values['crawl-rate'], 'crawl-rate', 1, 1_000_000, DEFAULT_PACE.perSecond);
     let startDelayMs = DEFAULT_PACE.startDelayMs;
@@ -126,6 +164,8 @@ export const serverCommand: Command = {
       host: values.host,
       publicUrl: values['public-url'],
       relayUrl: values.relay,
+      peers,
+      certificates,
       nickname: values.nickname,
       reservedSpace: sizeOption(values['reserved-space'], 'reserved-space'),
       expiry,

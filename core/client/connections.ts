@@ -15,16 +15,29 @@ import {
   type GridServer,
 } from '../protocol/grid.ts';
 import { DEFAULT_MAX_LISTED_SERVERS } from '../protocol/limits.ts';
+import { certifiedBy, type GridManagerId } from '../protocol/grid-manager.ts';
 import type { ServerId } from '../types.ts';
 import type { ServerListCache } from './server-list-cache.ts';
 
+/** Servers asked at once for the grid's list when the grid URL does not answer. */
+const ASK_SERVERS = 3;
+
 export interface GridOptions {
   /**
-   * The relay's URL (http(s):// or ws(s)://); null when none is known, which is fine for
+   * The grid's URL: its relay's, or any one storage server's (http://HOST:PORT or its
+   * ws:// storage URL), since every server serves the list it knows; null when none is known, which is fine for
    * literal caps: only a call that needs servers fails, with `noGrid()`'s error.
    */
   url: string | null;
   noGrid?(): Error;
+  /**
+   * Grid managers this client trusts (Tahoe's [grid_managers]): when any are given, only
+   * servers announcing a live certificate from one of them are used, for every operation,
+   * and the others are never sent a byte. None given: every listed server is used.
+   */
+  gridManagers?: readonly GridManagerId[];
+  /** More grid URLs (servers or relays) to ask when `url` does not answer (an invite's others). */
+  seeds?: readonly string[];
   cache?: ServerListCache;
   /** How long a fetched list is used before asking the relay again (default 5 s). */
   listMaxAgeMs?: number;
@@ -67,6 +80,10 @@ export class GridConnections {
   readonly #requestTimeout: number | undefined;
   readonly #maxServers: number;
   readonly #warn: (line: string) => void;
+  readonly #managers: readonly GridManagerId[];
+  readonly #seeds: readonly string[];
+  /** Listed servers left out for want of a certificate, at the last fetch. */
+  #uncertified = 0;
   #list: { at: number; servers: GridServer[] } | null = null;
   #listing: Promise<GridServer[]> | null = null;
   readonly #conns = new Map<ServerId, Promise<StorageConnection | null>>();
@@ -81,6 +98,8 @@ export class GridConnections {
     this.#requestTimeout = opts.requestTimeoutMs;
     this.#maxServers = opts.maxServers ?? DEFAULT_MAX_LISTED_SERVERS;
     this.#warn = opts.warn ?? (() => {});
+    this.#managers = opts.gridManagers ?? [];
+    this.#seeds = opts.seeds ?? [];
   }
 
   /** The servers the relay lists, fresh within listMaxAgeMs, else the cached list. */
@@ -98,19 +117,75 @@ export class GridConnections {
     let servers: GridServer[];
     try {
       servers = await fetchGridServers(url, { timeoutMs: this.#listTimeout });
-      await this.#cache
-        ?.save(url, encodeServerList(servers.map((s) => s.signed)))
-        .catch((err) => this.#warn(`could not cache the server list: ${(err as Error).message}`));
+      await this.#saveList(url, servers);
     } catch (err) {
       const cached = await this.#cache?.load(url).catch(() => null);
-      if (!cached) throw err;
       // Signatures are checked again; expired entries are kept: old news beats none.
-      servers = decodeServerList(cached, Date.now(), true);
-      this.#warn(`${(err as Error).message}; using the ${servers.length} server(s) it listed last time`);
+      const known = this.#list?.servers ?? (cached ? decodeServerList(cached, Date.now(), true) : []);
+      const asked = await this.#askServers(known);
+      if (asked) {
+        // A server's list may lag (one that started with the others has not heard of them
+        // all yet): what it says adds to what was known, and never makes the list shorter.
+        servers = mergeServerLists(asked.servers, known);
+        this.#warn(
+          `${(err as Error).message}; using the ${servers.length} server(s) it listed last time or ${asked.from} lists now`,
+        );
+        await this.#saveList(url, servers);
+      } else if (cached) {
+        servers = decodeServerList(cached, Date.now(), true);
+        this.#warn(`${(err as Error).message}; using the ${servers.length} server(s) it listed last time`);
+      } else {
+        throw err;
+      }
     }
+    servers = this.#admitted(servers);
     servers = boundServerList(servers, this.#maxServers);
     this.#list = { at: Date.now(), servers };
     return servers;
+  }
+
+  /** The servers a trusted grid manager certifies (all of them when no manager is configured). */
+  #admitted(servers: GridServer[]): GridServer[] {
+    if (this.#managers.length === 0) return servers;
+    const now = Date.now();
+    const kept = servers.filter(
+      (s) => certifiedBy(s.certificates ?? [], s.serverId, this.#managers, now) !== null,
+    );
+    this.#uncertified = servers.length - kept.length;
+    return kept;
+  }
+
+  async #saveList(url: string, servers: GridServer[]): Promise<void> {
+    await this.#cache
+      ?.save(url, encodeServerList(servers.map((s) => s.signed)))
+      .catch((err) => this.#warn(`could not cache the server list: ${(err as Error).message}`));
+  }
+
+  /**
+   * The grid URL did not answer (a relay that is down, a server gone): every server serves
+   * the list it knows at the same path (Tahoe ticket #3457), so ask the other grid URLs given
+   * and a few of the servers seen last, at once; the first that answers with a list wins.
+   * Null when none does.
+   */
+  async #askServers(known: GridServer[]): Promise<{ from: string; servers: GridServer[] } | null> {
+    const candidates = [
+      ...this.#seeds.map((url) => ({ url, name: url })),
+      ...shuffled(known.filter((s) => s.url !== null))
+        .slice(0, ASK_SERVERS)
+        .map((s) => ({ url: s.url as string, name: `server ${s.serverId.slice(0, 12)}…` })),
+    ];
+    if (candidates.length === 0) return null;
+    try {
+      return await Promise.any(
+        candidates.map(async (c) => {
+          const servers = await fetchGridServers(c.url, { timeoutMs: this.#listTimeout });
+          if (servers.length === 0) throw new NoServersError('that server knows no servers');
+          return { from: c.name, servers };
+        }),
+      );
+    } catch {
+      return null;
+    }
   }
 
   #connect(server: GridServer): Promise<StorageConnection | null> {
@@ -149,9 +224,11 @@ export class GridConnections {
     const conns = await this.connected();
     if (conns.length === 0) {
       throw new NoServersError(
-        servers.length === 0
-          ? 'the grid lists no storage servers'
-          : `none of the ${servers.length} storage server(s) the grid lists could be reached`,
+        servers.length > 0
+          ? `none of the ${servers.length} storage server(s) the grid lists could be reached`
+          : this.#uncertified > 0
+            ? `none of the ${this.#uncertified} storage server(s) the grid lists holds a live certificate from the grid manager this client trusts`
+            : 'the grid lists no storage servers',
       );
     }
     return conns;
@@ -186,4 +263,27 @@ export class GridConnections {
     for (const attempt of this.#conns.values()) void attempt.then((c) => c?.close());
     this.#conns.clear();
   }
+}
+
+function shuffled<T>(items: T[]): T[] {
+  const a = items.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/**
+ * Two lists of verified servers as one: every server of either, with the announcement of
+ * the higher seq where both name it; `fresh`'s servers first (a list's order breaks ties
+ * in boundServerList).
+ */
+export function mergeServerLists(fresh: readonly GridServer[], old: readonly GridServer[]): GridServer[] {
+  const byId = new Map<ServerId, GridServer>();
+  for (const s of [...fresh, ...old]) {
+    const held = byId.get(s.serverId);
+    if (!held || s.seq > held.seq) byId.set(s.serverId, s);
+  }
+  return [...byId.values()];
 }

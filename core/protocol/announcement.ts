@@ -4,6 +4,7 @@
  * one. Clients check the signatures themselves too, and may cache the signed bytes.
  */
 import type { ServerId } from '../types.ts';
+import { MAX_ANNOUNCED_CERTIFICATES, type SignedCertificate } from './grid-manager.ts';
 import { decodeCbor, encodeCbor, Fields } from './cbor.ts';
 import { ProtocolError } from './errors.ts';
 import { isServerId, type ServerKeyPair, signTagged, verifyTagged } from './identity.ts';
@@ -20,6 +21,11 @@ export interface Announcement {
   seq: number;
   /** Milliseconds since the epoch after which the announcement is stale. */
   expires: number;
+  /**
+   * Grid managers' certificates for this server (grid-manager.ts), checked by clients that
+   * trust a manager; absent when it has none (the body then has no `gm` field at all).
+   */
+  certificates?: SignedCertificate[];
 }
 
 export interface SignedAnnouncement {
@@ -40,6 +46,9 @@ export function signAnnouncement(key: ServerKeyPair, ann: Announcement): SignedA
     availableSpace: ann.availableSpace,
     seq: ann.seq,
     expires: ann.expires,
+    ...(ann.certificates?.length
+      ? { gm: ann.certificates.map((c) => ({ body: c.body, sig: c.signature })) }
+      : {}),
   });
   return { body, signature: signTagged(key, TAG, body) };
 }
@@ -74,7 +83,7 @@ export function decodeAnnouncement(signed: SignedAnnouncement): Announcement {
     if (url !== null && !/^wss?:\/\//.test(url)) {
       throw new ProtocolError('BAD_ANNOUNCEMENT', 'announcement URL must be ws:// or wss://');
     }
-    return {
+    const ann: Announcement = {
       serverId,
       nickname: f.string('nickname', L.MAX_NICKNAME_CHARS),
       url,
@@ -82,6 +91,13 @@ export function decodeAnnouncement(signed: SignedAnnouncement): Announcement {
       seq: f.uint('seq', Number.MAX_SAFE_INTEGER),
       expires: f.uint('expires', Number.MAX_SAFE_INTEGER),
     };
+    if (f.has('gm')) {
+      ann.certificates = f.array('gm', MAX_ANNOUNCED_CERTIFICATES).map((item) => {
+        const c = new Fields(item, 'certificate');
+        return { body: c.bytes('body', 1, 256), signature: c.bytes('sig', 64) };
+      });
+    }
+    return ann;
   } catch (err) {
     if (err instanceof ProtocolError && err.code === 'BAD_ANNOUNCEMENT') throw err;
     throw new ProtocolError('BAD_ANNOUNCEMENT', `malformed announcement: ${(err as Error).message}`);

@@ -26,7 +26,6 @@ export interface GridServer extends Announcement {
   signed: SignedAnnouncement;
 }
 
-const MAX_LIST_BYTES = L.MAX_GRID_SERVERS * (L.MAX_ANNOUNCEMENT_BYTES + 128);
 /**
  * A list fresh from the relay was already pruned by the relay's clock; ours may be off
  * (a laptop, a phone). Its expiry times are only held against a clock a day behind ours,
@@ -113,13 +112,11 @@ export function boundServerList<S extends Pick<Announcement, 'expires'>>(
  * too, unless `keepExpired` (a cache read while the relay is down: old news beats none).
  */
 export function decodeServerList(bytes: Uint8Array, now: number, keepExpired = false): GridServer[] {
-  const f = new Fields(decodeCbor(bytes, MAX_LIST_BYTES), 'server list');
   const out: GridServer[] = [];
   const seen = new Set<string>();
-  for (const item of checkArray(f.raw('servers'), L.MAX_GRID_SERVERS, 'servers')) {
+  for (const signed of parseServerList(bytes, L.MAX_GRID_SERVERS)) {
     try {
-      const e = new Fields(item, 'server');
-      const signed = { body: e.bytes('body', 1, L.MAX_ANNOUNCEMENT_BYTES), signature: e.bytes('sig', 64) };
+      if (signed === null) continue;
       const ann = verifiedAnnouncement(signed);
       if (ann.expires <= now && !keepExpired) continue;
       if (seen.has(ann.serverId)) continue;
@@ -130,6 +127,37 @@ export function decodeServerList(bytes: Uint8Array, now: number, keepExpired = f
     }
   }
   return out;
+}
+
+/**
+ * A server list's entries as signed announcements, NOT verified (null for an entry that is
+ * not `{body, sig}`): for a reader that judges each entry itself (a server taking gossip
+ * checks each with the relay's admission rules, relay/registry.ts). Throws BAD_REQUEST or
+ * BAD_FRAME for bytes that are not a list of at most `maxEntries`.
+ */
+export function parseServerList(bytes: Uint8Array, maxEntries: number): Array<SignedAnnouncement | null> {
+  const f = new Fields(decodeCbor(bytes, maxEntries * (L.MAX_ANNOUNCEMENT_BYTES + 128) + 64), 'server list');
+  return checkArray(f.raw('servers'), maxEntries, 'servers').map((item) => {
+    try {
+      const e = new Fields(item, 'server');
+      return { body: e.bytes('body', 1, L.MAX_ANNOUNCEMENT_BYTES), signature: e.bytes('sig', 64) };
+    } catch {
+      return null;
+    }
+  });
+}
+
+/**
+ * The HTTP origin behind a grid URL: a relay's (http://HOST:PORT) or a storage server's,
+ * given as its HTTP origin or as its announced storage URL (ws://HOST:PORT/v1/storage).
+ * Every server serves the signed list it knows at the same path as the relay
+ * (`/v1/servers`), so either can bootstrap a client.
+ */
+export function gridOrigin(url: string): string {
+  // relayEndpoint checks the scheme and drops query and fragment.
+  const u = new URL(relayEndpoint(url, '').replace(/^ws/, 'http'));
+  const prefix = u.pathname.replace(/\/+$/, '').replace(/\/v1\/storage$/, '');
+  return `${u.protocol}//${u.host}${prefix}`;
 }
 
 /**
@@ -184,7 +212,7 @@ export async function fetchGridServers(
   relayUrl: string,
   opts: { timeoutMs?: number } = {},
 ): Promise<GridServer[]> {
-  const url = relayEndpoint(relayUrl, '/v1/servers').replace(/^ws/, 'http');
+  const url = `${gridOrigin(relayUrl)}/v1/servers`;
   const signal = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
   let res: Response;
   try {

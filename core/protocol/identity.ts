@@ -96,7 +96,11 @@ export function generateKeyPair(): ServerKeyPair {
 }
 
 /** Signs `message` under a domain tag, so a signature made for one purpose never verifies for another. */
-export function signTagged(key: ServerKeyPair, tag: string, message: Uint8Array): Uint8Array {
+export function signTagged(
+  key: Pick<ServerKeyPair, 'secretKey'>,
+  tag: string,
+  message: Uint8Array,
+): Uint8Array {
   return ed25519.sign(taggedMessage(tag, message), key.secretKey);
 }
 
@@ -113,8 +117,31 @@ export function verifyTagged(
   } catch {
     return false;
   }
+  return verifyTaggedWithKey(publicKey, tag, message, signature);
+}
+
+/**
+ * `verifyTagged` for a key that is not a server's (a grid manager's). The caller has
+ * checked the key is a usable point (not small order): any signature verifies against those.
+ */
+export function verifyTaggedWithKey(
+  publicKey: Uint8Array,
+  tag: string,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  if (!(signature instanceof Uint8Array) || signature.length !== 64) return false;
   try {
     return ed25519.verify(signature, taggedMessage(tag, message), publicKey, { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+/** True when `key` is 32 bytes naming an ed25519 point that is not of small order. */
+export function isUsablePublicKey(key: Uint8Array): boolean {
+  try {
+    return key.length === PUBLIC_KEY_BYTES && !ed25519.Point.fromBytes(key).isSmallOrder();
   } catch {
     return false;
   }

@@ -123,6 +123,8 @@ export async function spawnServer(opts: {
   dir?: string;
   port?: number | null;
   relayUrl?: string;
+  /** Servers to join through (`--peer`). */
+  peers?: string[];
   nickname?: string;
   reservedSpace?: string;
   extraArgs?: string[];
@@ -135,6 +137,7 @@ export async function spawnServer(opts: {
   const args = ['server', '--dir', dir];
   if (opts.port !== null) args.push('--port', String(opts.port ?? 0));
   if (opts.relayUrl) args.push('--relay', opts.relayUrl);
+  for (const peer of opts.peers ?? []) args.push('--peer', peer);
   if (opts.nickname) args.push('--nickname', opts.nickname);
   if (opts.reservedSpace) args.push('--reserved-space', opts.reservedSpace);
   args.push(...(opts.extraArgs ?? []));

@@ -60,7 +60,7 @@ describe('cairn put / get without a grid', () => {
       [['put', file, '--k', '0'], /--k must be a whole number from 1 to 256/],
       [['put', path.join(home, 'missing')], /does not exist/],
       [['put', file], /no grid given and none started here/],
-      [['put', file, '--grid', 'ftp://x'], /--grid must be the relay URL/],
+      [['put', file, '--grid', 'ftp://x'], /--grid must be the URL of the relay or of any storage server/],
       [['get'], /expected CAP/],
       [['put', home], /is a folder; cairn put stores one file/],
       [['get', 'URI:LIT:nbswy3dp', path.join(home, 'no', 'such', 'out')], /the folder .* does not exist/],

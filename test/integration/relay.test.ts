@@ -166,7 +166,14 @@ describe('web app', () => {
     const connect = /connect-src ([^;]*)/
       .exec(res.headers.get('content-security-policy') ?? '')?.[1]
       .split(' ');
-    expect(connect).toEqual(["'self'", 'ws://127.0.0.1:*', 'ws://localhost:*', 'wss://storage.example:8443']);
+    // The server's WebSocket origin, and its HTTP one (its list, GET /v1/servers, for a page whose relay is down).
+    expect(connect).toEqual([
+      "'self'",
+      'ws://127.0.0.1:*',
+      'ws://localhost:*',
+      'wss://storage.example:8443',
+      'https://storage.example:8443',
+    ]);
     expect(
       serverOrigins([
         'ws://a.example:1/x?y#z',

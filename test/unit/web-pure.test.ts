@@ -1,5 +1,7 @@
 /** The web app's pure functions: routing, settings validation, range parsing, history merge. */
 import { describe, expect, test } from 'vitest';
+import { parseGridAddress } from '../../core/client/grid-address.ts';
+import { gridOrigin } from '../../core/protocol/grid.ts';
 import { formatBytes, formatDate, mediaType, previewKind } from '../../web/store/format.ts';
 import { type HistoryRecord, mergeRecord } from '../../web/store/history.ts';
 import { capLink, parseRoute, routeHash } from '../../web/store/router.ts';
@@ -76,6 +78,25 @@ describe('validateSettings', () => {
     expect(gridEndpoint({ ...defaultSettings, gridUrl: 'wss://other.example:9/' }, 'https://a/')).toBe(
       'wss://other.example:9/',
     );
+  });
+  test('grid managers ride in the address fragment, to the worker only', () => {
+    const gm = `gm-v0-${'3d7glkjwr6xah3iizstld33pqtg533ebmffkrhu3l4fe3fll2kpa'}`;
+    const s = { ...defaultSettings, gridUrl: 'ws://10.0.0.2:4000/v1/storage', gridManagers: [gm] as never[] };
+    expect(validateSettings(s)).toEqual({});
+    const address = gridEndpoint(s, 'https://a/');
+    expect(address).toBe(`ws://10.0.0.2:4000/#gm=${gm}`);
+    expect(parseGridAddress(address)).toEqual({ url: 'ws://10.0.0.2:4000/', gridManagers: [gm] });
+    expect(gridOrigin(address)).toBe('http://10.0.0.2:4000');
+    expect(parseStoredSettings(JSON.stringify(s))).toEqual(s);
+    expect(validateSettings({ ...s, gridManagers: ['gm-v0-nope'] as never[] }).gridManagers).toMatch(
+      /gm-v0-/,
+    );
+    expect(parseStoredSettings(JSON.stringify({ ...s, gridManagers: ['x'] }))).toEqual(defaultSettings);
+  });
+  test('join route carries an invitation token', () => {
+    expect(parseRoute('#/join/oWF2AQ')).toEqual({ name: 'join', token: 'oWF2AQ' });
+    expect(routeHash({ name: 'join', token: 'oWF2AQ' })).toBe('#/join/oWF2AQ');
+    expect(parseRoute('#/join/')).toEqual({ name: 'not-found' });
   });
 });
 

@@ -9,6 +9,7 @@ const SettingsPage = lazy(() => import('../pages/settings/index.tsx'));
 const HistoryPage = lazy(() => import('../pages/history/index.tsx'));
 const GridPage = lazy(() => import('../pages/grid/index.tsx'));
 const DirPage = lazy(() => import('../pages/dir/index.tsx'));
+const JoinPage = lazy(() => import('../pages/join/index.tsx'));
 
 function Routes() {
   const { router } = useStore();
@@ -51,6 +52,15 @@ function Routes() {
           </Match>
           <Match when={route().name === 'grid'}>
             <GridPage />
+          </Match>
+          <Match
+            when={(() => {
+              const r = route();
+              return r.name === 'join' ? r.token : undefined;
+            })()}
+            keyed
+          >
+            {(token) => <JoinPage token={token} />}
           </Match>
         </Switch>
       </Suspense>

@@ -13,6 +13,8 @@ export type Route =
   | { name: 'settings' }
   | { name: 'grid' }
   | { name: 'history' }
+  /** An invitation to a grid (`cairn invite`): its token, not secret. */
+  | { name: 'join'; token: string }
   | { name: 'not-found' };
 
 /** Pure: a `location.hash` value (with or without the leading `#`) to a Route. */
@@ -47,6 +49,7 @@ export function parseRoute(hash: string): Route {
     }
     return { name: head, cap: cap.trim() };
   }
+  if (head === 'join' && rest !== '' && !rest.includes('/')) return { name: 'join', token: rest.trim() };
   if (rest === '' && (head === 'settings' || head === 'grid' || head === 'history' || head === 'files'))
     return { name: head };
   return { name: 'not-found' };
@@ -61,6 +64,8 @@ export function routeHash(route: Route): string {
       return `#/${route.name}/${route.cap}`;
     case 'dir':
       return `#/dir/${route.cap}${(route.path ?? []).map((n) => `/${encodeURIComponent(n)}`).join('')}`;
+    case 'join':
+      return `#/join/${route.token}`;
     case 'not-found':
       return '#/';
     default:

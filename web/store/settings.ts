@@ -3,7 +3,9 @@
  * (caps never do). Validation is a pure function so the page and tests share it.
  */
 import { createSignal } from 'solid-js';
+import { formatGridAddress } from '../../core/client/grid-address.ts';
 import { encodingProblems } from '../../core/immutable/params.ts';
+import { type GridManagerId, parseGridManagerId } from '../../core/protocol/grid-manager.ts';
 
 export interface Settings {
   /** Shares needed to read a file. */
@@ -16,9 +18,21 @@ export interface Settings {
   convergence: boolean;
   /** Overrides the grid found at this page's origin; empty means same-origin. */
   gridUrl: string;
+  /**
+   * Grid managers whose certified servers alone are used (set by the Join page from an
+   * invitation); empty: every server the grid lists.
+   */
+  gridManagers: GridManagerId[];
 }
 
-export const defaultSettings: Settings = { k: 3, happy: 7, n: 10, convergence: true, gridUrl: '' };
+export const defaultSettings: Settings = {
+  k: 3,
+  happy: 7,
+  n: 10,
+  convergence: true,
+  gridUrl: '',
+  gridManagers: [],
+};
 
 export type SettingsErrors = Partial<Record<keyof Settings, string>>;
 
@@ -28,6 +42,13 @@ export function validateSettings(s: Settings): SettingsErrors {
   if (s.gridUrl.trim() !== '') {
     const problem = gridUrlProblem(s.gridUrl.trim());
     if (problem) errors.gridUrl = problem;
+  }
+  for (const id of s.gridManagers) {
+    try {
+      parseGridManagerId(id);
+    } catch (err) {
+      errors.gridManagers = (err as Error).message;
+    }
   }
   return errors;
 }
@@ -64,18 +85,25 @@ export function parseStoredSettings(json: string | null): Settings {
     n: num(r.n, defaultSettings.n),
     convergence: typeof r.convergence === 'boolean' ? r.convergence : defaultSettings.convergence,
     gridUrl: typeof r.gridUrl === 'string' ? r.gridUrl : defaultSettings.gridUrl,
+    gridManagers:
+      Array.isArray(r.gridManagers) && r.gridManagers.every((m) => typeof m === 'string')
+        ? (r.gridManagers as GridManagerId[])
+        : defaultSettings.gridManagers,
   };
   // A stored value that no longer validates (edited by hand, older rules) falls back whole.
   return Object.keys(validateSettings(merged)).length === 0 ? merged : { ...defaultSettings };
 }
 
-/** Pure: the WebSocket URL of the grid, from the override or the page's own origin. */
+/**
+ * Pure: the grid address the worker is given: the grid's WebSocket URL, from the override
+ * or the page's own origin, with the grid managers to trust (core/client/grid-address.ts).
+ */
 export function gridEndpoint(settings: Settings, pageUrl: string): string {
   const base = new URL(settings.gridUrl.trim() || pageUrl);
   const url = new URL('/', base);
   if (url.protocol === 'http:') url.protocol = 'ws:';
   if (url.protocol === 'https:') url.protocol = 'wss:';
-  return url.href;
+  return formatGridAddress({ url: url.href, gridManagers: settings.gridManagers ?? [] });
 }
 
 const KEY = 'cairn.settings';

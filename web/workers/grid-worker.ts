@@ -20,6 +20,7 @@ import {
 import type { Metadata } from '../../core/dirnode/index.ts';
 import { zipSize, zipStream } from './zip.ts';
 import { loadCodec } from '../../core/codec/index.ts';
+import { parseGridAddress } from '../../core/client/grid-address.ts';
 import { CairnError } from '../../core/errors.ts';
 import { CancelledError } from '../../core/grid/errors.ts';
 import type { EncodeTools } from '../../core/immutable/encoder.ts';
@@ -75,8 +76,11 @@ const grids = new Map<string, Grid>();
 const gridFor = (url: string) => {
   let g = grids.get(url);
   if (!g) {
+    // The address carries the grid managers to trust after its fragment.
+    const address = parseGridAddress(url);
     g = new Grid({
-      url,
+      url: address.url,
+      gridManagers: address.gridManagers,
       cache: idbServerListCache(),
       tools: getTools,
       // Decoded on this thread: with segment workers, 64 MiB downloads measured no faster on

@@ -119,6 +119,17 @@ export function SettingsView(props: SettingsViewProps) {
               </p>
             </Show>
           </div>
+          <Show when={props.draft.gridManagers.length > 0}>
+            <div class="field">
+              <p class="small">
+                Only storage servers certified by grid manager{' '}
+                <code>{props.draft.gridManagers.join(', ')}</code> are used (set when you joined this grid).
+              </p>
+              <button type="button" onClick={() => props.onChange({ gridManagers: [] })}>
+                Use every server the grid lists
+              </button>
+            </div>
+          </Show>
         </fieldset>
         <div class="actions">
           <button type="submit" class="primary">
