@@ -8,7 +8,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type Relay, startRelay } from '../../relay/relay.ts';
-import { bundleServer } from '../../server/bundle.ts';
+import { bundleServer } from '../server-bundle.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { lastGridFile } from '../grid-client.ts';
