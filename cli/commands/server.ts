@@ -4,7 +4,6 @@ import { MAX_NICKNAME_CHARS } from '../../core/protocol/limits.ts';
 import { DEFAULT_PACE } from '../../server/crawler.ts';
 import { type ExpiryConfig, type ExpiryMode, parseDuration, parseExpiryMode } from '../../server/expiry.ts';
 import { startStorageNode } from '../../server/node.ts';
-import { S3Backend } from '../../server/backends/s3-backend.ts';
 import { intOption, parse } from '../args.ts';
 import { s3Options } from '../s3-options.ts';
 import { type Command, UsageError } from '../command.ts';
@@ -149,8 +148,13 @@ export const serverCommand: Command = {
       throw new UsageError('--quota goes with --s3 (on disk, the disk is the limit: see --reserved-space)');
     }
     const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+    // Loaded only when asked for: the AWS SDK is most of a disk server's start-up otherwise.
     const backend = s3
-      ? new S3Backend({ ...s3, spoolDir: path.join(path.resolve(values.dir), 'storage', 's3-spool'), log })
+      ? new (await import('../../server/backends/s3-backend.ts')).S3Backend({
+          ...s3,
+          spoolDir: path.join(path.resolve(values.dir), 'storage', 's3-spool'),
+          log,
+        })
       : undefined;
     if (backend) log(`shares kept in the object store at ${backend.describe()}`);
     const node = await startStorageNode({

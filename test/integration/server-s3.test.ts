@@ -7,11 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStorageServer } from '../../core/protocol/client.ts';
+import { fetchGridServers } from '../../core/protocol/grid.ts';
 import { asShareNum, asStorageIndex } from '../../core/types.ts';
 import { S3Backend } from '../../server/backends/s3-backend.ts';
 import { backendConformance } from '../harness/backend-conformance.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
-import { cleanup, spawnServer, tempDir } from '../harness/grid.ts';
+import { cleanup, spawnCairn, spawnServer, tempDir } from '../harness/grid.ts';
+import { waitFor } from '../harness/wait.ts';
 import { type Radosgw, radosgwMissing, startRadosgw } from '../harness/radosgw.ts';
 
 const rand = (n: number) => new Uint8Array(randomBytes(n));
@@ -157,6 +159,56 @@ describe.skipIf(missing !== null)('S3 backend on radosgw', () => {
       process.env.AWS_SECRET_ACCESS_KEY = saved;
     }
   }, 60_000);
+
+  it('cairn grid --s3 runs its servers on the store, each under its own prefix', async () => {
+    const { child, match } = await spawnCairn(
+      [
+        'grid',
+        '--servers',
+        '2',
+        '--port',
+        '0',
+        '--dir',
+        tempDir('cairn-grid-s3-'),
+        '--s3',
+        gw.endpoint,
+        '--bucket',
+        BUCKET,
+      ],
+      /Cairn is running: open (http:\/\/\S+)\//,
+      90_000,
+    );
+    try {
+      const servers = await waitFor(
+        async () => {
+          const list = await fetchGridServers(match[1]);
+          return list.length === 2 ? list : null;
+        },
+        { what: 'both grid servers to be announced', timeoutMs: 30_000 },
+      );
+      for (const server of servers) {
+        const conn = await connectStorageServer(server.url!, server.serverId);
+        const si = asStorageIndex(rand(16));
+        const s = secrets();
+        await conn.allocateBuckets(si, s, [asShareNum(0)], 1000);
+        await conn.writeShare(si, asShareNum(0), s.upload, 0, rand(1000));
+        await conn.closeShare(si, asShareNum(0), s.upload);
+        conn.close();
+        // The share is under this server's prefix, and under no other.
+        for (const name of ['server-00', 'server-01']) {
+          const b = await backendAt(`grid/${name}`);
+          expect(await b.backend.listShares('immutable', si)).toEqual(name === server.nickname ? [0] : []);
+          await b.close();
+        }
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await waitFor(() => child.exitCode !== null || child.signalCode !== null, {
+        what: 'cairn grid to stop',
+        timeoutMs: 20_000,
+      });
+    }
+  }, 150_000);
 
   it('--quota is the space a server on S3 offers, less what it stores', async () => {
     const server = await spawnServer({ extraArgs: s3Args('quota', ['--quota', '5M']) });
