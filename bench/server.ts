@@ -7,7 +7,15 @@
  * protocol), so the ratio shows what the protocol and server cost on top of the disk.
  * Also one pass through the relay (relay-only server). 2 shared cores: expect ±20% noise.
  *
- * Options: --mib 256, --sizes 44,512 (KiB per write).
+ * With --backend s3 it starts a throwaway Ceph radosgw (test/harness/radosgw.ts; needs
+ * Debian's radosgw ceph-mon ceph-osd) and prints, in the same run, a server on the disk
+ * backend, a server on the S3 backend, and this process writing the same bytes straight to
+ * radosgw with the SDK (one streamed multipart upload, then ranged GETs of the same chunk
+ * sizes): the S3 backend's goal is 0.8x of the SDK alone. CPU per GB is the cairn server's
+ * (or, for the SDK row, this process's); radosgw's own CPU is in neither. Default 64 MiB
+ * per pass there (the OSD keeps objects in RAM).
+ *
+ * Options: --mib 256, --sizes 44,512 (KiB per write), --backend disk|s3.
  */
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -16,6 +24,11 @@ import { connectStorageServer, type StorageConnection } from '../core/protocol/c
 import { relayRoute } from '../core/protocol/announcement.ts';
 import { asShareNum, asStorageIndex } from '../core/types.ts';
 import { cleanup, spawnRelay, spawnServer, tempDir } from '../test/harness/grid.ts';
+import { Readable } from 'node:stream';
+import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { PART_BYTES as S3_PART_BYTES } from '../server/backends/s3-backend.ts';
+import { radosgwMissing, startRadosgw } from '../test/harness/radosgw.ts';
 import { peakBytes, procCpu } from './proc.ts';
 
 const args = process.argv.slice(2);
@@ -24,7 +37,9 @@ const opt = (name: string, fallback: string) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const MiB = 2 ** 20;
-const total = Number(opt('mib', '256')) * MiB;
+const backend = opt('backend', 'disk');
+if (backend !== 'disk' && backend !== 's3') throw new Error(`--backend is disk or s3, not '${backend}'`);
+const total = Number(opt('mib', backend === 's3' ? '64' : '256')) * MiB;
 const sizes = opt('sizes', '44,512')
   .split(',')
   .map((k) => Number(k) * 1024);
@@ -124,4 +139,100 @@ console.log(
 viaRelay.close();
 await hidden.stop();
 await relay.stop();
+if (backend === 's3') await s3Section();
 cleanup();
+
+/** The same bytes through the SDK alone: one streamed upload, then ranged reads of `chunk`. */
+async function sdkPass(client: S3Client, bucket: string, chunk: number): Promise<Pass> {
+  const data = randomFillSync(new Uint8Array(chunk));
+  const n = Math.floor(total / chunk);
+  const key = `sdk-baseline/${chunk}`;
+  const cpu0 = process.cpuUsage();
+  let t = performance.now();
+  const body = Readable.from(
+    (function* () {
+      for (let i = 0; i < n; i++) yield data;
+    })(),
+  );
+  await new Upload({
+    client,
+    params: { Bucket: bucket, Key: key, Body: body, ContentLength: n * chunk },
+    partSize: S3_PART_BYTES,
+    queueSize: 4,
+  }).done();
+  const writeS = (performance.now() - t) / 1000;
+  t = performance.now();
+  const reads: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    reads.push(
+      client
+        .send(
+          new GetObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Range: `bytes=${i * chunk}-${(i + 1) * chunk - 1}`,
+          }),
+        )
+        .then((r) => r.Body?.transformToByteArray()),
+    );
+    if (reads.length >= PIPELINE) await reads.shift();
+  }
+  await Promise.all(reads);
+  const readS = (performance.now() - t) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  return {
+    writeMBs: (n * chunk) / 1e6 / writeS,
+    readMBs: (n * chunk) / 1e6 / readS,
+    serverCpuPerGB: (cpu.user + cpu.system) / 1e6 / ((2 * n * chunk) / 1e9),
+  };
+}
+
+async function s3Section(): Promise<void> {
+  const missing = radosgwMissing();
+  if (missing)
+    throw new Error(missing.replace('S3 backend tests skipped', 'bench:server --backend s3 needs radosgw'));
+  console.log(`\nS3 backend on a throwaway Ceph radosgw (memstore OSD), ${total / MiB} MiB per pass:`);
+  const gw = await startRadosgw(tempDir('cairn-bench-ceph-'));
+  try {
+    process.env.AWS_ACCESS_KEY_ID = gw.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = gw.secretAccessKey;
+    const bucket = 'cairn-bench';
+    const disk = await spawnServer({});
+    const s3 = await spawnServer({
+      extraArgs: ['--s3', gw.endpoint, '--bucket', bucket, '--prefix', 'bench'],
+    });
+    const client = new S3Client({
+      endpoint: gw.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: gw.accessKeyId, secretAccessKey: gw.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    console.log('  write KiB   path              write MB/s  read MB/s  CPU s/GB   write/SDK  read/SDK');
+    for (const chunk of sizes) {
+      const rows: Array<[string, Pass]> = [];
+      for (const [name, srv] of [
+        ['disk server', disk],
+        ['S3 server', s3],
+      ] as const) {
+        const conn = await connectStorageServer(srv.url!, srv.serverId);
+        rows.push([name, await protocolPass(conn, chunk, srv.process.pid!)]);
+        conn.close();
+      }
+      const sdk = await sdkPass(client, bucket, chunk);
+      rows.push(['SDK to radosgw', sdk]);
+      for (const [name, p] of rows) {
+        console.log(
+          `  ${fmt(chunk / 1024, 9)}   ${name.padEnd(16)} ${fmt(p.writeMBs, 11)} ${fmt(p.readMBs, 10)} ${p.serverCpuPerGB.toFixed(2).padStart(9)}   ${(p.writeMBs / sdk.writeMBs).toFixed(2).padStart(9)} ${(p.readMBs / sdk.readMBs).toFixed(2).padStart(9)}`,
+        );
+      }
+    }
+    client.destroy();
+    await disk.stop();
+    await s3.stop();
+  } finally {
+    await gw.stop();
+  }
+}

@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -16,6 +17,7 @@ import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
 import { listenError } from '../core/protocol/listen-error.ts';
 import type { ServerId } from '../core/types.ts';
+import type { ShareBackend } from './backend.ts';
 import { type CrawlerPace, LeaseCrawler } from './crawler.ts';
 import { lockDir } from './dir-lock.ts';
 import { DiskBackend, storageFolder } from './disk-backend.ts';
@@ -34,6 +36,11 @@ export interface StorageNodeOptions {
    * folder (NODEDIR/storage, holding shares/) is served in place, as is a Tahoe node folder.
    */
   dir: string;
+  /**
+   * Where the shares live. Absent: the disk backend in `dir` (Tahoe's layout). Given: the
+   * server keeps only its key and its crawler's state in `dir` (an S3 backend, say).
+   */
+  backend?: ShareBackend;
   /** Port to listen on (0 picks one); null or absent: no listening socket (relay only). */
   port?: number | null;
   /** Interface to bind (default 127.0.0.1). */
@@ -128,10 +135,17 @@ async function startLocked(
       );
     }
   }
-  const storageDir = await storageFolder(dir);
-  if (storageDir === dir) log(`serving the Tahoe storage folder ${dir} (its shares/ in place)`);
+  let backend = opts.backend;
+  if (!backend) {
+    const storageDir = await storageFolder(dir);
+    if (storageDir === dir) log(`serving the Tahoe storage folder ${dir} (its shares/ in place)`);
+    backend = new DiskBackend(dir, { maxOpenFiles: opts.maxOpenFiles, storageDir });
+  } else {
+    // The crawler's state is kept there; the shares are elsewhere.
+    await fs.mkdir(path.join(dir, 'storage'), { recursive: true });
+  }
   const server = new StorageServer({
-    backend: new DiskBackend(dir, { maxOpenFiles: opts.maxOpenFiles, storageDir }),
+    backend,
     nodeId: serverLeaseSeed(key.serverId),
     reservedSpace: opts.reservedSpace,
     uploadIdleTimeoutMs: opts.uploadIdleTimeoutMs,

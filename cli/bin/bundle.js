@@ -89,7 +89,7 @@ async function build(name, entry, file) {
  * instead, so paths relative to a module (the wasm codec's builds, the repository root)
  * resolve as they do unbundled.
  */
-// Spelt in pieces: this file is bundled too (server/bundle.ts), and the plugin must not
+// Spelt in pieces: this file is bundled too (cli/server-bundle.ts), and the plugin must not
 // rewrite its own search string.
 const MODULE_URL = ['import', 'meta', 'url'].join('.');
 

@@ -8,18 +8,23 @@ import { createWriteStream, existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type Relay, startRelay } from '../../relay/relay.ts';
-import { bundleServer } from '../../server/bundle.ts';
+import { bundleServer } from '../server-bundle.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { lastGridFile } from '../grid-client.ts';
+import { s3Options } from '../s3-options.ts';
 import { cairnHome, repoRoot, webBundleDir } from '../paths.ts';
 
-const usage = `usage: cairn grid [--servers N] [--dir DIR] [--port P]
+const usage = `usage: cairn grid [--servers N] [--dir DIR] [--port P] [--s3 URL [--bucket NAME] [--prefix P] [--s3-credentials FILE]]
 
 Starts a local grid on 127.0.0.1 and serves the web app; prints the URL to open.
   --servers N  storage servers to start (default 10)
   --dir DIR    where the grid keeps its data, kept across restarts (default ~/.cairn/grid)
   --port P     the relay's and web app's port (default 3456; 0 picks a free one)
+  --s3 URL     keep the servers' shares in an S3-compatible object store (e.g. Ceph radosgw),
+               each server under its own prefix P/server-NN/ of one bucket (default bucket
+               cairn-grid, default P grid); credentials as for cairn server --s3
+               (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or --s3-credentials FILE)
 Server logs go to DIR/logs/. Stop it with Ctrl-C.`;
 
 interface Child {
@@ -34,9 +39,36 @@ export const gridCommand: Command = {
   async run(argv) {
     const { values } = parse(
       argv,
-      { servers: { type: 'string' }, dir: { type: 'string' }, port: { type: 'string' } },
+      {
+        servers: { type: 'string' },
+        dir: { type: 'string' },
+        port: { type: 'string' },
+        s3: { type: 'string' },
+        bucket: { type: 'string' },
+        prefix: { type: 'string' },
+        's3-credentials': { type: 'string' },
+      },
       0,
     );
+    // Checked here, once, rather than by N servers failing alike.
+    const s3 = await s3Options({
+      s3: values.s3,
+      bucket: values.s3 === undefined ? values.bucket : (values.bucket ?? 'cairn-grid'),
+      prefix: values.prefix,
+      credentialsFile: values['s3-credentials'],
+    });
+    const s3Args = (name: string): string[] =>
+      s3
+        ? [
+            '--s3',
+            s3.endpoint,
+            '--bucket',
+            s3.bucket,
+            '--prefix',
+            `${(s3.prefix ?? 'grid').replace(/\/+$/, '')}/${name}`,
+            ...(values['s3-credentials'] ? ['--s3-credentials', path.resolve(values['s3-credentials'])] : []),
+          ]
+        : [];
     const count = intOption(values.servers, 'servers', 1, 256, 10);
     const port = intOption(values.port, 'port', 0, 65535, 3456);
     const dir = path.resolve(values.dir ?? path.join(cairnHome(), 'grid'));
@@ -65,6 +97,7 @@ export const gridCommand: Command = {
           path.join(dir, 'logs', `${name}.log`),
           relay.url,
           () => stopping,
+          s3Args(name),
         ),
       );
     }
@@ -77,7 +110,7 @@ export const gridCommand: Command = {
     }
     await fs.mkdir(cairnHome(), { recursive: true });
     await fs.writeFile(lastGridFile(), `${relay.url}\n`);
-    console.log(`data: ${dir}`);
+    console.log(`data: ${dir}${s3 ? ` (shares in bucket ${s3.bucket} at ${s3.endpoint})` : ''}`);
     console.log(`${count} storage servers announced to the relay at ${relay.url}`);
     console.log(`Cairn is running: open http://127.0.0.1:${relay.port}/`);
 
@@ -111,11 +144,12 @@ function startServer(
   logFile: string,
   relayUrl: string,
   stopping: () => boolean,
+  extraArgs: string[],
 ): Child {
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(
     process.execPath,
-    [...entry, '--dir', dir, '--port', '0', '--relay', relayUrl, '--nickname', name],
+    [...entry, '--dir', dir, '--port', '0', '--relay', relayUrl, '--nickname', name, ...extraArgs],
     { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CAIRN_EXIT_WITH_STDIN: '1' } },
   );
   child.stdout?.pipe(log);

@@ -1,17 +1,19 @@
 /** `cairn server`: one storage server, on a port, behind the relay, or both. */
 import fs from 'node:fs/promises';
 import { certificateFromText, type SignedCertificate } from '../../core/protocol/grid-manager.ts';
+import path from 'node:path';
 import { MAX_NICKNAME_CHARS } from '../../core/protocol/limits.ts';
 import { DEFAULT_PACE } from '../../server/crawler.ts';
 import { type ExpiryConfig, type ExpiryMode, parseDuration, parseExpiryMode } from '../../server/expiry.ts';
 import { startStorageNode } from '../../server/node.ts';
 import { intOption, parse } from '../args.ts';
+import { s3Options } from '../s3-options.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--peer URL]... [--nickname NAME] [--reserved-space SIZE]
                     [--grid-manager-cert FILE]...
                     [--public-url URL] [--expire-leases MODE [--expire-dry-run]] [--crawl-rate N] [--crawl-delay DURATION]
-                    [--keep-unfinished SIZE]
+                    [--keep-unfinished SIZE] [--s3 URL --bucket NAME [--prefix P] [--s3-credentials FILE] [--quota SIZE]]
 
 Runs a storage server that keeps its key and shares in DIR (kept across restarts).
   --dir DIR              the server's folder (created if missing); a Tahoe-LAFS node's
@@ -48,6 +50,16 @@ Runs a storage server that keeps its key and shares in DIR (kept across restarts
   --keep-unfinished SIZE disk space for unfinished uploads kept (24 hours, across restarts) so
                          their clients can resume them (default 16G; 0 keeps none). They give
                          way to new uploads that need the space.
+  --s3 URL               keep the shares in an S3-compatible object store at URL (e.g. Ceph
+                         radosgw, http://HOST:7480) instead of DIR/storage; DIR keeps the key
+  --bucket NAME          the bucket (created if missing)
+  --prefix P             keys under P/ (several servers can share a bucket, each its prefix)
+  --s3-credentials FILE  an AWS credentials file (aws_access_key_id = ..., aws_secret_access_key
+                         = ...); default: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+  --quota SIZE           with --s3: store at most SIZE under the prefix (e.g. 100G); the server
+                         reports the rest as its free space. --reserved-space is kept back from it.
+                         Without a quota the store is taken as unbounded.
+                         On S3, unfinished uploads are kept while the server runs, not across a restart.
 Space used and reclaimed, and the crawler's progress: GET /v1/status, DIR/storage/status.json.
 Prints "Storage server <id> ready at <url>" (or "ready (relay only)") once it serves.`;
 
@@ -122,6 +134,11 @@ export const serverCommand: Command = {
         'crawl-rate': { type: 'string' },
         'crawl-delay': { type: 'string' },
         'keep-unfinished': { type: 'string' },
+        s3: { type: 'string' },
+        bucket: { type: 'string' },
+        prefix: { type: 'string' },
+        's3-credentials': { type: 'string' },
+        quota: { type: 'string' },
       },
       0,
     );
@@ -158,8 +175,29 @@ export const serverCommand: Command = {
       // A timer cannot wait longer than 2^31 ms (Node would fire it at once instead).
       if (startDelayMs > 7 * 24 * 3600_000) throw new UsageError('--crawl-delay must be at most 7 days');
     }
+    const s3 = await s3Options({
+      s3: values.s3,
+      bucket: values.bucket,
+      prefix: values.prefix,
+      credentialsFile: values['s3-credentials'],
+      quota: values.quota === undefined ? undefined : sizeOption(values.quota, 'quota'),
+    });
+    if (!s3 && values.quota !== undefined) {
+      throw new UsageError('--quota goes with --s3 (on disk, the disk is the limit: see --reserved-space)');
+    }
+    const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+    // Loaded only when asked for: the AWS SDK is most of a disk server's start-up otherwise.
+    const backend = s3
+      ? new (await import('../../server/backends/s3-backend.ts')).S3Backend({
+          ...s3,
+          spoolDir: path.join(path.resolve(values.dir), 'storage', 's3-spool'),
+          log,
+        })
+      : undefined;
+    if (backend) log(`shares kept in the object store at ${backend.describe()}`);
     const node = await startStorageNode({
       dir: values.dir,
+      backend,
       port,
       host: values.host,
       publicUrl: values['public-url'],
@@ -174,7 +212,7 @@ export const serverCommand: Command = {
         values['keep-unfinished'] === undefined
           ? undefined
           : sizeOption(values['keep-unfinished'], 'keep-unfinished'),
-      log: (line) => console.log(`${new Date().toISOString()} ${line}`),
+      log,
     });
     console.log(`Storage server ${node.serverId} ready${node.url ? ` at ${node.url}` : ' (relay only)'}`);
     // A parent (cairn grid) that dies without a word closes our stdin: follow it.

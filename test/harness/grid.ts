@@ -20,7 +20,7 @@ import {
 import { serverRoutes } from '../../core/protocol/grid.ts';
 import { asServerId, type ServerId } from '../../core/types.ts';
 import { type Relay, startRelay } from '../../relay/relay.ts';
-import { bundleServer } from '../../server/bundle.ts';
+import { bundleServer } from '../../cli/server-bundle.ts';
 import { type StorageNode, type StorageNodeOptions, startStorageNode } from '../../server/node.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,9 +1,9 @@
 /**
  * Entry point of a storage server process started by `cairn grid`: the `cairn server`
- * command alone, bundled to plain JavaScript (server/bundle.ts) so that each of the grid's
+ * command alone, bundled to plain JavaScript (cli/server-bundle.ts) so that each of the grid's
  * servers runs on bare Node, without the TypeScript loader's memory and start-up cost.
  */
-import { serverCommand } from '../cli/commands/server.ts';
+import { serverCommand } from './commands/server.ts';
 import { CairnError } from '../core/errors.ts';
 
 try {

@@ -1,0 +1,805 @@
+/**
+ * Shares in an S3-compatible object store (Tahoe ticket #999), on @aws-sdk/client-s3.
+ * Keys, under the operator's prefix P (the share's kind is in its key, never sniffed):
+ *   P/shares/immutable/<2 chars>/<base32 SI>/<shnum>   the container up to its leases: header and data, written once
+ *   P/leases/immutable/<2 chars>/<base32 SI>/<shnum>   the header as it is now and the lease records
+ *   P/shares/mutable/<2 chars>/<base32 SI>/<shnum>     a whole mutable container
+ *   P/journal/<base32 SI>                              a mutable change being applied
+ *   P/advisories/<name>                                corruption advisories
+ * An immutable share exists once its lease object does: that object is written after the
+ * data, so a store that fails in between leaves no share that looks whole. Renewing or
+ * expiring a lease rewrites the small lease object, never the data. The server still sees
+ * one Tahoe container per share (S3ImmutableFile stitches the two objects together).
+ *
+ * Mutable shares are small (at most a few MB) and changed through the server's journal:
+ * the object is read whole, patched in memory and put back with If-Match on the ETag it
+ * was read with (If-None-Match: * when new), so a second writer on the same keys is
+ * refused rather than overwritten.
+ *
+ * Uploads in progress are spooled to local files (clients write buckets at any offset;
+ * objects are written once): commit streams the spool to the store, in parts when large.
+ * Unfinished uploads are parked in the spool while the server runs, but not kept across a
+ * restart: recoverUploads empties the spool and hands back none.
+ *
+ * Space: with a quota, free bytes are the quota less the bytes stored under P (summed at
+ * start, then kept up to date); without one, the store is taken to be unbounded.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { CairnError } from '../../core/errors.ts';
+import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
+import { StorageError } from '../../core/protocol/storage-api.ts';
+import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
+import type { JournalRecord, PendingShare, RecoveredUpload, ShareBackend, ShareFile } from '../backend.ts';
+import { IMMUTABLE_HEADER_BYTES, immutableLayout, type ShareKind } from '../containers.ts';
+
+/** Free bytes reported without a quota (a petabyte: an object store has no meaningful figure). */
+export const UNBOUNDED_FREE_BYTES = 2 ** 50;
+/** Multipart part size for committed shares; a share smaller than one part is one PUT. */
+export const PART_BYTES = 8 * 2 ** 20;
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface S3BackendOptions {
+  /** The store's endpoint, e.g. http://127.0.0.1:7480 (path-style addressing is used). */
+  endpoint: string;
+  bucket: string;
+  /** Key prefix for this server's objects ('' for the bucket's root). */
+  prefix?: string;
+  credentials: S3Credentials;
+  region?: string;
+  /** Bytes this server may store under its prefix; absent: no limit of its own. */
+  quota?: number;
+  /** A local folder for uploads in progress. */
+  spoolDir: string;
+  log?: (line: string) => void;
+}
+
+/** A startup or store failure an operator must act on: credentials, bucket, endpoint. */
+export class S3BackendError extends CairnError {
+  constructor(
+    code: 'S3_AUTH' | 'S3_BUCKET' | 'S3_UNREACHABLE' | 'S3_FAILED',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
+const SI_NAME = /^[a-z2-7]{26}$/;
+const SH_NAME = /^(0|[1-9]\d{0,2})$/;
+const ADVISORY_NAME = /^[A-Za-z0-9._-]{1,200}$/;
+const DATA_END = 'data-end';
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+function isNotFound(err: unknown): boolean {
+  return statusOf(err) === 404 || (err as Error)?.name === 'NoSuchKey' || (err as Error)?.name === 'NotFound';
+}
+
+export class S3Backend implements ShareBackend {
+  readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly quota: number | undefined;
+  private readonly spoolDir: string;
+  private readonly log: (line: string) => void;
+  /** Bytes stored under the prefix, as far as this server knows. */
+  private used = 0;
+
+  constructor(private readonly opts: S3BackendOptions) {
+    this.client = new S3Client({
+      endpoint: opts.endpoint,
+      region: opts.region ?? 'us-east-1',
+      forcePathStyle: true,
+      credentials: opts.credentials,
+      // The SDK's default checksums send aws-chunked bodies that self-hosted stores
+      // (radosgw among them) refuse or store framed: ecosystem.md §3.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 3,
+    });
+    this.bucket = opts.bucket;
+    const p = opts.prefix ?? '';
+    this.prefix = p === '' || p.endsWith('/') ? p : `${p}/`;
+    this.quota = opts.quota;
+    this.spoolDir = opts.spoolDir;
+    this.log = opts.log ?? (() => {});
+  }
+
+  /** Where the server's objects are, for people (no credentials in it). */
+  describe(): string {
+    return `${this.opts.endpoint} bucket ${this.bucket}${this.prefix ? ` prefix ${this.prefix}` : ''}`;
+  }
+
+  /** Runs a store call; its failures become errors a client or an operator can act on. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.storeError(what, err);
+    }
+  }
+
+  private storeError(what: string, err: unknown): Error {
+    if (err instanceof StorageError || err instanceof S3BackendError) return err;
+    const status = statusOf(err);
+    const name = (err as Error)?.name ?? 'Error';
+    if (status === 403) {
+      return new StorageError(
+        'UNAVAILABLE',
+        `the server's object store refused it (${what}: ${name}); the operator should check its credentials`,
+      );
+    }
+    if (status === undefined || status >= 500) {
+      return new StorageError(
+        'UNAVAILABLE',
+        `the server's object store is unreachable or failing (${what}: ${name}); try again later`,
+      );
+    }
+    return new StorageError(
+      'UNAVAILABLE',
+      `the server's object store refused ${what} (${name}, HTTP ${status})`,
+    );
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(this.spoolDir, { recursive: true, mode: 0o700 });
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) {
+        await this.createBucket();
+      } else if (status === 403 || status === 400) {
+        throw new S3BackendError(
+          'S3_AUTH',
+          `the object store at ${this.opts.endpoint} refused these credentials for bucket ${this.bucket} ` +
+            `(HTTP ${status}): check the access key and secret key (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY ` +
+            'or --s3-credentials) and that the key may use the bucket',
+          { cause: err },
+        );
+      } else {
+        throw new S3BackendError(
+          'S3_UNREACHABLE',
+          `cannot reach the object store at ${this.opts.endpoint} (${(err as Error).name}: ${(err as Error).message}); ` +
+            'check --s3 URL and that the store is running',
+          { cause: err },
+        );
+      }
+    }
+    this.used = 0;
+    for await (const o of this.objects(this.prefix)) this.used += o.size;
+  }
+
+  private async createBucket(): Promise<void> {
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+      this.log(`created bucket ${this.bucket}`);
+    } catch (err) {
+      throw new S3BackendError(
+        'S3_BUCKET',
+        `bucket ${this.bucket} does not exist and could not be created (${(err as Error).name}); ` +
+          'create it, or give a bucket these credentials may use',
+        { cause: err },
+      );
+    }
+  }
+
+  async recoverUploads(): Promise<RecoveredUpload[]> {
+    // Unfinished uploads are not kept across restarts on this backend (see the top).
+    for (const name of await fs.readdir(this.spoolDir).catch(() => [] as string[])) {
+      await fs.rm(path.join(this.spoolDir, name), { force: true, recursive: true });
+    }
+    return [];
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  async freeBytes(): Promise<number> {
+    return this.quota === undefined ? UNBOUNDED_FREE_BYTES : Math.max(0, this.quota - this.used);
+  }
+
+  // ---- keys ---------------------------------------------------------------------------
+
+  private shareKey(kind: ShareKind, si: StorageIndex, sh: ShareNum): string {
+    const b = base32Encode(si);
+    return `${this.prefix}shares/${kind}/${b.slice(0, 2)}/${b}/${sh}`;
+  }
+
+  private leaseKey(si: StorageIndex, sh: ShareNum): string {
+    const b = base32Encode(si);
+    return `${this.prefix}leases/immutable/${b.slice(0, 2)}/${b}/${sh}`;
+  }
+
+  /** Where a kind's shares are listed from: immutable ones by their lease objects (which make them whole). */
+  private listRoot(kind: ShareKind): string {
+    return kind === 'immutable' ? `${this.prefix}leases/immutable/` : `${this.prefix}shares/mutable/`;
+  }
+
+  private async *objects(prefix: string): AsyncIterable<{ key: string; size: number }> {
+    let token: string | undefined;
+    do {
+      const res: ListObjectsV2CommandOutput = await this.call('a listing', () =>
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+        ),
+      );
+      for (const o of res.Contents ?? []) if (o.Key) yield { key: o.Key, size: o.Size ?? 0 };
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  private async folders(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      const res: ListObjectsV2CommandOutput = await this.call('a listing', () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            Delimiter: '/',
+            ContinuationToken: token,
+          }),
+        ),
+      );
+      for (const p of res.CommonPrefixes ?? []) {
+        if (p.Prefix) out.push(p.Prefix.slice(prefix.length).replace(/\/$/, ''));
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  async *listStorageIndexes(): AsyncIterable<StorageIndex> {
+    const seen = new Set<string>();
+    for (const kind of ['immutable', 'mutable'] as const) {
+      const root = this.listRoot(kind);
+      for await (const o of this.objects(root)) {
+        const name = o.key.slice(root.length).split('/')[1];
+        if (!name || !SI_NAME.test(name) || seen.has(name)) continue;
+        seen.add(name);
+        yield asStorageIndex(base32Decode(name));
+      }
+    }
+  }
+
+  async storageIndexesIn(prefix: string): Promise<StorageIndex[]> {
+    if (!/^[a-z2-7]{2}$/.test(prefix)) throw new Error(`not a storage index prefix: '${prefix}'`);
+    const names = new Set<string>();
+    for (const kind of ['immutable', 'mutable'] as const) {
+      for (const n of await this.folders(`${this.listRoot(kind)}${prefix}/`)) {
+        if (SI_NAME.test(n) && n.startsWith(prefix)) names.add(n);
+      }
+    }
+    return [...names].sort().map((n) => asStorageIndex(base32Decode(n)));
+  }
+
+  async listShares(kind: ShareKind, si: StorageIndex): Promise<ShareNum[]> {
+    const b = base32Encode(si);
+    const root = `${this.listRoot(kind)}${b.slice(0, 2)}/${b}/`;
+    const out: ShareNum[] = [];
+    for await (const o of this.objects(root)) {
+      const n = o.key.slice(root.length);
+      if (SH_NAME.test(n) && Number(n) <= 255) out.push(asShareNum(Number(n)));
+    }
+    return out.sort((a, b2) => a - b2);
+  }
+
+  // ---- objects ------------------------------------------------------------------------
+
+  /** An object's bytes, metadata and ETag, or null when there is none. */
+  private async getObject(
+    key: string,
+  ): Promise<{ bytes: Uint8Array; etag: string | undefined; meta: Record<string, string> } | null> {
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0);
+      return { bytes, etag: res.ETag, meta: res.Metadata ?? {} };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.storeError('a read', err);
+    }
+  }
+
+  /** Reads `target.length` bytes of an object at `position` straight into `target`; returns how many. */
+  async readRange(key: string, position: number, target: Uint8Array): Promise<number> {
+    if (target.length === 0) return 0;
+    const res = await this.call('a read', () =>
+      this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: `bytes=${position}-${position + target.length - 1}`,
+        }),
+      ),
+    );
+    let got = 0;
+    try {
+      for await (const chunk of res.Body as Readable) {
+        const c = chunk as Uint8Array;
+        const n = Math.min(c.length, target.length - got);
+        target.set(c.subarray(0, n), got);
+        got += n;
+      }
+    } catch (err) {
+      throw this.storeError('a read', err);
+    }
+    return got;
+  }
+
+  async putObject(
+    key: string,
+    body: Uint8Array,
+    cond: { ifMatch?: string; ifNoneMatch?: '*'; meta?: Record<string, string> } = {},
+  ): Promise<string | undefined> {
+    try {
+      const res = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          // radosgw 16 compares If-Match with its stored ETag as raw text, which has no quotes.
+          IfMatch: cond.ifMatch?.replace(/^"(.*)"$/, '$1'),
+          IfNoneMatch: cond.ifNoneMatch,
+          Metadata: cond.meta,
+        }),
+      );
+      return res.ETag;
+    } catch (err) {
+      if (statusOf(err) === 412) {
+        throw new StorageError(
+          'CONFLICT',
+          'a mutable share changed in the object store under this server (is a second server using the same bucket and prefix?); try again',
+        );
+      }
+      throw this.storeError('a write', err);
+    }
+  }
+
+  private async deleteObject(key: string): Promise<void> {
+    await this.call('a delete', () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+    );
+  }
+
+  /** Adjusts the bytes counted against the quota. */
+  account(delta: number): void {
+    this.used = Math.max(0, this.used + delta);
+  }
+
+  // ---- shares -------------------------------------------------------------------------
+
+  async openShare(
+    kind: ShareKind,
+    si: StorageIndex,
+    sh: ShareNum,
+    writable: boolean,
+  ): Promise<ShareFile | null> {
+    if (kind === 'mutable') {
+      const got = await this.getObject(this.shareKey('mutable', si, sh));
+      if (!got) return null;
+      return new S3MutableFile(this, this.shareKey('mutable', si, sh), got.bytes, got.etag, writable);
+    }
+    const meta = await this.getObject(this.leaseKey(si, sh));
+    if (!meta) return null;
+    const dataEnd = Number(meta.meta[DATA_END]);
+    if (
+      !Number.isSafeInteger(dataEnd) ||
+      dataEnd < IMMUTABLE_HEADER_BYTES ||
+      meta.bytes.length < IMMUTABLE_HEADER_BYTES
+    ) {
+      throw new StorageError('UNAVAILABLE', `the lease object of immutable share ${sh} is damaged`);
+    }
+    return new S3ImmutableFile(
+      this,
+      this.shareKey('immutable', si, sh),
+      this.leaseKey(si, sh),
+      dataEnd,
+      meta.bytes,
+      meta.etag,
+      writable,
+    );
+  }
+
+  async openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile> {
+    const key = this.shareKey('mutable', si, sh);
+    const got = await this.getObject(key);
+    // A new one is named by its first sync (If-None-Match: *): the journal covers a crash before it.
+    return new S3MutableFile(this, key, got?.bytes ?? new Uint8Array(0), got?.etag, true);
+  }
+
+  createPending(si: StorageIndex, sh: ShareNum): PendingShare {
+    const spool = path.join(this.spoolDir, `${base32Encode(si)}.${sh}.${randomBytes(8).toString('hex')}`);
+    const file = new SpoolFile(spool);
+    let done = false;
+    return {
+      file,
+      commit: async () => {
+        if (done) throw new Error('share already committed or discarded');
+        done = true;
+        try {
+          await this.commitSpool(si, sh, file);
+        } finally {
+          await file.close();
+          await fs.rm(spool, { force: true });
+        }
+      },
+      discard: async () => {
+        if (done) return;
+        done = true;
+        await file.close();
+        await fs.rm(spool, { force: true });
+      },
+      // Parked uploads are kept in the spool for this run only (see the top): nothing to record.
+      checkpoint: () => file.sync(),
+      release: () => file.close(),
+    };
+  }
+
+  /** Streams a finished upload's data to its object, then writes the lease object that makes it whole. */
+  private async commitSpool(si: StorageIndex, sh: ShareNum, file: SpoolFile): Promise<void> {
+    const size = await file.size();
+    const header = await file.read(0, IMMUTABLE_HEADER_BYTES);
+    const layout = immutableLayout(header, size);
+    const dataEnd = layout.leaseOffset;
+    const leases = await file.read(dataEnd, size - dataEnd);
+    const dataKey = this.shareKey('immutable', si, sh);
+    const replaced = await this.immutableBytes(si, sh);
+    try {
+      const upload = new Upload({
+        client: this.client,
+        params: {
+          Bucket: this.bucket,
+          Key: dataKey,
+          Body: createReadStream(file.path, { start: 0, end: dataEnd - 1, highWaterMark: 1 << 20 }),
+          ContentLength: dataEnd,
+        },
+        partSize: PART_BYTES,
+        queueSize: 4,
+        leavePartsOnError: false,
+      });
+      await upload.done();
+    } catch (err) {
+      throw this.storeError('storing a share', err);
+    }
+    const meta = new Uint8Array(IMMUTABLE_HEADER_BYTES + leases.length);
+    meta.set(header);
+    meta.set(leases, IMMUTABLE_HEADER_BYTES);
+    try {
+      await this.putObject(this.leaseKey(si, sh), meta, { meta: { [DATA_END]: String(dataEnd) } });
+    } catch (err) {
+      // No lease object: the data alone is no share. Tidy it if the store lets us.
+      await this.deleteObject(dataKey).catch(() => {});
+      throw err;
+    }
+    this.account(size - replaced);
+  }
+
+  /** Bytes an immutable share occupies now (0 when there is none). */
+  private async immutableBytes(si: StorageIndex, sh: ShareNum): Promise<number> {
+    const meta = await this.getObject(this.leaseKey(si, sh));
+    if (!meta) return 0;
+    return (Number(meta.meta[DATA_END]) || 0) + meta.bytes.length - IMMUTABLE_HEADER_BYTES;
+  }
+
+  async deleteShare(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<void> {
+    if (kind === 'immutable') {
+      const bytes = await this.immutableBytes(si, sh);
+      // The lease object first: without it what is left is no share.
+      await this.deleteObject(this.leaseKey(si, sh));
+      await this.deleteObject(this.shareKey('immutable', si, sh));
+      this.account(-bytes);
+      return;
+    }
+    const got = await this.getObject(this.shareKey('mutable', si, sh));
+    if (!got) return;
+    await this.deleteObject(this.shareKey('mutable', si, sh));
+    this.account(-got.bytes.length);
+  }
+
+  // ---- journals and advisories --------------------------------------------------------
+
+  private journalKey(si: StorageIndex): string {
+    return `${this.prefix}journal/${base32Encode(si)}`;
+  }
+
+  async writeJournal(si: StorageIndex, bytes: Uint8Array): Promise<void> {
+    await this.putObject(this.journalKey(si), bytes);
+  }
+
+  async removeJournal(si: StorageIndex): Promise<void> {
+    await this.deleteObject(this.journalKey(si));
+  }
+
+  async *journals(): AsyncIterable<JournalRecord> {
+    const root = `${this.prefix}journal/`;
+    const keys: string[] = [];
+    for await (const o of this.objects(root)) keys.push(o.key);
+    for (const key of keys) {
+      const name = key.slice(root.length);
+      if (!SI_NAME.test(name)) continue;
+      const got = await this.getObject(key);
+      if (got) yield { si: asStorageIndex(base32Decode(name)), bytes: got.bytes };
+    }
+  }
+
+  async recordAdvisory(name: string, text: string): Promise<void> {
+    if (!ADVISORY_NAME.test(name)) throw new Error(`not an advisory name: '${name}'`);
+    await this.putObject(`${this.prefix}advisories/${name}`, new TextEncoder().encode(text));
+  }
+
+  async advisoryNames(): Promise<string[]> {
+    const root = `${this.prefix}advisories/`;
+    const out: string[] = [];
+    for await (const o of this.objects(root)) out.push(o.key.slice(root.length));
+    return out;
+  }
+}
+
+/**
+ * One committed immutable share as the Tahoe container the server reads and leases: the
+ * header and lease records come from the lease object (held here, rewritten by sync), the
+ * data between them from the data object by ranged reads. The data cannot change.
+ */
+class S3ImmutableFile implements ShareFile {
+  private dirty = false;
+
+  constructor(
+    private readonly store: S3Backend,
+    private readonly dataKey: string,
+    private readonly leaseKey: string,
+    private readonly dataEnd: number,
+    /** Header (current) then lease records. */
+    private meta: Uint8Array,
+    private etag: string | undefined,
+    private readonly writable: boolean,
+  ) {}
+
+  private get tailLength(): number {
+    return this.meta.length - IMMUTABLE_HEADER_BYTES;
+  }
+
+  async size(): Promise<number> {
+    return this.dataEnd + this.tailLength;
+  }
+
+  async read(position: number, length: number): Promise<Uint8Array> {
+    const n = Math.max(0, Math.min(length, this.dataEnd + this.tailLength - position));
+    const buf = new Uint8Array(n);
+    const got = await this.readInto(position, buf);
+    return got === n ? buf : buf.subarray(0, got);
+  }
+
+  async readInto(position: number, target: Uint8Array): Promise<number> {
+    const end = Math.min(position + target.length, this.dataEnd + this.tailLength);
+    let at = position;
+    while (at < end) {
+      if (at < IMMUTABLE_HEADER_BYTES) {
+        const stop = Math.min(end, IMMUTABLE_HEADER_BYTES);
+        target.set(this.meta.subarray(at, stop), at - position);
+        at = stop;
+      } else if (at < this.dataEnd) {
+        const stop = Math.min(end, this.dataEnd);
+        const got = await this.store.readRange(
+          this.dataKey,
+          at,
+          target.subarray(at - position, stop - position),
+        );
+        if (got !== stop - at)
+          throw new StorageError(
+            'UNAVAILABLE',
+            'a share in the object store is shorter than its header says',
+          );
+        at = stop;
+      } else {
+        const from = IMMUTABLE_HEADER_BYTES + (at - this.dataEnd);
+        target.set(this.meta.subarray(from, from + (end - at)), at - position);
+        at = end;
+      }
+    }
+    return Math.max(0, end - position);
+  }
+
+  async write(position: number, data: Uint8Array): Promise<void> {
+    if (!this.writable) throw new Error('share opened read-only');
+    const end = position + data.length;
+    if (end <= IMMUTABLE_HEADER_BYTES) {
+      const next = this.meta.slice();
+      next.set(data, position);
+      this.meta = next;
+    } else if (position >= this.dataEnd) {
+      const from = IMMUTABLE_HEADER_BYTES + (position - this.dataEnd);
+      const next = new Uint8Array(Math.max(this.meta.length, from + data.length));
+      next.set(this.meta);
+      next.set(data, from);
+      this.meta = next;
+    } else {
+      throw new Error("an immutable share's data cannot change once committed");
+    }
+    this.dirty = true;
+  }
+
+  async truncate(length: number): Promise<void> {
+    if (!this.writable) throw new Error('share opened read-only');
+    if (length < this.dataEnd) throw new Error("an immutable share's data cannot be cut");
+    const tail = length - this.dataEnd;
+    const next = new Uint8Array(IMMUTABLE_HEADER_BYTES + tail);
+    next.set(this.meta.subarray(0, Math.min(this.meta.length, next.length)));
+    this.meta = next;
+    this.dirty = true;
+  }
+
+  async sync(): Promise<void> {
+    if (!this.dirty) return;
+    const before = this.tailLength;
+    this.etag = await this.store.putObject(this.leaseKey, this.meta, {
+      ifMatch: this.etag,
+      meta: { [DATA_END]: String(this.dataEnd) },
+    });
+    this.dirty = false;
+    this.store.account(this.tailLength - before);
+  }
+
+  close(): Promise<void> {
+    return this.sync();
+  }
+}
+
+/** A mutable share read whole, patched in memory, and put back conditionally by sync. */
+class S3MutableFile implements ShareFile {
+  private dirty = false;
+  private stored: number;
+
+  constructor(
+    private readonly store: S3Backend,
+    private readonly key: string,
+    private bytes: Uint8Array,
+    private etag: string | undefined,
+    private readonly writable: boolean,
+  ) {
+    this.stored = etag === undefined ? 0 : bytes.length;
+  }
+
+  async size(): Promise<number> {
+    return this.bytes.length;
+  }
+
+  async read(position: number, length: number): Promise<Uint8Array> {
+    return this.bytes.slice(
+      Math.min(position, this.bytes.length),
+      Math.min(position + length, this.bytes.length),
+    );
+  }
+
+  async readInto(position: number, target: Uint8Array): Promise<number> {
+    const got = await this.read(position, target.length);
+    target.set(got);
+    return got.length;
+  }
+
+  async write(position: number, data: Uint8Array): Promise<void> {
+    if (!this.writable) throw new Error('share opened read-only');
+    if (position + data.length > this.bytes.length) {
+      const next = new Uint8Array(position + data.length);
+      next.set(this.bytes);
+      this.bytes = next;
+    }
+    this.bytes.set(data, position);
+    this.dirty = true;
+  }
+
+  async truncate(length: number): Promise<void> {
+    if (!this.writable) throw new Error('share opened read-only');
+    const next = new Uint8Array(length);
+    next.set(this.bytes.subarray(0, Math.min(length, this.bytes.length)));
+    this.bytes = next;
+    this.dirty = true;
+  }
+
+  async sync(): Promise<void> {
+    if (!this.dirty && this.etag !== undefined) return;
+    this.etag = await this.store.putObject(
+      this.key,
+      this.bytes,
+      this.etag === undefined ? { ifNoneMatch: '*' } : { ifMatch: this.etag },
+    );
+    this.dirty = false;
+    this.store.account(this.bytes.length - this.stored);
+    this.stored = this.bytes.length;
+  }
+
+  close(): Promise<void> {
+    return this.dirty ? this.sync() : Promise.resolve();
+  }
+}
+
+/** A local file for an upload in progress: opened on first use, closed when parked. */
+class SpoolFile implements ShareFile {
+  private handle: fs.FileHandle | null = null;
+  private opening: Promise<fs.FileHandle> | null = null;
+  private created = false;
+
+  constructor(readonly path: string) {}
+
+  private open(): Promise<fs.FileHandle> {
+    if (this.handle) return Promise.resolve(this.handle);
+    if (!this.opening) {
+      this.opening = fs.open(this.path, this.created ? 'r+' : 'w+', 0o600).then((h) => {
+        this.created = true;
+        this.handle = h;
+        this.opening = null;
+        return h;
+      });
+    }
+    return this.opening;
+  }
+
+  async read(position: number, length: number): Promise<Uint8Array> {
+    const buf = new Uint8Array(length);
+    const got = await this.readInto(position, buf);
+    return got === length ? buf : buf.subarray(0, got);
+  }
+
+  async readInto(position: number, target: Uint8Array): Promise<number> {
+    const h = await this.open();
+    let got = 0;
+    while (got < target.length) {
+      const { bytesRead } = await h.read(target, got, target.length - got, position + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got;
+  }
+
+  async write(position: number, data: Uint8Array): Promise<void> {
+    const h = await this.open();
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await h.write(data, done, data.length - done, position + done);
+      done += bytesWritten;
+    }
+  }
+
+  async size(): Promise<number> {
+    if (!this.created) return 0;
+    return (await (await this.open()).stat()).size;
+  }
+
+  async truncate(length: number): Promise<void> {
+    await (await this.open()).truncate(length);
+  }
+
+  async sync(): Promise<void> {
+    if (this.created) await (await this.open()).sync();
+  }
+
+  async close(): Promise<void> {
+    const h = this.handle ?? (this.opening ? await this.opening : null);
+    this.handle = null;
+    await h?.close();
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * The S3 backend on a real Ceph radosgw (test/harness/radosgw.ts; one cluster for the file):
+ * the backend conformance suite, then `cairn server --s3` as a process: upload and download,
+ * restart and read back, the store stopped in the middle of an upload, a wrong secret key,
+ * a quota. Skipped, saying why, where Ceph's packages are not installed.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectStorageServer } from '../../core/protocol/client.ts';
+import { fetchGridServers } from '../../core/protocol/grid.ts';
+import { asShareNum, asStorageIndex } from '../../core/types.ts';
+import { S3Backend } from '../../server/backends/s3-backend.ts';
+import { backendConformance } from '../harness/backend-conformance.ts';
+import { expectBytesEqual } from '../harness/bytes.ts';
+import { cleanup, spawnCairn, spawnServer, tempDir } from '../harness/grid.ts';
+import { waitFor } from '../harness/wait.ts';
+import { type Radosgw, radosgwMissing, startRadosgw } from '../harness/radosgw.ts';
+
+const rand = (n: number) => new Uint8Array(randomBytes(n));
+const secrets = () => ({ renew: rand(32), cancel: rand(32), upload: rand(20) });
+const BUCKET = 'cairn-test';
+
+const missing = radosgwMissing();
+if (missing) console.warn(missing);
+
+describe.skipIf(missing !== null)('S3 backend on radosgw', () => {
+  let gw: Radosgw;
+  let n = 0;
+  beforeAll(async () => {
+    gw = await startRadosgw(tempDir('cairn-ceph-'));
+    process.env.AWS_ACCESS_KEY_ID = gw.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = gw.secretAccessKey;
+  }, 180_000);
+  afterAll(async () => {
+    await gw?.stop();
+    cleanup();
+  });
+
+  const backendAt = async (prefix: string, quota?: number) => {
+    const backend = new S3Backend({
+      endpoint: gw.endpoint,
+      bucket: BUCKET,
+      prefix,
+      credentials: { accessKeyId: gw.accessKeyId, secretAccessKey: gw.secretAccessKey },
+      spoolDir: tempDir('cairn-spool-'),
+      quota,
+    });
+    await backend.init();
+    await backend.recoverUploads();
+    return { backend, close: () => backend.close(), prefix };
+  };
+
+  backendConformance('S3 on radosgw', () => backendAt(`conformance-${n++}`), {
+    reopen: (first) => backendAt((first as unknown as { prefix: string }).prefix),
+    timeout: 60_000,
+  });
+
+  it('a mutable share changed under the server by another writer is refused, not overwritten', async () => {
+    const u = await backendAt('conflict');
+    try {
+      const si = asStorageIndex(rand(16));
+      const f = await u.backend.openOrCreateMutable(si, asShareNum(0));
+      await f.write(0, rand(100));
+      await f.sync();
+      const a = await u.backend.openShare('mutable', si, asShareNum(0), true);
+      const b = await u.backend.openShare('mutable', si, asShareNum(0), true);
+      await a?.write(0, rand(10));
+      await a?.sync();
+      await b?.write(0, rand(10));
+      await expect(b?.sync()).rejects.toMatchObject({ code: 'CONFLICT' });
+      // A second creator of the same new share is refused too (If-None-Match: *).
+      const si2 = asStorageIndex(rand(16));
+      const c = await u.backend.openOrCreateMutable(si2, asShareNum(0));
+      const d = await u.backend.openOrCreateMutable(si2, asShareNum(0));
+      await c.write(0, rand(10));
+      await c.sync();
+      await d.write(0, rand(10));
+      await expect(d.sync()).rejects.toMatchObject({ code: 'CONFLICT' });
+    } finally {
+      await u.close();
+    }
+  }, 60_000);
+
+  const s3Args = (prefix: string, extra: string[] = []) => [
+    '--s3',
+    gw.endpoint,
+    '--bucket',
+    BUCKET,
+    '--prefix',
+    prefix,
+    ...extra,
+  ];
+
+  it('a server on S3 stores what clients upload, and serves it again after a restart', async () => {
+    const first = await spawnServer({ extraArgs: s3Args('restart') });
+    expect(first.output()).toContain('shares kept in the object store');
+    const si = asStorageIndex(rand(16));
+    const s = secrets();
+    const data = rand(12 * 2 ** 20); // more than one multipart part
+    let conn = await connectStorageServer(first.url!, first.serverId);
+    await conn.allocateBuckets(si, s, [asShareNum(0)], data.length);
+    for (let at = 0; at < data.length; at += 2 ** 20) {
+      await conn.writeShare(si, asShareNum(0), s.upload, at, data.subarray(at, at + 2 ** 20));
+    }
+    await conn.closeShare(si, asShareNum(0), s.upload);
+    expectBytesEqual(
+      await conn.readShare(si, asShareNum(0), 5_000_000, 100_000),
+      data.subarray(5_000_000, 5_100_000),
+    );
+    conn.close();
+    await first.stop();
+
+    const again = await spawnServer({ dir: first.dir, extraArgs: s3Args('restart') });
+    expect(again.serverId).toBe(first.serverId);
+    conn = await connectStorageServer(again.url!, again.serverId);
+    expect(await conn.listShares(si)).toEqual([0]);
+    expectBytesEqual(await conn.readShare(si, asShareNum(0), 0, data.length), data);
+    conn.close();
+    await again.stop();
+  }, 120_000);
+
+  it('the store stopped in the middle of an upload: the client gets a clear error and no share looks whole', async () => {
+    const server = await spawnServer({ extraArgs: s3Args('outage') });
+    const si = asStorageIndex(rand(16));
+    const s = secrets();
+    const data = rand(3 * 2 ** 20);
+    const conn = await connectStorageServer(server.url!, server.serverId);
+    try {
+      await conn.allocateBuckets(si, s, [asShareNum(0)], data.length);
+      await conn.writeShare(si, asShareNum(0), s.upload, 0, data.subarray(0, 2 ** 20));
+      await gw.stopGateway();
+      try {
+        await conn.writeShare(si, asShareNum(0), s.upload, 2 ** 20, data.subarray(2 ** 20));
+        await expect(conn.closeShare(si, asShareNum(0), s.upload)).rejects.toThrow(
+          /object store is unreachable or failing/,
+        );
+      } finally {
+        await gw.startGateway();
+      }
+      expect(await conn.listShares(si)).toEqual([]);
+      // And the store holds no lease object (what makes a share whole) for it.
+      const backend = await backendAt('outage');
+      expect(await backend.backend.listShares('immutable', si)).toEqual([]);
+      await backend.close();
+    } finally {
+      conn.close();
+      await server.stop();
+    }
+  }, 120_000);
+
+  it('a wrong secret key is a clear startup error', async () => {
+    const saved = process.env.AWS_SECRET_ACCESS_KEY;
+    process.env.AWS_SECRET_ACCESS_KEY = 'not-the-secret';
+    try {
+      await expect(spawnServer({ extraArgs: s3Args('wrong') })).rejects.toThrow(
+        /refused these credentials.*S3_AUTH/s,
+      );
+    } finally {
+      process.env.AWS_SECRET_ACCESS_KEY = saved;
+    }
+  }, 60_000);
+
+  it('cairn grid --s3 runs its servers on the store, each under its own prefix', async () => {
+    const { child, match } = await spawnCairn(
+      [
+        'grid',
+        '--servers',
+        '2',
+        '--port',
+        '0',
+        '--dir',
+        tempDir('cairn-grid-s3-'),
+        '--s3',
+        gw.endpoint,
+        '--bucket',
+        BUCKET,
+      ],
+      /Cairn is running: open (http:\/\/\S+)\//,
+      90_000,
+    );
+    try {
+      const servers = await waitFor(
+        async () => {
+          const list = await fetchGridServers(match[1]);
+          return list.length === 2 ? list : null;
+        },
+        { what: 'both grid servers to be announced', timeoutMs: 30_000 },
+      );
+      for (const server of servers) {
+        const conn = await connectStorageServer(server.url!, server.serverId);
+        const si = asStorageIndex(rand(16));
+        const s = secrets();
+        await conn.allocateBuckets(si, s, [asShareNum(0)], 1000);
+        await conn.writeShare(si, asShareNum(0), s.upload, 0, rand(1000));
+        await conn.closeShare(si, asShareNum(0), s.upload);
+        conn.close();
+        // The share is under this server's prefix, and under no other.
+        for (const name of ['server-00', 'server-01']) {
+          const b = await backendAt(`grid/${name}`);
+          expect(await b.backend.listShares('immutable', si)).toEqual(name === server.nickname ? [0] : []);
+          await b.close();
+        }
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await waitFor(() => child.exitCode !== null || child.signalCode !== null, {
+        what: 'cairn grid to stop',
+        timeoutMs: 20_000,
+      });
+    }
+  }, 150_000);
+
+  it('--quota is the space a server on S3 offers, less what it stores', async () => {
+    const server = await spawnServer({ extraArgs: s3Args('quota', ['--quota', '5M']) });
+    const conn = await connectStorageServer(server.url!, server.serverId);
+    try {
+      const before = (await conn.getVersion()).availableSpace;
+      expect(before).toBe(5_000_000);
+      const si = asStorageIndex(rand(16));
+      const s = secrets();
+      await conn.allocateBuckets(si, s, [asShareNum(0)], 1_000_000);
+      await conn.writeShare(si, asShareNum(0), s.upload, 0, rand(1_000_000));
+      await conn.closeShare(si, asShareNum(0), s.upload);
+      const after = (await conn.getVersion()).availableSpace;
+      expect(before - after).toBeGreaterThanOrEqual(1_000_000);
+      expect(before - after).toBeLessThan(1_001_000);
+      // More than is left is refused.
+      await expect(
+        conn.allocateBuckets(asStorageIndex(rand(16)), secrets(), [asShareNum(0)], 4_500_000),
+      ).rejects.toMatchObject({ code: 'NO_SPACE' });
+    } finally {
+      conn.close();
+      await server.stop();
+    }
+  }, 60_000);
+});
