@@ -4,6 +4,7 @@
  * mutable slot at a whole version; reserved
  * space is honoured; a flood of uploads under a low open-file limit does not stop it.
  */
+import { MemoryBackend } from '../../server/backends/memory-backend.ts';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -104,11 +105,12 @@ describe('a relay-only server', () => {
 
 describe('reserved space', () => {
   it('refuses allocations that would eat into it, counting uploads in progress', async () => {
-    const probe = await startTestServer();
-    const free = await probe.server.availableSpace();
-    await probe.close();
-    // Leave 64 MiB usable.
-    const node = await startTestServer({ dir: probe.dir, reservedSpace: free - 64 * 2 ** 20 });
+    // Storage of a fixed 1 GiB (the memory backend; the real disk's free space moves with
+    // other tests' writes), all but 64 MiB of it reserved.
+    const node = await startTestServer({
+      backend: new MemoryBackend({ capacity: 2 ** 30 }),
+      reservedSpace: 2 ** 30 - 64 * 2 ** 20,
+    });
     const conn = await connectStorageServer(node.url!, node.serverId);
     const v = await conn.getVersion();
     expect(v.availableSpace).toBeLessThanOrEqual(64 * 2 ** 20);
