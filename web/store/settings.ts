@@ -4,6 +4,7 @@
  */
 import { createSignal } from 'solid-js';
 import { encodingProblems } from '../../core/immutable/params.ts';
+import { deploymentConfig } from './deployment.ts';
 
 export interface Settings {
   /** Shares needed to read a file. */
@@ -14,7 +15,7 @@ export interface Settings {
   n: number;
   /** Convergent encryption: the same file gives the same cap (and is stored once). */
   convergence: boolean;
-  /** Overrides the grid found at this page's origin; empty means same-origin. */
+  /** Overrides the deployment's grid (config.json) or this page's origin; empty: no override. */
   gridUrl: string;
 }
 
@@ -22,9 +23,38 @@ export const defaultSettings: Settings = { k: 3, happy: 7, n: 10, convergence: t
 
 export type SettingsErrors = Partial<Record<keyof Settings, string>>;
 
-/** Pure: the problems with a candidate settings object, by field (empty when valid). */
+/** The fields of the encoding, in the order the form shows them. */
+export const ENCODING_FIELDS = ['k', 'happy', 'n'] as const;
+
+/**
+ * Pure: the problems with a candidate settings object, by field (empty when valid). Each
+ * message sits on a field the person can change to fix it, says what is wrong in plain
+ * words (none of k, happy, N or "share"), and a rule broken between two fields marks both.
+ * The rule is core's (encodingProblems): 1 <= k <= happy <= N <= 256.
+ */
 export function validateSettings(s: Settings): SettingsErrors {
-  const errors: SettingsErrors = { ...encodingProblems(s) };
+  const errors: SettingsErrors = {};
+  const ok = (v: number) => Number.isSafeInteger(v) && v >= 1 && v <= 256;
+  const range = 'Enter a whole number from 1 to 256.';
+  if (!ok(s.k)) errors.k = range;
+  if (!ok(s.happy)) errors.happy = range;
+  if (!ok(s.n)) errors.n = range;
+  if (!errors.k && !errors.happy && !errors.n) {
+    if (s.k > s.n) {
+      errors.k = `This is more than the total below (${s.n}): a file is read back from this many of its pieces, so lower this number or raise the total.`;
+      errors.n = `This is less than the number needed to read a file (${s.k}): raise it to at least ${s.k}, or lower that number.`;
+    } else if (s.k > s.happy) {
+      errors.k = `This is more than the servers required below (${s.happy}): lower this number, or raise that one to at least ${s.k}.`;
+      errors.happy = `This must be at least the number needed to read a file (${s.k}): fewer servers could not hold enough pieces to rebuild it.`;
+    }
+    if (s.happy > s.n) {
+      errors.happy = `This is more than the total below (${s.n}): there are only that many pieces to place, so lower this number or raise the total.`;
+      errors.n ??= `This is less than the servers required (${s.happy}): raise it to at least ${s.happy}, or lower that number.`;
+    }
+    // Core's rule is the authority: anything it refuses that the words above missed still shows.
+    const core = encodingProblems(s);
+    for (const f of ENCODING_FIELDS) if (core[f] && !errors[f]) errors[f] = range;
+  }
   if (s.gridUrl.trim() !== '') {
     const problem = gridUrlProblem(s.gridUrl.trim());
     if (problem) errors.gridUrl = problem;
@@ -37,12 +67,12 @@ function gridUrlProblem(text: string): string | undefined {
   try {
     url = new URL(text);
   } catch {
-    return 'The grid URL must be a full URL, such as https://grid.example/ or ws://127.0.0.1:3456/.';
+    return 'Enter a full web address, such as https://grid.example/ or ws://127.0.0.1:3456/.';
   }
   if (!['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol))
-    return 'The grid URL must start with http://, https://, ws:// or wss://.';
+    return 'The address must start with http://, https://, ws:// or wss://.';
   if (url.hash !== '' || url.search !== '' || url.username !== '' || url.password !== '')
-    return 'The grid URL must not carry a query, fragment or credentials.';
+    return 'Leave out anything after ? or #, and any user name or password.';
   return undefined;
 }
 
@@ -69,13 +99,32 @@ export function parseStoredSettings(json: string | null): Settings {
   return Object.keys(validateSettings(merged)).length === 0 ? merged : { ...defaultSettings };
 }
 
-/** Pure: the WebSocket URL of the grid, from the override or the page's own origin. */
-export function gridEndpoint(settings: Settings, pageUrl: string): string {
-  const base = new URL(settings.gridUrl.trim() || pageUrl);
+/**
+ * Pure: the WebSocket URL of the grid: this browser's override in Settings, else the
+ * deployment's (config.json), else the page's own origin.
+ */
+export function gridEndpoint(settings: Settings, pageUrl: string, deploymentGrid?: string): string {
+  return wsEndpoint(settings.gridUrl.trim() || deploymentGrid || pageUrl);
+}
+
+/** Pure: any grid URL (http, https, ws, wss, with or without a path) as the relay's WebSocket root. */
+export function wsEndpoint(gridUrl: string): string {
+  const base = new URL(gridUrl);
   const url = new URL('/', base);
   if (url.protocol === 'http:') url.protocol = 'ws:';
   if (url.protocol === 'https:') url.protocol = 'wss:';
   return url.href;
+}
+
+/** Pure: the grid a link should name: none when it is the page's own, else its http(s) address. */
+export function linkGrid(grid: string, pageUrl: string): string | undefined {
+  if (grid === wsEndpoint(pageUrl)) return undefined;
+  return grid.replace(/^ws(s?):/, 'http$1:');
+}
+
+/** The grid this browser uses for its own uploads and for links that name no grid. */
+export function currentGrid(settings: Settings): string {
+  return gridEndpoint(settings, location.href, deploymentConfig().grid);
 }
 
 const KEY = 'cairn.settings';
