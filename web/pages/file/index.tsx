@@ -16,7 +16,7 @@ import {
 } from '../../store/client.ts';
 import { mediaUrl, saveFile } from '../../store/deliver.ts';
 import { explain, GridFailure } from '../../store/errors.ts';
-import { mediaType, previewKind } from '../../store/format.ts';
+import { downloadName, mediaType, previewKind } from '../../store/format.ts';
 import { type HealthText, healthText } from '../../store/health.ts';
 import { type HistoryRecord, readHistoryRecord } from '../../store/history.ts';
 import { useStore } from '../../store/index.tsx';
@@ -175,6 +175,9 @@ export default function FilePage(props: { cap: string; hint: LinkHint }) {
 
   const offline = () => new GridFailure('OFFLINE', 'offline');
 
+  /** What the saved file is called: its name, else "download" with the extension of its type. */
+  const saved = () => ({ ...meta(), name: downloadName(meta().name, meta().type) });
+
   async function download() {
     setError('');
     setDone(0);
@@ -182,7 +185,7 @@ export default function FilePage(props: { cap: string; hint: LinkHint }) {
     try {
       const rec = live();
       if (rec?.pinned && rec.pinId) {
-        await saveFile({ pinId: rec.pinId }, meta());
+        await saveFile({ pinId: rec.pinId }, saved());
         setDone(meta().size);
       } else {
         const g = grid();
@@ -201,7 +204,7 @@ export default function FilePage(props: { cap: string; hint: LinkHint }) {
                 }
               }),
           },
-          meta(),
+          saved(),
         );
         if (phase() === 'working') setPhase('started');
         return;
