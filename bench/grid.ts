@@ -16,7 +16,16 @@
  * Also printed: CPU seconds of the client and of the 10 servers, and how much of the machine
  * other processes took meanwhile, so figures from a busy machine can be told apart.
  *
- * Options: --sizes 256,64,1024 (MiB; the first is the headline), --keep (leave the temp dir).
+ * The primitives bound (bench/primitives.ts): the CPU seconds SHA-256, AES-CTR and RS alone
+ * need for the same bytes, measured in this process in the same run; each client's CPU
+ * seconds are printed divided by it (issue #16's goal: at most 2x).
+ *
+ * --split: once the table is done, the headline size is put and got again with the relay and
+ * the servers pinned to one core and the client to the other (taskset), so the client runs as
+ * it would with the servers on other machines; its MB/s is printed beside the unsplit run's.
+ *
+ * Options: --sizes 256,64,1024 (MiB; the first is the headline), --split, --keep (leave the
+ * temp dir).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -26,6 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureFloor } from './floor.ts';
+import { nodePrimitivesBound } from './primitives.ts';
 import { cpuOf, peakBytes, resetPeak } from './proc.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -59,21 +69,24 @@ function machineCpu(): { busy: number; total: number } {
 }
 
 /** Runs the CLI under /usr/bin/time; resets and reads one server's peak RSS around it. */
-async function timedCairn(cliArgs: string[], env: NodeJS.ProcessEnv, servers: number[]): Promise<Measured> {
+async function timedCairn(
+  cliArgs: string[],
+  env: NodeJS.ProcessEnv,
+  servers: number[],
+  cpus?: string,
+): Promise<Measured> {
   const serverPid = servers[0];
   resetPeak(serverPid);
   const serversBefore = cpuOf(servers);
   const machineBefore = machineCpu();
   const started = performance.now();
-  const child = spawn(
-    '/usr/bin/time',
-    ['-f', 'maxrss_kb=%M cpu_s=%U+%S', process.execPath, cairnBin, ...cliArgs],
-    {
-      cwd: repoRoot,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const timed = ['/usr/bin/time', '-f', 'maxrss_kb=%M cpu_s=%U+%S', process.execPath, cairnBin, ...cliArgs];
+  const argv = cpus ? ['taskset', '-c', cpus, ...timed] : timed;
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -170,6 +183,58 @@ const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
 const rate = (size: number, s: number) => (size / 1e6 / s).toFixed(1);
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 
+/** Pins a process and all its threads to the given CPUs. */
+async function pin(pid: number, cpus: string): Promise<void> {
+  const child = spawn('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  if (code !== 0) throw new Error(`taskset could not pin process ${pid} to CPUs ${cpus}`);
+}
+
+/** --split: the headline size again with the grid on CPU 0 and the client on CPU 1. */
+async function splitRun(
+  h: { put: Measured; get: Measured; size: number },
+  env: NodeJS.ProcessEnv,
+  grid: { child: ChildProcess; url: string; servers: number[] },
+  tmp: string,
+): Promise<void> {
+  if (os.cpus().length < 2) {
+    console.log('\n--split needs 2 CPUs; skipped');
+    return;
+  }
+  // Fresh bytes: the headline file's shares are on the servers already, so its put would send nothing.
+  const size = h.size;
+  const file = path.join(tmp, 'in-split.bin');
+  const digest = await makeFile(file, size);
+  const gridPids = [grid.child.pid as number, ...grid.servers];
+  for (const pid of gridPids) await pin(pid, '0');
+  try {
+    const put = await timedCairn(['put', file, '--grid', grid.url], env, grid.servers, '1');
+    const outFile = path.join(tmp, 'out-split.bin');
+    const get = await timedCairn(
+      ['get', put.stdout.trim(), outFile, '--grid', grid.url],
+      env,
+      grid.servers,
+      '1',
+    );
+    if ((await sha256File(outFile)) !== digest) throw new Error('the split-run download differs');
+    await fs.rm(outFile);
+    console.log(
+      `\n--split (relay and servers on CPU 0, client on CPU 1), ${size / MiB} MiB, byte-equal:\n` +
+        `  put ${rate(size, put.seconds)} MB/s (unsplit ${rate(size, h.put.seconds)}), ` +
+        `get ${rate(size, get.seconds)} MB/s (unsplit ${rate(size, h.get.seconds)}); ` +
+        `client CPU s put/get ${put.clientCpu.toFixed(1)} / ${get.clientCpu.toFixed(1)}, ` +
+        `servers ${put.serversCpu.toFixed(1)} / ${get.serversCpu.toFixed(1)}`,
+    );
+  } finally {
+    const all = os
+      .cpus()
+      .map((_, i) => i)
+      .join(',');
+    for (const pid of gridPids) await pin(pid, all).catch(() => {});
+    await fs.rm(file, { force: true });
+  }
+}
+
 async function main() {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'cairn-bench-grid-'));
   const env = { ...process.env, CAIRN_HOME: path.join(tmp, 'home') };
@@ -200,7 +265,10 @@ async function main() {
       'CPU s 10 servers put/get',
       'others put/get',
       'MB per CPU-s put/get',
+      'client CPU / primitives put/get',
     ];
+    const primitiveNotes = new Set<string>();
+    let headline: { put: Measured; get: Measured; size: number } | null = null;
     const rows: string[][] = [];
     for (const size of sizes) {
       const file = path.join(tmp, `in-${size}.bin`);
@@ -218,6 +286,10 @@ async function main() {
       if (!ok) throw new Error(`the ${size / MiB} MiB download differs from the upload`);
       await fs.rm(outFile);
       const floor = await measureFloor(file, size, path.join(tmp, 'floor'));
+      const upBound = await nodePrimitivesBound({ size, k: 3, n: 10, direction: 'upload' });
+      const downBound = await nodePrimitivesBound({ size, k: 3, n: 10, direction: 'download' });
+      primitiveNotes.add(`upload: ${upBound.note}`);
+      primitiveNotes.add(`download: ${downBound.note}`);
       rows.push([
         String(size / MiB),
         rate(size, base.seconds),
@@ -233,7 +305,10 @@ async function main() {
         `${put.serversCpu.toFixed(1)} / ${get.serversCpu.toFixed(1)}`,
         `${pct(put.others)} / ${pct(get.others)}`,
         `${rate(size, put.clientCpu + put.serversCpu)} / ${rate(size, get.clientCpu + get.serversCpu)}`,
+        `${(put.clientCpu / upBound.total).toFixed(2)} (${upBound.total.toFixed(2)} s) / ` +
+          `${(get.clientCpu / downBound.total).toFixed(2)} (${downBound.total.toFixed(2)} s)`,
       ]);
+      headline ??= { put, get, size };
       await fs.rm(file);
       console.log(
         `${size / MiB} MiB: put ${rate(size, put.seconds)} MB/s, get ${rate(size, get.seconds)} MB/s, byte-equal`,
@@ -244,9 +319,11 @@ async function main() {
     const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
     console.log(line(header));
     for (const r of rows) console.log(line(r));
+    console.log(`\nprimitives bound (same run): ${[...primitiveNotes].join('; ')}`);
     console.log(
-      '\ngoals (2-core machine): put >= 100 MB/s, get >= 200 MB/s, client peak RSS < 200 MB at 1 GiB',
+      'goals: client CPU at most 2x the primitives bound (issue #16); client peak RSS < 200 MB at 1 GiB',
     );
+    if (headline && args.includes('--split')) await splitRun(headline, env, grid, tmp);
   } finally {
     grid.child.kill('SIGTERM');
     await new Promise((r) => grid.child.once('exit', r));

@@ -51,6 +51,13 @@ export function cpuDelta(a: CpuSample, b: CpuSample): string {
     .join(', ');
 }
 
+/** CPU seconds of every Chromium process together between two samples (the grid left out). */
+export function chromiumCpuSeconds(a: CpuSample, b: CpuSample): number {
+  let sum = 0;
+  for (const [k, v] of b) if (k !== 'grid') sum += v - (a.get(k) ?? 0);
+  return sum;
+}
+
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };

@@ -22,6 +22,13 @@
  * Each phase also prints the CPU seconds spent by each kind of process (Chromium's renderer,
  * browser and network utility; the grid's relay + servers), to show where the time goes.
  *
+ * The primitives bound, measured in the same run (issue #16): the CPU seconds Chromium's
+ * processes spend when the page itself runs only WebCrypto SHA-256 (5.33 B per byte for an
+ * upload, 2 for a download, in 128 KiB pieces) and AES-CTR (every byte) over the same number
+ * of bytes, plus RS encode/decode timed on the same wasm codec in this Node process (same V8;
+ * a page cannot load the app's codec by itself). Each phase's Chromium CPU is printed
+ * divided by it; the goal is at most 2x.
+ *
  * Options: --sizes 256,64,1024 (MiB), --keep (leave the temp dir), --profile (V8 CPU
  * profiles of the page's workers and the service worker per phase, top functions by self
  * time; slows the phases, so its MB/s are not the headline). BENCH_GC_EVERY_MS=3000 also
@@ -38,7 +45,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { peakBytes, residentBytes, resetPeak } from './proc.ts';
 import { type Cdp, CdpPage, launchChromium } from './web-cdp.ts';
-import { cpuDelta, sampleCpu, WorkerProfiler } from './web-profile.ts';
+import { HASHED_PER_BYTE, nodePrimitivesBound } from './primitives.ts';
+import { chromiumCpuSeconds, cpuDelta, sampleCpu, WorkerProfiler } from './web-profile.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const MiB = 1024 * 1024;
@@ -254,6 +262,49 @@ async function plainDownloadBaseline(
   }
 }
 
+const SAMPLE = 64 * MiB;
+
+/**
+ * Chromium CPU seconds for WebCrypto SHA-256 and AES-CTR alone over `size` bytes in `page`
+ * (run on a sample of at most 64 MiB and scaled: both are linear in bytes).
+ */
+async function webCryptoCpu(
+  cdp: Cdp,
+  page: CdpPage,
+  gridPid: number,
+  size: number,
+  direction: 'upload' | 'download',
+): Promise<number> {
+  const sample = Math.min(size, SAMPLE);
+  await page.evaluate(`(() => {
+    const d = new Uint8Array(${sample});
+    for (let o = 0; o < d.length; o += 65536) crypto.getRandomValues(d.subarray(o, Math.min(o + 65536, d.length)));
+    globalThis.__benchSample = d;
+    return true;
+  })()`);
+  const before = await sampleCpu(cdp, gridPid);
+  await page.evaluate(`(async () => {
+    const d = globalThis.__benchSample;
+    const SEG = 128 * 1024;
+    const total = Math.round(d.length * ${HASHED_PER_BYTE[direction]});
+    for (let done = 0; done < total; ) {
+      const off = done % d.length;
+      const len = Math.min(SEG, d.length - off, total - done);
+      await crypto.subtle.digest('SHA-256', d.subarray(off, off + len));
+      done += len;
+    }
+    const key = await crypto.subtle.importKey('raw', new Uint8Array(16), 'AES-CTR', false, ['encrypt']);
+    const counter = new Uint8Array(16);
+    for (let off = 0; off < d.length; off += 1 << 20) {
+      await crypto.subtle.encrypt({ name: 'AES-CTR', counter, length: 64 }, key, d.subarray(off, off + (1 << 20)));
+    }
+    delete globalThis.__benchSample;
+    return true;
+  })()`);
+  const after = await sampleCpu(cdp, gridPid);
+  return chromiumCpuSeconds(before, after) * (size / sample);
+}
+
 interface Row {
   size: number;
   upMBs: number;
@@ -267,6 +318,11 @@ interface Row {
   downFirstS: number;
   upCpu: string;
   downCpu: string;
+  /** Chromium CPU seconds per phase, and the primitives bound of each. */
+  upChromiumCpu: number;
+  downChromiumCpu: number;
+  upBound: number;
+  downBound: number;
   profile: string;
 }
 
@@ -295,6 +351,12 @@ async function measure(
     );
     const readMBs = await readBaseline(page, file);
     const plainDownMBs = await plainDownloadBaseline(cdp, file, size, downloads);
+    const upBound =
+      (await webCryptoCpu(cdp, page, gridPid, size, 'upload')) +
+      (await nodePrimitivesBound({ size, k: 3, n: 10, direction: 'upload' })).rs;
+    const downBound =
+      (await webCryptoCpu(cdp, page, gridPid, size, 'download')) +
+      (await nodePrimitivesBound({ size, k: 3, n: 10, direction: 'download' })).rs;
     const profiler = profiling ? await WorkerProfiler.attach(cdp, page.sessionId) : null;
     const collector = await Collector.start(cdp, page.sessionId, !profiler);
     let profile = '';
@@ -354,6 +416,10 @@ async function measure(
       downFirstS: down.value.firstS,
       upCpu: cpuDelta(cpu0, cpu1),
       downCpu: cpuDelta(cpu2, cpu3),
+      upChromiumCpu: chromiumCpuSeconds(cpu0, cpu1),
+      downChromiumCpu: chromiumCpuSeconds(cpu2, cpu3),
+      upBound,
+      downBound,
       profile,
     };
   } finally {
@@ -392,11 +458,17 @@ async function main() {
         `           first downloaded bytes after ${row.downFirstS.toFixed(2)} s; renderer at rest before upload ${mb(row.upPeak.rendererBefore)} / before download ${mb(row.downPeak.rendererBefore)}; ` +
           `CPU upload: ${row.upCpu}; download: ${row.downCpu}`,
       );
+      console.log(
+        `           Chromium CPU / primitives bound: upload ${(row.upChromiumCpu / row.upBound).toFixed(2)}x ` +
+          `(${row.upChromiumCpu.toFixed(1)} s / ${row.upBound.toFixed(1)} s), download ` +
+          `${(row.downChromiumCpu / row.downBound).toFixed(2)}x (${row.downChromiumCpu.toFixed(1)} s / ${row.downBound.toFixed(1)} s)`,
+      );
       if (row.profile) console.log(row.profile);
       await fs.rm(file);
     }
     console.log(
-      'goal: upload >= 100 MB/s, download >= 200 MB/s, renderer peak < 300 MB at 1 GiB and flat in size',
+      'goals (issue #16): Chromium CPU at most 2x the primitives bound; download at least 0.6x the plain ' +
+        'HTTP download, first byte within 1 s; renderer peak above rest at most 150 MiB, flat in size',
     );
   } finally {
     grid.child.kill('SIGTERM');

@@ -25,7 +25,20 @@ export const EXIT_CODES_HELP = `exit codes: 0 success, 1 the operation failed (g
   CAIRN_DEBUG=1 prints stack traces.`;
 
 /** Codes of core errors that mean "the input was wrong", not "the grid failed". */
-const INPUT_CODES = new Set(['USAGE', 'BAD_CAP', 'BAD_KEY', 'BAD_INPUT', 'NOT_AUTHORIZED', 'SOURCE_CHANGED']);
+const INPUT_CODES = new Set([
+  'USAGE',
+  'BAD_CAP',
+  'BAD_KEY',
+  'BAD_INPUT',
+  'NOT_AUTHORIZED',
+  'SOURCE_CHANGED',
+  'NO_SUCH_CHILD',
+  'CHILD_EXISTS',
+  'NOT_A_DIRECTORY',
+  'IS_A_DIRECTORY',
+  'BAD_NAME',
+  'BAD_CHILD',
+]);
 
 interface SystemError extends Error {
   code?: string;

@@ -270,7 +270,18 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           link = l;
           channel = ch;
           client.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-            if (!isBinary) return;
+            if (!isBinary) {
+              // The answer a server gives a text message (core/protocol/README.md, Frames):
+              // dropping it would leave the client waiting for a reply that never comes.
+              client.send(
+                encodeError(
+                  0,
+                  'BAD_REQUEST',
+                  'frames are binary; text messages are not part of the protocol',
+                ),
+              );
+              return;
+            }
             const frame = toBytes(data);
             // The only thing the relay checks in a frame is its size (so one client cannot
             // break the server's link with a frame the link would refuse).

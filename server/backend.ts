@@ -29,9 +29,30 @@ export interface ShareFile {
  */
 export interface PendingShare {
   readonly file: ShareFile;
-  /** Makes it durable and visible under its final name. */
+  /** Makes it durable and visible under its final name (and drops its checkpoint). */
   commit(): Promise<void>;
+  /** Deletes it and its checkpoint. */
   discard(): Promise<void>;
+  /**
+   * Makes every byte written so far durable, then records `state` (the server's own bytes:
+   * which ranges those are, and whose upload) durably and whole, replacing the last one.
+   * After a crash the backend hands back the share with the last state recorded whole
+   * (recoverUploads); bytes written after it are not vouched for by it. Needs a written file.
+   */
+  checkpoint(state: Uint8Array): Promise<void>;
+  /** Closes any handle the share holds (it is being parked); later use reopens it. */
+  release(): Promise<void>;
+}
+
+/** An unfinished upload a previous run checkpointed, as recovered at start. */
+export interface RecoveredUpload {
+  si: StorageIndex;
+  sh: ShareNum;
+  /** The last state it recorded whole. */
+  state: Uint8Array;
+  /** Its data bytes on disk. */
+  bytes: number;
+  pending: PendingShare;
 }
 
 /** A journal left by a mutable write that may not have been applied in full. */
@@ -41,14 +62,25 @@ export interface JournalRecord {
 }
 
 export interface ShareBackend {
-  /** Prepares storage and forgets every upload a previous run left unfinished. */
+  /** Prepares storage. */
   init(): Promise<void>;
+  /**
+   * The unfinished uploads earlier runs checkpointed (each with its last whole state);
+   * everything else they left unfinished is deleted. Called once, after init.
+   */
+  recoverUploads(): Promise<RecoveredUpload[]>;
   /** Closes what the backend holds open. */
   close(): Promise<void>;
   /** Bytes the underlying storage can still take. */
   freeBytes(): Promise<number>;
   /** Every storage index with shares here, of either kind, once (for crawlers such as the lease expirer). */
   listStorageIndexes(): AsyncIterable<StorageIndex>;
+  /**
+   * The storage indexes with shares here (either kind, each once) whose base32 name starts
+   * with `prefix` (2 characters, Tahoe's prefix folders), sorted by that name: the lease
+   * crawler walks the 1024 prefixes in order and keeps its place by name.
+   */
+  storageIndexesIn(prefix: string): Promise<StorageIndex[]>;
   /** Share numbers of `kind` held for `si`. */
   listShares(kind: ShareKind, si: StorageIndex): Promise<ShareNum[]>;
   /** Opens a committed share, or null when there is none of that kind. */

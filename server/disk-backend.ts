@@ -1,8 +1,10 @@
 /**
- * Shares on a local disk, in Tahoe's layout:
+ * Shares on a local disk, in Tahoe's layout (DIR/storage is Tahoe's NODEDIR/storage; a
+ * Tahoe storage folder itself can be given as the storage folder, see `storageFolder`):
  *   DIR/storage/shares/<first 2 chars of base32 SI>/<base32 SI>/<shnum>
  *   DIR/storage/shares-second-kind/<kind>/<2 chars>/<base32 SI>/<shnum>
- *   DIR/storage/incoming/<base32 SI>.<shnum>.<n>   uploads in progress (wiped at start)
+ *   DIR/storage/incoming/<base32 SI>.<shnum>.<16 hex>         uploads in progress, and parked ones
+ *   DIR/storage/incoming/<base32 SI>.<shnum>.<16 hex>.state   an upload's last checkpoint
  *   DIR/storage/journal/<base32 SI>                mutable changes being applied (replayed at start)
  *   DIR/storage/corruption-advisories/
  * A storage index's folder under shares/ holds the kind of share (immutable or mutable)
@@ -14,23 +16,52 @@
  * A new immutable share is written under incoming/, fsynced, renamed into place, and the
  * folder fsynced, so a crash leaves either the whole share or none of it. Every file
  * handle goes through one HandleBudget.
+ *
+ * An upload's checkpoint fsyncs its data, then replaces its .state file (written to a
+ * temporary name, fsynced, renamed, folder fsynced; checksummed besides). At start, an upload
+ * with a whole .state is handed back to the server (recoverUploads) and everything else in
+ * incoming/ is deleted: data never checkpointed, torn or stray state files, older names.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { base32Decode, base32Encode } from '../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../core/types.ts';
-import type { JournalRecord, PendingShare, ShareBackend, ShareFile } from './backend.ts';
+import type { JournalRecord, PendingShare, RecoveredUpload, ShareBackend, ShareFile } from './backend.ts';
 import { containerKind, type ShareKind } from './containers.ts';
 import { defaultHandleBudget, HandleBudget, type HandleMode } from './handle-budget.ts';
 
 export interface DiskBackendOptions {
   /** File handles the backend may hold at once (default: a quarter of the process limit). */
   maxOpenFiles?: number;
+  /** The folder that holds shares/ (default DIR/storage). */
+  storageDir?: string;
+}
+
+/**
+ * The storage folder for a server folder DIR: DIR/storage, unless DIR is itself a Tahoe
+ * storage folder (a Tahoe node's NODEDIR/storage: it has shares/ and no storage/), whose
+ * shares are then served where they are.
+ */
+export async function storageFolder(dir: string): Promise<string> {
+  const isDir = (p: string) =>
+    fs.stat(p).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+  if (!(await isDir(path.join(dir, 'storage'))) && (await isDir(path.join(dir, 'shares')))) return dir;
+  return path.join(dir, 'storage');
 }
 
 const SI_NAME = /^[a-z2-7]{26}$/;
 const ADVISORY_NAME = /^[A-Za-z0-9._-]{1,200}$/;
+/** An upload's data file in incoming/: SI, share number, random tag. */
+const INCOMING_NAME = /^([a-z2-7]{26})\.(0|[1-9]\d{0,2})\.([0-9a-f]{16})$/;
+const STATE_SUFFIX = '.state';
+const STATE_MAGIC = Buffer.from('cairn-upload-checkpoint-v1\n');
+/** Larger state files are not ours (the server's states are a few KB at most). */
+const MAX_STATE_BYTES = 1024 * 1024;
 
 export class DiskBackend implements ShareBackend {
   readonly handles: HandleBudget;
@@ -39,14 +70,13 @@ export class DiskBackend implements ShareBackend {
   private readonly incomingDir: string;
   private readonly journalDir: string;
   private readonly advisoryDir: string;
-  private tempCounter = 0;
 
   constructor(
     readonly root: string,
     opts: DiskBackendOptions = {},
   ) {
     this.handles = new HandleBudget(opts.maxOpenFiles ?? defaultHandleBudget());
-    const storage = path.join(root, 'storage');
+    const storage = opts.storageDir ?? path.join(root, 'storage');
     this.sharesDir = path.join(storage, 'shares');
     this.secondDir = path.join(storage, 'shares-second-kind');
     this.incomingDir = path.join(storage, 'incoming');
@@ -55,9 +85,58 @@ export class DiskBackend implements ShareBackend {
   }
 
   async init(): Promise<void> {
-    await fs.rm(this.incomingDir, { recursive: true, force: true });
     for (const d of [this.sharesDir, this.incomingDir, this.journalDir, this.advisoryDir])
       await fs.mkdir(d, { recursive: true });
+  }
+
+  async recoverUploads(): Promise<RecoveredUpload[]> {
+    const names = await this.readdir(this.incomingDir);
+    const present = new Set(names);
+    const keep = new Set<string>();
+    const out: RecoveredUpload[] = [];
+    for (const name of names) {
+      const m = INCOMING_NAME.exec(name);
+      if (!m || Number(m[2]) > 255 || !present.has(name + STATE_SUFFIX)) continue;
+      const state = await this.readState(path.join(this.incomingDir, name + STATE_SUFFIX));
+      const stat = await fs.stat(path.join(this.incomingDir, name)).catch(() => null);
+      if (!state || !stat?.isFile()) continue;
+      const si = asStorageIndex(base32Decode(m[1]));
+      const sh = asShareNum(Number(m[2]));
+      keep.add(name);
+      keep.add(name + STATE_SUFFIX);
+      out.push({ si, sh, state, bytes: stat.size, pending: this.pendingAt(si, sh, name, true) });
+    }
+    let removed = false;
+    for (const name of names) {
+      if (keep.has(name)) continue;
+      await fs.rm(path.join(this.incomingDir, name), { recursive: true, force: true });
+      removed = true;
+    }
+    if (removed) await this.syncDir(this.incomingDir);
+    return out;
+  }
+
+  /** A state file's contents if it is whole (magic, length and checksum agree), else null. */
+  private async readState(p: string): Promise<Uint8Array | null> {
+    const bytes = await this.handles
+      .transient(async () => {
+        const h = await fs.open(p, 'r');
+        try {
+          if ((await h.stat()).size > MAX_STATE_BYTES) return null;
+          return await h.readFile();
+        } finally {
+          await h.close();
+        }
+      })
+      .catch(() => null);
+    if (!bytes || bytes.length < STATE_MAGIC.length + 4 + 32) return null;
+    if (!bytes.subarray(0, STATE_MAGIC.length).equals(STATE_MAGIC)) return null;
+    const length = bytes.readUInt32BE(STATE_MAGIC.length);
+    const end = STATE_MAGIC.length + 4 + length;
+    if (bytes.length !== end + 32) return null;
+    const sum = createHash('sha256').update(bytes.subarray(0, end)).digest();
+    if (!sum.equals(bytes.subarray(end))) return null;
+    return new Uint8Array(bytes.subarray(STATE_MAGIC.length + 4, end));
   }
 
   close(): Promise<void> {
@@ -100,6 +179,29 @@ export class DiskBackend implements ShareBackend {
         if (!(await seen(si))) yield si;
       }
     }
+  }
+
+  async storageIndexesIn(prefix: string): Promise<StorageIndex[]> {
+    if (!/^[a-z2-7]{2}$/.test(prefix)) throw new Error(`not a storage index prefix: '${prefix}'`);
+    const names = new Set<string>();
+    for (const root of [
+      this.sharesDir,
+      path.join(this.secondDir, 'immutable'),
+      path.join(this.secondDir, 'mutable'),
+    ]) {
+      for (const name of await this.readdir(path.join(root, prefix))) {
+        if (SI_NAME.test(name) && name.startsWith(prefix)) names.add(name);
+      }
+    }
+    const out: StorageIndex[] = [];
+    for (const name of [...names].sort()) {
+      try {
+        out.push(asStorageIndex(base32Decode(name)));
+      } catch {
+        // 26 letters that are no 16 bytes (trailing bits set): not a folder we made; leave it alone.
+      }
+    }
+    return out;
   }
 
   async listShares(kind: ShareKind, si: StorageIndex): Promise<ShareNum[]> {
@@ -168,10 +270,16 @@ export class DiskBackend implements ShareBackend {
   }
 
   createPending(si: StorageIndex, sh: ShareNum): PendingShare {
-    // Flat temp names: no per-SI folders to create and remove while others race for them.
-    const tmp = path.join(this.incomingDir, `${base32Encode(si)}.${sh}.${++this.tempCounter}`);
-    // Created by its first write ('wx+'): until then the upload holds no file at all.
-    const file = new DiskFile(this.handles, tmp, 'rw', 'wx+');
+    // Flat names: no per-SI folders to create and remove while others race for them. The
+    // random tag keeps names apart across restarts, which keep parked uploads.
+    return this.pendingAt(si, sh, `${base32Encode(si)}.${sh}.${randomBytes(8).toString('hex')}`, false);
+  }
+
+  private pendingAt(si: StorageIndex, sh: ShareNum, name: string, exists: boolean): PendingShare {
+    const tmp = path.join(this.incomingDir, name);
+    const statePath = tmp + STATE_SUFFIX;
+    // A new one is created by its first write ('wx+'): until then the upload holds no file at all.
+    const file = new DiskFile(this.handles, tmp, 'rw', exists ? undefined : 'wx+');
     let done = false;
     return {
       file,
@@ -194,13 +302,39 @@ export class DiskBackend implements ShareBackend {
           }
         }
         await this.syncDir(dir);
+        // A state left by a crash here has no data beside it and is deleted at start.
+        await fs.rm(statePath, { force: true });
       },
       discard: async () => {
         if (done) return;
         done = true;
         await this.handles.forget(tmp);
+        // State first: data without a state is deleted at start, never handed back.
+        await fs.rm(statePath, { force: true });
         await fs.rm(tmp, { force: true });
       },
+      checkpoint: async (state) => {
+        if (done) throw new Error('share already committed or discarded');
+        await file.sync();
+        const head = Buffer.alloc(STATE_MAGIC.length + 4);
+        STATE_MAGIC.copy(head);
+        head.writeUInt32BE(state.length, STATE_MAGIC.length);
+        const sum = createHash('sha256').update(head).update(state).digest();
+        const next = `${statePath}.tmp`;
+        await this.handles.transient(async () => {
+          const h = await fs.open(next, 'w', 0o600);
+          try {
+            await h.writeFile(Buffer.concat([head, state, sum]));
+            await h.sync();
+          } finally {
+            await h.close();
+          }
+        });
+        await fs.rename(next, statePath);
+        // Makes the state's name durable, and the data file's with it.
+        await this.syncDir(this.incomingDir);
+      },
+      release: () => this.handles.forget(tmp),
     };
   }
 

@@ -17,26 +17,47 @@ import type { Lease } from './containers.ts';
 export const MAX_LEASES_PER_SHARE = 64;
 
 export interface LeaseUpdate {
-  leases: Lease[];
+  /** Every lease record afterwards, in place (null: an empty slot, which only mutable containers have). */
+  leases: Array<Lease | null>;
   /** Index of the lease record that changed, or null when nothing did. */
   changed: number | null;
   how: 'renewed' | 'added' | 'replaced' | 'unchanged';
 }
 
-/** Adds `lease`, or renews the one with the same renew secret (expiry only grows). */
-export function addOrRenewLease(leases: Lease[], lease: Lease, cap = MAX_LEASES_PER_SHARE): LeaseUpdate {
-  const i = leases.findIndex((l) => equalBytes(l.renewHash, lease.renewHash));
+/**
+ * Adds `lease`, or renews the one with the same renew secret (expiry only grows), as Tahoe's
+ * add_or_renew_lease does: the first lease whose secret matches is renewed; a new lease
+ * takes the first empty slot, else goes at the end. Positions are kept, so a container
+ * changes only in the record touched (and, when a lease is appended, the count).
+ */
+export function addOrRenewLease(
+  leases: Array<Lease | null>,
+  lease: Lease,
+  cap = MAX_LEASES_PER_SHARE,
+): LeaseUpdate {
+  const i = leases.findIndex((l) => l !== null && equalBytes(l.renewHash, lease.renewHash));
   if (i >= 0) {
-    if (leases[i].expires >= lease.expires) return { leases, changed: null, how: 'unchanged' };
+    const old = leases[i] as Lease;
+    if (old.expires >= lease.expires) return { leases, changed: null, how: 'unchanged' };
     const out = leases.slice();
-    out[i] = { ...out[i], expires: lease.expires };
+    out[i] = { ...old, expires: lease.expires };
     return { leases: out, changed: i, how: 'renewed' };
   }
-  if (leases.length < cap) return { leases: [...leases, lease], changed: leases.length, how: 'added' };
-  let earliest = 0;
-  for (let j = 1; j < leases.length; j++) if (leases[j].expires < leases[earliest].expires) earliest = j;
+  const live = leases.filter((l) => l !== null).length;
+  if (live < cap) {
+    const empty = leases.indexOf(null);
+    const at = empty >= 0 ? empty : leases.length;
+    const out = leases.slice();
+    out[at] = lease;
+    return { leases: out, changed: at, how: 'added' };
+  }
+  let earliest = -1;
+  leases.forEach((l, j) => {
+    if (l && (earliest < 0 || l.expires < (leases[earliest] as Lease).expires)) earliest = j;
+  });
   // A lease that would expire before all kept ones adds nothing to the share's life.
-  if (leases[earliest].expires >= lease.expires) return { leases, changed: null, how: 'unchanged' };
+  if ((leases[earliest] as Lease).expires >= lease.expires)
+    return { leases, changed: null, how: 'unchanged' };
   const out = leases.slice();
   out[earliest] = lease;
   return { leases: out, changed: earliest, how: 'replaced' };

@@ -2,26 +2,37 @@
  * How a change to a mutable container becomes byte patches (pure). A read-test-write (or a
  * lease) changes a few places of a container: the data written, the header (data length,
  * extra-lease offset, the four lease slots), and the extra-lease block after the data,
- * which moves when the data grows. Only those bytes are written, so a write costs what it
- * touches, not the size of the share.
+ * which moves when the data grows past it. Only those bytes are written, so a write costs
+ * what it touches, not the size of the share.
  *
  * The plan is applied as: every patch in order, then the file set to `size` (cut, or
  * extended with zeros). Patches are absolute bytes at absolute offsets, so applying a plan
  * again to a file it was partly or wholly applied to gives the same result: that is what
  * makes a journal of it safe to replay after a crash.
  *
- * The result is byte for byte the container a whole rewrite would give
- * (tahoe-formats §7.5): data with gaps zero-filled, leases in the four slots then the
- * extra-lease block at 468 + data length, nothing after it.
+ * The result is byte for byte the container Tahoe's MutableShareFile leaves after the same
+ * operations (storage/mutable.py; tahoe-formats §7.5):
+ *  - a write past the data end zero-fills the gap and raises the data length; one past
+ *    the extra-lease block moves the block to just after it (468 + end), zeroing where it
+ *    was; the container never shrinks: a smaller `newLength` lowers the data length only,
+ *    the bytes after it stay until overwritten;
+ *  - lease records keep their places: a renewal rewrites its record, a new lease takes
+ *    the first empty slot (owner 0) or is appended to the extra block, and a dropped
+ *    lease becomes Tahoe's blank record in place.
  */
 import type { WriteVector } from '../core/protocol/storage-api.ts';
+import { equalBytes } from '../core/primitives/bytes.ts';
 import {
-  decodeExtraLeases,
+  blankMutableLease,
   decodeMutableHeader,
-  encodeExtraLeases,
+  decodeMutableLease,
   encodeMutableHeader,
+  encodeMutableLease,
+  extraLeaseRecords,
   type Lease,
   MUTABLE_DATA_OFFSET,
+  MUTABLE_HEADER_BYTES,
+  MUTABLE_LEASE_BYTES,
   MUTABLE_SLOTS,
   type MutableHeader,
 } from './containers.ts';
@@ -33,8 +44,10 @@ export interface SlotState {
   headerBytes: Uint8Array;
   /** The bytes from the extra-lease offset to the end of the file, as stored. */
   tailBytes: Uint8Array;
-  /** Leases of the four slots, then the extra ones. */
-  leases: Lease[];
+  /** Every lease record, raw, in Tahoe's numbering: the four slots, then the extra ones. */
+  records: Uint8Array[];
+  /** The records read (null: an empty slot). */
+  leases: Array<Lease | null>;
   fileSize: number;
 }
 
@@ -47,21 +60,33 @@ export function slotState(headerBytes: Uint8Array, tailBytes: Uint8Array, fileSi
   if (header.extraLeaseOffset < MUTABLE_DATA_OFFSET + header.dataLength) {
     throw new Error('mutable container is corrupt: its extra leases overlap its data');
   }
-  return {
-    header,
-    headerBytes,
-    tailBytes,
-    leases: [...header.slots.filter((l): l is Lease => l !== null), ...decodeExtraLeases(tailBytes)],
-    fileSize,
-  };
+  const records = [
+    ...Array.from({ length: MUTABLE_SLOTS }, (_, i) =>
+      headerBytes.subarray(
+        MUTABLE_HEADER_BYTES + i * MUTABLE_LEASE_BYTES,
+        MUTABLE_HEADER_BYTES + (i + 1) * MUTABLE_LEASE_BYTES,
+      ),
+    ),
+    ...extraLeaseRecords(tailBytes),
+  ];
+  return { header, headerBytes, tailBytes, records, leases: records.map(decodeMutableLease), fileSize };
+}
+
+/** The leases of a container, empty slots left out. */
+export function liveLeases(s: SlotState): Lease[] {
+  return s.leases.filter((l): l is Lease => l !== null);
 }
 
 export interface SlotChange {
   writes: WriteVector[];
-  /** Cuts the data to this length if shorter (null: keep). */
+  /** Lowers the data length to this if smaller (null: keep). */
   newLength: number | null;
-  /** The share's leases afterwards. */
-  leases: Lease[];
+  /**
+   * The share's lease records afterwards, in place (as addOrRenewLease returns them): a
+   * record equal to the stored one stays as it is, a null where a lease was becomes the
+   * blank record, and records past the old ones are appended.
+   */
+  leases: Array<Lease | null>;
 }
 
 export interface Patch {
@@ -88,11 +113,13 @@ export function planSlotChange(
   let maxEnd = oldLength;
   for (const w of change.writes) maxEnd = Math.max(maxEnd, w.offset + w.data.length);
   const length = change.newLength !== null && change.newLength < maxEnd ? change.newLength : maxEnd;
+  const version = old ? old.header.version : 2;
 
   const patches: Patch[] = [];
   // Bytes between the old data end and the new one that no write covers must read as
-  // zeros; on disk they may hold the old extra-lease block. (Past the old end of file,
-  // extending the file gives zeros for free.) Zero them first; the writes then land on top.
+  // zeros; on disk they may hold stale data (after a shrink) or the old extra-lease block.
+  // (Past the old end of file, extending the file gives zeros for free.) Zero them first;
+  // the writes then land on top.
   if (old) {
     const zeroEnd = Math.min(old.fileSize, D + maxEnd);
     if (zeroEnd > D + oldLength) {
@@ -103,8 +130,28 @@ export function planSlotChange(
     if (w.data.length > 0) patches.push({ offset: D + w.offset, data: w.data });
   }
 
-  const extraOffset = D + length;
-  const tail = encodeExtraLeases(change.leases.slice(MUTABLE_SLOTS));
+  // The lease records: unchanged ones keep their bytes.
+  const oldRecords = old ? old.records : [];
+  const records = change.leases.map((l, i) => {
+    const before = oldRecords[i];
+    if (l === null) {
+      if (before === undefined) return new Uint8Array(MUTABLE_LEASE_BYTES);
+      return old?.leases[i] === null ? before : blankMutableLease(version);
+    }
+    const enc = encodeMutableLease(l);
+    return before !== undefined && equalBytes(before, enc) ? before : enc;
+  });
+  for (let i = records.length; i < Math.max(MUTABLE_SLOTS, oldRecords.length); i++) {
+    records.push(oldRecords[i] ?? new Uint8Array(MUTABLE_LEASE_BYTES));
+  }
+  const extra = records.slice(MUTABLE_SLOTS);
+
+  const extraOffset = Math.max(old ? old.header.extraLeaseOffset : D, D + maxEnd);
+  const tail = new Uint8Array(4 + extra.length * MUTABLE_LEASE_BYTES);
+  new DataView(tail.buffer).setUint32(0, extra.length);
+  extra.forEach((r, i) => {
+    tail.set(r, 4 + i * MUTABLE_LEASE_BYTES);
+  });
   const reachedByData = patches.reduce((end, p) => Math.max(end, p.offset + p.data.length), 0);
   if (old && extraOffset === old.header.extraLeaseOffset && reachedByData <= extraOffset) {
     patches.push(...diffPatches(extraOffset, old.tailBytes, tail));
@@ -112,13 +159,14 @@ export function planSlotChange(
     patches.push({ offset: extraOffset, data: tail });
   }
 
-  const header = encodeMutableHeader({
-    nodeId: old ? old.header.nodeId : identity.nodeId,
-    writeEnabler: old ? old.header.writeEnabler : identity.writeEnabler,
-    dataLength: length,
-    extraLeaseOffset: extraOffset,
-    slots: change.leases.slice(0, MUTABLE_SLOTS),
-  });
+  const header = old
+    ? old.headerBytes.slice()
+    : encodeMutableHeader({ ...identity, dataLength: 0, extraLeaseOffset: D, slots: [] });
+  const hv = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  hv.setBigUint64(84, BigInt(length));
+  hv.setBigUint64(92, BigInt(extraOffset));
+  for (let i = 0; i < MUTABLE_SLOTS; i++)
+    header.set(records[i], MUTABLE_HEADER_BYTES + i * MUTABLE_LEASE_BYTES);
   if (old) {
     patches.push(...diffPatches(0, old.headerBytes, header));
   } else {

@@ -17,7 +17,14 @@ import * as L from '../core/protocol/limits.ts';
 import { StorageError } from '../core/protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
 import type { ShareBackend, ShareFile } from './backend.ts';
-import { decodeMutableHeader, type Lease, MUTABLE_DATA_OFFSET, MUTABLE_LEASE_BYTES } from './containers.ts';
+import {
+  decodeMutableHeader,
+  type LeaseRequest,
+  leaseFor,
+  MUTABLE_DATA_OFFSET,
+  MUTABLE_LEASE_BYTES,
+} from './containers.ts';
+import { type CrawlCounts, type ExpiryPolicy, judgeShare, tally, zeroCounts } from './expiry.ts';
 import { decodeJournal, encodeJournal, type JournalOp } from './journal.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
@@ -110,7 +117,7 @@ export class MutableSlots {
   /** Tahoe's slot_testv_and_readv_and_writev (tahoe-formats §7.3), all-or-nothing. */
   readTestWrite(
     a: ReadTestWriteArgs,
-    lease: Lease,
+    lease: LeaseRequest,
   ): Promise<{ success: boolean; data: Map<ShareNum, Uint8Array[]> }> {
     return this.o.locks.run(siKey(a.si), async () => {
       await this.settle(a.si);
@@ -161,7 +168,8 @@ export class MutableSlots {
           if (cur) ops.push({ sh, kind: 'delete' });
           continue;
         }
-        const leases = addOrRenewLease(cur ? cur.state.leases : [], lease).leases;
+        const version = cur ? cur.state.header.version : 2;
+        const leases = addOrRenewLease(cur ? cur.state.leases : [], leaseFor(lease, version)).leases;
         const plan = planSlotChange(
           cur ? cur.state : null,
           { nodeId: this.o.nodeId, writeEnabler: a.writeEnabler },
@@ -177,13 +185,13 @@ export class MutableSlots {
   }
 
   /** Adds or renews `lease` on every share of the slot; returns how many there are. Caller holds the exclusive lock. */
-  async leaseAll(si: StorageIndex, lease: Lease): Promise<number> {
+  async leaseAll(si: StorageIndex, lease: LeaseRequest): Promise<number> {
     await this.settle(si);
     const existing = await this.load(si);
     const ops: JournalOp[] = [];
     let growth = 0;
     for (const [sh, s] of existing) {
-      const u = addOrRenewLease(s.state.leases, lease);
+      const u = addOrRenewLease(s.state.leases, leaseFor(lease, s.state.header.version));
       if (u.changed === null) continue;
       const plan = planSlotChange(s.state, s.state.header, { writes: [], newLength: null, leases: u.leases });
       ops.push({ sh, kind: 'patch', size: plan.size, patches: plan.patches });
@@ -193,26 +201,76 @@ export class MutableSlots {
     return existing.size;
   }
 
-  /** Drops leases expired at `nowSecs`; deletes shares left with none. Caller holds the exclusive lock. */
-  async expire(si: StorageIndex, nowSecs: number): Promise<{ leasesRemoved: number; sharesDeleted: number }> {
+  /**
+   * Drops leases expired at `nowSecs` as Tahoe's expirer does (each becomes a blank record in
+   * place); deletes shares left with none. Caller holds the exclusive lock.
+   */
+  async expireByTime(
+    si: StorageIndex,
+    nowSecs: number,
+  ): Promise<{ leasesRemoved: number; sharesDeleted: number }> {
     await this.settle(si);
     const ops: JournalOp[] = [];
     let leasesRemoved = 0;
     let sharesDeleted = 0;
     for (const [sh, s] of await this.load(si)) {
-      const live = s.state.leases.filter((l) => l.expires > nowSecs);
-      if (live.length === s.state.leases.length && live.length > 0) continue;
-      leasesRemoved += s.state.leases.length - live.length;
-      if (live.length === 0) {
+      const kept = s.state.leases.map((l) => (l && l.expires > nowSecs ? l : null));
+      const live = kept.filter((l) => l !== null).length;
+      const had = s.state.leases.filter((l) => l !== null).length;
+      if (live === had && live > 0) continue;
+      leasesRemoved += had - live;
+      if (live === 0) {
         ops.push({ sh, kind: 'delete' });
         sharesDeleted++;
         continue;
       }
-      const plan = planSlotChange(s.state, s.state.header, { writes: [], newLength: null, leases: live });
+      const plan = planSlotChange(s.state, s.state.header, { writes: [], newLength: null, leases: kept });
       ops.push({ sh, kind: 'patch', size: plan.size, patches: plan.patches });
     }
     await this.commit(si, ops, 0);
     return { leasesRemoved, sharesDeleted };
+  }
+
+  /**
+   * The lease crawler's look at the slot (expiry.ts): every share judged under `policy`, and
+   * (with `policy.delete`) those with no live lease deleted through the journal, so a crash
+   * leaves the slot before or after, never between. Expired leases on shares that are kept
+   * stay. A share `keep(sh)` holds, or whose container cannot be read, is kept. Caller holds
+   * the exclusive lock.
+   */
+  async expire(
+    si: StorageIndex,
+    policy: ExpiryPolicy,
+    keep: (sh: ShareNum) => boolean,
+  ): Promise<CrawlCounts> {
+    await this.settle(si);
+    const c = zeroCounts();
+    const ops: JournalOp[] = [];
+    const found: Array<{ sh: ShareNum; bytes: number; leases: number; j: ReturnType<typeof judgeShare> }> =
+      [];
+    for (const sh of await this.o.backend.listShares('mutable', si)) {
+      const file = await this.o.backend.openShare('mutable', si, sh, false);
+      if (!file) continue;
+      let state: SlotState | null = null;
+      let bytes = 0;
+      try {
+        bytes = await file.size();
+        state = await readState(file);
+      } catch (err) {
+        this.o.log(
+          `lease crawler: cannot read mutable share ${sh} of si=${siPrefix(si)}: ${(err as Error).message}; kept`,
+        );
+      }
+      // Tahoe's blank records (null) are no leases at all.
+      const live = state ? state.leases.filter((l) => l !== null) : null;
+      const j = judgeShare(live ? live.map((l) => l.expires) : null, policy, keep(sh));
+      if (j.verdict === 'expired' && policy.delete) ops.push({ sh, kind: 'delete' });
+      found.push({ sh, bytes, leases: live ? live.length : 0, j });
+    }
+    await this.commit(si, ops, 0);
+    for (const s of found)
+      tally(c, 'mutable', s.bytes, s.leases, s.j, s.j.verdict === 'expired' && policy.delete);
+    return c;
   }
 
   /** The slot's shares and their containers. */

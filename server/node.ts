@@ -15,15 +15,20 @@ import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
 import { listenError } from '../core/protocol/listen-error.ts';
 import type { ServerId } from '../core/types.ts';
+import { type CrawlerPace, LeaseCrawler } from './crawler.ts';
 import { lockDir } from './dir-lock.ts';
-import { DiskBackend } from './disk-backend.ts';
+import { DiskBackend, storageFolder } from './disk-backend.ts';
+import type { ExpiryConfig } from './expiry.ts';
 import { RequestHandler } from './handler.ts';
 import { loadOrCreateIdentity } from './identity-store.ts';
 import { RelayLink } from './relay-link.ts';
 import { StorageServer } from './storage-server.ts';
 
 export interface StorageNodeOptions {
-  /** Keeps the key (private/server.key) and the shares (storage/). */
+  /**
+   * Keeps the key (private/server.key) and the shares (storage/); a Tahoe node's storage
+   * folder (NODEDIR/storage, holding shares/) is served in place, as is a Tahoe node folder.
+   */
   dir: string;
   /** Port to listen on (0 picks one); null or absent: no listening socket (relay only). */
   port?: number | null;
@@ -42,8 +47,15 @@ export interface StorageNodeOptions {
   uploadGraceMs?: number;
   /** Uploads in progress, all connections together. */
   maxPendingUploads?: number;
-  /** Run the lease expirer this often (default never: shares are kept until removed by hand). */
-  expireLeasesEveryMs?: number;
+  /**
+   * Lease expiry (expiry.ts): the mode and whether it is a dry run. Default off: the lease
+   * crawler only counts, and shares are kept until removed by hand.
+   */
+  expiry?: ExpiryConfig;
+  /** The lease crawler's pace (crawler.ts DEFAULT_PACE for what is not given). */
+  crawlPace?: Partial<CrawlerPace>;
+  /** Bytes of unfinished uploads kept for their clients to resume (default 16 GiB; 0 keeps none). */
+  maxParkedBytes?: number;
   announceIntervalMs?: number;
   now?: () => number;
   log?: (line: string) => void;
@@ -57,6 +69,8 @@ export interface StorageNode {
   readonly port: number | null;
   readonly server: StorageServer;
   readonly relayLink: RelayLink | null;
+  /** Walks the shares: counts them, expires leases if asked (status() for its figures). */
+  readonly crawler: LeaseCrawler;
   close(): Promise<void>;
 }
 
@@ -85,18 +99,31 @@ async function startLocked(
   unlock: () => Promise<void>,
 ): Promise<StorageNode> {
   const key = await loadOrCreateIdentity(dir);
+  const storageDir = await storageFolder(dir);
+  if (storageDir === dir) log(`serving the Tahoe storage folder ${dir} (its shares/ in place)`);
   const server = new StorageServer({
-    backend: new DiskBackend(dir, { maxOpenFiles: opts.maxOpenFiles }),
+    backend: new DiskBackend(dir, { maxOpenFiles: opts.maxOpenFiles, storageDir }),
     nodeId: serverLeaseSeed(key.serverId),
     reservedSpace: opts.reservedSpace,
     uploadIdleTimeoutMs: opts.uploadIdleTimeoutMs,
     uploadGraceMs: opts.uploadGraceMs,
     maxPendingUploads: opts.maxPendingUploads,
-    expireLeasesEveryMs: opts.expireLeasesEveryMs,
+    maxParkedBytes: opts.maxParkedBytes,
+    maxParkedUploads: opts.maxParkedBytes === 0 ? 0 : undefined,
     now: opts.now,
     log,
   });
   await server.start();
+  const crawler = new LeaseCrawler({
+    target: server,
+    statePath: path.join(dir, 'storage', 'lease-crawler.json'),
+    statusPath: path.join(dir, 'storage', 'status.json'),
+    expiry: opts.expiry ?? { mode: null, dryRun: false },
+    pace: opts.crawlPace,
+    now: opts.now,
+    availableSpace: () => server.availableSpace(),
+    log,
+  });
   const handler = new RequestHandler(server, key, log);
 
   let http: ReturnType<typeof serve> | null = null;
@@ -104,7 +131,7 @@ async function startLocked(
   let url: string | null = null;
   let port: number | null = null;
   if (opts.port !== null && opts.port !== undefined) {
-    const app = storageApp(handler, key);
+    const app = storageApp(handler, key, crawler, server);
     wss = new WebSocketServer({ noServer: true, maxPayload: L.WS_MAX_PAYLOAD });
     const host = opts.host ?? '127.0.0.1';
     http = serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
@@ -132,6 +159,8 @@ async function startLocked(
     });
     relayLink.start();
   }
+  // Last: a server that failed to come up leaves no crawler behind.
+  await crawler.start();
   log(`storage server ${key.serverId} ${url ? `listening at ${url}` : 'reachable through the relay only'}`);
 
   return {
@@ -141,20 +170,37 @@ async function startLocked(
     port,
     server,
     relayLink,
+    crawler,
     async close() {
       relayLink?.stop();
       if (wss) for (const c of wss.clients) c.terminate();
       if (http) await new Promise<void>((r) => http.close(() => r()));
+      await crawler.stop();
       await server.stop();
       await unlock();
     },
   };
 }
 
-/** The HTTP face: /v1/storage (WebSocket) and /v1/id (who am I, for people and scripts). */
-function storageApp(handler: RequestHandler, key: ServerKeyPair): Hono {
+/**
+ * The HTTP face: /v1/storage (WebSocket), /v1/id (who am I, for people and scripts) and
+ * /v1/status (space and the lease crawler's figures: counts and sizes only, no storage index).
+ */
+function storageApp(
+  handler: RequestHandler,
+  key: ServerKeyPair,
+  crawler: LeaseCrawler,
+  server: StorageServer,
+): Hono {
   const app = new Hono();
   app.get('/v1/id', (c) => c.json({ serverId: key.serverId }));
+  app.get('/v1/status', async (c) =>
+    c.json({
+      serverId: key.serverId,
+      availableSpace: await server.availableSpace(),
+      ...(await crawler.status()),
+    }),
+  );
   app.get(
     '/v1/storage',
     upgradeWebSocket(() => {

@@ -10,6 +10,7 @@ import type { ServerKeyPair } from '../core/protocol/identity.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
 import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
+import { ThrottledLog } from '../relay/log-throttle.ts';
 import type { RequestHandler, Session } from './handler.ts';
 
 export interface RelayLinkOptions {
@@ -41,9 +42,16 @@ export class RelayLink {
   /** True once the relay has accepted an announcement on the current link. */
   announced = false;
 
+  /**
+   * What the relay sends that the server only logs: a line per 10 s with a count, so a relay
+   * (maybe someone else's) cannot fill the server's disk with log lines (bench/fuzz.ts).
+   */
+  private readonly fromRelay: ThrottledLog;
+
   constructor(private readonly opts: RelayLinkOptions) {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => {});
+    this.fromRelay = new ThrottledLog(this.log);
   }
 
   start(): void {
@@ -89,8 +97,10 @@ export class RelayLink {
       this.announced = false;
       if (this.ws === ws) this.ws = null;
       if (this.stopped) return;
+      // Not unref'd: for a relay-only server (no listening socket) this timer is all that
+      // keeps the process alive between a lost link and the next try; unref'd, the process
+      // ended (exit code 13, nothing logged) whenever its relay went away. stop() clears it.
       this.timer = setTimeout(() => this.connect(), this.backoffMs);
-      this.timer.unref?.();
       this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
     });
   }
@@ -105,7 +115,15 @@ export class RelayLink {
   async announce(): Promise<void> {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    const d = await this.opts.describe();
+    let d: Awaited<ReturnType<typeof this.opts.describe>>;
+    try {
+      d = await this.opts.describe();
+    } catch (err) {
+      // Called from timers: a failure (its folder gone at shutdown, a disk error) is logged,
+      // and the next announcement tries again.
+      this.log(`cannot describe this server for the relay: ${(err as Error).message}`);
+      return;
+    }
     // The seq is the time in ms (kept growing within this process): the relay refuses any seq
     // not above the last it accepted, and remembers that for as long as an announcement can
     // live. Time needs no state on disk and survives restarts; the relay already requires the
@@ -143,7 +161,7 @@ export class RelayLink {
     try {
       env = decodeEnvelope(msg);
     } catch {
-      this.log('relay sent a malformed envelope; ignoring it');
+      this.fromRelay.note('relay sent a malformed envelope; ignoring it');
       return;
     }
     switch (env.kind) {
@@ -191,13 +209,16 @@ export class RelayLink {
         this.announced = true;
         for (const w of this.acceptedWaiters.splice(0)) w();
       } else if (t === 'rejected') {
-        this.log(`the relay rejected the announcement: ${f.string('m', 500)}`);
+        // The relay's words, on one line (no control characters: they could forge log lines).
+        this.fromRelay.note(
+          `the relay rejected the announcement: ${f.string('m', 500).replace(/\p{Cc}/gu, ' ')}`,
+        );
         // A refusal that may pass later (busy, rate, an old link of ours still held) names
         // when to try again; without that, the next regular announcement is the retry.
         if (f.has('retry')) this.retryIn(f.uint('retry', Number.MAX_SAFE_INTEGER));
       }
     } catch {
-      this.log('relay sent a malformed control message; ignoring it');
+      this.fromRelay.note('relay sent a malformed control message; ignoring it');
     }
   }
 }

@@ -5,13 +5,16 @@
  * clock is injected so tests can move time.
  *
  * Nothing one client does may stop the server serving others: uploads in progress are
- * bounded per connection and in total and end with their connection (uploads.ts), file
+ * bounded per connection and in total and are set aside (parked) with their connection
+ * (uploads.ts); parked uploads hold no slot or file and are bounded in number, bytes and age; file
  * handles are bounded (the backend's handle budget), leases per share are capped
  * (leases.ts), advisories are bounded (advisories.ts), and space is booked atomically
  * (space.ts) for uploads and mutable writes alike.
  */
+import { createHash } from 'node:crypto';
 import { base32Encode } from '../core/primitives/base32.ts';
 import { equalBytes } from '../core/primitives/bytes.ts';
+import { decodeCbor, encodeCbor, Fields } from '../core/protocol/cbor.ts';
 import type {
   AllocateArgs,
   BucketArgs,
@@ -25,24 +28,39 @@ import * as L from '../core/protocol/limits.ts';
 import { type AllocateResult, StorageError, type ServerVersion } from '../core/protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
 import { AdvisoryLimiter, advisoryName, advisoryText } from './advisories.ts';
-import type { ShareBackend, ShareFile } from './backend.ts';
+import type { RecoveredUpload, ShareBackend, ShareFile } from './backend.ts';
 import {
   decodeImmutableLeases,
   encodeImmutableHeader,
   encodeImmutableLeases,
+  encodeLeaseCount,
   IMMUTABLE_HEADER_BYTES,
   IMMUTABLE_LEASE_BYTES,
+  IMMUTABLE_LEASE_COUNT_OFFSET,
   immutableLayout,
+  type LeaseRequest,
+  leaseFor,
   newLease,
+  OWNER_ALLOCATE,
+  OWNER_LEASE,
 } from './containers.ts';
+import { type CrawlCounts, type ExpiryPolicy, examineStorageIndex } from './expiry.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
 import { MutableSlots } from './mutable-slots.ts';
-import { addRange, overlaps } from './ranges.ts';
+import { isCanonical } from '../core/protocol/ranges.ts';
+import { addRange, countAfterAdd, coveredBytes, overlaps, type Range } from './ranges.ts';
 import { ReaderCache } from './reader-cache.ts';
 import { siKey, siPrefix } from './si.ts';
 import { SpaceLedger } from './space.ts';
-import { type Bucket, type Refusal, UploadSession, UploadTable } from './uploads.ts';
+import {
+  type Bucket,
+  type ParkedUpload,
+  ParkedTable,
+  type Refusal,
+  UploadSession,
+  UploadTable,
+} from './uploads.ts';
 
 export { siPrefix } from './si.ts';
 export { UploadSession } from './uploads.ts';
@@ -53,6 +71,14 @@ export const APPLICATION_VERSION = 'cairn/0.1.0';
 export const MAX_PENDING_UPLOADS = 8192;
 /** How long the uploads of a closed connection wait for their client to reconnect. */
 export const UPLOAD_GRACE_MS = 30_000;
+/** How long an unfinished upload is kept for its client to resume it. */
+export const PARKED_TTL_MS = 24 * 3600 * 1000;
+/** Unfinished uploads kept at most, and their bytes on disk at most (the oldest give way). */
+export const MAX_PARKED_UPLOADS = 8192;
+export const MAX_PARKED_BYTES = 16 * 2 ** 30;
+/** A bucket's written bytes are made durable (a checkpoint) after this many bytes or this long. */
+export const CHECKPOINT_BYTES = 4 * 2 ** 20;
+export const CHECKPOINT_MS = 2_000;
 
 export interface StorageServerOptions {
   backend: ShareBackend;
@@ -70,8 +96,13 @@ export interface StorageServerOptions {
   maxPendingUploads?: number;
   /** Uploads in progress per connection (default limits.MAX_PENDING_UPLOADS_PER_CONNECTION). */
   maxPendingUploadsPerConnection?: number;
-  /** Run the lease expirer this often (default: never, as in Tahoe). */
-  expireLeasesEveryMs?: number;
+  /** Unfinished uploads kept for resumption: how many, how many bytes, how long (defaults above). */
+  maxParkedUploads?: number;
+  maxParkedBytes?: number;
+  parkedTtlMs?: number;
+  /** Checkpoint a bucket after this many written bytes or this long (defaults above). */
+  checkpointBytes?: number;
+  checkpointMs?: number;
   /** Log lines for the operator; never given caps or plaintext (the server has neither). */
   log?: (line: string) => void;
 }
@@ -84,21 +115,23 @@ export class StorageServer {
   private readonly locks = new KeyedLock();
   private readonly space: SpaceLedger;
   private readonly uploads: UploadTable;
+  private readonly parked: ParkedTable;
+  /** Buckets being parked, by bucket key: an allocate of the same share waits for them. */
+  private readonly parking = new Map<string, Promise<void>>();
+  private readonly checkpointBytes: number;
+  private readonly checkpointMs: number;
   private readonly mutable: MutableSlots;
   private readonly advisories: AdvisoryLimiter;
   private advisorySeq = 0;
   /** Recently read immutable shares and their data lengths (their data never changes once closed). */
   private readonly readers: ReaderCache;
   private sweeper: ReturnType<typeof setInterval> | undefined;
-  private expirer: ReturnType<typeof setInterval> | undefined;
-  private readonly expireEveryMs: number | undefined;
 
   constructor(opts: StorageServerOptions) {
     this.backend = opts.backend;
     this.nodeId = opts.nodeId;
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => {});
-    this.expireEveryMs = opts.expireLeasesEveryMs;
     this.space = new SpaceLedger(opts.reservedSpace ?? 0);
     this.uploads = new UploadTable({
       perConnection: opts.maxPendingUploadsPerConnection ?? L.MAX_PENDING_UPLOADS_PER_CONNECTION,
@@ -106,6 +139,13 @@ export class StorageServer {
       graceMs: opts.uploadGraceMs ?? UPLOAD_GRACE_MS,
       idleMs: opts.uploadIdleTimeoutMs ?? 10 * 60 * 1000,
     });
+    this.parked = new ParkedTable({
+      count: opts.maxParkedUploads ?? MAX_PARKED_UPLOADS,
+      bytes: opts.maxParkedBytes ?? MAX_PARKED_BYTES,
+      ttlMs: opts.parkedTtlMs ?? PARKED_TTL_MS,
+    });
+    this.checkpointBytes = opts.checkpointBytes ?? CHECKPOINT_BYTES;
+    this.checkpointMs = opts.checkpointMs ?? CHECKPOINT_MS;
     this.mutable = new MutableSlots({
       backend: this.backend,
       locks: this.locks,
@@ -124,30 +164,30 @@ export class StorageServer {
 
   async start(): Promise<void> {
     await this.backend.init();
+    await this.recoverUploads(await this.backend.recoverUploads());
     await this.mutable.recover();
     this.advisories.load(await this.backend.advisoryNames());
     const { graceMs, idleMs } = this.uploads.limits;
     this.sweeper = setInterval(
       () => {
-        void this.abortIdleUploads();
+        void this.parkIdleUploads();
+        void this.expireParked();
         void this.readers.closeIdle();
       },
       Math.min(30_000, idleMs, graceMs),
     );
     this.sweeper.unref?.();
-    if (this.expireEveryMs) {
-      this.expirer = setInterval(() => {
-        this.expireLeases().catch((err) => this.log(`lease expiry failed: ${(err as Error).message}`));
-      }, this.expireEveryMs);
-      this.expirer.unref?.();
-    }
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
-    if (this.expirer) clearInterval(this.expirer);
     await this.readers.closeAll();
-    for (const b of this.uploads.all()) await this.dropBucket(b);
+    // Unfinished uploads stay resumable across a restart.
+    for (const b of this.uploads.all()) {
+      this.unbook(b);
+      await this.park(b);
+    }
+    await Promise.all(this.parking.values());
     await this.backend.close();
   }
 
@@ -170,6 +210,16 @@ export class StorageServer {
     return Math.floor((this.now() + LEASE_DURATION_MS) / 1000);
   }
 
+  /** A lease running 31 days from now, with the owner number Tahoe gives it. */
+  private leaseRequest(
+    renew: Uint8Array,
+    cancel: Uint8Array,
+    owner: number,
+    nodeId?: Uint8Array,
+  ): LeaseRequest {
+    return { renew, cancel, owner, nodeId, expires: this.leaseExpiry() };
+  }
+
   // ---- connections --------------------------------------------------------------------
 
   /** A connection opened: uploads it allocates live as long as it does (plus a grace). */
@@ -182,9 +232,22 @@ export class StorageServer {
     this.uploads.close(session, this.now());
   }
 
-  /** Uploads in progress, and how many of them lost their connection (white-box figures for tests). */
-  uploadCounts(): { inProgress: number; orphaned: number } {
-    return { inProgress: this.uploads.size, orphaned: this.uploads.orphanCount };
+  /** Uploads in progress, how many of them lost their connection, and parked ones (white-box figures for tests). */
+  uploadCounts(): {
+    inProgress: number;
+    orphaned: number;
+    parked: number;
+    parkedBytes: number;
+    /** Space promised to uploads and mutable writes in progress. */
+    bookedBytes: number;
+  } {
+    return {
+      inProgress: this.uploads.size,
+      orphaned: this.uploads.orphanCount,
+      parked: this.parked.size,
+      parkedBytes: this.parked.bytes,
+      bookedBytes: this.space.promised,
+    };
   }
 
   // ---- immutable ----------------------------------------------------------------------
@@ -192,29 +255,63 @@ export class StorageServer {
   allocate(a: AllocateArgs, session: UploadSession): Promise<AllocateResult> {
     return this.locks.run(siKey(a.si), async () => {
       const existing = new Set(await this.backend.listShares('immutable', a.si));
-      const free = await this.backend.freeBytes();
+      const secretHash = sha256(a.upload);
+      await this.parkingDone(a.si, a.shares);
+      // Parked uploads of others give way when the space is needed for this one.
+      const fresh = a.shares.filter(
+        (sh) =>
+          !existing.has(sh) &&
+          !this.uploads.get(bucketKey(a.si, sh)) &&
+          !this.parked.get(parkedKey(bucketKey(a.si, sh), secretHash)),
+      ).length;
+      let free = await this.backend.freeBytes();
+      if (fresh > 0 && fresh * a.size > this.space.available(free) && this.parked.size > 0) {
+        free = await this.makeRoom(fresh * a.size, free, a.si);
+      }
+      await this.parkingDone(a.si, a.shares);
       // From here to the end of the loop nothing awaits: each check and its booking are
       // one step, so concurrent allocations cannot both be promised the same bytes or slots.
       const now = this.now();
       const alreadyHave: ShareNum[] = [];
       const allocated: ShareNum[] = [];
+      const have = new Map<ShareNum, Range[]>();
       const evicted: Bucket[] = [];
+      const stale: ParkedUpload[] = [];
+      let resumed = 0;
       let refusedForSpace = 0;
       let refusal: Refusal | null = null;
       for (const sh of a.shares) {
+        const key = bucketKey(a.si, sh);
         if (existing.has(sh)) {
           alreadyHave.push(sh);
+          // Unfinished uploads of a share that exists are of no more use.
+          for (const p of this.parked.forBucket(key)) {
+            this.parked.remove(p);
+            stale.push(p);
+          }
           continue;
         }
-        const key = bucketKey(a.si, sh);
         const held = this.uploads.get(key);
         if (held) {
           // Idempotent for the same upload; another upload's bucket is busy (neither list).
           if (equalBytes(held.upload, a.upload)) {
             this.uploads.touch(held, session, now);
+            held.received = 0;
             allocated.push(sh);
+            if (held.written.length > 0)
+              have.set(
+                sh,
+                held.written.map(([x, y]): Range => [x, y]),
+              );
           }
           continue;
+        }
+        let parked = this.parked.get(parkedKey(key, secretHash));
+        if (parked && parked.size !== a.size) {
+          // Written for another layout: of no use to this one.
+          this.parked.remove(parked);
+          stale.push(parked);
+          parked = undefined;
         }
         if (a.size > this.space.available(free)) {
           refusedForSpace++;
@@ -230,14 +327,15 @@ export class StorageServer {
           break;
         }
         this.space.tryBook(free, a.size); // fits: checked above, and nothing awaited since
+        if (parked) this.parked.remove(parked);
         this.uploads.add({
           key,
           si: a.si,
           sh,
           upload: a.upload.slice(),
           size: a.size,
-          pending: this.backend.createPending(a.si, sh),
-          written: [],
+          pending: parked?.pending ?? this.backend.createPending(a.si, sh),
+          written: parked ? parked.ranges.map(([x, y]): Range => [x, y]) : [],
           lastActive: now,
           queue: Promise.resolve(),
           renew: a.renew.slice(),
@@ -245,12 +343,27 @@ export class StorageServer {
           done: false,
           session,
           orphanedAt: null,
+          secretHash,
+          received: 0,
+          unsynced: 0,
+          checkpointing: null,
+          checkpointTimer: null,
         });
         allocated.push(sh);
+        if (parked) {
+          resumed++;
+          have.set(
+            sh,
+            parked.ranges.map(([x, y]): Range => [x, y]),
+          );
+        }
       }
-      for (const b of evicted) await this.discard(b);
-      if (evicted.length) this.log(`aborted ${evicted.length} orphaned upload(s) to make room`);
-      if (alreadyHave.length > 0) await this.leaseImmutable(a.si, alreadyHave, a.renew, a.cancel);
+      for (const p of stale) await p.pending.discard();
+      for (const b of evicted) await this.park(b);
+      if (evicted.length) this.log(`set aside ${evicted.length} orphaned upload(s) to make room`);
+      if (alreadyHave.length > 0) {
+        await this.leaseImmutable(a.si, alreadyHave, this.leaseRequest(a.renew, a.cancel, OWNER_ALLOCATE));
+      }
       if (allocated.length === 0 && alreadyHave.length === 0) {
         if (refusal === 'closed') throw new StorageError('UNAVAILABLE', 'the connection is closed');
         if (refusal === 'connection') {
@@ -274,13 +387,42 @@ export class StorageServer {
           );
         }
       }
+      const held = [...have.values()].reduce((n, r) => n + coveredBytes(r), 0);
       this.log(
         `allocate si=${siPrefix(a.si)} size=${a.size} new=${allocated.length} have=${alreadyHave.length}` +
+          (have.size ? ` continued=${have.size} (${resumed} parked) holding=${held}` : '') +
           (refusedForSpace ? ` refused=${refusedForSpace} (space)` : '') +
           (refusal ? ` refused (${refusal} upload limit)` : ''),
       );
-      return { alreadyHave, allocated };
+      return { alreadyHave, allocated, have };
     });
+  }
+
+  /** Waits until no bucket of these shares is being parked (so one that is, is found parked). */
+  private async parkingDone(si: StorageIndex, shares: readonly ShareNum[]): Promise<void> {
+    for (;;) {
+      const busy = shares.map((sh) => this.parking.get(bucketKey(si, sh))).filter((p) => p !== undefined);
+      if (busy.length === 0) return;
+      await Promise.all(busy);
+    }
+  }
+
+  /**
+   * Deletes parked uploads, oldest first, until `needed` bytes are available or none is left
+   * (never those of `keep`, the storage index being allocated). Returns the free bytes after.
+   */
+  private async makeRoom(needed: number, free: number, keep: StorageIndex): Promise<number> {
+    let now = free;
+    const keepKey = `${siKey(keep)}/`;
+    for (const p of this.parked.all()) {
+      if (this.space.available(now) >= needed) break;
+      if (p.bucket.startsWith(keepKey)) continue;
+      this.parked.remove(p);
+      await p.pending.discard();
+      now = await this.backend.freeBytes();
+      this.log(`deleted an unfinished upload (${p.bytes} bytes) to make room`);
+    }
+    return now;
   }
 
   private bucketFor(si: StorageIndex, sh: ShareNum, upload: Uint8Array, session: UploadSession): Bucket {
@@ -305,6 +447,12 @@ export class StorageServer {
     // One write at a time per bucket: the overlap check must see every earlier write.
     const task = b.queue.then(async () => {
       if (b.done) throw new StorageError('NOT_FOUND', `the upload of share ${a.sh} was closed or aborted`);
+      if (countAfterAdd(b.written, a.offset, end) > L.MAX_BUCKET_RANGES) {
+        throw new StorageError(
+          'BAD_REQUEST',
+          `writes to share ${a.sh} leave more than ${L.MAX_BUCKET_RANGES} separate pieces; write in order`,
+        );
+      }
       for (const [s, e] of overlaps(b.written, a.offset, end)) {
         const have = await b.pending.file.read(IMMUTABLE_HEADER_BYTES + s, e - s);
         if (!equalBytes(have, a.data.subarray(s - a.offset, e - a.offset))) {
@@ -316,10 +464,53 @@ export class StorageServer {
       }
       await b.pending.file.write(IMMUTABLE_HEADER_BYTES + a.offset, a.data);
       addRange(b.written, a.offset, end);
-      b.lastActive = this.now();
+      const now = this.now();
+      b.lastActive = now;
+      b.received += a.data.length;
+      b.unsynced += a.data.length;
+      if (b.unsynced >= this.checkpointBytes) void this.checkpoint(b);
+      else this.checkpointLater(b);
     });
     b.queue = task.catch(() => {});
     return task;
+  }
+
+  /**
+   * Makes the bytes a bucket has received durable and records which they are, so they
+   * survive a crash or a restart. One checkpoint at a time per bucket: bytes written while
+   * one runs are taken by the next, which its end starts (or schedules).
+   */
+  private checkpoint(b: Bucket): Promise<void> {
+    if (b.checkpointing) return b.checkpointing;
+    if (b.checkpointTimer) {
+      clearTimeout(b.checkpointTimer);
+      b.checkpointTimer = null;
+    }
+    if (b.done || b.unsynced === 0 || b.written.length === 0) return Promise.resolve();
+    const ranges = b.written.map(([x, y]): Range => [x, y]);
+    b.unsynced = 0;
+    const run = b.pending
+      .checkpoint(encodeUploadState(b, ranges, this.now()))
+      // The state on disk stays the last one recorded whole: older, never wrong.
+      .catch((err) => this.log(`checkpoint of an upload failed: ${(err as Error).message}`))
+      .finally(() => {
+        b.checkpointing = null;
+        if (b.done || b.unsynced === 0) return;
+        if (b.unsynced >= this.checkpointBytes) void this.checkpoint(b);
+        else this.checkpointLater(b);
+      });
+    b.checkpointing = run;
+    return run;
+  }
+
+  /** A checkpoint `checkpointMs` from now, unless one is due already. */
+  private checkpointLater(b: Bucket): void {
+    if (b.checkpointTimer || b.checkpointing || b.done) return;
+    b.checkpointTimer = setTimeout(() => {
+      b.checkpointTimer = null;
+      void this.checkpoint(b);
+    }, this.checkpointMs);
+    b.checkpointTimer.unref?.();
   }
 
   async close(a: BucketArgs, session: UploadSession): Promise<void> {
@@ -336,7 +527,8 @@ export class StorageServer {
       }
       b.done = true;
       this.unbook(b);
-      const lease = newLease(b.renew, b.cancel, this.leaseExpiry());
+      await b.checkpointing;
+      const lease = newLease(b.renew, b.cancel, this.leaseExpiry(), undefined, OWNER_ALLOCATE);
       try {
         await b.pending.file.write(0, encodeImmutableHeader(length, 1));
         await b.pending.file.write(IMMUTABLE_HEADER_BYTES + length, encodeImmutableLeases([lease]));
@@ -346,7 +538,13 @@ export class StorageServer {
         await b.pending.discard();
         throw err;
       }
-      this.log(`close si=${siPrefix(a.si)} sh=${a.sh} bytes=${length}`);
+      // Unfinished uploads of this share by other secrets are of no more use.
+      for (const p of this.parked.forBucket(b.key)) {
+        this.parked.remove(p);
+        await p.pending.discard();
+      }
+      // received: what this bucket took since it was last granted (an upload resumed sends less).
+      this.log(`close si=${siPrefix(a.si)} sh=${a.sh} bytes=${length} received=${b.received}`);
     });
   }
 
@@ -359,12 +557,17 @@ export class StorageServer {
   /** Takes a bucket out of the table and gives back its space (synchronously). */
   private unbook(b: Bucket): void {
     b.done = true;
+    if (b.checkpointTimer) {
+      clearTimeout(b.checkpointTimer);
+      b.checkpointTimer = null;
+    }
     this.uploads.remove(b);
     this.space.release(b.size);
   }
 
   private async discard(b: Bucket): Promise<void> {
     await b.queue;
+    await b.checkpointing;
     await b.pending.discard();
   }
 
@@ -374,12 +577,121 @@ export class StorageServer {
     await this.discard(b);
   }
 
-  /** Aborts orphaned uploads past their grace and uploads nobody touched for the idle timeout. */
-  async abortIdleUploads(): Promise<number> {
+  /**
+   * Sets an unbooked bucket aside for its client to resume: what it received is made
+   * durable, its handle closed, and it waits in the parked table (or, with nothing written,
+   * is simply dropped). An allocate of the same share waits until this is done.
+   */
+  private park(b: Bucket): Promise<void> {
+    const run = (async () => {
+      await b.queue;
+      await b.checkpointing;
+      if (b.written.length === 0) {
+        await b.pending.discard();
+        return;
+      }
+      const ranges = b.written.map(([x, y]): Range => [x, y]);
+      const at = this.now();
+      try {
+        await b.pending.checkpoint(encodeUploadState(b, ranges, at));
+        await b.pending.release();
+      } catch (err) {
+        this.log(`could not set an unfinished upload aside: ${(err as Error).message}`);
+        await b.pending.discard().catch(() => {});
+        return;
+      }
+      await this.keepParked({
+        key: parkedKey(b.key, b.secretHash),
+        bucket: b.key,
+        si: b.si,
+        sh: b.sh,
+        secretHash: b.secretHash,
+        size: b.size,
+        ranges,
+        parkedAt: at,
+        bytes: IMMUTABLE_HEADER_BYTES + ranges[ranges.length - 1][1],
+        pending: b.pending,
+      });
+    })();
+    const done = run.finally(() => {
+      if (this.parking.get(b.key) === done) this.parking.delete(b.key);
+    });
+    this.parking.set(b.key, done);
+    return done;
+  }
+
+  private async keepParked(p: ParkedUpload): Promise<void> {
+    for (const gone of this.parked.add(p)) {
+      if (gone !== p) this.log(`deleted an unfinished upload (${gone.bytes} bytes): too many kept`);
+      await gone.pending.discard().catch((err) => this.log(`could not delete an upload: ${err.message}`));
+    }
+  }
+
+  /** Takes back what earlier runs checkpointed, oldest first; drops what is unreadable or too old. */
+  private async recoverUploads(found: RecoveredUpload[]): Promise<void> {
+    const now = this.now();
+    const kept: ParkedUpload[] = [];
+    for (const r of found) {
+      const st = decodeUploadState(r.state);
+      const ok =
+        st &&
+        equalBytes(st.si, r.si) &&
+        st.sh === r.sh &&
+        now - st.at < this.parked.limits.ttlMs &&
+        st.ranges.length > 0 &&
+        // The data was made durable before its state: a shorter file is not ours to trust.
+        IMMUTABLE_HEADER_BYTES + st.ranges[st.ranges.length - 1][1] <= r.bytes;
+      if (!st || !ok) {
+        await r.pending.discard();
+        continue;
+      }
+      const key = bucketKey(r.si, r.sh);
+      kept.push({
+        key: parkedKey(key, st.secretHash),
+        bucket: key,
+        si: r.si,
+        sh: r.sh,
+        secretHash: st.secretHash,
+        size: st.size,
+        ranges: st.ranges,
+        parkedAt: st.at,
+        bytes: r.bytes,
+        pending: r.pending,
+      });
+    }
+    kept.sort((x, y) => x.parkedAt - y.parkedAt);
+    for (const p of kept) await this.keepParked(p);
+    if (found.length) {
+      this.log(
+        `kept ${this.parked.size} unfinished upload(s) from before the restart, for their clients to resume`,
+      );
+    }
+  }
+
+  /**
+   * Parks orphaned uploads past their grace and uploads nobody touched for the idle
+   * timeout: they stop holding slots, and their clients can still resume them.
+   */
+  async parkIdleUploads(): Promise<number> {
     const expired = this.uploads.expired(this.now());
-    for (const b of expired) await this.dropBucket(b);
-    if (expired.length) this.log(`aborted ${expired.length} idle or orphaned upload(s)`);
+    for (const b of expired) {
+      if (b.done) continue;
+      this.unbook(b);
+      await this.park(b);
+    }
+    if (expired.length) this.log(`set aside ${expired.length} idle or orphaned upload(s)`);
     return expired.length;
+  }
+
+  /** Deletes parked uploads past their age. */
+  async expireParked(): Promise<number> {
+    const old = this.parked.expired(this.now());
+    for (const p of old) {
+      this.parked.remove(p);
+      await p.pending.discard();
+    }
+    if (old.length) this.log(`deleted ${old.length} unfinished upload(s) nobody resumed in time`);
+    return old.length;
   }
 
   listImmutable(si: StorageIndex): Promise<ShareNum[]> {
@@ -412,35 +724,31 @@ export class StorageServer {
   addLease(a: LeaseArgs): Promise<void> {
     return this.locks.run(siKey(a.si), async () => {
       const imm = await this.backend.listShares('immutable', a.si);
-      await this.leaseImmutable(a.si, imm, a.renew, a.cancel);
+      await this.leaseImmutable(a.si, imm, this.leaseRequest(a.renew, a.cancel, OWNER_LEASE));
       const mut = await this.mutable.leaseAll(
         a.si,
-        newLease(a.renew, a.cancel, this.leaseExpiry(), this.nodeId),
+        this.leaseRequest(a.renew, a.cancel, OWNER_LEASE, this.nodeId),
       );
       if (imm.length + mut === 0) throw new StorageError('NOT_FOUND', `no shares of ${siPrefix(a.si)} here`);
     });
   }
 
   /**
-   * Adds or renews a lease on immutable shares, in place: a renewal rewrites 4 bytes (the
-   * expiry), a new lease appends one record and then bumps the header's count. Caller
-   * holds the SI lock.
+   * Adds or renews a lease on immutable shares, in place, as Tahoe's ShareFile does: a
+   * renewal rewrites 4 bytes (the expiry), a new lease appends its record and then bumps
+   * the header's count. Caller holds the SI lock.
    */
-  private async leaseImmutable(
-    si: StorageIndex,
-    shares: ShareNum[],
-    renew: Uint8Array,
-    cancel: Uint8Array,
-  ): Promise<void> {
-    const lease = newLease(renew, cancel, this.leaseExpiry());
+  private async leaseImmutable(si: StorageIndex, shares: ShareNum[], req: LeaseRequest): Promise<void> {
     for (const sh of shares) {
       const f = await this.backend.openShare('immutable', si, sh, true);
       if (!f) continue;
       const { layout, leases } = await readImmutableLeases(f);
-      const u = addOrRenewLease(leases, lease);
+      const u = addOrRenewLease(leases, leaseFor(req, layout.version));
       if (u.changed === null) continue;
       const at = layout.leaseOffset + u.changed * IMMUTABLE_LEASE_BYTES;
-      const record = encodeImmutableLeases([u.leases[u.changed]]);
+      const lease = u.leases[u.changed];
+      if (!lease) continue; // immutable containers have no empty slots
+      const record = encodeImmutableLeases([lease]);
       if (u.how === 'renewed') {
         await f.write(at + 68, record.subarray(68)); // the expiry
       } else {
@@ -449,15 +757,48 @@ export class StorageServer {
       if (u.how === 'added') {
         // The record must be on disk before the count that makes it part of the share.
         await f.sync();
-        await f.write(0, encodeImmutableHeader(layout.dataLength, u.leases.length));
+        await f.write(IMMUTABLE_LEASE_COUNT_OFFSET, encodeLeaseCount(u.leases.length));
       }
       await f.sync();
     }
   }
 
+  // ---- lease crawler (crawler.ts walks the storage indexes; expiry.ts judges) -------
+
+  /** Storage indexes whose base32 name starts with `prefix` (two characters), in name order. */
+  storageIndexesIn(prefix: string): Promise<StorageIndex[]> {
+    return this.backend.storageIndexesIn(prefix);
+  }
+
+  /** One storage index's turn in the lease crawler: its shares judged, and expired ones deleted if asked. */
+  examineStorageIndex(si: StorageIndex, policy: ExpiryPolicy): Promise<CrawlCounts> {
+    return this.locks.run(siKey(si), () =>
+      examineStorageIndex(
+        {
+          backend: this.backend,
+          mutable: this.mutable,
+          uploadInProgress: (s, sh) => this.uploadInProgress(s, sh),
+          forgetReader: (s, sh) => this.readers.forget(s, sh),
+          log: this.log,
+        },
+        si,
+        policy,
+      ),
+    );
+  }
+
   /**
-   * The lease expirer (Tahoe's, off unless asked for): drops expired leases everywhere and
-   * deletes shares left with none. Returns what it did.
+   * Whether an upload of this share is in progress: the lease crawler never deletes a share
+   * then (any upload that could create or resume this share belongs here).
+   */
+  private uploadInProgress(si: StorageIndex, sh: ShareNum): boolean {
+    return this.uploads.get(bucketKey(si, sh)) !== undefined;
+  }
+
+  /**
+   * Drops every expired lease now, as Tahoe's expirer does (blank records in place), and
+   * deletes shares left with none: what the Tahoe on-disk interop scenario replays. Servers
+   * run the lease crawler (crawler.ts, expiry.ts) instead.
    */
   async expireLeases(): Promise<{ leasesRemoved: number; sharesDeleted: number }> {
     const nowSecs = Math.floor(this.now() / 1000);
@@ -478,12 +819,13 @@ export class StorageServer {
             sharesDeleted++;
             continue;
           }
-          await f.write(0, encodeImmutableHeader(layout.dataLength, live.length));
+          // Tahoe's cancel_lease: the kept records moved up in order, then the count, then the cut.
           await f.write(layout.leaseOffset, encodeImmutableLeases(live));
+          await f.write(IMMUTABLE_LEASE_COUNT_OFFSET, encodeLeaseCount(live.length));
           await f.truncate(layout.leaseOffset + live.length * IMMUTABLE_LEASE_BYTES);
           await f.sync();
         }
-        const m = await this.mutable.expire(si, nowSecs);
+        const m = await this.mutable.expireByTime(si, nowSecs);
         leasesRemoved += m.leasesRemoved;
         sharesDeleted += m.sharesDeleted;
       });
@@ -522,7 +864,7 @@ export class StorageServer {
 
   /** Tahoe's slot_testv_and_readv_and_writev (tahoe-formats §7.3), all-or-nothing. */
   readTestWrite(a: ReadTestWriteArgs): Promise<{ success: boolean; data: Map<ShareNum, Uint8Array[]> }> {
-    return this.mutable.readTestWrite(a, newLease(a.renew, a.cancel, this.leaseExpiry(), this.nodeId));
+    return this.mutable.readTestWrite(a, this.leaseRequest(a.renew, a.cancel, OWNER_LEASE, this.nodeId));
   }
 }
 
@@ -536,4 +878,51 @@ async function readImmutableLeases(f: ShareFile) {
 
 function bucketKey(si: StorageIndex, sh: ShareNum): string {
   return `${siKey(si)}/${sh}`;
+}
+
+function sha256(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
+}
+
+function parkedKey(bucket: string, secretHash: Uint8Array): string {
+  let hex = '';
+  for (const b of secretHash) hex += b.toString(16).padStart(2, '0');
+  return `${bucket}/${hex}`;
+}
+
+/** What a checkpoint records beside an upload's data: whose it is and which bytes are durable. */
+interface UploadState {
+  si: Uint8Array;
+  sh: number;
+  secretHash: Uint8Array;
+  size: number;
+  at: number;
+  ranges: Range[];
+}
+
+const MAX_STATE_RANGES = L.MAX_BUCKET_RANGES;
+
+function encodeUploadState(b: Bucket, ranges: Range[], at: number): Uint8Array {
+  return encodeCbor({ v: 1, si: b.si, sh: b.sh, secret: b.secretHash, size: b.size, at, ranges });
+}
+
+/** A checkpoint's state, or null if it is not one this version wrote. */
+function decodeUploadState(bytes: Uint8Array): UploadState | null {
+  try {
+    const f = new Fields(decodeCbor(bytes, L.MAX_FRAME_BYTES), 'upload state');
+    if (f.uint('v', 1) !== 1) return null;
+    const size = f.uint('size', L.MAX_IMMUTABLE_SHARE_BYTES);
+    const ranges = f.array('ranges', MAX_STATE_RANGES) as Range[];
+    if (!isCanonical(ranges, size)) return null;
+    return {
+      si: f.bytes('si', L.STORAGE_INDEX_BYTES).slice(),
+      sh: f.uint('sh', L.MAX_SHNUM),
+      secretHash: f.bytes('secret', 32).slice(),
+      size,
+      at: f.uint('at', Number.MAX_SAFE_INTEGER),
+      ranges: ranges.map(([x, y]): Range => [x, y]),
+    };
+  } catch {
+    return null;
+  }
 }

@@ -3,10 +3,12 @@ import type { CheckResult } from '../../core/check/results.ts';
 import { parse } from '../args.ts';
 import { capArgument } from '../cap-arg.ts';
 import { type Command, UsageError } from '../command.ts';
+import { parseGridPath } from '../aliases.ts';
 import { openGrid } from '../grid-client.ts';
+import { resolveNode } from '../grid-paths.ts';
 import { progressBar } from '../progress.ts';
 
-const usage = `usage: cairn check [--verify] [--repair] [--add-lease] [--json] [--grid URL] CAP
+const usage = `usage: cairn check [--verify] [--repair] [--add-lease] [--json] [--grid URL] CAP|ALIAS:path
 
 Asks every server of the grid which shares of the file it holds (nothing is downloaded) and
 says whether k of them can rebuild it (recoverable) and whether all N are there (healthy).
@@ -60,7 +62,11 @@ export const checkCommand: Command = {
     const warn = (line: string) => process.stderr.write(`cairn check: ${line}\n`);
     const grid = await openGrid(values.grid, warn);
     try {
-      const node = grid.open(await capArgument(positionals[0]));
+      // A grid path (ALIAS:path) or a cap.
+      const arg = positionals[0] === '-' ? await capArgument('-') : positionals[0];
+      const gp = await parseGridPath(arg);
+      const node =
+        gp && (gp.parts.length > 0 || !arg.startsWith('URI:')) ? await resolveNode(grid, gp) : grid.open(arg);
       let bar: ReturnType<typeof progressBar> | undefined;
       const result = await node.check({
         verify: values.verify,

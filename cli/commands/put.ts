@@ -1,7 +1,8 @@
 /** `cairn put FILE [CAP]`: store a file (immutable or mutable) and print its cap, or replace a mutable file's contents. */
 import fs from 'node:fs/promises';
 import type { Grid } from '../../core/client/index.ts';
-import { CancelledError } from '../../core/grid/errors.ts';
+import { CairnError } from '../../core/errors.ts';
+import { CancelledError, UploadUnhappinessError } from '../../core/grid/errors.ts';
 import type { MutableFormat } from '../../core/caps/index.ts';
 import { DEFAULT_CHK_PARAMS, type ChkParams, encodingProblems } from '../../core/immutable/params.ts';
 import { MAX_MUTABLE_SHARES } from '../../core/mutable/prefix.ts';
@@ -16,7 +17,10 @@ const usage = `usage: cairn put FILE [CAP] [--grid URL] [--mutable [--format mdm
                 [--segment-size S] [--random-key]
 
 Encrypts and erasure-codes FILE, stores its shares on the grid's servers, and prints its cap.
-Keep the cap: it is the only way to read the file.
+Keep the cap: it is the only way to read the file. An immutable upload that is interrupted
+(the command killed, the network or servers gone) resumes when the same command is run again:
+the servers keep what they received for a day, and only the rest is sent (not with --random-key,
+whose key is not kept). Servers lost part way are waited for and the upload tried again, up to 4 times.
   (default)           an immutable file: prints its read cap (URI:CHK:…, or URI:LIT:… for files
                       of 55 bytes or less, which live in the cap itself)
   --mutable           a mutable file: prints its write cap (URI:MDMF:… or URI:SSK:…); give it to
@@ -114,17 +118,42 @@ export const putCommand: Command = {
         }
         return 0;
       }
-      const result = await grid.upload(source, {
-        params,
-        convergent: !values['random-key'],
-        onProgress: (p) => bar.update(p.acked),
-        signal: cancel.signal,
-        onServerLost: (id, reason) =>
-          warn(
-            `server ${id.slice(0, 12)}… dropped out (${reason instanceof Error ? reason.message : 'failed'})`,
-          ),
-      });
+      const result = await grid
+        .upload(source, {
+          params,
+          convergent: !values['random-key'],
+          onProgress: (p) => bar.update(p.acked),
+          signal: cancel.signal,
+          onServerLost: (id, reason) =>
+            warn(
+              `server ${id.slice(0, 12)}… dropped out (${reason instanceof Error ? reason.message : 'failed'})`,
+            ),
+          onRetry: (r) =>
+            warn(
+              `too few servers left (${r.reason.message}); trying again in ${Math.round(r.delayMs / 1000)} s ` +
+                `(try ${r.attempt} of ${r.attempts}), sending only what the servers lack`,
+            ),
+        })
+        .catch((err) => {
+          if (err instanceof UploadUnhappinessError && !values['random-key']) {
+            throw new CairnError(
+              err.code,
+              `${err.message}. Once enough servers are up, run the same command again: ` +
+                'what the servers received is kept for a day and not sent again',
+              { cause: err },
+            );
+          }
+          throw err;
+        });
       bar.finish();
+      if (process.env.CAIRN_DEBUG === '1') {
+        warn(`sent ${result.sentBytes} bytes of shares; ${result.skippedBytes} were on the servers already`);
+      } else if (result.skippedBytes > 0) {
+        warn(
+          `resumed an interrupted upload: ${mib(result.skippedBytes)} of shares were on the servers already, ` +
+            `${mib(result.sentBytes)} sent`,
+        );
+      }
       process.stdout.write(`${result.node.cap}\n`);
       return 0;
     } catch (err) {
@@ -142,6 +171,8 @@ export const putCommand: Command = {
     }
   },
 };
+
+const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 async function openInput(file: string): Promise<ClosableSource> {
   const stat = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {

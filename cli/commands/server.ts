@@ -1,14 +1,19 @@
 /** `cairn server`: one storage server, on a port, behind the relay, or both. */
 import { MAX_NICKNAME_CHARS } from '../../core/protocol/limits.ts';
+import { DEFAULT_PACE } from '../../server/crawler.ts';
+import { type ExpiryConfig, type ExpiryMode, parseDuration, parseExpiryMode } from '../../server/expiry.ts';
 import { startStorageNode } from '../../server/node.ts';
 import { intOption, parse } from '../args.ts';
 import { type Command, UsageError } from '../command.ts';
 
 const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--nickname NAME] [--reserved-space SIZE]
-                    [--public-url URL] [--expire-leases]
+                    [--public-url URL] [--expire-leases MODE [--expire-dry-run]] [--crawl-rate N] [--crawl-delay DURATION]
+                    [--keep-unfinished SIZE]
 
 Runs a storage server that keeps its key and shares in DIR (kept across restarts).
-  --dir DIR              the server's folder (created if missing)
+  --dir DIR              the server's folder (created if missing); a Tahoe-LAFS node's
+                         storage folder (NODEDIR/storage) or node folder serves the shares
+                         Tahoe wrote there, in place (stop the Tahoe node first)
   --port P               listen for clients on this port (0 picks a free one); without it the
                          server listens nowhere and is reached through the relay only
   --host H               interface to listen on (default 127.0.0.1)
@@ -16,12 +21,50 @@ Runs a storage server that keeps its key and shares in DIR (kept across restarts
   --relay URL            announce to this relay (http://HOST:PORT) and take relayed clients
   --nickname NAME        a name for people, shown in server lists
   --reserved-space SIZE  free space to leave alone, e.g. 500M, 1G, 2GiB (default 0)
-  --expire-leases        delete shares whose leases (31 days, renewed by clients) have all
-                         run out; checked hourly. Off by default, as in Tahoe.
+  --expire-leases MODE   delete shares none of whose leases is still live, as Tahoe's expirer
+                         does (off by default: shares are kept). Leases last 31 days from
+                         their grant or renewal; MODE says when one counts as expired:
+                           age                   when it runs out (31 days after renewal)
+                           age:DURATION          when renewed longer ago than DURATION
+                                                 (e.g. 60days, 2mo, 1year; a month is 31 days)
+                           cutoff-date:YYYY-MM-DD when last renewed before that day (UTC)
+                         A share is never deleted while it is being uploaded.
+  --expire-dry-run       with --expire-leases: count what would be deleted, delete nothing
+  --crawl-rate N         the crawler that counts shares and expires leases looks at most at
+                         N storage indexes a second, and works at most 10% of the time
+                         (default 100); a cycle over all shares starts at most hourly
+  --crawl-delay DURATION wait this long after start before crawling (default 300s)
+  --keep-unfinished SIZE disk space for unfinished uploads kept (24 hours, across restarts) so
+                         their clients can resume them (default 16G; 0 keeps none). They give
+                         way to new uploads that need the space.
+Space used and reclaimed, and the crawler's progress: GET /v1/status, DIR/storage/status.json.
 Prints "Storage server <id> ready at <url>" (or "ready (relay only)") once it serves.`;
 
 /** How long a stopping server may take to close before the process exits regardless. */
 const STOP_GRACE_MS = 10_000;
+
+/**
+ * --expire-leases MODE and --expire-dry-run. A cutoff date after today is refused: it would
+ * expire leases renewed today, which no operator means.
+ */
+export function expiryOptions(mode: string | undefined, dryRun: boolean, now = Date.now()): ExpiryConfig {
+  if (mode === undefined) {
+    if (dryRun) throw new UsageError('--expire-dry-run needs --expire-leases MODE (what to count)');
+    return { mode: null, dryRun: false };
+  }
+  let parsed: ExpiryMode;
+  try {
+    parsed = parseExpiryMode(mode);
+  } catch (err) {
+    throw new UsageError(`--expire-leases: ${(err as Error).message}`);
+  }
+  if (parsed.kind === 'cutoff-date' && parsed.cutoff * 1000 > now) {
+    throw new UsageError(
+      `--expire-leases: the cutoff date ${mode.slice(12)} is in the future; leases renewed today would expire`,
+    );
+  }
+  return { mode: parsed, dryRun };
+}
 
 /** A size such as 1G (10^9), 1GiB (2^30), 500M, 123 (bytes). */
 export function sizeOption(value: string | undefined, name: string): number {
@@ -48,7 +91,11 @@ export const serverCommand: Command = {
         relay: { type: 'string' },
         nickname: { type: 'string' },
         'reserved-space': { type: 'string' },
-        'expire-leases': { type: 'boolean' },
+        'expire-leases': { type: 'string' },
+        'expire-dry-run': { type: 'boolean' },
+        'crawl-rate': { type: 'string' },
+        'crawl-delay': { type: 'string' },
+        'keep-unfinished': { type: 'string' },
       },
       0,
     );
@@ -64,6 +111,18 @@ export const serverCommand: Command = {
     if ((values.nickname ?? '').length > MAX_NICKNAME_CHARS) {
       throw new UsageError(`--nickname must be at most ${MAX_NICKNAME_CHARS} characters`);
     }
+    const expiry = expiryOptions(values['expire-leases'], values['expire-dry-run'] ?? false);
+    const perSecond = intOption(values['crawl-rate'], 'crawl-rate', 1, 1_000_000, DEFAULT_PACE.perSecond);
+    let startDelayMs = DEFAULT_PACE.startDelayMs;
+    if (values['crawl-delay'] !== undefined) {
+      try {
+        startDelayMs = parseDuration(values['crawl-delay']) * 1000;
+      } catch (err) {
+        throw new UsageError(`--crawl-delay: ${(err as Error).message}`);
+      }
+      // A timer cannot wait longer than 2^31 ms (Node would fire it at once instead).
+      if (startDelayMs > 7 * 24 * 3600_000) throw new UsageError('--crawl-delay must be at most 7 days');
+    }
     const node = await startStorageNode({
       dir: values.dir,
       port,
@@ -72,7 +131,12 @@ export const serverCommand: Command = {
       relayUrl: values.relay,
       nickname: values.nickname,
       reservedSpace: sizeOption(values['reserved-space'], 'reserved-space'),
-      expireLeasesEveryMs: values['expire-leases'] ? 3600_000 : undefined,
+      expiry,
+      crawlPace: { perSecond, startDelayMs },
+      maxParkedBytes:
+        values['keep-unfinished'] === undefined
+          ? undefined
+          : sizeOption(values['keep-unfinished'], 'keep-unfinished'),
       log: (line) => console.log(`${new Date().toISOString()} ${line}`),
     });
     console.log(`Storage server ${node.serverId} ready${node.url ? ` at ${node.url}` : ' (relay only)'}`);

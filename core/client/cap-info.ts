@@ -13,7 +13,7 @@ import {
   verifierOf,
 } from '../caps/index.ts';
 
-export type NodeKind = 'literal' | 'immutable' | 'mutable';
+export type NodeKind = 'literal' | 'immutable' | 'mutable' | 'directory';
 
 export interface CapInfo {
   kind: NodeKind;
@@ -41,6 +41,8 @@ export function nodeKindOf(cap: Capability): NodeKind {
     case 'ssk-read':
     case 'ssk-verifier':
       return 'mutable';
+    case 'dir':
+      return 'directory';
   }
 }
 

@@ -33,6 +33,12 @@ export interface GridOptions {
   /** Connect + handshake timeout per server (default 5 s). */
   connectTimeoutMs?: number;
   /**
+   * A request to a server that gets no answer in this time fails with TIMEOUT, and the job
+   * moves on without that server where it can (default 60 s: the connection's own bound).
+   * This is the most a hung server can hold up any one step of a read or write.
+   */
+  requestTimeoutMs?: number;
+  /**
    * Most servers this client connects to (default: what a relay lists at most). A list
    * padded with self-made servers cannot make the client open thousands of sockets.
    */
@@ -70,6 +76,7 @@ export class GridConnections {
   readonly #maxAge: number;
   readonly #listTimeout: number;
   readonly #connectTimeout: number;
+  readonly #requestTimeout: number | undefined;
   readonly #maxServers: number;
   readonly #warn: (line: string) => void;
   #list: { at: number; servers: GridServer[] } | null = null;
@@ -85,6 +92,7 @@ export class GridConnections {
     this.#maxAge = opts.listMaxAgeMs ?? 5_000;
     this.#listTimeout = opts.listTimeoutMs ?? 5_000;
     this.#connectTimeout = opts.connectTimeoutMs ?? 5_000;
+    this.#requestTimeout = opts.requestTimeoutMs;
     this.#maxServers = opts.maxServers ?? DEFAULT_MAX_LISTED_SERVERS;
     this.#warn = opts.warn ?? (() => {});
   }
@@ -123,7 +131,10 @@ export class GridConnections {
     const cached = this.#conns.get(server.serverId);
     if (cached) return cached;
     // The direct URL first, then the relay route (a direct URL may be unreachable from here).
-    const attempt = connectToServer(server, this.url, { connectTimeoutMs: this.#connectTimeout }).then(
+    const attempt = connectToServer(server, this.url, {
+      connectTimeoutMs: this.#connectTimeout,
+      requestTimeoutMs: this.#requestTimeout,
+    }).then(
       (conn) => {
         this.#failures.delete(server.serverId);
         void conn.closed.then(() => {

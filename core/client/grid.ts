@@ -4,14 +4,35 @@
  * that decides what a cap's kind means; CLI commands and the tab's grid worker are thin
  * adapters over it.
  */
-import { type MutableFormat, mutableWriteCapOf, parseCapability } from '../caps/index.ts';
+import {
+  type ChkCap,
+  type DirectoryCap,
+  formatCapability,
+  type LitCap,
+  type MutableFormat,
+  type MutableWriteCap,
+  mutableWriteCapOf,
+  parseAllegedCap,
+  parseCapability,
+  readOnlyOf,
+} from '../caps/index.ts';
+import { type Metadata, packDirectory, updateMetadata } from '../dirnode/index.ts';
+import { InputError } from '../errors.ts';
+import { bytesSource } from '../immutable/source.ts';
+import {
+  checkChildName,
+  type DirectoryContext,
+  DirectoryNode,
+  NotADirectoryError,
+} from './directory-node.ts';
 import { formatCap } from '../caps/immutable.ts';
 import { uploadImmutable } from '../grid/uploader.ts';
 import type { EncodeTools } from '../immutable/encoder.ts';
-import { type ChkParams, checkEncoding, checkParams } from '../immutable/params.ts';
+import { type ChkParams, checkEncoding, checkParams, DEFAULT_CHK_PARAMS } from '../immutable/params.ts';
 import { planChk } from '../immutable/plan.ts';
 import type { PlaintextSource } from '../immutable/source.ts';
-import type { ServerId } from '../types.ts';
+import type { StorageServerApi } from '../protocol/storage-api.ts';
+import type { AesKey, ServerId, StorageIndex } from '../types.ts';
 import { CapAuthorityError } from './errors.ts';
 import { GridConnections, type GridOptions, type ServerStatus } from './connections.ts';
 import { generateRsaKeyPair } from '../primitives/rsa.ts';
@@ -34,6 +55,8 @@ export interface GridClientOptions extends GridOptions {
   /** Decoding tools when they differ from tools() (the tab decodes on its grid worker). */
   decodeTools?(): Promise<EncodeTools>;
   secrets(): Promise<ClientSecrets>;
+  /** Encoding of immutable directories (default Cairn's 3-of-10, happy 7). */
+  immutableDirectoryParams?: Partial<ChkParams>;
   /** k and N of new mutable files (default 3 and 10). */
   mutableDefaults?: { k: number; n: number };
   /** Random bytes (default crypto.getRandomValues). */
@@ -51,6 +74,13 @@ export interface UploadFileOptions {
   params: ChkParams;
   /** Convergent key (default) or a random one. */
   convergent?: boolean;
+  /** This key (a random-key upload being resumed: the key it started with). */
+  key?: AesKey;
+  /** Told the key and storage index before any server is asked (awaited): keep them to resume. */
+  onKey?(key: AesKey, si: StorageIndex): void | Promise<void>;
+  /** Tries again after losing servers part way (default 4), resuming what they hold. */
+  retries?: number;
+  onRetry?(r: { attempt: number; attempts: number; delayMs: number; reason: Error }): void;
   onProgress?(p: { encoded: number; acked: number; total: number }): void;
   onServerLost?(serverId: ServerId, reason: unknown): void;
   signal?: AbortSignal;
@@ -60,12 +90,16 @@ export interface UploadFileResult {
   node: FileNode;
   /** Servers-of-happiness reached (0 for a literal file). */
   happiness: number;
+  /** Share bytes sent, and share bytes the servers already held (a resumed upload). */
+  sentBytes: number;
+  skippedBytes: number;
 }
 
 export class Grid {
   readonly connections: GridConnections;
   readonly #opts: GridClientOptions;
   readonly #ctx: MutableContext;
+  readonly #dirCtx: DirectoryContext;
 
   constructor(opts: GridClientOptions) {
     this.#opts = opts;
@@ -76,6 +110,11 @@ export class Grid {
       secrets: () => opts.secrets(),
       random: opts.random ?? ((n) => globalThis.crypto.getRandomValues(new Uint8Array(n))),
       defaults: opts.mutableDefaults ?? { k: 3, n: 10 },
+    };
+    this.#dirCtx = {
+      open: (cap) => this.open(cap),
+      createDirectory: (o) => this.createDirectory(o),
+      now: () => Date.now() / 1000,
     };
   }
 
@@ -97,7 +136,67 @@ export class Grid {
       case 'ssk-read':
       case 'ssk-verifier':
         return new MutableNode(cap, this.#ctx);
+      case 'dir':
+        return new DirectoryNode(cap, this.#openFile(cap.file), this.#dirCtx);
     }
+  }
+
+  /** The node of a directory's backing file. */
+  #openFile(cap: DirectoryCap['file']): FileNode {
+    switch (cap.kind) {
+      case 'lit':
+        return new LiteralFileNode(cap);
+      case 'chk':
+        return new ImmutableFileNode(cap, this.#ctx);
+      case 'chk-verifier':
+        return new ImmutableVerifierNode(cap, this.#ctx);
+      default:
+        return new MutableNode(cap, this.#ctx);
+    }
+  }
+
+  /** Opens a cap that must name a directory. */
+  openDirectory(capText: string): DirectoryNode {
+    const node = this.open(capText);
+    if (!(node instanceof DirectoryNode)) throw new NotADirectoryError('that cap');
+    return node;
+  }
+
+  /** A new, empty mutable directory (Tahoe's default format, SDMF, unless MDMF is asked for). */
+  async createDirectory(opts: { format?: MutableFormat } = {}): Promise<DirectoryNode> {
+    const file = await this.createMutable(new Uint8Array(0), { format: opts.format ?? 'sdmf' });
+    return this.openDirectory(
+      formatCapability({ kind: 'dir', file: parseCapability(file.cap) as MutableWriteCap }),
+    );
+  }
+
+  /**
+   * An immutable directory (DIR2-CHK, or DIR2-LIT when tiny) holding `children`, which must all
+   * be immutable; stored convergently, as Tahoe does.
+   */
+  async createImmutableDirectory(
+    children: readonly { name: string; cap: string; metadata?: Metadata }[],
+  ): Promise<DirectoryNode> {
+    const now = Date.now() / 1000;
+    const packed = packDirectory(
+      children.map((c) => {
+        const { cap } = parseAllegedCap(c.cap.trim(), 'immutable');
+        const ro = readOnlyOf(cap);
+        if (!ro) throw new InputError('an immutable directory cannot hold a verify cap', 'BAD_CHILD');
+        return {
+          name: checkChildName(c.name),
+          writeCap: null,
+          readCap: formatCapability(ro),
+          metadata: updateMetadata(null, now, c.metadata ?? null),
+        };
+      }),
+      null,
+    );
+    const { node } = await this.upload(bytesSource(packed), {
+      params: { ...DEFAULT_CHK_PARAMS, ...this.#opts.immutableDirectoryParams },
+    });
+    const file = parseCapability(node.cap) as ChkCap | LitCap;
+    return this.openDirectory(formatCapability({ kind: 'dir', file }));
   }
 
   /** Opens a cap that must name a mutable file this client may write. */
@@ -140,17 +239,32 @@ export class Grid {
       this.#opts.tools(),
       this.#opts.secrets(),
     ]);
+    let first: readonly StorageServerApi[] | null = servers;
     const result = await uploadImmutable(source, {
-      servers,
+      // The first try uses these; a retry reconnects (a restarted server comes back).
+      servers: async () => {
+        const now = first ?? (await this.connections.connected());
+        first = null;
+        return now;
+      },
       params: opts.params,
       clientSecret: secrets.lease,
       convergence: opts.convergent === false ? null : secrets.convergence,
+      key: opts.key,
+      onKey: opts.onKey,
+      retries: opts.retries ?? 4,
+      onRetry: opts.onRetry,
       tools,
       onProgress: opts.onProgress,
       onServerLost: opts.onServerLost,
       signal: opts.signal,
     });
-    return { node: this.open(formatCap(result.cap)), happiness: result.happiness };
+    return {
+      node: this.open(formatCap(result.cap)),
+      happiness: result.happiness,
+      sentBytes: result.sentBytes,
+      skippedBytes: result.skippedBytes,
+    };
   }
 
   probe(): Promise<ServerStatus[]> {

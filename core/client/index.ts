@@ -11,3 +11,13 @@ export {
 } from './grid.ts';
 export { type FileNode, type MutableFileNode, type ReadOptions, readAll, type WriteOptions } from './node.ts';
 export { memoryServerListCache, type ServerListCache } from './server-list-cache.ts';
+export {
+  ChildExistsError,
+  checkChildName,
+  type DirEntry,
+  DirectoryNode,
+  NoSuchChildError,
+  NotADirectoryError,
+  NotAFileError,
+} from './directory-node.ts';
+export { type DeepCheckItem, type DeepCheckSummary, deepCheck, emptySummary, tally } from './deep-check.ts';

@@ -14,6 +14,7 @@ import {
   verifierOf,
 } from '../caps/index.ts';
 import { InputError } from '../errors.ts';
+import { NotEnoughSharesError } from '../immutable/errors.ts';
 import { encodeMutable } from '../mutable/encode.ts';
 import { type Fingerprint, readKeyOf, type ReadKey, type WriteKey } from '../mutable/keys.ts';
 import { bytesAt, encPrivKeyRange } from '../mutable/layout.ts';
@@ -36,6 +37,8 @@ import type { CheckResult } from '../check/results.ts';
 import { renewLeases } from './leases.ts';
 import type { CheckOptions, MutableFileNode, ReadOptions, WriteOptions } from './node.ts';
 
+/** Reads of a version that a concurrent writer replaced: mapped again this many times in all. */
+const READ_ATTEMPTS = 6;
 /** How many times modify() re-reads and re-applies after a conflicting write. */
 const MODIFY_ATTEMPTS = 6;
 
@@ -156,15 +159,31 @@ export class MutableNode implements MutableFileNode {
 
   async *read(opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
     const readKey = this.#requireReadKey();
-    const [map, tools] = await Promise.all([this.servermap(), this.ctx.tools()]);
-    yield* retrieveVersion(this.storageIndex, this.#newest(map), {
-      readKey,
-      tools,
-      offset: opts.offset,
-      length: opts.length,
-      signal: opts.signal,
-      onShareError: opts.onShareError,
-    });
+    const tools = await this.ctx.tools();
+    // A writer may replace the version we mapped while we read it: then its blocks fail our
+    // hashes everywhere. As Tahoe does, map again and retry, if nothing was returned yet.
+    for (let attempt = 1; ; attempt++) {
+      const map = await this.servermap();
+      let yielded = false;
+      try {
+        for await (const chunk of retrieveVersion(this.storageIndex, this.#newest(map), {
+          readKey,
+          tools,
+          offset: opts.offset,
+          length: opts.length,
+          signal: opts.signal,
+          onShareError: opts.onShareError,
+        })) {
+          yielded = true;
+          yield chunk;
+        }
+        return;
+      } catch (err) {
+        if (yielded || attempt >= READ_ATTEMPTS || !(err instanceof NotEnoughSharesError)) throw err;
+        // A writer busy with several versions in a row: let one land before looking again.
+        await new Promise((r) => setTimeout(r, Math.random() * 40 * attempt));
+      }
+    }
   }
 
   async overwrite(source: PlaintextSource | Uint8Array, opts: WriteOptions = {}): Promise<void> {

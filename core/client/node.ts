@@ -18,8 +18,8 @@ export interface ReadOptions {
 }
 
 export interface FileNode {
-  /** 'literal' (data in the cap), 'immutable' (CHK) or 'mutable' (SDMF/MDMF). */
-  readonly kind: 'literal' | 'immutable' | 'mutable';
+  /** 'literal' (data in the cap), 'immutable' (CHK), 'mutable' (SDMF/MDMF) or 'directory'. */
+  readonly kind: 'literal' | 'immutable' | 'mutable' | 'directory';
   /** The cap this node was opened with, in its canonical form. */
   readonly cap: string;
   /** The strongest cap that writes; null unless the node is writable. */

@@ -2,7 +2,10 @@
 import { CairnError } from '../errors.ts';
 import { type UnhappinessCounts, unhappinessMessage } from './happiness.ts';
 
-/** An upload could not reach servers-of-happiness >= happy; nothing usable was left behind. */
+/**
+ * An upload could not reach servers-of-happiness >= happy; no share was made visible. What
+ * the servers received is kept by them for a while, so running the upload again resumes it.
+ */
 export class UploadUnhappinessError extends CairnError {
   readonly counts: UnhappinessCounts;
   constructor(counts: UnhappinessCounts, options?: { cause?: unknown }) {

@@ -1,7 +1,8 @@
 /**
  * Lease secrets (reference/tahoe-formats.md §7.4): one random 32-byte client secret makes a
  * renew and a cancel secret per (file, server), so a server learns nothing that works on
- * another server and the client stores nothing per file. Pure.
+ * another server and the client stores nothing per file. Upload secrets are derived the same
+ * way (uploadSecretFor), which is what lets an interrupted upload be resumed. Pure.
  */
 import { base32Decode } from '../primitives/base32.ts';
 import { utf8 } from '../primitives/bytes.ts';
@@ -17,6 +18,11 @@ export const TAG_FILE_RENEWAL = 'allmydata_file_renewal_secret_v1';
 export const TAG_FILE_CANCEL = 'allmydata_file_cancel_secret_v1';
 export const TAG_BUCKET_RENEWAL = 'allmydata_bucket_renewal_secret_v1';
 export const TAG_BUCKET_CANCEL = 'allmydata_bucket_cancel_secret_v1';
+
+/** Cairn's own tags for upload secrets (Tahoe sends random ones; see uploadSecretFor). */
+export const TAG_CLIENT_UPLOAD = 'cairn_client_upload_secret_v1';
+export const TAG_FILE_UPLOAD = 'cairn_file_upload_secret_v1';
+export const TAG_BUCKET_UPLOAD = 'cairn_bucket_upload_secret_v1';
 
 export const CLIENT_SECRET_LENGTH = 32;
 
@@ -71,4 +77,23 @@ export function parseClientSecret(text: string): Uint8Array {
     throw new InputError(`client lease secret must be ${CLIENT_SECRET_LENGTH} bytes, not ${bytes.length}`);
   }
   return bytes;
+}
+
+/**
+ * The upload secret to send to `serverId` for the file `si` (32 bytes). Tahoe sends a random
+ * one per upload; Cairn derives it like the lease secrets, from the client's secret, the
+ * storage index and the server's lease seed, so the same client uploading the same file
+ * again (a convergent key gives the same storage index; a kept random key too) presents the
+ * same secret, and each server continues the buckets it already holds for it. Another
+ * client, or another server, cannot compute it; one server's secret is of no use on another.
+ */
+export function uploadSecretFor(clientSecret: Uint8Array, si: StorageIndex, serverId: ServerId): Uint8Array {
+  if (clientSecret.length !== CLIENT_SECRET_LENGTH) {
+    throw new InputError(
+      `client lease secret must be ${CLIENT_SECRET_LENGTH} bytes, not ${clientSecret.length}`,
+    );
+  }
+  const client = taggedHash(TAG_CLIENT_UPLOAD, clientSecret);
+  const file = taggedPairHash(TAG_FILE_UPLOAD, client, si);
+  return taggedPairHash(TAG_BUCKET_UPLOAD, file, serverLeaseSeed(serverId));
 }

@@ -4,6 +4,7 @@
  * shares for happiness, allocate buckets, and place again around servers that refuse or fail.
  * The policy lives in placement.ts; this is the I/O around it.
  */
+import type { Range } from '../protocol/ranges.ts';
 import type { StorageServerApi, UploadSecrets } from '../protocol/storage-api.ts';
 import type { ServerId, ShareNum, StorageIndex } from '../types.ts';
 import { UploadUnhappinessError } from './errors.ts';
@@ -33,6 +34,11 @@ export interface Shareholders {
   buckets: Map<StorageServerApi, Set<ShareNum>>;
   /** Shares servers already hold for this SI (they count for happiness, nothing is written). */
   held: Map<ServerId, Set<ShareNum>>;
+  /**
+   * Of the buckets to write, what servers already hold (an upload being resumed): server ->
+   * share -> byte ranges of share data that need not be sent again.
+   */
+  have: Map<ServerId, Map<ShareNum, Range[]>>;
   happiness: number;
   /** Servers found (known to the client) when selection started. */
   serversFound: number;
@@ -43,6 +49,8 @@ interface Candidate {
   writable: boolean;
   held: Set<ShareNum>;
   allocated: Set<ShareNum>;
+  /** Bytes the server holds of allocated buckets (resumed ones). */
+  have: Map<ShareNum, Range[]>;
 }
 
 const addAll = <T>(set: Set<T>, items: Iterable<T>) => {
@@ -69,7 +77,7 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
         const writable =
           version.maximumImmutableShareSize >= req.allocatedSize &&
           version.availableSpace >= req.allocatedSize;
-        return { api, writable, held: new Set(held), allocated: new Set() };
+        return { api, writable, held: new Set(held), allocated: new Set(), have: new Map() };
       }),
     );
     for (const a of answers) if (a.status === 'fulfilled') candidates.push(a.value);
@@ -93,12 +101,12 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
       n: req.n,
     };
   };
+  // A bucket holding bytes of an earlier try is not given back: running the upload again
+  // continues it (the server sets it aside, bounded, when this connection goes).
+  const giveBack = (c: Candidate, s: ShareNum) =>
+    c.have.has(s) ? Promise.resolve() : c.api.abortShare(req.si, s, req.secretsFor(c.api.serverId).upload);
   const abortAll = async () => {
-    await Promise.allSettled(
-      candidates.flatMap((c) =>
-        [...c.allocated].map((s) => c.api.abortShare(req.si, s, req.secretsFor(c.api.serverId).upload)),
-      ),
-    );
+    await Promise.allSettled(candidates.flatMap((c) => [...c.allocated].map((s) => giveBack(c, s))));
   };
 
   // Steps 3-4: place, allocate, and place again while servers refuse. Each round either
@@ -133,6 +141,7 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
           );
           addAll(c.allocated, r.allocated);
           addAll(c.held, r.alreadyHave);
+          for (const [s, ranges] of r.have ?? []) if (ranges.length > 0) c.have.set(s, ranges);
           const granted = new Set([...r.allocated, ...r.alreadyHave]);
           if (want.some((s) => !granted.has(s))) c.writable = false;
         } catch {
@@ -140,6 +149,7 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
           byId.delete(c.api.serverId);
           c.allocated.clear();
           c.held.clear();
+          c.have.clear();
           c.writable = false;
         }
       }),
@@ -149,6 +159,7 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
   // Step 5: write only the buckets the final placement uses; give back the others.
   const buckets = new Map<StorageServerApi, Set<ShareNum>>();
   const held = new Map<ServerId, Set<ShareNum>>();
+  const have = new Map<ServerId, Map<ShareNum, Range[]>>();
   const unused: Promise<unknown>[] = [];
   for (const c of candidates) {
     if (!byId.has(c.api.serverId)) continue;
@@ -156,8 +167,17 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
     for (const s of c.allocated) {
       if (placement.get(s) === c.api.serverId) {
         addShares(buckets, c.api, [s]);
+        const ranges = c.have.get(s);
+        if (ranges) {
+          let m = have.get(c.api.serverId);
+          if (!m) {
+            m = new Map();
+            have.set(c.api.serverId, m);
+          }
+          m.set(s, ranges);
+        }
       } else {
-        unused.push(c.api.abortShare(req.si, s, req.secretsFor(c.api.serverId).upload));
+        unused.push(giveBack(c, s));
         c.allocated.delete(s);
       }
     }
@@ -180,5 +200,5 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
         withTimeout(c.api.addLease(req.si, req.secretsFor(c.api.serverId)), timeout, 'a storage server'),
       ),
   );
-  return { buckets, held, happiness, serversFound: req.servers.length };
+  return { buckets, held, have, happiness, serversFound: req.servers.length };
 }

@@ -7,8 +7,12 @@
  * A server that fails or stalls is dropped with all its buckets, and happiness is computed
  * again over what is left (Tahoe's `_remove_shareholder`): the upload goes on while it is still
  * >= happy and fails with UploadUnhappinessError otherwise.
+ *
+ * Bytes a server already holds of a bucket (an upload being resumed: Shareholders.have) are
+ * not sent to it again; `sentBytes` and `skippedBytes` keep the tally.
  */
-import type { StorageServerApi } from '../protocol/storage-api.ts';
+import { missing, type Range } from '../protocol/ranges.ts';
+import { StorageError, type StorageServerApi } from '../protocol/storage-api.ts';
 import type { ServerId, ShareNum, StorageIndex } from '../types.ts';
 import { UploadUnhappinessError } from './errors.ts';
 import { addShares, happinessOf } from './happiness.ts';
@@ -48,6 +52,8 @@ interface Batch {
 interface Holder {
   api: StorageServerApi;
   shares: Set<ShareNum>;
+  /** Byte ranges the server holds already, per share: not sent again. */
+  have: Map<ShareNum, Range[]>;
   batches: Map<ShareNum, Batch>;
   inFlight: number;
   alive: boolean;
@@ -63,6 +69,8 @@ export class ShareWriter {
   readonly #timeout: number;
   readonly #coalesce: number;
   #acked = 0;
+  #sent = 0;
+  #skipped = 0;
   readonly #spare: Uint8Array[] = [];
   #failure: Error | undefined;
   #closed = false;
@@ -75,6 +83,7 @@ export class ShareWriter {
     this.#holders = [...options.shareholders.buckets].map(([api, shares]) => ({
       api,
       shares: new Set(shares),
+      have: options.shareholders.have.get(api.serverId) ?? new Map(),
       batches: new Map(),
       inFlight: 0,
       alive: true,
@@ -107,9 +116,19 @@ export class ShareWriter {
     return out;
   }
 
-  /** Bytes the servers have acknowledged so far (for progress). */
+  /** Bytes the servers have acknowledged or held already (for progress). */
   get ackedBytes(): number {
     return this.#acked;
+  }
+
+  /** Share bytes handed to the servers so far. */
+  get sentBytes(): number {
+    return this.#sent;
+  }
+
+  /** Share bytes not sent because the server already held them. */
+  get skippedBytes(): number {
+    return this.#skipped;
   }
 
   /**
@@ -122,26 +141,43 @@ export class ShareWriter {
     this.#throwIfFailed();
     for (const h of this.#byShare.get(shnum) ?? []) {
       if (!h.alive) continue;
-      const b = h.batches.get(shnum);
-      if (b && b.offset + b.length === offset && b.length + data.length <= b.bytes.length) {
-        b.bytes.set(data, b.length);
-        b.length += data.length;
+      const held = h.have.get(shnum);
+      if (!held) {
+        await this.#queue(h, shnum, offset, data);
         continue;
       }
-      if (b) await this.#send(h, shnum, b);
-      // One copy per holder: each batch is framed (and so done with) at its own pace.
-      const next = {
-        offset,
-        bytes:
-          data.length <= this.#coalesce
-            ? (this.#spare.pop() ?? new Uint8Array(this.#coalesce))
-            : new Uint8Array(data.length),
-        length: data.length,
-      };
-      next.bytes.set(data);
-      if (data.length >= this.#coalesce) await this.#send(h, shnum, next);
-      else h.batches.set(shnum, next);
+      let sent = 0;
+      for (const [s, e] of missing(held, offset, offset + data.length)) {
+        await this.#queue(h, shnum, s, data.subarray(s - offset, e - offset));
+        sent += e - s;
+      }
+      this.#skipped += data.length - sent;
+      this.#acked += data.length - sent;
     }
+  }
+
+  /** Joins `data` to the share's batch for `h`, or sends the batch and starts another. */
+  async #queue(h: Holder, shnum: ShareNum, offset: number, data: Uint8Array): Promise<void> {
+    const b = h.batches.get(shnum);
+    if (b && b.offset + b.length === offset && b.length + data.length <= b.bytes.length) {
+      b.bytes.set(data, b.length);
+      b.length += data.length;
+      return;
+    }
+    if (b) await this.#send(h, shnum, b);
+    if (!h.alive) return;
+    // One copy per holder: each batch is framed (and so done with) at its own pace.
+    const next = {
+      offset,
+      bytes:
+        data.length <= this.#coalesce
+          ? (this.#spare.pop() ?? new Uint8Array(this.#coalesce))
+          : new Uint8Array(data.length),
+      length: data.length,
+    };
+    next.bytes.set(data);
+    if (data.length >= this.#coalesce) await this.#send(h, shnum, next);
+    else h.batches.set(shnum, next);
   }
 
   /** Sends one batch once the holder has room for it. */
@@ -157,6 +193,7 @@ export class ShareWriter {
     // Only the length is kept past the call: the bytes can go as soon as they are framed.
     const length = data.length;
     h.inFlight += length;
+    this.#sent += length;
     const p = withTimeout(
       h.api.writeShare(this.#o.si, shnum, this.#o.uploadSecretFor(h.api.serverId), b.offset, data),
       this.#timeout,
@@ -193,11 +230,23 @@ export class ShareWriter {
           try {
             const secret = this.#o.uploadSecretFor(h.api.serverId);
             for (const s of h.shares) {
-              await withTimeout(
-                h.api.closeShare(this.#o.si, s, secret),
-                this.#timeout,
-                'a storage server (close)',
-              );
+              try {
+                await withTimeout(
+                  h.api.closeShare(this.#o.si, s, secret),
+                  this.#timeout,
+                  'a storage server (close)',
+                );
+              } catch (err) {
+                // The same upload from another run of this client (same secret) may have closed
+                // it first: the share is there, and that is all this upload needs.
+                if (!(err instanceof StorageError && err.code === 'NOT_FOUND')) throw err;
+                const there = await withTimeout(
+                  h.api.listShares(this.#o.si),
+                  this.#timeout,
+                  'a storage server',
+                );
+                if (!there.includes(s)) throw err;
+              }
             }
           } catch (err) {
             this.#lose(h, err);
@@ -208,7 +257,13 @@ export class ShareWriter {
     return { happiness: this.happiness };
   }
 
-  /** Gives back every bucket still open (best effort; for a cancelled or failed upload). */
+  /** Waits for the writes in flight to settle (a failed upload leaves its buckets to be resumed). */
+  async settle(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled(this.#holders.flatMap((h) => [...h.pending]));
+  }
+
+  /** Gives back every bucket still open (best effort; for a cancelled upload). */
   async abort(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled(this.#holders.flatMap((h) => [...h.pending]));
@@ -229,6 +284,12 @@ export class ShareWriter {
     h.alive = false;
     h.inFlight = 0;
     h.batches.clear();
+    if (reason instanceof StorageError && reason.code === 'CONFLICT') {
+      // The server holds other bytes for these buckets (an earlier try of something else under
+      // this secret): give them back, so running the upload again starts them afresh.
+      const secret = this.#o.uploadSecretFor(h.api.serverId);
+      for (const s of h.shares) void h.api.abortShare(this.#o.si, s, secret).catch(() => {});
+    }
     this.#o.onServerLost?.(h.api.serverId, reason);
     const happiness = this.happiness;
     if (happiness < this.#o.happy && !this.#failure) {

@@ -231,7 +231,19 @@ export async function publishWrites(
       const s = live.find((x) => x.serverId === id);
       if (s) load.set(s, list.length);
     }
-    const batch = lost.splice(0);
+    // One new home per share number, and none for a number already stored on another server
+    // in this publish: a share a server keeps refusing (say, a write enabler it does not
+    // match) was moved by an earlier publish, and that copy was just written. Moving it again
+    // would leave a copy more each time and, once every server held one, collide with our own
+    // copy ("no share yet" fails there) and report another writer that does not exist.
+    const homed = new Set<number>();
+    for (const list of placed.values()) for (const sh of list) homed.add(sh);
+    const batch: Target[] = [];
+    for (const t of lost.splice(0)) {
+      if (!homed.has(t.shnum)) batch.push(t);
+      homed.add(t.shnum);
+    }
+    if (batch.length === 0) break;
     queues.clear();
     for (const t of batch) {
       const server = leastLoaded(live, load);

@@ -10,6 +10,7 @@ import { NotEnoughSharesError, ShareUnavailableError } from '../immutable/errors
 import { MAX_READ_BYTES } from '../protocol/limits.ts';
 import type { StorageIndex } from '../types.ts';
 import { CairnError } from '../errors.ts';
+import { equalBytes } from '../primitives/bytes.ts';
 import { decodeSegment, segmentsCovering } from './decode.ts';
 import type { MutableTools } from './encode.ts';
 import { MutableShareCorruptError } from './errors.ts';
@@ -161,8 +162,14 @@ export async function* retrieveVersion(
     problems.push(e);
     opts.onShareError?.(e);
     if (e instanceof MutableShareCorruptError) {
-      // Tell the server, as Tahoe does; whether it listens changes nothing here.
-      s.server.adviseCorruptShare('mutable', si, s.shnum, e.message.slice(0, 1000)).catch(() => {});
+      // Tell the server, as Tahoe does — unless the share simply holds another version now (a
+      // writer replaced it while we read): its bytes fail our version's hashes, yet nothing
+      // is corrupt.
+      void (async () => {
+        const now = await s.server.readMutableShare(si, s.shnum, 0, s.checkstring.length).catch(() => null);
+        if (now && !equalBytes(now, s.checkstring)) return;
+        await s.server.adviseCorruptShare('mutable', si, s.shnum, e.message.slice(0, 1000));
+      })().catch(() => {});
     }
   };
 

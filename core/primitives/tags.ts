@@ -37,3 +37,10 @@ export const TAG_WRITEKEY_TO_WE_MASTER = 'allmydata_mutable_writekey_to_write_en
 /** Pair hash of (write-enabler master, server's 20-byte id) -> that server's write enabler. */
 export const TAG_WE_MASTER_AND_NODEID_TO_WE =
   'allmydata_mutable_write_enabler_master_and_nodeid_to_write_enabler_v1';
+
+// ---- directories (§5.1) ---------------------------------------------------------------
+
+/** A child's write cap -> 16-byte salt of its encrypted copy (deterministic, not random). */
+export const TAG_DIRNODE_CHILD_SALT = 'allmydata_dirnode_child_rwcap_to_salt_v1';
+/** Pair hash of (salt, directory write key) -> 16-byte AES key of one child's write cap. */
+export const TAG_DIRNODE_CHILD_CAPKEY = 'allmydata_mutable_writekey_and_salt_to_dirnode_child_capkey_v1';

@@ -11,6 +11,7 @@ import type { ServerId, ShareNum, StorageIndex } from '../types.ts';
 import { Fields } from './cbor.ts';
 import { ProtocolError } from './errors.ts';
 import {
+  decodeAllocateResult,
   decodeReadTestWriteResult,
   decodeReply,
   encodeRequest,
@@ -288,18 +289,7 @@ class Connection implements StorageConnection {
       shares: shareNums,
       size: allocatedSize,
     });
-    return this.check('allocate', () => {
-      const f = new Fields(r, 'allocate result');
-      const result = {
-        alreadyHave: shareList(f.raw('alreadyHave'), 'alreadyHave'),
-        allocated: shareList(f.raw('allocated'), 'allocated'),
-      };
-      const asked = new Set(shareNums);
-      if (![...result.alreadyHave, ...result.allocated].every((n) => asked.has(n))) {
-        throw new ProtocolError('BAD_FRAME', 'it names shares that were not asked for');
-      }
-      return result;
-    });
+    return this.check('allocate', () => decodeAllocateResult(r, shareNums, allocatedSize));
   }
 
   async writeShare(

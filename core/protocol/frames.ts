@@ -10,7 +10,8 @@ import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '..
 import { checkArray, checkUint, decodeCbor, encodeCbor, Fields } from './cbor.ts';
 import { ProtocolError } from './errors.ts';
 import * as L from './limits.ts';
-import type { ReadVector, ShareTestWrite, StorageErrorCode } from './storage-api.ts';
+import { isCanonical, type Range } from './ranges.ts';
+import type { AllocateResult, ReadVector, ShareTestWrite, StorageErrorCode } from './storage-api.ts';
 
 export interface HelloArgs {
   challenge: Uint8Array;
@@ -340,6 +341,58 @@ export function decodeReply(frame: Uint8Array): Reply {
 export function shareList(v: unknown, what: string): ShareNum[] {
   const list = checkArray(v, L.MAX_SHARES, what).map((x) => asShareNum(checkUint(x, L.MAX_SHNUM, what)));
   return list;
+}
+
+/**
+ * An allocate result on the wire: `{alreadyHave: [sh], allocated: [sh], have?: [[sh, [[start, end]…]]…]}`.
+ * `have` is left out when empty (so a fresh allocation looks as it always did).
+ */
+export function encodeAllocateResult(r: AllocateResult): unknown {
+  const have = [...(r.have ?? [])].filter(([, ranges]) => ranges.length > 0);
+  return {
+    alreadyHave: r.alreadyHave,
+    allocated: r.allocated,
+    ...(have.length > 0
+      ? { have: have.map(([sh, ranges]) => [sh, ranges.slice(0, L.MAX_HAVE_RANGES)]) }
+      : {}),
+  };
+}
+
+/**
+ * Checks an allocate result against the request: only shares asked for, `have` only for
+ * shares allocated, its ranges sorted, merged and within `size` (bytes a share may hold).
+ */
+export function decodeAllocateResult(v: unknown, asked: readonly ShareNum[], size: number): AllocateResult {
+  const f = new Fields(v, 'allocate result');
+  const result: AllocateResult = {
+    alreadyHave: shareList(f.raw('alreadyHave'), 'alreadyHave'),
+    allocated: shareList(f.raw('allocated'), 'allocated'),
+  };
+  const askedSet = new Set(asked);
+  if (![...result.alreadyHave, ...result.allocated].every((n) => askedSet.has(n))) {
+    throw new ProtocolError('BAD_FRAME', 'it names shares that were not asked for');
+  }
+  if (f.has('have')) {
+    const allocated = new Set(result.allocated);
+    const have = new Map<ShareNum, Range[]>();
+    for (const entry of f.array('have', L.MAX_SHARES)) {
+      const [shv, rv] = checkArray(entry, 2, 'allocate have entry');
+      const shnum = asShareNum(checkUint(shv, L.MAX_SHNUM, 'allocate have share'));
+      if (!allocated.has(shnum) || have.has(shnum)) {
+        throw new ProtocolError('BAD_FRAME', 'its have names a share it did not allocate, or one twice');
+      }
+      const ranges = checkArray(rv, L.MAX_HAVE_RANGES, 'allocate have ranges') as Range[];
+      if (!isCanonical(ranges, size)) {
+        throw new ProtocolError('BAD_FRAME', 'its have ranges are not sorted byte ranges within the share');
+      }
+      have.set(
+        shnum,
+        ranges.map(([s, e]) => [s, e]),
+      );
+    }
+    result.have = have;
+  }
+  return result;
 }
 
 export function decodeReadTestWriteResult(v: unknown): {

@@ -55,6 +55,13 @@ export const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
  * at a server: two files' worth of 256 shares. Beyond it `allocate` fails with UNAVAILABLE.
  */
 export const MAX_PENDING_UPLOADS_PER_CONNECTION = 512;
+/**
+ * Separate byte ranges one bucket may hold while it is written (an honest client writes in
+ * order and leaves a handful of gaps at most). A write that would leave more is refused.
+ */
+export const MAX_BUCKET_RANGES = 4096;
+/** Ranges an allocate result reports per share (`have`); a server holding more reports the first ones. */
+export const MAX_HAVE_RANGES = 64;
 
 /** A signed announcement's size and lifetime. */
 export const MAX_ANNOUNCEMENT_BYTES = 4096;

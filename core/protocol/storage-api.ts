@@ -6,6 +6,7 @@
  */
 import { CairnError } from '../errors.ts';
 import type { ServerId, ShareNum, StorageIndex } from '../types.ts';
+import type { Range } from './ranges.ts';
 
 /** 32-byte lease secrets, derived per (file, server) as in §7.4. */
 export interface LeaseSecrets {
@@ -14,7 +15,10 @@ export interface LeaseSecrets {
 }
 
 export interface UploadSecrets extends LeaseSecrets {
-  /** Opaque per-upload secret that owns the allocated buckets (Tahoe sends 20 random bytes). */
+  /**
+   * Secret that owns the allocated buckets (Tahoe sends 20 random bytes; Cairn derives it per
+   * client, file and server, so running an upload again continues it: core/grid/lease.ts).
+   */
   upload: Uint8Array;
 }
 
@@ -29,6 +33,12 @@ export interface ServerVersion {
 export interface AllocateResult {
   alreadyHave: ShareNum[];
   allocated: ShareNum[];
+  /**
+   * For buckets in `allocated` that this upload secret had already written to (an upload
+   * being resumed): the share-data byte ranges the server holds, which need not be sent
+   * again. Shares not named hold nothing. Servers older than resumable uploads omit it.
+   */
+  have?: Map<ShareNum, Range[]>;
 }
 
 export interface TestVector {

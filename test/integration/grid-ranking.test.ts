@@ -5,7 +5,6 @@
  * bytes must come from the fast servers: the proxies count what each server sent. Nothing
  * is timed; the assertions are about which servers were used.
  */
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ChkCap, chkStorageIndex } from '../../core/caps/immutable.ts';
 import { loadCodec } from '../../core/codec/index.ts';
@@ -18,114 +17,14 @@ import { connectOverTransport, type StorageConnection } from '../../core/protoco
 import { openWebSocketTransport } from '../../core/protocol/transport.ts';
 import { expectBytesEqual, pattern } from '../harness/bytes.ts';
 import { cleanup, type SpawnedRelay, type SpawnedServer, spawnRelay, spawnServer } from '../harness/grid.ts';
+import { startProxy, type TcpProxy, type Throttle } from '../harness/proxy.ts';
 
 const TIMEOUT = 180_000;
 const MiB = 1024 * 1024;
 
-interface Throttle {
-  /** Added to every chunk, both ways (a distant server). */
-  delayMs?: number;
-  /** Server-to-client bytes per second (a thin link). */
-  bytesPerSec?: number;
-}
-
-interface Proxy {
-  readonly port: number;
-  /** Bytes the server sent to the client through this proxy so far. */
-  readonly toClient: () => number;
-  close(): Promise<void>;
-}
-
-/** Larger chunks are cut so that a rate limit releases bytes smoothly. */
-const PIECE = 16 * 1024;
-/** Queued bytes per direction above which the source is paused: memory stays bounded. */
-const HIGH_WATER = 256 * 1024;
-
-/**
- * Moves bytes from `src` to `dst` in order, each piece no earlier than `delayMs` after it
- * arrived and no faster than `bytesPerSec`.
- */
-function pump(src: net.Socket, dst: net.Socket, t: Throttle, count?: (n: number) => void): void {
-  const queue: { at: number; piece: Buffer }[] = [];
-  let queued = 0;
-  let nextFree = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const flush = () => {
-    timer = undefined;
-    const now = Date.now();
-    while (queue.length > 0 && queue[0].at <= now) {
-      const { piece } = queue.shift()!;
-      queued -= piece.length;
-      count?.(piece.length);
-      if (!dst.destroyed) dst.write(piece);
-    }
-    if (queued < HIGH_WATER / 2 && src.isPaused()) src.resume();
-    if (queue.length > 0) timer = setTimeout(flush, Math.max(0, queue[0].at - Date.now()));
-    else if (src.readableEnded && !dst.destroyed) dst.end();
-  };
-  src.on('data', (chunk: Buffer) => {
-    const now = Date.now();
-    for (let i = 0; i < chunk.length; i += PIECE) {
-      const piece = chunk.subarray(i, i + PIECE);
-      let at = now + (t.delayMs ?? 0);
-      if (t.bytesPerSec) {
-        nextFree = Math.max(nextFree, now) + (piece.length * 1000) / t.bytesPerSec;
-        at = Math.max(at, nextFree);
-      }
-      queue.push({ at, piece });
-      queued += piece.length;
-    }
-    if (queued > HIGH_WATER) src.pause();
-    if (!timer) timer = setTimeout(flush, Math.max(0, queue[0].at - now));
-  });
-  src.on('end', () => {
-    if (queue.length === 0 && !dst.destroyed) dst.end();
-  });
-  const stop = () => {
-    if (timer) clearTimeout(timer);
-    src.destroy();
-    dst.destroy();
-  };
-  src.on('error', stop);
-  src.on('close', () => {
-    if (queue.length === 0) stop();
-  });
-}
-
-/** A TCP proxy on 127.0.0.1 in front of `targetPort`. */
-function startProxy(targetPort: number, t: Throttle = {}): Promise<Proxy> {
-  let toClient = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    }
-    pump(client, upstream, { delayMs: t.delayMs });
-    pump(upstream, client, t, (n) => {
-      toClient += n;
-    });
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      resolve({
-        port: (server.address() as net.AddressInfo).port,
-        toClient: () => toClient,
-        close: () =>
-          new Promise<void>((done) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
-}
-
 let relay: SpawnedRelay | undefined;
 let servers: SpawnedServer[] = [];
-let proxies: Proxy[] = [];
+let proxies: TcpProxy[] = [];
 let conns: StorageConnection[] = [];
 afterEach(async () => {
   for (const c of conns) c.close();

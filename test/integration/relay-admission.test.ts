@@ -131,8 +131,10 @@ describe('announcement rates', () => {
     const refused = held.filter((l) => l.replies[0].t === 'rejected');
     expect(refused.length).toBe(linksToOpen - (mostListed - 1));
     for (const l of refused) expect(l.replies[0].c).toBe('RATE_LIMITED');
-    expect(slowestGet).toBeLessThan(2000);
-    expect(slowestSubscribe).toBeLessThan(2000);
+    // Stalled, the old relay took 16 s to answer; the bound is wide so that a loaded 2-core
+    // machine (other tests, other processes) does not decide the result.
+    expect(slowestGet).toBeLessThan(8000);
+    expect(slowestSubscribe).toBeLessThan(8000);
     // The real server is still listed and keeps renewing (it announces every second).
     expect(relay.registry.get(real.serverId)).toBeDefined();
     await until(

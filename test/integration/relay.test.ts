@@ -214,6 +214,12 @@ describe('forwarding', () => {
     const reply = new Promise<Uint8Array>((r) => raw.once('message', (d: Buffer) => r(new Uint8Array(d))));
     raw.send(new Uint8Array(L.MAX_FRAME_BYTES + 1));
     expect(decodeCbor(await reply, 1000)).toMatchObject({ i: 0, e: { c: 'TOO_LARGE' } });
+    // A text message gets the typed answer a server gives one, not silence (found by bench/fuzz.ts).
+    const textReply = new Promise<Uint8Array>((r) =>
+      raw.once('message', (d: Buffer) => r(new Uint8Array(d))),
+    );
+    raw.send('{"i":1,"o":"version","a":{}}');
+    expect(decodeCbor(await textReply, 1000)).toMatchObject({ i: 0, e: { c: 'BAD_REQUEST' } });
     raw.close();
     expect(await conn.listShares(si)).toEqual([4]);
 

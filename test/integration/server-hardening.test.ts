@@ -106,10 +106,10 @@ describe('uploads in progress', () => {
     attacker.close();
     await until(() => node.server.uploadCounts().orphaned === 512, 'the server to see the close');
     clock += GRACE - 1000;
-    expect(await node.server.abortIdleUploads()).toBe(0);
+    expect(await node.server.parkIdleUploads()).toBe(0);
     clock += 1000;
-    expect(await node.server.abortIdleUploads()).toBe(512);
-    expect(node.server.uploadCounts()).toEqual({ inProgress: 255, orphaned: 0 });
+    expect(await node.server.parkIdleUploads()).toBe(512);
+    expect(node.server.uploadCounts()).toMatchObject({ inProgress: 255, orphaned: 0 });
   });
 
   it('a client that reconnects within the grace period finishes its upload', async () => {
@@ -127,7 +127,7 @@ describe('uploads in progress', () => {
     const second = await connect(node);
     await second.writeShare(si, sh(0), s.upload, 1000, data.subarray(1000));
     clock += GRACE;
-    expect(await node.server.abortIdleUploads()).toBe(1); // share 1 was never taken over
+    expect(await node.server.parkIdleUploads()).toBe(1); // share 1 was never taken over
     await second.closeShare(si, sh(0), s.upload);
     expect(await second.readShare(si, sh(0), 0, data.length)).toEqual(data);
     await expect(second.writeShare(si, sh(1), s.upload, 0, data)).rejects.toMatchObject({
@@ -151,7 +151,7 @@ describe('uploads in progress', () => {
     await until(() => node.server.uploadCounts().orphaned === 256, 'the server to see the close');
     // No need to wait out the grace: orphans give way.
     expect((await honest.allocateBuckets(newSI(), secrets(), ALL, 0)).allocated).toHaveLength(256);
-    expect(node.server.uploadCounts()).toEqual({ inProgress: 300, orphaned: 0 });
+    expect(node.server.uploadCounts()).toMatchObject({ inProgress: 300, orphaned: 0 });
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * `cairn server` as a real process: a hard kill and restart serves every closed share and
- * forgets unfinished uploads, and leaves each mutable slot at a whole version; reserved
+ * keeps checkpointed unfinished uploads for their own upload secret only, and leaves each
+ * mutable slot at a whole version; reserved
  * space is honoured; a flood of uploads under a low open-file limit does not stop it.
  */
 import { randomBytes } from 'node:crypto';
@@ -8,10 +9,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectStorageServer, type StorageConnection } from '../../core/protocol/client.ts';
+import { fetchGridServers } from '../../core/protocol/grid.ts';
 import type { ShareTestWrite } from '../../core/protocol/storage-api.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
-import { cleanup, type SpawnedServer, spawnServer, startTestServer } from '../harness/grid.ts';
+import { cleanup, type SpawnedServer, spawnRelay, spawnServer, startTestServer } from '../harness/grid.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const rand = (n: number) => new Uint8Array(randomBytes(n));
 const secrets = () => ({ renew: rand(32), cancel: rand(32), upload: rand(20) });
@@ -19,16 +22,22 @@ const secrets = () => ({ renew: rand(32), cancel: rand(32), upload: rand(20) });
 afterAll(() => cleanup());
 
 describe('restart', () => {
-  it('after SIGKILL, serves closed shares with the same identity and forgets unclosed ones', async () => {
+  it('after SIGKILL, serves closed shares with the same identity; an unclosed upload resumes with its own secret only', async () => {
     const first = await spawnServer({});
     const si = asStorageIndex(rand(16));
     const s = secrets();
     const data = rand(300_000);
     let conn = await connectStorageServer(first.url!, first.serverId);
-    await conn.allocateBuckets(si, s, [asShareNum(0), asShareNum(1)], data.length);
+    await conn.allocateBuckets(si, s, [asShareNum(0), asShareNum(1), asShareNum(2)], data.length);
     await conn.writeShare(si, asShareNum(0), s.upload, 0, data);
     await conn.closeShare(si, asShareNum(0), s.upload);
-    await conn.writeShare(si, asShareNum(1), s.upload, 0, data.subarray(0, 1000)); // never closed
+    await conn.writeShare(si, asShareNum(1), s.upload, 0, data.subarray(0, 100_000)); // never closed
+    // Share 2 is never written. Share 1's bytes are checkpointed within seconds.
+    const incoming = path.join(first.dir, 'storage', 'incoming');
+    await waitFor(async () => (await fs.readdir(incoming)).some((n) => /\.1\.[0-9a-f]{16}\.state$/.test(n)), {
+      what: 'the server to checkpoint the unfinished share',
+      detail: async () => `incoming/ holds ${(await fs.readdir(incoming)).join(', ')}`,
+    });
     conn.close();
     await first.stop('SIGKILL');
 
@@ -41,14 +50,55 @@ describe('restart', () => {
     conn = await connectStorageServer(again.url!, again.serverId);
     expect(await conn.listShares(si)).toEqual([0]);
     expectBytesEqual(await conn.readShare(si, asShareNum(0), 0, data.length), data);
-    // The unfinished upload left nothing behind, and the share can be uploaded afresh.
-    expect(await fs.readdir(path.join(first.dir, 'storage', 'incoming'))).toEqual([]);
-    expect((await conn.allocateBuckets(si, secrets(), [asShareNum(1)], 10)).allocated).toEqual([1]);
+    // The unfinished share is kept (its data and checkpoint), and blocks nobody: another
+    // upload secret is granted the share afresh, holding nothing.
+    expect((await fs.readdir(incoming)).length).toBe(2);
+    const other = secrets();
+    const stranger = await conn.allocateBuckets(si, other, [asShareNum(1)], data.length);
+    expect(stranger.allocated).toEqual([1]);
+    expect(stranger.have?.size ?? 0).toBe(0);
+    await conn.abortShare(si, asShareNum(1), other.upload);
+    // Its own secret takes it back with the bytes it holds, and finishes it.
+    const mine = await conn.allocateBuckets(si, s, [asShareNum(1), asShareNum(2)], data.length);
+    expect(mine.allocated).toEqual([1, 2]);
+    expect([...(mine.have ?? [])]).toEqual([[1, [[0, 100_000]]]]);
+    await conn.writeShare(si, asShareNum(1), s.upload, 100_000, data.subarray(100_000));
+    await conn.closeShare(si, asShareNum(1), s.upload);
+    expectBytesEqual(await conn.readShare(si, asShareNum(1), 0, data.length), data);
+    await conn.abortShare(si, asShareNum(2), s.upload);
+    expect(await fs.readdir(incoming)).toEqual([]);
+    expect(again.output()).toMatch(/kept 1 unfinished upload\(s\) from before the restart/);
+    expect(again.output()).toMatch(/close si=\S+ sh=1 bytes=300000 received=200000/);
     conn.close();
     await again.stop();
     // The key file is private.
     const st = await fs.stat(path.join(first.dir, 'private', 'server.key'));
     expect(st.mode & 0o077).toBe(0);
+  });
+});
+
+describe('a relay-only server', () => {
+  it('outlives its relay and announces itself again when a relay comes back (found by bench/fuzz.ts)', async () => {
+    const relay = await spawnRelay();
+    const port = Number(new URL(relay.url).port);
+    const server = await spawnServer({ relayUrl: relay.url, port: null, bundled: true });
+    await waitFor(async () => (await fetchGridServers(relay.url)).length === 1, {
+      what: 'the server to be listed',
+    });
+    await relay.stop();
+    // Its link is gone and nothing listens: the process must still be there, retrying.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(server.process.exitCode).toBeNull();
+    const again = await spawnRelay({ port });
+    await waitFor(
+      async () => (await fetchGridServers(again.url)).some((s) => s.serverId === server.serverId),
+      {
+        what: 'the server to announce itself to the new relay',
+        timeoutMs: 20_000,
+      },
+    );
+    await server.stop();
+    await again.stop();
   });
 });
 

@@ -1,6 +1,8 @@
 /**
  * core/caps/index.ts: one parser and formatter for every cap kind, the derivations between
  * them, and strict rejection of anything that is not a canonical (or, for MDMF, hinted) cap.
+ * Directory caps (each file cap wrapped as `{ kind: 'dir', file }`) are in the properties
+ * here; their own cases are in caps-dir.test.ts.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +10,7 @@ import {
   type Capability,
   CapError,
   type ChkCap,
+  type FileCap,
   formatCapability,
   isReadable,
   isWritable,
@@ -58,8 +61,8 @@ function capError(text: string): CapError {
 
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
 const format = fc.constantFrom<MutableFormat>('sdmf', 'mdmf');
-const arbCap: fc.Arbitrary<Capability> = fc.oneof(
-  fc.uint8Array({ maxLength: 55 }).map((data): Capability => ({ kind: 'lit', data })),
+const arbFileCap: fc.Arbitrary<FileCap> = fc.oneof(
+  fc.uint8Array({ maxLength: 55 }).map((data): FileCap => ({ kind: 'lit', data })),
   fc
     .record({
       key: bytes(16),
@@ -70,16 +73,16 @@ const arbCap: fc.Arbitrary<Capability> = fc.oneof(
     .chain(({ key, uebHash, n, size }) =>
       fc
         .integer({ min: 1, max: n })
-        .map((k): Capability => ({ kind: 'chk', key: asAesKey(key), uebHash, k, n, size })),
+        .map((k): FileCap => ({ kind: 'chk', key: asAesKey(key), uebHash, k, n, size })),
     ),
   fc
     .record({ key: bytes(16), uebHash: bytes(32), size: fc.maxSafeNat() })
     .map(
-      ({ key, uebHash, size }): Capability =>
+      ({ key, uebHash, size }): FileCap =>
         chkVerifierOf({ kind: 'chk', key: asAesKey(key), uebHash, k: 3, n: 10, size }),
     ),
   fc.record({ format, key: bytes(16), fp: bytes(32) }).map(
-    ({ format, key, fp }): Capability => ({
+    ({ format, key, fp }): FileCap => ({
       kind: 'ssk-write',
       format,
       writeKey: asWriteKey(key),
@@ -87,7 +90,7 @@ const arbCap: fc.Arbitrary<Capability> = fc.oneof(
     }),
   ),
   fc.record({ format, key: bytes(16), fp: bytes(32) }).map(
-    ({ format, key, fp }): Capability => ({
+    ({ format, key, fp }): FileCap => ({
       kind: 'ssk-read',
       format,
       readKey: asReadKey(key),
@@ -95,7 +98,7 @@ const arbCap: fc.Arbitrary<Capability> = fc.oneof(
     }),
   ),
   fc.record({ format, si: bytes(16), fp: bytes(32) }).map(
-    ({ format, si, fp }): Capability => ({
+    ({ format, si, fp }): FileCap => ({
       kind: 'ssk-verifier',
       format,
       storageIndex: asStorageIndex(si),
@@ -103,6 +106,12 @@ const arbCap: fc.Arbitrary<Capability> = fc.oneof(
     }),
   ),
 );
+/** Every kind, directories too: any file cap can back a directory. */
+const arbCap: fc.Arbitrary<Capability> = fc.oneof(
+  arbFileCap,
+  arbFileCap.map((file): Capability => ({ kind: 'dir', file })),
+);
+const isLit = (cap: Capability) => (cap.kind === 'dir' ? cap.file : cap).kind === 'lit';
 
 const hex = (b: Uint8Array | null) => (b === null ? null : toHex(b));
 
@@ -199,7 +208,7 @@ describe('derivations', () => {
           expect(hex(storageIndexOf(ro))).toBe(si);
           expect(verifierOf(ro)).toEqual(v);
         }
-        expect(v === null).toBe(cap.kind === 'lit');
+        expect(v === null).toBe(isLit(cap));
         if (v) {
           expect(isReadable(v)).toBe(false);
           expect(verifierOf(v)).toBe(v);
@@ -226,7 +235,8 @@ describe('rejection', () => {
     [SSK.replace('URI:SSK:', 'URI:ssk:'), 'prefix'],
     [SSK.replace('URI:SSK:', 'URI:SSK-RW:'), 'prefix'], // the stale name in mutable.rst
     [SSK_V.replace('URI:SSK-Verifier:', 'URI:SSK-Verify:'), 'prefix'],
-    [SSK.replace('URI:SSK:', 'URI:DIR2:'), 'prefix'],
+    [SSK.replace('URI:SSK:', 'URI:DIR2-SSK:'), 'prefix'],
+    [SSK.replace('URI:SSK:', 'URI:DIR2:').replace(`:${FP}`, ''), 'fields'],
     [` ${SSK}`, 'prefix'],
     // fields
     [`URI:SSK:${wk}`, 'fields'],
@@ -275,8 +285,10 @@ describe('rejection', () => {
     expect(err.message).not.toContain(wk);
   });
 
-  it('names directory caps as not supported yet', () => {
-    expect(capError(`URI:DIR2-MDMF:${wk}:${FP}`).message).toMatch(/directory caps/);
+  it('an unknown type word is refused without echoing it', () => {
+    const err = capError(`URI:DIR3:${wk}:${FP}`);
+    expect(err.field).toBe('prefix');
+    expect(err.message).toMatch(/URI:DIR2-MDMF-RO:/); // the list of known kinds names the directories
   });
 
   it('a 128-bit field has exactly 8 valid last characters', () => {
@@ -293,7 +305,9 @@ describe('rejection', () => {
   });
 
   it('parser errors are only ever CapErrors, and anything accepted is canonical (fuzz)', () => {
-    const caps = [LIT, CHK, CHK_V, SSK, SSK_RO, SSK_V, MDMF, mdmfRo, mdmfV];
+    const files = [LIT, CHK, CHK_V, SSK, SSK_RO, SSK_V, MDMF, mdmfRo, mdmfV];
+    const dirs = files.map((f) => formatCapability({ kind: 'dir', file: parseCapability(f) as FileCap }));
+    const caps = [...files, ...dirs];
     const unit = fc.constantFrom(...'abqz27:-AURI\n'.split(''));
     const mutated = fc.constantFrom(...caps).chain((base) =>
       fc
@@ -314,7 +328,7 @@ describe('rejection', () => {
           return;
         }
         const canonical = formatCapability(cap);
-        if (text.startsWith('URI:MDMF')) {
+        if (text.startsWith('URI:MDMF') || text.startsWith('URI:DIR2-MDMF')) {
           // Hints after the fingerprint are allowed and dropped.
           expect(text === canonical || text.startsWith(`${canonical}:`)).toBe(true);
         } else {

@@ -3,7 +3,9 @@ import { encode } from 'cborg';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../core/protocol/errors.ts';
 import {
+  decodeAllocateResult,
   decodeReadTestWriteResult,
+  encodeAllocateResult,
   decodeReply,
   decodeRequest,
   encodeBytesResultHead,
@@ -187,6 +189,72 @@ describe('replies', () => {
     expect(r.ok === false && r.code).toBe('BAD_REQUEST');
     expect(r.ok === false && r.message.length).toBe(1000);
     expect(() => decodeReply(encode({ i: 1 }))).toThrow(ProtocolError);
+  });
+});
+
+describe('allocate results', () => {
+  const sh = asShareNum;
+  it('round-trip `have`, leave it out when empty, and still read results without it', () => {
+    const r = {
+      alreadyHave: [sh(1)],
+      allocated: [sh(2), sh(3)],
+      have: new Map([[sh(2), [[0, 10] as [number, number]]]]),
+    };
+    const wire = encodeAllocateResult(r);
+    expect(decodeAllocateResult(wire, [sh(1), sh(2), sh(3)], 100)).toEqual(r);
+    const bare = encodeAllocateResult({ alreadyHave: [], allocated: [sh(2)], have: new Map([[sh(2), []]]) });
+    expect(bare).toEqual({ alreadyHave: [], allocated: [2] });
+    expect(decodeAllocateResult({ alreadyHave: [], allocated: [2] }, [sh(2)], 100)).toEqual({
+      alreadyHave: [],
+      allocated: [2],
+    });
+    // At most MAX_HAVE_RANGES ranges per share go out (the first ones).
+    const many = Array.from({ length: 100 }, (_, i): [number, number] => [i * 10, i * 10 + 5]);
+    const cut = encodeAllocateResult({ alreadyHave: [], allocated: [sh(0)], have: new Map([[sh(0), many]]) });
+    const back = decodeAllocateResult(cut, [sh(0)], 10_000);
+    expect(back.have?.get(sh(0))).toEqual(many.slice(0, L.MAX_HAVE_RANGES));
+  });
+
+  it('refuse a `have` that is not about allocated shares or not sorted ranges within the share', () => {
+    const base = { alreadyHave: [1], allocated: [2] };
+    for (const have of [
+      [[1, [[0, 5]]]], // not allocated (held whole)
+      [[4, [[0, 5]]]], // not asked for
+      [
+        [2, [[0, 5]]],
+        [2, [[6, 7]]],
+      ], // twice
+      [[2, [[5, 5]]]], // empty
+      [[2, [[0, 101]]]], // past the share's size
+      [
+        [
+          2,
+          [
+            [6, 9],
+            [0, 5],
+          ],
+        ],
+      ], // out of order
+      [
+        [
+          2,
+          [
+            [0, 5],
+            [5, 9],
+          ],
+        ],
+      ], // touching: not merged
+      [[2, [[0, 1.5]]]],
+      [[2, [[-1, 3]]]],
+      [[2, [[0, 3, 4]]]],
+      [[2, Array.from({ length: L.MAX_HAVE_RANGES + 1 }, (_, i) => [i * 2, i * 2 + 1])]],
+      'x',
+    ]) {
+      expect(
+        () => decodeAllocateResult({ ...base, have }, [sh(1), sh(2), sh(3)], 100),
+        JSON.stringify(have),
+      ).toThrow(ProtocolError);
+    }
   });
 });
 

@@ -19,6 +19,8 @@ export interface TestServer {
   readonly dir: string;
   readonly server: StorageServer;
   readonly conn: StorageConnection;
+  /** A new connection to the same server (as a client that restarted or reconnected makes). */
+  connect(): Promise<StorageConnection>;
   /** Drops the connection, as a crashed process would. */
   kill(): void;
   /** From now on requests get no reply (a stalled server). */
@@ -62,9 +64,12 @@ export async function startServer(dir: string): Promise<TestServer> {
   const key = generateKeyPair();
   const server = new StorageServer({ backend: new DiskBackend(dir), nodeId: serverLeaseSeed(key.serverId) });
   await server.start();
-  const link = loopback(new RequestHandler(server, key));
+  const handler = new RequestHandler(server, key);
+  const link = loopback(handler);
   const conn = await connectOverTransport(link.transport, key.serverId, { requestTimeoutMs: 20_000 });
-  return { dir, server, conn, kill: link.kill, blackhole: link.blackhole };
+  const connect = () =>
+    connectOverTransport(loopback(handler).transport, key.serverId, { requestTimeoutMs: 20_000 });
+  return { dir, server, conn, connect, kill: link.kill, blackhole: link.blackhole };
 }
 
 export interface TestGrid {

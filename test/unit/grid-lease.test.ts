@@ -5,6 +5,7 @@ import {
   fileLeaseSecrets,
   leaseSecretsFor,
   parseClientSecret,
+  uploadSecretFor,
 } from '../../core/grid/lease.ts';
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
 import { equalBytes } from '../../core/primitives/bytes.ts';
@@ -38,5 +39,28 @@ describe('lease secrets (§7.4)', () => {
   it('rejects a client secret of the wrong length', () => {
     expect(() => parseClientSecret(base32Encode(new Uint8Array(20)))).toThrow(InputError);
     expect(() => clientLeaseSecrets(new Uint8Array(31))).toThrow(/32 bytes/);
+  });
+});
+
+describe('upload secrets', () => {
+  it('are the same for the same client, file and server, and differ when any of them does', () => {
+    const c1 = new Uint8Array(32).fill(1);
+    const c2 = new Uint8Array(32).fill(2);
+    const si1 = asStorageIndex(new Uint8Array(16).fill(1));
+    const si2 = asStorageIndex(new Uint8Array(16).fill(2));
+    const [s1, s2] = [generateKeyPair().serverId, generateKeyPair().serverId];
+    const u = uploadSecretFor(c1, si1, s1);
+    expect(u.length).toBe(32);
+    expect(uploadSecretFor(c1, si1, s1)).toEqual(u);
+    for (const other of [
+      uploadSecretFor(c2, si1, s1),
+      uploadSecretFor(c1, si2, s1),
+      uploadSecretFor(c1, si1, s2),
+    ])
+      expect(equalBytes(other, u)).toBe(false);
+    // Nothing a server is sent for leases gives it away (different tags).
+    const lease = leaseSecretsFor(c1, si1, s1);
+    expect(equalBytes(lease.renew, u) || equalBytes(lease.cancel, u)).toBe(false);
+    expect(() => uploadSecretFor(new Uint8Array(16), si1, s1)).toThrow(InputError);
   });
 });

@@ -21,7 +21,7 @@ import { planChk } from '../../core/immutable/plan.ts';
 import { bytesSource } from '../../core/immutable/source.ts';
 import { equalBytes, utf8 } from '../../core/primitives/bytes.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
-import type { StorageServerApi } from '../../core/protocol/storage-api.ts';
+import { StorageError, type StorageServerApi } from '../../core/protocol/storage-api.ts';
 import { immutableLayout } from '../../server/containers.ts';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { flipBits, startGrid, type TestGrid } from './grid-harness.ts';
@@ -164,6 +164,24 @@ describe('grid upload and download (in-process servers on disk)', () => {
     expect(err).toBeInstanceOf(UploadUnhappinessError);
     expect(err.counts.happiness).toBe(6);
     expect(err.message).toMatch(/happy=7/);
+  });
+
+  it('routes around servers that shed load (UNAVAILABLE on allocate) while happiness holds', async () => {
+    // What a server at its upload limits answers (server/storage-server.ts allocate).
+    grid = await startGrid(10);
+    const busy = new Set(grid.connections.slice(0, 3).map((c) => c.serverId));
+    const shedding = grid.connections.map((c) =>
+      busy.has(c.serverId)
+        ? intercept(c, 'allocateBuckets', () => {
+            throw new StorageError('UNAVAILABLE', 'too many uploads in progress; retry later');
+          })
+        : c,
+    );
+    const data = pattern(200_000, 6);
+    const r = await uploadUnder(uploadOpts(shedding), data);
+    expect(r.happiness).toBe(7);
+    expect([...r.written.keys()].some((id) => busy.has(id))).toBe(false);
+    expect(equalBytes(await download(r.cap, grid.connections), data)).toBe(true);
   });
 
   it('routes around servers that flip bits, and tells them', async () => {

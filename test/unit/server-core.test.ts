@@ -6,12 +6,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex } from '../../core/types.ts';
 import {
+  blankMutableLease,
   decodeImmutableLeases,
+  decodeMutableHeader,
+  encodeImmutableLeases,
   hashLeaseSecret,
   IMMUTABLE_HEADER_BYTES,
   immutableLayout,
   MUTABLE_DATA_OFFSET,
   MUTABLE_MAGIC,
+  newLease,
 } from '../../server/containers.ts';
 import { DiskBackend } from '../../server/disk-backend.ts';
 import { addRange, overlaps } from '../../server/ranges.ts';
@@ -69,9 +73,9 @@ describe('StorageServer', () => {
     await server.allocate({ si, ...s, shares: [asShareNum(0)], size: 10_000_000 }, conn);
     expect(before - (await server.availableSpace())).toBeGreaterThanOrEqual(9_000_000);
     t = 30_000;
-    expect(await server.abortIdleUploads()).toBe(0);
+    expect(await server.parkIdleUploads()).toBe(0);
     t = 61_000;
-    expect(await server.abortIdleUploads()).toBe(1);
+    expect(await server.parkIdleUploads()).toBe(1);
     await expect(
       server.write({ si, sh: asShareNum(0), upload: s.upload, offset: 0, data: rand(5) }, conn),
     ).rejects.toMatchObject({
@@ -192,48 +196,6 @@ describe('a full server', () => {
   });
 });
 
-describe('lease expiry', () => {
-  it('drops expired leases and deletes shares left with none, immutable and mutable', async () => {
-    const day = 24 * 3600 * 1000;
-    let t = 1_700_000_000_000;
-    const { server, conn } = await makeServer(() => t);
-    const si = asStorageIndex(rand(16));
-    const s = { renew: rand(32), cancel: rand(32), upload: rand(20) };
-    const data = rand(500);
-    await server.allocate({ si, ...s, shares: [asShareNum(0)], size: 500 }, conn);
-    await server.write({ si, sh: asShareNum(0), upload: s.upload, offset: 0, data }, conn);
-    await server.close({ si, sh: asShareNum(0), upload: s.upload }, conn);
-    const mi = asStorageIndex(rand(16));
-    await server.readTestWrite({
-      si: mi,
-      writeEnabler: rand(32),
-      renew: rand(32),
-      cancel: rand(32),
-      testWrite: new Map([
-        [asShareNum(1), { test: [], write: [{ offset: 0, data: rand(10) }], newLength: null }],
-      ]),
-      readVector: [],
-    });
-    t += 10 * day;
-    await server.addLease({ si, renew: rand(32), cancel: rand(32) }); // a second client, 10 days later
-    t += 25 * day; // day 35: the first lease (31 days) ran out, the second has 6 days left
-    expect(await server.expireLeases()).toEqual({ leasesRemoved: 2, sharesDeleted: 1 });
-    expect(await server.listMutable(mi)).toEqual([]);
-    expect(await server.readImmutable({ si, sh: asShareNum(0), offset: 0, length: 500 })).toEqual(data);
-    expect(await server.expireLeases()).toEqual({ leasesRemoved: 0, sharesDeleted: 0 });
-    t += 7 * day;
-    // The second lease runs out too: it goes, and with it the share.
-    expect(await server.expireLeases()).toEqual({ leasesRemoved: 1, sharesDeleted: 1 });
-    expect(await server.listImmutable(si)).toEqual([]);
-    await expect(server.readImmutable({ si, sh: asShareNum(0), offset: 0, length: 1 })).rejects.toMatchObject(
-      {
-        code: 'NOT_FOUND',
-      },
-    );
-    await server.stop();
-  });
-});
-
 describe('ranges', () => {
   it('merge and report overlaps', () => {
     const r: Array<[number, number]> = [];
@@ -256,5 +218,66 @@ describe('ranges', () => {
     ]);
     addRange(r, 19, 31);
     expect(r).toEqual([[0, 40]]);
+  });
+});
+
+describe("Tahoe's container rules", () => {
+  it('immutable: version 1 and 2 read; the data-length field rules unless the file size says it saturated or wrapped', () => {
+    const lease = encodeImmutableLeases([newLease(rand(32), rand(32), 5)]);
+    const file = (version: number, field: number, data: number, leases: number, count = leases) => {
+      const h = new Uint8Array(12);
+      const v = new DataView(h.buffer);
+      v.setUint32(0, version);
+      v.setUint32(4, field);
+      v.setUint32(8, count);
+      return { header: h, size: 12 + data + leases * lease.length };
+    };
+    const at = (f: { header: Uint8Array; size: number }) => immutableLayout(f.header, f.size);
+    expect(at(file(1, 100, 100, 1))).toMatchObject({ version: 1, dataLength: 100, leaseOffset: 112 });
+    expect(at(file(2, 100, 100, 2))).toMatchObject({ version: 2, dataLength: 100, leaseCount: 2 });
+    // A lease record written but not yet counted (a crash in between): the field still rules.
+    expect(at(file(2, 100, 100, 2, 1)).dataLength).toBe(100);
+    // Saturated (4 GiB or more), or the length modulo 2^32 as older servers wrote it.
+    expect(at(file(2, 0xffffffff, 2 ** 32 + 7, 1)).dataLength).toBe(2 ** 32 + 7);
+    expect(at(file(2, 7, 2 ** 32 + 7, 1)).dataLength).toBe(2 ** 32 + 7);
+    expect(() => at(file(3, 100, 100, 1))).toThrow('version 3');
+  });
+
+  it("mutable: Cairn's older owner-0 leases still count and are rewritten with owner 1; Tahoe's blank record is empty", async () => {
+    const { dir, server } = await makeServer(() => 1e12);
+    const si = asStorageIndex(rand(16));
+    const m = { writeEnabler: rand(32), renew: rand(32), cancel: rand(32) };
+    await server.readTestWrite({
+      si,
+      ...m,
+      testWrite: new Map([
+        [asShareNum(0), { test: [], write: [{ offset: 0, data: rand(10) }], newLength: null }],
+      ]),
+      readVector: [],
+    });
+    await server.stop();
+    const b = base32Encode(si);
+    const p = path.join(dir, 'storage', 'shares', b.slice(0, 2), b, '0');
+    const bytes = new Uint8Array(await fs.readFile(p));
+    const slot = (n: number) => bytes.subarray(100 + 92 * n, 192 + 92 * n);
+    expect(new DataView(bytes.buffer).getUint32(100)).toBe(1); // Tahoe's owner for mutable leases
+    new DataView(bytes.buffer).setUint32(100, 0); // as Cairn wrote it before
+    slot(1).set(blankMutableLease(2)); // as Tahoe's expirer leaves a cancelled lease
+    await fs.writeFile(p, bytes);
+    const h = decodeMutableHeader(bytes);
+    expect(h.slots[0]).toMatchObject({ owner: 1, renewHash: hashLeaseSecret(m.renew) });
+    expect(h.slots[1]).toBeNull();
+    const again = new StorageServer({ backend: new DiskBackend(dir), nodeId: rand(20), now: () => 2e12 });
+    await again.start();
+    await again.addLease({ si, renew: m.renew, cancel: m.cancel }); // a renewal, not a new lease
+    await again.addLease({ si, renew: rand(32), cancel: rand(32) }); // takes the empty slot 1
+    await again.stop();
+    const after = decodeMutableHeader(new Uint8Array(await fs.readFile(p)));
+    expect(after.slots[0]).toMatchObject({
+      owner: 1,
+      expires: Math.floor((2e12 + LEASE_DURATION_MS) / 1000),
+    });
+    expect(after.slots[1]).not.toBeNull();
+    expect(after.slots[2]).toBeNull();
   });
 });

@@ -4,6 +4,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { AddressInfo } from 'node:net';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { encodeCbor } from '../../core/protocol/cbor.ts';
+import { decodeReply, encodeRequest } from '../../core/protocol/frames.ts';
+import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../../core/protocol/relay-envelope.ts';
+import { generateKeyPair } from '../../core/protocol/identity.ts';
 import { StorageError } from '../../core/protocol/storage-api.ts';
 import {
   ADVISORIES_PER_SI,
@@ -12,10 +18,13 @@ import {
   advisoryName,
   advisorySi,
 } from '../../server/advisories.ts';
-import { newLease } from '../../server/containers.ts';
+import { type Lease, newLease } from '../../server/containers.ts';
 import { defaultHandleBudget, HandleBudget } from '../../server/handle-budget.ts';
+import { RequestHandler } from '../../server/handler.ts';
+import { RelayLink } from '../../server/relay-link.ts';
 import { KeyedLock } from '../../server/keyed-lock.ts';
 import { addOrRenewLease, MAX_LEASES_PER_SHARE } from '../../server/leases.ts';
+import { type StorageServer, UploadSession } from '../../server/storage-server.ts';
 import { cleanup, tempDir } from '../harness/grid.ts';
 
 afterAll(() => cleanup());
@@ -141,12 +150,14 @@ describe('KeyedLock', () => {
 describe('lease cap', () => {
   const rand = () => new Uint8Array(randomBytes(32));
   it('renews in place, adds up to the cap, then replaces the lease that expires first', () => {
-    let leases = Array.from({ length: MAX_LEASES_PER_SHARE }, (_, i) => newLease(rand(), rand(), 1000 + i));
-    const mine = leases[10];
+    let leases: Array<Lease | null> = Array.from({ length: MAX_LEASES_PER_SHARE }, (_, i) =>
+      newLease(rand(), rand(), 1000 + i),
+    );
+    const mine = leases[10] as Lease;
     // Renewal: always, in place.
     let u = addOrRenewLease(leases, { ...newLease(rand(), rand(), 5000), renewHash: mine.renewHash });
     expect(u).toMatchObject({ how: 'renewed', changed: 10 });
-    expect(u.leases[10].expires).toBe(5000);
+    expect(u.leases[10]?.expires).toBe(5000);
     leases = u.leases;
     // A renewal to an earlier time changes nothing.
     expect(addOrRenewLease(leases, { ...newLease(rand(), rand(), 10), renewHash: mine.renewHash }).how).toBe(
@@ -162,6 +173,11 @@ describe('lease cap', () => {
     expect(addOrRenewLease(u.leases, newLease(rand(), rand(), 999)).how).toBe('unchanged');
     // Below the cap: appended.
     expect(addOrRenewLease(leases.slice(0, 3), fresh)).toMatchObject({ how: 'added', changed: 3 });
+    // An empty slot (a mutable container's, as Tahoe leaves a cancelled lease) is filled first.
+    const holed = [leases[0], null, leases[2]];
+    u = addOrRenewLease(holed, fresh);
+    expect(u).toMatchObject({ how: 'added', changed: 1 });
+    expect(u.leases).toEqual([leases[0], fresh, leases[2]]);
   });
 });
 
@@ -198,5 +214,62 @@ describe('AdvisoryLimiter', () => {
     limiter.load([...names, 'notes.txt']);
     expect(() => limiter.admit(si(1))).toThrow(expect.objectContaining({ code: 'NO_SPACE' }));
     limiter.admit(si(2));
+  });
+});
+
+describe('RequestHandler log', () => {
+  it('notes unreadable frames once per period with a count, not a line per frame (found by bench/fuzz.ts)', async () => {
+    const lines: string[] = [];
+    const handler = new RequestHandler({} as StorageServer, generateKeyPair(), (l) => lines.push(l));
+    const session = new UploadSession();
+    for (let i = 0; i < 1000; i++) {
+      const reply = decodeReply(await handler.handle(new Uint8Array([0xff, i & 0xff]), session));
+      expect(reply).toMatchObject({ id: 0, ok: false, code: 'BAD_REQUEST' });
+    }
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^bad frame \(2 bytes\)/);
+  });
+});
+
+describe('RelayLink log', () => {
+  it("notes what a relay sends it once per period, on one line each (found by bench/fuzz.ts's hostile relay)", async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/v1/link' });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    const lines: string[] = [];
+    const key = generateKeyPair();
+    const link = new RelayLink({
+      relayUrl: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+      key,
+      handler: new RequestHandler(
+        { openSession: () => new UploadSession(), closeSession: () => {} } as unknown as StorageServer,
+        key,
+      ),
+      describe: async () => ({ nickname: '', url: null, availableSpace: 0 }),
+      log: (l) => lines.push(l),
+    });
+    const relaySide = new Promise<WebSocket>((r) => wss.once('connection', r));
+    link.start();
+    const ws = await relaySide;
+    for (let i = 0; i < 200; i++) ws.send(Uint8Array.of(9, i, 0, 0, 0)); // unknown envelope kind
+    for (let i = 0; i < 50; i++) {
+      const m = encodeCbor({ t: 'rejected', c: 'RATE_LIMITED', m: 'no\n2026-01-01T00:00:00Z forged line' });
+      ws.send(encodeEnvelope(EnvelopeKind.Control, 0, m));
+    }
+    // A request on a channel is still answered once all that is read.
+    const reply = new Promise<Uint8Array>((r) =>
+      ws.on('message', (d: Buffer) => {
+        const env = decodeEnvelope(new Uint8Array(d));
+        if (env.kind === EnvelopeKind.Data) r(env.payload);
+      }),
+    );
+    ws.send(encodeEnvelope(EnvelopeKind.Open, 1));
+    ws.send(
+      encodeEnvelope(EnvelopeKind.Data, 1, encodeRequest(5, 'hello', { challenge: new Uint8Array(32) })),
+    );
+    expect(decodeReply(await reply)).toMatchObject({ id: 5, ok: true });
+    link.stop();
+    await new Promise((r) => wss.close(r));
+    expect(lines.length).toBeLessThanOrEqual(2);
+    expect(lines.every((l) => !l.includes('\n'))).toBe(true);
   });
 });

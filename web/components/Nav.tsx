@@ -5,6 +5,7 @@ import type { ThemeChoice } from '../store/theme.ts';
 
 const LINKS = [
   { href: '#/', name: 'home', label: 'Upload' },
+  { href: '#/files', name: 'files', label: 'My files' },
   { href: '#/history', name: 'history', label: 'History' },
   { href: '#/grid', name: 'grid', label: 'Grid' },
   { href: '#/settings', name: 'settings', label: 'Settings' },

@@ -1,5 +1,6 @@
 /** The app shell: header with navigation and theme choice, and the page for the route. */
 import { createEffect, createSignal, lazy, Match, onCleanup, Show, Suspense, Switch } from 'solid-js';
+import { droppedHandles } from '../components/dropped-handles.ts';
 import { Nav } from '../components/Nav.tsx';
 import { usePageTitle } from '../components/title.ts';
 import { HomePage } from '../pages/home/index.tsx';
@@ -10,6 +11,7 @@ const FilePage = lazy(() => import('../pages/file/index.tsx'));
 const SettingsPage = lazy(() => import('../pages/settings/index.tsx'));
 const HistoryPage = lazy(() => import('../pages/history/index.tsx'));
 const GridPage = lazy(() => import('../pages/grid/index.tsx'));
+const DirPage = lazy(() => import('../pages/dir/index.tsx'));
 
 function Routes() {
   const { router } = useStore();
@@ -31,8 +33,18 @@ function Routes() {
             {/* keyed: another cap (or another name for it) is another page, which starts afresh */}
             {(r) => <FilePage cap={r.cap} hint={r.hint} />}
           </Match>
-          <Match when={route().name === 'dir'}>
-            <Folder />
+          <Match
+            when={(() => {
+              const r = route();
+              return r.name === 'dir'
+                ? r
+                : r.name === 'files'
+                  ? { cap: null, path: [] as string[] }
+                  : undefined;
+            })()}
+            keyed
+          >
+            {(r) => <DirPage cap={r.cap} path={r.path ?? []} />}
           </Match>
           <Match when={route().name === 'settings'}>
             <SettingsPage />
@@ -46,16 +58,6 @@ function Routes() {
         </Switch>
       </Suspense>
     </main>
-  );
-}
-
-function Folder() {
-  usePageTitle(() => routeTitle({ name: 'dir', cap: '' }));
-  return (
-    <section>
-      <h1>Folder</h1>
-      <p>Folders are not supported in this version of Cairn yet.</p>
-    </section>
   );
 }
 
@@ -106,12 +108,18 @@ function WindowDrop() {
   };
   const drop = (e: DragEvent) => {
     if (!carriesFiles(e)) return;
-    e.preventDefault();
     depth = 0;
     setDragging(false);
+    // A folder page's own drop zone took these files into the folder.
+    if (e.defaultPrevented) return;
+    e.preventDefault();
+    const handles = droppedHandles(e.dataTransfer ?? null);
     const files = Array.from(e.dataTransfer?.files ?? []);
     if (files.length === 0 || !device.online()) return;
-    uploads.add(files, { editable: uploads.editable() });
+    uploads.add(files, {
+      editable: uploads.editable(),
+      handles: handles.length === files.length ? handles : undefined,
+    });
     if (router.route().name !== 'home') router.navigate({ name: 'home' });
   };
   window.addEventListener('dragenter', enter);

@@ -5,11 +5,20 @@
  */
 import { proxy, transfer } from 'comlink';
 import type { CheckResult } from '../../core/check/results.ts';
+import type { DeepCheckSummary } from '../../core/client/index.ts';
 import { CairnError } from '../../core/errors.ts';
-import type { GridSurvey, GridWorkerApi, Outcome } from '../workers/grid-worker.ts';
+import type {
+  DirectoryChange,
+  DirectoryListing,
+  GridSurvey,
+  GridWorkerApi,
+  Outcome,
+} from '../workers/grid-worker.ts';
+import { saveFile } from './deliver.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { GridFailure } from './errors.ts';
 import { putPinned } from './pins.ts';
+import { currentGrid, type Settings } from './settings.ts';
 
 export interface UploadParams {
   k: number;
@@ -20,6 +29,15 @@ export interface UploadParams {
   grid: string;
   /** An editable (mutable) file. */
   mutable?: boolean;
+}
+
+/** Resuming an interrupted upload, and what the page hears about it. */
+export interface UploadHooks {
+  /** The key of an interrupted random-key upload (convergent keys come from the file). */
+  key?: Uint8Array;
+  /** Storage index and random key, before any share is sent (awaited). */
+  onKey?(si: string, randomKey: Uint8Array | null): Promise<void>;
+  onRetry?(attempt: number, attempts: number, delayMs: number): void;
 }
 
 export interface UploadProgress {
@@ -69,6 +87,7 @@ export async function uploadFile(
   params: UploadParams,
   onProgress: (p: UploadProgress) => void,
   signal: AbortSignal,
+  hooks: UploadHooks = {},
 ): Promise<UploadOutcome> {
   if (signal.aborted) throw new CancelledError();
   const id = nextUploadId++;
@@ -77,8 +96,15 @@ export async function uploadFile(
     signal.addEventListener('abort', abort);
     try {
       const outcome = await w.upload(
-        { id, file, ...params },
+        { id, file, ...params, key: hooks.key },
         proxy((encoded: number, acked: number, hashed?: number) => onProgress({ encoded, acked, hashed })),
+        proxy({
+          key: async (si: string, randomKey: Uint8Array | null) => {
+            await hooks.onKey?.(si, randomKey);
+          },
+          retry: (attempt: number, attempts: number, delayMs: number) =>
+            hooks.onRetry?.(attempt, attempts, delayMs),
+        }),
       );
       return unwrap(outcome);
     } finally {
@@ -157,4 +183,79 @@ export async function checkFile(
  */
 export async function surveyGrid(grid: string): Promise<GridSurvey> {
   return workers().run(async (w) => unwrap(await w.survey(grid)));
+}
+
+// ---- directories --------------------------------------------------------------------
+
+export async function createDirectory(settings: Settings): Promise<string> {
+  const grid = currentGrid(settings);
+  return workers().run(async (w) => unwrap(await w.createDirectory(grid)));
+}
+
+export async function listDirectory(cap: string, settings: Settings): Promise<DirectoryListing> {
+  const grid = currentGrid(settings);
+  return workers().run(async (w) => unwrap(await w.listDirectory(cap, grid)));
+}
+
+export async function changeDirectory(
+  cap: string,
+  settings: Settings,
+  change: DirectoryChange,
+): Promise<void> {
+  const grid = currentGrid(settings);
+  await workers().run(async (w) => unwrap(await w.changeDirectory(cap, grid, change)));
+}
+
+/** Uploads `files` (each with its path inside the folder) into directory `cap`. */
+export async function uploadIntoDirectory(
+  cap: string,
+  files: { path: string[]; file: File }[],
+  settings: Settings,
+  onProgress: (done: number, total: number) => void,
+  signal: AbortSignal,
+): Promise<number> {
+  if (signal.aborted) throw new CancelledError();
+  const s = settings;
+  const grid = currentGrid(s);
+  const id = nextUploadId++;
+  return workers().run(async (w) => {
+    const abort = () => void w.cancel(id);
+    signal.addEventListener('abort', abort);
+    try {
+      return unwrap(
+        await w.uploadIntoDirectory(
+          { id, cap, grid, k: s.k, happy: s.happy, n: s.n, convergence: s.convergence, files },
+          proxy(onProgress),
+        ),
+      );
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+  });
+}
+
+/** Deep-checks everything under a folder (Keep alive renews leases; Repair rebuilds). */
+export async function checkDirectoryTree(
+  cap: string,
+  settings: Settings,
+  opts: { verify?: boolean; repair?: boolean; addLease?: boolean },
+  onProgress: (summary: DeepCheckSummary) => void,
+): Promise<{ summary: DeepCheckSummary; problems: { path: string[]; text: string }[] }> {
+  const grid = currentGrid(settings);
+  return workers().run(async (w) => unwrap(await w.deepCheckDirectory(cap, grid, opts, proxy(onProgress))));
+}
+
+/** Saves directory `cap` as `<name>.zip`, streamed through the service worker. */
+export async function downloadZip(cap: string, name: string, settings: Settings): Promise<void> {
+  const grid = currentGrid(settings);
+  const size = await workers().run(async (w) => unwrap(await w.zipSizeOf(cap, grid)));
+  await saveFile(
+    {
+      toPort: (port) =>
+        workers().run(async (w) => {
+          unwrap(await w.zipToPort(cap, grid, transfer(port, [port])));
+        }),
+    },
+    { name: `${name}.zip`, size, type: 'application/zip' },
+  );
 }

@@ -40,6 +40,8 @@ export function StoreProvider(props: ParentProps) {
     // Pinned copies are why storage should be persistent: ask again if it is not (yet).
     if (history.state.records.some((r) => r.pinned)) void device.askPersistence();
   });
+  // Uploads an earlier visit left unfinished come back as cards to resume.
+  void store.uploads.restore();
   return <StoreContext.Provider value={store}>{props.children}</StoreContext.Provider>;
 }
 

@@ -23,7 +23,9 @@ export { cleanFileName, cleanGridUrl, cleanMediaType, formatHint, type LinkHint,
 export type Route =
   | { name: 'home' }
   | { name: 'file'; cap: string; hint: LinkHint }
-  | { name: 'dir'; cap: string }
+  /** A folder, with the names walked from `cap` (breadcrumbs follow them back). */
+  | { name: 'dir'; cap: string; path?: string[] }
+  | { name: 'files' }
   | { name: 'settings' }
   | { name: 'grid' }
   | { name: 'history' }
@@ -44,6 +46,21 @@ export function parseRoute(hash: string): Route {
   const slash = path.indexOf('/');
   const head = slash < 0 ? path : path.slice(0, slash);
   const rest = slash < 0 ? '' : path.slice(slash + 1);
+  if (head === 'dir' && rest !== '') {
+    // #/dir/<cap>[/<name>/<name>…]: caps hold no '/', names are percent-encoded.
+    const [capPart, ...names] = rest.split('/');
+    const decode = (x: string) => {
+      try {
+        return decodeURIComponent(x);
+      } catch {
+        return x;
+      }
+    };
+    const path = names.filter((n) => n !== '').map(decode);
+    return path.length
+      ? { name: 'dir', cap: decode(capPart).trim(), path }
+      : { name: 'dir', cap: decode(capPart).trim() };
+  }
   if ((head === 'file' || head === 'dir') && rest !== '') {
     // The cap ends at the first `?`. Some chat apps percent-encode a shared link's colons
     // (and then its `?` as well): undo that once.
@@ -65,7 +82,8 @@ export function parseRoute(hash: string): Route {
     if (head === 'dir') return { name: 'dir', cap };
     return { name: 'file', cap, hint: parseHint(query) };
   }
-  if (rest === '' && (head === 'settings' || head === 'grid' || head === 'history')) return { name: head };
+  if (rest === '' && (head === 'settings' || head === 'grid' || head === 'history' || head === 'files'))
+    return { name: head };
   return { name: 'not-found' };
 }
 
@@ -77,12 +95,17 @@ export function routeHash(route: Route): string {
     case 'file':
       return `#/file/${route.cap}${formatHint(route.hint)}`;
     case 'dir':
-      return `#/dir/${route.cap}`;
+      return `#/dir/${route.cap}${(route.path ?? []).map((n) => `/${encodeURIComponent(n)}`).join('')}`;
     case 'not-found':
       return '#/';
     default:
       return `#/${route.name}`;
   }
+}
+
+/** The shareable link of a folder on this origin: `<origin>/#/dir/<cap>`. */
+export function dirLink(origin: string, pathname: string, cap: string): string {
+  return `${origin}${pathname}${routeHash({ name: 'dir', cap })}`;
 }
 
 /** The shareable link for a cap on this origin: `<origin><path>#/file/<cap>[?name=…&type=…&grid=…]`. */
@@ -99,6 +122,8 @@ export function routeTitle(route: Route): string {
       return 'Shared file';
     case 'dir':
       return 'Folder';
+    case 'files':
+      return 'My files';
     case 'settings':
       return 'Settings';
     case 'grid':

@@ -1,7 +1,8 @@
 /**
  * Upload cards across a reload of the tab. A reload ends every upload running in it (the
  * File handles and workers are gone), so what comes back is honest, not a resumption: each
- * card the tab showed, running ones marked interrupted. The list lives in sessionStorage
+ * card the tab showed, running ones marked interrupted (an immutable one is resumed from
+ * there, through the record pending-uploads.ts keeps). The list lives in sessionStorage
  * (this tab only, gone with it) and holds names, sizes, states and error texts — never a
  * cap: a finished card finds its link in History (IndexedDB), where caps are kept.
  */
@@ -19,6 +20,8 @@ export interface CardSummary {
   error?: string;
   /** When it was stored (the date of its History record), for finding its link again. */
   storedAt?: number;
+  /** The id of its resumable record in IndexedDB (pending-uploads.ts), not a cap. */
+  pending?: string;
 }
 
 const KEY = 'cairn.upload-cards';
@@ -45,6 +48,7 @@ export function restoreCards(saved: unknown): CardSummary[] {
       status: status === 'working' ? 'interrupted' : (status as CardStatus),
       error: typeof r.error === 'string' ? r.error : undefined,
       storedAt: typeof r.storedAt === 'number' ? r.storedAt : undefined,
+      pending: typeof r.pending === 'string' ? r.pending : undefined,
     });
   }
   return out;

@@ -7,7 +7,18 @@
 import backend from '#crypto-backend';
 import { expose, transfer } from 'comlink';
 import type { CheckResult } from '../../core/check/results.ts';
-import { Grid, readAll, type ServerStatus } from '../../core/client/index.ts';
+import {
+  type DeepCheckSummary,
+  type DirectoryNode,
+  deepCheck,
+  emptySummary,
+  Grid,
+  readAll,
+  type ServerStatus,
+  tally,
+} from '../../core/client/index.ts';
+import type { Metadata } from '../../core/dirnode/index.ts';
+import { zipSize, zipStream } from './zip.ts';
 import { loadCodec } from '../../core/codec/index.ts';
 import { CairnError } from '../../core/errors.ts';
 import { CancelledError, UploadUnhappinessError } from '../../core/grid/errors.ts';
@@ -15,7 +26,9 @@ import { NotEnoughSharesError } from '../../core/immutable/errors.ts';
 import type { EncodeTools } from '../../core/immutable/encoder.ts';
 import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
 import { blobSource, type PlaintextSource } from '../../core/immutable/source.ts';
+import { base32Encode } from '../../core/primitives/base32.ts';
 import { fetchGridServers } from '../../core/protocol/grid.ts';
+import { asAesKey } from '../../core/types.ts';
 import type { FailureDetail } from '../store/errors.ts';
 import { idbServerListCache } from '../store/server-list-cache.ts';
 import { putPinned } from '../store/pins.ts';
@@ -205,6 +218,66 @@ export interface UploadRequest {
   grid: string;
   /** An editable (mutable, MDMF) file instead of an immutable one. */
   mutable?: boolean;
+  /** Continues an interrupted random-key upload: the key it started with. */
+  key?: Uint8Array;
+}
+
+/** What the page hears while an immutable upload runs (besides progress). */
+export interface UploadEvents {
+  /**
+   * The storage index (base32), and the key if it is a random one, before any share is
+   * sent; the upload waits for this to return (the page keeps them to resume).
+   */
+  key(si: string, randomKey: Uint8Array | null): Promise<void>;
+  /** Servers were lost; the upload tries again after `delayMs`. */
+  retry(attempt: number, attempts: number, delayMs: number): void;
+}
+
+export interface DirectoryRow {
+  name: string;
+  kind: 'literal' | 'immutable' | 'mutable' | 'directory' | 'unknown';
+  cap: string;
+  size: number | null;
+  mutable: boolean;
+  writable: boolean;
+  /** Seconds since the epoch, from the link's metadata (mtime, else Tahoe's link time). */
+  modified: number | null;
+}
+
+export interface DirectoryListing {
+  cap: string;
+  readCap: string | null;
+  writeCap: string | null;
+  mutable: boolean;
+  entries: DirectoryRow[];
+}
+
+export type DirectoryChange =
+  | { op: 'mkdir'; name: string }
+  | { op: 'rename'; from: string; to: string }
+  | { op: 'delete'; name: string };
+
+function modifiedOf(m: Metadata): number | null {
+  if (typeof m.mtime === 'number') return m.mtime;
+  const t = m.tahoe as { linkmotime?: unknown } | undefined;
+  return typeof t?.linkmotime === 'number' ? t.linkmotime : null;
+}
+
+/** Every file under a directory, with its path in the archive and its size. */
+async function zipEntries(g: Grid, cap: string): Promise<{ path: string; size: number; cap: string }[]> {
+  const entries: { path: string; size: number; cap: string }[] = [];
+  const walk = async (dir: DirectoryNode, prefix: string, depth: number) => {
+    if (depth > 64) throw new CairnError('TOO_DEEP', 'the folder nests more than 64 levels deep');
+    for (const e of (await dir.list()).values()) {
+      // A name cannot hold a path separator inside an archive.
+      const p = `${prefix}${e.name.replace(/[\\/]/g, '_')}`;
+      if (e.kind === 'directory') await walk(g.openDirectory(e.cap), `${p}/`, depth + 1);
+      else if (e.kind !== 'unknown')
+        entries.push({ path: p, cap: e.cap, size: e.size ?? (await g.open(e.cap).size()) });
+    }
+  };
+  await walk(g.openDirectory(cap), '', 0);
+  return entries;
 }
 
 export interface UploadResult {
@@ -214,6 +287,9 @@ export interface UploadResult {
   verifyCap: string;
   /** The cap that changes an editable file; absent for immutable files. */
   writeCap?: string;
+  /** Share bytes sent, and share bytes the servers held already (a resumed upload). */
+  sentBytes?: number;
+  skippedBytes?: number;
 }
 
 /** Mutable files are built whole before they are written: they stay this small in the tab. */
@@ -223,6 +299,7 @@ const api = {
   async upload(
     req: UploadRequest,
     onProgress: (encoded: number, acked: number, hashed?: number) => void,
+    events?: UploadEvents,
   ): Promise<Outcome<UploadResult>> {
     const ctl = new AbortController();
     uploads.set(req.id, ctl);
@@ -268,9 +345,12 @@ const api = {
               onProgress(0, 0, hashed);
             }
           });
-      const { node } = await gridFor(req.grid).upload(source, {
+      const r = await gridFor(req.grid).upload(source, {
         params: { ...DEFAULT_CHK_PARAMS, k: req.k, happy: req.happy, n: req.n },
         convergent: req.convergence,
+        key: !req.convergence && req.key ? asAesKey(req.key) : undefined,
+        onKey: (key, si) => events?.key(base32Encode(si), req.convergence ? null : key.slice()),
+        onRetry: (x) => events?.retry(x.attempt, x.attempts, x.delayMs),
         signal: ctl.signal,
         onProgress(p) {
           // A message per segment would flood the page; a few per second is plenty.
@@ -281,7 +361,15 @@ const api = {
           }
         },
       });
-      return { ok: true, value: { readCap: node.cap, verifyCap: node.verifyCap ?? '' } };
+      return {
+        ok: true,
+        value: {
+          readCap: r.node.cap,
+          verifyCap: r.node.verifyCap ?? '',
+          sentBytes: r.sentBytes,
+          skippedBytes: r.skippedBytes,
+        },
+      };
     } catch (err) {
       return failOnGrid(ctl.signal.aborted ? new CancelledError('the upload was cancelled') : err, req.grid);
     } finally {
@@ -413,6 +501,198 @@ const api = {
       return { ok: true, value: await gridFor(grid).open(cap).check(opts) };
     } catch (err) {
       return failOnGrid(err, grid);
+    }
+  },
+
+  // ---- directories ------------------------------------------------------------------
+
+  /** A new, empty mutable directory; its write cap. */
+  async createDirectory(grid: string): Promise<Outcome<string>> {
+    try {
+      return { ok: true, value: (await gridFor(grid).createDirectory()).cap };
+    } catch (err) {
+      return fail(err);
+    }
+  },
+
+  /** A directory's caps and children. */
+  async listDirectory(cap: string, grid: string): Promise<Outcome<DirectoryListing>> {
+    try {
+      const dir = gridFor(grid).openDirectory(cap);
+      const entries = [...(await dir.list()).values()].map((e) => ({
+        name: e.name,
+        kind: e.kind,
+        cap: e.cap,
+        size: e.size,
+        mutable: e.mutable,
+        writable: e.writeCap !== null,
+        modified: modifiedOf(e.metadata),
+      }));
+      return {
+        ok: true,
+        value: { cap: dir.cap, readCap: dir.readCap, writeCap: dir.writeCap, mutable: dir.mutable, entries },
+      };
+    } catch (err) {
+      return fail(err);
+    }
+  },
+
+  /** mkdir, rename, delete (unlink) in a directory. */
+  async changeDirectory(cap: string, grid: string, change: DirectoryChange): Promise<Outcome<true>> {
+    try {
+      const dir = gridFor(grid).openDirectory(cap);
+      if (change.op === 'mkdir') await dir.mkdir(change.name);
+      else if (change.op === 'rename') await dir.rename(change.from, change.to, { overwrite: false });
+      else await dir.delete(change.name);
+      return { ok: true, value: true };
+    } catch (err) {
+      return fail(err);
+    }
+  },
+
+  /**
+   * Uploads files (with their paths under the directory: folders are made as needed) and
+   * links them, one directory change per folder. `onProgress` hears bytes stored so far.
+   */
+  async uploadIntoDirectory(
+    req: {
+      id: number;
+      cap: string;
+      grid: string;
+      k: number;
+      happy: number;
+      n: number;
+      convergence: boolean;
+      files: { path: string[]; file: File }[];
+    },
+    onProgress: (done: number, total: number) => void,
+  ): Promise<Outcome<number>> {
+    const ctl = new AbortController();
+    uploads.set(req.id, ctl);
+    try {
+      const g = gridFor(req.grid);
+      const root = g.openDirectory(req.cap);
+      const total = req.files.reduce((a, f) => a + f.file.size, 0);
+      let done = 0;
+      // Folder path -> the directory node and the links waiting for it.
+      const folders = new Map<
+        string,
+        { dir: DirectoryNode; links: { name: string; cap: string; metadata: Metadata }[] }
+      >();
+      const folderOf = async (
+        parts: string[],
+      ): Promise<{ dir: DirectoryNode; links: { name: string; cap: string; metadata: Metadata }[] }> => {
+        const key = parts.join('/');
+        const known = folders.get(key);
+        if (known) return known;
+        let dir: DirectoryNode;
+        if (parts.length === 0) dir = root;
+        else {
+          const parent = await folderOf(parts.slice(0, -1));
+          const name = parts[parts.length - 1];
+          const existing = await parent.dir.get(name).catch(() => null);
+          if (existing && existing.kind === 'directory') dir = g.openDirectory(existing.cap);
+          else {
+            dir = await g.createDirectory();
+            parent.links.push({ name, cap: dir.cap, metadata: {} });
+          }
+        }
+        const entry = { dir, links: [] as { name: string; cap: string; metadata: Metadata }[] };
+        folders.set(key, entry);
+        return entry;
+      };
+      for (const f of req.files) {
+        if (ctl.signal.aborted) throw new CancelledError('the upload was cancelled');
+        const folder = await folderOf(f.path.slice(0, -1));
+        const base = done;
+        const { node } = await g.upload(blobSource(f.file), {
+          params: { ...DEFAULT_CHK_PARAMS, k: req.k, happy: req.happy, n: req.n },
+          convergent: req.convergence,
+          signal: ctl.signal,
+          onProgress: (p) => onProgress(base + p.acked, total),
+        });
+        done += f.file.size;
+        onProgress(done, total);
+        folder.links.push({
+          name: f.path[f.path.length - 1],
+          cap: node.cap,
+          metadata: { size: f.file.size, mtime: f.file.lastModified / 1000 },
+        });
+      }
+      // Deepest folders first, so each new folder is complete when its parent links it.
+      const order = [...folders.keys()].sort((a, b) => b.split('/').length - a.split('/').length);
+      for (const key of order) {
+        const f = folders.get(key)!;
+        if (f.links.length) await f.dir.setMany(f.links);
+      }
+      return { ok: true, value: req.files.length };
+    } catch (err) {
+      return fail(ctl.signal.aborted ? new CancelledError('the upload was cancelled') : err);
+    } finally {
+      uploads.delete(req.id);
+    }
+  },
+
+  /**
+   * The directory as a .zip, streamed on `port` to the service worker (files one at a time,
+   * stored, sizes known up front so the download shows its progress). Resolves with the size.
+   */
+  async zipToPort(cap: string, grid: string, port: MessagePort): Promise<Outcome<number>> {
+    try {
+      const g = gridFor(grid);
+      const entries = await zipEntries(g, cap);
+      const size = zipSize(entries);
+      const byPath = new Map(entries.map((e) => [e.path, e.cap]));
+      const stream = zipStream(entries, (p) => g.open(byPath.get(p)!).read());
+      const reply: StreamReply = { ok: true, stream };
+      port.postMessage(reply, [stream as unknown as Transferable]);
+      port.close();
+      return { ok: true, value: size };
+    } catch (err) {
+      const outcome = fail(err);
+      const reply: StreamReply = { ok: false, message: outcome.message };
+      port.postMessage(reply);
+      port.close();
+      return outcome;
+    }
+  },
+
+  /**
+   * Checks everything under directory `cap` (deep-check), optionally verifying, repairing and
+   * renewing this browser's leases ("Keep alive"); `onProgress` hears the running summary.
+   */
+  async deepCheckDirectory(
+    cap: string,
+    grid: string,
+    opts: { verify?: boolean; repair?: boolean; addLease?: boolean },
+    onProgress: (summary: DeepCheckSummary) => void,
+  ): Promise<Outcome<{ summary: DeepCheckSummary; problems: { path: string[]; text: string }[] }>> {
+    try {
+      const g = gridFor(grid);
+      let summary = emptySummary();
+      const problems: { path: string[]; text: string }[] = [];
+      for await (const item of deepCheck(g.openDirectory(cap), { ...opts, open: (c) => g.open(c) })) {
+        summary = tally(summary, item);
+        const final = item.result?.repair?.after ?? item.result;
+        if (item.error || (final && !final.healthy)) {
+          // Only the first hundred are sent back: a listing of every problem would not be read.
+          if (problems.length < 100)
+            problems.push({ path: item.path, text: item.error ?? final?.summary ?? '' });
+        }
+        onProgress(summary);
+      }
+      return { ok: true, value: { summary, problems } };
+    } catch (err) {
+      return fail(err);
+    }
+  },
+
+  /** The size the directory's .zip will have (what the download is announced with). */
+  async zipSizeOf(cap: string, grid: string): Promise<Outcome<number>> {
+    try {
+      return { ok: true, value: zipSize(await zipEntries(gridFor(grid), cap)) };
+    } catch (err) {
+      return fail(err);
     }
   },
 

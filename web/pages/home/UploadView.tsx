@@ -22,15 +22,23 @@ export interface UploadViewProps {
   /** The link to share for a finished card, and the link that edits it (editable files). */
   linkFor(job: UploadJob, result: UploadOutcome, cap: string): string;
   resultFor(job: UploadJob): UploadOutcome | undefined;
-  onFiles(files: File[]): void;
+  /** New files; `handles` (same order, where the browser gave them) let an interrupted upload read its file again. */
+  onFiles(files: File[], handles?: Array<Promise<FileSystemFileHandle | null> | null>): void;
   onCancel(id: number): void;
   onDismiss(id: number): void;
   onDismissFinished(): void;
+  /** Runs a failed upload again (it continues what the servers hold). */
+  onRetry(id: number): void;
+  /** Resumes an interrupted upload with its file, chosen again. */
+  onResumeWith(id: number, file: File): void;
+  /** Resumes an interrupted upload by reading its file again through the handle kept for it. */
+  onResumeFromHandle(id: number): void;
 }
 
 export function UploadView(props: UploadViewProps) {
   let input!: HTMLInputElement;
-  const finished = () => props.jobs.filter((j) => j.status !== 'working').length;
+  const finished = () =>
+    props.jobs.filter((j) => j.status !== 'working' && j.status !== 'interrupted').length;
   return (
     <section class="upload">
       <h1>Cairn</h1>
@@ -133,7 +141,29 @@ function JobCard(props: UploadViewProps & { job: UploadJob }) {
         <span class="muted">{formatBytes(job().size)}</span>
       </div>
       <Switch>
+        <Match when={job().status === 'interrupted' && job().resumable}>
+          <p class="muted">
+            Interrupted — choose the same file to resume. Only what the servers do not hold yet is sent.
+          </p>
+          <Show when={job().note}>
+            <p class="small">{job().note}</p>
+          </Show>
+          <div class="job-actions">
+            <Show when={job().hasHandle}>
+              <button type="button" class="primary" onClick={() => props.onResumeFromHandle(job().id)}>
+                Resume upload of {job().name}
+              </button>
+            </Show>
+            <ResumeChooser job={job()} onFile={(file) => props.onResumeWith(job().id, file)} />
+            <button type="button" onClick={() => props.onDismiss(job().id)}>
+              Dismiss
+            </button>
+          </div>
+        </Match>
         <Match when={job().status === 'working'}>
+          <Show when={job().note}>
+            <p class="small">{job().note}</p>
+          </Show>
           <Progress label={`${phaseText(job())}: ${job().name}`} done={done()} total={job().size} />
           <p class="muted small phase-line" aria-live="off">
             {phaseText(job())}
@@ -173,6 +203,14 @@ function JobCard(props: UploadViewProps & { job: UploadJob }) {
           <p role="alert" class="error">
             {job().error?.message}
           </p>
+          <Show when={job().resumable}>
+            <p class="small muted">
+              The servers keep what they received for a day: trying again sends only the rest.
+            </p>
+            <button type="button" class="primary" onClick={() => props.onRetry(job().id)}>
+              Try the upload of {job().name} again
+            </button>
+          </Show>
           <DismissButton {...props} />
         </Match>
         <Match when={job().status === 'interrupted'}>
@@ -208,6 +246,9 @@ function StoredCard(props: UploadViewProps & { job: UploadJob; result: UploadOut
   const link = () => props.linkFor(props.job, props.result, props.result.readCap);
   return (
     <div class="result">
+      <Show when={props.job.note}>
+        <p class="small">{props.job.note}</p>
+      </Show>
       <p>
         <span class="ok">Stored.</span>{' '}
         {props.result.writeCap ? 'Share the read-only link below.' : 'Share the link below.'}{' '}
@@ -263,5 +304,26 @@ function StoredCard(props: UploadViewProps & { job: UploadJob; result: UploadOut
       </details>
       <DismissButton {...props} />
     </div>
+  );
+}
+
+/** The file chooser of an interrupted upload's card. */
+function ResumeChooser(props: { job: UploadJob; onFile(file: File): void }) {
+  let input!: HTMLInputElement;
+  return (
+    <label class="button file-button">
+      Choose {props.job.name} again
+      <input
+        ref={input}
+        type="file"
+        class="visually-hidden-input"
+        aria-label={`Choose the same file to resume the upload of ${props.job.name}`}
+        onChange={() => {
+          const file = input.files?.[0];
+          input.value = '';
+          if (file) props.onFile(file);
+        }}
+      />
+    </label>
   );
 }

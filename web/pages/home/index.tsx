@@ -55,10 +55,13 @@ export function HomePage() {
           grid: linkGrid(uploads.gridOf(job) ?? currentGrid(settings.settings()), location.href),
         })
       }
-      onFiles={(files) => uploads.add(files, { editable: uploads.editable() })}
+      onFiles={(files, handles) => uploads.add(files, { editable: uploads.editable(), handles })}
       onCancel={(id) => uploads.cancel(id)}
       onDismiss={(id) => uploads.dismiss(id)}
       onDismissFinished={() => uploads.dismissFinished()}
+      onRetry={(id) => uploads.retry(id)}
+      onResumeWith={(id, file) => uploads.resumeWith(id, file)}
+      onResumeFromHandle={(id) => void uploads.resumeFromHandle(id)}
     />
   );
 }

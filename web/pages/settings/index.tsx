@@ -10,6 +10,7 @@ import {
   validateSettings,
   wsEndpoint,
 } from '../../store/settings.ts';
+import { MyFilesSettings } from './MyFilesSettings.tsx';
 import { SettingsView } from './SettingsView.tsx';
 
 export default function SettingsPage() {
@@ -24,32 +25,35 @@ export default function SettingsPage() {
     ? `this site's grid, ${wsEndpoint(deployed).replace(/^ws(s?):/, 'http$1:')}`
     : 'the grid that served this page';
   return (
-    <SettingsView
-      draft={draft()}
-      errors={errors()}
-      summary={summary()}
-      status={status()}
-      defaultGrid={defaultGrid}
-      onChange={(patch) => {
-        const next = { ...draft(), ...patch };
-        setDraft(next);
-        setStatus('');
-        // Re-check as the user types only fields already flagged, so errors clear promptly.
-        if (Object.keys(errors()).length > 0) setErrors(validateSettings(next));
-      }}
-      onSave={() => {
-        const errs = settings.save(draft());
-        setErrors(errs);
-        setSummary(errs);
-        setStatus(Object.keys(errs).length === 0 ? 'Settings saved.' : '');
-      }}
-      onReset={() => {
-        settings.reset();
-        setDraft({ ...defaultSettings });
-        setErrors({});
-        setSummary({});
-        setStatus('Default settings restored.');
-      }}
-    />
+    <>
+      <SettingsView
+        draft={draft()}
+        errors={errors()}
+        summary={summary()}
+        status={status()}
+        defaultGrid={defaultGrid}
+        onChange={(patch) => {
+          const next = { ...draft(), ...patch };
+          setDraft(next);
+          setStatus('');
+          // Re-check as the user types only fields already flagged, so errors clear promptly.
+          if (Object.keys(errors()).length > 0) setErrors(validateSettings(next));
+        }}
+        onSave={() => {
+          const errs = settings.save(draft());
+          setErrors(errs);
+          setSummary(errs);
+          setStatus(Object.keys(errs).length === 0 ? 'Settings saved.' : '');
+        }}
+        onReset={() => {
+          settings.reset();
+          setDraft({ ...defaultSettings });
+          setErrors({});
+          setSummary({});
+          setStatus('Default settings restored.');
+        }}
+      />
+      <MyFilesSettings />
+    </>
   );
 }

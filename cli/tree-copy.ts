@@ -1,0 +1,135 @@
+/**
+ * Copying trees between a local disk and the grid, with bounded parallelism: files are
+ * uploaded (or downloaded) several at a time, and each directory's children are linked in
+ * one change (a directory of 1,000 files is one publish, not 1,000).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { DirectoryNode, FileNode, Grid } from '../core/client/index.ts';
+import type { Metadata } from '../core/dirnode/index.ts';
+import type { ChkParams } from '../core/immutable/params.ts';
+import { fileSource } from '../core/immutable/source-node.ts';
+
+/** Runs `fn` over `items` with at most `limit` at once; rejects with the first failure. */
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++];
+      try {
+        await fn(item);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== undefined) throw failed;
+}
+
+/** What Tahoe's cp and backup record about a local file. */
+export function fileMetadata(st: { size: number; mtimeMs: number; ctimeMs: number }): Metadata {
+  return { size: st.size, mtime: st.mtimeMs / 1000, ctime: st.ctimeMs / 1000 };
+}
+
+export interface UploadTreeOptions {
+  params: ChkParams;
+  /** Files in flight at once (default 8). */
+  parallel?: number;
+  onFile?(localPath: string, bytes: number): void;
+}
+
+/** Uploads one local file (immutable, convergent); returns its cap. */
+export async function uploadFile(grid: Grid, file: string, params: ChkParams): Promise<string> {
+  const source = await fileSource(file);
+  try {
+    return (await grid.upload(source, { params })).node.cap;
+  } finally {
+    await source.close();
+  }
+}
+
+/**
+ * Copies local directory `local` into grid directory `into` (its children linked there):
+ * subdirectories become new mutable directories. Symlinks and special files are skipped.
+ */
+export async function uploadTree(
+  grid: Grid,
+  local: string,
+  into: DirectoryNode,
+  opts: UploadTreeOptions,
+): Promise<void> {
+  const entries = await fs.readdir(local, { withFileTypes: true });
+  const files = entries.filter((e) => e.isFile());
+  const dirs = entries.filter((e) => e.isDirectory());
+  const links: { name: string; cap: string; metadata?: Metadata }[] = [];
+  await forEachLimited(files, opts.parallel ?? 8, async (e) => {
+    const p = path.join(local, e.name);
+    const st = await fs.stat(p);
+    links.push({ name: e.name, cap: await uploadFile(grid, p, opts.params), metadata: fileMetadata(st) });
+    opts.onFile?.(p, st.size);
+  });
+  for (const e of dirs) {
+    const sub = await grid.createDirectory();
+    await uploadTree(grid, path.join(local, e.name), sub, opts);
+    links.push({ name: e.name, cap: sub.cap });
+  }
+  if (links.length > 0) await into.setMany(links);
+}
+
+/** Writes a grid file to `dest` (temp file, then rename: a reader never sees half a file). */
+export async function downloadFile(node: FileNode, dest: string): Promise<number> {
+  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(4).toString('hex')}.part`);
+  const handle = await fs.open(tmp, 'wx', 0o644);
+  let bytes = 0;
+  try {
+    for await (const chunk of node.read()) {
+      await handle.write(chunk);
+      bytes += chunk.length;
+    }
+    await handle.sync();
+    await handle.close();
+    await fs.rename(tmp, dest);
+    return bytes;
+  } catch (err) {
+    await handle.close().catch(() => {});
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Copies grid directory `dir` into local folder `dest` (made if missing). */
+export async function downloadTree(
+  grid: Grid,
+  dir: DirectoryNode,
+  dest: string,
+  opts: { parallel?: number; onFile?(localPath: string, bytes: number): void } = {},
+): Promise<void> {
+  await fs.mkdir(dest, { recursive: true });
+  const children = [...(await dir.list()).values()];
+  await forEachLimited(
+    children.filter((c) => c.kind !== 'directory' && c.kind !== 'unknown'),
+    opts.parallel ?? 8,
+    async (c) => {
+      const p = path.join(dest, safeLocalName(c.name));
+      // Not inside `onFile?.(…)`: optional chaining would skip the download when there is no onFile.
+      const bytes = await downloadFile(grid.open(c.cap), p);
+      opts.onFile?.(p, bytes);
+    },
+  );
+  for (const c of children.filter((c) => c.kind === 'directory')) {
+    await downloadTree(grid, grid.openDirectory(c.cap), path.join(dest, safeLocalName(c.name)), opts);
+  }
+}
+
+/** A grid name as a local file name: path separators and NUL cannot be; '.'/'..' neither. */
+export function safeLocalName(name: string): string {
+  const cleaned = name.replace(/[\\/\0]/g, '_');
+  return cleaned === '.' || cleaned === '..' ? `_${cleaned}` : cleaned;
+}

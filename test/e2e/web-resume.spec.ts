@@ -1,0 +1,214 @@
+/**
+ * Resumable uploads in Chromium against `cairn grid` (relay + 10 server processes): an upload
+ * interrupted by a reload comes back as a card, resumes when the same file is chosen again,
+ * and sends less than the whole (counted in the WebSocket frames the page's workers send);
+ * the download in a fresh browser is byte-equal. A file that is not the one interrupted is
+ * uploaded as a new file, with a note saying why.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type Browser, expect, type Page, test } from '@playwright/test';
+import { type ChkPlan, planChk } from '../../core/immutable/plan.ts';
+
+const MiB = 1024 * 1024;
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Deterministic pseudo-random bytes (xorshift32). */
+function patternBytes(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x;
+    out[i + 1] = x >>> 8;
+    out[i + 2] = x >>> 16;
+    out[i + 3] = x >>> 24;
+  }
+  return out;
+}
+
+async function openApp(browser: Browser, url: string) {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 20_000 });
+  return { context, page };
+}
+
+async function uploadedLink(page: Page, name: string): Promise<string> {
+  const card = page.getByRole('listitem', { name: `Upload of ${name}` });
+  const link = card.getByRole('link', { name: `Link to ${name}` });
+  await expect(link).toBeVisible({ timeout: 180_000 });
+  return (await link.getAttribute('href'))!;
+}
+
+async function downloadInFreshContext(browser: Browser, gridUrl: string, href: string): Promise<Buffer> {
+  const { context, page } = await openApp(browser, gridUrl);
+  await page.goto(href);
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 180_000 }),
+    page.getByRole('button', { name: 'Download' }).click(),
+  ]);
+  const bytes = await readFile((await download.path())!);
+  await expect(page.getByText('Download complete: every byte was verified.')).toBeVisible();
+  await context.close();
+  return bytes;
+}
+
+let dir = '';
+test.beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-resume-e2e-'));
+});
+test.afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('an upload interrupted by a reload resumes with the same file and sends less than the whole', async ({
+  browser,
+}) => {
+  test.setTimeout(300_000);
+  const url = process.env.CAIRN_URL!;
+  const size = 48 * MiB;
+  const data = patternBytes(size, 31);
+  const file = path.join(dir, 'resume.bin');
+  await writeFile(file, data);
+  const plan = planChk(size, { k: 3, happy: 7, n: 10, maxSegmentSize: 128 * 1024 }) as ChkPlan;
+  const total = plan.shareSize * 10;
+
+  const { context, page } = await openApp(browser, url);
+  // Bytes of the frames the page and its workers send, before and after the reload. Share
+  // writes are the large frames; the rest (hello, allocate, close, …) are small.
+  const sent = { before: 0, after: 0 };
+  let phase: 'before' | 'after' = 'before';
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (f) => {
+      const n = typeof f.payload === 'string' ? Buffer.byteLength(f.payload) : f.payload.length;
+      if (n > 4096) sent[phase] += n;
+    });
+  });
+
+  await page.getByLabel('Choose files to upload').setInputFiles(file);
+  const stored = page.getByLabel('Stored on servers: resume.bin');
+  await expect
+    .poll(async () => Number((await stored.getAttribute('value')) ?? 0) / size, {
+      timeout: 180_000,
+      intervals: [100],
+    })
+    .toBeGreaterThan(0.35);
+  // Anything sent from here on counts as the second phase (even frames the old page still
+  // sends as it unloads): the measurement can only overstate what resuming costs.
+  phase = 'after';
+  await page.reload();
+
+  const card = page.getByRole('listitem', { name: 'Upload of resume.bin' });
+  await expect(card).toContainText('Interrupted — choose the same file to resume', { timeout: 20_000 });
+  await card.getByLabel('Choose the same file to resume the upload of resume.bin').setInputFiles(file);
+  const href = await uploadedLink(page, 'resume.bin');
+  await expect(card).toContainText('Resumed:');
+  console.log(
+    `share bytes ${total}; frames sent before the reload ${sent.before}, after ${sent.after} (${((100 * sent.after) / total).toFixed(1)}% of the shares)`,
+  );
+  // The first phase got well into the upload; the second sent what was left, not the whole.
+  expect(sent.before).toBeGreaterThan(0.3 * total);
+  expect(sent.after).toBeLessThan(0.75 * total);
+  expect(sent.after).toBeLessThan(total - 0.25 * total);
+  // Together about every share byte once (frames carry a little more than their data).
+  expect(sent.before + sent.after).toBeGreaterThan(total);
+  expect(sent.before + sent.after).toBeLessThan(1.15 * total);
+
+  // Finished: the record is gone, so a reload shows no card to resume.
+  await page.reload();
+  await expect(page.getByRole('heading', { name: 'Cairn' })).toBeVisible();
+  await expect(page.getByText('Interrupted — choose the same file to resume')).toHaveCount(0);
+  await context.close();
+
+  const got = await downloadInFreshContext(browser, url, href);
+  expect(got.length).toBe(size);
+  expect(sha(got)).toBe(sha(data));
+});
+
+test('a file that is not the interrupted one is uploaded as a new file, with a note', async ({ browser }) => {
+  test.setTimeout(120_000);
+  const url = process.env.CAIRN_URL!;
+  const { context, page } = await openApp(browser, url);
+  const same = path.join(dir, 'seeded.bin');
+  await writeFile(same, patternBytes(300_000, 41));
+  const when = new Date('2024-05-01T12:00:00Z');
+  await utimes(same, when, when);
+  const st = await stat(same);
+  // An interrupted upload as an earlier visit would have left it: same name, size and date as
+  // `same`, but another storage index (another file's contents).
+  await page.evaluate(
+    async (rec) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('cairn-uploads');
+        open.onupgradeneeded = () => open.result.createObjectStore('pending');
+        open.onsuccess = () => {
+          const tx = open.result.transaction('pending', 'readwrite');
+          tx.objectStore('pending').put(rec, rec.id);
+          tx.oncomplete = () => resolve();
+          tx.onerror = () => reject(tx.error);
+        };
+        open.onerror = () => reject(open.error);
+      }),
+    {
+      id: 'seeded-upload',
+      name: 'seeded.bin',
+      size: st.size,
+      lastModified: Math.floor(st.mtimeMs),
+      type: '',
+      params: { k: 3, happy: 7, n: 10, convergence: true },
+      si: 'aaaaaaaaaaaaaaaaaaaaaaaaaa',
+      started: Date.now() - 60_000,
+    },
+  );
+  await page.reload();
+  const card = page.getByRole('listitem', { name: 'Upload of seeded.bin' });
+  await expect(card).toContainText('Interrupted — choose the same file to resume');
+  // Same name, size and date, other contents: its storage index differs.
+  await card.getByLabel('Choose the same file to resume the upload of seeded.bin').setInputFiles(same);
+  await uploadedLink(page, 'seeded.bin');
+  await expect(card).toContainText("This file's contents are not those of the interrupted upload");
+  await expect(card).not.toContainText('Resumed:');
+
+  // Another name: not the same file at all.
+  await page.evaluate(
+    async (rec) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('cairn-uploads');
+        open.onsuccess = () => {
+          const tx = open.result.transaction('pending', 'readwrite');
+          tx.objectStore('pending').put(rec, rec.id);
+          tx.oncomplete = () => resolve();
+          tx.onerror = () => reject(tx.error);
+        };
+        open.onerror = () => reject(open.error);
+      }),
+    {
+      id: 'seeded-upload-2',
+      name: 'gone.bin',
+      size: 123_456,
+      lastModified: 1_700_000_000_000,
+      type: '',
+      params: { k: 3, happy: 7, n: 10, convergence: true },
+      si: 'aaaaaaaaaaaaaaaaaaaaaaaaaa',
+      started: Date.now() - 60_000,
+    },
+  );
+  await page.reload();
+  const other = page.getByRole('listitem', { name: 'Upload of gone.bin' });
+  await other.getByLabel('Choose the same file to resume the upload of gone.bin').setInputFiles(same);
+  const renamed = page.getByRole('listitem', { name: 'Upload of seeded.bin' });
+  await expect(renamed).toContainText('This is not the file whose upload was interrupted (gone.bin');
+  await uploadedLink(page, 'seeded.bin');
+  // Nothing is left to resume.
+  await page.reload();
+  await expect(page.getByRole('heading', { name: 'Cairn' })).toBeVisible();
+  await expect(page.getByText('Interrupted — choose the same file to resume')).toHaveCount(0);
+  await context.close();
+});
