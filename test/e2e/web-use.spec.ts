@@ -9,6 +9,9 @@
  * is said, and uploads are not offered; a phone is not told to drop files; Settings marks
  * every field a broken rule involves, with the summary above them.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import decodeQR from '@paulmillr/qr/decode.js';
 import { expect, type Page, test } from '@playwright/test';
 import { MiB, openApp, patternBytes, uploadedLink } from './app-helpers.ts';
@@ -29,7 +32,36 @@ async function dropOn(page: Page, selector: string, files: { name: string; text:
 test('a drop anywhere uploads; leaving asks first; cards survive a reload; phases with speed and time left', async ({
   browser,
 }) => {
+  test.setTimeout(360_000);
   const { context, page } = await openApp(browser, base());
+
+  // Files dragged anywhere over the window light the box up plainly: a thick solid border
+  // and a tinted background, not the faint change it had.
+  const zone = page.getByRole('region', { name: 'Drop files here to upload them' });
+  const look = () =>
+    zone.evaluate((el) => {
+      const c = getComputedStyle(el);
+      return {
+        border: c.borderTopWidth,
+        style: c.borderTopStyle,
+        outline: c.outlineWidth,
+        bg: c.backgroundColor,
+      };
+    });
+  const idle = await look();
+  const drag = await page.evaluateHandle(() => {
+    const t = new DataTransfer();
+    t.items.add(new File(['x'], 'x.txt', { type: 'text/plain' }));
+    return t;
+  });
+  await page.dispatchEvent('h1', 'dragenter', { dataTransfer: drag });
+  const over = await look();
+  expect(over.style).toBe('solid');
+  expect(Number.parseFloat(over.border)).toBeGreaterThanOrEqual(4);
+  expect(Number.parseFloat(over.outline)).toBeGreaterThanOrEqual(4);
+  expect(over.bg).not.toBe(idle.bg);
+  await page.dispatchEvent('h1', 'dragleave', { dataTransfer: drag });
+  await expect.poll(look).toEqual(idle);
 
   // Outside the dashed box (on the page heading), and from another page: uploaded, not opened.
   await dropOn(page, 'h1', [{ name: 'dropped outside.txt', text: 'dropped beside the box\n'.repeat(50) }]);
@@ -47,11 +79,11 @@ test('a drop anywhere uploads; leaving asks first; cards survive a reload; phase
       for (const el of document.querySelectorAll('.phase-line')) seen.add(el.textContent ?? '');
     }).observe(document.body, { subtree: true, childList: true, characterData: true });
   });
-  await page.getByLabel('Choose files to upload').setInputFiles({
-    name: 'big.bin',
-    mimeType: 'application/octet-stream',
-    buffer: Buffer.from(patternBytes(48 * MiB, 5)),
-  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cairn-use-'));
+  const big = path.join(dir, 'big.bin');
+  writeFileSync(big, patternBytes(40 * MiB, 5));
+  // The page reads the file from disk as it uploads: removed once the test is done.
+  await page.getByLabel('Choose files to upload').setInputFiles(big);
   const card = page.getByRole('listitem', { name: 'Upload of big.bin' });
   await expect(
     card.getByText(/^(Reaching the storage servers|Reading the file|Encrypting and storing)/),
@@ -91,6 +123,7 @@ test('a drop anywhere uploads; leaving asks first; cards survive a reload; phase
   await page.getByRole('button', { name: 'Dismiss finished' }).click();
   await expect(page.getByRole('listitem', { name: /^Upload of / })).toHaveCount(0);
   await context.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('Share: a QR code that scans back to the link, and the share sheet where the browser has one', async ({
