@@ -22,6 +22,8 @@ async function violations(page: Page): Promise<string[]> {
 test('no serious or critical axe violation on any page, light and dark, wide and 375 px; each page its own title', async ({
   browser,
 }) => {
+  // 32 axe runs (8 states of 7 pages, by 2 themes and 2 widths) on a shared machine.
+  test.setTimeout(900_000);
   // Something to show: a stored file (its card, its page, a History row) and the My files folder.
   const up = await openApp(browser, base());
   await up.page.getByLabel('Choose files to upload').setInputFiles({
