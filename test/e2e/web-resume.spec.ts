@@ -108,6 +108,8 @@ test('an upload interrupted by a reload resumes with the same file and sends les
   // Anything sent from here on counts as the second phase (even frames the old page still
   // sends as it unloads): the measurement can only overstate what resuming costs.
   phase = 'after';
+  // Leaving while an upload runs asks first: the person says yes.
+  page.once('dialog', (d) => void d.accept());
   await page.reload();
 
   const card = page.getByRole('listitem', { name: 'Upload of resume.bin' });

@@ -61,7 +61,8 @@ export function GridView(props: { state: GridState; endpoint: string; online: bo
         }
       >
         <p role="status">{summary()}</p>
-        <div class="table-wrap">
+        {/* Scrolls sideways on a phone: focusable, so the keyboard can scroll it too. */}
+        <section class="table-wrap" tabindex="0" aria-label="Storage servers">
           <table>
             <caption class="visually-hidden">Storage servers</caption>
             <thead>
@@ -94,7 +95,7 @@ export function GridView(props: { state: GridState; endpoint: string; online: bo
               </For>
             </tbody>
           </table>
-        </div>
+        </section>
         <p class="muted small">
           Connected: it answers now. Unreachable: nothing answers at its address (stopped, or the network is
           in the way). Refusing: it answers but turns this browser away.
