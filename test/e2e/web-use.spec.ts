@@ -102,7 +102,7 @@ test('a drop anywhere uploads; leaving asks first; cards survive a reload; phase
   expect(page.isClosed()).toBe(false);
 
   await uploadedLink(page, 'big.bin', 180_000);
-  const phases = [...(await page.evaluate(() => (window as unknown as { phases: Set<string> }).phases))];
+  const phases = await page.evaluate(() => [...(window as unknown as { phases: Set<string> }).phases]);
   expect(phases.some((p) => p.startsWith('Reading the file'))).toBe(true);
   expect(
     phases.some((p) =>
