@@ -93,7 +93,7 @@ test('settings are validated with clear messages and persist', async ({ page }) 
   await page.getByLabel('Grid address').fill('');
   await page.getByLabel('Convergent encryption').uncheck();
   await page.getByRole('button', { name: 'Save settings' }).click();
-  await expect(page.getByRole('status')).toHaveText('Settings saved.');
+  await expect(page.getByRole('status').filter({ hasText: 'Settings' })).toHaveText('Settings saved.');
   await page.reload();
   await expect(page.getByLabel('Shares needed (k)')).toHaveValue('2');
   await expect(page.getByLabel('Servers required (happy)')).toHaveValue('4');
@@ -124,6 +124,7 @@ test('the theme can be chosen and is remembered; the system theme is followed by
 
 test('the upload page works from the keyboard', async ({ page }) => {
   await page.goto(base());
+  await expect(page.getByLabel('Choose files to upload')).toBeAttached();
   await page.keyboard.press('Tab');
   await expect(page.getByRole('button', { name: 'Skip to content' })).toBeFocused();
   await page.keyboard.press('Enter');

@@ -110,9 +110,7 @@ test('an upload interrupted by a reload resumes with the same file and sends les
   phase = 'after';
   // Leaving while an upload runs asks first: the person says yes.
   page.once('dialog', (d) => void d.accept());
-  console.log(`reloading at ${Number(await stored.getAttribute('value')) / size} stored`);
   await page.reload();
-  console.log(`reloaded: ${await page.evaluate(() => sessionStorage.getItem('cairn.upload-cards'))}`);
 
   const card = page.getByRole('listitem', { name: 'Upload of resume.bin' });
   await expect(card).toContainText('Interrupted — choose the same file to resume', { timeout: 20_000 });
