@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import solid from 'vite-plugin-solid';
 import { build, defineConfig, type Plugin } from 'vite';
+import { CONFIG_FILE, deploymentConfigJson } from './web/store/deployment.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const outDir = here('./dist/web');
@@ -27,6 +28,9 @@ function serviceWorker(): Plugin {
     name: 'cairn-service-worker',
     apply: 'build',
     async closeBundle() {
+      // The deployment's settings (web/store/deployment.ts): the grid every visitor uses, from
+      // CAIRN_GRID at build time; whoever hosts dist/web may edit it by hand afterwards.
+      writeFileSync(path.join(outDir, CONFIG_FILE), deploymentConfigJson(process.env.CAIRN_GRID));
       const files = listFiles(outDir).filter((f) => f !== 'sw.js' && !f.endsWith('.map'));
       const hash = createHash('sha256');
       for (const f of files.sort()) hash.update(f).update(readFileSync(path.join(outDir, f)));

@@ -110,6 +110,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
       'Content-Type': 'application/cbor',
       'Cache-Control': 'no-store',
+      // The list is public (signed announcements, the same the subscription socket sends to
+      // anyone): a web app served from another origin (a static host, a CDN) may read it.
+      'Access-Control-Allow-Origin': '*',
     });
   });
 

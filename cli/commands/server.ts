@@ -63,6 +63,9 @@ Runs a storage server that keeps its key and shares in DIR (kept across restarts
 Space used and reclaimed, and the crawler's progress: GET /v1/status, DIR/storage/status.json.
 Prints "Storage server <id> ready at <url>" (or "ready (relay only)") once it serves.`;
 
+/** How long a stopping server may take to close before the process exits regardless. */
+const STOP_GRACE_MS = 10_000;
+
 /**
  * --expire-leases MODE and --expire-dry-run. A cutoff date after today is refused: it would
  * expire leases renewed today, which no operator means.
@@ -215,13 +218,27 @@ export const serverCommand: Command = {
       log,
     });
     console.log(`Storage server ${node.serverId} ready${node.url ? ` at ${node.url}` : ' (relay only)'}`);
-    // A parent (cairn grid) that dies without a word closes our stdin: follow it.
-    if (process.env.CAIRN_EXIT_WITH_STDIN === '1')
-      process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM')).resume();
+    // A parent (cairn grid) that dies without a word closes our stdin: follow it. A stdin being
+    // read keeps Node running, so it is let go once the server stops (see stopWatchingStdin):
+    // servers `cairn grid` started went on running for as long as the grid did after a SIGTERM.
+    const watchingStdin = process.env.CAIRN_EXIT_WITH_STDIN === '1';
+    const parentGone = () => process.kill(process.pid, 'SIGTERM');
+    if (watchingStdin) process.stdin.on('end', parentGone).resume();
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+    if (watchingStdin) {
+      process.stdin.off('end', parentGone);
+      process.stdin.destroy();
+    }
+    // Whatever else may still hold the event loop (a client's socket being torn down, a disk
+    // call), the process leaves within a bounded time once it is told to stop.
+    const deadline = setTimeout(() => {
+      console.log(`${new Date().toISOString()} still closing after ${STOP_GRACE_MS} ms; exiting anyway`);
+      process.exit(0);
+    }, STOP_GRACE_MS);
+    deadline.unref();
     await node.close();
     return 0;
   },

@@ -68,7 +68,19 @@ export interface ServerStatus {
   availableSpace: number | null;
   /** Round trip of a version request in ms; null when not connected. */
   rttMs: number | null;
+  /**
+   * Not connected, and the reason is the server's: something answered at its address but
+   * refused this client (a failed handshake, an error instead of its version). False when
+   * nothing answered at all (unreachable).
+   */
+  refusing?: boolean;
+  /** Why it is not connected, in the words of the error (no secrets); absent when connected. */
+  problem?: string;
 }
+
+/** Errors that mean a server was reached but refused us, as opposed to not reached at all. */
+const REFUSALS = new Set(['HANDSHAKE_FAILED', 'BAD_SERVER_ID', 'BAD_FRAME', 'BAD_REQUEST', 'NOT_FOUND']);
+const codeOf = (err: unknown) => (err as { code?: unknown } | null)?.code;
 
 export class GridConnections {
   readonly url: string | null;
@@ -87,6 +99,8 @@ export class GridConnections {
   #list: { at: number; servers: GridServer[] } | null = null;
   #listing: Promise<GridServer[]> | null = null;
   readonly #conns = new Map<ServerId, Promise<StorageConnection | null>>();
+  /** The last connection failure of each server, for probe(). */
+  readonly #failures = new Map<ServerId, unknown>();
 
   constructor(opts: GridOptions) {
     this.url = opts.url;
@@ -197,6 +211,7 @@ export class GridConnections {
       requestTimeoutMs: this.#requestTimeout,
     }).then(
       (conn) => {
+        this.#failures.delete(server.serverId);
         void conn.closed.then(() => {
           if (this.#conns.get(server.serverId) === attempt) this.#conns.delete(server.serverId);
         });
@@ -204,6 +219,7 @@ export class GridConnections {
       },
       (err) => {
         this.#conns.delete(server.serverId);
+        this.#failures.set(server.serverId, err);
         this.#warn(`cannot reach server ${server.serverId.slice(0, 12)}…: ${(err as Error).message}`);
         return null;
       },
@@ -241,7 +257,16 @@ export class GridConnections {
       servers.map(async (s): Promise<ServerStatus> => {
         const base = { id: s.serverId, nickname: s.nickname, availableSpace: s.availableSpace };
         const conn = await this.#connect(s);
-        if (!conn || conn.isClosed) return { ...base, connected: false, rttMs: null };
+        if (!conn || conn.isClosed) {
+          const why = this.#failures.get(s.serverId);
+          return {
+            ...base,
+            connected: false,
+            rttMs: null,
+            refusing: REFUSALS.has(String(codeOf(why))),
+            problem: why instanceof Error ? why.message : 'the connection closed',
+          };
+        }
         const t0 = performance.now();
         try {
           const v = await conn.getVersion();
@@ -251,8 +276,16 @@ export class GridConnections {
             connected: true,
             rttMs: performance.now() - t0,
           };
-        } catch {
-          return { ...base, connected: false, rttMs: null };
+        } catch (err) {
+          // An answer that is an error is a refusal; a connection that died on the way is not.
+          const code = String(codeOf(err));
+          return {
+            ...base,
+            connected: false,
+            rttMs: null,
+            refusing: code !== 'UNAVAILABLE' && code !== 'TIMEOUT',
+            problem: err instanceof Error ? err.message : String(err),
+          };
         }
       }),
     );

@@ -23,6 +23,9 @@ export class ShareUnavailableError extends CairnError {
 /** Fewer than k good shares remain. `problems` says what happened to the others. */
 export class NotEnoughSharesError extends CairnError {
   readonly problems: readonly CairnError[];
+  /** Shares a read needs (k) and good ones found, for callers that word the failure themselves. */
+  readonly needed: number;
+  readonly good: number;
   constructor(needed: number, good: number, problems: readonly CairnError[]) {
     const bad = problems.map((p) => (p as ShareCorruptError).shnum).filter((s) => s !== undefined);
     super(
@@ -30,6 +33,8 @@ export class NotEnoughSharesError extends CairnError {
       `need ${needed} good shares, have ${good}` + (bad.length ? ` (failed: ${bad.join(', ')})` : ''),
     );
     this.problems = problems;
+    this.needed = needed;
+    this.good = good;
   }
 }
 

@@ -77,14 +77,15 @@ test('settings are validated with clear messages and persist', async ({ page }) 
   const n = page.getByLabel('Total shares (N)');
   await k.fill('8');
   await page.getByRole('button', { name: 'Save settings' }).click();
-  await expect(page.getByRole('status')).toHaveText(/not saved/);
+  await expect(page.getByRole('alert')).toContainText('Settings not saved');
   await expect(happy).toHaveAttribute('aria-invalid', 'true');
-  await expect(page.getByText('happy (7) must be at least k (8)')).toBeVisible();
+  await expect(k).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.locator('#happy-error')).toHaveText(/at least the number needed to read a file \(8\)/);
   await n.fill('300');
-  await expect(page.getByText('N must be a whole number from 1 to 256.')).toBeVisible();
+  await expect(page.locator('#n-error')).toHaveText('Enter a whole number from 1 to 256.');
   await page.getByLabel('Grid address').fill('ftp://nope');
   await page.getByRole('button', { name: 'Save settings' }).click();
-  await expect(page.getByText(/must start with http/)).toBeVisible();
+  await expect(page.locator('#gridUrl-error')).toHaveText(/must start with http/);
 
   await k.fill('2');
   await happy.fill('4');
@@ -92,7 +93,7 @@ test('settings are validated with clear messages and persist', async ({ page }) 
   await page.getByLabel('Grid address').fill('');
   await page.getByLabel('Convergent encryption').uncheck();
   await page.getByRole('button', { name: 'Save settings' }).click();
-  await expect(page.getByRole('status')).toHaveText('Settings saved.');
+  await expect(page.getByRole('status').filter({ hasText: 'Settings' })).toHaveText('Settings saved.');
   await page.reload();
   await expect(page.getByLabel('Shares needed (k)')).toHaveValue('2');
   await expect(page.getByLabel('Servers required (happy)')).toHaveValue('4');
@@ -123,6 +124,7 @@ test('the theme can be chosen and is remembered; the system theme is followed by
 
 test('the upload page works from the keyboard', async ({ page }) => {
   await page.goto(base());
+  await expect(page.getByLabel('Choose files to upload')).toBeAttached();
   await page.keyboard.press('Tab');
   await expect(page.getByRole('button', { name: 'Skip to content' })).toBeFocused();
   await page.keyboard.press('Enter');
@@ -145,7 +147,7 @@ test('the upload page works from the keyboard', async ({ page }) => {
 test('a bad cap gets a clear message that does not echo it', async ({ page }) => {
   await page.goto(`${base()}#/file/URI:CHK:notbase32!:x:3:10:100`);
   const alert = page.getByRole('alert');
-  await expect(alert).toContainText('does not hold a valid Cairn file capability');
+  await expect(alert).toContainText('This link does not lead to a file: part of it is missing or mistyped.');
   await expect(alert).not.toContainText('notbase32');
 });
 
@@ -210,6 +212,7 @@ test('a pinned file opens and downloads with the network off', async ({ browser 
   await expect(page.getByRole('button', { name: 'Pin for offline use' })).toBeEnabled();
   await page.goto(`${base()}#/history`);
   await page.getByRole('button', { name: 'Forget Unnamed file' }).click();
+  await page.getByRole('button', { name: 'Forget it' }).click();
   await expect(page.getByText('Nothing yet.')).toBeVisible();
   await expect(page.getByRole('status')).toHaveText('Forgotten: Unnamed file.'); // stored, not just shown
   await page.reload();
@@ -250,7 +253,7 @@ test('every page in both themes and at phone width: its content, the theme, no s
   const cap = litCap(TEXT);
   const nav = (page: Page) => page.getByRole('navigation', { name: 'Main' });
   /** Each page, in an order where history has the visit of the file page to show. */
-  const pages: [name: string, hash: string, check: (page: Page) => Promise<void>][] = [
+  const pages: [name: string, hash: string, check: (page: Page) => Promise<void>, title: string][] = [
     [
       'home',
       '#/',
@@ -265,6 +268,7 @@ test('every page in both themes and at phone width: its content, the theme, no s
         ).toBeVisible();
         await expect(page.getByText('Convergent encryption on.')).toBeVisible();
       },
+      'Upload — Cairn',
     ],
     [
       'settings',
@@ -290,6 +294,7 @@ test('every page in both themes and at phone width: its content, the theme, no s
         await expect(page.getByRole('button', { name: 'Save settings' })).toBeEnabled();
         await expect(page.getByRole('button', { name: 'Restore defaults' })).toBeEnabled();
       },
+      'Settings — Cairn',
     ],
     [
       'file',
@@ -298,7 +303,7 @@ test('every page in both themes and at phone width: its content, the theme, no s
         await expect(page.getByRole('heading', { level: 1 })).toHaveText('Shared file');
         await expect(nav(page).locator('a[aria-current]')).toHaveCount(0);
         await expect(page.getByText(`40 B (${TEXT.length} bytes)`)).toBeVisible();
-        await expect(page.getByText('not known (links carry no file names)')).toBeVisible();
+        await expect(page.getByText('not known: this link does not carry one')).toBeVisible();
         await expect(page.getByText('not pinned')).toBeVisible();
         await expect(page.getByRole('button', { name: 'Download' })).toBeEnabled();
         await expect(page.getByRole('button', { name: 'Pin for offline use' })).toBeEnabled();
@@ -307,6 +312,7 @@ test('every page in both themes and at phone width: its content, the theme, no s
         await expect(page.getByLabel('Link', { exact: true })).toHaveValue(`${base()}#/file/${cap}`);
         await expect(page.getByRole('button', { name: 'Copy link to this file' })).toBeEnabled();
       },
+      'Shared file — Cairn',
     ],
     [
       'history',
@@ -322,9 +328,10 @@ test('every page in both themes and at phone width: its content, the theme, no s
           .filter({ has: page.getByRole('link', { name: 'Unnamed file' }) });
         await expect(item).toHaveCount(1);
         await expect(item).toContainText('40 B · opened');
-        await expect(item.getByRole('button', { name: 'Keep Unnamed file offline' })).toBeEnabled();
+        await expect(item.getByRole('button', { name: 'Pin for offline use: Unnamed file' })).toBeEnabled();
         await expect(item.getByRole('button', { name: 'Forget Unnamed file' })).toBeEnabled();
       },
+      'History — Cairn',
     ],
     [
       'grid',
@@ -337,6 +344,7 @@ test('every page in both themes and at phone width: its content, the theme, no s
         await expect(page.getByRole('status')).toHaveText(/^10 of 10 servers connected/, { timeout: 30_000 });
         await expect(page.getByRole('rowheader')).toHaveCount(10);
       },
+      'Grid — Cairn',
     ],
   ];
   for (const colorScheme of ['light', 'dark'] as const) {
@@ -348,10 +356,10 @@ test('every page in both themes and at phone width: its content, the theme, no s
       const page = await context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (err) => errors.push(err.message));
-      for (const [name, hash, check] of pages) {
+      for (const [name, hash, check, title] of pages) {
         await test.step(`${name}, ${colorScheme}, ${viewport.width} px`, async () => {
           await page.goto(base() + hash);
-          await expect(page).toHaveTitle('Cairn');
+          await expect(page).toHaveTitle(title);
           await check(page);
           for (const link of ['Upload', 'History', 'Grid', 'Settings']) {
             await expect(nav(page).getByRole('link', { name: link })).toBeVisible();

@@ -64,10 +64,14 @@ async function openApp(browser: Browser, url: string) {
 /** Waits for one upload card to finish; returns the link's href. */
 async function uploadedLink(page: Page, name: string): Promise<string> {
   const card = page.getByRole('listitem', { name: `Upload of ${name}` });
-  const link = card.getByRole('link', { name: `Link to ${name}` });
+  const link = card.getByRole('link', { name: `Open ${name}` });
   await expect(link).toBeVisible({ timeout: 120_000 });
   return (await link.getAttribute('href'))!;
 }
+
+/** The cap in a file link (before the name and type it may carry). */
+const capOf = (href: string) =>
+  decodeURIComponent(new URL(href).hash.replace(/^#\/file\//, '').split('?')[0]);
 
 /** Opens `href` in a fresh context (no history, no shared storage), downloads, returns the bytes. */
 async function downloadInFreshContext(browser: Browser, gridUrl: string, href: string): Promise<Buffer> {
@@ -104,8 +108,9 @@ test.describe('a healthy grid', () => {
     const link = new URL(href);
     expect(link.origin + link.pathname).toBe(grid.url);
     expect(link.search).toBe('');
-    const cap = decodeURIComponent(link.hash.replace(/^#\/file\//, ''));
+    const cap = capOf(href);
     expect(cap).toMatch(/^URI:CHK:[a-z2-7]+:[a-z2-7]+:3:10:26214400$/);
+    expect(link.hash).toBe(`#/file/${cap}?name=big.bin`);
     await expect(page.getByLabel('Read cap', { exact: true })).toHaveValue(cap);
     await expect(page.getByLabel('Verify cap', { exact: true })).toHaveValue(
       /^URI:CHK-Verifier:[a-z2-7]+:[a-z2-7]+:3:10:26214400$/,
@@ -158,7 +163,7 @@ test.describe('a healthy grid', () => {
 
     await page.goto(audioHref);
     await expect(page.getByRole('heading', { name: 'tone.wav' })).toBeVisible();
-    await page.getByRole('button', { name: 'Preview' }).click();
+    // Media previews show by themselves (streamed as played).
     const audio = page.getByLabel('Preview of tone.wav');
     await expect(audio).toBeVisible();
     await expect
@@ -188,7 +193,6 @@ test.describe('a healthy grid', () => {
     );
 
     await page.goto(imageHref);
-    await page.getByRole('button', { name: 'Preview' }).click();
     const img = page.getByRole('img', { name: 'Preview of icon.png' });
     await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.naturalWidth)).toBe(512);
     await context.close();
@@ -216,15 +220,15 @@ test.describe('a healthy grid', () => {
           });
           // The finished upload: its link (the longest line on any page), caps, actions.
           const href = await uploadedLink(page, name);
-          const cap = decodeURIComponent(new URL(href).hash.replace(/^#\/file\//, ''));
+          const cap = capOf(href);
           expect(cap).toMatch(new RegExp(`^URI:CHK:[a-z2-7]+:[a-z2-7]+:3:10:${size}$`));
           const card = page.getByRole('listitem', { name: `Upload of ${name}` });
           await expect(card).toContainText('Stored.');
           await expect(card).toContainText('1.0 MiB');
-          await expect(card.getByRole('link', { name: `Link to ${name}` })).toHaveText(href);
+          await expect(card.getByRole('link', { name: `Open ${name}` })).toHaveText('Open');
           await expect(card.getByLabel('Link', { exact: true })).toHaveValue(href);
           await expect(card.getByRole('button', { name: `Copy link to ${name}` })).toBeEnabled();
-          await expect(card.getByRole('button', { name: 'Dismiss' })).toBeEnabled();
+          await expect(card.getByRole('button', { name: `Dismiss ${name}` })).toBeEnabled();
           await card.getByText('Capabilities').click();
           await expect(card.getByLabel('Read cap', { exact: true })).toHaveValue(cap);
           await expect(card.getByLabel('Verify cap', { exact: true })).toHaveValue(
@@ -238,7 +242,7 @@ test.describe('a healthy grid', () => {
           await page.goto(href);
           await expect(page.getByRole('heading', { level: 1 })).toHaveText(name);
           await expect(page.getByText('1.0 MiB (1,048,576 bytes)')).toBeVisible();
-          await expect(page.getByText('not known (links carry no file names)')).toHaveCount(0);
+          await expect(page.getByText('not known: this link does not carry one')).toHaveCount(0);
           await expect(page.getByText('not pinned')).toBeVisible();
           await expect(page.getByRole('button', { name: 'Download' })).toBeEnabled();
           await expect(page.getByRole('button', { name: 'Pin for offline use' })).toBeEnabled();
@@ -252,7 +256,7 @@ test.describe('a healthy grid', () => {
           const item = page.getByRole('listitem').filter({ has: page.getByRole('link', { name }) });
           await expect(item).toHaveCount(1);
           await expect(item).toContainText('1.0 MiB · uploaded');
-          await expect(item.getByRole('button', { name: `Keep ${name} offline` })).toBeEnabled();
+          await expect(item.getByRole('button', { name: `Pin for offline use: ${name}` })).toBeEnabled();
           await expect(item.getByRole('button', { name: `Forget ${name}` })).toBeEnabled();
           await expectThemeColours(page, colorScheme);
           await expectNoHorizontalOverflow(page);
@@ -316,7 +320,7 @@ test.describe('a healthy grid', () => {
     const rows = page.getByRole('row');
     await expect(rows).toHaveCount(11);
     await expect(page.getByRole('rowheader', { name: 'server-00' })).toBeVisible();
-    await expect(page.getByRole('row', { name: /server-03/ })).toContainText(/yes.*\d+ ms/s);
+    await expect(page.getByRole('row', { name: /server-03/ })).toContainText(/connected.*now.*\d+ ms/s);
     await keepScreenshot(page, testInfo, 'grid-live');
     await context.close();
   });
@@ -325,7 +329,10 @@ test.describe('a healthy grid', () => {
     browser,
   }) => {
     const data = patternBytes(3 * MiB + 12345, 5);
-    const { context, page } = await openApp(browser, grid.url);
+    // Everything is recorded from the first request on (the Upload page connects to the
+    // servers as soon as it opens, to warn of an upload that cannot succeed).
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
     const seen: { where: string; text: string; bytes?: Buffer }[] = [];
     const headerReads: Promise<void>[] = [];
     const record = (r: import('@playwright/test').Request) => {
@@ -352,6 +359,8 @@ test.describe('a healthy grid', () => {
       ws.on('framereceived', frame);
     };
     page.on('websocket', watch);
+    await page.goto(grid.url);
+    await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 20_000 });
 
     await page.getByLabel('Choose files to upload').setInputFiles({
       name: 'secret.bin',
@@ -359,7 +368,7 @@ test.describe('a healthy grid', () => {
       buffer: Buffer.from(data),
     });
     const href = await uploadedLink(page, 'secret.bin');
-    const cap = decodeURIComponent(new URL(href).hash.replace(/^#\/file\//, ''));
+    const cap = capOf(href);
     // And read it back in the same (recorded) tab.
     await page.goto(href);
     const [download] = await Promise.all([
@@ -378,6 +387,7 @@ test.describe('a healthy grid', () => {
     for (const s of seen) {
       expect(s.text, s.where).not.toContain(cap);
       expect(s.text, s.where).not.toContain(keyB32);
+      expect(s.text, s.where).not.toContain('secret.bin');
       expect(s.where.startsWith('referer'), `${s.where} was sent`).toBe(false);
       if (s.bytes) {
         expect(s.bytes.includes(key), `${s.where} holds the key`).toBe(false);
@@ -413,8 +423,11 @@ test('with 7 of 10 servers stopped, a file still downloads and new uploads get a
       buffer: Buffer.from(patternBytes(1 * MiB, 7)),
     });
     const alert = again.page.getByRole('listitem', { name: 'Upload of unhappy.bin' }).getByRole('alert');
-    await expect(alert).toContainText('The grid cannot take this file', { timeout: 60_000 });
-    await expect(alert).toContainText('happy=7');
+    await expect(alert).toContainText('The upload failed: only 3 storage servers could take the file', {
+      timeout: 60_000,
+    });
+    await expect(alert).toContainText('your settings require at least 7');
+    await expect(alert).not.toContainText('happy');
     await again.context.close();
   } finally {
     await grid.close();

@@ -30,7 +30,7 @@ test('the Health panel checks, verifies and repairs; History keeps every file al
     });
     const link = page
       .getByRole('listitem', { name: 'Upload of keep.bin' })
-      .getByRole('link', { name: 'Link to keep.bin' });
+      .getByRole('link', { name: 'Open keep.bin' });
     await expect(link).toBeVisible({ timeout: 120_000 });
     const href = (await link.getAttribute('href'))!;
     await page.goto(href);

@@ -16,7 +16,9 @@ async function openApp(browser: Browser, url: string) {
   return { context, page };
 }
 
-const capOf = (href: string) => decodeURIComponent(new URL(href).hash.replace(/^#\/file\//, ''));
+/** The cap in a file link (the name and type it carries come after a `?`). */
+const capOf = (href: string) =>
+  decodeURIComponent(new URL(href).hash.replace(/^#\/file\//, '').split('?')[0]);
 
 async function downloadText(page: Page): Promise<string> {
   const [download] = await Promise.all([
@@ -30,7 +32,10 @@ test('an editable file: edit and save, replace, and a read-only link sees the ne
   browser,
 }) => {
   const url = process.env.CAIRN_URL!;
-  const { context, page } = await openApp(browser, url);
+  // The recording starts before the page loads: the Upload page connects to the servers as
+  // soon as it opens (to warn of an upload that cannot succeed), and those sockets are reused.
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
 
   // Everything the tab sends or receives, for the privacy check at the end.
   const seen: { where: string; text: string; bytes?: Buffer }[] = [];
@@ -48,6 +53,8 @@ test('an editable file: edit and save, replace, and a read-only link sees the ne
     ws.on('framesent', frame);
     ws.on('framereceived', frame);
   });
+  await page.goto(url);
+  await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 20_000 });
 
   const first = 'Shopping list, kept secret by the grid\n- bread\n- cheese\n';
   await page.getByLabel('Editable: I can replace or edit the file later').check();
@@ -57,15 +64,16 @@ test('an editable file: edit and save, replace, and a read-only link sees the ne
     buffer: Buffer.from(first),
   });
   const card = page.getByRole('listitem', { name: 'Upload of notes.txt' });
-  const readLink = card.getByRole('link', { name: 'Read-only link to notes.txt' });
+  const readLink = card.getByRole('link', { name: 'Open notes.txt' });
   await expect(readLink).toBeVisible({ timeout: 120_000 });
   const readHref = (await readLink.getAttribute('href'))!;
-  const editHref = (await card.getByRole('link', { name: 'Edit notes.txt' }).getAttribute('href'))!;
+  const editHref = (await card.getByRole('link', { name: 'Open to edit notes.txt' }).getAttribute('href'))!;
   const readCap = capOf(readHref);
   const writeCap = capOf(editHref);
   expect(writeCap).toMatch(/^URI:MDMF:[a-z2-7]{26}:[a-z2-7]{52}$/);
   expect(readCap).toMatch(/^URI:MDMF-RO:[a-z2-7]{26}:[a-z2-7]{52}$/);
   await expect(card.getByLabel('Write cap', { exact: true })).toHaveValue(writeCap);
+  await expect(card.getByLabel('Read-only link', { exact: true })).toHaveValue(readHref);
 
   // The edit link: the text in an editor; change it and save.
   await page.goto(editHref);

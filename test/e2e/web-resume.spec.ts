@@ -32,9 +32,10 @@ function patternBytes(size: number, seed: number): Uint8Array {
   return out;
 }
 
-async function openApp(browser: Browser, url: string) {
+async function openApp(browser: Browser, url: string, before?: (page: Page) => void) {
   const context = await browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
+  before?.(page);
   await page.goto(url);
   await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 20_000 });
   return { context, page };
@@ -42,7 +43,7 @@ async function openApp(browser: Browser, url: string) {
 
 async function uploadedLink(page: Page, name: string): Promise<string> {
   const card = page.getByRole('listitem', { name: `Upload of ${name}` });
-  const link = card.getByRole('link', { name: `Link to ${name}` });
+  const link = card.getByRole('link', { name: `Open ${name}` });
   await expect(link).toBeVisible({ timeout: 180_000 });
   return (await link.getAttribute('href'))!;
 }
@@ -80,20 +81,24 @@ test('an upload interrupted by a reload resumes with the same file and sends les
   const plan = planChk(size, { k: 3, happy: 7, n: 10, maxSegmentSize: 128 * 1024 }) as ChkPlan;
   const total = plan.shareSize * 10;
 
-  const { context, page } = await openApp(browser, url);
   // Bytes of the frames the page and its workers send, before and after the reload. Share
-  // writes are the large frames; the rest (hello, allocate, close, …) are small.
+  // writes are the large frames; the rest (hello, allocate, close, …) are small. Listened to
+  // from the first load: the Upload page reaches the grid (to warn of too few servers) before
+  // any upload, and the upload then uses those connections.
   const sent = { before: 0, after: 0 };
   let phase: 'before' | 'after' = 'before';
-  page.on('websocket', (ws) => {
-    ws.on('framesent', (f) => {
-      const n = typeof f.payload === 'string' ? Buffer.byteLength(f.payload) : f.payload.length;
-      if (n > 4096) sent[phase] += n;
-    });
-  });
+  const { context, page } = await openApp(browser, url, (p) =>
+    p.on('websocket', (ws) => {
+      ws.on('framesent', (f) => {
+        const n = typeof f.payload === 'string' ? Buffer.byteLength(f.payload) : f.payload.length;
+        if (n > 4096) sent[phase] += n;
+      });
+    }),
+  );
 
   await page.getByLabel('Choose files to upload').setInputFiles(file);
-  const stored = page.getByLabel('Stored on servers: resume.bin');
+  // The card's one progress bar counts stored bytes once it is "Encrypting and storing".
+  const stored = page.getByRole('progressbar', { name: 'Encrypting and storing: resume.bin' });
   await expect
     .poll(async () => Number((await stored.getAttribute('value')) ?? 0) / size, {
       timeout: 180_000,
@@ -103,6 +108,8 @@ test('an upload interrupted by a reload resumes with the same file and sends les
   // Anything sent from here on counts as the second phase (even frames the old page still
   // sends as it unloads): the measurement can only overstate what resuming costs.
   phase = 'after';
+  // Leaving while an upload runs asks first: the person says yes.
+  page.once('dialog', (d) => void d.accept());
   await page.reload();
 
   const card = page.getByRole('listitem', { name: 'Upload of resume.bin' });
@@ -175,6 +182,8 @@ test('a file that is not the interrupted one is uploaded as a new file, with a n
   await uploadedLink(page, 'seeded.bin');
   await expect(card).toContainText("This file's contents are not those of the interrupted upload");
   await expect(card).not.toContainText('Resumed:');
+  // Its card would come back after the reload below (cards survive a reload): cleared first.
+  await page.getByRole('button', { name: 'Dismiss finished' }).click();
 
   // Another name: not the same file at all.
   await page.evaluate(

@@ -1,5 +1,5 @@
 /** Site header: the brand, page links (current one marked), and the theme switch. */
-import { For } from 'solid-js';
+import { For, Show } from 'solid-js';
 import { useStore } from '../store/index.tsx';
 import type { ThemeChoice } from '../store/theme.ts';
 
@@ -12,7 +12,7 @@ const LINKS = [
 ] as const;
 
 export function Nav() {
-  const { router, theme } = useStore();
+  const { router, theme, device } = useStore();
   return (
     <header class="site-header">
       <a class="brand" href="#/" aria-label="Cairn home">
@@ -40,6 +40,13 @@ export function Nav() {
           <option value="dark">Dark</option>
         </select>
       </label>
+      {/* A live region that is always there, so going offline (or back) is announced. */}
+      <p class="offline-note" aria-live="polite" classList={{ shown: !device.online() }}>
+        <Show when={!device.online()}>
+          <strong>Offline.</strong> Uploads and files not pinned wait until you are back online; pinned files
+          still open.
+        </Show>
+      </p>
     </header>
   );
 }

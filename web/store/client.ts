@@ -10,14 +10,15 @@ import { CairnError } from '../../core/errors.ts';
 import type {
   DirectoryChange,
   DirectoryListing,
+  GridSurvey,
   GridWorkerApi,
   Outcome,
-  ServerStatus,
 } from '../workers/grid-worker.ts';
 import { saveFile } from './deliver.ts';
 import { WorkerPool } from '../workers/pool.ts';
+import { GridFailure } from './errors.ts';
 import { putPinned } from './pins.ts';
-import { gridEndpoint, type Settings } from './settings.ts';
+import { currentGrid, type Settings } from './settings.ts';
 
 export interface UploadParams {
   k: number;
@@ -44,6 +45,8 @@ export interface UploadProgress {
   encoded: number;
   /** Plaintext bytes whose shares the servers have acknowledged. */
   acked: number;
+  /** Bytes read by the first pass over the file (the convergent key's hash), before encoding. */
+  hashed?: number;
 }
 
 export type { UploadResult as UploadOutcome } from '../workers/grid-worker.ts';
@@ -70,15 +73,11 @@ const workers = () => {
   return pool;
 };
 
+/** A worker's outcome as its value, or thrown as a GridFailure (code, message, counts). */
 function unwrap<T>(o: Outcome<T>): T {
   if (o.ok) return o.value;
   if (o.code === 'CANCELLED') throw new CancelledError();
-  if (o.code === 'UNHAPPY' || o.code === 'NO_SERVERS')
-    throw new CairnError(
-      o.code,
-      `The grid cannot take this file: ${o.message}. Start more storage servers, or lower "Servers required (happy)" in Settings.`,
-    );
-  throw new CairnError(o.code, o.message);
+  throw new GridFailure(o.code, o.message, o.detail);
 }
 
 let nextUploadId = 1;
@@ -98,7 +97,7 @@ export async function uploadFile(
     try {
       const outcome = await w.upload(
         { id, file, ...params, key: hooks.key },
-        proxy((encoded: number, acked: number) => onProgress({ encoded, acked })),
+        proxy((encoded: number, acked: number, hashed?: number) => onProgress({ encoded, acked, hashed })),
         proxy({
           key: async (si: string, randomKey: Uint8Array | null) => {
             await hooks.onKey?.(si, randomKey);
@@ -123,11 +122,10 @@ export async function sendToPort(
   cap: string,
   start: number,
   end: number,
-  settings: Settings,
+  grid: string,
   port: MessagePort,
-  onProgress: (bytes: number, state: 'reading' | 'done' | 'failed', message?: string) => void,
+  onProgress: (bytes: number, state: 'reading' | 'done' | 'failed', message?: string, code?: string) => void,
 ): Promise<void> {
-  const grid = gridEndpoint(settings, location.href);
   await workers().run(async (w) =>
     unwrap(await w.readToPort(cap, start, end, grid, transfer(port, [port]), proxy(onProgress))),
   );
@@ -140,11 +138,10 @@ export async function sendToPort(
 export function pinCopy(
   cap: string,
   size: number,
-  settings: Settings,
+  grid: string,
   file?: File,
 ): (pinId: string, type?: string) => Promise<void> {
   if (file) return (pinId, type) => putPinned(pinId, file, type || file.type || undefined);
-  const grid = gridEndpoint(settings, location.href);
   return (pinId, type) =>
     workers().run(async (w) => {
       unwrap(await w.pin(cap, size, grid, pinId, type ?? 'application/octet-stream', document.baseURI));
@@ -152,18 +149,12 @@ export function pinCopy(
 }
 
 /** The size of the file a cap names (a mutable file's current version: asks the grid). */
-export async function fileSize(cap: string, settings: Settings): Promise<number> {
-  const grid = gridEndpoint(settings, location.href);
+export async function fileSize(cap: string, grid: string): Promise<number> {
   return workers().run(async (w) => unwrap(await w.size(cap, grid)));
 }
 
 /** The whole file if it is at most `max` bytes, else null. */
-export async function readSmallFile(
-  cap: string,
-  settings: Settings,
-  max: number,
-): Promise<Uint8Array | null> {
-  const grid = gridEndpoint(settings, location.href);
+export async function readSmallFile(cap: string, grid: string, max: number): Promise<Uint8Array | null> {
   return workers().run(async (w) => unwrap(await w.readSmall(cap, grid, max)));
 }
 
@@ -171,32 +162,38 @@ export async function readSmallFile(
 export async function replaceContents(
   writeCap: string,
   data: Blob,
-  settings: Settings,
+  grid: string,
   onProgress: (done: number, total: number) => void,
 ): Promise<void> {
-  const grid = gridEndpoint(settings, location.href);
   await workers().run(async (w) => unwrap(await w.overwrite(writeCap, data, grid, proxy(onProgress))));
 }
 
 /** What a check of the file found (verify: every byte; repair: rebuild what is missing). */
 export async function checkFile(
   cap: string,
-  settings: Settings,
+  grid: string,
   opts: { verify?: boolean; repair?: boolean; addLease?: boolean },
 ): Promise<CheckResult> {
-  const grid = gridEndpoint(settings, location.href);
   return workers().run(async (w) => unwrap(await w.check(cap, grid, opts)));
+}
+
+/**
+ * The grid as this browser sees it now: whether its relay answers, and the state of every
+ * server it lists (or listed last, when the relay does not answer).
+ */
+export async function surveyGrid(grid: string): Promise<GridSurvey> {
+  return workers().run(async (w) => unwrap(await w.survey(grid)));
 }
 
 // ---- directories --------------------------------------------------------------------
 
 export async function createDirectory(settings: Settings): Promise<string> {
-  const grid = gridEndpoint(settings, location.href);
+  const grid = currentGrid(settings);
   return workers().run(async (w) => unwrap(await w.createDirectory(grid)));
 }
 
 export async function listDirectory(cap: string, settings: Settings): Promise<DirectoryListing> {
-  const grid = gridEndpoint(settings, location.href);
+  const grid = currentGrid(settings);
   return workers().run(async (w) => unwrap(await w.listDirectory(cap, grid)));
 }
 
@@ -205,7 +202,7 @@ export async function changeDirectory(
   settings: Settings,
   change: DirectoryChange,
 ): Promise<void> {
-  const grid = gridEndpoint(settings, location.href);
+  const grid = currentGrid(settings);
   await workers().run(async (w) => unwrap(await w.changeDirectory(cap, grid, change)));
 }
 
@@ -219,7 +216,7 @@ export async function uploadIntoDirectory(
 ): Promise<number> {
   if (signal.aborted) throw new CancelledError();
   const s = settings;
-  const grid = gridEndpoint(s, location.href);
+  const grid = currentGrid(s);
   const id = nextUploadId++;
   return workers().run(async (w) => {
     const abort = () => void w.cancel(id);
@@ -244,13 +241,13 @@ export async function checkDirectoryTree(
   opts: { verify?: boolean; repair?: boolean; addLease?: boolean },
   onProgress: (summary: DeepCheckSummary) => void,
 ): Promise<{ summary: DeepCheckSummary; problems: { path: string[]; text: string }[] }> {
-  const grid = gridEndpoint(settings, location.href);
+  const grid = currentGrid(settings);
   return workers().run(async (w) => unwrap(await w.deepCheckDirectory(cap, grid, opts, proxy(onProgress))));
 }
 
 /** Saves directory `cap` as `<name>.zip`, streamed through the service worker. */
 export async function downloadZip(cap: string, name: string, settings: Settings): Promise<void> {
-  const grid = gridEndpoint(settings, location.href);
+  const grid = currentGrid(settings);
   const size = await workers().run(async (w) => unwrap(await w.zipSizeOf(cap, grid)));
   await saveFile(
     {
@@ -261,10 +258,4 @@ export async function downloadZip(cap: string, name: string, settings: Settings)
     },
     { name: `${name}.zip`, size, type: 'application/zip' },
   );
-}
-
-/** Connection state and round-trip time of every announced server. */
-export async function probeServers(settings: Settings): Promise<ServerStatus[]> {
-  const grid = gridEndpoint(settings, location.href);
-  return workers().run(async (w) => unwrap(await w.probe(grid)));
 }

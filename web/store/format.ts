@@ -50,6 +50,10 @@ const MEDIA: Record<string, string> = {
   svg: 'image/svg+xml',
   pdf: 'application/pdf',
   txt: 'text/plain',
+  md: 'text/markdown',
+  csv: 'text/csv',
+  log: 'text/plain',
+  json: 'application/json',
 };
 
 /** The MIME type to use for a file: its own when the browser knew it, else from the extension. */
@@ -59,12 +63,60 @@ export function mediaType(name: string | null, known?: string): string {
   return (ext && MEDIA[ext]) || 'application/octet-stream';
 }
 
-export type PreviewKind = 'video' | 'audio' | 'image' | 'pdf' | null;
+export type PreviewKind = 'video' | 'audio' | 'image' | 'pdf' | 'text' | null;
 
 export function previewKind(type: string): PreviewKind {
   if (type === 'application/pdf') return 'pdf';
+  // Text of any kind (HTML and SVG source included) is shown as text, never run or rendered.
+  if (type === 'application/json' || type.startsWith('text/')) return 'text';
   // SVG can carry script; it is shown as an <img>, where script never runs.
   const top = type.split('/')[0];
   if (top === 'video' || top === 'audio' || top === 'image') return top;
   return null;
+}
+
+/** The name a download is saved under: the file's, else "download" with an extension for its type. */
+export function downloadName(name: string | null, type: string): string {
+  if (name) return name;
+  const ext = Object.entries(MEDIA).find(([, t]) => t === type)?.[0];
+  return ext ? `download.${ext}` : 'download';
+}
+
+/** 12.3 MiB/s */
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(Math.round(bytesPerSecond))}/s`;
+}
+
+/** "about 5 s left", "about 3 min left", "about 2 h left". */
+export function formatTimeLeft(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '';
+  if (seconds < 1.5) return 'about 1 s left';
+  if (seconds < 90) return `about ${Math.round(seconds)} s left`;
+  if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} min left`;
+  return `about ${Math.round(seconds / 3600)} h left`;
+}
+
+/**
+ * Pure: speed over the last `windowMs` of (time, bytes) samples, and time left for `total`.
+ * Null until the samples span at least half a second (a speed from one instant is noise).
+ */
+export function rateOf(
+  samples: readonly { t: number; bytes: number }[],
+  total: number,
+  windowMs = 4_000,
+): { bytesPerSecond: number; secondsLeft: number } | null {
+  if (samples.length < 2) return null;
+  const last = samples[samples.length - 1];
+  let first = samples[0];
+  for (const s of samples) {
+    if (last.t - s.t <= windowMs) {
+      first = s;
+      break;
+    }
+  }
+  const dt = (last.t - first.t) / 1000;
+  if (dt < 0.5) return null;
+  const bytesPerSecond = (last.bytes - first.bytes) / dt;
+  if (bytesPerSecond <= 0) return null;
+  return { bytesPerSecond, secondsLeft: Math.max(0, total - last.bytes) / bytesPerSecond };
 }

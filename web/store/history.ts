@@ -21,6 +21,36 @@ export interface HistoryRecord {
   pinId?: string;
   /** MIME type when known, for previews. */
   type?: string;
+  /** The grid holding the file (relay WebSocket URL), when known: where it was uploaded or the link's. */
+  grid?: string;
+}
+
+export type HistorySort = 'newest' | 'oldest' | 'name' | 'largest';
+
+/**
+ * Pure: the records to show for a search and a sort. The search matches names (and "unnamed"
+ * for files without one), any case, every word; never caps.
+ */
+export function viewHistory(
+  records: readonly HistoryRecord[],
+  query: string,
+  sort: HistorySort,
+): HistoryRecord[] {
+  const words = query.toLocaleLowerCase().split(/\s+/).filter(Boolean);
+  const label = (r: HistoryRecord) => (r.name ?? 'unnamed file').toLocaleLowerCase();
+  const out = records.filter((r) => words.every((w) => label(r).includes(w)));
+  const byName = (a: HistoryRecord, b: HistoryRecord) =>
+    label(a).localeCompare(label(b), undefined, { numeric: true }) || b.date - a.date;
+  switch (sort) {
+    case 'oldest':
+      return out.sort((a, b) => a.date - b.date);
+    case 'name':
+      return out.sort(byName);
+    case 'largest':
+      return out.sort((a, b) => b.size - a.size || b.date - a.date);
+    default:
+      return out.sort((a, b) => b.date - a.date);
+  }
 }
 
 const db = () => createIdbStore('cairn-history', 'records');
@@ -42,6 +72,7 @@ export function mergeRecord(old: HistoryRecord | undefined, seen: HistoryRecord)
     ...seen,
     name: seen.name ?? old.name,
     type: seen.type ?? old.type,
+    grid: seen.grid ?? old.grid,
     via: old.via === 'upload' ? 'upload' : seen.via,
     pinned: old.pinned,
     pinId: old.pinId,
@@ -155,10 +186,17 @@ export function createHistorySlice() {
     if (rec.pinId) await deletePinned(rec.pinId).catch(() => {});
   }
 
-  async function forget(cap: string) {
+  /**
+   * Forgets a file: gone from the list and from IndexedDB at once. Its pinned copy stays
+   * until `finish()` (the undo window closes), so `undo()` brings the record back whole.
+   */
+  async function forget(
+    cap: string,
+  ): Promise<{ record: HistoryRecord; undo(): Promise<void>; finish(): Promise<void> } | undefined> {
     const before = snapshot();
     const rec = state.records.find((r) => r.cap === cap);
-    if (!rec) return;
+    if (!rec) return undefined;
+    const record = { ...rec };
     setState('records', (list) => list.filter((r) => r.cap !== cap));
     try {
       await serial(() => del(cap, db()));
@@ -166,7 +204,21 @@ export function createHistorySlice() {
       rollback(before);
       throw err;
     }
-    if (rec.pinId) await deletePinned(rec.pinId).catch(() => {});
+    let settled = false;
+    return {
+      record,
+      async undo() {
+        if (settled) return;
+        settled = true;
+        await serial(() => set(cap, record, db()));
+        replace(record);
+      },
+      async finish() {
+        if (settled) return;
+        settled = true;
+        if (record.pinId) await deletePinned(record.pinId).catch(() => {});
+      },
+    };
   }
 
   return {

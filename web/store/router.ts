@@ -1,12 +1,28 @@
 /**
  * The hash router: the route is a signal parsed from `location.hash`. Caps live only in
  * the fragment (browsers never send it), so parsing it here keeps them in memory.
+ *
+ * A file link is `#/file/<cap>`, optionally followed by what a recipient needs to know about
+ * the file and that no server may learn, in the fragment too:
+ *
+ *   #/file/URI:CHK:…:3:10:5000?name=holiday%20photo.jpg&type=image%2Fjpeg&grid=https%3A%2F%2Frelay.example
+ *
+ * `name`, `type` and `grid` are percent-encoded (encodeURIComponent), each optional, in any
+ * order; unknown parameters are ignored, so later versions can add some. The cap itself is
+ * unchanged, so a bare `#/file/<cap>` (every link made before names were carried) still
+ * works, and a cap never contains `?`. A value that does not pass its check below is
+ * dropped, not trusted: a name loses control and direction-changing characters and path
+ * separators, a type must look like a media type, a grid must be an http(s)/ws(s) URL.
  */
 import { type Accessor, createSignal, onCleanup } from 'solid-js';
 
+import { cleanFileName, cleanGridUrl, cleanMediaType, formatHint, type LinkHint, parseHint } from './link.ts';
+
+export { cleanFileName, cleanGridUrl, cleanMediaType, formatHint, type LinkHint, parseHint };
+
 export type Route =
   | { name: 'home' }
-  | { name: 'file'; cap: string }
+  | { name: 'file'; cap: string; hint: LinkHint }
   /** A folder, with the names walked from `cap` (breadcrumbs follow them back). */
   | { name: 'dir'; cap: string; path?: string[] }
   | { name: 'files' }
@@ -16,6 +32,14 @@ export type Route =
   /** An invitation to a grid (`cairn invite`): its token, not secret. */
   | { name: 'join'; token: string }
   | { name: 'not-found' };
+
+const decode = (s: string) => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s; // not valid percent-encoding: keep it as typed, the cap parser will say what is wrong
+  }
+};
 
 /** Pure: a `location.hash` value (with or without the leading `#`) to a Route. */
 export function parseRoute(hash: string): Route {
@@ -40,14 +64,25 @@ export function parseRoute(hash: string): Route {
       : { name: 'dir', cap: decode(capPart).trim() };
   }
   if ((head === 'file' || head === 'dir') && rest !== '') {
-    // Some chat apps percent-encode the colons of a shared link; undo that.
-    let cap = rest;
-    try {
-      cap = decodeURIComponent(rest);
-    } catch {
-      // not valid percent-encoding: keep it as typed, the cap parser will say what is wrong
+    // The cap ends at the first `?`. Some chat apps percent-encode a shared link's colons
+    // (and then its `?` as well): undo that once.
+    let capPart = rest;
+    let query = '';
+    const q = rest.indexOf('?');
+    if (q >= 0) {
+      capPart = rest.slice(0, q);
+      query = rest.slice(q + 1);
+    } else {
+      const whole = decode(rest);
+      const dq = whole.indexOf('?');
+      if (dq >= 0) {
+        capPart = whole.slice(0, dq);
+        query = whole.slice(dq + 1);
+      }
     }
-    return { name: head, cap: cap.trim() };
+    const cap = decode(capPart).trim();
+    if (head === 'dir') return { name: 'dir', cap };
+    return { name: 'file', cap, hint: parseHint(query) };
   }
   if (head === 'join' && rest !== '' && !rest.includes('/')) return { name: 'join', token: rest.trim() };
   if (rest === '' && (head === 'settings' || head === 'grid' || head === 'history' || head === 'files'))
@@ -55,13 +90,13 @@ export function parseRoute(hash: string): Route {
   return { name: 'not-found' };
 }
 
-/** The fragment for a route; `fileHref` and friends build links from it. */
+/** The fragment for a route; links are built from it. */
 export function routeHash(route: Route): string {
   switch (route.name) {
     case 'home':
       return '#/';
     case 'file':
-      return `#/${route.name}/${route.cap}`;
+      return `#/file/${route.cap}${formatHint(route.hint)}`;
     case 'dir':
       return `#/dir/${route.cap}${(route.path ?? []).map((n) => `/${encodeURIComponent(n)}`).join('')}`;
     case 'join':
@@ -78,9 +113,31 @@ export function dirLink(origin: string, pathname: string, cap: string): string {
   return `${origin}${pathname}${routeHash({ name: 'dir', cap })}`;
 }
 
-/** The shareable link for a cap on this origin: `<origin>/#/file/<cap>`. */
-export function capLink(origin: string, pathname: string, cap: string): string {
-  return `${origin}${pathname}${routeHash({ name: 'file', cap })}`;
+/** The shareable link for a cap on this origin: `<origin><path>#/file/<cap>[?name=…&type=…&grid=…]`. */
+export function capLink(origin: string, pathname: string, cap: string, hint: LinkHint = {}): string {
+  return `${origin}${pathname}${routeHash({ name: 'file', cap, hint })}`;
+}
+
+/** The title of the page each route shows (the file page sets its own from the file's name). */
+export function routeTitle(route: Route): string {
+  switch (route.name) {
+    case 'home':
+      return 'Upload';
+    case 'file':
+      return 'Shared file';
+    case 'dir':
+      return 'Folder';
+    case 'files':
+      return 'My files';
+    case 'settings':
+      return 'Settings';
+    case 'grid':
+      return 'Grid';
+    case 'history':
+      return 'History';
+    default:
+      return 'Page not found';
+  }
 }
 
 export interface Router {

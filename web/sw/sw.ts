@@ -25,6 +25,9 @@ import {
   SHELL_CACHE_PREFIX,
 } from './messages.ts';
 
+/** The deployment's settings beside index.html (web/store/deployment.ts; not imported: no DOM here). */
+const CONFIG_FILE = 'config.json';
+
 declare const __CAIRN_PRECACHE__: string[];
 declare const __CAIRN_VERSION__: string;
 
@@ -94,8 +97,22 @@ sw.addEventListener('fetch', (event) => {
   if (rel.startsWith(PINNED_PREFIX)) return event.respondWith(servePinned(req));
   if (req.method !== 'GET') return;
   if (req.mode === 'navigate') return event.respondWith(networkFirstPage(req));
+  // The deployment's settings may be edited on the server at any time: the network's copy
+  // first, the cached one offline.
+  if (rel === CONFIG_FILE) return event.respondWith(networkFirstAsset(req));
   event.respondWith(cacheFirst(req));
 });
+
+async function networkFirstAsset(req: Request): Promise<Response> {
+  const cache = await caches.open(SHELL);
+  try {
+    const res = await fetch(req, { cache: 'no-cache' });
+    if (res.ok) await cache.put(req, res.clone());
+    return res;
+  } catch {
+    return (await cache.match(req, { ignoreSearch: true })) ?? new Response('{}', { status: 503 });
+  }
+}
 
 async function networkFirstPage(req: Request): Promise<Response> {
   try {

@@ -22,12 +22,15 @@ import { zipSize, zipStream } from './zip.ts';
 import { loadCodec } from '../../core/codec/index.ts';
 import { parseGridAddress } from '../../core/client/grid-address.ts';
 import { CairnError } from '../../core/errors.ts';
-import { CancelledError } from '../../core/grid/errors.ts';
+import { CancelledError, UploadUnhappinessError } from '../../core/grid/errors.ts';
+import { NotEnoughSharesError } from '../../core/immutable/errors.ts';
 import type { EncodeTools } from '../../core/immutable/encoder.ts';
 import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
-import { blobSource } from '../../core/immutable/source.ts';
+import { blobSource, type PlaintextSource } from '../../core/immutable/source.ts';
 import { base32Encode } from '../../core/primitives/base32.ts';
+import { fetchGridServers } from '../../core/protocol/grid.ts';
 import { asAesKey } from '../../core/types.ts';
+import type { FailureDetail } from '../store/errors.ts';
 import { idbServerListCache } from '../store/server-list-cache.ts';
 import { putPinned } from '../store/pins.ts';
 import { gridSecrets } from '../store/secrets.ts';
@@ -37,13 +40,68 @@ import { readAhead } from './read-ahead.ts';
 import { type PooledRunner, pooledRunner } from './segment-runner.ts';
 import type { SegmentWorkerApi } from './segment-worker.ts';
 
-/** Errors cross the worker boundary as data (comlink keeps only the message): code + message. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
+/**
+ * Errors cross the worker boundary as data (comlink keeps only the message): code, message,
+ * and counts the page words them with (web/store/errors.ts).
+ */
+export type Outcome<T> =
+  | { ok: true; value: T }
+  | { ok: false; code: string; message: string; detail?: FailureDetail };
+type Failure = { ok: false; code: string; message: string; detail?: FailureDetail };
 
-const fail = (err: unknown): { ok: false; code: string; message: string } =>
-  err instanceof CairnError
-    ? { ok: false, code: err.code, message: err.message }
-    : { ok: false, code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+const fail = (err: unknown): Failure => {
+  if (!(err instanceof CairnError))
+    return { ok: false, code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+  const out: Failure = { ok: false, code: err.code, message: err.message };
+  if (err instanceof UploadUnhappinessError) {
+    const c = err.counts;
+    out.detail = { serversFound: c.serversFound, serversWithShares: c.serversWithShares, happy: c.happy };
+  } else if (err instanceof NotEnoughSharesError) {
+    out.detail = { needed: err.needed, found: err.good, causes: err.problems.map((p) => p.code) };
+  }
+  return out;
+};
+
+/**
+ * A failure on `grid`, with what the page needs to tell a wrong link from a grid that is down:
+ * how many servers the grid lists and how many answer (connections are kept, so this is
+ * quick), and the grid's host. Never more than a few seconds.
+ */
+async function failOnGrid(err: unknown, grid: string): Promise<Failure> {
+  const out = fail(err);
+  const detail: FailureDetail = { ...out.detail, gridHost: hostOf(grid) };
+  if (out.code === 'NOT_ENOUGH_SHARES' || out.code === 'NO_SERVERS') {
+    const g = gridFor(grid).connections;
+    const counts = Promise.all([g.servers(), g.connected()]).then(([l, c]) => ({
+      listed: l.length,
+      reachable: c.length,
+    }));
+    const seen = await Promise.race([
+      counts.catch(() => null),
+      new Promise<null>((r) => setTimeout(() => r(null), 5_000)),
+    ]);
+    if (seen) Object.assign(detail, seen);
+  }
+  return { ...out, detail };
+}
+
+const hostOf = (url: string) => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
+};
+
+/** What the Grid page and the Upload page show: the relay, and each server's state. */
+export interface GridSurvey {
+  /** The relay answered just now. */
+  relayReached: boolean;
+  /** Why it did not (the core's message, no secrets). */
+  relayProblem?: string;
+  /** Every server it lists (or listed last, from this browser's cache, when it did not answer). */
+  servers: ServerStatus[];
+}
 
 // Upload segments are encrypted, coded and hashed in segment workers, so this worker's
 // thread is left for reading the File, the whole-file hashes and the sockets.
@@ -244,7 +302,7 @@ export const MAX_EDITABLE_BYTES = 256 * 1024 * 1024;
 const api = {
   async upload(
     req: UploadRequest,
-    onProgress: (encoded: number, acked: number) => void,
+    onProgress: (encoded: number, acked: number, hashed?: number) => void,
     events?: UploadEvents,
   ): Promise<Outcome<UploadResult>> {
     const ctl = new AbortController();
@@ -279,7 +337,19 @@ const api = {
         };
       }
       const read = (n: number) => segmentRunner().readBuffer(n);
-      const r = await gridFor(req.grid).upload(readAhead(blobSource(req.file), undefined, read), {
+      // The convergent key's hash reads the whole file before encoding starts: counted apart,
+      // so the page can say "reading the file" instead of sitting at 0%.
+      const plain = readAhead(blobSource(req.file), undefined, read);
+      const source = !req.convergence
+        ? plain
+        : firstPassCounter(plain, (hashed) => {
+            const now = performance.now();
+            if (now - last > 100 || hashed === req.file.size) {
+              last = now;
+              onProgress(0, 0, hashed);
+            }
+          });
+      const r = await gridFor(req.grid).upload(source, {
         params: { ...DEFAULT_CHK_PARAMS, k: req.k, happy: req.happy, n: req.n },
         convergent: req.convergence,
         key: !req.convergence && req.key ? asAesKey(req.key) : undefined,
@@ -305,7 +375,7 @@ const api = {
         },
       };
     } catch (err) {
-      return fail(ctl.signal.aborted ? new CancelledError('the upload was cancelled') : err);
+      return failOnGrid(ctl.signal.aborted ? new CancelledError('the upload was cancelled') : err, req.grid);
     } finally {
       uploads.delete(req.id);
     }
@@ -328,7 +398,12 @@ const api = {
     end: number,
     grid: string,
     port: MessagePort,
-    onProgress: (bytes: number, state: 'reading' | 'done' | 'failed', message?: string) => void,
+    onProgress: (
+      bytes: number,
+      state: 'reading' | 'done' | 'failed',
+      message?: string,
+      code?: string,
+    ) => void,
   ): Promise<Outcome<true>> {
     try {
       let last = 0;
@@ -341,13 +416,10 @@ const api = {
           }
         },
         end(n, err) {
-          if (err)
-            onProgress(
-              n,
-              'failed',
-              err instanceof CairnError || err instanceof Error ? err.message : String(err),
-            );
-          else onProgress(n, 'done');
+          if (err) {
+            const f = fail(err);
+            onProgress(n, 'failed', f.message, f.code);
+          } else onProgress(n, 'done');
         },
       });
       const reply: StreamReply = { ok: true, stream };
@@ -355,7 +427,7 @@ const api = {
       port.close();
       return { ok: true, value: true };
     } catch (err) {
-      const outcome = fail(err);
+      const outcome = await failOnGrid(err, grid);
       const reply: StreamReply = { ok: false, message: outcome.message };
       port.postMessage(reply);
       port.close();
@@ -376,7 +448,7 @@ const api = {
       await putPinned(pinId, await openStream(cap, 0, size - 1, grid), type, base);
       return { ok: true, value: true };
     } catch (err) {
-      return fail(err);
+      return failOnGrid(err, grid);
     }
   },
 
@@ -385,7 +457,7 @@ const api = {
     try {
       return { ok: true, value: await gridFor(grid).open(cap).size() };
     } catch (err) {
-      return fail(err);
+      return failOnGrid(err, grid);
     }
   },
 
@@ -397,7 +469,7 @@ const api = {
       const bytes = await readAll(node);
       return transfer({ ok: true, value: bytes }, [bytes.buffer]);
     } catch (err) {
-      return fail(err);
+      return failOnGrid(err, grid);
     }
   },
 
@@ -419,7 +491,7 @@ const api = {
       await node.overwrite(new Uint8Array(await data.arrayBuffer()), { onProgress });
       return { ok: true, value: true };
     } catch (err) {
-      return fail(err);
+      return failOnGrid(err, grid);
     }
   },
 
@@ -432,7 +504,7 @@ const api = {
     try {
       return { ok: true, value: await gridFor(grid).open(cap).check(opts) };
     } catch (err) {
-      return fail(err);
+      return failOnGrid(err, grid);
     }
   },
 
@@ -628,14 +700,48 @@ const api = {
     }
   },
 
-  async probe(grid: string): Promise<Outcome<ServerStatus[]>> {
+  /**
+   * The relay asked afresh, then every server probed (connected, or why not). Without an
+   * answer from the relay the servers it listed last (cached) are probed, or none.
+   */
+  async survey(grid: string): Promise<Outcome<GridSurvey>> {
+    let relayReached = true;
+    let relayProblem: string | undefined;
     try {
-      return { ok: true, value: await gridFor(grid).probe() };
+      await fetchGridServers(grid, { timeoutMs: 5_000 });
     } catch (err) {
+      relayReached = false;
+      relayProblem = err instanceof Error ? err.message : String(err);
+    }
+    try {
+      return { ok: true, value: { relayReached, relayProblem, servers: await gridFor(grid).probe() } };
+    } catch (err) {
+      if (!relayReached) return { ok: true, value: { relayReached, relayProblem, servers: [] } };
       return fail(err);
     }
   },
 };
+
+/**
+ * `inner`, telling `onFirstPass` how far its first pass over the file has read. A second
+ * pass (reads starting again at 0) is the encoder's, whose progress the uploader reports.
+ */
+function firstPassCounter(inner: PlaintextSource, onFirstPass: (bytes: number) => void): PlaintextSource {
+  let first = true;
+  let upTo = 0;
+  return {
+    size: inner.size,
+    async read(offset, length) {
+      if (first && offset < upTo) first = false;
+      const bytes = await inner.read(offset, length);
+      if (first && offset + length > upTo) {
+        upTo = offset + length;
+        onFirstPass(upTo);
+      }
+      return bytes;
+    },
+  };
+}
 
 export type GridWorkerApi = typeof api;
 

@@ -5,6 +5,7 @@
  */
 import { createMemo, createResource, createSignal, onCleanup } from 'solid-js';
 import { CairnError } from '../../../core/errors.ts';
+import { usePageTitle } from '../../components/title.ts';
 import {
   changeDirectory,
   checkDirectoryTree,
@@ -17,6 +18,7 @@ import {
 import { cachedListing, cacheListing } from '../../store/dir-cache.ts';
 import { useStore } from '../../store/index.tsx';
 import { ensureRootCap } from '../../store/root.ts';
+import { currentGrid } from '../../store/settings.ts';
 import { dirLink, routeHash } from '../../store/router.ts';
 import type { DirectoryListing } from '../../workers/grid-worker.ts';
 import { DirView, type DirViewModel } from './DirView.tsx';
@@ -130,6 +132,7 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
       : routeHash({ name: 'dir', cap: listing()?.rootCap ?? props.cap ?? '', path });
   const title = () =>
     props.path.length ? props.path[props.path.length - 1] : props.cap === null ? 'My files' : 'Shared folder';
+  usePageTitle(title);
 
   /** Pins every file under `cap` (via History) and keeps every folder's listing; returns the files. */
   const keepOffline = async (cap: string): Promise<number> => {
@@ -140,7 +143,7 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
       for (const e of l.entries) {
         if (e.kind === 'directory') await walk(e.cap, depth + 1);
         else if (e.kind !== 'unknown') {
-          const size = e.size ?? (await fileSize(e.cap, settings.settings()));
+          const size = e.size ?? (await fileSize(e.cap, currentGrid(settings.settings())));
           await history.remember({
             cap: e.cap,
             name: e.name,
@@ -149,7 +152,7 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
             via: 'open',
             pinned: false,
           });
-          await history.pin(e.cap, pinCopy(e.cap, size, settings.settings()));
+          await history.pin(e.cap, pinCopy(e.cap, size, currentGrid(settings.settings())));
           count++;
         }
       }
@@ -181,7 +184,10 @@ export default function DirPage(props: { cap: string | null; path: string[] }) {
   const rows = createMemo(() =>
     (here()?.entries ?? []).map((r) => ({
       ...r,
-      href: r.kind === 'directory' ? base([...props.path, r.name]) : routeHash({ name: 'file', cap: r.cap }),
+      href:
+        r.kind === 'directory'
+          ? base([...props.path, r.name])
+          : routeHash({ name: 'file', cap: r.cap, hint: { name: r.name } }),
     })),
   );
 

@@ -33,6 +33,9 @@ export interface FileViewModel {
   /** False for a verify cap: it can check a file but not read it. */
   readable: boolean;
   meta: FileMeta;
+  /** The grid the link names, when it is not this browser's (shown so it is no surprise); else ''. */
+  otherGrid: string;
+  online: boolean;
   pinned: boolean;
   canPin: boolean;
   pinBusy: boolean;
@@ -41,6 +44,10 @@ export interface FileViewModel {
   error: string;
   previewKind: PreviewKind;
   previewUrl: string | null;
+  /** A text preview's text (UTF-8, at most 1 MiB). */
+  previewText: string | null;
+  /** Why there is no preview, when one was tried. */
+  previewNote: string;
 }
 
 export function FileView(props: {
@@ -63,8 +70,8 @@ export function FileView(props: {
         <Match when={m().capError}>
           <h1>Not a file link</h1>
           <p role="alert" class="error">
-            This link does not hold a valid Cairn file capability: {m().capError}. Check that the whole link
-            was copied.
+            This link does not lead to a file: part of it is missing or mistyped. Check that the whole link
+            was copied, or ask whoever sent it for it again.
           </p>
         </Match>
         <Match when={!m().readable}>
@@ -89,7 +96,17 @@ export function FileView(props: {
             </Show>
             <Show when={m().meta.name === null}>
               <dt>Name</dt>
-              <dd class="muted">not known (links carry no file names)</dd>
+              <dd class="muted">not known: this link does not carry one</dd>
+            </Show>
+            <Show when={m().meta.type !== 'application/octet-stream'}>
+              <dt>Type</dt>
+              <dd>{m().meta.type}</dd>
+            </Show>
+            <Show when={m().otherGrid}>
+              <dt>Stored on</dt>
+              <dd>
+                the grid at <code>{m().otherGrid}</code>, as the link says
+              </dd>
             </Show>
             <dt>Offline</dt>
             <dd>{m().pinned ? 'pinned: readable without a network' : 'not pinned'}</dd>
@@ -103,7 +120,15 @@ export function FileView(props: {
             >
               Download
             </button>
-            <Show when={m().previewKind && !m().previewUrl && m().meta.size > 0}>
+            <Show
+              when={
+                m().previewKind &&
+                !m().previewUrl &&
+                m().previewText === null &&
+                m().meta.size > 0 &&
+                m().sizeKnown
+              }
+            >
               <button type="button" onClick={() => props.onPreview()}>
                 Preview
               </button>
@@ -135,6 +160,36 @@ export function FileView(props: {
             <p role="alert" class="error">
               {m().error}
             </p>
+          </Show>
+          <Show when={m().previewNote}>
+            <p class="muted small preview-note">{m().previewNote}</p>
+          </Show>
+          <Show when={m().previewText !== null}>
+            <figure class="preview text-preview" aria-label={`Preview of ${title()}`}>
+              <pre tabindex="0">{m().previewText}</pre>
+            </figure>
+          </Show>
+          <Show when={m().previewUrl}>
+            {(url) => (
+              <div class="preview">
+                <Switch>
+                  <Match when={m().previewKind === 'video'}>
+                    {/* biome-ignore lint/a11y/useMediaCaption: user files carry no caption track */}
+                    <video controls src={url()} aria-label={`Preview of ${title()}`} />
+                  </Match>
+                  <Match when={m().previewKind === 'audio'}>
+                    {/* biome-ignore lint/a11y/useMediaCaption: user files carry no caption track */}
+                    <audio controls src={url()} aria-label={`Preview of ${title()}`} />
+                  </Match>
+                  <Match when={m().previewKind === 'image'}>
+                    <img src={url()} alt={`Preview of ${title()}`} />
+                  </Match>
+                  <Match when={m().previewKind === 'pdf'}>
+                    <iframe src={url()} title={`Preview of ${title()}`} />
+                  </Match>
+                </Switch>
+              </div>
+            )}
           </Show>
           <Show when={m().writeCap}>
             <section class="edit" aria-labelledby="edit-heading">
@@ -253,7 +308,12 @@ export function FileView(props: {
           </section>
           <details>
             <summary>Link and capabilities</summary>
-            <CapField label="Link" value={m().link} copyLabel="Copy link to this file" />
+            <CapField
+              label="Link"
+              value={m().link}
+              copyLabel="Copy link to this file"
+              share={{ title: title() }}
+            />
             <Show when={m().writeCap}>
               <CapField label="Edit link (private)" value={m().editLink} />
               <CapField label="Write cap" value={m().writeCap} />
@@ -263,28 +323,6 @@ export function FileView(props: {
               <CapField label="Verify cap" value={m().verifyCap} />
             </Show>
           </details>
-          <Show when={m().previewUrl}>
-            {(url) => (
-              <div class="preview">
-                <Switch>
-                  <Match when={m().previewKind === 'video'}>
-                    {/* biome-ignore lint/a11y/useMediaCaption: user files carry no caption track */}
-                    <video controls src={url()} aria-label={`Preview of ${title()}`} />
-                  </Match>
-                  <Match when={m().previewKind === 'audio'}>
-                    {/* biome-ignore lint/a11y/useMediaCaption: user files carry no caption track */}
-                    <audio controls src={url()} aria-label={`Preview of ${title()}`} />
-                  </Match>
-                  <Match when={m().previewKind === 'image'}>
-                    <img src={url()} alt={`Preview of ${title()}`} />
-                  </Match>
-                  <Match when={m().previewKind === 'pdf'}>
-                    <iframe src={url()} title={`Preview of ${title()}`} />
-                  </Match>
-                </Switch>
-              </div>
-            )}
-          </Show>
         </Match>
       </Switch>
     </section>

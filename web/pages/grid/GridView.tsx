@@ -1,50 +1,75 @@
-/** Grid page view: one row per storage server. */
-import { For, Show } from 'solid-js';
-import { formatBytes, formatDate } from '../../store/format.ts';
-import type { ServerInfo } from '../../store/grid.ts';
+/** Grid page view: the relay, then one row per known storage server. Renders only. */
+import { For, Match, Show, Switch } from 'solid-js';
+import { formatBytes } from '../../store/format.ts';
+import { type GridState, type ServerInfo, seenAgo } from '../../store/grid.ts';
 
-export function GridView(props: {
-  state: { servers: ServerInfo[]; updated: number | null; stale: boolean; error: string | null };
-  endpoint: string;
-}) {
-  const connected = () => props.state.servers.filter((s) => s.connected === true).length;
+const STATE_TEXT: Record<ServerInfo['state'], string> = {
+  connected: 'connected',
+  unreachable: 'unreachable',
+  refusing: 'refusing',
+  checking: 'checking…',
+};
+
+const STATE_CLASS: Record<ServerInfo['state'], string> = {
+  connected: 'ok',
+  unreachable: 'error',
+  refusing: 'error',
+  checking: 'muted',
+};
+
+export function GridView(props: { state: GridState; endpoint: string; online: boolean; now: number }) {
+  const count = (st: ServerInfo['state']) => props.state.servers.filter((s) => s.state === st).length;
+  const total = () => props.state.servers.length;
+  const summary = () => {
+    if (props.state.checkedAt === null) return `Checking ${total() > 0 ? `${total()} servers` : 'the grid'}…`;
+    const parts = [`${count('connected')} of ${total()} servers connected`];
+    if (count('unreachable')) parts.push(`${count('unreachable')} unreachable`);
+    if (count('refusing')) parts.push(`${count('refusing')} refusing`);
+    return parts.join(' · ');
+  };
   return (
     <section>
       <h1>Grid</h1>
       <p class="muted">
         Grid at <code>{props.endpoint}</code>. <a href="#/settings">Change</a>
       </p>
-      <Show when={props.state.error}>
-        <p role="alert" class="error">
-          {props.state.error}
-        </p>
-      </Show>
+      <Switch>
+        <Match when={!props.online}>
+          <p class="warning">
+            This device is offline: the grid cannot be reached. Below is what this browser saw of it before.
+          </p>
+        </Match>
+        <Match when={props.state.relay === 'unreachable'}>
+          <p class="warning">
+            The grid's relay at <code>{props.endpoint}</code> cannot be reached now.{' '}
+            {total() > 0
+              ? 'Below are the servers it listed before, as this browser can reach them.'
+              : 'Check your connection and the grid address in Settings.'}
+          </p>
+        </Match>
+      </Switch>
       <Show
-        when={props.state.servers.length > 0}
+        when={total() > 0}
         fallback={
-          <p>{props.state.stale ? 'No server list yet.' : 'The grid announces no storage servers.'}</p>
+          <p role="status">
+            {props.state.checkedAt === null
+              ? 'Checking the grid…'
+              : props.state.relay === 'reached'
+                ? 'The grid lists no storage servers.'
+                : 'Nothing is known about this grid yet.'}
+          </p>
         }
       >
-        <p role="status">
-          {props.state.servers.some((s) => s.connected === null)
-            ? `Checking ${props.state.servers.length} servers…`
-            : `${connected()} of ${props.state.servers.length} servers connected`}
-          <Show when={props.state.updated}>
-            {(t) => (
-              <>
-                {' '}
-                · {props.state.stale ? 'last seen' : 'updated'} {formatDate(t())}
-              </>
-            )}
-          </Show>
-        </p>
-        <div class="table-wrap">
+        <p role="status">{summary()}</p>
+        {/* Scrolls sideways on a phone: focusable, so the keyboard can scroll it too. */}
+        <section class="table-wrap" tabindex="0" aria-label="Storage servers">
           <table>
             <caption class="visually-hidden">Storage servers</caption>
             <thead>
               <tr>
                 <th scope="col">Nickname</th>
-                <th scope="col">Connected</th>
+                <th scope="col">State</th>
+                <th scope="col">Last seen</th>
                 <th scope="col">Space left</th>
                 <th scope="col">Round trip</th>
               </tr>
@@ -54,13 +79,15 @@ export function GridView(props: {
                 {(s) => (
                   <tr>
                     <th scope="row" title={s.id}>
-                      {s.nickname}
+                      {s.nickname || `${s.id.slice(0, 12)}…`}
                     </th>
                     <td>
-                      <span class={s.connected === null ? 'muted' : s.connected ? 'ok' : 'error'}>
-                        {s.connected === null ? 'checking…' : s.connected ? 'yes' : 'no'}
-                      </span>
+                      <span class={STATE_CLASS[s.state]}>{STATE_TEXT[s.state]}</span>
+                      <Show when={!s.listed}>
+                        <span class="muted small"> (no longer listed)</span>
+                      </Show>
                     </td>
+                    <td>{s.state === 'connected' ? 'now' : seenAgo(s.lastSeen, props.now)}</td>
                     <td>{s.availableSpace === null ? '—' : formatBytes(s.availableSpace)}</td>
                     <td>{s.rttMs === null ? '—' : `${Math.round(s.rttMs)} ms`}</td>
                   </tr>
@@ -68,7 +95,11 @@ export function GridView(props: {
               </For>
             </tbody>
           </table>
-        </div>
+        </section>
+        <p class="muted small">
+          Connected: it answers now. Unreachable: nothing answers at its address (stopped, or the network is
+          in the way). Refusing: it answers but turns this browser away.
+        </p>
       </Show>
     </section>
   );

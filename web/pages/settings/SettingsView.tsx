@@ -1,11 +1,15 @@
 /** Settings form view: encoding parameters and the grid address. */
-import { type JSX, Show } from 'solid-js';
+import { For, type JSX, Show } from 'solid-js';
 import type { Settings, SettingsErrors } from '../../store/settings.ts';
 
 export interface SettingsViewProps {
   draft: Settings;
   errors: SettingsErrors;
+  /** The errors of the last Save, shown in a summary above the form (empty when it saved). */
+  summary: SettingsErrors;
   status: string;
+  /** The grid used when the address is left empty: the deployment's, or this page's own server. */
+  defaultGrid: string;
   onChange(patch: Partial<Settings>): void;
   onSave(): void;
   onReset(): void;
@@ -47,14 +51,54 @@ function NumberField(props: {
   );
 }
 
+/** The fields in the order the form shows them, with the words the summary uses for each. */
+const FIELD_ORDER: [keyof Settings, string][] = [
+  ['k', 'Shares needed (k)'],
+  ['happy', 'Servers required (happy)'],
+  ['n', 'Total shares (N)'],
+  ['gridUrl', 'Grid address'],
+];
+
 export function SettingsView(props: SettingsViewProps) {
+  let summaryBox: HTMLDivElement | undefined;
   const submit: JSX.EventHandler<HTMLFormElement, SubmitEvent> = (e) => {
     e.preventDefault();
     props.onSave();
+    // A failed save takes the focus to the summary, which lists what to fix first.
+    queueMicrotask(() => summaryBox?.focus());
   };
+  const summaryItems = () => FIELD_ORDER.filter(([f]) => props.summary[f]);
   return (
     <section>
       <h1>Settings</h1>
+      <Show when={summaryItems().length > 0}>
+        <div
+          class="error-summary"
+          role="alert"
+          tabindex="-1"
+          ref={summaryBox}
+          aria-labelledby="summary-heading"
+        >
+          <h2 id="summary-heading">
+            Settings not saved: fix {summaryItems().length === 1 ? 'this' : 'these'} first
+          </h2>
+          <ul>
+            <For each={summaryItems()}>
+              {([field, label]) => (
+                <li>
+                  <button
+                    type="button"
+                    class="link"
+                    onClick={() => document.getElementById(`setting-${field}`)?.focus()}
+                  >
+                    <span class="field-name">{label}</span>: {props.summary[field]}
+                  </button>
+                </li>
+              )}
+            </For>
+          </ul>
+        </div>
+      </Show>
       <form class="card settings" onSubmit={submit} novalidate>
         <fieldset>
           <legend>Encoding of new uploads</legend>
@@ -104,14 +148,14 @@ export function SettingsView(props: SettingsViewProps) {
             <input
               id="setting-gridUrl"
               type="url"
-              placeholder="this page's own server"
+              placeholder={props.defaultGrid}
               value={props.draft.gridUrl}
               aria-invalid={props.errors.gridUrl ? 'true' : undefined}
               aria-describedby={`gridUrl-hint${props.errors.gridUrl ? ' gridUrl-error' : ''}`}
               onInput={(e) => props.onChange({ gridUrl: e.currentTarget.value })}
             />
             <p id="gridUrl-hint" class="muted small">
-              Leave empty to use the grid that served this page.
+              Leave empty to use {props.defaultGrid}.
             </p>
             <Show when={props.errors.gridUrl}>
               <p id="gridUrl-error" class="error small">
