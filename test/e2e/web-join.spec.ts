@@ -15,6 +15,7 @@ import { fetchGridServers } from '../../core/protocol/grid.ts';
 import { startRelay } from '../../relay/relay.ts';
 import { type StorageNode, startStorageNode } from '../../server/node.ts';
 import { waitFor } from '../harness/wait.ts';
+import { uploadedLink } from './app-helpers.ts';
 
 function sharesIn(dir: string): number {
   try {
@@ -75,8 +76,7 @@ test('joining through an invitation keeps uploads off servers the grid manager h
       mimeType: 'application/octet-stream',
       buffer: Buffer.alloc(200_000, 7),
     });
-    const card = page.getByRole('listitem', { name: 'Upload of joined.bin' });
-    await expect(card.getByRole('link', { name: 'Link to joined.bin' })).toBeVisible({ timeout: 120_000 });
+    await uploadedLink(page, 'joined.bin');
     for (const dir of dirs.slice(0, 3)) expect(sharesIn(dir)).toBeGreaterThan(0);
     expect(sharesIn(dirs[3])).toBe(0);
     await context.close();
