@@ -253,7 +253,7 @@ class WebApp {
       const box = document.querySelector('label.check input[type=checkbox]');
       if (box.checked !== ${editable}) box.click();
       window.__benchDone = 0;
-      const seen = () => document.querySelector('li.job a.cap-link, li.job .error');
+      const seen = () => document.querySelector('li.job a.open-link, li.job .error');
       new MutationObserver((_, obs) => {
         if (seen()) {
           window.__benchDone = performance.timeOrigin + performance.now();
@@ -269,7 +269,7 @@ class WebApp {
     await page.setInputFiles('input[type=file]', [file]);
     const doneAt = await page.waitFor<number>('window.__benchDone', 30 * 60_000, 50);
     const result = await page.evaluate<{ href?: string; error?: string }>(`(() => {
-      const a = document.querySelector('li.job a.cap-link');
+      const a = document.querySelector('li.job a.open-link');
       if (a) return { href: a.href };
       return { error: document.querySelector('li.job .error')?.textContent ?? '?' };
     })()`);

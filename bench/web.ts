@@ -368,7 +368,7 @@ async function measure(
       await page.setInputFiles('input[type=file]', [file]);
       const result = await page.waitFor<{ href?: string; error?: string }>(
         `(() => {
-          const a = document.querySelector('a.cap-link');
+          const a = document.querySelector('a.open-link');
           if (a) return { href: a.href };
           const e = document.querySelector('li.job .error');
           return e ? { error: e.textContent } : null;
