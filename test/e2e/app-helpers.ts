@@ -12,9 +12,12 @@ export async function openApp(
   browser: Browser,
   url: string,
   options: Parameters<Browser['newContext']>[0] = {},
+  /** Runs on the page before it loads (e.g. to listen to its WebSockets from the start). */
+  before?: (page: Page) => void,
 ): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ acceptDownloads: true, ...options });
   const page = await context.newPage();
+  before?.(page);
   await page.goto(url);
   await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 20_000 });
   return { context, page };

@@ -11,42 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { type ChkPlan, planChk } from '../../core/immutable/plan.ts';
+import { MiB, openApp, patternBytes, uploadedLink } from './app-helpers.ts';
 
-const MiB = 1024 * 1024;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-/** Deterministic pseudo-random bytes (xorshift32). */
-function patternBytes(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x;
-    out[i + 1] = x >>> 8;
-    out[i + 2] = x >>> 16;
-    out[i + 3] = x >>> 24;
-  }
-  return out;
-}
-
-async function openApp(browser: Browser, url: string, before?: (page: Page) => void) {
-  const context = await browser.newContext({ acceptDownloads: true });
-  const page = await context.newPage();
-  before?.(page);
-  await page.goto(url);
-  await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 20_000 });
-  return { context, page };
-}
-
-async function uploadedLink(page: Page, name: string): Promise<string> {
-  const card = page.getByRole('listitem', { name: `Upload of ${name}` });
-  const link = card.getByRole('link', { name: `Open ${name}` });
-  await expect(link).toBeVisible({ timeout: 180_000 });
-  return (await link.getAttribute('href'))!;
-}
 
 async function downloadInFreshContext(browser: Browser, gridUrl: string, href: string): Promise<Buffer> {
   const { context, page } = await openApp(browser, gridUrl);
@@ -94,7 +61,7 @@ test('an upload interrupted by a closed tab resumes in a new one with the same f
         if (n > 4096) sent[phase] += n;
       });
     });
-  const { context, page: first } = await openApp(browser, url, countFrames);
+  const { context, page: first } = await openApp(browser, url, {}, countFrames);
 
   await first.getByLabel('Choose files to upload').setInputFiles(file);
   // The card's one progress bar counts stored bytes once it is "Encrypting and storing".
@@ -119,7 +86,7 @@ test('an upload interrupted by a closed tab resumes in a new one with the same f
   const card = page.getByRole('listitem', { name: 'Upload of resume.bin' });
   await expect(card).toContainText('Interrupted — choose the same file to resume', { timeout: 20_000 });
   await card.getByLabel('Choose the same file to resume the upload of resume.bin').setInputFiles(file);
-  const href = await uploadedLink(page, 'resume.bin');
+  const href = await uploadedLink(page, 'resume.bin', 180_000);
   await expect(card).toContainText('Resumed:');
   console.log(
     `share bytes ${total}; frames sent before the tab closed ${sent.before}, after ${sent.after} (${((100 * sent.after) / total).toFixed(1)}% of the shares)`,
@@ -185,7 +152,7 @@ test('a file that is not the interrupted one is uploaded as a new file, with a n
   await expect(card).toContainText('Interrupted — choose the same file to resume');
   // Same name, size and date, other contents: its storage index differs.
   await card.getByLabel('Choose the same file to resume the upload of seeded.bin').setInputFiles(same);
-  await uploadedLink(page, 'seeded.bin');
+  await uploadedLink(page, 'seeded.bin', 180_000);
   await expect(card).toContainText("This file's contents are not those of the interrupted upload");
   await expect(card).not.toContainText('Resumed:');
   // Its card would come back after the reload below (cards survive a reload): cleared first.
@@ -220,7 +187,7 @@ test('a file that is not the interrupted one is uploaded as a new file, with a n
   await other.getByLabel('Choose the same file to resume the upload of gone.bin').setInputFiles(same);
   const renamed = page.getByRole('listitem', { name: 'Upload of seeded.bin' });
   await expect(renamed).toContainText('This is not the file whose upload was interrupted (gone.bin');
-  await uploadedLink(page, 'seeded.bin');
+  await uploadedLink(page, 'seeded.bin', 180_000);
   // Nothing is left to resume.
   await page.reload();
   await expect(page.getByRole('heading', { name: 'Cairn' })).toBeVisible();
