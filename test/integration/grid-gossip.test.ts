@@ -23,6 +23,7 @@ import {
   startTestServer,
   tempDir,
 } from '../harness/grid.ts';
+import { runCairn } from '../harness/cli.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -33,29 +34,6 @@ afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
   cleanup();
 });
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cairn(args: string[], home: string): Promise<Run> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'cli/bin/cairn.js'), ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, CAIRN_HOME: home },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout: out, stderr: err })));
-}
 
 /** The server ids a server (or relay) lists at GET /v1/servers. */
 async function listedBy(url: string): Promise<string[]> {
@@ -81,7 +59,7 @@ function origin(s: SpawnedServer): string {
 }
 
 async function put(file: string, grid: string, home: string, k: number, happy: number, n: number) {
-  const r = await cairn(
+  const r = await runCairn(
     ['put', file, '--grid', grid, '--k', String(k), '--happy', String(happy), '--n', String(n)],
     home,
   );
@@ -90,7 +68,7 @@ async function put(file: string, grid: string, home: string, k: number, happy: n
 }
 
 async function get(cap: string, grid: string, home: string, out: string): Promise<Uint8Array> {
-  const r = await cairn(['get', cap, out, '--grid', grid], home);
+  const r = await runCairn(['get', cap, out, '--grid', grid], home);
   expect(r.code, r.stderr).toBe(0);
   return new Uint8Array(await fs.readFile(out));
 }

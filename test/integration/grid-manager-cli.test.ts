@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fetchGridServers } from '../../core/protocol/grid.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
 import { cleanup, type SpawnedServer, spawnRelay, spawnServer, tempDir } from '../harness/grid.ts';
+import { runCairn } from '../harness/cli.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -23,31 +24,8 @@ afterEach(async () => {
   cleanup();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cairn(args: string[], home: string): Promise<Run> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'cli/bin/cairn.js'), ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, CAIRN_HOME: home },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout: out, stderr: err })));
-}
-
 async function ok(args: string[], home: string): Promise<string> {
-  const r = await cairn(args, home);
+  const r = await runCairn(args, home);
   expect(r.code, `cairn ${args[0]}: ${r.stderr}`).toBe(0);
   return r.stdout;
 }
@@ -103,7 +81,7 @@ describe('grid manager (real processes)', () => {
       expect(listed).not.toContain(uncertified.serverId);
 
       // A certificate for another server is refused at start, with what to do.
-      const wrong = await cairn(
+      const wrong = await runCairn(
         [
           'server',
           '--dir',
@@ -138,7 +116,10 @@ describe('grid manager (real processes)', () => {
       expectBytesEqual(new Uint8Array(await fs.readFile(path.join(work, 'out'))), data);
 
       // Happiness 4 needs a fourth certified server: refused, saying why, and still nothing sent to it.
-      const four = await cairn(['put', path.join(work, 'in'), '--k', '2', '--happy', '4', '--n', '4'], home);
+      const four = await runCairn(
+        ['put', path.join(work, 'in'), '--k', '2', '--happy', '4', '--n', '4'],
+        home,
+      );
       expect(four.code).not.toBe(0);
       expect(await sharesIn(uncertified.dir)).toBe(0);
 
