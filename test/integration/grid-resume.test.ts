@@ -206,22 +206,30 @@ describe('resumable uploads with real processes', () => {
       const cap = r.stdout.trim();
 
       // The restarted server took its unfinished share back from the checkpoint...
-      const resumed = /allocate si=\S+ size=\d+ new=1 have=0 continued=1 \(1 parked\) holding=(\d+)/.exec(
-        again.output(),
-      );
-      expect(resumed, again.output()).not.toBeNull();
-      const holding = Number(resumed![1]);
+      const continued = [
+        ...again
+          .output()
+          .matchAll(/allocate si=\S+ size=\d+ new=1 have=0 continued=1 \(1 parked\) holding=(\d+)/g),
+      ].map((m) => Number(m[1]));
+      expect(continued.length, again.output()).toBeGreaterThan(0);
+      const holding = continued[0];
       expect(holding).toBeGreaterThan(0);
       expect(holding).toBeLessThanOrEqual(atKill - 12);
-      // ...and was sent exactly the rest, no byte it had.
-      expect(received(again.output())).toEqual([plan.shareSize - holding]);
-      // In all, the client sent each share byte about once: what was in flight to the killed
-      // server when it died is all that went twice.
+      // ...and was sent exactly the rest, no byte it had. On a loaded machine a try can fail
+      // for a second reason (a slow server) after the restarted one took part of the rest:
+      // then it parks that too, and the last try continues from there. Its one close counts
+      // the bytes since that last grant.
+      const closes = received(again.output());
+      expect(closes, again.output()).toHaveLength(1);
+      expect(closes[0]).toBe(plan.shareSize - continued[continued.length - 1]);
+      // In all, the client sent each share byte about once: what the killed server had not
+      // checkpointed, and what was in flight to it when it died, is all that went twice.
       const t = tally(r.stderr);
-      expect(t.sent).toBeLessThan(total + 2 * 1024 * 1024);
+      const lost = atKill - 12 - holding;
+      expect(t.sent, r.stderr).toBeLessThan(total + lost + 2 * 1024 * 1024);
       expect(t.skipped).toBeGreaterThan(0);
       console.log(
-        `(b) share size ${plan.shareSize}; the restarted server held ${holding} from its checkpoint and was sent ${plan.shareSize - holding}; client sent ${t.sent} of ${total} share bytes in all`,
+        `(b) share size ${plan.shareSize}; the restarted server held ${holding} from its checkpoint (${lost} written after it were lost) and was granted ${continued.length} time(s); client sent ${t.sent} of ${total} share bytes in all`,
       );
 
       const conn = await connectStorageServer(again.url!, again.serverId);
