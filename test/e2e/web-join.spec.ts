@@ -79,6 +79,14 @@ test('joining through an invitation keeps uploads off servers the grid manager h
     await uploadedLink(page, 'joined.bin');
     for (const dir of dirs.slice(0, 3)) expect(sharesIn(dir)).toBeGreaterThan(0);
     expect(sharesIn(dirs[3])).toBe(0);
+
+    // The Grid page shows the grid this browser uses: the three certified servers, not the fourth.
+    await page.goto(`${relay.url}/#/grid`);
+    await expect(page.getByRole('status').filter({ hasText: '3 of 3 servers connected' })).toBeVisible({
+      timeout: 20_000,
+    });
+    const rows = page.getByRole('region', { name: 'Storage servers' }).getByRole('rowheader');
+    await expect(rows).toHaveText(['s0', 's1', 's2'], { useInnerText: true, ignoreCase: false });
     await context.close();
   } finally {
     for (const n of nodes) await n.close();
