@@ -4,6 +4,7 @@
  * memory for lists, buffers and remembered servers). Tests pass smaller figures.
  */
 import * as L from '../core/protocol/limits.ts';
+import type { HeardLimits } from './heard-servers.ts';
 import type { BucketSpec } from './rate-limit.ts';
 
 export interface RelayLimits {
@@ -41,6 +42,8 @@ export interface RelayLimits {
   probeTimeoutMs: number;
   /** A peer closed for not reading gets this long to read the close reason before it is cut off. */
   dropGraceMs: number;
+  /** Servers heard of through the linked servers' lists (relay/heard-servers.ts). */
+  heard: HeardLimits;
 }
 
 export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
@@ -71,6 +74,16 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   linkLowWater: 4 * 1024 * 1024,
   probeTimeoutMs: 5_000,
   dropGraceMs: 2_000,
+  heard: {
+    // The gossip round's pace: announcements live 10 minutes, renewed every minute.
+    intervalMs: 60_000,
+    // Servers link in bursts (a grid starting, the relay restarting): one pull after the burst.
+    joinDelayMs: 2_000,
+    requestTimeoutMs: 5_000,
+    // As the newcomers above: a full list pulled at once, then under 3% of a core.
+    checks: { burst: 600, perSecond: 20 },
+    maxServers: L.DEFAULT_MAX_LISTED_SERVERS,
+  },
 });
 
 export function relayLimits(overrides: Partial<RelayLimits> = {}): RelayLimits {

@@ -196,6 +196,11 @@ export class Registry<Link extends RegistryLink> {
     return [...this.entries.values()];
   }
 
+  /** True while this registry lists `id` or remembers it (its last seq) from a link. */
+  remembers(id: ServerId): boolean {
+    return this.entries.has(id) || this.memory.get(id) !== undefined;
+  }
+
   get size(): number {
     return this.entries.size;
   }

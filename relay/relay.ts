@@ -24,10 +24,12 @@ import * as L from '../core/protocol/limits.ts';
 import { listenError } from '../core/protocol/listen-error.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
 import { decodeEnvelope, EnvelopeKind } from '../core/protocol/relay-envelope.ts';
+import type { ServerId } from '../core/types.ts';
 import { type RelayLimits, relayLimits } from './limits.ts';
 import { ThrottledLog } from './log-throttle.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { Registry } from './registry.ts';
+import { HeardServers } from './heard-servers.ts';
 import { EncodedServerList } from './server-list.ts';
 import { ServerLink } from './server-link.ts';
 import { staticApp } from './static.ts';
@@ -92,11 +94,27 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     stallMs: limits.subscriberStallMs,
     dropGraceMs: limits.dropGraceMs,
   });
-  registry.onChange((id, entry) => {
-    if (entry) list.set(id, entry.signed);
+  // Servers that never linked here but gossip with those that did (relay/heard-servers.ts).
+  const heard = new HeardServers({
+    limits: limits.heard,
+    sources: () => registry.list().map((e) => e.announcement.url),
+    isLinked: (id) => registry.remembers(id),
+    now,
+    log,
+  });
+  // The list served: every linked server, and the servers heard of that never linked.
+  const refresh = (id: ServerId) => {
+    const signed = registry.get(id)?.signed ?? heard.book.get(id);
+    if (signed) list.set(id, signed);
     else list.delete(id);
     subscribers.changed();
+  };
+  registry.onChange((id, entry) => {
+    // A link speaks for its server from now on; what was heard of it is dropped.
+    if (entry) heard.book.forget(id);
+    refresh(id);
   });
+  heard.book.onChange((id) => refresh(id));
   // Every link that holds no listed server draws on this one bucket (see relay/limits.ts).
   const newcomers = new TokenBucket(limits.newcomers, now);
   const links = new Set<ServerLink>();
@@ -221,6 +239,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         );
       }
       if (joined) {
+        heard.linked();
         log(
           `server ${announcement.serverId.slice(0, 12)}… (${announcement.nickname || 'no nickname'}) joined`,
         );
@@ -312,10 +331,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           'ws://localhost:*',
           ...(opts.connectSrc ?? []),
           // Their HTTP origins too: each serves the list (GET /v1/servers), for a page whose relay is down.
-          ...serverOrigins(registry.list().map((e) => e.announcement.url)).flatMap((o) => [
-            o,
-            o.replace(/^ws/, 'http'),
-          ]),
+          ...serverOrigins([
+            ...registry.list().map((e) => e.announcement.url),
+            ...heard.book.announcements().map((a) => a.url),
+          ]).flatMap((o) => [o, o.replace(/^ws/, 'http')]),
         ],
       }),
     );
@@ -352,6 +371,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     },
     async close() {
       clearInterval(sweeper);
+      heard.stop();
       subscribers.close();
       refusals.flush();
       for (const c of wss.clients) c.terminate();

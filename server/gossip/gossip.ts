@@ -24,10 +24,11 @@ import type { ServerId } from '../../core/types.ts';
 import { keepAlive } from '../../core/protocol/keepalive.ts';
 import { DEFAULT_RELAY_LIMITS } from '../../relay/limits.ts';
 import { ThrottledLog } from '../../relay/log-throttle.ts';
+import { PeerRequests } from '../../relay/peer-requests.ts';
 import { TokenBucket } from '../../relay/rate-limit.ts';
 import { Subscribers } from '../../relay/subscribers.ts';
 import type { SelfAnnouncer } from '../announcer.ts';
-import { AnnouncementBook } from './book.ts';
+import { AnnouncementBook } from '../../relay/announcement-book.ts';
 import { type GossipLimits, gossipLimits } from './limits.ts';
 
 export interface GossipOptions {
@@ -58,8 +59,6 @@ const MAX_REASONS = 16;
 const WARM_UP_MS = [2_000, 10_000];
 /** Clients following the list at once (a relay takes more; a server has storage to serve). */
 const MAX_SUBSCRIBERS = 256;
-/** The largest reply read from a peer: a full server list (a hostile peer sends no more). */
-const MAX_REPLY_BYTES = MAX_GRID_SERVERS * (MAX_ANNOUNCEMENT_BYTES + 128) + 64;
 
 export class Gossip {
   readonly book: AnnouncementBook;
@@ -74,7 +73,7 @@ export class Gossip {
   private pushTimer: ReturnType<typeof setTimeout> | undefined;
   private roundTimer: ReturnType<typeof setInterval> | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
-  private readonly inFlight = new Set<AbortController>();
+  private readonly peers: PeerRequests;
   private readonly warmUp = new Set<ReturnType<typeof setTimeout>>();
   /** Clients following the list (WS /v1/subscribe), paced as the relay paces its own. */
   private readonly subscribers: Subscribers;
@@ -88,6 +87,7 @@ export class Gossip {
     this.requests = new TokenBucket(this.limits.requests, now);
     this.checks = new TokenBucket(this.limits.checks, now);
     this.peerLog = new ThrottledLog((l) => log(`gossip: ${l}`), 60_000);
+    this.peers = new PeerRequests(this.limits.requestTimeoutMs, this.peerLog);
     this.refusalLog = new ThrottledLog((l) => log(`gossip: refused an announcement: ${l}`));
     this.bootstrap = (opts.peers ?? []).map(gridOrigin);
     this.relay = opts.relayUrl ? gridOrigin(opts.relayUrl) : null;
@@ -136,7 +136,7 @@ export class Gossip {
     clearInterval(this.roundTimer);
     clearInterval(this.sweeper);
     for (const t of this.warmUp) clearTimeout(t);
-    for (const c of this.inFlight) c.abort();
+    this.peers.stop();
     this.subscribers.close();
     this.peerLog.flush();
     this.refusalLog.flush();
@@ -292,7 +292,7 @@ export class Gossip {
     const peers = pick(this.peerOrigins(), this.limits.fanout);
     await Promise.allSettled(
       peers.map((origin) =>
-        this.request(`${origin}/v1/announce`, {
+        this.peers.request(`${origin}/v1/announce`, {
           method: 'POST',
           body: body as Uint8Array<ArrayBuffer>,
           headers: { 'Content-Type': 'application/cbor' },
@@ -302,37 +302,12 @@ export class Gossip {
   }
 
   private async pull(origin: string): Promise<void> {
-    const res = await this.request(`${origin}/v1/servers`, { method: 'GET' });
+    const res = await this.peers.request(`${origin}/v1/servers`, { method: 'GET' });
     if (!res) return;
     try {
       this.receive(res, MAX_GRID_SERVERS, true);
     } catch (err) {
       this.peerLog.note(`${origin} sent an unreadable server list: ${(err as Error).message}`);
-    }
-  }
-
-  /** A request to a peer: its body, or null (failure noted in the log, never thrown). */
-  private async request(url: string, init: RequestInit): Promise<Uint8Array | null> {
-    if (this.stopped) return null;
-    const ctrl = new AbortController();
-    this.inFlight.add(ctrl);
-    const timer = setTimeout(() => ctrl.abort(), this.limits.requestTimeoutMs);
-    try {
-      const res = await fetch(url, { ...init, signal: ctrl.signal });
-      const bytes = await readBounded(res, MAX_REPLY_BYTES);
-      if (!res.ok) {
-        this.peerLog.note(
-          `${new URL(url).host} answered ${res.status} to ${init.method} ${new URL(url).pathname}`,
-        );
-        return null;
-      }
-      return bytes;
-    } catch (err) {
-      if (!this.stopped) this.peerLog.note(`cannot reach ${new URL(url).host}: ${(err as Error).message}`);
-      return null;
-    } finally {
-      clearTimeout(timer);
-      this.inFlight.delete(ctrl);
     }
   }
 }
@@ -345,28 +320,4 @@ function pick<T>(items: T[], n: number): T[] {
     [a[i], a[j]] = [a[j], a[i]];
   }
   return a.slice(0, n);
-}
-
-/** A response's body, refused once it passes `max` bytes. */
-async function readBounded(res: Response, max: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = res.body?.getReader();
-  while (reader) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > max) {
-      await reader.cancel();
-      throw new ProtocolError('BAD_REQUEST', `the reply is larger than ${max} bytes`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let pos = 0;
-  for (const c of chunks) {
-    out.set(c, pos);
-    pos += c.length;
-  }
-  return out;
 }

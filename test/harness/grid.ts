@@ -19,7 +19,7 @@ import {
 } from '../../core/protocol/client.ts';
 import { serverRoutes } from '../../core/protocol/grid.ts';
 import { asServerId, type ServerId } from '../../core/types.ts';
-import { type Relay, startRelay } from '../../relay/relay.ts';
+import { type Relay, type RelayOptions, startRelay } from '../../relay/relay.ts';
 import { bundleServer } from '../../cli/server-bundle.ts';
 import { type StorageNode, type StorageNodeOptions, startStorageNode } from '../../server/node.ts';
 
@@ -48,7 +48,9 @@ export function cleanup(): void {
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-export function startTestRelay(opts: { webRoot?: string } = {}): Promise<Relay> {
+export function startTestRelay(
+  opts: { webRoot?: string; limits?: RelayOptions['limits'] } = {},
+): Promise<Relay> {
   return startRelay({ port: 0, ...opts });
 }
 

@@ -25,6 +25,8 @@ import {
 } from '../harness/grid.ts';
 import { runCairn } from '../harness/cli.ts';
 import { waitFor } from '../harness/wait.ts';
+import { HeardServers } from '../../relay/heard-servers.ts';
+import { DEFAULT_RELAY_LIMITS } from '../../relay/limits.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const TIMEOUT = 180_000;
@@ -40,10 +42,11 @@ async function listedBy(url: string): Promise<string[]> {
   return (await fetchGridServers(url, { timeoutMs: 3_000 })).map((s) => s.serverId).sort();
 }
 
-async function listsExactly(url: string, ids: string[], what: string): Promise<void> {
+async function listsExactly(url: string, ids: string[], what: string, timeoutMs?: number): Promise<void> {
   const want = [...ids].sort();
   await waitFor(async () => JSON.stringify(await listedBy(url)) === JSON.stringify(want), {
     what,
+    timeoutMs,
     detail: async () => `it lists ${(await listedBy(url)).length} of ${want.length}`,
   });
 }
@@ -126,6 +129,18 @@ describe('gossip between servers (real processes)', () => {
       const fresh = tempDir('cairn-home-');
       expectBytesEqual(await get(thirdCap, late.url as string, fresh, path.join(work, 'third.out')), third);
       expectBytesEqual(await get(firstCap, origin(late), fresh, path.join(work, 'first.again')), first);
+
+      // The relay back on its port: the three servers link again (their backoff reaches 30 s),
+      // and the late one, which never links to it, is heard of through their lists, so a
+      // client that knows only the relay finds all four.
+      const back = await spawnRelay({ port: Number(new URL(relay.url).port) });
+      stops.push(() => back.stop());
+      await listsExactly(relay.url, all, 'the restarted relay to list the four servers', 90_000);
+      const viaRelay = tempDir('cairn-home-');
+      const fourth = new Uint8Array(90_000).map((_, i) => (i * 17 + 9) & 0xff);
+      await fs.writeFile(path.join(work, 'fourth'), fourth);
+      const fourthCap = await put(path.join(work, 'fourth'), relay.url, viaRelay, 2, 4, 4);
+      expectBytesEqual(await get(fourthCap, relay.url, viaRelay, path.join(work, 'fourth.out')), fourth);
     },
     TIMEOUT,
   );
@@ -156,7 +171,10 @@ describe('gossip refuses what the relay refuses', () => {
   it(
     'forged and replayed announcements are refused by every server and never passed on',
     async () => {
-      const relay = await startTestRelay();
+      // The relay pulls its linked server's list often here (every minute by default).
+      const relay = await startTestRelay({
+        limits: { heard: { ...DEFAULT_RELAY_LIMITS.heard, intervalMs: 300 } },
+      });
       stops.push(() => relay.close());
       const a = await startTestServer({ relayUrl: relay.url, nickname: 'a' });
       stops.push(() => a.close());
@@ -166,6 +184,8 @@ describe('gossip refuses what the relay refuses', () => {
       stops.push(() => c.close());
       const ids = [a.serverId, b.serverId, c.serverId];
       for (const s of [a, b, c]) await listsExactly(s.url as string, ids, 'every server to know all three');
+      // b and c never link to the relay: it hears of them through a's list.
+      await listsExactly(relay.url, ids, 'the relay to list a, and b and c heard of through a');
       // Any page may read a server's list (it is public and signed), and follow it as the relay's.
       const res = await fetch(`${gridOrigin(c.url as string)}/v1/servers`);
       expect(res.headers.get('access-control-allow-origin')).toBe('*');
@@ -227,8 +247,31 @@ describe('gossip refuses what the relay refuses', () => {
       expect(() => relay.registry.announce(old, { isOpen: () => false, probe: () => {} } as never)).toThrow(
         /a replay|linked/,
       );
+      // What the relay hears of is judged the same way: forgeries of b are refused, b's own
+      // announcement taken once, and a (linked: its link speaks for it) passed over.
+      const bNow = await announcementOf(b.url as string, b.serverId);
+      const bFields = decodeCbor(bNow.body, 4096) as Record<string, unknown>;
+      const bMoved = { ...bFields, seq: (bFields.seq as number) + 1000, url: 'ws://127.0.0.1:9/v1/storage' };
+      const bImpostorBody = encodeCbor({ ...bMoved, nickname: 'impostor' });
+      const hearing = new HeardServers({
+        limits: DEFAULT_RELAY_LIMITS.heard,
+        sources: () => [],
+        isLinked: (id) => id === a.serverId,
+      });
+      stops.push(async () => hearing.stop());
+      expect(
+        hearing.take([
+          { body: encodeCbor(bMoved), signature: bNow.signature },
+          { body: bImpostorBody, signature: signTagged(stranger, 'cairn-announcement-v1', bImpostorBody) },
+          current,
+        ]),
+      ).toBe(0);
+      expect(hearing.book.size).toBe(0);
+      expect(hearing.take([bNow, bNow])).toBe(1);
+      expect(hearing.book.announcements().map((x) => x.serverId)).toEqual([b.serverId]);
       // Nobody lists anything but the genuine servers, and every one holds a's latest.
       const latest = await announcementOf(a.url as string, a.serverId);
+      await listsExactly(relay.url, ids, 'the relay to still list just the three');
       for (const s of [a, b, c]) {
         await listsExactly(s.url as string, ids, 'every server to still list just the three');
         const seqOf = async (url: string) =>

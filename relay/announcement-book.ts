@@ -1,6 +1,8 @@
 /**
- * The announcements a storage server knows of other servers (and its own): what it serves
- * at GET /v1/servers and passes on to the servers it knows. It judges every announcement
+ * Announcements heard without a link: what a storage server knows of other servers (and its
+ * own), which it serves at GET /v1/servers and passes on to the servers it knows; and, at
+ * the relay, the servers it hears of from its linked servers though they never linked to it
+ * (relay/heard-servers.ts). It judges every announcement
  * by the relay's own rules, with the relay's own code (relay/registry.ts): `expires`
  * within the lifetime and clock skew, `seq` above any accepted for that server (remembered
  * past the announcement's life, so replays are refused even while the server is away),
@@ -15,12 +17,12 @@ import {
   type Announcement,
   decodeAnnouncement,
   type SignedAnnouncement,
-} from '../../core/protocol/announcement.ts';
-import type { ServerId } from '../../core/types.ts';
-import { DEFAULT_RELAY_LIMITS } from '../../relay/limits.ts';
-import { Registry, type RegistryLink } from '../../relay/registry.ts';
-import { EncodedServerList } from '../../relay/server-list.ts';
-import { equalBytes } from '../../core/primitives/bytes.ts';
+} from '../core/protocol/announcement.ts';
+import type { ServerId } from '../core/types.ts';
+import { DEFAULT_RELAY_LIMITS } from './limits.ts';
+import { Registry, type RegistryLink } from './registry.ts';
+import { EncodedServerList } from './server-list.ts';
+import { equalBytes } from '../core/primitives/bytes.ts';
 
 /** The pseudo-link of one announced server (see the file comment). */
 class Heard implements RegistryLink {
@@ -42,6 +44,9 @@ export class AnnouncementBook {
   private readonly list = new EncodedServerList();
   private readonly listeners = new Set<(signed: SignedAnnouncement, ann: Announcement) => void>();
   private readonly listListeners = new Set<() => void>();
+  private readonly changeListeners = new Set<
+    (id: ServerId, signed: SignedAnnouncement | undefined) => void
+  >();
 
   constructor(opts: BookOptions = {}) {
     this.registry = new Registry<Heard>({
@@ -59,6 +64,7 @@ export class AnnouncementBook {
         this.list.delete(id);
         this.links.delete(id);
       }
+      for (const fn of this.changeListeners) fn(id, entry?.signed);
       for (const fn of this.listListeners) fn();
     });
   }
@@ -120,6 +126,23 @@ export class AnnouncementBook {
   onListChanged(fn: () => void): () => void {
     this.listListeners.add(fn);
     return () => this.listListeners.delete(fn);
+  }
+
+  /** Called with the server whose entry changed, and its announcement now (undefined: forgotten). */
+  onChange(fn: (id: ServerId, signed: SignedAnnouncement | undefined) => void): () => void {
+    this.changeListeners.add(fn);
+    return () => this.changeListeners.delete(fn);
+  }
+
+  /** The announcement held for `id`, if any. */
+  get(id: ServerId): SignedAnnouncement | undefined {
+    return this.registry.get(id)?.signed;
+  }
+
+  /** Drops the announcement of `id` (its seq stays remembered: a copy cannot bring it back). */
+  forget(id: ServerId): void {
+    const link = this.links.get(id);
+    if (link) this.registry.dropLink(link);
   }
 
   /** Forgets expired announcements. */
