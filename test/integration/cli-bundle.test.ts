@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bundleEntry } from '../../cli/bin/bundle.js';
 import { cleanup, tempDir } from '../harness/grid.ts';
+import { runCairn } from '../harness/cli.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 afterAll(() => cleanup());
@@ -14,20 +15,7 @@ function cairn(
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'cli/bin/cairn.js'), ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, out, err })));
+  return runCairn(args, null, { env }).then((r) => ({ code: r.code, out: r.stdout, err: r.stderr }));
 }
 
 describe('the CLI bundle', () => {

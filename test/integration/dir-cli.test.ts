@@ -3,14 +3,13 @@
  * aliases, mkdir/ls/ln/mv/rm, `cp -r` of a tree with spaces and non-ASCII names both ways
  * (byte-equal), backup twice (the second uploads no file), and errors as one line, exit 2.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectBytesEqual, pattern } from '../harness/bytes.ts';
 import { cleanup, startTestGrid, type TestGrid, tempDir } from '../harness/grid.ts';
+import { type CliRun, runCairn } from '../harness/cli.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 let grid: TestGrid;
 let home: string;
 
@@ -24,22 +23,8 @@ afterAll(async () => {
 });
 
 const NO_GRID = new Set(['list-aliases', 'add-alias', 'cap']);
-function cairn(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const full = NO_GRID.has(args[0]) ? args : [...args, '--grid', grid.relay.url];
-  const child = spawn(process.execPath, [path.join(repoRoot, 'cli/bin/cairn.js'), ...full], {
-    cwd: repoRoot,
-    env: { ...process.env, CAIRN_HOME: home },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout: out, stderr: err })));
+function cairn(...args: string[]): Promise<CliRun> {
+  return runCairn(NO_GRID.has(args[0]) ? args : [...args, '--grid', grid.relay.url], home);
 }
 
 async function ok(...args: string[]): Promise<string> {

@@ -1,31 +1,17 @@
 /** `cairn put` / `cairn get` without a grid: argument checks, LIT caps, and errors that never echo a cap. */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanup, tempDir } from '../harness/grid.ts';
+import { runCairn } from '../harness/cli.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 afterAll(() => cleanup());
 
 function cairn(
   args: string[],
   home: string,
 ): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'cli/bin/cairn.js'), ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, CAIRN_HOME: home },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out: Buffer[] = [];
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => out.push(d));
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) =>
-    child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err })),
-  );
+  return runCairn(args, home).then((r) => ({ code: r.code, stdout: r.stdoutBytes, stderr: r.stderr }));
 }
 
 describe('cairn put / get without a grid', () => {

@@ -5,7 +5,6 @@
  * download is compared byte for byte, and no server file, log or received frame may hold
  * the plaintext, the key or the cap.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -32,8 +31,8 @@ import {
   tempDir,
 } from '../harness/grid.ts';
 import { waitFor } from '../harness/wait.ts';
+import { runCairn } from '../harness/cli.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 const MARKER = 'cairn-plaintext-marker';
 const TIMEOUT = 180_000;
 
@@ -95,27 +94,11 @@ function markedPlaintext(size: number, seed: number): Uint8Array {
   return out;
 }
 
-interface Run {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function cairn(args: string[], home: string): Promise<Run> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'cli/bin/cairn.js'), ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, CAIRN_HOME: home },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out: Buffer[] = [];
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => out.push(d));
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) => {
-    child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
-  });
+function cairn(
+  args: string[],
+  home: string,
+): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  return runCairn(args, home).then((r) => ({ code: r.code, stdout: r.stdoutBytes, stderr: r.stderr }));
 }
 
 async function filesUnder(dir: string): Promise<string[]> {

@@ -7,7 +7,6 @@
  * (each close logs the bytes the bucket received since it was last granted) and checked
  * against the client's own tally (CAIRN_DEBUG); every download is compared byte for byte.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -25,8 +24,8 @@ import {
   tempDir,
 } from '../harness/grid.ts';
 import { waitFor } from '../harness/wait.ts';
+import { type CliProcess, startCairn } from '../harness/cli.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 const TIMEOUT = 240_000;
 const SIZE = 20 * 1024 * 1024;
 
@@ -62,32 +61,9 @@ async function relayLists(relayUrl: string, servers: SpawnedServer[]): Promise<v
   );
 }
 
-interface Run {
-  child: ChildProcess;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
-}
-
-function cairn(args: string[], home: string): Run {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'cli/bin/cairn.js'), ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, CAIRN_HOME: home, CAIRN_DEBUG: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const done = new Promise<{
-    code: number | null;
-    signal: NodeJS.Signals | null;
-    stdout: string;
-    stderr: string;
-  }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout: out, stderr: err })));
-  return { child, done };
+/** `cairn ARGS` with its byte tally on stderr (CAIRN_DEBUG). */
+function cairn(args: string[], home: string): CliProcess {
+  return startCairn(args, home, { env: { CAIRN_DEBUG: '1' } });
 }
 
 /** Bytes of share data in a server's unfinished uploads (incoming/, without the state files). */

@@ -1,12 +1,11 @@
 /** `cairn put --mutable`, `cairn put FILE CAP` and `cairn get` of mutable caps, as child processes against a grid on 127.0.0.1. */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectBytesEqual, pattern } from '../harness/bytes.ts';
 import { cleanup, startTestGrid, type TestGrid, tempDir } from '../harness/grid.ts';
+import { type CliRun, runCairn } from '../harness/cli.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 let grid: TestGrid;
 let home: string;
 let files: string;
@@ -21,22 +20,8 @@ afterAll(async () => {
   cleanup();
 });
 
-function cairn(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const gridFlag = args[0] === 'cap' ? [] : ['--grid', grid.relay.url];
-  const child = spawn(process.execPath, [path.join(repoRoot, 'cli/bin/cairn.js'), ...args, ...gridFlag], {
-    cwd: repoRoot,
-    env: { ...process.env, CAIRN_HOME: home },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout: out, stderr: err })));
+function cairn(args: string[]): Promise<CliRun> {
+  return runCairn([...args, ...(args[0] === 'cap' ? [] : ['--grid', grid.relay.url])], home);
 }
 
 describe('cairn with mutable files', () => {

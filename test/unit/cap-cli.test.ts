@@ -2,17 +2,16 @@
  * `cairn cap` and `cairn debug ssk-cap`: in-process through cli/main.ts for the many cases,
  * and as real processes (cli/bin/cairn.js) for stdin, exit codes and stderr.
  */
-import { spawn } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../cli/main.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCapability, parseCapability, readOnlyOf, verifierOf } from '../../core/caps/index.ts';
 import { readVectors, type SskVector } from '../vectors/read.ts';
+import { runCairnInProcess } from '../harness/cli-in-process.ts';
+import { runCairn } from '../harness/cli.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'cairn-cap-'));
@@ -21,41 +20,10 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs `cairn ARGS` in-process; returns the exit code and what went to stdout and stderr. */
-async function cairn(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const e = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cairn = (...args: string[]) => runCairnInProcess(args);
 
 /** Runs cli/bin/cairn.js as a process, `input` on its stdin. */
-function cairnProcess(
-  args: string[],
-  input = '',
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'cli/bin/cairn.js'), ...args], {
-    cwd: repoRoot,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  child.stdin.end(input);
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
+const cairnProcess = (args: string[], input = '') => runCairn(args, null, { stdin: input });
 
 /** stderr without the line the launcher prints when it falls back to tsx. */
 const errLines = (stderr: string) =>

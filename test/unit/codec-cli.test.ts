@@ -5,11 +5,11 @@
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Zfec } from '../../bench/codec-zfec.ts';
-import { main } from '../../cli/main.ts';
 import { toHex } from '../../core/primitives/bytes.ts';
 import './codec-build.ts';
+import { runCairnInProcess } from '../harness/cli-in-process.ts';
 
 let dir: string;
 let zfec: Zfec;
@@ -22,20 +22,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs `cairn ARGS` in-process; returns the exit code and what went to stderr. */
-async function cairn(...args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
-  const err: string[] = [];
-  const out: string[] = [];
-  const e = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  const o = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  try {
-    const code = await main(args);
-    return { code, stderr: err.join('\n'), stdout: out.join('\n') };
-  } finally {
-    e.mockRestore();
-    o.mockRestore();
-  }
-}
+const cairn = (...args: string[]) => runCairnInProcess(args);
 
 function randomFile(name: string, len: number): string {
   const file = path.join(dir, name);
