@@ -4,6 +4,7 @@
  * and in reply size, since a peer is anyone who announced a URL. Failures are noted in a
  * throttled log and come back as null, never thrown; stop() aborts everything in flight.
  */
+import { concatBytes } from '../core/primitives/bytes.ts';
 import { ProtocolError } from '../core/protocol/errors.ts';
 import { MAX_ANNOUNCEMENT_BYTES, MAX_GRID_SERVERS } from '../core/protocol/limits.ts';
 import type { ThrottledLog } from './log-throttle.ts';
@@ -66,11 +67,5 @@ async function readBounded(res: Response, max: number): Promise<Uint8Array> {
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(size);
-  let pos = 0;
-  for (const c of chunks) {
-    out.set(c, pos);
-    pos += c.length;
-  }
-  return out;
+  return concatBytes(...chunks);
 }
