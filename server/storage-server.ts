@@ -28,7 +28,7 @@ import * as L from '../core/protocol/limits.ts';
 import { type AllocateResult, StorageError, type ServerVersion } from '../core/protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
 import { AdvisoryLimiter, advisoryName, advisoryText } from './advisories.ts';
-import type { RecoveredUpload, ShareBackend, ShareFile } from './backend.ts';
+import type { RecoveredUpload, ShareBackend, ShareFile } from './backends/backend.ts';
 import {
   decodeImmutableLeases,
   encodeImmutableHeader,

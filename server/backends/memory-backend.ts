@@ -6,7 +6,7 @@
  */
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
-import type { JournalRecord, PendingShare, RecoveredUpload, ShareBackend, ShareFile } from '../backend.ts';
+import type { JournalRecord, PendingShare, RecoveredUpload, ShareBackend, ShareFile } from './backend.ts';
 import type { ShareKind } from '../containers.ts';
 
 export interface MemoryBackendOptions {

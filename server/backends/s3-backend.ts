@@ -44,7 +44,7 @@ import { CairnError } from '../../core/errors.ts';
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
 import { StorageError } from '../../core/protocol/storage-api.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
-import type { JournalRecord, PendingShare, RecoveredUpload, ShareBackend, ShareFile } from '../backend.ts';
+import type { JournalRecord, PendingShare, RecoveredUpload, ShareBackend, ShareFile } from './backend.ts';
 import { IMMUTABLE_HEADER_BYTES, immutableLayout, type ShareKind } from '../containers.ts';
 
 /** Free bytes reported without a quota (a petabyte: an object store has no meaningful figure). */

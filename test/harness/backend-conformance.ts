@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
-import type { ShareBackend } from '../../server/backend.ts';
+import type { ShareBackend } from '../../server/backends/backend.ts';
 import {
   decodeImmutableLeases,
   encodeImmutableHeader,

@@ -16,7 +16,7 @@ import { base32Encode } from '../../core/primitives/base32.ts';
 import { concatBytes } from '../../core/primitives/bytes.ts';
 import type { ShareTestWrite, WriteVector } from '../../core/protocol/storage-api.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
-import type { PendingShare, ShareBackend, ShareFile } from '../../server/backend.ts';
+import type { PendingShare, ShareBackend, ShareFile } from '../../server/backends/backend.ts';
 import {
   blankMutableLease,
   decodeMutableLease,
@@ -26,7 +26,7 @@ import {
   MUTABLE_DATA_OFFSET,
   newLease,
 } from '../../server/containers.ts';
-import { DiskBackend } from '../../server/disk-backend.ts';
+import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import { decodeJournal, encodeJournal } from '../../server/journal.ts';
 import { addOrRenewLease } from '../../server/leases.ts';
 import {

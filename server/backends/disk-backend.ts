@@ -26,11 +26,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { base32Decode, base32Encode } from '../core/primitives/base32.ts';
-import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../core/types.ts';
+import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
+import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
 import type { JournalRecord, PendingShare, RecoveredUpload, ShareBackend, ShareFile } from './backend.ts';
-import { containerKind, type ShareKind } from './containers.ts';
-import { defaultHandleBudget, HandleBudget, type HandleMode } from './handle-budget.ts';
+import { containerKind, type ShareKind } from '../containers.ts';
+import { defaultHandleBudget, HandleBudget, type HandleMode } from '../handle-budget.ts';
 
 export interface DiskBackendOptions {
   /** File handles the backend may hold at once (default: a quarter of the process limit). */

@@ -5,8 +5,8 @@
  * may both exist under one storage index and number without touching each other. The
  * backend owns paths and durability; callers serialise changes per storage index.
  */
-import type { ShareNum, StorageIndex } from '../core/types.ts';
-import type { ShareKind } from './containers.ts';
+import type { ShareNum, StorageIndex } from '../../core/types.ts';
+import type { ShareKind } from '../containers.ts';
 
 /** Random-access bytes of one share container. */
 export interface ShareFile {
