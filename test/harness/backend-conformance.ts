@@ -1,7 +1,7 @@
 /**
  * What every ShareBackend must do, as one suite each backend's test file runs on its own
  * backend (disk, memory, S3 on radosgw): the backend level (uploads committed whole or not
- * at all, kinds kept apart, leases changed after commit, journals, advisories, listings by
+ * at all, kinds kept apart, leases changed through the lease store without the data, journals, advisories, listings by
  * prefix) and a StorageServer on top of it (upload, read back, lease, mutable write).
  */
 import { randomBytes } from 'node:crypto';
@@ -188,39 +188,62 @@ export function backendConformance(
     );
 
     it(
-      "a committed immutable share's leases change without its data changing",
+      "a committed immutable share's leases change through the lease store, never its data",
       async () => {
         const u = await make();
         try {
           const b = u.backend;
           const si = asStorageIndex(rand(16));
+          const sh = asShareNum(0);
           const data = rand(2000);
-          await commitShare(b, si, asShareNum(0), container(data));
-          const f = await b.openShare('immutable', si, asShareNum(0), true);
-          if (!f) throw new Error('share missing');
-          const layout = immutableLayout(await f.read(0, IMMUTABLE_HEADER_BYTES), await f.size());
+          await commitShare(b, si, sh, container(data));
+          expect(await b.leases.get(si, asShareNum(1))).toBeNull();
+          const first = await b.leases.get(si, sh);
+          expect(first?.version).toBe(2);
+          expect(first?.leases.map((l) => l.expires)).toEqual([2_000_000_000]);
+          const l0 = first?.leases[0];
+          if (!l0) throw new Error('lease missing');
+
+          // Renewed, then a second lease added: the container reads as Tahoe's, data intact.
+          await b.leases.set(si, sh, [{ ...l0, expires: 2_050_000_000 }]);
           const second = newLease(rand(32), rand(32), 2_100_000_000);
-          await f.write(layout.leaseOffset + IMMUTABLE_LEASE_BYTES, encodeImmutableLeases([second]));
-          await f.sync();
-          await f.write(8, new Uint8Array([0, 0, 0, 2]));
-          await f.sync();
-          await f.close();
-          const whole = await readAll(b, 'immutable', si, asShareNum(0));
+          await b.leases.set(si, sh, [{ ...l0, expires: 2_050_000_000 }, second]);
+          const got = await b.leases.get(si, sh);
+          expect(got?.leases.map((l) => l.expires)).toEqual([2_050_000_000, 2_100_000_000]);
+          expect(got?.leases[1].renewHash).toEqual(second.renewHash);
+          const whole = await readAll(b, 'immutable', si, sh);
           if (!whole) throw new Error('share missing');
-          const l2 = immutableLayout(whole, whole.length);
-          expect(l2.leaseCount).toBe(2);
+          const layout = immutableLayout(whole, whole.length);
+          expect(layout.leaseCount).toBe(2);
+          expect(layout.dataLength).toBe(2000);
           expect(whole.subarray(IMMUTABLE_HEADER_BYTES, IMMUTABLE_HEADER_BYTES + 2000)).toEqual(data);
-          const leases = decodeImmutableLeases(whole.subarray(l2.leaseOffset));
-          expect(leases[1].expires).toBe(2_100_000_000);
-          // Cut back to one lease.
-          const g = await b.openShare('immutable', si, asShareNum(0), true);
-          if (!g) throw new Error('share missing');
-          await g.write(8, new Uint8Array([0, 0, 0, 1]));
-          await g.truncate(l2.leaseOffset + IMMUTABLE_LEASE_BYTES);
-          await g.sync();
-          await g.close();
-          const cut = await readAll(b, 'immutable', si, asShareNum(0));
-          expect(cut?.length).toBe(l2.leaseOffset + IMMUTABLE_LEASE_BYTES);
+          expect(decodeImmutableLeases(whole.subarray(layout.leaseOffset))).toEqual(
+            got?.leases.map((l) => ({
+              owner: l.owner,
+              renewHash: l.renewHash,
+              cancelHash: l.cancelHash,
+              expires: l.expires,
+            })),
+          );
+
+          // Cut back to one: the container ends after it.
+          await b.leases.set(si, sh, [second]);
+          expect((await b.leases.get(si, sh))?.leases.map((l) => l.expires)).toEqual([2_100_000_000]);
+          const cut = await readAll(b, 'immutable', si, sh);
+          expect(cut?.length).toBe(layout.leaseOffset + IMMUTABLE_LEASE_BYTES);
+          const f = await b.openShare('immutable', si, sh, false);
+          if (!f) throw new Error('share missing');
+          const part = new Uint8Array(500);
+          expect(await f.readInto(IMMUTABLE_HEADER_BYTES + 700, part)).toBe(500);
+          expect(part).toEqual(data.subarray(700, 1200));
+          await f.close();
+
+          // A share that is not there gets none; a deleted share's leases go with it.
+          await b.leases.set(si, asShareNum(9), [second]);
+          expect(await b.listShares('immutable', si)).toEqual([0]);
+          expect(await b.leases.get(si, asShareNum(9))).toBeNull();
+          await b.deleteShare('immutable', si, sh);
+          expect(await b.leases.get(si, sh)).toBeNull();
         } finally {
           await u.close();
         }
@@ -311,6 +334,7 @@ export function backendConformance(
             data.subarray(1234, 6234),
           );
           await server.addLease({ si, renew: rand(32), cancel: rand(32) });
+          expect((await u.backend.leases.get(si, asShareNum(0)))?.leases).toHaveLength(2);
           expect(
             await server.readImmutable({ si, sh: asShareNum(0), offset: 0, length: data.length }),
           ).toEqual(data);
@@ -350,11 +374,21 @@ export function backendConformance(
           const si = asStorageIndex(rand(16));
           const imm = container(rand(4000));
           await commitShare(u.backend, si, asShareNum(5), imm);
+          const renewed = (await u.backend.leases.get(si, asShareNum(5)))?.leases.map((l) => ({
+            ...l,
+            expires: 2_050_000_000,
+          }));
+          if (!renewed) throw new Error('share missing');
+          await u.backend.leases.set(si, asShareNum(5), renewed);
           await u.backend.close();
           const v = await reopen(u);
           try {
             expect(await v.backend.listShares('immutable', si)).toEqual([5]);
-            expect(await readAll(v.backend, 'immutable', si, asShareNum(5))).toEqual(imm);
+            const back = await readAll(v.backend, 'immutable', si, asShareNum(5));
+            expect(back?.subarray(0, imm.length - 4)).toEqual(imm.subarray(0, imm.length - 4));
+            expect((await v.backend.leases.get(si, asShareNum(5)))?.leases.map((l) => l.expires)).toEqual([
+              2_050_000_000,
+            ]);
           } finally {
             await v.close();
           }

@@ -76,6 +76,9 @@ class ObservedBackend implements ShareBackend {
     };
   }
 
+  get leases(): ShareBackend['leases'] {
+    return this.disk.leases;
+  }
   init = () => this.disk.init();
   recoverUploads = () => this.disk.recoverUploads();
   close = () => this.disk.close();
