@@ -11,14 +11,7 @@ import * as L from '../core/protocol/limits.ts';
 import { type AllocateResult, StorageError } from '../core/protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
 import type { RecoveredUpload, ShareBackend } from './backends/backend.ts';
-import {
-  encodeImmutableHeader,
-  encodeImmutableLeases,
-  IMMUTABLE_HEADER_BYTES,
-  IMMUTABLE_LEASE_BYTES,
-  newLease,
-  OWNER_ALLOCATE,
-} from './containers.ts';
+import { IMMUTABLE_HEADER_BYTES, newLease, OWNER_ALLOCATE } from './containers.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import { addRange, countAfterAdd, coveredBytes, overlaps, type Range } from './ranges.ts';
 import { siKey, siPrefix } from './si.ts';
@@ -400,10 +393,7 @@ export class ImmutableUploads {
       await b.checkpointing;
       const lease = newLease(b.renew, b.cancel, this.leaseExpiry(), undefined, OWNER_ALLOCATE);
       try {
-        await b.pending.file.write(0, encodeImmutableHeader(length, 1));
-        await b.pending.file.write(IMMUTABLE_HEADER_BYTES + length, encodeImmutableLeases([lease]));
-        await b.pending.file.truncate(IMMUTABLE_HEADER_BYTES + length + IMMUTABLE_LEASE_BYTES);
-        await b.pending.commit();
+        await b.pending.commit({ dataLength: length, leases: [lease] });
       } catch (err) {
         await b.pending.discard();
         throw err;

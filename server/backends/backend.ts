@@ -22,15 +22,30 @@ export interface ShareFile {
   close(): Promise<void>;
 }
 
+/** What makes an uploaded immutable share whole: how much data it holds, and its first leases. */
+export interface ShareSeal {
+  dataLength: number;
+  leases: Lease[];
+}
+
 /**
  * An immutable share being uploaded out of sight: nothing reads it until commit, which is
  * atomic. Creating one costs nothing (no file is opened until the first write), so buckets
  * that are allocated and never written hold no file handle.
  */
 export interface PendingShare {
+  /**
+   * Where clients' data goes, at its place in Tahoe's container (after the header, at
+   * IMMUTABLE_HEADER_BYTES + offset), in any order; read back to check overlapping writes.
+   * The header and lease records are the backend's to write, at commit.
+   */
   readonly file: ShareFile;
-  /** Makes it durable and visible under its final name (and drops its checkpoint). */
-  commit(): Promise<void>;
+  /**
+   * Writes the share once, whole: its header and `seal.leases` (where the backend keeps
+   * them) around the data written, durably, visible under its final name; drops its
+   * checkpoint. On failure the caller discards it.
+   */
+  commit(seal: ShareSeal): Promise<void>;
   /** Deletes it and its checkpoint. */
   discard(): Promise<void>;
   /**

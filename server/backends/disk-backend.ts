@@ -36,7 +36,7 @@ import type {
   ShareBackend,
   ShareFile,
 } from './backend.ts';
-import { readContainerLeases, writeContainerLeases } from './container-leases.ts';
+import { readContainerLeases, sealContainer, writeContainerLeases } from './container-leases.ts';
 import { containerKind, type ShareKind } from '../containers.ts';
 import { defaultHandleBudget, HandleBudget, type HandleMode } from '../handle-budget.ts';
 
@@ -305,8 +305,10 @@ export class DiskBackend implements ShareBackend {
     let done = false;
     return {
       file,
-      commit: async () => {
+      commit: async (seal) => {
         if (done) throw new Error('share already committed or discarded');
+        // Tahoe's container, leases inside (where a Tahoe node reading this folder looks).
+        await sealContainer(file, seal.dataLength, seal.leases);
         done = true;
         await file.sync();
         await this.handles.forget(tmp);

@@ -7,10 +7,9 @@
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
 import {
-  decodeImmutableLeases,
+  encodeImmutableHeader,
   IMMUTABLE_HEADER_BYTES,
   IMMUTABLE_LEASE_BYTES,
-  immutableLayout,
   type ShareKind,
 } from '../containers.ts';
 import type {
@@ -198,18 +197,16 @@ export class MemoryBackend implements ShareBackend {
     let done = false;
     return {
       file,
-      commit: async () => {
+      commit: async ({ dataLength, leases }) => {
         if (done) throw new Error('share already committed or discarded');
-        done = true;
         // Kept as an object store keeps it: the container up to its data, and the leases apart.
-        const size = await file.size();
-        const layout = immutableLayout(await file.read(0, IMMUTABLE_HEADER_BYTES), size);
-        const leases = decodeImmutableLeases(await file.read(layout.leaseOffset, size - layout.leaseOffset));
-        await file.truncate(layout.leaseOffset);
+        await file.write(0, encodeImmutableHeader(dataLength, leases.length));
+        await file.truncate(IMMUTABLE_HEADER_BYTES + dataLength);
+        done = true;
         await this.deleteShare('immutable', si, sh);
         const key = shareKey('immutable', si, sh);
         this.shares.set(key, file);
-        this.leaseRecords.set(key, { version: layout.version, leases });
+        this.leaseRecords.set(key, { version: 2, leases: [...leases] });
         this.used += leases.length * IMMUTABLE_LEASE_BYTES;
       },
       discard: async () => {

@@ -47,6 +47,7 @@ import { StorageError } from '../../core/protocol/storage-api.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
 import {
   decodeImmutableLeases,
+  encodeImmutableHeader,
   encodeImmutableLeases,
   encodeLeaseCount,
   IMMUTABLE_HEADER_BYTES,
@@ -61,6 +62,7 @@ import type {
   RecoveredUpload,
   ShareBackend,
   ShareFile,
+  ShareSeal,
 } from './backend.ts';
 import { StitchedImmutableFile } from './stitched-immutable.ts';
 
@@ -492,11 +494,11 @@ export class S3Backend implements ShareBackend {
     let done = false;
     return {
       file,
-      commit: async () => {
+      commit: async (seal) => {
         if (done) throw new Error('share already committed or discarded');
         done = true;
         try {
-          await this.commitSpool(si, sh, file);
+          await this.commitSpool(si, sh, file, seal);
         } finally {
           await file.close();
           await fs.rm(spool, { force: true });
@@ -515,12 +517,13 @@ export class S3Backend implements ShareBackend {
   }
 
   /** Streams a finished upload's data to its object, then writes the lease object that makes it whole. */
-  private async commitSpool(si: StorageIndex, sh: ShareNum, file: SpoolFile): Promise<void> {
-    const size = await file.size();
-    const header = await file.read(0, IMMUTABLE_HEADER_BYTES);
-    const layout = immutableLayout(header, size);
-    const dataEnd = layout.leaseOffset;
-    const leases = await file.read(dataEnd, size - dataEnd);
+  private async commitSpool(si: StorageIndex, sh: ShareNum, file: SpoolFile, seal: ShareSeal): Promise<void> {
+    // The data object is the container up to its leases; the header goes at its head.
+    const header = encodeImmutableHeader(seal.dataLength, seal.leases.length);
+    await file.write(0, header);
+    const dataEnd = IMMUTABLE_HEADER_BYTES + seal.dataLength;
+    const leases = encodeImmutableLeases(seal.leases);
+    const size = dataEnd + leases.length;
     const dataKey = this.shareKey('immutable', si, sh);
     const replaced = await this.immutableBytes(si, sh);
     try {

@@ -1,14 +1,14 @@
 /**
  * What every ShareBackend must do, as one suite each backend's test file runs on its own
  * backend (disk, memory, S3 on radosgw): the backend level (uploads committed whole or not
- * at all, kinds kept apart, leases changed through the lease store without the data, journals, advisories, listings by
+ * at all, the backend writing a share's header and first leases around its data, kinds kept apart, leases changed through the lease store without the data, journals, advisories, listings by
  * prefix) and a StorageServer on top of it (upload, read back, lease, mutable write).
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
-import type { ShareBackend } from '../../server/backends/backend.ts';
+import type { ShareBackend, ShareSeal } from '../../server/backends/backend.ts';
 import {
   decodeImmutableLeases,
   encodeImmutableHeader,
@@ -34,13 +34,26 @@ function container(data: Uint8Array): Uint8Array {
   return out;
 }
 
+/** What a container holds: its data (where it sits in the container) and the seal around it. */
+function parts(bytes: Uint8Array): { data: Uint8Array; seal: ShareSeal } {
+  const layout = immutableLayout(bytes, bytes.length);
+  return {
+    data: bytes.subarray(IMMUTABLE_HEADER_BYTES, layout.leaseOffset),
+    seal: {
+      dataLength: layout.dataLength,
+      leases: decodeImmutableLeases(bytes.subarray(layout.leaseOffset)),
+    },
+  };
+}
+
+/** Uploads `bytes` (a container) as clients do: the data, out of order; the backend writes the rest. */
 async function commitShare(b: ShareBackend, si: StorageIndex, sh: ShareNum, bytes: Uint8Array) {
   const p = b.createPending(si, sh);
-  // Out of order, as clients write buckets.
-  const half = bytes.length >> 1;
-  await p.file.write(half, bytes.subarray(half));
-  await p.file.write(0, bytes.subarray(0, half));
-  await p.commit();
+  const { data, seal } = parts(bytes);
+  const half = data.length >> 1;
+  await p.file.write(IMMUTABLE_HEADER_BYTES + half, data.subarray(half));
+  await p.file.write(IMMUTABLE_HEADER_BYTES, data.subarray(0, half));
+  await p.commit(seal);
 }
 
 async function readAll(b: ShareBackend, kind: 'immutable' | 'mutable', si: StorageIndex, sh: ShareNum) {
@@ -79,10 +92,11 @@ export function backendConformance(
           const si = asStorageIndex(rand(16));
           const bytes = container(rand(70_000));
           const p = b.createPending(si, asShareNum(3));
-          await p.file.write(0, bytes);
+          const { data, seal } = parts(bytes);
+          await p.file.write(IMMUTABLE_HEADER_BYTES, data);
           expect(await b.listShares('immutable', si)).toEqual([]);
           expect(await b.openShare('immutable', si, asShareNum(3), false)).toBeNull();
-          await p.commit();
+          await p.commit(seal);
           expect(await b.listShares('immutable', si)).toEqual([3]);
           expect(await b.listShares('mutable', si)).toEqual([]);
           expect(await readAll(b, 'immutable', si, asShareNum(3))).toEqual(bytes);

@@ -96,9 +96,9 @@ class ObservedBackend implements ShareBackend {
     const p = this.disk.createPending(si, n);
     return {
       file: this.file(p.file),
-      commit: async () => {
+      commit: async (seal) => {
         await this.before('commit', 0);
-        await p.commit();
+        await p.commit(seal);
       },
       discard: () => p.discard(),
       checkpoint: (state) => p.checkpoint(state),
