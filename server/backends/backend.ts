@@ -28,6 +28,9 @@ export interface ShareSeal {
   leases: Lease[];
 }
 
+/** The bytes of an upload in progress: written at any offset, read back; nothing else. */
+export type PendingData = Pick<ShareFile, 'read' | 'write'>;
+
 /**
  * An immutable share being uploaded out of sight: nothing reads it until commit, which is
  * atomic. Creating one costs nothing (no file is opened until the first write), so buckets
@@ -39,7 +42,7 @@ export interface PendingShare {
    * IMMUTABLE_HEADER_BYTES + offset), in any order; read back to check overlapping writes.
    * The header and lease records are the backend's to write, at commit.
    */
-  readonly file: ShareFile;
+  readonly file: PendingData;
   /**
    * Writes the share once, whole: its header and `seal.leases` (where the backend keeps
    * them) around the data written, durably, visible under its final name; drops its

@@ -95,7 +95,13 @@ class ObservedBackend implements ShareBackend {
   createPending(si: StorageIndex, n: ShareNum): PendingShare {
     const p = this.disk.createPending(si, n);
     return {
-      file: this.file(p.file),
+      file: {
+        read: (at, n) => p.file.read(at, n),
+        write: async (at, d) => {
+          await this.before('write', d.length);
+          await p.file.write(at, d);
+        },
+      },
       commit: async (seal) => {
         await this.before('commit', 0);
         await p.commit(seal);
