@@ -3,6 +3,8 @@
  * not outlive them (tests of the server's logic, throwaway grids) and the reference the
  * conformance suite holds the others to. Nothing survives close(); unfinished uploads are
  * therefore never handed back by recoverUploads (there was no earlier run to keep them).
+ * Immutable shares are kept as an object store keeps them: header and data written once at
+ * commit, lease records apart (so the backends the suite compares differ in where leases live).
  */
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
