@@ -26,7 +26,7 @@
  * nothing; a dry run counts under the mode and deletes nothing.
  */
 import type { ShareNum, StorageIndex } from '../core/types.ts';
-import type { ShareBackend } from './backend.ts';
+import type { ShareBackend } from './backends/backend.ts';
 import {
   decodeImmutableLeases,
   IMMUTABLE_HEADER_BYTES,

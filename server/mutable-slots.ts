@@ -16,7 +16,7 @@ import type { ReadArgs, ReadTestWriteArgs } from '../core/protocol/frames.ts';
 import * as L from '../core/protocol/limits.ts';
 import { StorageError } from '../core/protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
-import type { ShareBackend, ShareFile } from './backend.ts';
+import type { ShareBackend, ShareFile } from './backends/backend.ts';
 import {
   decodeMutableHeader,
   type LeaseRequest,

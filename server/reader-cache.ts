@@ -6,7 +6,7 @@
  */
 import { toHex } from '../core/primitives/bytes.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
-import type { ShareFile } from './backend.ts';
+import type { ShareFile } from './backends/backend.ts';
 
 export interface Reader {
   key: string;

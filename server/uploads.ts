@@ -16,7 +16,7 @@
  * Parked uploads are bounded in number, bytes and age.
  */
 import type { ShareNum, StorageIndex } from '../core/types.ts';
-import type { PendingShare } from './backend.ts';
+import type { PendingShare } from './backends/backend.ts';
 import type { Range } from './ranges.ts';
 
 /** One client connection, as the upload table sees it (the handler opens one per socket or relay channel). */

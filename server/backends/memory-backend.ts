@@ -3,11 +3,27 @@
  * not outlive them (tests of the server's logic, throwaway grids) and the reference the
  * conformance suite holds the others to. Nothing survives close(); unfinished uploads are
  * therefore never handed back by recoverUploads (there was no earlier run to keep them).
+ * Immutable shares are kept as an object store keeps them: header and data written once at
+ * commit, lease records apart (so the backends the suite compares differ in where leases live).
  */
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
-import type { JournalRecord, PendingShare, RecoveredUpload, ShareBackend, ShareFile } from '../backend.ts';
-import type { ShareKind } from '../containers.ts';
+import {
+  encodeImmutableHeader,
+  IMMUTABLE_HEADER_BYTES,
+  IMMUTABLE_LEASE_BYTES,
+  type ShareKind,
+} from '../containers.ts';
+import type {
+  JournalRecord,
+  LeaseStore,
+  PendingShare,
+  RecoveredUpload,
+  ShareBackend,
+  ShareFile,
+  ShareLeases,
+} from './backend.ts';
+import { StitchedImmutableFile } from './stitched-immutable.ts';
 
 export interface MemoryBackendOptions {
   /** Bytes the backend reports it can take (default 1 GiB); shares count against it. */
@@ -85,7 +101,23 @@ export class MemoryFile implements ShareFile {
 }
 
 export class MemoryBackend implements ShareBackend {
+  /** Mutable containers whole; immutable ones up to their data (header and data, written once). */
   private readonly shares = new Map<string, MemoryFile>();
+  /** The lease records of immutable shares, by share key: apart from the data, as an object store keeps them. */
+  private readonly leaseRecords = new Map<string, ShareLeases>();
+  readonly leases: LeaseStore = {
+    get: async (si, sh) => {
+      const r = this.leaseRecords.get(shareKey('immutable', si, sh));
+      return r ? { version: r.version, leases: [...r.leases] } : null;
+    },
+    set: async (si, sh, leases) => {
+      const key = shareKey('immutable', si, sh);
+      const r = this.leaseRecords.get(key);
+      if (!r) return;
+      this.used += (leases.length - r.leases.length) * IMMUTABLE_LEASE_BYTES;
+      this.leaseRecords.set(key, { version: r.version, leases: [...leases] });
+    },
+  };
   private readonly journalMap = new Map<string, Uint8Array>();
   private readonly advisories = new Map<string, string>();
   private readonly capacity: number;
@@ -142,8 +174,14 @@ export class MemoryBackend implements ShareBackend {
     sh: ShareNum,
     writable: boolean,
   ): Promise<ShareFile | null> {
-    const f = this.shares.get(shareKey(kind, si, sh));
-    return f ? f.view(writable) : null;
+    const key = shareKey(kind, si, sh);
+    const f = this.shares.get(key);
+    if (!f) return null;
+    if (kind === 'mutable') return f.view(writable);
+    const r = this.leaseRecords.get(key);
+    if (!r) return null;
+    const header = await f.read(0, IMMUTABLE_HEADER_BYTES);
+    return new StitchedImmutableFile((p, t) => f.readInto(p, t), header, await f.size(), r.leases);
   }
 
   async openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile> {
@@ -161,13 +199,17 @@ export class MemoryBackend implements ShareBackend {
     let done = false;
     return {
       file,
-      commit: async () => {
+      commit: async ({ dataLength, leases }) => {
         if (done) throw new Error('share already committed or discarded');
+        // Kept as an object store keeps it: the container up to its data, and the leases apart.
+        await file.write(0, encodeImmutableHeader(dataLength, leases.length));
+        await file.truncate(IMMUTABLE_HEADER_BYTES + dataLength);
         done = true;
+        await this.deleteShare('immutable', si, sh);
         const key = shareKey('immutable', si, sh);
-        const old = this.shares.get(key);
-        if (old) this.used -= await old.size();
         this.shares.set(key, file);
+        this.leaseRecords.set(key, { version: 2, leases: [...leases] });
+        this.used += leases.length * IMMUTABLE_LEASE_BYTES;
       },
       discard: async () => {
         if (done) return;
@@ -187,6 +229,9 @@ export class MemoryBackend implements ShareBackend {
     if (!f) return;
     this.shares.delete(key);
     this.used -= await f.size();
+    const r = this.leaseRecords.get(key);
+    this.leaseRecords.delete(key);
+    if (r) this.used -= r.leases.length * IMMUTABLE_LEASE_BYTES;
   }
 
   async writeJournal(si: StorageIndex, bytes: Uint8Array): Promise<void> {

@@ -9,7 +9,8 @@
  * An immutable share exists once its lease object does: that object is written after the
  * data, so a store that fails in between leaves no share that looks whole. Renewing or
  * expiring a lease rewrites the small lease object, never the data. The server still sees
- * one Tahoe container per share (S3ImmutableFile stitches the two objects together).
+ * one Tahoe container per share (StitchedImmutableFile stitches the two objects together);
+ * leases change through the LeaseStore (`leases`).
  *
  * Mutable shares are small (at most a few MB) and changed through the server's journal:
  * the object is read whole, patched in memory and put back with If-Match on the ETag it
@@ -44,8 +45,26 @@ import { CairnError } from '../../core/errors.ts';
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
 import { StorageError } from '../../core/protocol/storage-api.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
-import type { JournalRecord, PendingShare, RecoveredUpload, ShareBackend, ShareFile } from '../backend.ts';
-import { IMMUTABLE_HEADER_BYTES, immutableLayout, type ShareKind } from '../containers.ts';
+import {
+  decodeImmutableLeases,
+  encodeImmutableHeader,
+  encodeImmutableLeases,
+  encodeLeaseCount,
+  IMMUTABLE_HEADER_BYTES,
+  IMMUTABLE_LEASE_COUNT_OFFSET,
+  immutableLayout,
+  type ShareKind,
+} from '../containers.ts';
+import type {
+  JournalRecord,
+  LeaseStore,
+  PendingShare,
+  RecoveredUpload,
+  ShareBackend,
+  ShareFile,
+  ShareSeal,
+} from './backend.ts';
+import { StitchedImmutableFile } from './stitched-immutable.ts';
 
 /** Free bytes reported without a quota (a petabyte: an object store has no meaningful figure). */
 export const UNBOUNDED_FREE_BYTES = 2 ** 50;
@@ -103,6 +122,35 @@ export class S3Backend implements ShareBackend {
   private readonly quota: number | undefined;
   private readonly spoolDir: string;
   private readonly log: (line: string) => void;
+  /**
+   * In each share's lease object (its header as it is now, then the records), put back
+   * with If-Match on the ETag it was read with: the data object is never rewritten.
+   */
+  readonly leases: LeaseStore = {
+    get: async (si, sh) => {
+      const o = await this.leaseObject(si, sh);
+      if (!o) return null;
+      const tail = o.bytes.subarray(IMMUTABLE_HEADER_BYTES);
+      return {
+        version: immutableLayout(o.bytes, o.dataEnd + tail.length).version,
+        leases: decodeImmutableLeases(tail),
+      };
+    },
+    set: async (si, sh, leases) => {
+      const o = await this.leaseObject(si, sh);
+      if (!o) return;
+      const records = encodeImmutableLeases(leases);
+      const next = new Uint8Array(IMMUTABLE_HEADER_BYTES + records.length);
+      next.set(o.bytes.subarray(0, IMMUTABLE_HEADER_BYTES));
+      next.set(encodeLeaseCount(leases.length), IMMUTABLE_LEASE_COUNT_OFFSET);
+      next.set(records, IMMUTABLE_HEADER_BYTES);
+      await this.putObject(this.leaseKey(si, sh), next, {
+        ifMatch: o.etag,
+        meta: { [DATA_END]: String(o.dataEnd) },
+      });
+      this.account(next.length - o.bytes.length);
+    },
+  };
   /** Bytes stored under the prefix, as far as this server knows. */
   private used = 0;
 
@@ -373,7 +421,7 @@ export class S3Backend implements ShareBackend {
       if (statusOf(err) === 412) {
         throw new StorageError(
           'CONFLICT',
-          'a mutable share changed in the object store under this server (is a second server using the same bucket and prefix?); try again',
+          'a share changed in the object store under this server (is a second server using the same bucket and prefix?); try again',
         );
       }
       throw this.storeError('a write', err);
@@ -404,6 +452,22 @@ export class S3Backend implements ShareBackend {
       if (!got) return null;
       return new S3MutableFile(this, this.shareKey('mutable', si, sh), got.bytes, got.etag, writable);
     }
+    const o = await this.leaseObject(si, sh);
+    if (!o) return null;
+    const dataKey = this.shareKey('immutable', si, sh);
+    return new StitchedImmutableFile(
+      (position, target) => this.readRange(dataKey, position, target),
+      o.bytes,
+      o.dataEnd,
+      decodeImmutableLeases(o.bytes.subarray(IMMUTABLE_HEADER_BYTES)),
+    );
+  }
+
+  /** An immutable share's lease object, checked, with where its data ends; null when there is no share. */
+  private async leaseObject(
+    si: StorageIndex,
+    sh: ShareNum,
+  ): Promise<{ bytes: Uint8Array; etag: string | undefined; dataEnd: number } | null> {
     const meta = await this.getObject(this.leaseKey(si, sh));
     if (!meta) return null;
     const dataEnd = Number(meta.meta[DATA_END]);
@@ -414,15 +478,7 @@ export class S3Backend implements ShareBackend {
     ) {
       throw new StorageError('UNAVAILABLE', `the lease object of immutable share ${sh} is damaged`);
     }
-    return new S3ImmutableFile(
-      this,
-      this.shareKey('immutable', si, sh),
-      this.leaseKey(si, sh),
-      dataEnd,
-      meta.bytes,
-      meta.etag,
-      writable,
-    );
+    return { bytes: meta.bytes, etag: meta.etag, dataEnd };
   }
 
   async openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile> {
@@ -438,11 +494,11 @@ export class S3Backend implements ShareBackend {
     let done = false;
     return {
       file,
-      commit: async () => {
+      commit: async (seal) => {
         if (done) throw new Error('share already committed or discarded');
         done = true;
         try {
-          await this.commitSpool(si, sh, file);
+          await this.commitSpool(si, sh, file, seal);
         } finally {
           await file.close();
           await fs.rm(spool, { force: true });
@@ -461,12 +517,13 @@ export class S3Backend implements ShareBackend {
   }
 
   /** Streams a finished upload's data to its object, then writes the lease object that makes it whole. */
-  private async commitSpool(si: StorageIndex, sh: ShareNum, file: SpoolFile): Promise<void> {
-    const size = await file.size();
-    const header = await file.read(0, IMMUTABLE_HEADER_BYTES);
-    const layout = immutableLayout(header, size);
-    const dataEnd = layout.leaseOffset;
-    const leases = await file.read(dataEnd, size - dataEnd);
+  private async commitSpool(si: StorageIndex, sh: ShareNum, file: SpoolFile, seal: ShareSeal): Promise<void> {
+    // The data object is the container up to its leases; the header goes at its head.
+    const header = encodeImmutableHeader(seal.dataLength, seal.leases.length);
+    await file.write(0, header);
+    const dataEnd = IMMUTABLE_HEADER_BYTES + seal.dataLength;
+    const leases = encodeImmutableLeases(seal.leases);
+    const size = dataEnd + leases.length;
     const dataKey = this.shareKey('immutable', si, sh);
     const replaced = await this.immutableBytes(si, sh);
     try {
@@ -557,115 +614,6 @@ export class S3Backend implements ShareBackend {
     const out: string[] = [];
     for await (const o of this.objects(root)) out.push(o.key.slice(root.length));
     return out;
-  }
-}
-
-/**
- * One committed immutable share as the Tahoe container the server reads and leases: the
- * header and lease records come from the lease object (held here, rewritten by sync), the
- * data between them from the data object by ranged reads. The data cannot change.
- */
-class S3ImmutableFile implements ShareFile {
-  private dirty = false;
-
-  constructor(
-    private readonly store: S3Backend,
-    private readonly dataKey: string,
-    private readonly leaseKey: string,
-    private readonly dataEnd: number,
-    /** Header (current) then lease records. */
-    private meta: Uint8Array,
-    private etag: string | undefined,
-    private readonly writable: boolean,
-  ) {}
-
-  private get tailLength(): number {
-    return this.meta.length - IMMUTABLE_HEADER_BYTES;
-  }
-
-  async size(): Promise<number> {
-    return this.dataEnd + this.tailLength;
-  }
-
-  async read(position: number, length: number): Promise<Uint8Array> {
-    const n = Math.max(0, Math.min(length, this.dataEnd + this.tailLength - position));
-    const buf = new Uint8Array(n);
-    const got = await this.readInto(position, buf);
-    return got === n ? buf : buf.subarray(0, got);
-  }
-
-  async readInto(position: number, target: Uint8Array): Promise<number> {
-    const end = Math.min(position + target.length, this.dataEnd + this.tailLength);
-    let at = position;
-    while (at < end) {
-      if (at < IMMUTABLE_HEADER_BYTES) {
-        const stop = Math.min(end, IMMUTABLE_HEADER_BYTES);
-        target.set(this.meta.subarray(at, stop), at - position);
-        at = stop;
-      } else if (at < this.dataEnd) {
-        const stop = Math.min(end, this.dataEnd);
-        const got = await this.store.readRange(
-          this.dataKey,
-          at,
-          target.subarray(at - position, stop - position),
-        );
-        if (got !== stop - at)
-          throw new StorageError(
-            'UNAVAILABLE',
-            'a share in the object store is shorter than its header says',
-          );
-        at = stop;
-      } else {
-        const from = IMMUTABLE_HEADER_BYTES + (at - this.dataEnd);
-        target.set(this.meta.subarray(from, from + (end - at)), at - position);
-        at = end;
-      }
-    }
-    return Math.max(0, end - position);
-  }
-
-  async write(position: number, data: Uint8Array): Promise<void> {
-    if (!this.writable) throw new Error('share opened read-only');
-    const end = position + data.length;
-    if (end <= IMMUTABLE_HEADER_BYTES) {
-      const next = this.meta.slice();
-      next.set(data, position);
-      this.meta = next;
-    } else if (position >= this.dataEnd) {
-      const from = IMMUTABLE_HEADER_BYTES + (position - this.dataEnd);
-      const next = new Uint8Array(Math.max(this.meta.length, from + data.length));
-      next.set(this.meta);
-      next.set(data, from);
-      this.meta = next;
-    } else {
-      throw new Error("an immutable share's data cannot change once committed");
-    }
-    this.dirty = true;
-  }
-
-  async truncate(length: number): Promise<void> {
-    if (!this.writable) throw new Error('share opened read-only');
-    if (length < this.dataEnd) throw new Error("an immutable share's data cannot be cut");
-    const tail = length - this.dataEnd;
-    const next = new Uint8Array(IMMUTABLE_HEADER_BYTES + tail);
-    next.set(this.meta.subarray(0, Math.min(this.meta.length, next.length)));
-    this.meta = next;
-    this.dirty = true;
-  }
-
-  async sync(): Promise<void> {
-    if (!this.dirty) return;
-    const before = this.tailLength;
-    this.etag = await this.store.putObject(this.leaseKey, this.meta, {
-      ifMatch: this.etag,
-      meta: { [DATA_END]: String(this.dataEnd) },
-    });
-    this.dirty = false;
-    this.store.account(this.tailLength - before);
-  }
-
-  close(): Promise<void> {
-    return this.sync();
   }
 }
 

@@ -410,7 +410,7 @@ async function checkMutable(
   return { newer, applied };
 }
 
-/** A checkpoint's state file (server/disk-backend.ts): magic, length, CBOR state, SHA-256. */
+/** A checkpoint's state file (server/backends/disk-backend.ts): magic, length, CBOR state, SHA-256. */
 const STATE_MAGIC = Buffer.from('cairn-upload-checkpoint-v1\n');
 const DATA_NAME = /^([a-z2-7]{26})\.(\d+)\.[0-9a-f]{16}$/;
 

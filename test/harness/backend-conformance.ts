@@ -1,14 +1,14 @@
 /**
  * What every ShareBackend must do, as one suite each backend's test file runs on its own
  * backend (disk, memory, S3 on radosgw): the backend level (uploads committed whole or not
- * at all, kinds kept apart, leases changed after commit, journals, advisories, listings by
+ * at all, the backend writing a share's header and first leases around its data, kinds kept apart, leases changed through the lease store without the data, journals, advisories, listings by
  * prefix) and a StorageServer on top of it (upload, read back, lease, mutable write).
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
-import type { ShareBackend } from '../../server/backend.ts';
+import type { ShareBackend, ShareSeal } from '../../server/backends/backend.ts';
 import {
   decodeImmutableLeases,
   encodeImmutableHeader,
@@ -34,13 +34,26 @@ function container(data: Uint8Array): Uint8Array {
   return out;
 }
 
+/** What a container holds: its data (where it sits in the container) and the seal around it. */
+function parts(bytes: Uint8Array): { data: Uint8Array; seal: ShareSeal } {
+  const layout = immutableLayout(bytes, bytes.length);
+  return {
+    data: bytes.subarray(IMMUTABLE_HEADER_BYTES, layout.leaseOffset),
+    seal: {
+      dataLength: layout.dataLength,
+      leases: decodeImmutableLeases(bytes.subarray(layout.leaseOffset)),
+    },
+  };
+}
+
+/** Uploads `bytes` (a container) as clients do: the data, out of order; the backend writes the rest. */
 async function commitShare(b: ShareBackend, si: StorageIndex, sh: ShareNum, bytes: Uint8Array) {
   const p = b.createPending(si, sh);
-  // Out of order, as clients write buckets.
-  const half = bytes.length >> 1;
-  await p.file.write(half, bytes.subarray(half));
-  await p.file.write(0, bytes.subarray(0, half));
-  await p.commit();
+  const { data, seal } = parts(bytes);
+  const half = data.length >> 1;
+  await p.file.write(IMMUTABLE_HEADER_BYTES + half, data.subarray(half));
+  await p.file.write(IMMUTABLE_HEADER_BYTES, data.subarray(0, half));
+  await p.commit(seal);
 }
 
 async function readAll(b: ShareBackend, kind: 'immutable' | 'mutable', si: StorageIndex, sh: ShareNum) {
@@ -79,10 +92,11 @@ export function backendConformance(
           const si = asStorageIndex(rand(16));
           const bytes = container(rand(70_000));
           const p = b.createPending(si, asShareNum(3));
-          await p.file.write(0, bytes);
+          const { data, seal } = parts(bytes);
+          await p.file.write(IMMUTABLE_HEADER_BYTES, data);
           expect(await b.listShares('immutable', si)).toEqual([]);
           expect(await b.openShare('immutable', si, asShareNum(3), false)).toBeNull();
-          await p.commit();
+          await p.commit(seal);
           expect(await b.listShares('immutable', si)).toEqual([3]);
           expect(await b.listShares('mutable', si)).toEqual([]);
           expect(await readAll(b, 'immutable', si, asShareNum(3))).toEqual(bytes);
@@ -188,39 +202,62 @@ export function backendConformance(
     );
 
     it(
-      "a committed immutable share's leases change without its data changing",
+      "a committed immutable share's leases change through the lease store, never its data",
       async () => {
         const u = await make();
         try {
           const b = u.backend;
           const si = asStorageIndex(rand(16));
+          const sh = asShareNum(0);
           const data = rand(2000);
-          await commitShare(b, si, asShareNum(0), container(data));
-          const f = await b.openShare('immutable', si, asShareNum(0), true);
-          if (!f) throw new Error('share missing');
-          const layout = immutableLayout(await f.read(0, IMMUTABLE_HEADER_BYTES), await f.size());
+          await commitShare(b, si, sh, container(data));
+          expect(await b.leases.get(si, asShareNum(1))).toBeNull();
+          const first = await b.leases.get(si, sh);
+          expect(first?.version).toBe(2);
+          expect(first?.leases.map((l) => l.expires)).toEqual([2_000_000_000]);
+          const l0 = first?.leases[0];
+          if (!l0) throw new Error('lease missing');
+
+          // Renewed, then a second lease added: the container reads as Tahoe's, data intact.
+          await b.leases.set(si, sh, [{ ...l0, expires: 2_050_000_000 }]);
           const second = newLease(rand(32), rand(32), 2_100_000_000);
-          await f.write(layout.leaseOffset + IMMUTABLE_LEASE_BYTES, encodeImmutableLeases([second]));
-          await f.sync();
-          await f.write(8, new Uint8Array([0, 0, 0, 2]));
-          await f.sync();
-          await f.close();
-          const whole = await readAll(b, 'immutable', si, asShareNum(0));
+          await b.leases.set(si, sh, [{ ...l0, expires: 2_050_000_000 }, second]);
+          const got = await b.leases.get(si, sh);
+          expect(got?.leases.map((l) => l.expires)).toEqual([2_050_000_000, 2_100_000_000]);
+          expect(got?.leases[1].renewHash).toEqual(second.renewHash);
+          const whole = await readAll(b, 'immutable', si, sh);
           if (!whole) throw new Error('share missing');
-          const l2 = immutableLayout(whole, whole.length);
-          expect(l2.leaseCount).toBe(2);
+          const layout = immutableLayout(whole, whole.length);
+          expect(layout.leaseCount).toBe(2);
+          expect(layout.dataLength).toBe(2000);
           expect(whole.subarray(IMMUTABLE_HEADER_BYTES, IMMUTABLE_HEADER_BYTES + 2000)).toEqual(data);
-          const leases = decodeImmutableLeases(whole.subarray(l2.leaseOffset));
-          expect(leases[1].expires).toBe(2_100_000_000);
-          // Cut back to one lease.
-          const g = await b.openShare('immutable', si, asShareNum(0), true);
-          if (!g) throw new Error('share missing');
-          await g.write(8, new Uint8Array([0, 0, 0, 1]));
-          await g.truncate(l2.leaseOffset + IMMUTABLE_LEASE_BYTES);
-          await g.sync();
-          await g.close();
-          const cut = await readAll(b, 'immutable', si, asShareNum(0));
-          expect(cut?.length).toBe(l2.leaseOffset + IMMUTABLE_LEASE_BYTES);
+          expect(decodeImmutableLeases(whole.subarray(layout.leaseOffset))).toEqual(
+            got?.leases.map((l) => ({
+              owner: l.owner,
+              renewHash: l.renewHash,
+              cancelHash: l.cancelHash,
+              expires: l.expires,
+            })),
+          );
+
+          // Cut back to one: the container ends after it.
+          await b.leases.set(si, sh, [second]);
+          expect((await b.leases.get(si, sh))?.leases.map((l) => l.expires)).toEqual([2_100_000_000]);
+          const cut = await readAll(b, 'immutable', si, sh);
+          expect(cut?.length).toBe(layout.leaseOffset + IMMUTABLE_LEASE_BYTES);
+          const f = await b.openShare('immutable', si, sh, false);
+          if (!f) throw new Error('share missing');
+          const part = new Uint8Array(500);
+          expect(await f.readInto(IMMUTABLE_HEADER_BYTES + 700, part)).toBe(500);
+          expect(part).toEqual(data.subarray(700, 1200));
+          await f.close();
+
+          // A share that is not there gets none; a deleted share's leases go with it.
+          await b.leases.set(si, asShareNum(9), [second]);
+          expect(await b.listShares('immutable', si)).toEqual([0]);
+          expect(await b.leases.get(si, asShareNum(9))).toBeNull();
+          await b.deleteShare('immutable', si, sh);
+          expect(await b.leases.get(si, sh)).toBeNull();
         } finally {
           await u.close();
         }
@@ -311,6 +348,7 @@ export function backendConformance(
             data.subarray(1234, 6234),
           );
           await server.addLease({ si, renew: rand(32), cancel: rand(32) });
+          expect((await u.backend.leases.get(si, asShareNum(0)))?.leases).toHaveLength(2);
           expect(
             await server.readImmutable({ si, sh: asShareNum(0), offset: 0, length: data.length }),
           ).toEqual(data);
@@ -350,11 +388,21 @@ export function backendConformance(
           const si = asStorageIndex(rand(16));
           const imm = container(rand(4000));
           await commitShare(u.backend, si, asShareNum(5), imm);
+          const renewed = (await u.backend.leases.get(si, asShareNum(5)))?.leases.map((l) => ({
+            ...l,
+            expires: 2_050_000_000,
+          }));
+          if (!renewed) throw new Error('share missing');
+          await u.backend.leases.set(si, asShareNum(5), renewed);
           await u.backend.close();
           const v = await reopen(u);
           try {
             expect(await v.backend.listShares('immutable', si)).toEqual([5]);
-            expect(await readAll(v.backend, 'immutable', si, asShareNum(5))).toEqual(imm);
+            const back = await readAll(v.backend, 'immutable', si, asShareNum(5));
+            expect(back?.subarray(0, imm.length - 4)).toEqual(imm.subarray(0, imm.length - 4));
+            expect((await v.backend.leases.get(si, asShareNum(5)))?.leases.map((l) => l.expires)).toEqual([
+              2_050_000_000,
+            ]);
           } finally {
             await v.close();
           }

@@ -14,7 +14,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type StorageIndex } from '../../core/types.ts';
-import { DiskBackend } from '../../server/disk-backend.ts';
+import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import { StorageServer } from '../../server/storage-server.ts';
 
 /** `length` bytes named `name`: SHA-256 of "cairn tahoe-disk <name> <i>" blocks, concatenated. */

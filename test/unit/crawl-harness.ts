@@ -9,7 +9,7 @@ import path from 'node:path';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex, type StorageIndex } from '../../core/types.ts';
 import { type CrawlerPace, type CrawlTarget, LeaseCrawler } from '../../server/crawler.ts';
-import { DiskBackend } from '../../server/disk-backend.ts';
+import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import type { ExpiryConfig } from '../../server/expiry.ts';
 import { StorageServer, type UploadSession } from '../../server/storage-server.ts';
 import { tempDir } from '../harness/grid.ts';

@@ -11,7 +11,7 @@ import { connectOverTransport, type StorageConnection } from '../../core/protoco
 import { generateKeyPair, serverLeaseSeed } from '../../core/protocol/identity.ts';
 import type { StorageServerApi } from '../../core/protocol/storage-api.ts';
 import type { Transport } from '../../core/protocol/transport.ts';
-import { DiskBackend } from '../../server/disk-backend.ts';
+import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import { RequestHandler } from '../../server/handler.ts';
 import { StorageServer } from '../../server/storage-server.ts';
 

@@ -1,6 +1,6 @@
 /** The ShareBackend conformance suite (test/harness/backend-conformance.ts) on the disk and in-memory backends. */
 import { afterAll } from 'vitest';
-import { DiskBackend } from '../../server/disk-backend.ts';
+import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import { MemoryBackend } from '../../server/backends/memory-backend.ts';
 import { backendConformance } from '../harness/backend-conformance.ts';
 import { cleanup, tempDir } from '../harness/grid.ts';

@@ -17,7 +17,7 @@ import {
   MUTABLE_MAGIC,
   newLease,
 } from '../../server/containers.ts';
-import { DiskBackend } from '../../server/disk-backend.ts';
+import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import { addRange, overlaps } from '../../server/ranges.ts';
 import { LEASE_DURATION_MS, StorageServer } from '../../server/storage-server.ts';
 import { cleanup, tempDir } from '../harness/grid.ts';

@@ -16,7 +16,7 @@ import { base32Encode } from '../../core/primitives/base32.ts';
 import { concatBytes } from '../../core/primitives/bytes.ts';
 import type { ShareTestWrite, WriteVector } from '../../core/protocol/storage-api.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
-import type { PendingShare, ShareBackend, ShareFile } from '../../server/backend.ts';
+import type { PendingShare, ShareBackend, ShareFile } from '../../server/backends/backend.ts';
 import {
   blankMutableLease,
   decodeMutableLease,
@@ -26,7 +26,7 @@ import {
   MUTABLE_DATA_OFFSET,
   newLease,
 } from '../../server/containers.ts';
-import { DiskBackend } from '../../server/disk-backend.ts';
+import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import { decodeJournal, encodeJournal } from '../../server/journal.ts';
 import { addOrRenewLease } from '../../server/leases.ts';
 import {
@@ -76,6 +76,9 @@ class ObservedBackend implements ShareBackend {
     };
   }
 
+  get leases(): ShareBackend['leases'] {
+    return this.disk.leases;
+  }
   init = () => this.disk.init();
   recoverUploads = () => this.disk.recoverUploads();
   close = () => this.disk.close();
@@ -92,10 +95,16 @@ class ObservedBackend implements ShareBackend {
   createPending(si: StorageIndex, n: ShareNum): PendingShare {
     const p = this.disk.createPending(si, n);
     return {
-      file: this.file(p.file),
-      commit: async () => {
+      file: {
+        read: (at, n) => p.file.read(at, n),
+        write: async (at, d) => {
+          await this.before('write', d.length);
+          await p.file.write(at, d);
+        },
+      },
+      commit: async (seal) => {
         await this.before('commit', 0);
-        await p.commit();
+        await p.commit(seal);
       },
       discard: () => p.discard(),
       checkpoint: (state) => p.checkpoint(state),

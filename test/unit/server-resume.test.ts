@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AllocateArgs } from '../../core/protocol/frames.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
-import { DiskBackend } from '../../server/disk-backend.ts';
+import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import { StorageServer, type StorageServerOptions } from '../../server/storage-server.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
 import { cleanup, tempDir } from '../harness/grid.ts';

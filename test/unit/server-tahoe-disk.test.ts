@@ -31,7 +31,7 @@ import {
   type Lease,
   MUTABLE_DATA_OFFSET,
 } from '../../server/containers.ts';
-import { DiskBackend } from '../../server/disk-backend.ts';
+import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import { slotState } from '../../server/mutable-plan.ts';
 import { StorageServer } from '../../server/storage-server.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';

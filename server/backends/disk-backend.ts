@@ -26,11 +26,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { base32Decode, base32Encode } from '../core/primitives/base32.ts';
-import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../core/types.ts';
-import type { JournalRecord, PendingShare, RecoveredUpload, ShareBackend, ShareFile } from './backend.ts';
-import { containerKind, type ShareKind } from './containers.ts';
-import { defaultHandleBudget, HandleBudget, type HandleMode } from './handle-budget.ts';
+import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
+import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
+import type {
+  JournalRecord,
+  LeaseStore,
+  PendingShare,
+  RecoveredUpload,
+  ShareBackend,
+  ShareFile,
+} from './backend.ts';
+import { readContainerLeases, sealContainer, writeContainerLeases } from './container-leases.ts';
+import { containerKind, type ShareKind } from '../containers.ts';
+import { defaultHandleBudget, HandleBudget, type HandleMode } from '../handle-budget.ts';
 
 export interface DiskBackendOptions {
   /** File handles the backend may hold at once (default: a quarter of the process limit). */
@@ -70,6 +78,20 @@ export class DiskBackend implements ShareBackend {
   private readonly incomingDir: string;
   private readonly journalDir: string;
   private readonly advisoryDir: string;
+  /** In the container, where Tahoe keeps them (container-leases.ts). */
+  readonly leases: LeaseStore = {
+    get: async (si, sh) => {
+      const f = await this.openShare('immutable', si, sh, false);
+      if (!f) return null;
+      const { version, leases } = await readContainerLeases(f);
+      return { version, leases };
+    },
+    set: async (si, sh, leases) => {
+      const f = await this.openShare('immutable', si, sh, true);
+      if (!f) return;
+      await writeContainerLeases(f, await readContainerLeases(f), leases);
+    },
+  };
 
   constructor(
     readonly root: string,
@@ -283,8 +305,10 @@ export class DiskBackend implements ShareBackend {
     let done = false;
     return {
       file,
-      commit: async () => {
+      commit: async (seal) => {
         if (done) throw new Error('share already committed or discarded');
+        // Tahoe's container, leases inside (where a Tahoe node reading this folder looks).
+        await sealContainer(file, seal.dataLength, seal.leases);
         done = true;
         await file.sync();
         await this.handles.forget(tmp);

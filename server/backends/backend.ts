@@ -5,8 +5,8 @@
  * may both exist under one storage index and number without touching each other. The
  * backend owns paths and durability; callers serialise changes per storage index.
  */
-import type { ShareNum, StorageIndex } from '../core/types.ts';
-import type { ShareKind } from './containers.ts';
+import type { ShareNum, StorageIndex } from '../../core/types.ts';
+import type { ContainerVersion, Lease, ShareKind } from '../containers.ts';
 
 /** Random-access bytes of one share container. */
 export interface ShareFile {
@@ -22,15 +22,33 @@ export interface ShareFile {
   close(): Promise<void>;
 }
 
+/** What makes an uploaded immutable share whole: how much data it holds, and its first leases. */
+export interface ShareSeal {
+  dataLength: number;
+  leases: Lease[];
+}
+
+/** The bytes of an upload in progress: written at any offset, read back; nothing else. */
+export type PendingData = Pick<ShareFile, 'read' | 'write'>;
+
 /**
  * An immutable share being uploaded out of sight: nothing reads it until commit, which is
  * atomic. Creating one costs nothing (no file is opened until the first write), so buckets
  * that are allocated and never written hold no file handle.
  */
 export interface PendingShare {
-  readonly file: ShareFile;
-  /** Makes it durable and visible under its final name (and drops its checkpoint). */
-  commit(): Promise<void>;
+  /**
+   * Where clients' data goes, at its place in Tahoe's container (after the header, at
+   * IMMUTABLE_HEADER_BYTES + offset), in any order; read back to check overlapping writes.
+   * The header and lease records are the backend's to write, at commit.
+   */
+  readonly file: PendingData;
+  /**
+   * Writes the share once, whole: its header and `seal.leases` (where the backend keeps
+   * them) around the data written, durably, visible under its final name; drops its
+   * checkpoint. On failure the caller discards it.
+   */
+  commit(seal: ShareSeal): Promise<void>;
   /** Deletes it and its checkpoint. */
   discard(): Promise<void>;
   /**
@@ -55,6 +73,31 @@ export interface RecoveredUpload {
   pending: PendingShare;
 }
 
+/** The lease records of one committed immutable share. */
+export interface ShareLeases {
+  /** The container version they are stored for (v1 keeps lease secrets as they are, v2 hashed). */
+  version: ContainerVersion;
+  /** In order: a renewal keeps a lease's place, a new one goes at the end. */
+  leases: Lease[];
+}
+
+/**
+ * The leases of committed immutable shares, kept apart from the share's data so changing
+ * one never rewrites the share: the disk backend keeps them where Tahoe does (the end of
+ * the container, so a Tahoe node still reads our share folders), the memory and S3
+ * backends in records of their own. Callers serialise changes per storage index.
+ */
+export interface LeaseStore {
+  /** The share's lease records, or null when there is no such immutable share. */
+  get(si: StorageIndex, sh: ShareNum): Promise<ShareLeases | null>;
+  /**
+   * Replaces the share's lease records, durably, without touching its data (a share that
+   * is gone stays gone). The server changes them one way at a time: an expiry renewed, a
+   * record added or replaced, or expired ones dropped.
+   */
+  set(si: StorageIndex, sh: ShareNum, leases: Lease[]): Promise<void>;
+}
+
 /** A journal left by a mutable write that may not have been applied in full. */
 export interface JournalRecord {
   si: StorageIndex;
@@ -62,6 +105,8 @@ export interface JournalRecord {
 }
 
 export interface ShareBackend {
+  /** Where the leases of committed immutable shares are kept. */
+  readonly leases: LeaseStore;
   /** Prepares storage. */
   init(): Promise<void>;
   /**
@@ -83,7 +128,11 @@ export interface ShareBackend {
   storageIndexesIn(prefix: string): Promise<StorageIndex[]>;
   /** Share numbers of `kind` held for `si`. */
   listShares(kind: ShareKind, si: StorageIndex): Promise<ShareNum[]>;
-  /** Opens a committed share, or null when there is none of that kind. */
+  /**
+   * Opens a committed share, or null when there is none of that kind. An immutable share is
+   * seen as Tahoe's container (header, data, lease records) and is read, never written: its
+   * leases change through `leases`.
+   */
   openShare(kind: ShareKind, si: StorageIndex, sh: ShareNum, writable: boolean): Promise<ShareFile | null>;
   /** Opens a mutable share for in-place changes, creating an empty file (durably named) if missing. */
   openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile>;

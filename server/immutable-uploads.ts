@@ -1,0 +1,556 @@
+/**
+ * Immutable uploads, from allocate to close: buckets written at any offset and checked
+ * against what they already hold, checkpoints that make received bytes durable, uploads
+ * parked when their connection goes or they sit idle (and taken back by an allocate with
+ * the same secret, also after a restart), and the space they book. The tables are in
+ * uploads.ts, what a checkpoint records in upload-state.ts.
+ */
+import { equalBytes } from '../core/primitives/bytes.ts';
+import type { AllocateArgs, BucketArgs, WriteArgs } from '../core/protocol/frames.ts';
+import * as L from '../core/protocol/limits.ts';
+import { type AllocateResult, StorageError } from '../core/protocol/storage-api.ts';
+import type { ShareNum, StorageIndex } from '../core/types.ts';
+import type { RecoveredUpload, ShareBackend } from './backends/backend.ts';
+import { IMMUTABLE_HEADER_BYTES, newLease, OWNER_ALLOCATE } from './containers.ts';
+import type { KeyedLock } from './keyed-lock.ts';
+import { addRange, countAfterAdd, coveredBytes, overlaps, type Range } from './ranges.ts';
+import { siKey, siPrefix } from './si.ts';
+import type { SpaceLedger } from './space.ts';
+import { bucketKey, decodeUploadState, encodeUploadState, parkedKey, sha256 } from './upload-state.ts';
+import {
+  type Bucket,
+  type ParkedLimits,
+  type ParkedUpload,
+  ParkedTable,
+  type Refusal,
+  type UploadLimits,
+  type UploadSession,
+  UploadTable,
+} from './uploads.ts';
+
+export interface ImmutableUploadsOptions {
+  backend: ShareBackend;
+  /** The server's per-storage-index lock (shared with leases and mutable slots). */
+  locks: KeyedLock;
+  space: SpaceLedger;
+  now: () => number;
+  log: (line: string) => void;
+  /** When a lease given now expires, in seconds since the epoch. */
+  leaseExpiry: () => number;
+  /** Adds or renews the allocating client's lease on shares already here (the SI lock is held). */
+  leaseExisting: (
+    si: StorageIndex,
+    shares: ShareNum[],
+    renew: Uint8Array,
+    cancel: Uint8Array,
+  ) => Promise<void>;
+  uploads: UploadLimits;
+  parked: ParkedLimits;
+  /** Checkpoint a bucket after this many written bytes or this long. */
+  checkpointBytes: number;
+  checkpointMs: number;
+}
+
+export class ImmutableUploads {
+  private readonly backend: ShareBackend;
+  private readonly locks: KeyedLock;
+  private readonly space: SpaceLedger;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private readonly leaseExpiry: () => number;
+  private readonly leaseExisting: ImmutableUploadsOptions['leaseExisting'];
+  private readonly uploads: UploadTable;
+  private readonly parked: ParkedTable;
+  /** Buckets being parked, by bucket key: an allocate of the same share waits for them. */
+  private readonly parking = new Map<string, Promise<void>>();
+  private readonly checkpointBytes: number;
+  private readonly checkpointMs: number;
+
+  constructor(opts: ImmutableUploadsOptions) {
+    this.backend = opts.backend;
+    this.locks = opts.locks;
+    this.space = opts.space;
+    this.now = opts.now;
+    this.log = opts.log;
+    this.leaseExpiry = opts.leaseExpiry;
+    this.leaseExisting = opts.leaseExisting;
+    this.uploads = new UploadTable(opts.uploads);
+    this.parked = new ParkedTable(opts.parked);
+    this.checkpointBytes = opts.checkpointBytes;
+    this.checkpointMs = opts.checkpointMs;
+  }
+
+  get limits(): UploadLimits {
+    return this.uploads.limits;
+  }
+
+  /** Sets every upload in progress aside (the server is stopping: they stay resumable across a restart). */
+  async parkAll(): Promise<void> {
+    for (const b of this.uploads.all()) {
+      this.unbook(b);
+      await this.park(b);
+    }
+    await Promise.all(this.parking.values());
+  }
+
+  /** The connection closed: its uploads wait the grace period for the client to reconnect. */
+  closeSession(session: UploadSession): void {
+    this.uploads.close(session, this.now());
+  }
+
+  counts(): { inProgress: number; orphaned: number; parked: number; parkedBytes: number } {
+    return {
+      inProgress: this.uploads.size,
+      orphaned: this.uploads.orphanCount,
+      parked: this.parked.size,
+      parkedBytes: this.parked.bytes,
+    };
+  }
+
+  /**
+   * Whether an upload of this share is in progress: the lease crawler never deletes a share
+   * then (any upload that could create or resume this share belongs here).
+   */
+  inProgress(si: StorageIndex, sh: ShareNum): boolean {
+    return this.uploads.get(bucketKey(si, sh)) !== undefined;
+  }
+
+  allocate(a: AllocateArgs, session: UploadSession): Promise<AllocateResult> {
+    return this.locks.run(siKey(a.si), async () => {
+      const existing = new Set(await this.backend.listShares('immutable', a.si));
+      const secretHash = sha256(a.upload);
+      await this.parkingDone(a.si, a.shares);
+      // Parked uploads of others give way when the space is needed for this one.
+      const fresh = a.shares.filter(
+        (sh) =>
+          !existing.has(sh) &&
+          !this.uploads.get(bucketKey(a.si, sh)) &&
+          !this.parked.get(parkedKey(bucketKey(a.si, sh), secretHash)),
+      ).length;
+      let free = await this.backend.freeBytes();
+      if (fresh > 0 && fresh * a.size > this.space.available(free) && this.parked.size > 0) {
+        free = await this.makeRoom(fresh * a.size, free, a.si);
+      }
+      await this.parkingDone(a.si, a.shares);
+      // From here to the end of the loop nothing awaits: each check and its booking are
+      // one step, so concurrent allocations cannot both be promised the same bytes or slots.
+      const now = this.now();
+      const alreadyHave: ShareNum[] = [];
+      const allocated: ShareNum[] = [];
+      const have = new Map<ShareNum, Range[]>();
+      const evicted: Bucket[] = [];
+      const stale: ParkedUpload[] = [];
+      let resumed = 0;
+      let refusedForSpace = 0;
+      let refusal: Refusal | null = null;
+      for (const sh of a.shares) {
+        const key = bucketKey(a.si, sh);
+        if (existing.has(sh)) {
+          alreadyHave.push(sh);
+          // Unfinished uploads of a share that exists are of no more use.
+          for (const p of this.parked.forBucket(key)) {
+            this.parked.remove(p);
+            stale.push(p);
+          }
+          continue;
+        }
+        const held = this.uploads.get(key);
+        if (held) {
+          // Idempotent for the same upload; another upload's bucket is busy (neither list).
+          if (equalBytes(held.upload, a.upload)) {
+            this.uploads.touch(held, session, now);
+            held.received = 0;
+            allocated.push(sh);
+            if (held.written.length > 0)
+              have.set(
+                sh,
+                held.written.map(([x, y]): Range => [x, y]),
+              );
+          }
+          continue;
+        }
+        let parked = this.parked.get(parkedKey(key, secretHash));
+        if (parked && parked.size !== a.size) {
+          // Written for another layout: of no use to this one.
+          this.parked.remove(parked);
+          stale.push(parked);
+          parked = undefined;
+        }
+        if (a.size > this.space.available(free)) {
+          refusedForSpace++;
+          continue;
+        }
+        const admitted = this.uploads.admit(session);
+        if (admitted.evicted) {
+          this.unbook(admitted.evicted);
+          evicted.push(admitted.evicted);
+        }
+        if (admitted.refused) {
+          refusal = admitted.refused;
+          break;
+        }
+        this.space.tryBook(free, a.size); // fits: checked above, and nothing awaited since
+        if (parked) this.parked.remove(parked);
+        this.uploads.add({
+          key,
+          si: a.si,
+          sh,
+          upload: a.upload.slice(),
+          size: a.size,
+          pending: parked?.pending ?? this.backend.createPending(a.si, sh),
+          written: parked ? parked.ranges.map(([x, y]): Range => [x, y]) : [],
+          lastActive: now,
+          queue: Promise.resolve(),
+          renew: a.renew.slice(),
+          cancel: a.cancel.slice(),
+          done: false,
+          session,
+          orphanedAt: null,
+          secretHash,
+          received: 0,
+          unsynced: 0,
+          checkpointing: null,
+          checkpointTimer: null,
+        });
+        allocated.push(sh);
+        if (parked) {
+          resumed++;
+          have.set(
+            sh,
+            parked.ranges.map(([x, y]): Range => [x, y]),
+          );
+        }
+      }
+      for (const p of stale) await p.pending.discard();
+      for (const b of evicted) await this.park(b);
+      if (evicted.length) this.log(`set aside ${evicted.length} orphaned upload(s) to make room`);
+      if (alreadyHave.length > 0) {
+        await this.leaseExisting(a.si, alreadyHave, a.renew, a.cancel);
+      }
+      if (allocated.length === 0 && alreadyHave.length === 0) {
+        if (refusal === 'closed') throw new StorageError('UNAVAILABLE', 'the connection is closed');
+        if (refusal === 'connection') {
+          throw new StorageError(
+            'UNAVAILABLE',
+            `too many uploads in progress on this connection (at most ${this.uploads.limits.perConnection}); ` +
+              'finish or abort some first',
+          );
+        }
+        if (refusal === 'server') {
+          throw new StorageError(
+            'UNAVAILABLE',
+            'the server has too many uploads in progress; try again later',
+          );
+        }
+        if (refusedForSpace > 0) {
+          throw new StorageError(
+            'NO_SPACE',
+            `server has ${this.space.available(free)} bytes available (after its reserved space); ` +
+              `a share needs ${a.size}`,
+          );
+        }
+      }
+      const held = [...have.values()].reduce((n, r) => n + coveredBytes(r), 0);
+      this.log(
+        `allocate si=${siPrefix(a.si)} size=${a.size} new=${allocated.length} have=${alreadyHave.length}` +
+          (have.size ? ` continued=${have.size} (${resumed} parked) holding=${held}` : '') +
+          (refusedForSpace ? ` refused=${refusedForSpace} (space)` : '') +
+          (refusal ? ` refused (${refusal} upload limit)` : ''),
+      );
+      return { alreadyHave, allocated, have };
+    });
+  }
+
+  /** Waits until no bucket of these shares is being parked (so one that is, is found parked). */
+  private async parkingDone(si: StorageIndex, shares: readonly ShareNum[]): Promise<void> {
+    for (;;) {
+      const busy = shares.map((sh) => this.parking.get(bucketKey(si, sh))).filter((p) => p !== undefined);
+      if (busy.length === 0) return;
+      await Promise.all(busy);
+    }
+  }
+
+  /**
+   * Deletes parked uploads, oldest first, until `needed` bytes are available or none is left
+   * (never those of `keep`, the storage index being allocated). Returns the free bytes after.
+   */
+  private async makeRoom(needed: number, free: number, keep: StorageIndex): Promise<number> {
+    let now = free;
+    const keepKey = `${siKey(keep)}/`;
+    for (const p of this.parked.all()) {
+      if (this.space.available(now) >= needed) break;
+      if (p.bucket.startsWith(keepKey)) continue;
+      this.parked.remove(p);
+      await p.pending.discard();
+      now = await this.backend.freeBytes();
+      this.log(`deleted an unfinished upload (${p.bytes} bytes) to make room`);
+    }
+    return now;
+  }
+
+  private bucketFor(si: StorageIndex, sh: ShareNum, upload: Uint8Array, session: UploadSession): Bucket {
+    const b = this.uploads.get(bucketKey(si, sh));
+    if (!b || b.done)
+      throw new StorageError('NOT_FOUND', `no upload in progress for share ${sh} of ${siPrefix(si)}`);
+    if (!equalBytes(b.upload, upload))
+      throw new StorageError('BAD_SECRET', `wrong upload secret for share ${sh}`);
+    this.uploads.touch(b, session, this.now());
+    return b;
+  }
+
+  async write(a: WriteArgs, session: UploadSession): Promise<void> {
+    const b = this.bucketFor(a.si, a.sh, a.upload, session);
+    const end = a.offset + a.data.length;
+    if (end > b.size) {
+      throw new StorageError(
+        'TOO_LARGE',
+        `write to ${a.offset}..${end} runs past the allocated ${b.size} bytes`,
+      );
+    }
+    // One write at a time per bucket: the overlap check must see every earlier write.
+    const task = b.queue.then(async () => {
+      if (b.done) throw new StorageError('NOT_FOUND', `the upload of share ${a.sh} was closed or aborted`);
+      if (countAfterAdd(b.written, a.offset, end) > L.MAX_BUCKET_RANGES) {
+        throw new StorageError(
+          'BAD_REQUEST',
+          `writes to share ${a.sh} leave more than ${L.MAX_BUCKET_RANGES} separate pieces; write in order`,
+        );
+      }
+      for (const [s, e] of overlaps(b.written, a.offset, end)) {
+        const have = await b.pending.file.read(IMMUTABLE_HEADER_BYTES + s, e - s);
+        if (!equalBytes(have, a.data.subarray(s - a.offset, e - a.offset))) {
+          throw new StorageError(
+            'CONFLICT',
+            `write to share ${a.sh} at ${s} differs from data already written`,
+          );
+        }
+      }
+      await b.pending.file.write(IMMUTABLE_HEADER_BYTES + a.offset, a.data);
+      addRange(b.written, a.offset, end);
+      const now = this.now();
+      b.lastActive = now;
+      b.received += a.data.length;
+      b.unsynced += a.data.length;
+      if (b.unsynced >= this.checkpointBytes) void this.checkpoint(b);
+      else this.checkpointLater(b);
+    });
+    b.queue = task.catch(() => {});
+    return task;
+  }
+
+  /**
+   * Makes the bytes a bucket has received durable and records which they are, so they
+   * survive a crash or a restart. One checkpoint at a time per bucket: bytes written while
+   * one runs are taken by the next, which its end starts (or schedules).
+   */
+  private checkpoint(b: Bucket): Promise<void> {
+    if (b.checkpointing) return b.checkpointing;
+    if (b.checkpointTimer) {
+      clearTimeout(b.checkpointTimer);
+      b.checkpointTimer = null;
+    }
+    if (b.done || b.unsynced === 0 || b.written.length === 0) return Promise.resolve();
+    const ranges = b.written.map(([x, y]): Range => [x, y]);
+    b.unsynced = 0;
+    const run = b.pending
+      .checkpoint(encodeUploadState(b, ranges, this.now()))
+      // The state on disk stays the last one recorded whole: older, never wrong.
+      .catch((err) => this.log(`checkpoint of an upload failed: ${(err as Error).message}`))
+      .finally(() => {
+        b.checkpointing = null;
+        if (b.done || b.unsynced === 0) return;
+        if (b.unsynced >= this.checkpointBytes) void this.checkpoint(b);
+        else this.checkpointLater(b);
+      });
+    b.checkpointing = run;
+    return run;
+  }
+
+  /** A checkpoint `checkpointMs` from now, unless one is due already. */
+  private checkpointLater(b: Bucket): void {
+    if (b.checkpointTimer || b.checkpointing || b.done) return;
+    b.checkpointTimer = setTimeout(() => {
+      b.checkpointTimer = null;
+      void this.checkpoint(b);
+    }, this.checkpointMs);
+    b.checkpointTimer.unref?.();
+  }
+
+  async close(a: BucketArgs, session: UploadSession): Promise<void> {
+    const b = this.bucketFor(a.si, a.sh, a.upload, session);
+    return this.locks.run(siKey(a.si), async () => {
+      await b.queue;
+      if (b.done) throw new StorageError('NOT_FOUND', `the upload of share ${a.sh} was closed or aborted`);
+      const length = b.written.length === 0 ? 0 : b.written[0][1];
+      if (b.written.length > 1 || (b.written.length === 1 && b.written[0][0] !== 0)) {
+        throw new StorageError(
+          'BAD_REQUEST',
+          `share ${a.sh} has gaps: write every byte from 0 before closing`,
+        );
+      }
+      b.done = true;
+      this.unbook(b);
+      await b.checkpointing;
+      const lease = newLease(b.renew, b.cancel, this.leaseExpiry(), undefined, OWNER_ALLOCATE);
+      try {
+        await b.pending.commit({ dataLength: length, leases: [lease] });
+      } catch (err) {
+        await b.pending.discard();
+        throw err;
+      }
+      // Unfinished uploads of this share by other secrets are of no more use.
+      for (const p of this.parked.forBucket(b.key)) {
+        this.parked.remove(p);
+        await p.pending.discard();
+      }
+      // received: what this bucket took since it was last granted (an upload resumed sends less).
+      this.log(`close si=${siPrefix(a.si)} sh=${a.sh} bytes=${length} received=${b.received}`);
+    });
+  }
+
+  async abort(a: BucketArgs, session: UploadSession): Promise<void> {
+    const b = this.bucketFor(a.si, a.sh, a.upload, session);
+    await this.dropBucket(b);
+    this.log(`abort si=${siPrefix(a.si)} sh=${a.sh}`);
+  }
+
+  /** Takes a bucket out of the table and gives back its space (synchronously). */
+  private unbook(b: Bucket): void {
+    b.done = true;
+    if (b.checkpointTimer) {
+      clearTimeout(b.checkpointTimer);
+      b.checkpointTimer = null;
+    }
+    this.uploads.remove(b);
+    this.space.release(b.size);
+  }
+
+  private async discard(b: Bucket): Promise<void> {
+    await b.queue;
+    await b.checkpointing;
+    await b.pending.discard();
+  }
+
+  private async dropBucket(b: Bucket): Promise<void> {
+    if (b.done) return;
+    this.unbook(b);
+    await this.discard(b);
+  }
+
+  /**
+   * Sets an unbooked bucket aside for its client to resume: what it received is made
+   * durable, its handle closed, and it waits in the parked table (or, with nothing written,
+   * is simply dropped). An allocate of the same share waits until this is done.
+   */
+  private park(b: Bucket): Promise<void> {
+    const run = (async () => {
+      await b.queue;
+      await b.checkpointing;
+      if (b.written.length === 0) {
+        await b.pending.discard();
+        return;
+      }
+      const ranges = b.written.map(([x, y]): Range => [x, y]);
+      const at = this.now();
+      try {
+        await b.pending.checkpoint(encodeUploadState(b, ranges, at));
+        await b.pending.release();
+      } catch (err) {
+        this.log(`could not set an unfinished upload aside: ${(err as Error).message}`);
+        await b.pending.discard().catch(() => {});
+        return;
+      }
+      await this.keepParked({
+        key: parkedKey(b.key, b.secretHash),
+        bucket: b.key,
+        si: b.si,
+        sh: b.sh,
+        secretHash: b.secretHash,
+        size: b.size,
+        ranges,
+        parkedAt: at,
+        bytes: IMMUTABLE_HEADER_BYTES + ranges[ranges.length - 1][1],
+        pending: b.pending,
+      });
+    })();
+    const done = run.finally(() => {
+      if (this.parking.get(b.key) === done) this.parking.delete(b.key);
+    });
+    this.parking.set(b.key, done);
+    return done;
+  }
+
+  private async keepParked(p: ParkedUpload): Promise<void> {
+    for (const gone of this.parked.add(p)) {
+      if (gone !== p) this.log(`deleted an unfinished upload (${gone.bytes} bytes): too many kept`);
+      await gone.pending.discard().catch((err) => this.log(`could not delete an upload: ${err.message}`));
+    }
+  }
+
+  /** Takes back what earlier runs checkpointed, oldest first; drops what is unreadable or too old. */
+  async recover(found: RecoveredUpload[]): Promise<void> {
+    const now = this.now();
+    const kept: ParkedUpload[] = [];
+    for (const r of found) {
+      const st = decodeUploadState(r.state);
+      const ok =
+        st &&
+        equalBytes(st.si, r.si) &&
+        st.sh === r.sh &&
+        now - st.at < this.parked.limits.ttlMs &&
+        st.ranges.length > 0 &&
+        // The data was made durable before its state: a shorter file is not ours to trust.
+        IMMUTABLE_HEADER_BYTES + st.ranges[st.ranges.length - 1][1] <= r.bytes;
+      if (!st || !ok) {
+        await r.pending.discard();
+        continue;
+      }
+      const key = bucketKey(r.si, r.sh);
+      kept.push({
+        key: parkedKey(key, st.secretHash),
+        bucket: key,
+        si: r.si,
+        sh: r.sh,
+        secretHash: st.secretHash,
+        size: st.size,
+        ranges: st.ranges,
+        parkedAt: st.at,
+        bytes: r.bytes,
+        pending: r.pending,
+      });
+    }
+    kept.sort((x, y) => x.parkedAt - y.parkedAt);
+    for (const p of kept) await this.keepParked(p);
+    if (found.length) {
+      this.log(
+        `kept ${this.parked.size} unfinished upload(s) from before the restart, for their clients to resume`,
+      );
+    }
+  }
+
+  /**
+   * Parks orphaned uploads past their grace and uploads nobody touched for the idle
+   * timeout: they stop holding slots, and their clients can still resume them.
+   */
+  async parkIdleUploads(): Promise<number> {
+    const expired = this.uploads.expired(this.now());
+    for (const b of expired) {
+      if (b.done) continue;
+      this.unbook(b);
+      await this.park(b);
+    }
+    if (expired.length) this.log(`set aside ${expired.length} idle or orphaned upload(s)`);
+    return expired.length;
+  }
+
+  /** Deletes parked uploads past their age. */
+  async expireParked(): Promise<number> {
+    const old = this.parked.expired(this.now());
+    for (const p of old) {
+      this.parked.remove(p);
+      await p.pending.discard();
+    }
+    if (old.length) this.log(`deleted ${old.length} unfinished upload(s) nobody resumed in time`);
+    return old.length;
+  }
+}
