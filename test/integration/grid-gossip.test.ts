@@ -5,7 +5,6 @@
  * another server, and clients learn of it from any server. Forged and replayed
  * announcements are refused by every server, as by the relay.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -28,7 +27,6 @@ import { waitFor } from '../harness/wait.ts';
 import { HeardServers } from '../../relay/heard-servers.ts';
 import { DEFAULT_RELAY_LIMITS } from '../../relay/limits.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 const TIMEOUT = 180_000;
 
 const stops: Array<() => Promise<unknown>> = [];

@@ -4,7 +4,6 @@
  * through `cairn invite` / `cairn join` stores shares only on the certified ones: the
  * uncertified server is never sent a share.
  */
-import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -15,7 +14,6 @@ import { cleanup, type SpawnedServer, spawnRelay, spawnServer, tempDir } from '.
 import { runCairn } from '../harness/cli.ts';
 import { waitFor } from '../harness/wait.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 const TIMEOUT = 180_000;
 
 const stops: Array<() => Promise<unknown>> = [];
