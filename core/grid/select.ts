@@ -12,6 +12,7 @@ import { addShares, happinessOf } from './happiness.ts';
 import { permuteServers } from './permute.ts';
 import { placeShares } from './placement.ts';
 import { withTimeout } from './timeout.ts';
+import { cachedVersion } from './version-cache.ts';
 
 export interface SelectionRequest {
   si: StorageIndex;
@@ -71,7 +72,7 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
     const answers = await Promise.allSettled(
       batch.map(async (api): Promise<Candidate> => {
         const [version, held] = await Promise.all([
-          withTimeout(api.getVersion(), timeout, 'a storage server'),
+          withTimeout(cachedVersion(api), timeout, 'a storage server'),
           withTimeout(api.listShares(req.si), timeout, 'a storage server'),
         ]);
         const writable =
