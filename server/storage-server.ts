@@ -525,27 +525,72 @@ export class StorageServer {
           `share ${a.sh} has gaps: write every byte from 0 before closing`,
         );
       }
-      b.done = true;
-      this.unbook(b);
-      await b.checkpointing;
-      const lease = newLease(b.renew, b.cancel, this.leaseExpiry(), undefined, OWNER_ALLOCATE);
-      try {
-        await b.pending.file.write(0, encodeImmutableHeader(length, 1));
-        await b.pending.file.write(IMMUTABLE_HEADER_BYTES + length, encodeImmutableLeases([lease]));
-        await b.pending.file.truncate(IMMUTABLE_HEADER_BYTES + length + IMMUTABLE_LEASE_BYTES);
-        await b.pending.commit();
-      } catch (err) {
-        await b.pending.discard();
-        throw err;
-      }
-      // Unfinished uploads of this share by other secrets are of no more use.
-      for (const p of this.parked.forBucket(b.key)) {
-        this.parked.remove(p);
-        await p.pending.discard();
-      }
-      // received: what this bucket took since it was last granted (an upload resumed sends less).
-      this.log(`close si=${siPrefix(a.si)} sh=${a.sh} bytes=${length} received=${b.received}`);
+      await this.seal(b, length);
     });
+  }
+
+  /**
+   * A write and the close after it, in one request: what a client sends for a share it holds
+   * whole (every share of a small file). A bucket that received nothing yet gets its
+   * container in one write (header, data, lease) instead of three; any other takes the
+   * write and then the close. Either way the reply means what a close's does: the share is
+   * durable and visible.
+   */
+  async writeAndClose(a: WriteArgs, session: UploadSession): Promise<void> {
+    const b = this.bucketFor(a.si, a.sh, a.upload, session);
+    if (b.written.length > 0 || a.offset !== 0 || a.data.length > b.size) {
+      await this.write(a, session);
+      await this.close(a, session);
+      return;
+    }
+    return this.locks.run(siKey(a.si), async () => {
+      await b.queue;
+      if (b.done) throw new StorageError('NOT_FOUND', `the upload of share ${a.sh} was closed or aborted`);
+      if (b.written.length > 0) {
+        // Written meanwhile by another request of the client's (which would not send both).
+        throw new StorageError('CONFLICT', `share ${a.sh} was written meanwhile; write and close it apart`);
+      }
+      b.received += a.data.length;
+      await this.seal(b, a.data.length, a.data);
+    });
+  }
+
+  /**
+   * Closes a bucket whose `length` bytes of share data are all written (or are `data`,
+   * written here with the header and lease): the container is finished, made durable and
+   * renamed into place. Caller holds the SI lock and has waited for the bucket's writes.
+   */
+  private async seal(b: Bucket, length: number, data?: Uint8Array): Promise<void> {
+    b.done = true;
+    this.unbook(b);
+    await b.checkpointing;
+    const lease = newLease(b.renew, b.cancel, this.leaseExpiry(), undefined, OWNER_ALLOCATE);
+    const leases = encodeImmutableLeases([lease]);
+    try {
+      if (data) {
+        const container = new Uint8Array(IMMUTABLE_HEADER_BYTES + length + leases.length);
+        container.set(encodeImmutableHeader(length, 1));
+        container.set(data, IMMUTABLE_HEADER_BYTES);
+        container.set(leases, IMMUTABLE_HEADER_BYTES + length);
+        await b.pending.file.write(0, container);
+      } else {
+        await b.pending.file.write(0, encodeImmutableHeader(length, 1));
+        await b.pending.file.write(IMMUTABLE_HEADER_BYTES + length, leases);
+      }
+      // Also cuts what a write that failed half way may have left past the end.
+      await b.pending.file.truncate(IMMUTABLE_HEADER_BYTES + length + IMMUTABLE_LEASE_BYTES);
+      await b.pending.commit();
+    } catch (err) {
+      await b.pending.discard();
+      throw err;
+    }
+    // Unfinished uploads of this share by other secrets are of no more use.
+    for (const p of this.parked.forBucket(b.key)) {
+      this.parked.remove(p);
+      await p.pending.discard();
+    }
+    // received: what this bucket took since it was last granted (an upload resumed sends less).
+    this.log(`close si=${siPrefix(b.si)} sh=${b.sh} bytes=${length} received=${b.received}`);
   }
 
   async abort(a: BucketArgs, session: UploadSession): Promise<void> {

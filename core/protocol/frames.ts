@@ -30,6 +30,11 @@ export interface WriteArgs {
   upload: Uint8Array;
   offset: number;
   data: Uint8Array;
+  /**
+   * Close the share after this write, in the same request (servers whose hello answer lists
+   * FEATURE_WRITE_CLOSE); the reply then means what a close's does.
+   */
+  close?: boolean;
 }
 export interface BucketArgs {
   si: StorageIndex;
@@ -85,6 +90,17 @@ export type Op = keyof OpArgs;
 export type Request = { [K in Op]: { id: number; op: K; args: OpArgs[K] } }[Op];
 
 const MAX_ID = 2 ** 32 - 1;
+
+/**
+ * What a server can do beyond the operations every Cairn server has, as its hello answer
+ * lists them (`features`): a client asks for them only of servers that list them, and
+ * servers ignore what they do not know.
+ */
+export const FEATURE_WRITE_CLOSE = 'write-close';
+export const SERVER_FEATURES: readonly string[] = [FEATURE_WRITE_CLOSE];
+/** Features a hello answer may list at most, and their length. */
+export const MAX_FEATURES = 32;
+export const MAX_FEATURE_CHARS = 40;
 const OPS = new Set<string>([
   'hello',
   'version',
@@ -202,6 +218,7 @@ function decodeArgs(op: Op, a: Fields): OpArgs[Op] {
         upload: uploadSecret(a),
         offset: a.uint('offset', L.MAX_OFFSET),
         data: a.bytes('data', 0, L.MAX_WRITE_BYTES),
+        ...(a.has('close') && a.bool('close') ? { close: true } : {}),
       };
     case 'close':
     case 'abort':

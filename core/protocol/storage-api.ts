@@ -87,6 +87,17 @@ export interface StorageServerApi {
     offset: number,
     data: Uint8Array,
   ): Promise<void>;
+  /**
+   * writeShare then closeShare, in one request where the server can (a share sent whole:
+   * every share of a small file). Transports without it are sent the two calls.
+   */
+  writeShareAndClose?(
+    si: StorageIndex,
+    shnum: ShareNum,
+    uploadSecret: Uint8Array,
+    offset: number,
+    data: Uint8Array,
+  ): Promise<void>;
   /** Makes the share durable (fsync + rename) and visible; after this, reads see it. */
   closeShare(si: StorageIndex, shnum: ShareNum, uploadSecret: Uint8Array): Promise<void>;
   abortShare(si: StorageIndex, shnum: ShareNum, uploadSecret: Uint8Array): Promise<void>;

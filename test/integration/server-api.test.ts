@@ -95,6 +95,21 @@ describe('immutable shares', () => {
     expect(again.allocated).toEqual([1]);
   });
 
+  it('a write that closes: one request, and the share is listed and readable when it answers', async () => {
+    const si = newSI();
+    const s = secrets();
+    const data = rand(40_000);
+    await conn.allocateBuckets(si, s, [sh(2)], data.length);
+    // The server says it can (its hello answer); the connection then sends one request.
+    expect(conn.writeShareAndClose).toBeDefined();
+    await conn.writeShareAndClose!(si, sh(2), s.upload, 0, data);
+    expect(await conn.listShares(si)).toEqual([2]);
+    expectBytesEqual(await conn.readShare(si, sh(2), 0, data.length), data);
+    expect((await immutableLeasesOnDisk(si, 2)).map((l) => l.renewHash)).toEqual([hashLeaseSecret(s.renew)]);
+    // Closed: the bucket is gone, as after a close.
+    await expect(conn.closeShare(si, sh(2), s.upload)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('allows identical rewrites and refuses conflicting ones', async () => {
     const si = newSI();
     const s = secrets();
