@@ -394,7 +394,7 @@ export class StorageServer {
           (refusedForSpace ? ` refused=${refusedForSpace} (space)` : '') +
           (refusal ? ` refused (${refusal} upload limit)` : ''),
       );
-      return { alreadyHave, allocated, have };
+      return { alreadyHave, allocated, have, held: [...existing].sort((x, y) => x - y) };
     });
   }
 

@@ -15,6 +15,7 @@ import {
   decodeReadTestWriteResult,
   decodeReply,
   encodeRequest,
+  FEATURE_ALLOCATE_HELD,
   FEATURE_WRITE_CLOSE,
   MAX_FEATURE_CHARS,
   MAX_FEATURES,
@@ -129,6 +130,10 @@ class Connection implements StorageConnection {
     this.maxInFlight = opts.maxInFlightBytes ?? L.MAX_IN_FLIGHT_BYTES;
     transport.onFrame = (frame) => this.onFrame(frame);
     transport.onClose = (reason) => this.shutdown(reason);
+  }
+
+  get allocateAnswersHeld(): boolean {
+    return this.features.has(FEATURE_ALLOCATE_HELD);
   }
 
   get isClosed(): boolean {

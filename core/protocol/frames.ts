@@ -97,7 +97,9 @@ const MAX_ID = 2 ** 32 - 1;
  * servers ignore what they do not know.
  */
 export const FEATURE_WRITE_CLOSE = 'write-close';
-export const SERVER_FEATURES: readonly string[] = [FEATURE_WRITE_CLOSE];
+/** allocate's answer lists every share the server holds (AllocateResult.held). */
+export const FEATURE_ALLOCATE_HELD = 'allocate-held';
+export const SERVER_FEATURES: readonly string[] = [FEATURE_WRITE_CLOSE, FEATURE_ALLOCATE_HELD];
 /** Features a hello answer may list at most, and their length. */
 export const MAX_FEATURES = 32;
 export const MAX_FEATURE_CHARS = 40;
@@ -369,6 +371,7 @@ export function encodeAllocateResult(r: AllocateResult): unknown {
   return {
     alreadyHave: r.alreadyHave,
     allocated: r.allocated,
+    ...(r.held ? { held: r.held } : {}),
     ...(have.length > 0
       ? { have: have.map(([sh, ranges]) => [sh, ranges.slice(0, L.MAX_HAVE_RANGES)]) }
       : {}),
@@ -389,6 +392,7 @@ export function decodeAllocateResult(v: unknown, asked: readonly ShareNum[], siz
   if (![...result.alreadyHave, ...result.allocated].every((n) => askedSet.has(n))) {
     throw new ProtocolError('BAD_FRAME', 'it names shares that were not asked for');
   }
+  if (f.has('held')) result.held = shareList(f.raw('held'), 'held');
   if (f.has('have')) {
     const allocated = new Set(result.allocated);
     const have = new Map<ShareNum, Range[]>();

@@ -74,7 +74,7 @@ describe('immutable shares', () => {
     const s = secrets();
     const data = bigRandom(3 * 1024 * 1024 + 123); // spans several frames
     const r = await conn.allocateBuckets(si, s, [sh(0), sh(3)], data.length);
-    expect(r).toEqual({ alreadyHave: [], allocated: [0, 3] });
+    expect(r).toEqual({ alreadyHave: [], allocated: [0, 3], held: [] });
     // Nothing is visible before close.
     expect(await conn.listShares(si)).toEqual([]);
     await Promise.all([
@@ -93,6 +93,8 @@ describe('immutable shares', () => {
     const again = await conn.allocateBuckets(si, secrets(), [sh(0), sh(1)], data.length);
     expect(again.alreadyHave).toEqual([0]);
     expect(again.allocated).toEqual([1]);
+    // What it holds, asked for or not (Tahoe's alreadygot): a client need not list first.
+    expect(again.held).toEqual([0, 3]);
   });
 
   it('a write that closes: one request, and the share is listed and readable when it answers', async () => {
