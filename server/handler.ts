@@ -13,6 +13,7 @@ import {
   encodeResult,
   type Request,
   RequestError,
+  SERVER_FEATURES,
 } from '../core/protocol/frames.ts';
 import { type ServerKeyPair, signHandshake } from '../core/protocol/identity.ts';
 import * as L from '../core/protocol/limits.ts';
@@ -117,7 +118,11 @@ export class RequestHandler {
     const s = this.server;
     switch (req.op) {
       case 'hello':
-        return { serverId: this.key.serverId, signature: signHandshake(this.key, req.args.challenge) };
+        return {
+          serverId: this.key.serverId,
+          signature: signHandshake(this.key, req.args.challenge),
+          features: SERVER_FEATURES,
+        };
       case 'version': {
         const v = await s.version();
         return {
@@ -130,7 +135,9 @@ export class RequestHandler {
       case 'allocate':
         return encodeAllocateResult(await s.allocate(req.args, uploads));
       case 'write':
-        return s.write(req.args, uploads).then(() => null);
+        return (req.args.close ? s.writeAndClose(req.args, uploads) : s.write(req.args, uploads)).then(
+          () => null,
+        );
       case 'close':
         return s.close(req.args, uploads).then(() => null);
       case 'abort':

@@ -257,7 +257,7 @@ export class ImmutableUploads {
           (refusedForSpace ? ` refused=${refusedForSpace} (space)` : '') +
           (refusal ? ` refused (${refusal} upload limit)` : ''),
       );
-      return { alreadyHave, allocated, have };
+      return { alreadyHave, allocated, have, held: [...existing].sort((x, y) => x - y) };
     });
   }
 
@@ -388,24 +388,59 @@ export class ImmutableUploads {
           `share ${a.sh} has gaps: write every byte from 0 before closing`,
         );
       }
-      b.done = true;
-      this.unbook(b);
-      await b.checkpointing;
-      const lease = newLease(b.renew, b.cancel, this.leaseExpiry(), undefined, OWNER_ALLOCATE);
-      try {
-        await b.pending.commit({ dataLength: length, leases: [lease] });
-      } catch (err) {
-        await b.pending.discard();
-        throw err;
-      }
-      // Unfinished uploads of this share by other secrets are of no more use.
-      for (const p of this.parked.forBucket(b.key)) {
-        this.parked.remove(p);
-        await p.pending.discard();
-      }
-      // received: what this bucket took since it was last granted (an upload resumed sends less).
-      this.log(`close si=${siPrefix(a.si)} sh=${a.sh} bytes=${length} received=${b.received}`);
+      await this.seal(b, length);
     });
+  }
+
+  /**
+   * A write and the close after it, in one request: what a client sends for a share it holds
+   * whole (every share of a small file). A bucket that received nothing yet has the backend
+   * write its share whole at commit (on disk: the container in one write); any other takes
+   * the write and then the close. Either way the reply means what a close's does: the share
+   * is durable and visible.
+   */
+  async writeAndClose(a: WriteArgs, session: UploadSession): Promise<void> {
+    const b = this.bucketFor(a.si, a.sh, a.upload, session);
+    if (b.written.length > 0 || a.offset !== 0 || a.data.length > b.size) {
+      await this.write(a, session);
+      await this.close(a, session);
+      return;
+    }
+    return this.locks.run(siKey(a.si), async () => {
+      await b.queue;
+      if (b.done) throw new StorageError('NOT_FOUND', `the upload of share ${a.sh} was closed or aborted`);
+      if (b.written.length > 0) {
+        // Written meanwhile by another request of the client's (which would not send both).
+        throw new StorageError('CONFLICT', `share ${a.sh} was written meanwhile; write and close it apart`);
+      }
+      b.received += a.data.length;
+      await this.seal(b, a.data.length, a.data);
+    });
+  }
+
+  /**
+   * Closes a bucket whose `length` bytes of share data are all written (or are `data`, given
+   * to the backend whole): the share is committed, durable and visible. Caller holds the SI
+   * lock and has waited for the bucket's writes.
+   */
+  private async seal(b: Bucket, length: number, data?: Uint8Array): Promise<void> {
+    b.done = true;
+    this.unbook(b);
+    await b.checkpointing;
+    const lease = newLease(b.renew, b.cancel, this.leaseExpiry(), undefined, OWNER_ALLOCATE);
+    try {
+      await b.pending.commit({ dataLength: length, leases: [lease], data });
+    } catch (err) {
+      await b.pending.discard();
+      throw err;
+    }
+    // Unfinished uploads of this share by other secrets are of no more use.
+    for (const p of this.parked.forBucket(b.key)) {
+      this.parked.remove(p);
+      await p.pending.discard();
+    }
+    // received: what this bucket took since it was last granted (an upload resumed sends less).
+    this.log(`close si=${siPrefix(b.si)} sh=${b.sh} bytes=${length} received=${b.received}`);
   }
 
   async abort(a: BucketArgs, session: UploadSession): Promise<void> {

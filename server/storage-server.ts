@@ -233,6 +233,11 @@ export class StorageServer {
     return this.uploads.close(a, session);
   }
 
+  /** A write that also closes its share (the client's whole share in one request). */
+  writeAndClose(a: WriteArgs, session: UploadSession): Promise<void> {
+    return this.uploads.writeAndClose(a, session);
+  }
+
   abort(a: BucketArgs, session: UploadSession): Promise<void> {
     return this.uploads.abort(a, session);
   }

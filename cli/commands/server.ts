@@ -9,6 +9,7 @@ import { startStorageNode } from '../../server/node.ts';
 import { intOption, parse } from '../args.ts';
 import { s3Options } from '../s3-options.ts';
 import { type Command, UsageError } from '../command.ts';
+import { lineLog } from '../line-log.ts';
 
 const usage = `usage: cairn server --dir DIR [--port P] [--host H] [--relay URL] [--peer URL]... [--nickname NAME] [--reserved-space SIZE]
                     [--grid-manager-cert FILE]...
@@ -188,7 +189,7 @@ export const serverCommand: Command = {
     if (!s3 && values.quota !== undefined) {
       throw new UsageError('--quota goes with --s3 (on disk, the disk is the limit: see --reserved-space)');
     }
-    const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+    const log = lineLog();
     // Loaded only when asked for: the AWS SDK is most of a disk server's start-up otherwise.
     const backend = s3
       ? new (await import('../../server/backends/s3-backend.ts')).S3Backend({
@@ -217,6 +218,7 @@ export const serverCommand: Command = {
           : sizeOption(values['keep-unfinished'], 'keep-unfinished'),
       log,
     });
+    log.flush();
     console.log(`Storage server ${node.serverId} ready${node.url ? ` at ${node.url}` : ' (relay only)'}`);
     // A parent (cairn grid) that dies without a word closes our stdin: follow it. A stdin being
     // read keeps Node running, so it is let go once the server stops (see stopWatchingStdin):
@@ -235,7 +237,7 @@ export const serverCommand: Command = {
     // Whatever else may still hold the event loop (a client's socket being torn down, a disk
     // call), the process leaves within a bounded time once it is told to stop.
     const deadline = setTimeout(() => {
-      console.log(`${new Date().toISOString()} still closing after ${STOP_GRACE_MS} ms; exiting anyway`);
+      log(`still closing after ${STOP_GRACE_MS} ms; exiting anyway`);
       process.exit(0);
     }, STOP_GRACE_MS);
     deadline.unref();

@@ -56,7 +56,8 @@ function withoutCorrupt(server: StorageServerApi, corrupt: Set<number>): Storage
             shares.filter((s) => !corrupt.has(s)),
             size,
           );
-          return r;
+          // Nor in what its allocate says it holds.
+          return r.held ? { ...r, held: r.held.filter((s) => !corrupt.has(s)) } : r;
         };
       }
       const v = Reflect.get(target, prop, receiver);

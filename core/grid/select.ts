@@ -12,6 +12,7 @@ import { addShares, happinessOf } from './happiness.ts';
 import { permuteServers } from './permute.ts';
 import { placeShares } from './placement.ts';
 import { withTimeout } from './timeout.ts';
+import { cachedVersion } from './version-cache.ts';
 
 export interface SelectionRequest {
   si: StorageIndex;
@@ -70,13 +71,17 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
     next += batch.length;
     const answers = await Promise.allSettled(
       batch.map(async (api): Promise<Candidate> => {
-        const [version, held] = await Promise.all([
-          withTimeout(api.getVersion(), timeout, 'a storage server'),
-          withTimeout(api.listShares(req.si), timeout, 'a storage server'),
-        ]);
+        const version = await withTimeout(cachedVersion(api), timeout, 'a storage server');
         const writable =
           version.maximumImmutableShareSize >= req.allocatedSize &&
           version.availableSpace >= req.allocatedSize;
+        // A writable server whose allocate answers what it holds is not listed first (as
+        // Tahoe asks allocate_buckets straight away): 10 requests fewer per small file. What
+        // it holds then arrives with the allocation, and placement runs again around it.
+        const held =
+          writable && api.allocateAnswersHeld
+            ? []
+            : await withTimeout(api.listShares(req.si), timeout, 'a storage server');
         return { api, writable, held: new Set(held), allocated: new Set(), have: new Map() };
       }),
     );
@@ -141,6 +146,8 @@ export async function selectShareholders(req: SelectionRequest): Promise<Shareho
           );
           addAll(c.allocated, r.allocated);
           addAll(c.held, r.alreadyHave);
+          // Shares it holds that were not asked for (never in `allocated`: those are new buckets).
+          for (const s of r.held ?? []) if (!c.allocated.has(s)) c.held.add(s);
           for (const [s, ranges] of r.have ?? []) if (ranges.length > 0) c.have.set(s, ranges);
           const granted = new Set([...r.allocated, ...r.alreadyHave]);
           if (want.some((s) => !granted.has(s))) c.writable = false;

@@ -64,6 +64,8 @@ interface Holder {
   alive: boolean;
   waiters: (() => void)[];
   pending: Set<Promise<void>>;
+  /** Shares closed by the request that wrote them (writeShareAndClose). */
+  closed: Set<ShareNum>;
 }
 
 export class ShareWriter {
@@ -94,6 +96,7 @@ export class ShareWriter {
       alive: true,
       waiters: [],
       pending: new Set(),
+      closed: new Set(),
     }));
     for (const h of this.#holders) {
       for (const s of h.shares) this.#byShare.set(s, [...(this.#byShare.get(s) ?? []), h]);
@@ -188,8 +191,11 @@ export class ShareWriter {
     else h.batches.set(shnum, next);
   }
 
-  /** Sends one batch once the holder has room for it. */
-  async #send(h: Holder, shnum: ShareNum, b: Batch): Promise<void> {
+  /**
+   * Sends one batch once the holder has room for it; with `close`, the share is closed by
+   * the same request (the batch holds the whole share).
+   */
+  async #send(h: Holder, shnum: ShareNum, b: Batch, close = false): Promise<void> {
     if (h.batches.get(shnum) === b) h.batches.delete(shnum);
     while (h.alive && h.inFlight > 0 && h.inFlight + b.length > this.#budget) {
       await new Promise<void>((resolve) => h.waiters.push(resolve));
@@ -202,12 +208,16 @@ export class ShareWriter {
     const length = data.length;
     h.inFlight += length;
     this.#sent += length;
+    const secret = this.#o.uploadSecretFor(h.api.serverId);
     const p = withTimeout(
-      h.api.writeShare(this.#o.si, shnum, this.#o.uploadSecretFor(h.api.serverId), b.offset, data),
+      close && h.api.writeShareAndClose
+        ? h.api.writeShareAndClose(this.#o.si, shnum, secret, b.offset, data)
+        : h.api.writeShare(this.#o.si, shnum, secret, b.offset, data),
       this.#timeout,
-      'a storage server (write)',
+      close ? 'a storage server (write and close)' : 'a storage server (write)',
     ).then(
       () => {
+        if (close) h.closed.add(shnum);
         h.inFlight -= length;
         this.#acked += length;
         // Framed and acknowledged: the batch buffer can take a later batch (fresh 256 KiB
@@ -226,8 +236,17 @@ export class ShareWriter {
   async close(): Promise<{ happiness: number }> {
     if (this.#closed) throw new Error('ShareWriter.close called twice');
     this.#closed = true;
+    // A share that is one batch, never sent before, goes with its close: one request a share
+    // instead of two (a small file's every share).
+    const whole = (h: Holder, shnum: ShareNum, b: Batch) =>
+      h.api.writeShareAndClose !== undefined &&
+      b.offset === 0 &&
+      b.length === this.#o.shareSize &&
+      !h.have.has(shnum);
     await Promise.all(
-      this.#holders.flatMap((h) => [...h.batches].map(([shnum, b]) => this.#send(h, shnum, b))),
+      this.#holders.flatMap((h) =>
+        [...h.batches].map(([shnum, b]) => this.#send(h, shnum, b, whole(h, shnum, b))),
+      ),
     );
     await Promise.all(this.#holders.flatMap((h) => [...h.pending]));
     this.#throwIfFailed();
@@ -238,6 +257,7 @@ export class ShareWriter {
           try {
             const secret = this.#o.uploadSecretFor(h.api.serverId);
             for (const s of h.shares) {
+              if (h.closed.has(s)) continue;
               try {
                 await withTimeout(
                   h.api.closeShare(this.#o.si, s, secret),

@@ -23,7 +23,7 @@ import type { StorageServerApi, UploadSecrets } from '../protocol/storage-api.ts
 import type { ChkPlan } from '../immutable/plan.ts';
 import { type AesKey, asAesKey, type ServerId, type ShareNum, type StorageIndex } from '../types.ts';
 import { CancelledError, NoServersError, UploadUnhappinessError } from './errors.ts';
-import { leaseSecretsFor, uploadSecretFor } from './lease.ts';
+import { fileSecrets, serverSecrets } from './lease.ts';
 import { BoundedQueue } from './queue.ts';
 import { selectShareholders } from './select.ts';
 import { ShareWriter } from './share-writer.ts';
@@ -190,19 +190,18 @@ async function attemptUpload(
 ): Promise<Omit<UploadResult, 'sentBytes' | 'skippedBytes' | 'attempts'>> {
   if (servers.length === 0)
     throw new NoServersError('no storage servers are connected; is the grid running?');
-  const uploadSecrets = new Map<ServerId, Uint8Array>();
-  const uploadSecret = (serverId: ServerId) => {
-    let s = uploadSecrets.get(serverId);
+  // Derived once per file and once per server: selection and the writer ask many times.
+  const file = fileSecrets(opts.clientSecret, si);
+  const perServer = new Map<ServerId, UploadSecrets>();
+  const secretsFor = (serverId: ServerId): UploadSecrets => {
+    let s = perServer.get(serverId);
     if (!s) {
-      s = uploadSecretFor(opts.clientSecret, si, serverId);
-      uploadSecrets.set(serverId, s);
+      s = serverSecrets(file, serverId);
+      perServer.set(serverId, s);
     }
     return s;
   };
-  const secretsFor = (serverId: ServerId): UploadSecrets => ({
-    ...leaseSecretsFor(opts.clientSecret, si, serverId),
-    upload: uploadSecret(serverId),
-  });
+  const uploadSecret = (serverId: ServerId) => secretsFor(serverId).upload;
 
   const shareholders = await selectShareholders({
     si,

@@ -15,6 +15,10 @@ import {
   decodeReadTestWriteResult,
   decodeReply,
   encodeRequest,
+  FEATURE_ALLOCATE_HELD,
+  FEATURE_WRITE_CLOSE,
+  MAX_FEATURE_CHARS,
+  MAX_FEATURES,
   type Op,
   type OpArgs,
   shareList,
@@ -113,6 +117,8 @@ class Connection implements StorageConnection {
   });
   private readonly timeoutMs: number;
   private readonly maxInFlight: number;
+  /** What the server's hello answer listed (frames.ts SERVER_FEATURES). */
+  private features = new Set<string>();
 
   constructor(
     private readonly transport: Transport,
@@ -124,6 +130,10 @@ class Connection implements StorageConnection {
     this.maxInFlight = opts.maxInFlightBytes ?? L.MAX_IN_FLIGHT_BYTES;
     transport.onFrame = (frame) => this.onFrame(frame);
     transport.onClose = (reason) => this.shutdown(reason);
+  }
+
+  get allocateAnswersHeld(): boolean {
+    return this.features.has(FEATURE_ALLOCATE_HELD);
   }
 
   get isClosed(): boolean {
@@ -144,6 +154,11 @@ class Connection implements StorageConnection {
     const f = new Fields(result, 'hello result');
     const claimed = f.string('serverId', 100);
     const signature = f.bytes('signature', 64);
+    // Servers from before features list none; what a client does not know it ignores.
+    const features = f.has('features') ? f.array('features', MAX_FEATURES) : [];
+    this.features = new Set(
+      features.filter((x): x is string => typeof x === 'string' && x.length <= MAX_FEATURE_CHARS),
+    );
     if (claimed !== this.serverId || !verifyHandshake(this.serverId, challenge, signature)) {
       throw new ProtocolError(
         'HANDSHAKE_FAILED',
@@ -310,6 +325,22 @@ class Connection implements StorageConnection {
       parts.push(this.call('write', { si, sh, upload, offset: offset + at, data: chunk }));
     }
     await Promise.all(parts);
+  }
+
+  /** One request where the server lists FEATURE_WRITE_CLOSE and the data fits one frame; else two. */
+  async writeShareAndClose(
+    si: StorageIndex,
+    sh: ShareNum,
+    upload: Uint8Array,
+    offset: number,
+    data: Uint8Array,
+  ): Promise<void> {
+    if (this.features.has(FEATURE_WRITE_CLOSE) && data.length <= L.MAX_WRITE_BYTES) {
+      await this.call('write', { si, sh, upload, offset, data, close: true });
+      return;
+    }
+    await this.writeShare(si, sh, upload, offset, data);
+    await this.closeShare(si, sh, upload);
   }
 
   async closeShare(si: StorageIndex, sh: ShareNum, upload: Uint8Array): Promise<void> {

@@ -30,6 +30,11 @@ export interface WriteArgs {
   upload: Uint8Array;
   offset: number;
   data: Uint8Array;
+  /**
+   * Close the share after this write, in the same request (servers whose hello answer lists
+   * FEATURE_WRITE_CLOSE); the reply then means what a close's does.
+   */
+  close?: boolean;
 }
 export interface BucketArgs {
   si: StorageIndex;
@@ -85,6 +90,19 @@ export type Op = keyof OpArgs;
 export type Request = { [K in Op]: { id: number; op: K; args: OpArgs[K] } }[Op];
 
 const MAX_ID = 2 ** 32 - 1;
+
+/**
+ * What a server can do beyond the operations every Cairn server has, as its hello answer
+ * lists them (`features`): a client asks for them only of servers that list them, and
+ * servers ignore what they do not know.
+ */
+export const FEATURE_WRITE_CLOSE = 'write-close';
+/** allocate's answer lists every share the server holds (AllocateResult.held). */
+export const FEATURE_ALLOCATE_HELD = 'allocate-held';
+export const SERVER_FEATURES: readonly string[] = [FEATURE_WRITE_CLOSE, FEATURE_ALLOCATE_HELD];
+/** Features a hello answer may list at most, and their length. */
+export const MAX_FEATURES = 32;
+export const MAX_FEATURE_CHARS = 40;
 const OPS = new Set<string>([
   'hello',
   'version',
@@ -202,6 +220,7 @@ function decodeArgs(op: Op, a: Fields): OpArgs[Op] {
         upload: uploadSecret(a),
         offset: a.uint('offset', L.MAX_OFFSET),
         data: a.bytes('data', 0, L.MAX_WRITE_BYTES),
+        ...(a.has('close') && a.bool('close') ? { close: true } : {}),
       };
     case 'close':
     case 'abort':
@@ -352,6 +371,7 @@ export function encodeAllocateResult(r: AllocateResult): unknown {
   return {
     alreadyHave: r.alreadyHave,
     allocated: r.allocated,
+    ...(r.held ? { held: r.held } : {}),
     ...(have.length > 0
       ? { have: have.map(([sh, ranges]) => [sh, ranges.slice(0, L.MAX_HAVE_RANGES)]) }
       : {}),
@@ -372,6 +392,7 @@ export function decodeAllocateResult(v: unknown, asked: readonly ShareNum[], siz
   if (![...result.alreadyHave, ...result.allocated].every((n) => askedSet.has(n))) {
     throw new ProtocolError('BAD_FRAME', 'it names shares that were not asked for');
   }
+  if (f.has('held')) result.held = shareList(f.raw('held'), 'held');
   if (f.has('have')) {
     const allocated = new Set(result.allocated);
     const have = new Map<ShareNum, Range[]>();

@@ -39,6 +39,12 @@ export interface AllocateResult {
    * again. Shares not named hold nothing. Servers older than resumable uploads omit it.
    */
   have?: Map<ShareNum, Range[]>;
+  /**
+   * Every immutable share of the storage index the server holds, asked for or not, as
+   * Tahoe's allocate_buckets answers (servers whose hello lists 'allocate-held'): a client
+   * that gets it need not list the server's shares before allocating.
+   */
+  held?: ShareNum[];
 }
 
 export interface TestVector {
@@ -71,6 +77,8 @@ export interface ReadTestWriteResult {
 
 export interface StorageServerApi {
   readonly serverId: ServerId;
+  /** Whether allocateBuckets answers `held` (else the client lists shares first). */
+  readonly allocateAnswersHeld?: boolean;
   getVersion(): Promise<ServerVersion>;
 
   // Immutable shares.
@@ -81,6 +89,17 @@ export interface StorageServerApi {
     allocatedSize: number,
   ): Promise<AllocateResult>;
   writeShare(
+    si: StorageIndex,
+    shnum: ShareNum,
+    uploadSecret: Uint8Array,
+    offset: number,
+    data: Uint8Array,
+  ): Promise<void>;
+  /**
+   * writeShare then closeShare, in one request where the server can (a share sent whole:
+   * every share of a small file). Transports without it are sent the two calls.
+   */
+  writeShareAndClose?(
     si: StorageIndex,
     shnum: ShareNum,
     uploadSecret: Uint8Array,

@@ -26,6 +26,11 @@ export interface ShareFile {
 export interface ShareSeal {
   dataLength: number;
   leases: Lease[];
+  /**
+   * The whole share data, when none was written through `file` (a share sent whole with
+   * its close): the backend writes it with the header and leases (on disk, one write).
+   */
+  data?: Uint8Array;
 }
 
 /** The bytes of an upload in progress: written at any offset, read back; nothing else. */

@@ -76,9 +76,25 @@ export async function writeContainerLeases(f: ShareFile, now: ContainerLeases, n
  * Finishes an immutable container whose data was written at its place (after the header):
  * Tahoe's v2 header, the lease records after the data, and nothing beyond them.
  */
-export async function sealContainer(f: ShareFile, dataLength: number, leases: Lease[]): Promise<void> {
+export async function sealContainer(
+  f: ShareFile,
+  dataLength: number,
+  leases: Lease[],
+  data?: Uint8Array,
+): Promise<void> {
   const records = encodeImmutableLeases(leases);
-  await f.write(0, encodeImmutableHeader(dataLength, leases.length));
-  await f.write(IMMUTABLE_HEADER_BYTES + dataLength, records);
+  const header = encodeImmutableHeader(dataLength, leases.length);
+  if (data) {
+    // The share given whole: its container in one write.
+    const container = new Uint8Array(IMMUTABLE_HEADER_BYTES + dataLength + records.length);
+    container.set(header);
+    container.set(data, IMMUTABLE_HEADER_BYTES);
+    container.set(records, IMMUTABLE_HEADER_BYTES + dataLength);
+    await f.write(0, container);
+  } else {
+    await f.write(0, header);
+    await f.write(IMMUTABLE_HEADER_BYTES + dataLength, records);
+  }
+  // Also cuts what a write that failed half way may have left past the end.
   await f.truncate(IMMUTABLE_HEADER_BYTES + dataLength + records.length);
 }

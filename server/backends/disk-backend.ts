@@ -70,6 +70,12 @@ const STATE_SUFFIX = '.state';
 const STATE_MAGIC = Buffer.from('cairn-upload-checkpoint-v1\n');
 /** Larger state files are not ours (the server's states are a few KB at most). */
 const MAX_STATE_BYTES = 1024 * 1024;
+/**
+ * How long a statfs answer stands in for the disk's free space (less what was written
+ * through this backend since). Every allocate and version asked the disk: a statfs per share
+ * of every small file, most of a millisecond each on a busy machine.
+ */
+const FREE_SPACE_TTL_MS = 1000;
 
 export class DiskBackend implements ShareBackend {
   readonly handles: HandleBudget;
@@ -92,6 +98,19 @@ export class DiskBackend implements ShareBackend {
       await writeContainerLeases(f, await readContainerLeases(f), leases);
     },
   };
+  /** The last statfs answer and when; bytes written through this backend since then. */
+  private free: { bytes: number; at: number } | null = null;
+  private writtenSinceStatfs = 0;
+  private readonly onWrite = (n: number) => {
+    this.writtenSinceStatfs += n;
+  };
+  /**
+   * Whether the second-kind tree may hold shares of each kind. It stays empty on almost every
+   * server (it takes an outsider naming a storage index of the other kind), and this server is
+   * the only writer of its folder (dir-lock.ts), so a look at start and a note when this
+   * server creates a folder there spare every share an lookup of a folder that is not there.
+   */
+  private readonly secondKindUsed: Record<ShareKind, boolean> = { immutable: true, mutable: true };
 
   constructor(
     readonly root: string,
@@ -109,6 +128,8 @@ export class DiskBackend implements ShareBackend {
   async init(): Promise<void> {
     for (const d of [this.sharesDir, this.incomingDir, this.journalDir, this.advisoryDir])
       await fs.mkdir(d, { recursive: true });
+    for (const kind of ['immutable', 'mutable'] as const)
+      this.secondKindUsed[kind] = await exists(path.join(this.secondDir, kind));
   }
 
   async recoverUploads(): Promise<RecoveredUpload[]> {
@@ -166,8 +187,15 @@ export class DiskBackend implements ShareBackend {
   }
 
   async freeBytes(): Promise<number> {
-    const s = await fs.statfs(this.sharesDir);
-    return Number(s.bavail) * Number(s.bsize);
+    const now = performance.now();
+    if (!this.free || now - this.free.at >= FREE_SPACE_TTL_MS) {
+      const s = await fs.statfs(this.sharesDir);
+      this.free = { bytes: Number(s.bavail) * Number(s.bsize), at: now };
+      this.writtenSinceStatfs = 0;
+    }
+    // Bytes written since may be booked as well (an upload in progress): counted twice for
+    // at most a second, which errs on the side of refusing.
+    return Math.max(0, this.free.bytes - this.writtenSinceStatfs);
   }
 
   private primaryDir(si: StorageIndex): string {
@@ -232,7 +260,8 @@ export class DiskBackend implements ShareBackend {
     for (const sh of await this.shareNames(primary)) {
       if ((await this.kindOf(path.join(primary, String(sh)))) === kind) out.add(sh);
     }
-    for (const sh of await this.shareNames(this.secondKindDir(kind, si))) out.add(sh);
+    if (this.secondKindUsed[kind])
+      for (const sh of await this.shareNames(this.secondKindDir(kind, si))) out.add(sh);
     return [...out].sort((a, b) => a - b);
   }
 
@@ -243,19 +272,19 @@ export class DiskBackend implements ShareBackend {
     writable: boolean,
   ): Promise<ShareFile | null> {
     const p = await this.locate(kind, si, sh);
-    return p ? new DiskFile(this.handles, p, writable ? 'rw' : 'r') : null;
+    return p ? new DiskFile(this.handles, p, writable ? 'rw' : 'r', undefined, this.onWrite) : null;
   }
 
   async openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile> {
     const found = await this.locate('mutable', si, sh);
-    if (found) return new DiskFile(this.handles, found, 'rw');
+    if (found) return new DiskFile(this.handles, found, 'rw', undefined, this.onWrite);
     const dir = await this.placeNew('mutable', si, sh);
     await this.mkdirDurably(dir);
     const p = path.join(dir, String(sh));
     // A handle cached for this path may belong to a file deleted behind our back (an operator,
     // a failed disk): writing through it would land in the unlinked inode. Start afresh.
     await this.handles.forget(p);
-    const file = new DiskFile(this.handles, p, 'rw', fsc.O_RDWR | fsc.O_CREAT);
+    const file = new DiskFile(this.handles, p, 'rw', fsc.O_RDWR | fsc.O_CREAT, this.onWrite);
     await file.size(); // creates it
     await this.syncDir(dir);
     return file;
@@ -268,6 +297,7 @@ export class DiskBackend implements ShareBackend {
     // our back, and reading or writing through it would use the unlinked inode.
     if (!(await exists(primary))) await this.handles.forget(primary);
     else if ((await this.kindOf(primary)) === kind) return primary;
+    if (!this.secondKindUsed[kind]) return null;
     const second = path.join(this.secondKindDir(kind, si), String(sh));
     return (await exists(second)) ? second : null;
   }
@@ -280,14 +310,17 @@ export class DiskBackend implements ShareBackend {
    */
   private async placeNew(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<string> {
     const second = this.secondKindDir(kind, si);
-    if ((await this.shareNames(second)).length > 0) return second;
+    if (this.secondKindUsed[kind] && (await this.shareNames(second)).length > 0) return second;
     const primary = this.primaryDir(si);
+    // An empty or missing folder (every new storage index) is ours without opening anything.
+    const names = await this.shareNames(primary);
+    if (names.length === 0) return primary;
     const isOther = async (n: ShareNum) => {
       const k = await this.kindOf(path.join(primary, String(n)));
       return k !== null && k !== kind;
     };
-    if (await isOther(sh)) return second;
-    const other = (await this.shareNames(primary)).find((n) => n !== sh);
+    if (names.includes(sh) && (await isOther(sh))) return second;
+    const other = names.find((n) => n !== sh);
     return other !== undefined && (await isOther(other)) ? second : primary;
   }
 
@@ -301,14 +334,17 @@ export class DiskBackend implements ShareBackend {
     const tmp = path.join(this.incomingDir, name);
     const statePath = tmp + STATE_SUFFIX;
     // A new one is created by its first write ('wx+'): until then the upload holds no file at all.
-    const file = new DiskFile(this.handles, tmp, 'rw', exists ? undefined : 'wx+');
+    const file = new DiskFile(this.handles, tmp, 'rw', exists ? undefined : 'wx+', this.onWrite);
     let done = false;
+    // Whether a state file may exist: most uploads finish before their first checkpoint,
+    // and removing a state that is not there costs a few calls per share.
+    let stated = exists;
     return {
       file,
       commit: async (seal) => {
         if (done) throw new Error('share already committed or discarded');
         // Tahoe's container, leases inside (where a Tahoe node reading this folder looks).
-        await sealContainer(file, seal.dataLength, seal.leases);
+        await sealContainer(file, seal.dataLength, seal.leases, seal.data);
         done = true;
         await file.sync();
         await this.handles.forget(tmp);
@@ -327,18 +363,19 @@ export class DiskBackend implements ShareBackend {
         }
         await this.syncDir(dir);
         // A state left by a crash here has no data beside it and is deleted at start.
-        await fs.rm(statePath, { force: true });
+        if (stated) await fs.rm(statePath, { force: true });
       },
       discard: async () => {
         if (done) return;
         done = true;
         await this.handles.forget(tmp);
         // State first: data without a state is deleted at start, never handed back.
-        await fs.rm(statePath, { force: true });
+        if (stated) await fs.rm(statePath, { force: true });
         await fs.rm(tmp, { force: true });
       },
       checkpoint: async (state) => {
         if (done) throw new Error('share already committed or discarded');
+        stated = true;
         await file.sync();
         const head = Buffer.alloc(STATE_MAGIC.length + 4);
         STATE_MAGIC.copy(head);
@@ -452,6 +489,8 @@ export class DiskBackend implements ShareBackend {
 
   /** Makes `dir` and any missing parents, fsyncing each parent whose listing changed. */
   private async mkdirDurably(dir: string): Promise<void> {
+    for (const kind of ['immutable', 'mutable'] as const)
+      if (dir.startsWith(path.join(this.secondDir, kind) + path.sep)) this.secondKindUsed[kind] = true;
     const first = await fs.mkdir(dir, { recursive: true });
     if (first === undefined) return;
     for (let d = dir; ; d = path.dirname(d)) {
@@ -485,6 +524,8 @@ class DiskFile implements ShareFile {
     private readonly mode: HandleMode,
     /** Flags for the first open (creating the file); later opens reopen it. */
     private createFlags?: string | number,
+    /** Told the bytes of each write (the backend's free-space estimate). */
+    private readonly onWrite?: (bytes: number) => void,
   ) {}
 
   private use<T>(fn: (h: fs.FileHandle) => Promise<T>): Promise<T> {
@@ -523,6 +564,7 @@ class DiskFile implements ShareFile {
         const { bytesWritten } = await h.write(data, done, data.length - done, position + done);
         done += bytesWritten;
       }
+      this.onWrite?.(data.length);
     });
   }
 

@@ -199,8 +199,9 @@ export class MemoryBackend implements ShareBackend {
     let done = false;
     return {
       file,
-      commit: async ({ dataLength, leases }) => {
+      commit: async ({ dataLength, leases, data }) => {
         if (done) throw new Error('share already committed or discarded');
+        if (data) await file.write(IMMUTABLE_HEADER_BYTES, data);
         // Kept as an object store keeps it: the container up to its data, and the leases apart.
         await file.write(0, encodeImmutableHeader(dataLength, leases.length));
         await file.truncate(IMMUTABLE_HEADER_BYTES + dataLength);

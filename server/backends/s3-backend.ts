@@ -520,6 +520,7 @@ export class S3Backend implements ShareBackend {
   private async commitSpool(si: StorageIndex, sh: ShareNum, file: SpoolFile, seal: ShareSeal): Promise<void> {
     // The data object is the container up to its leases; the header goes at its head.
     const header = encodeImmutableHeader(seal.dataLength, seal.leases.length);
+    if (seal.data) await file.write(IMMUTABLE_HEADER_BYTES, seal.data);
     await file.write(0, header);
     const dataEnd = IMMUTABLE_HEADER_BYTES + seal.dataLength;
     const leases = encodeImmutableLeases(seal.leases);

@@ -74,7 +74,7 @@ describe('immutable shares', () => {
     const s = secrets();
     const data = bigRandom(3 * 1024 * 1024 + 123); // spans several frames
     const r = await conn.allocateBuckets(si, s, [sh(0), sh(3)], data.length);
-    expect(r).toEqual({ alreadyHave: [], allocated: [0, 3] });
+    expect(r).toEqual({ alreadyHave: [], allocated: [0, 3], held: [] });
     // Nothing is visible before close.
     expect(await conn.listShares(si)).toEqual([]);
     await Promise.all([
@@ -93,6 +93,23 @@ describe('immutable shares', () => {
     const again = await conn.allocateBuckets(si, secrets(), [sh(0), sh(1)], data.length);
     expect(again.alreadyHave).toEqual([0]);
     expect(again.allocated).toEqual([1]);
+    // What it holds, asked for or not (Tahoe's alreadygot): a client need not list first.
+    expect(again.held).toEqual([0, 3]);
+  });
+
+  it('a write that closes: one request, and the share is listed and readable when it answers', async () => {
+    const si = newSI();
+    const s = secrets();
+    const data = rand(40_000);
+    await conn.allocateBuckets(si, s, [sh(2)], data.length);
+    // The server says it can (its hello answer); the connection then sends one request.
+    expect(conn.writeShareAndClose).toBeDefined();
+    await conn.writeShareAndClose!(si, sh(2), s.upload, 0, data);
+    expect(await conn.listShares(si)).toEqual([2]);
+    expectBytesEqual(await conn.readShare(si, sh(2), 0, data.length), data);
+    expect((await immutableLeasesOnDisk(si, 2)).map((l) => l.renewHash)).toEqual([hashLeaseSecret(s.renew)]);
+    // Closed: the bucket is gone, as after a close.
+    await expect(conn.closeShare(si, sh(2), s.upload)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('allows identical rewrites and refuses conflicting ones', async () => {

@@ -41,6 +41,7 @@ describe('requests', () => {
       ['version', {}],
       ['allocate', { si, renew: bytes(32), cancel: bytes(32), upload, shares: [0, 5, 255], size: 1234 }],
       ['write', { si, sh: 3, upload, offset: 99, data: bytes(1000) }],
+      ['write', { si, sh: 3, upload, offset: 0, data: bytes(10), close: true }],
       ['close', { si, sh: 3, upload }],
       ['abort', { si, sh: 3, upload }],
       ['list', { si }],
@@ -118,6 +119,24 @@ describe('requests', () => {
       badRequest(encode({ i: 9, o: 'write', a: { si, sh: 0, upload: bytes(20), offset: 0, data: 'text' } }))
         .message,
     ).toMatch(/byte string/);
+    expect(
+      badRequest(
+        encode({
+          i: 9,
+          o: 'write',
+          a: { si, sh: 0, upload: bytes(20), offset: 0, data: bytes(1), close: 1 },
+        }),
+      ).message,
+    ).toMatch(/true or false/);
+    // close: false is a plain write.
+    const plain = decodeRequest(
+      encode({
+        i: 9,
+        o: 'write',
+        a: { si, sh: 0, upload: bytes(20), offset: 0, data: bytes(1), close: false },
+      }),
+    );
+    expect(plain.op === 'write' && plain.args.close).toBe(undefined);
   });
 
   it('rejects frames without a usable id with id 0', () => {

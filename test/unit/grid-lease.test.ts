@@ -5,7 +5,9 @@ import {
   fileLeaseSecrets,
   leaseSecretsFor,
   parseClientSecret,
+  serverSecrets,
   uploadSecretFor,
+  fileSecrets,
 } from '../../core/grid/lease.ts';
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
 import { equalBytes } from '../../core/primitives/bytes.ts';
@@ -62,5 +64,24 @@ describe('upload secrets', () => {
     const lease = leaseSecretsFor(c1, si1, s1);
     expect(equalBytes(lease.renew, u) || equalBytes(lease.cancel, u)).toBe(false);
     expect(() => uploadSecretFor(new Uint8Array(16), si1, s1)).toThrow(InputError);
+  });
+});
+
+describe('per-file secrets bound per server', () => {
+  it('give what leaseSecretsFor and uploadSecretFor give, whichever client secret came last', () => {
+    const si = asStorageIndex(new Uint8Array(16).fill(7));
+    const server = generateKeyPair().serverId;
+    const a = new Uint8Array(32).fill(3);
+    const b = new Uint8Array(32).fill(4);
+    for (const secret of [a, b, a, b]) {
+      const got = serverSecrets(fileSecrets(secret, si), server);
+      const lease = leaseSecretsFor(secret, si, server);
+      expect(equalBytes(got.renew, lease.renew)).toBe(true);
+      expect(equalBytes(got.cancel, lease.cancel)).toBe(true);
+      expect(equalBytes(got.upload, uploadSecretFor(secret, si, server))).toBe(true);
+    }
+    const renewA = serverSecrets(fileSecrets(a, si), server).renew;
+    a[0] ^= 1; // a caller reusing its buffer must not leave stale secrets behind
+    expect(equalBytes(serverSecrets(fileSecrets(a, si), server).renew, renewA)).toBe(false);
   });
 });

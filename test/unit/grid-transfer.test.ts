@@ -76,6 +76,42 @@ async function sharesOn(servers: readonly StorageServerApi[], cap: ChkCap): Prom
 }
 
 describe('grid upload and download (in-process servers on disk)', () => {
+  it('sends each share of a small file with its close (one request a share), lists no server first, and it reads back', async () => {
+    grid = await startGrid(10);
+    const calls = { writeAndClose: 0, write: 0, close: 0, list: 0 };
+    // The real connections, counted.
+    const counted = grid.connections.map(
+      (c) =>
+        new Proxy(c, {
+          get(target, prop) {
+            const v = Reflect.get(target, prop);
+            if (typeof v !== 'function') return v;
+            return (...a: unknown[]) => {
+              if (prop === 'writeShareAndClose') calls.writeAndClose++;
+              if (prop === 'writeShare') calls.write++;
+              if (prop === 'closeShare') calls.close++;
+              if (prop === 'listShares') calls.list++;
+              return v.apply(target, a);
+            };
+          },
+        }),
+    );
+    const data = pattern(5_000, 41); // one segment: every share is one batch
+    const r = await uploadImmutable(bytesSource(data), uploadOpts(counted));
+    // Nor were the servers listed first: their allocate answers say what they hold.
+    expect(calls).toEqual({ writeAndClose: 10, write: 0, close: 0, list: 0 });
+    expect((await sharesOn(grid.connections, r.cap as ChkCap)).flat().sort((a, b) => a - b)).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
+    expect(equalBytes(await download(r.cap as ChkCap, grid.connections), data)).toBe(true);
+    // A file of many batches per share keeps the writes and closes apart.
+    const big = pattern(200_000, 42);
+    Object.assign(calls, { writeAndClose: 0, write: 0, close: 0, list: 0 });
+    const r2 = await uploadImmutable(bytesSource(big), uploadOpts(counted));
+    expect(calls.writeAndClose).toBe(0);
+    expect(calls.close).toBe(10);
+    expect(equalBytes(await download(r2.cap as ChkCap, grid.connections), big)).toBe(true);
+  });
   it('spreads (3,7,10) over 10 servers one share each, with the same cap as a local encode', async () => {
     grid = await startGrid(10);
     const data = pattern(300_000);

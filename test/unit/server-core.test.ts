@@ -38,6 +38,58 @@ async function makeServer(now: () => number) {
 }
 
 describe('StorageServer', () => {
+  it('a write that closes (one request) leaves the same container bytes as write then close', async () => {
+    const t = 1_700_000_000_000;
+    const { dir, server, conn } = await makeServer(() => t);
+    const s = { renew: rand(32), cancel: rand(32), upload: rand(32) };
+    const data = rand(12_345);
+    const sh = asShareNum(3);
+    const file = (si: Uint8Array) => {
+      const b = base32Encode(si);
+      return fs.readFile(path.join(dir, 'storage', 'shares', b.slice(0, 2), b, '3'));
+    };
+    const apart = asStorageIndex(rand(16));
+    await server.allocate({ si: apart, ...s, shares: [sh], size: data.length }, conn);
+    await server.write({ si: apart, sh, upload: s.upload, offset: 0, data }, conn);
+    await server.close({ si: apart, sh, upload: s.upload }, conn);
+    const together = asStorageIndex(rand(16));
+    await server.allocate({ si: together, ...s, shares: [sh], size: data.length }, conn);
+    await server.writeAndClose({ si: together, sh, upload: s.upload, offset: 0, data, close: true }, conn);
+    expect(await file(together)).toEqual(await file(apart));
+    expect(await server.listImmutable(together)).toEqual([3]);
+    expect(server.uploadCounts()).toMatchObject({ inProgress: 0, bookedBytes: 0 });
+    // The bucket is gone: writing or closing it again finds nothing.
+    await expect(
+      server.writeAndClose({ si: together, sh, upload: s.upload, offset: 0, data, close: true }, conn),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('a write that closes after earlier writes checks them and closes; a wrong secret or a gap is refused', async () => {
+    const { server, conn } = await makeServer(() => 1_700_000_000_000);
+    const s = { renew: rand(32), cancel: rand(32), upload: rand(32) };
+    const data = rand(3000);
+    const sh = asShareNum(0);
+    const si = asStorageIndex(rand(16));
+    await server.allocate({ si, ...s, shares: [sh], size: 3000 }, conn);
+    await expect(
+      server.writeAndClose({ si, sh, upload: rand(32), offset: 0, data, close: true }, conn),
+    ).rejects.toMatchObject({ code: 'BAD_SECRET' });
+    await expect(
+      server.writeAndClose(
+        { si, sh, upload: s.upload, offset: 10, data: data.subarray(10), close: true },
+        conn,
+      ),
+    ).rejects.toMatchObject({ code: 'BAD_REQUEST' }); // bytes 0..10 missing: not closed
+    expect(await server.listImmutable(si)).toEqual([]);
+    await server.writeAndClose(
+      { si, sh, upload: s.upload, offset: 0, data: data.subarray(0, 10), close: true },
+      conn,
+    );
+    expect(await server.listImmutable(si)).toEqual([0]);
+    const got = await server.readImmutable({ si, sh, offset: 0, length: 3000 });
+    expect(got).toEqual(data);
+  });
+
   it('writes Tahoe v2 immutable containers with hashed lease secrets and a 31-day lease', async () => {
     const t = 1_700_000_000_000;
     const { dir, server, conn } = await makeServer(() => t);
