@@ -174,6 +174,20 @@ function recording(conn: StorageConnection, killAt: number, kill: () => Promise<
           return p;
         };
       }
+      if (prop === 'writeShareAndClose') {
+        // A share sent whole with its close (servers with 'write-close'): a write and a close.
+        return async (...a: Parameters<NonNullable<StorageConnection['writeShareAndClose']>>) => {
+          if (hold) return held();
+          const [si, sh, , offset, data] = a;
+          const s = immutable.get(key(si, sh))!;
+          s.writes.push({ offset, data: data.slice() });
+          s.closeSent = true;
+          const p = target.writeShareAndClose!(...a);
+          count(data.length + 64 * 1024);
+          await p;
+          s.closed = true;
+        };
+      }
       if (prop === 'closeShare') {
         return async (...a: Parameters<StorageConnection['closeShare']>) => {
           if (hold) return held();
