@@ -37,6 +37,7 @@ import type {
   ShareFile,
 } from './backend.ts';
 import { readContainerLeases, sealContainer, writeContainerLeases } from './container-leases.ts';
+import { readFullyAt } from './read-fully.ts';
 import { containerKind, type ShareKind } from '../containers.ts';
 import { defaultHandleBudget, HandleBudget, type HandleMode } from '../handle-budget.ts';
 
@@ -546,15 +547,7 @@ class DiskFile implements ShareFile {
   }
 
   readInto(position: number, target: Uint8Array): Promise<number> {
-    return this.use(async (h) => {
-      let got = 0;
-      while (got < target.length) {
-        const { bytesRead } = await h.read(target, got, target.length - got, position + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return got;
-    });
+    return this.use((h) => readFullyAt(h, target, position));
   }
 
   write(position: number, data: Uint8Array): Promise<void> {

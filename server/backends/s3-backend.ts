@@ -65,6 +65,7 @@ import type {
   ShareSeal,
 } from './backend.ts';
 import { StitchedImmutableFile } from './stitched-immutable.ts';
+import { readFullyAt } from './read-fully.ts';
 
 /** Free bytes reported without a quota (a petabyte: an object store has no meaningful figure). */
 export const UNBOUNDED_FREE_BYTES = 2 ** 50;
@@ -714,14 +715,7 @@ class SpoolFile implements ShareFile {
   }
 
   async readInto(position: number, target: Uint8Array): Promise<number> {
-    const h = await this.open();
-    let got = 0;
-    while (got < target.length) {
-      const { bytesRead } = await h.read(target, got, target.length - got, position + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return got;
+    return readFullyAt(await this.open(), target, position);
   }
 
   async write(position: number, data: Uint8Array): Promise<void> {
