@@ -530,9 +530,8 @@ describe('what a mutable write costs', () => {
       `bytes written per 64 KiB append: ${small} at a 128 KiB share, ${large} at an 8 MiB share ` +
         `(${(large / chunk).toFixed(3)}× the bytes appended)`,
     );
-    // An append goes to the share once (the journal keeps its extent and hash, not its
-    // bytes), plus the journal and a few header and lease bytes.
-    expect(small).toBeLessThan(chunk + 1024);
+    // Journal + the data in place + a few header and lease bytes: about twice the write.
+    expect(small).toBeLessThan(2 * chunk + 1024);
     expect(large).toBeLessThanOrEqual(small + 64);
 
     // A lease on the 8 MiB share costs a few hundred bytes, not a copy of it: in a header
@@ -658,12 +657,9 @@ describe('a crash while a mutable write is applied', () => {
       expect(await fs.readdir(path.join(dir, 'storage', 'journal'))).toEqual([]);
       await again.stop();
     }
-    // Stopped before the journal and the appends it names (bytes past a share's old end,
-    // kept out of the journal) were stored: old; after: new. Never a mix, though the files
-    // on disk were half changed at many of these points.
-    const olds = outcomes.indexOf('B');
-    expect(olds).toBeGreaterThan(1); // the journal, then the appends: both before any B
-    expect(outcomes).toEqual([...Array(olds).fill('A'), ...Array(steps - olds).fill('B')]);
+    // Stopped before the journal was stored: old; after: new. Never a mix, though the
+    // files on disk were half changed at many of these points.
+    expect(outcomes).toEqual(['A', ...Array(steps - 1).fill('B')]);
     expect(mixedOnDisk).toBeGreaterThan(5);
   });
 
