@@ -43,7 +43,6 @@ export class AnnouncementBook {
   private readonly links = new Map<ServerId, Heard>();
   private readonly list = new EncodedServerList();
   private readonly listeners = new Set<(signed: SignedAnnouncement, ann: Announcement) => void>();
-  private readonly listListeners = new Set<() => void>();
   private readonly changeListeners = new Set<
     (id: ServerId, signed: SignedAnnouncement | undefined) => void
   >();
@@ -65,7 +64,6 @@ export class AnnouncementBook {
         this.links.delete(id);
       }
       for (const fn of this.changeListeners) fn(id, entry?.signed);
-      for (const fn of this.listListeners) fn();
     });
   }
 
@@ -122,13 +120,10 @@ export class AnnouncementBook {
     return () => this.listeners.delete(fn);
   }
 
-  /** Called whenever the list changes (a server taken, renewed or forgotten). */
-  onListChanged(fn: () => void): () => void {
-    this.listListeners.add(fn);
-    return () => this.listListeners.delete(fn);
-  }
-
-  /** Called with the server whose entry changed, and its announcement now (undefined: forgotten). */
+  /**
+   * Called whenever the list changes (a server taken, renewed or forgotten), with that
+   * server and its announcement now (undefined: forgotten).
+   */
   onChange(fn: (id: ServerId, signed: SignedAnnouncement | undefined) => void): () => void {
     this.changeListeners.add(fn);
     return () => this.changeListeners.delete(fn);

@@ -97,7 +97,7 @@ export class Gossip {
       stallMs: DEFAULT_RELAY_LIMITS.subscriberStallMs,
       dropGraceMs: DEFAULT_RELAY_LIMITS.dropGraceMs,
     });
-    this.book.onListChanged(() => this.subscribers.changed());
+    this.book.onChange(() => this.subscribers.changed());
     this.book.onAccepted((signed, ann) => {
       this.pending.set(ann.serverId, signed);
       this.schedulePush();
