@@ -42,6 +42,13 @@ const READ_ATTEMPTS = 6;
 /** How many times modify() re-reads and re-applies after a conflicting write. */
 const MODIFY_ATTEMPTS = 6;
 
+/** A version we published that collided yet came out as the one readers get. */
+interface OurVersion {
+  data: Uint8Array;
+  seqnum: number;
+  rootHash: Uint8Array;
+}
+
 interface Signing {
   privateKey: Pkcs8Der;
   publicKey: SpkiDer;
@@ -264,12 +271,21 @@ export class MutableNode implements MutableFileNode {
     const readKey = this.#requireReadKey();
     // Set when our last attempt collided but came out as the version readers get: its bytes
     // are published again as a whole new version instead of applying `fn` a second time.
-    let ours: Uint8Array | null = null;
+    let ours = null as OurVersion | null;
     for (let attempt = 1; ; attempt++) {
       const map = await this.servermap();
-      let next: Uint8Array | null = ours;
+      const version = this.#newest(map);
+      // Only while readers still get our version: once another writer has published over it
+      // (it may have judged its own colliding version the winner, then lost to ours, and
+      // gone on), republishing our bytes would drop its change; `fn` goes onto theirs instead.
+      if (
+        ours &&
+        !(version.prefix.seqnum === ours.seqnum && equalBytes(version.prefix.rootHash, ours.rootHash))
+      ) {
+        ours = null;
+      }
+      let next: Uint8Array | null = ours === null ? null : ours.data;
       if (next === null) {
-        const version = this.#newest(map);
         const current = await this.#readVersion(version, readKey);
         next = await fn(current);
         if (next === null) {
@@ -288,12 +304,13 @@ export class MutableNode implements MutableFileNode {
         // Some of our shares may have landed: if readers now get our version, our change is
         // in; make it whole rather than apply it twice. Otherwise apply it to theirs.
         const after = (await this.servermap()).newestRecoverable();
+        const tried = err.attempted;
         const won =
           after !== undefined &&
-          err.attempted !== undefined &&
-          after.prefix.seqnum === err.attempted.seqnum &&
-          equalBytes(after.prefix.rootHash, err.attempted.rootHash);
-        ours = won ? next : null;
+          tried !== undefined &&
+          after.prefix.seqnum === tried.seqnum &&
+          equalBytes(after.prefix.rootHash, tried.rootHash);
+        ours = won && tried ? { data: next, ...tried } : null;
         // Both writers retrying at once would collide again: wait a random, growing while.
         await new Promise((r) => setTimeout(r, Math.random() * 50 * 2 ** attempt));
       }
