@@ -201,3 +201,31 @@ function diffPatches(offset: number, before: Uint8Array, after: Uint8Array): Pat
   }
   return out;
 }
+
+/**
+ * `patches` cut at `fileSize`: the bytes before it (`journaled`), which readers may see, and
+ * those at or past it (`beyondEnd`), which no reader looks at (a container is read by its
+ * header's lengths and its extra-lease count, never to the end of the file). The second part
+ * may be written and made durable before the journal, so a journal need not carry the data a
+ * write appends: a crash before the journal is stored leaves the slot as it was, with bytes
+ * past its end that the next change cuts (its plan's `size`). The two parts never overlap, so
+ * each keeps the order of `patches` among its own bytes and the result is the same.
+ */
+export function splitAtEnd(
+  patches: readonly Patch[],
+  fileSize: number,
+): { journaled: Patch[]; beyondEnd: Patch[] } {
+  const journaled: Patch[] = [];
+  const beyondEnd: Patch[] = [];
+  for (const p of patches) {
+    const end = p.offset + p.data.length;
+    if (end <= fileSize) journaled.push(p);
+    else if (p.offset >= fileSize) beyondEnd.push(p);
+    else {
+      const cut = fileSize - p.offset;
+      journaled.push({ offset: p.offset, data: p.data.subarray(0, cut) });
+      beyondEnd.push({ offset: fileSize, data: p.data.subarray(cut) });
+    }
+  }
+  return { journaled, beyondEnd };
+}

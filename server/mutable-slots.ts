@@ -11,6 +11,7 @@
  * Changes hold the slot's exclusive lock; reads hold it shared, so no read sees a change
  * half applied.
  */
+import { createHash } from 'node:crypto';
 import { equalBytes } from '../core/primitives/bytes.ts';
 import type { ReadArgs, ReadTestWriteArgs } from '../core/protocol/frames.ts';
 import * as L from '../core/protocol/limits.ts';
@@ -25,10 +26,10 @@ import {
   MUTABLE_LEASE_BYTES,
 } from './containers.ts';
 import { type CrawlCounts, type ExpiryPolicy, judgeShare, tally, zeroCounts } from './expiry.ts';
-import { decodeJournal, encodeJournal, type JournalOp } from './journal.ts';
+import { appendOf, decodeJournal, encodeJournal, type JournalOp } from './journal.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
-import { planSlotChange, type SlotState, slotState } from './mutable-plan.ts';
+import { planSlotChange, type SlotState, slotState, splitAtEnd } from './mutable-plan.ts';
 import { siKey, siPrefix } from './si.ts';
 import type { SpaceLedger } from './space.ts';
 
@@ -65,6 +66,13 @@ export class MutableSlots {
         await this.o.backend.removeJournal(j.si);
         continue;
       }
+      if (!(await this.appendsComplete(j.si, ops))) {
+        // Stopped before its appends were durable, so before anything readers see changed.
+        await this.undoAppends(j.si, ops);
+        this.o.log(`undid an unfinished change to si=${siPrefix(j.si)} (its appends were incomplete)`);
+        await this.o.backend.removeJournal(j.si);
+        continue;
+      }
       this.unsettled.set(siKey(j.si), { si: j.si, ops });
       try {
         await this.o.locks.run(siKey(j.si), () => this.settle(j.si));
@@ -74,6 +82,34 @@ export class MutableSlots {
         // rest: it stays unsettled, and every use of it tries again.
         this.o.log(`cannot replay the journal of si=${siPrefix(j.si)} yet: ${(err as Error).message}`);
       }
+    }
+  }
+
+  /** Whether every append a journal read back from disk names is on the shares whole. */
+  private async appendsComplete(si: StorageIndex, ops: JournalOp[]): Promise<boolean> {
+    for (const op of ops) {
+      if (op.kind === 'delete' || !op.append) continue;
+      const f = await this.o.backend.openShare('mutable', si, op.sh, false);
+      if (!f) return false;
+      const h = createHash('sha256');
+      for (const e of op.append.extents) {
+        const b = await f.read(e.offset, e.length);
+        if (b.length !== e.length) return false;
+        h.update(b);
+      }
+      if (!equalBytes(new Uint8Array(h.digest()), op.append.hash)) return false;
+    }
+    return true;
+  }
+
+  /** Cuts each appended share back to its size before the change. */
+  private async undoAppends(si: StorageIndex, ops: JournalOp[]): Promise<void> {
+    for (const op of ops) {
+      if (op.kind === 'delete' || !op.append) continue;
+      const f = await this.o.backend.openShare('mutable', si, op.sh, true);
+      if (!f) continue;
+      await f.truncate(op.append.from);
+      await f.sync();
     }
   }
 
@@ -175,8 +211,23 @@ export class MutableSlots {
           { nodeId: this.o.nodeId, writeEnabler: a.writeEnabler },
           { writes: tw.write, newLength: tw.newLength, leases },
         );
-        ops.push({ sh, kind: cur ? 'patch' : 'create', size: plan.size, patches: plan.patches });
         growth += plan.growth;
+        if (!cur) {
+          // A new share's file does not exist until the journal says so: all of it is journaled.
+          ops.push({ sh, kind: 'create', size: plan.size, patches: plan.patches });
+          continue;
+        }
+        // What a write appends goes to the share, not through the journal (written and fsynced
+        // per call), which keeps where it goes and its hash (journal.ts): a publish's calls
+        // append most of a share, so each byte is written once instead of twice.
+        const { journaled, beyondEnd } = splitAtEnd(plan.patches, cur.state.fileSize);
+        ops.push({
+          sh,
+          kind: 'patch',
+          size: plan.size,
+          patches: journaled,
+          ...(beyondEnd.length > 0 ? { append: appendOf(cur.state.fileSize, beyondEnd) } : {}),
+        });
       }
       await this.commit(a.si, ops, growth, true);
       this.o.log(`rtw si=${siPrefix(a.si)} shares=${a.testWrite.size} ok`);
@@ -323,6 +374,15 @@ export class MutableSlots {
   }
 
   private async apply(si: StorageIndex, ops: JournalOp[]): Promise<void> {
+    // Every append durable before any byte a reader sees changes: a replay that finds one
+    // incomplete may then undo the change by cutting the shares back (appendsComplete).
+    for (const op of ops) {
+      if (op.kind === 'delete' || !op.append?.patches) continue;
+      const f = await this.o.backend.openShare('mutable', si, op.sh, true);
+      if (!f) continue; // gone: the visible part below skips it too
+      for (const p of op.append.patches) await f.write(p.offset, p.data);
+      await f.sync();
+    }
     for (const op of ops) {
       if (op.kind === 'delete') {
         await this.o.backend.deleteShare('mutable', si, op.sh);
