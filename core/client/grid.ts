@@ -39,6 +39,7 @@ import { generateRsaKeyPair } from '../primitives/rsa.ts';
 import type { MutableContext } from './context.ts';
 import { ImmutableFileNode, ImmutableVerifierNode, LiteralFileNode } from './immutable-nodes.ts';
 import { MutableNode } from './mutable-node.ts';
+import { ServerMap } from '../mutable/servermap.ts';
 import type { FileNode, MutableFileNode, WriteOptions } from './node.ts';
 
 /** The client's own secrets (CLI: files in its home; tab: IndexedDB). */
@@ -224,8 +225,10 @@ export class Grid {
     const keys = await generateRsaKeyPair();
     const cap = mutableWriteCapOf(format, keys.privateKey, keys.publicKey);
     const node = new MutableNode(cap, this.#ctx, keys);
-    // A brand-new slot holds nothing; the map still tells the publisher which servers answer.
-    await node.publish(data, await node.servermap(), opts);
+    // A brand-new slot (its storage index comes from a key made just now) holds nothing, so
+    // as in Tahoe its first version is published over an empty map, without a round of reads
+    // first: each share tests for "no share yet", and one whose server fails is placed again.
+    await node.publish(data, new ServerMap(), opts);
     return node;
   }
 
