@@ -4,8 +4,9 @@
  * in place through a write-ahead journal:
  *   plan the patches (mutable-plan.ts) → check and book the space → store the journal
  *   durably → apply the patches to each share and fsync → remove the journal.
- * A change costs the bytes it touches (twice: journal and share), whatever the share's
- * size. A crash leaves a journal that start-up replays; a change that fails half way
+ * A change costs the bytes it touches (those a reader may see twice: journal and share;
+ * appends once, journal.ts), whatever the share's size. A change that only creates one
+ * share goes to the backend whole, in one step, without a journal (createMutable). A crash leaves a journal that start-up replays; a change that fails half way
  * (I/O error) leaves the slot "unsettled": it is replayed before anyone reads it again.
  *
  * Changes hold the slot's exclusive lock; reads hold it shared, so no read sees a change
@@ -29,7 +30,7 @@ import { type CrawlCounts, type ExpiryPolicy, judgeShare, tally, zeroCounts } fr
 import { appendOf, decodeJournal, encodeJournal, type JournalOp } from './journal.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
-import { planSlotChange, type SlotState, slotState, splitAtEnd } from './mutable-plan.ts';
+import { type Patch, planSlotChange, type SlotState, slotState, splitAtEnd } from './mutable-plan.ts';
 import { siKey, siPrefix } from './si.ts';
 import type { SpaceLedger } from './space.ts';
 
@@ -347,9 +348,13 @@ export class MutableSlots {
     checkSpace = false,
   ): Promise<void> {
     if (ops.length === 0) return;
-    const journal = encodeJournal(ops);
+    // A change that only creates one share (a publish's first write to a server) is stored in
+    // one step where the backend can (after a crash: absent or whole), without a journal.
+    const create = this.o.backend.createMutable;
+    const only = ops.length === 1 && ops[0].kind === 'create' && create ? ops[0] : null;
+    const journal = only ? null : encodeJournal(ops);
     // The journal is on disk while the change is applied: it needs room too.
-    const need = checkSpace ? growth + journal.length : 0;
+    const need = checkSpace ? growth + (journal?.length ?? 0) : 0;
     const free = checkSpace ? await this.o.backend.freeBytes() : 0;
     if (!this.o.space.tryBook(free, need)) {
       throw new StorageError(
@@ -359,15 +364,19 @@ export class MutableSlots {
       );
     }
     try {
-      try {
-        await this.o.backend.writeJournal(si, journal);
-      } catch (err) {
-        // Not applied at all; whatever part of the journal reached the disk is torn.
-        await this.o.backend.removeJournal(si).catch(() => {});
-        throw err;
+      if (only?.kind === 'create' && create) {
+        await create.call(this.o.backend, si, only.sh, patchedBytes(only.size, only.patches));
+      } else if (journal) {
+        try {
+          await this.o.backend.writeJournal(si, journal);
+        } catch (err) {
+          // Not applied at all; whatever part of the journal reached the disk is torn.
+          await this.o.backend.removeJournal(si).catch(() => {});
+          throw err;
+        }
+        this.unsettled.set(siKey(si), { si, ops });
+        await this.settle(si);
       }
-      this.unsettled.set(siKey(si), { si, ops });
-      await this.settle(si);
     } finally {
       this.o.space.release(need);
     }
@@ -416,4 +425,13 @@ async function readState(f: ShareFile): Promise<SlotState> {
 function readClamped(f: ShareFile, dataLength: number, offset: number, length: number): Promise<Uint8Array> {
   if (offset >= dataLength || length === 0) return Promise.resolve(new Uint8Array(0));
   return f.read(MUTABLE_DATA_OFFSET + offset, Math.min(length, dataLength - offset));
+}
+
+/** The bytes of a file `size` long made by applying `patches` in order to an empty one. */
+function patchedBytes(size: number, patches: readonly Patch[]): Uint8Array {
+  const out = new Uint8Array(size);
+  for (const p of patches) {
+    if (p.offset < size) out.set(p.data.subarray(0, size - p.offset), p.offset);
+  }
+  return out;
 }

@@ -141,6 +141,12 @@ export interface ShareBackend {
   openShare(kind: ShareKind, si: StorageIndex, sh: ShareNum, writable: boolean): Promise<ShareFile | null>;
   /** Opens a mutable share for in-place changes, creating an empty file (durably named) if missing. */
   openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile>;
+  /**
+   * Stores a new mutable share whole in one step: after a crash it is absent or whole, never
+   * part written, so a slot change that only creates it needs no journal. Optional: without
+   * it the server journals the creation as any other change.
+   */
+  createMutable?(si: StorageIndex, sh: ShareNum, bytes: Uint8Array): Promise<void>;
   /** Starts an immutable upload (no I/O until its file is first written). */
   createPending(si: StorageIndex, sh: ShareNum): PendingShare;
   deleteShare(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<void>;

@@ -291,6 +291,47 @@ export class DiskBackend implements ShareBackend {
     return file;
   }
 
+  async createMutable(si: StorageIndex, sh: ShareNum, bytes: Uint8Array): Promise<void> {
+    // Written whole under incoming/ (a leftover there is deleted at start), then renamed in.
+    const tmp = path.join(
+      this.incomingDir,
+      `${base32Encode(si)}.${sh}.${randomBytes(8).toString('hex')}.new`,
+    );
+    await this.handles.transient(async () => {
+      const h = await fs.open(tmp, 'wx');
+      try {
+        await h.writeFile(bytes);
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+    });
+    this.onWrite(bytes.length);
+    const dir = await this.placeNew('mutable', si, sh);
+    try {
+      await this.renameIntoPlace(tmp, dir, path.join(dir, String(sh)));
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Renames a written, fsynced file to its share's name in `dir`, durably. */
+  private async renameIntoPlace(tmp: string, dir: string, finalPath: string): Promise<void> {
+    await this.handles.forget(finalPath);
+    // A concurrent delete may remove an emptied share folder: make it again and retry once.
+    for (let attempt = 0; ; attempt++) {
+      await this.mkdirDurably(dir);
+      try {
+        await fs.rename(tmp, finalPath);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw err;
+      }
+    }
+    await this.syncDir(dir);
+  }
+
   /** Where share `sh` of `kind` lives, or null. */
   private async locate(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<string | null> {
     const primary = path.join(this.primaryDir(si), String(sh));
@@ -350,19 +391,7 @@ export class DiskBackend implements ShareBackend {
         await file.sync();
         await this.handles.forget(tmp);
         const dir = await this.placeNew('immutable', si, sh);
-        const finalPath = path.join(dir, String(sh));
-        await this.handles.forget(finalPath);
-        // A concurrent delete may remove an emptied share folder: make it again and retry once.
-        for (let attempt = 0; ; attempt++) {
-          await this.mkdirDurably(dir);
-          try {
-            await fs.rename(tmp, finalPath);
-            break;
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw err;
-          }
-        }
-        await this.syncDir(dir);
+        await this.renameIntoPlace(tmp, dir, path.join(dir, String(sh)));
         // A state left by a crash here has no data beside it and is deleted at start.
         if (stated) await fs.rm(statePath, { force: true });
       },

@@ -194,6 +194,12 @@ export class MemoryBackend implements ShareBackend {
     return f.view(true);
   }
 
+  async createMutable(si: StorageIndex, sh: ShareNum, bytes: Uint8Array): Promise<void> {
+    const f = this.newFile();
+    await f.write(0, bytes);
+    this.shares.set(shareKey('mutable', si, sh), f);
+  }
+
   createPending(si: StorageIndex, sh: ShareNum): PendingShare {
     const file = this.newFile();
     let done = false;

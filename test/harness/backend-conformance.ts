@@ -166,6 +166,41 @@ export function backendConformance(
     );
 
     it(
+      'a new mutable share stored whole in one step (where the backend offers it) reads back and changes in place',
+      async () => {
+        const u = await make();
+        try {
+          const b = u.backend;
+          if (!b.createMutable) return; // optional: the server journals creations instead
+          const si = asStorageIndex(rand(16));
+          const imm = container(rand(300));
+          await commitShare(b, si, asShareNum(1), imm);
+          const body = new Uint8Array(MUTABLE_HEADER_BYTES + 5000);
+          body.set(MUTABLE_MAGIC);
+          body.set(rand(5000), MUTABLE_HEADER_BYTES);
+          await b.createMutable(si, asShareNum(1), body);
+          await b.createMutable(si, asShareNum(6), body);
+          expect(await b.listShares('mutable', si)).toEqual([1, 6]);
+          expect(await readAll(b, 'mutable', si, asShareNum(6))).toEqual(body);
+          expect(await readAll(b, 'immutable', si, asShareNum(1))).toEqual(imm);
+          const f = await b.openShare('mutable', si, asShareNum(1), true);
+          if (!f) throw new Error('share missing');
+          await f.write(MUTABLE_HEADER_BYTES, new Uint8Array([1, 2]));
+          await f.sync();
+          await f.close();
+          const back = await readAll(b, 'mutable', si, asShareNum(1));
+          expect(back?.subarray(MUTABLE_HEADER_BYTES, MUTABLE_HEADER_BYTES + 2)).toEqual(
+            new Uint8Array([1, 2]),
+          );
+          expect(back?.subarray(MUTABLE_HEADER_BYTES + 2)).toEqual(body.subarray(MUTABLE_HEADER_BYTES + 2));
+        } finally {
+          await u.close();
+        }
+      },
+      t,
+    );
+
+    it(
       'mutable shares change in place: writes past the end, truncation, reopened',
       async () => {
         const u = await make();

@@ -43,7 +43,7 @@ const rand = (n: number) => new Uint8Array(randomBytes(n));
 const sh = (n: number) => asShareNum(n);
 afterAll(() => cleanup());
 
-type Op = 'write' | 'truncate' | 'sync' | 'journal' | 'unjournal' | 'delete' | 'commit';
+type Op = 'write' | 'truncate' | 'sync' | 'journal' | 'unjournal' | 'delete' | 'commit' | 'create';
 
 /**
  * A DiskBackend whose changes pass through `before(op, bytes)` first: to count bytes
@@ -92,6 +92,10 @@ class ObservedBackend implements ShareBackend {
   };
   openOrCreateMutable: ShareBackend['openOrCreateMutable'] = async (si, n) =>
     this.file(await this.disk.openOrCreateMutable(si, n));
+  createMutable: NonNullable<ShareBackend['createMutable']> = async (si, n, bytes) => {
+    await this.before('create', bytes.length);
+    await this.disk.createMutable(si, n, bytes);
+  };
   createPending(si: StorageIndex, n: ShareNum): PendingShare {
     const p = this.disk.createPending(si, n);
     return {
