@@ -144,17 +144,8 @@ export class RequestHandler {
         return s.abort(req.args, uploads).then(() => null);
       case 'list':
         return s.listImmutable(req.args.si);
-      case 'read': {
-        // The reply frame is laid out first and the share bytes read straight into it.
-        let frame = new Uint8Array(0);
-        await s.readImmutable(req.args, (n) => {
-          const head = encodeBytesResultHead(req.id, n);
-          frame = new Uint8Array(head.length + n);
-          frame.set(head);
-          return frame.subarray(head.length);
-        });
-        return new Encoded(frame);
-      }
+      case 'read':
+        return readIntoFrame(req.id, (place) => s.readImmutable(req.args, place));
       case 'lease':
         return s.addLease(req.args).then(() => null);
       case 'corrupt':
@@ -166,9 +157,24 @@ export class RequestHandler {
       case 'mlist':
         return s.listMutable(req.args.si);
       case 'mread':
-        return s.readMutable(req.args);
+        return readIntoFrame(req.id, (place) => s.readMutable(req.args, place));
     }
   }
+}
+
+/** A read's reply: the frame is laid out first and the share bytes read straight into it. */
+async function readIntoFrame(
+  id: number,
+  read: (place: (n: number) => Uint8Array) => Promise<Uint8Array>,
+): Promise<Encoded> {
+  let frame = new Uint8Array(0);
+  await read((n) => {
+    const head = encodeBytesResultHead(id, n);
+    frame = new Uint8Array(head.length + n);
+    frame.set(head);
+    return frame.subarray(head.length);
+  });
+  return new Encoded(frame);
 }
 
 /** A reply already encoded by the operation itself. */

@@ -142,12 +142,17 @@ export class MutableSlots {
     return this.readLocked(si, () => this.o.backend.listShares('mutable', si));
   }
 
-  read(a: ReadArgs): Promise<Uint8Array> {
+  /** Reads share data; with `place`, into the view `place(n)` gives (the reply frame's body). */
+  read(a: ReadArgs, place?: (n: number) => Uint8Array): Promise<Uint8Array> {
     return this.readLocked(a.si, async () => {
       const f = await this.o.backend.openShare('mutable', a.si, a.sh, false);
       if (!f) throw new StorageError('NOT_FOUND', `no mutable share ${a.sh} of ${siPrefix(a.si)} here`);
       const h = decodeMutableHeader(await f.read(0, MUTABLE_DATA_OFFSET));
-      return readClamped(f, h.dataLength, a.offset, a.length);
+      const n = a.offset >= h.dataLength ? 0 : Math.min(a.length, h.dataLength - a.offset);
+      const target = place ? place(n) : new Uint8Array(n);
+      const got = n === 0 ? 0 : await f.readInto(MUTABLE_DATA_OFFSET + a.offset, target);
+      if (got !== n) throw new Error('mutable share is shorter than its header says');
+      return target;
     });
   }
 

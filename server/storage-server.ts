@@ -354,8 +354,9 @@ export class StorageServer {
 
   // ---- mutable ------------------------------------------------------------------------
 
-  readMutable(a: ReadArgs): Promise<Uint8Array> {
-    return this.mutable.read(a);
+  /** Reads mutable share data; `place` as for readImmutable. */
+  readMutable(a: ReadArgs, place?: (n: number) => Uint8Array): Promise<Uint8Array> {
+    return this.mutable.read(a, place);
   }
 
   /** Tahoe's slot_testv_and_readv_and_writev (tahoe-formats §7.3), all-or-nothing. */
