@@ -345,16 +345,24 @@ export class DiskBackend implements ShareBackend {
       commit: async (seal) => {
         if (done) throw new Error('share already committed or discarded');
         // Tahoe's container, leases inside (where a Tahoe node reading this folder looks).
-        await sealContainer(file, seal.dataLength, seal.leases, seal.data);
+        // A share given whole to an upload that wrote nothing yet creates its file here, in one
+        // write of exactly the container: no truncate needed.
+        await sealContainer(file, seal.dataLength, seal.leases, seal.data, file.unopened);
         done = true;
         await file.sync();
         await this.handles.forget(tmp);
-        const dir = await this.placeNew('immutable', si, sh);
+        // Most shares are the first of their storage index here: making its folder settles that
+        // the folder is new, so ours, with no listing of it. Its parents' listings are fsynced
+        // with its own after the rename (the data is durable already, so no order among them
+        // can show a partial share).
+        const primary = this.primaryDir(si);
+        const made = this.secondKindUsed.immutable ? null : await this.makeFolder(primary);
+        const dir = made ? primary : await this.placeNew('immutable', si, sh);
         const finalPath = path.join(dir, String(sh));
         await this.handles.forget(finalPath);
         // A concurrent delete may remove an emptied share folder: make it again and retry once.
         for (let attempt = 0; ; attempt++) {
-          await this.mkdirDurably(dir);
+          if (!made || attempt > 0) await this.mkdirDurably(dir);
           try {
             await fs.rename(tmp, finalPath);
             break;
@@ -362,7 +370,7 @@ export class DiskBackend implements ShareBackend {
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw err;
           }
         }
-        await this.syncDir(dir);
+        await Promise.all([dir, ...(made ?? [])].map((d) => this.syncDir(d)));
         // A state left by a crash here has no data beside it and is deleted at start.
         if (stated) await fs.rm(statePath, { force: true });
       },
@@ -490,14 +498,24 @@ export class DiskBackend implements ShareBackend {
 
   /** Makes `dir` and any missing parents, fsyncing each parent whose listing changed. */
   private async mkdirDurably(dir: string): Promise<void> {
+    for (const d of (await this.makeFolder(dir)) ?? []) await this.syncDir(d);
+  }
+
+  /**
+   * Makes `dir` and any missing parents, unsynced: null if `dir` was there already, else the
+   * folders whose listing changed (for the caller to fsync), nearest first.
+   */
+  private async makeFolder(dir: string): Promise<string[] | null> {
     for (const kind of ['immutable', 'mutable'] as const)
       if (dir.startsWith(path.join(this.secondDir, kind) + path.sep)) this.secondKindUsed[kind] = true;
     const first = await fs.mkdir(dir, { recursive: true });
-    if (first === undefined) return;
+    if (first === undefined) return null;
+    const changed: string[] = [];
     for (let d = dir; ; d = path.dirname(d)) {
-      await this.syncDir(path.dirname(d));
+      changed.push(path.dirname(d));
       if (d === first || d === path.dirname(d)) break;
     }
+    return changed;
   }
 
   private syncDir(dir: string): Promise<void> {
@@ -528,6 +546,11 @@ class DiskFile implements ShareFile {
     /** Told the bytes of each write (the backend's free-space estimate). */
     private readonly onWrite?: (bytes: number) => void,
   ) {}
+
+  /** Not opened yet: a file this one creates (its create flags) does not exist yet. */
+  get unopened(): boolean {
+    return this.createFlags !== undefined;
+  }
 
   private use<T>(fn: (h: fs.FileHandle) => Promise<T>): Promise<T> {
     return this.budget.use(this.path, this.mode, () => this.open(), fn);
