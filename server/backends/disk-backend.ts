@@ -112,6 +112,8 @@ export class DiskBackend implements ShareBackend {
    * server creates a folder there spare every share an lookup of a folder that is not there.
    */
   private readonly secondKindUsed: Record<ShareKind, boolean> = { immutable: true, mutable: true };
+  /** Folder fsyncs running, and the one queued after each (syncDir). */
+  private readonly dirSyncs = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
 
   constructor(
     readonly root: string,
@@ -518,7 +520,37 @@ export class DiskBackend implements ShareBackend {
     return changed;
   }
 
+  /**
+   * fsyncs folder `dir`, sharing the work with concurrent callers: one whose call comes while
+   * an fsync of `dir` runs waits for the next one (which starts after that one ends, so after
+   * the caller's change), and every caller waiting for that next one shares it. Shares of new
+   * storage indexes committed at once all change the folder of prefixes, for instance.
+   */
   private syncDir(dir: string): Promise<void> {
+    const at = this.dirSyncs.get(dir);
+    if (at) {
+      at.next ??= at.running.then(
+        () => this.startDirSync(dir),
+        () => this.startDirSync(dir),
+      );
+      return at.next;
+    }
+    return this.startDirSync(dir);
+  }
+
+  private startDirSync(dir: string): Promise<void> {
+    const running = this.fsyncDir(dir);
+    const entry = { running, next: null as Promise<void> | null };
+    this.dirSyncs.set(dir, entry);
+    const done = () => {
+      // A next round, if any, took the entry over when it started.
+      if (this.dirSyncs.get(dir) === entry) this.dirSyncs.delete(dir);
+    };
+    running.then(done, done);
+    return running;
+  }
+
+  private fsyncDir(dir: string): Promise<void> {
     return this.handles.transient(async () => {
       const h = await fs.open(dir, 'r');
       try {
