@@ -35,15 +35,31 @@ const corked = new WeakSet<object>();
  */
 export function corkForTurn(ws: object): void {
   // `_socket` is ws's own field (no public accessor); without it, frames go out unbatched.
-  const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-  if (!socket || corked.has(socket)) return;
+  const socket = (ws as unknown as { _socket?: CorkableSocket })._socket;
+  if (!socket) return;
+  if (corked.has(socket)) {
+    // Enough held for one system call (bulk transfers, many read replies): let it go now, so
+    // a turn holds at most this plus one frame (far below the server's limit on unread replies).
+    if (socket.writableLength >= CORK_MAX_BYTES) {
+      corked.delete(socket);
+      socket.uncork();
+    }
+    return;
+  }
   socket.cork();
   corked.add(socket);
   setImmediate(() => {
-    corked.delete(socket);
-    socket.uncork();
+    if (corked.delete(socket)) socket.uncork();
   });
 }
+
+interface CorkableSocket {
+  readonly writableLength: number;
+  cork(): void;
+  uncork(): void;
+}
+
+const CORK_MAX_BYTES = 256 * 1024;
 
 export const WebSocketImpl: WebSocketConstructor | undefined =
   NodeWebSocket as unknown as WebSocketConstructor;
