@@ -113,7 +113,28 @@ export async function openGrid(flag: string | undefined, warn: (line: string) =>
     noGrid: () => new UsageError(NO_GRID),
     cache: fileServerListCache,
     warn,
-    tools: async () => ({ backend: nodeCrypto, codec: await loadCodec() }),
-    secrets: async () => ({ lease: await clientSecret(), convergence: await convergenceSecret() }),
+    // Once per process: every file of a `cp -r` asked for them, and each ask instantiated a
+    // fresh wasm codec (~3 ms) and read both secret files again. The codec's calls are
+    // synchronous, so uploads in flight at once can share one instance.
+    tools: onceSettled(async () => ({ backend: nodeCrypto, codec: await loadCodec() })),
+    secrets: onceSettled(async () => ({
+      lease: await clientSecret(),
+      convergence: await convergenceSecret(),
+    })),
   });
+}
+
+/** `fn`'s promise, made once and shared; a failure is not kept (the next call tries again). */
+function onceSettled<T>(fn: () => Promise<T>): () => Promise<T> {
+  let held: Promise<T> | null = null;
+  return () => {
+    if (!held) {
+      const p = fn();
+      held = p;
+      p.catch(() => {
+        if (held === p) held = null;
+      });
+    }
+    return held;
+  };
 }

@@ -14,6 +14,7 @@ import { encodeError } from '../core/protocol/frames.ts';
 import { GridManagerError, readCertificate, type SignedCertificate } from '../core/protocol/grid-manager.ts';
 import { type ServerKeyPair, serverLeaseSeed } from '../core/protocol/identity.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
+import { corkForTurn } from '../core/protocol/ws-node.ts';
 import * as L from '../core/protocol/limits.ts';
 import { listenError } from '../core/protocol/listen-error.ts';
 import type { ServerId } from '../core/types.ts';
@@ -276,6 +277,7 @@ function storageApp(
               raw.close(1008, 'replies are not being read');
               return;
             }
+            corkForTurn(raw);
             raw.send(reply);
           }, raw);
           raw.once('close', () => session.close());

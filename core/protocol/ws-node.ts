@@ -17,7 +17,49 @@ class NodeWebSocket extends WebSocket {
   constructor(url: string) {
     super(url, { perMessageDeflate: false, skipUTF8Validation: true, generateMask: zeroMask });
   }
+
+  override send(...args: unknown[]): void {
+    corkForTurn(this);
+    (super.send as (...a: unknown[]) => void).apply(this, args);
+  }
 }
+
+const corked = new WeakSet<object>();
+
+/**
+ * Holds `ws`'s socket writes until this turn of the event loop is over, so that the frames
+ * sent meanwhile (the requests of several files to one server, the replies to several
+ * requests read at once) leave in one system call rather than one each: on loopback each
+ * write also runs the receiver's TCP input and wakes it. `ws` corks around each frame
+ * itself; Node counts nested corks, so its uncork leaves this one standing.
+ */
+export function corkForTurn(ws: object): void {
+  // `_socket` is ws's own field (no public accessor); without it, frames go out unbatched.
+  const socket = (ws as unknown as { _socket?: CorkableSocket })._socket;
+  if (!socket) return;
+  if (corked.has(socket)) {
+    // Enough held for one system call (bulk transfers, many read replies): let it go now, so
+    // a turn holds at most this plus one frame (far below the server's limit on unread replies).
+    if (socket.writableLength >= CORK_MAX_BYTES) {
+      corked.delete(socket);
+      socket.uncork();
+    }
+    return;
+  }
+  socket.cork();
+  corked.add(socket);
+  setImmediate(() => {
+    if (corked.delete(socket)) socket.uncork();
+  });
+}
+
+interface CorkableSocket {
+  readonly writableLength: number;
+  cork(): void;
+  uncork(): void;
+}
+
+const CORK_MAX_BYTES = 256 * 1024;
 
 export const WebSocketImpl: WebSocketConstructor | undefined =
   NodeWebSocket as unknown as WebSocketConstructor;

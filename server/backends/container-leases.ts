@@ -81,6 +81,8 @@ export async function sealContainer(
   dataLength: number,
   leases: Lease[],
   data?: Uint8Array,
+  /** The file does not exist yet (made by this write): nothing lies past the container to cut. */
+  fresh = false,
 ): Promise<void> {
   const records = encodeImmutableLeases(leases);
   const header = encodeImmutableHeader(dataLength, leases.length);
@@ -91,6 +93,7 @@ export async function sealContainer(
     container.set(data, IMMUTABLE_HEADER_BYTES);
     container.set(records, IMMUTABLE_HEADER_BYTES + dataLength);
     await f.write(0, container);
+    if (fresh) return;
   } else {
     await f.write(0, header);
     await f.write(IMMUTABLE_HEADER_BYTES + dataLength, records);

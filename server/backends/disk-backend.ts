@@ -112,6 +112,8 @@ export class DiskBackend implements ShareBackend {
    * server creates a folder there spare every share an lookup of a folder that is not there.
    */
   private readonly secondKindUsed: Record<ShareKind, boolean> = { immutable: true, mutable: true };
+  /** Folder fsyncs running, and the one queued after each (syncDir). */
+  private readonly dirSyncs = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
 
   constructor(
     readonly root: string,
@@ -307,21 +309,28 @@ export class DiskBackend implements ShareBackend {
       }
     });
     this.onWrite(bytes.length);
-    const dir = await this.placeNew('mutable', si, sh);
     try {
-      await this.renameIntoPlace(tmp, dir, path.join(dir, String(sh)));
+      await this.renameIntoPlace('mutable', si, sh, tmp);
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw err;
     }
   }
 
-  /** Renames a written, fsynced file to its share's name in `dir`, durably. */
-  private async renameIntoPlace(tmp: string, dir: string, finalPath: string): Promise<void> {
+  /** Renames a written, fsynced file to share `sh` of `kind`, durably. */
+  private async renameIntoPlace(kind: ShareKind, si: StorageIndex, sh: ShareNum, tmp: string): Promise<void> {
+    // Most shares are the first of their storage index here: making its folder settles that
+    // the folder is new, so ours, with no listing of it. Its parents' listings are fsynced
+    // with its own after the rename (the data is durable already, so no order among them
+    // can show a partial share).
+    const primary = this.primaryDir(si);
+    const made = this.secondKindUsed[kind] ? null : await this.makeFolder(primary);
+    const dir = made ? primary : await this.placeNew(kind, si, sh);
+    const finalPath = path.join(dir, String(sh));
     await this.handles.forget(finalPath);
     // A concurrent delete may remove an emptied share folder: make it again and retry once.
     for (let attempt = 0; ; attempt++) {
-      await this.mkdirDurably(dir);
+      if (!made || attempt > 0) await this.mkdirDurably(dir);
       try {
         await fs.rename(tmp, finalPath);
         break;
@@ -329,7 +338,7 @@ export class DiskBackend implements ShareBackend {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw err;
       }
     }
-    await this.syncDir(dir);
+    await Promise.all([dir, ...(made ?? [])].map((d) => this.syncDir(d)));
   }
 
   /** Where share `sh` of `kind` lives, or null. */
@@ -386,12 +395,13 @@ export class DiskBackend implements ShareBackend {
       commit: async (seal) => {
         if (done) throw new Error('share already committed or discarded');
         // Tahoe's container, leases inside (where a Tahoe node reading this folder looks).
-        await sealContainer(file, seal.dataLength, seal.leases, seal.data);
+        // A share given whole to an upload that wrote nothing yet creates its file here, in one
+        // write of exactly the container: no truncate needed.
+        await sealContainer(file, seal.dataLength, seal.leases, seal.data, file.unopened);
         done = true;
         await file.sync();
         await this.handles.forget(tmp);
-        const dir = await this.placeNew('immutable', si, sh);
-        await this.renameIntoPlace(tmp, dir, path.join(dir, String(sh)));
+        await this.renameIntoPlace('immutable', si, sh, tmp);
         // A state left by a crash here has no data beside it and is deleted at start.
         if (stated) await fs.rm(statePath, { force: true });
       },
@@ -519,17 +529,57 @@ export class DiskBackend implements ShareBackend {
 
   /** Makes `dir` and any missing parents, fsyncing each parent whose listing changed. */
   private async mkdirDurably(dir: string): Promise<void> {
+    for (const d of (await this.makeFolder(dir)) ?? []) await this.syncDir(d);
+  }
+
+  /**
+   * Makes `dir` and any missing parents, unsynced: null if `dir` was there already, else the
+   * folders whose listing changed (for the caller to fsync), nearest first.
+   */
+  private async makeFolder(dir: string): Promise<string[] | null> {
     for (const kind of ['immutable', 'mutable'] as const)
       if (dir.startsWith(path.join(this.secondDir, kind) + path.sep)) this.secondKindUsed[kind] = true;
     const first = await fs.mkdir(dir, { recursive: true });
-    if (first === undefined) return;
+    if (first === undefined) return null;
+    const changed: string[] = [];
     for (let d = dir; ; d = path.dirname(d)) {
-      await this.syncDir(path.dirname(d));
+      changed.push(path.dirname(d));
       if (d === first || d === path.dirname(d)) break;
     }
+    return changed;
   }
 
+  /**
+   * fsyncs folder `dir`, sharing the work with concurrent callers: one whose call comes while
+   * an fsync of `dir` runs waits for the next one (which starts after that one ends, so after
+   * the caller's change), and every caller waiting for that next one shares it. Shares of new
+   * storage indexes committed at once all change the folder of prefixes, for instance.
+   */
   private syncDir(dir: string): Promise<void> {
+    const at = this.dirSyncs.get(dir);
+    if (at) {
+      at.next ??= at.running.then(
+        () => this.startDirSync(dir),
+        () => this.startDirSync(dir),
+      );
+      return at.next;
+    }
+    return this.startDirSync(dir);
+  }
+
+  private startDirSync(dir: string): Promise<void> {
+    const running = this.fsyncDir(dir);
+    const entry = { running, next: null as Promise<void> | null };
+    this.dirSyncs.set(dir, entry);
+    const done = () => {
+      // A next round, if any, took the entry over when it started.
+      if (this.dirSyncs.get(dir) === entry) this.dirSyncs.delete(dir);
+    };
+    running.then(done, done);
+    return running;
+  }
+
+  private fsyncDir(dir: string): Promise<void> {
     return this.handles.transient(async () => {
       const h = await fs.open(dir, 'r');
       try {
@@ -557,6 +607,11 @@ class DiskFile implements ShareFile {
     /** Told the bytes of each write (the backend's free-space estimate). */
     private readonly onWrite?: (bytes: number) => void,
   ) {}
+
+  /** Not opened yet: a file this one creates (its create flags) does not exist yet. */
+  get unopened(): boolean {
+    return this.createFlags !== undefined;
+  }
 
   private use<T>(fn: (h: fs.FileHandle) => Promise<T>): Promise<T> {
     return this.budget.use(this.path, this.mode, () => this.open(), fn);

@@ -116,6 +116,36 @@ export function backendConformance(
     );
 
     it(
+      'shares committed at once (new storage indexes, given whole or written first) each read back as their container',
+      async () => {
+        const u = await make();
+        try {
+          const b = u.backend;
+          const made = Array.from({ length: 12 }, (_, i) => ({
+            si: asStorageIndex(rand(16)),
+            sh: asShareNum(i % 4),
+            bytes: container(rand(1000 + i * 997)),
+            whole: i % 2 === 0,
+          }));
+          await Promise.all(
+            made.map(async (m) => {
+              if (!m.whole) return commitShare(b, m.si, m.sh, m.bytes);
+              const { data, seal } = parts(m.bytes);
+              await b.createPending(m.si, m.sh).commit({ ...seal, data });
+            }),
+          );
+          for (const m of made) {
+            expect(await b.listShares('immutable', m.si)).toEqual([m.sh]);
+            expect(await readAll(b, 'immutable', m.si, m.sh)).toEqual(m.bytes);
+          }
+        } finally {
+          await u.close();
+        }
+      },
+      t,
+    );
+
+    it(
       'a discarded upload leaves nothing; a deleted share is gone',
       async () => {
         const u = await make();
