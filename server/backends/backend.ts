@@ -141,8 +141,11 @@ export interface ShareBackend {
   openShare(kind: ShareKind, si: StorageIndex, sh: ShareNum, writable: boolean): Promise<ShareFile | null>;
   /** Opens a mutable share for in-place changes, creating an empty file (durably named) if missing. */
   openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile>;
-  /** Starts an immutable upload (no I/O until its file is first written). */
-  createPending(si: StorageIndex, sh: ShareNum): PendingShare;
+  /**
+   * Starts an immutable upload (no I/O until its file is first written). `size`: the data
+   * bytes allocated, when known (a backend may send the share on as it is written).
+   */
+  createPending(si: StorageIndex, sh: ShareNum, size?: number): PendingShare;
   deleteShare(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<void>;
 
   /** Stores the journal of a change to the mutable slot `si` (one per slot), durably, before it is applied. */
