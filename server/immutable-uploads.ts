@@ -197,7 +197,7 @@ export class ImmutableUploads {
           sh,
           upload: a.upload.slice(),
           size: a.size,
-          pending: parked?.pending ?? this.backend.createPending(a.si, sh),
+          pending: parked?.pending ?? this.backend.createPending(a.si, sh, a.size),
           written: parked ? parked.ranges.map(([x, y]): Range => [x, y]) : [],
           lastActive: now,
           queue: Promise.resolve(),

@@ -147,8 +147,12 @@ export interface ShareBackend {
    * it the server journals the creation as any other change.
    */
   createMutable?(si: StorageIndex, sh: ShareNum, bytes: Uint8Array): Promise<void>;
-  /** Starts an immutable upload (no I/O until its file is first written). */
-  createPending(si: StorageIndex, sh: ShareNum): PendingShare;
+  /**
+   * Starts an immutable upload (no I/O until its file is first written). `size`: the data
+   * bytes allocated, when known (a backend may send the share on as it is written).
+   */
+  createPending(si: StorageIndex, sh: ShareNum, size?: number): PendingShare;
+
   deleteShare(kind: ShareKind, si: StorageIndex, sh: ShareNum): Promise<void>;
 
   /** Stores the journal of a change to the mutable slot `si` (one per slot), durably, before it is applied. */

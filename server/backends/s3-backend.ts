@@ -18,9 +18,14 @@
  * refused rather than overwritten.
  *
  * Uploads in progress are spooled to local files (clients write buckets at any offset;
- * objects are written once): commit streams the spool to the store, in parts when large.
- * Unfinished uploads are parked in the spool while the server runs, but not kept across a
- * restart: recoverUploads empties the spool and hands back none.
+ * objects are written once). A large share's multipart parts go to the store as soon as
+ * the spool holds each whole (s3-parts.ts), so commit only completes the object; a share
+ * under a part is sent at commit, in one PUT. Unfinished uploads are
+ * parked in the spool while the server runs, but not kept across a restart: recoverUploads
+ * empties the spool, aborts the multipart uploads left in the store, and hands back none.
+ *
+ * Small reads of committed shares go through a cache of aligned 1 MiB blocks
+ * (block-cache.ts): a download's reads of a segment's block each cost no GET of their own.
  *
  * Space: with a quota, free bytes are the quota less the bytes stored under P (summed at
  * start, then kept up to date); without one, the store is taken to be unbounded.
@@ -31,10 +36,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  ListMultipartUploadsCommand,
+  type ListMultipartUploadsCommandOutput,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
@@ -64,13 +72,26 @@ import type {
   ShareFile,
   ShareSeal,
 } from './backend.ts';
-import { StitchedImmutableFile } from './stitched-immutable.ts';
+import { BlockCache } from './block-cache.ts';
 import { readFullyAt } from './read-fully.ts';
+import { PartSlots, STREAM_PART_BYTES, StreamedUpload } from './s3-parts.ts';
+import { StitchedImmutableFile } from './stitched-immutable.ts';
 
 /** Free bytes reported without a quota (a petabyte: an object store has no meaningful figure). */
 export const UNBOUNDED_FREE_BYTES = 2 ** 50;
 /** Multipart part size for committed shares; a share smaller than one part is one PUT. */
-export const PART_BYTES = 8 * 2 ** 20;
+export const PART_BYTES = STREAM_PART_BYTES;
+/** Blocks that small reads of committed shares go through (see block-cache.ts). */
+export const READ_BLOCK_BYTES = 2 ** 20;
+/**
+ * Reads of at least this go straight to the store: at 512 KiB, reads through 1 and 4 MiB
+ * blocks measured 0.37x and 0.51x the SDK's ranged GETs, straight ones 0.63-0.69x (bench:server).
+ */
+const DIRECT_READ_BYTES = 256 * 2 ** 10;
+/** Bytes of blocks kept for reads. */
+const READ_CACHE_BYTES = 32 * 2 ** 20;
+/** Parts of uploads streamed to the store at once, over all uploads (each is in memory while it goes). */
+const STREAMED_PARTS_IN_FLIGHT = 4;
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -154,6 +175,10 @@ export class S3Backend implements ShareBackend {
   };
   /** Bytes stored under the prefix, as far as this server knows. */
   private used = 0;
+  private readonly blocks = new BlockCache(READ_CACHE_BYTES);
+  /** Open immutable shares so far: each one's blocks are cached under its number. */
+  private opened = 0;
+  private readonly partSlots = new PartSlots(STREAMED_PARTS_IN_FLIGHT);
 
   constructor(private readonly opts: S3BackendOptions) {
     this.client = new S3Client({
@@ -255,11 +280,45 @@ export class S3Backend implements ShareBackend {
   }
 
   async recoverUploads(): Promise<RecoveredUpload[]> {
-    // Unfinished uploads are not kept across restarts on this backend (see the top).
+    // Unfinished uploads are not kept across restarts on this backend (see the top): their
+    // spool files go, and so do the multipart uploads they had begun in the store.
     for (const name of await fs.readdir(this.spoolDir).catch(() => [] as string[])) {
       await fs.rm(path.join(this.spoolDir, name), { force: true, recursive: true });
     }
+    await this.abortUnfinishedObjects();
     return [];
+  }
+
+  /** Aborts the multipart uploads of share data left by an earlier run (they hold space, unseen). */
+  private async abortUnfinishedObjects(): Promise<void> {
+    const prefix = `${this.prefix}shares/immutable/`;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    let aborted = 0;
+    do {
+      const res: ListMultipartUploadsCommandOutput = await this.call('a listing', () =>
+        this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        ),
+      );
+      for (const u of res.Uploads ?? []) {
+        if (!u.Key || !u.UploadId) continue;
+        await this.call('a delete', () =>
+          this.client.send(
+            new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }),
+          ),
+        );
+        aborted++;
+      }
+      keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
+      uploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    if (aborted) this.log(`aborted ${aborted} unfinished multipart upload(s) left by an earlier run`);
   }
 
   async close(): Promise<void> {
@@ -456,12 +515,53 @@ export class S3Backend implements ShareBackend {
     const o = await this.leaseObject(si, sh);
     if (!o) return null;
     const dataKey = this.shareKey('immutable', si, sh);
+    const file = `${++this.opened}/`;
     return new StitchedImmutableFile(
-      (position, target) => this.readRange(dataKey, position, target),
+      (position, target) => this.readData(dataKey, file, o.dataEnd, position, target),
       o.bytes,
       o.dataEnd,
       decodeImmutableLeases(o.bytes.subarray(IMMUTABLE_HEADER_BYTES)),
+      () => this.blocks.drop(file),
     );
+  }
+
+  /**
+   * Reads a committed share's data object (container bytes up to `dataEnd`) into `target`:
+   * small reads through the blocks of open file `file`, larger ones straight.
+   */
+  private async readData(
+    key: string,
+    file: string,
+    dataEnd: number,
+    position: number,
+    target: Uint8Array,
+  ): Promise<number> {
+    if (target.length >= DIRECT_READ_BYTES) return this.readRange(key, position, target);
+    const end = Math.min(position + target.length, dataEnd);
+    if (end <= position) return 0;
+    const first = Math.floor(position / READ_BLOCK_BYTES);
+    const blocks: Promise<Uint8Array>[] = [];
+    for (let i = first; i * READ_BLOCK_BYTES < end; i++) {
+      blocks.push(this.blocks.get(`${file}${i}`, () => this.readBlock(key, i, dataEnd)));
+    }
+    let at = position;
+    for (const [j, pending] of blocks.entries()) {
+      const block = await pending;
+      const base = (first + j) * READ_BLOCK_BYTES;
+      const stop = Math.min(end, base + block.length);
+      if (stop <= at) break;
+      target.set(block.subarray(at - base, stop - base), at - position);
+      at = stop;
+      if (stop < Math.min(end, base + READ_BLOCK_BYTES)) break; // the object is shorter
+    }
+    return at - position;
+  }
+
+  private async readBlock(key: string, index: number, dataEnd: number): Promise<Uint8Array> {
+    const start = index * READ_BLOCK_BYTES;
+    const block = new Uint8Array(Math.min(READ_BLOCK_BYTES, dataEnd - start));
+    const got = await this.readRange(key, start, block);
+    return got === block.length ? block : block.subarray(0, got);
   }
 
   /** An immutable share's lease object, checked, with where its data ends; null when there is no share. */
@@ -489,17 +589,38 @@ export class S3Backend implements ShareBackend {
     return new S3MutableFile(this, key, got?.bytes ?? new Uint8Array(0), got?.etag, true);
   }
 
-  createPending(si: StorageIndex, sh: ShareNum): PendingShare {
+  createPending(si: StorageIndex, sh: ShareNum, size?: number): PendingShare {
     const spool = path.join(this.spoolDir, `${base32Encode(si)}.${sh}.${randomBytes(8).toString('hex')}`);
     const file = new SpoolFile(spool);
+    const streamed = new StreamedUpload(
+      {
+        client: this.client,
+        bucket: this.bucket,
+        key: this.shareKey('immutable', si, sh),
+        slots: this.partSlots,
+      },
+      spool,
+      size,
+      // The header a share of that size closes with (one lease: its uploader's).
+      encodeImmutableHeader(size ?? 0, 1),
+    );
     let done = false;
     return {
-      file,
+      file: {
+        read: (position, length) => file.read(position, length),
+        write: async (position, data) => {
+          await file.write(position, data);
+          streamed.wrote(position, position + data.length);
+        },
+      },
       commit: async (seal) => {
         if (done) throw new Error('share already committed or discarded');
         done = true;
         try {
-          await this.commitSpool(si, sh, file, seal);
+          await this.commitSpool(si, sh, file, streamed, seal);
+        } catch (err) {
+          await streamed.abort();
+          throw err;
         } finally {
           await file.close();
           await fs.rm(spool, { force: true });
@@ -508,6 +629,7 @@ export class S3Backend implements ShareBackend {
       discard: async () => {
         if (done) return;
         done = true;
+        await streamed.abort();
         await file.close();
         await fs.rm(spool, { force: true });
       },
@@ -518,16 +640,31 @@ export class S3Backend implements ShareBackend {
   }
 
   /** Streams a finished upload's data to its object, then writes the lease object that makes it whole. */
-  private async commitSpool(si: StorageIndex, sh: ShareNum, file: SpoolFile, seal: ShareSeal): Promise<void> {
+  private async commitSpool(
+    si: StorageIndex,
+    sh: ShareNum,
+    file: SpoolFile,
+    streamed: StreamedUpload,
+    seal: ShareSeal,
+  ): Promise<void> {
     // The data object is the container up to its leases; the header goes at its head.
     const header = encodeImmutableHeader(seal.dataLength, seal.leases.length);
     if (seal.data) await file.write(IMMUTABLE_HEADER_BYTES, seal.data);
     await file.write(0, header);
     const dataEnd = IMMUTABLE_HEADER_BYTES + seal.dataLength;
     const leases = encodeImmutableLeases(seal.leases);
-    const size = dataEnd + leases.length;
     const dataKey = this.shareKey('immutable', si, sh);
-    const replaced = await this.immutableBytes(si, sh);
+    // What a share there now occupies (none, unless an earlier commit failed half-way), asked beside the upload.
+    const replaced = this.immutableBytes(si, sh);
+    replaced.catch(() => {});
+    try {
+      // Most of a large share went while it was written; what is left goes now.
+      if (await streamed.complete(dataEnd, header)) {
+        return await this.sealShare(si, sh, header, leases, dataEnd, await replaced);
+      }
+    } catch (err) {
+      throw this.storeError('storing a share', err);
+    }
     try {
       const upload = new Upload({
         client: this.client,
@@ -545,6 +682,19 @@ export class S3Backend implements ShareBackend {
     } catch (err) {
       throw this.storeError('storing a share', err);
     }
+    await this.sealShare(si, sh, header, leases, dataEnd, await replaced);
+  }
+
+  /** Writes the lease object that makes a share whose data object is stored whole. */
+  private async sealShare(
+    si: StorageIndex,
+    sh: ShareNum,
+    header: Uint8Array,
+    leases: Uint8Array,
+    dataEnd: number,
+    replaced: number,
+  ): Promise<void> {
+    const dataKey = this.shareKey('immutable', si, sh);
     const meta = new Uint8Array(IMMUTABLE_HEADER_BYTES + leases.length);
     meta.set(header);
     meta.set(leases, IMMUTABLE_HEADER_BYTES);
@@ -555,7 +705,7 @@ export class S3Backend implements ShareBackend {
       await this.deleteObject(dataKey).catch(() => {});
       throw err;
     }
-    this.account(size - replaced);
+    this.account(dataEnd + leases.length - replaced);
   }
 
   /** Bytes an immutable share occupies now (0 when there is none). */

@@ -27,6 +27,8 @@ export class StitchedImmutableFile implements ShareFile {
     header: Uint8Array,
     private readonly dataEnd: number,
     leases: Lease[],
+    /** Called when the file is closed (the backend lets go of what it held for it). */
+    private readonly onClose: () => void = () => {},
   ) {
     this.header = header.slice(0, IMMUTABLE_HEADER_BYTES);
     this.header.set(encodeLeaseCount(leases.length), IMMUTABLE_LEASE_COUNT_OFFSET);
@@ -81,5 +83,7 @@ export class StitchedImmutableFile implements ShareFile {
 
   async sync(): Promise<void> {}
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.onClose();
+  }
 }

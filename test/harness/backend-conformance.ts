@@ -21,6 +21,7 @@ import {
   newLease,
 } from '../../server/containers.ts';
 import { StorageServer } from '../../server/storage-server.ts';
+import { expectBytesEqual } from './bytes.ts';
 
 const rand = (n: number) => new Uint8Array(randomBytes(n));
 
@@ -161,6 +162,48 @@ export function backendConformance(
           await b.deleteShare('immutable', si, asShareNum(1));
           expect(await b.listShares('immutable', si)).toEqual([2]);
           expect(await b.openShare('immutable', si, asShareNum(1), false)).toBeNull();
+        } finally {
+          await u.close();
+        }
+      },
+      t,
+    );
+
+    it(
+      'a large upload, told its allocated size: written out of order, closed short of it, or discarded',
+      async () => {
+        const u = await make();
+        try {
+          const b = u.backend;
+          const si = asStorageIndex(rand(16));
+          const MiB = 2 ** 20;
+          // Several S3 parts and a short tail, written backwards in 1 MiB pieces, one twice.
+          const size = 21 * MiB + 1234;
+          const whole = container(rand(size));
+          const { data, seal } = parts(whole);
+          const p = b.createPending(si, asShareNum(0), size);
+          const starts = Array.from({ length: Math.ceil(size / MiB) }, (_, i) => i * MiB).reverse();
+          for (const at of [...starts, 6 * MiB]) {
+            await p.file.write(IMMUTABLE_HEADER_BYTES + at, data.subarray(at, at + MiB));
+          }
+          await p.commit(seal);
+          expectBytesEqual((await readAll(b, 'immutable', si, asShareNum(0))) ?? new Uint8Array(0), whole);
+          // Allocated more than was written and closed: the share is what was written.
+          const short = container(rand(13 * MiB));
+          const s = parts(short);
+          const q = b.createPending(si, asShareNum(1), 16 * MiB);
+          for (let at = 0; at < s.data.length; at += MiB) {
+            await q.file.write(IMMUTABLE_HEADER_BYTES + at, s.data.subarray(at, at + MiB));
+          }
+          await q.commit(s.seal);
+          expectBytesEqual((await readAll(b, 'immutable', si, asShareNum(1))) ?? new Uint8Array(0), short);
+          // Written, then discarded: nothing of it is a share.
+          const r = b.createPending(si, asShareNum(2), size);
+          for (let at = 0; at < size; at += MiB) {
+            await r.file.write(IMMUTABLE_HEADER_BYTES + at, data.subarray(at, at + MiB));
+          }
+          await r.discard();
+          expect(await b.listShares('immutable', si)).toEqual([0, 1]);
         } finally {
           await u.close();
         }

@@ -5,11 +5,13 @@
  * a quota. Skipped, saying why, where Ceph's packages are not installed.
  */
 import { randomBytes } from 'node:crypto';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStorageServer } from '../../core/protocol/client.ts';
 import { fetchGridServers } from '../../core/protocol/grid.ts';
 import { asShareNum, asStorageIndex } from '../../core/types.ts';
 import { S3Backend } from '../../server/backends/s3-backend.ts';
+import { IMMUTABLE_HEADER_BYTES } from '../../server/containers.ts';
 import { backendConformance } from '../harness/backend-conformance.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
 import { cleanup, spawnCairn, spawnServer, tempDir } from '../harness/grid.ts';
@@ -76,6 +78,35 @@ describe.skipIf(missing !== null)('S3 backend on radosgw', () => {
       await c.sync();
       await d.write(0, rand(10));
       await expect(d.sync()).rejects.toMatchObject({ code: 'CONFLICT' });
+    } finally {
+      await u.close();
+    }
+  }, 60_000);
+
+  it('parts sent while an upload is written are aborted when it is discarded, or at the next start', async () => {
+    const u = await backendAt('parts');
+    const unfinished = async () =>
+      (
+        (await u.backend.client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: 'parts/' })))
+          .Uploads ?? []
+      ).length;
+    const size = 14 * 2 ** 20;
+    const data = rand(size);
+    const writeAll = async () => {
+      const p = u.backend.createPending(asStorageIndex(rand(16)), asShareNum(0), size);
+      await p.file.write(IMMUTABLE_HEADER_BYTES, data);
+      await waitFor(async () => (await unfinished()) === 1, { what: 'a multipart upload to begin' });
+      return p;
+    };
+    try {
+      const p = await writeAll();
+      await p.discard();
+      expect(await unfinished()).toBe(0);
+      // Left behind (as by a crash): the next start aborts it.
+      await writeAll();
+      const again = await backendAt('parts');
+      expect(await unfinished()).toBe(0);
+      await again.close();
     } finally {
       await u.close();
     }
