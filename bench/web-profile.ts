@@ -2,9 +2,12 @@
  * Where bench:web's time goes: CPU seconds per process (Chromium's by type, and the grid's
  * relay + servers) over a phase, and with --profile a V8 CPU profile of every worker the
  * page starts and of the service worker, summarised as self time by function. Profiling
- * slows the phase it measures: use those runs for the breakdown, not the MB/s.
+ * slows the phase it measures: use those runs for the breakdown, not the MB/s. With
+ * BENCH_PROFILE_DIR set, each profile is also written there whole (DevTools opens it).
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Cdp } from './web-cdp.ts';
 import { cpuOf, procCpu } from './proc.ts';
 
@@ -160,6 +163,16 @@ export class WorkerProfiler {
       try {
         const { profile } = await this.cdp.send<{ profile: Profile }>('Profiler.stop', {}, s);
         if (profile.samples.length > 10) out.push(`  ${label}\n${summarise(profile)}`);
+        // BENCH_PROFILE_DIR keeps each profile whole (.cpuprofile, for DevTools) to see callers.
+        const dir = process.env.BENCH_PROFILE_DIR;
+        if (dir && profile.samples.length > 10)
+          await writeFile(
+            path.join(
+              dir,
+              `${label.replace(/[^\w-]+/g, '_').slice(0, 40)}-${s.slice(0, 8)}-${Date.now()}.cpuprofile`,
+            ),
+            JSON.stringify(profile),
+          );
       } catch {
         // the worker ended
       }
