@@ -168,13 +168,16 @@ async function readIntoFrame(
   read: (place: (n: number) => Uint8Array) => Promise<Uint8Array>,
 ): Promise<Encoded> {
   let frame = new Uint8Array(0);
-  await read((n) => {
+  let placed = 0;
+  const got = await read((n) => {
     const head = encodeBytesResultHead(id, n);
     frame = new Uint8Array(head.length + n);
     frame.set(head);
+    placed = n;
     return frame.subarray(head.length);
   });
-  return new Encoded(frame);
+  // Fewer bytes than the frame was laid out for (a share cut short): encoded as they are.
+  return new Encoded(got.length === placed ? frame : encodeResult(id, got));
 }
 
 /** A reply already encoded by the operation itself. */

@@ -147,7 +147,10 @@ export class StreamedUpload {
       plan.map(async ({ n, start, end }) => {
         const sent = this.sent.get(n);
         const usable = sent && sent.start === start && sent.end === end && (n !== 1 || sameHeader);
-        const etag = usable ? await sent.etag : undefined;
+        // Settled first even when unusable: a send of part n still in flight could land after
+        // ours and replace it, and the store would then refuse our ETag (InvalidPart).
+        const settled = sent ? await sent.etag : undefined;
+        const etag = usable ? settled : undefined;
         return etag ?? this.t.slots.run(() => this.sendPart(uploadId, n, start, end));
       }),
     );
