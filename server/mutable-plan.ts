@@ -205,10 +205,9 @@ function diffPatches(offset: number, before: Uint8Array, after: Uint8Array): Pat
 /**
  * `patches` cut at `fileSize`: the bytes before it (`journaled`), which readers may see, and
  * those at or past it (`beyondEnd`), which no reader looks at (a container is read by its
- * header's lengths and its extra-lease count, never to the end of the file). The second part
- * may be written and made durable before the journal, so a journal need not carry the data a
- * write appends: a crash before the journal is stored leaves the slot as it was, with bytes
- * past its end that the next change cuts (its plan's `size`). The two parts never overlap, so
+ * header's lengths and its extra-lease count, never to the end of the file). The journal then
+ * carries only the first part's bytes, and of the second where it goes and its hash (journal.ts:
+ * a replay that finds it incomplete cuts the shares back). The two parts never overlap, so
  * each keeps the order of `patches` among its own bytes and the result is the same.
  */
 export function splitAtEnd(

@@ -6,8 +6,9 @@
  *   durably → apply the patches to each share and fsync → remove the journal.
  * A change costs the bytes it touches (those a reader may see twice: journal and share;
  * appends once, journal.ts), whatever the share's size. A change that only creates one
- * share goes to the backend whole, in one step, without a journal (createMutable). A crash leaves a journal that start-up replays; a change that fails half way
- * (I/O error) leaves the slot "unsettled": it is replayed before anyone reads it again.
+ * share goes to the backend whole, in one step, without a journal (createMutable). A crash
+ * leaves a journal that start-up replays; a change that fails half way (I/O error) leaves
+ * the slot "unsettled": it is replayed before anyone reads it again.
  *
  * Changes hold the slot's exclusive lock; reads hold it shared, so no read sees a change
  * half applied.
@@ -219,7 +220,7 @@ export class MutableSlots {
         );
         growth += plan.growth;
         if (!cur) {
-          // A new share's file does not exist until the journal says so: all of it is journaled.
+          // A new share: stored whole (commit), or all of it journaled where the backend cannot.
           ops.push({ sh, kind: 'create', size: plan.size, patches: plan.patches });
           continue;
         }
