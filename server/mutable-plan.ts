@@ -48,14 +48,26 @@ export interface SlotState {
   records: Uint8Array[];
   /** The records read (null: an empty slot). */
   leases: Array<Lease | null>;
+  /** Where the container ends: just past its extra-lease block. */
   fileSize: number;
+  /**
+   * The file's length on disk: more than fileSize when a change stopped after writing bytes
+   * past the end and before its journal (a crash). Nothing reads those; the next change cuts them.
+   */
+  storedSize: number;
 }
 
 /**
  * A container's state from its header bytes, the bytes from its extra-lease offset to the
- * end (`tailBytes`, read once the header said where) and its size.
+ * end (`tailBytes`, read once the header said where; tailLength says how many belong to it)
+ * and its size.
  */
-export function slotState(headerBytes: Uint8Array, tailBytes: Uint8Array, fileSize: number): SlotState {
+export function slotState(
+  headerBytes: Uint8Array,
+  tailBytes: Uint8Array,
+  fileSize: number,
+  storedSize = fileSize,
+): SlotState {
   const header = decodeMutableHeader(headerBytes);
   if (header.extraLeaseOffset < MUTABLE_DATA_OFFSET + header.dataLength) {
     throw new Error('mutable container is corrupt: its extra leases overlap its data');
@@ -69,7 +81,25 @@ export function slotState(headerBytes: Uint8Array, tailBytes: Uint8Array, fileSi
     ),
     ...extraLeaseRecords(tailBytes),
   ];
-  return { header, headerBytes, tailBytes, records, leases: records.map(decodeMutableLease), fileSize };
+  return {
+    header,
+    headerBytes,
+    tailBytes,
+    records,
+    leases: records.map(decodeMutableLease),
+    fileSize,
+    storedSize,
+  };
+}
+
+/**
+ * Bytes of a container's extra-lease block (from its offset), given the first bytes there
+ * and how many the file holds past the offset: the count and its records, no more.
+ */
+export function tailLength(first: Uint8Array, available: number): number {
+  if (available < 4 || first.length < 4) return Math.max(0, available);
+  const count = new DataView(first.buffer, first.byteOffset, 4).getUint32(0);
+  return Math.min(available, 4 + count * MUTABLE_LEASE_BYTES);
 }
 
 /** The leases of a container, empty slots left out. */

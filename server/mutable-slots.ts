@@ -4,16 +4,18 @@
  * in place through a write-ahead journal:
  *   plan the patches (mutable-plan.ts) → check and book the space → store the journal
  *   durably → apply the patches to each share and fsync → remove the journal.
- * A change costs the bytes it touches (those a reader may see twice: journal and share;
- * appends once, journal.ts), whatever the share's size. A change that only creates one
- * share goes to the backend whole, in one step, without a journal (createMutable). A crash
- * leaves a journal that start-up replays; a change that fails half way (I/O error) leaves
- * the slot "unsettled": it is replayed before anyone reads it again.
+ * A change costs the bytes it touches, whatever the share's size: those a reader may see are
+ * written twice (journal and share); those past a share's end (a publish's appends, which no
+ * reader looks at) once, to the share, and made durable before the journal is written, so
+ * the journal need not name them. A change that only creates one share goes to the backend
+ * whole, in one step, without a journal (createMutable). A crash leaves a journal that
+ * start-up replays (and, at worst, bytes past a share's end that the next change cuts); a
+ * change that fails half way (I/O error) leaves the slot "unsettled": it is replayed before
+ * anyone reads it again.
  *
  * Changes hold the slot's exclusive lock; reads hold it shared, so no read sees a change
  * half applied.
  */
-import { createHash } from 'node:crypto';
 import { equalBytes } from '../core/primitives/bytes.ts';
 import type { ReadArgs, ReadTestWriteArgs } from '../core/protocol/frames.ts';
 import * as L from '../core/protocol/limits.ts';
@@ -28,10 +30,17 @@ import {
   MUTABLE_LEASE_BYTES,
 } from './containers.ts';
 import { type CrawlCounts, type ExpiryPolicy, judgeShare, tally, zeroCounts } from './expiry.ts';
-import { appendOf, decodeJournal, encodeJournal, type JournalOp } from './journal.ts';
+import { decodeJournal, encodeJournal, type JournalOp } from './journal.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import { addOrRenewLease } from './leases.ts';
-import { type Patch, planSlotChange, type SlotState, slotState, splitAtEnd } from './mutable-plan.ts';
+import {
+  type Patch,
+  planSlotChange,
+  type SlotState,
+  slotState,
+  splitAtEnd,
+  tailLength,
+} from './mutable-plan.ts';
 import { siKey, siPrefix } from './si.ts';
 import type { SpaceLedger } from './space.ts';
 
@@ -52,6 +61,13 @@ interface Share {
   state: SlotState;
 }
 
+/** A change's bytes past a share's end (written before its journal). */
+interface Append {
+  file: ShareFile;
+  state: SlotState;
+  patches: Patch[];
+}
+
 export class MutableSlots {
   /** Slots with a journal on disk that is not yet applied in full. */
   private readonly unsettled = new Map<string, { si: StorageIndex; ops: JournalOp[] }>();
@@ -68,13 +84,6 @@ export class MutableSlots {
         await this.o.backend.removeJournal(j.si);
         continue;
       }
-      if (!(await this.appendsComplete(j.si, ops))) {
-        // Stopped before its appends were durable, so before anything readers see changed.
-        await this.undoAppends(j.si, ops);
-        this.o.log(`undid an unfinished change to si=${siPrefix(j.si)} (its appends were incomplete)`);
-        await this.o.backend.removeJournal(j.si);
-        continue;
-      }
       this.unsettled.set(siKey(j.si), { si: j.si, ops });
       try {
         await this.o.locks.run(siKey(j.si), () => this.settle(j.si));
@@ -84,34 +93,6 @@ export class MutableSlots {
         // rest: it stays unsettled, and every use of it tries again.
         this.o.log(`cannot replay the journal of si=${siPrefix(j.si)} yet: ${(err as Error).message}`);
       }
-    }
-  }
-
-  /** Whether every append a journal read back from disk names is on the shares whole. */
-  private async appendsComplete(si: StorageIndex, ops: JournalOp[]): Promise<boolean> {
-    for (const op of ops) {
-      if (op.kind === 'delete' || !op.append) continue;
-      const f = await this.o.backend.openShare('mutable', si, op.sh, false);
-      if (!f) return false;
-      const h = createHash('sha256');
-      for (const e of op.append.extents) {
-        const b = await f.read(e.offset, e.length);
-        if (b.length !== e.length) return false;
-        h.update(b);
-      }
-      if (!equalBytes(new Uint8Array(h.digest()), op.append.hash)) return false;
-    }
-    return true;
-  }
-
-  /** Cuts each appended share back to its size before the change. */
-  private async undoAppends(si: StorageIndex, ops: JournalOp[]): Promise<void> {
-    for (const op of ops) {
-      if (op.kind === 'delete' || !op.append) continue;
-      const f = await this.o.backend.openShare('mutable', si, op.sh, true);
-      if (!f) continue;
-      await f.truncate(op.append.from);
-      await f.sync();
     }
   }
 
@@ -204,6 +185,7 @@ export class MutableSlots {
         }
       }
       const ops: JournalOp[] = [];
+      const appends: Append[] = [];
       let growth = 0;
       for (const [sh, tw] of a.testWrite) {
         const cur = existing.get(sh);
@@ -224,19 +206,13 @@ export class MutableSlots {
           ops.push({ sh, kind: 'create', size: plan.size, patches: plan.patches });
           continue;
         }
-        // What a write appends goes to the share, not through the journal (written and fsynced
-        // per call), which keeps where it goes and its hash (journal.ts): a publish's calls
-        // append most of a share, so each byte is written once instead of twice.
+        // What a write appends goes to the share before the journal is written, not through
+        // it: a publish's calls append most of a share, so each byte is written once.
         const { journaled, beyondEnd } = splitAtEnd(plan.patches, cur.state.fileSize);
-        ops.push({
-          sh,
-          kind: 'patch',
-          size: plan.size,
-          patches: journaled,
-          ...(beyondEnd.length > 0 ? { append: appendOf(cur.state.fileSize, beyondEnd) } : {}),
-        });
+        ops.push({ sh, kind: 'patch', size: plan.size, patches: journaled });
+        if (beyondEnd.length > 0) appends.push({ file: cur.file, state: cur.state, patches: beyondEnd });
       }
-      await this.commit(a.si, ops, growth, true);
+      await this.commit(a.si, ops, growth, true, appends);
       this.o.log(`rtw si=${siPrefix(a.si)} shares=${a.testWrite.size} ok`);
       return { success, data };
     });
@@ -331,11 +307,11 @@ export class MutableSlots {
     return c;
   }
 
-  /** The slot's shares and their containers. */
+  /** The slot's shares and their containers, opened for the change about to be made. */
   private async load(si: StorageIndex): Promise<Map<ShareNum, Share>> {
     const out = new Map<ShareNum, Share>();
     for (const sh of await this.o.backend.listShares('mutable', si)) {
-      const file = await this.o.backend.openShare('mutable', si, sh, false);
+      const file = await this.o.backend.openShare('mutable', si, sh, true);
       if (file) out.set(sh, { file, state: await readState(file) });
     }
     return out;
@@ -352,6 +328,7 @@ export class MutableSlots {
     ops: JournalOp[],
     growth: number,
     checkSpace = false,
+    appends: readonly Append[] = [],
   ): Promise<void> {
     if (ops.length === 0) return;
     // A change that only creates one share (a publish's first write to a server) is stored in
@@ -373,6 +350,14 @@ export class MutableSlots {
       if (only?.kind === 'create' && create) {
         await create.call(this.o.backend, si, only.sh, patchedBytes(only.size, only.patches));
       } else if (journal) {
+        // Bytes past the shares' ends first, durably: the journal then needs only the
+        // visible patches, and a crash before it leaves the slot as it was (plus bytes past
+        // an end, which readers never see and the next change overwrites or cuts).
+        for (const ap of appends) {
+          if (ap.state.storedSize !== ap.state.fileSize) await ap.file.truncate(ap.state.fileSize);
+          for (const p of ap.patches) await ap.file.write(p.offset, p.data);
+          await ap.file.sync();
+        }
         try {
           await this.o.backend.writeJournal(si, journal);
         } catch (err) {
@@ -389,15 +374,6 @@ export class MutableSlots {
   }
 
   private async apply(si: StorageIndex, ops: JournalOp[]): Promise<void> {
-    // Every append durable before any byte a reader sees changes: a replay that finds one
-    // incomplete may then undo the change by cutting the shares back (appendsComplete).
-    for (const op of ops) {
-      if (op.kind === 'delete' || !op.append?.patches) continue;
-      const f = await this.o.backend.openShare('mutable', si, op.sh, true);
-      if (!f) continue; // gone: the visible part below skips it too
-      for (const p of op.append.patches) await f.write(p.offset, p.data);
-      await f.sync();
-    }
     for (const op of ops) {
       if (op.kind === 'delete') {
         await this.o.backend.deleteShare('mutable', si, op.sh);
@@ -418,14 +394,24 @@ export class MutableSlots {
   }
 }
 
+/** Extra-lease bytes read with the block's count in one go (most containers have none). */
+const TAIL_GUESS = 4 + 4 * MUTABLE_LEASE_BYTES;
+
 async function readState(f: ShareFile): Promise<SlotState> {
   const headerBytes = await f.read(0, MUTABLE_DATA_OFFSET);
   const header = decodeMutableHeader(headerBytes);
-  const fileSize = await f.size();
-  const tailLength = fileSize - header.extraLeaseOffset;
-  if (tailLength > MAX_TAIL_BYTES) throw new Error('mutable container is corrupt: too many extra leases');
-  const tail = tailLength > 0 ? await f.read(header.extraLeaseOffset, tailLength) : new Uint8Array(0);
-  return slotState(headerBytes, tail, fileSize);
+  const storedSize = await f.size();
+  const available = storedSize - header.extraLeaseOffset;
+  let tail =
+    available > 0
+      ? await f.read(header.extraLeaseOffset, Math.min(available, TAIL_GUESS))
+      : new Uint8Array(0);
+  const length = tailLength(tail, available);
+  if (length > MAX_TAIL_BYTES) throw new Error('mutable container is corrupt: too many extra leases');
+  if (length > tail.length) tail = await f.read(header.extraLeaseOffset, length);
+  tail = tail.subarray(0, length);
+  const end = available > 0 ? header.extraLeaseOffset + tail.length : storedSize;
+  return slotState(headerBytes, tail, end, storedSize);
 }
 
 function readClamped(f: ShareFile, dataLength: number, offset: number, length: number): Promise<Uint8Array> {

@@ -600,11 +600,22 @@ describe('a crash while a mutable write is applied', () => {
     readVector: [],
   });
 
-  async function slotFiles(dir: string): Promise<string> {
+  /**
+   * The slot's shares as readers see them: each container up to the end of its extra-lease
+   * block (with `whole`, every byte of the files: a crash may leave bytes past that end).
+   */
+  async function slotFiles(dir: string, whole = false): Promise<string> {
     const parts: string[] = [];
     for (let n = 0; n < 3; n++) {
       const b = await readOrNull(sharePath(dir, si, n));
-      parts.push(b ? Buffer.from(b).toString('hex') : '-');
+      if (!b) {
+        parts.push('-');
+        continue;
+      }
+      const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      const extra = b.length >= 100 ? Number(v.getBigUint64(92)) : b.length;
+      const end = extra + 4 <= b.length ? extra + 4 + v.getUint32(extra) * 92 : b.length;
+      parts.push(Buffer.from(whole ? b : b.subarray(0, end)).toString('hex'));
     }
     return parts.join('/');
   }
@@ -613,6 +624,7 @@ describe('a crash while a mutable write is applied', () => {
     const base = tempDir('cairn-crash-');
     await makeVersionA(base);
     const versionA = await slotFiles(base);
+    const versionAWhole = await slotFiles(base, true);
     // The reference run, counting the steps of the change.
     const ref = tempDir('cairn-crash-');
     await fs.cp(base, ref, { recursive: true });
@@ -625,6 +637,7 @@ describe('a crash while a mutable write is applied', () => {
     expect((await refServer.readTestWrite(changeB())).success).toBe(true);
     await refServer.stop();
     const versionB = await slotFiles(ref);
+    const versionBWhole = await slotFiles(ref, true);
     expect(versionB).not.toBe(versionA);
     expect(steps).toBeGreaterThan(10);
 
@@ -652,22 +665,59 @@ describe('a crash while a mutable write is applied', () => {
       ]);
       expect(result).toBe('stopped');
       await disk.handles.closeAll(); // what the kernel does for a killed process
-      const before = await slotFiles(dir);
-      if (before !== versionA && before !== versionB) mixedOnDisk++;
+      const before = await slotFiles(dir, true);
+      if (before !== versionAWhole && before !== versionBWhole) mixedOnDisk++;
       // Restart on the same folder: the journal is replayed (or was never written).
       const again = await startServer(new DiskBackend(dir));
       const after = await slotFiles(dir);
       outcomes.push(after === versionA ? 'A' : after === versionB ? 'B' : 'mix');
       expect(await fs.readdir(path.join(dir, 'storage', 'journal'))).toEqual([]);
+      // The writer tries again: from A, its change then leaves exactly B's files, bytes a
+      // crash left past a share's end included.
+      if (after === versionA) {
+        expect((await again.readTestWrite(changeB())).success).toBe(true);
+        expect(await slotFiles(dir, true), `retried after a stop at step ${stopAt}`).toBe(versionBWhole);
+      }
       await again.stop();
     }
-    // Stopped before the journal and the appends it names (bytes past a share's old end,
-    // kept out of the journal) were stored: old; after: new. Never a mix, though the files
-    // on disk were half changed at many of these points.
+    // Stopped before the journal was stored: old (though bytes past a share's end, written
+    // before it, may be there); after: new. Never a mix, though the files on disk were half
+    // changed at many of these points.
     const olds = outcomes.indexOf('B');
-    expect(olds).toBeGreaterThan(1); // the journal, then the appends: both before any B
+    expect(olds).toBeGreaterThan(1); // the appends, then the journal: both before any B
     expect(outcomes).toEqual([...Array(olds).fill('A'), ...Array(steps - olds).fill('B')]);
     expect(mixedOnDisk).toBeGreaterThan(5);
+  });
+
+  it('never reads bytes a crash left past a share end as data: a write leaving a gap there reads zeros', async () => {
+    // Two identical slots, one with what a stop between the appends and the journal leaves:
+    // garbage past the end of share 0's container.
+    const [clean, crashed] = [tempDir('cairn-gap-'), tempDir('cairn-gap-')];
+    for (const d of [clean, crashed]) await makeVersionA(d);
+    await fs.appendFile(sharePath(crashed, si, 0), new Uint8Array(5000).fill(0xee));
+    const files: string[] = [];
+    for (const d of [clean, crashed]) {
+      const server = await startServer(new DiskBackend(d));
+      const r = await server.readTestWrite({
+        si,
+        writeEnabler: we,
+        ...renew(60),
+        testWrite: new Map([
+          [
+            sh(0),
+            { test: [], write: [{ offset: 6000, data: new Uint8Array(10).fill(0xc0) }], newLength: null },
+          ],
+        ]),
+        readVector: [],
+      });
+      expect(r.success).toBe(true);
+      expect(await server.readMutable({ si, sh: sh(0), offset: 3000, length: 3000 })).toEqual(
+        new Uint8Array(3000),
+      );
+      await server.stop();
+      files.push(await slotFiles(d, true));
+    }
+    expect(files[1]).toBe(files[0]);
   });
 
   it('finishes a change that failed half way (an I/O error) before the slot is read again', async () => {
@@ -681,10 +731,13 @@ describe('a crash while a mutable write is applied', () => {
     await refServer.stop();
     const versionB = await slotFiles(ref);
 
-    let n = 0;
+    // The second step after the journal is stored fails.
+    let afterJournal = -1;
     const server = await startServer(
-      new ObservedBackend(new DiskBackend(dir), async () => {
-        if (++n === 6) throw Object.assign(new Error('input/output error'), { code: 'EIO' });
+      new ObservedBackend(new DiskBackend(dir), async (op) => {
+        if (op === 'journal') afterJournal = 0;
+        else if (afterJournal >= 0 && ++afterJournal === 2)
+          throw Object.assign(new Error('input/output error'), { code: 'EIO' });
       }),
     );
     await expect(server.readTestWrite(changeB())).rejects.toThrow('input/output error');
