@@ -23,16 +23,32 @@ export class BufferPool {
     return buf;
   }
 
-  /** Gives back a buffer from take(); the caller must not touch it afterwards. */
+  /**
+   * Gives back a buffer from take(); the caller must not touch it afterwards. When the pool
+   * is full, free buffers of the sizes given back least recently make room: the pool follows
+   * what is being made now (a publish's frames after an upload's), rather than staying full
+   * of sizes nobody takes any more.
+   */
   give(buf: Uint8Array): void {
-    if (this.#held + buf.length > this.#maxBytes) return;
-    let list = this.#free.get(buf.length);
-    if (!list) {
-      list = [];
-      this.#free.set(buf.length, list);
+    const size = buf.length;
+    if (size > this.#maxBytes) return;
+    for (const [other, list] of this.#free) {
+      if (this.#held + size <= this.#maxBytes) break;
+      if (other === size) continue;
+      while (list.length > 0 && this.#held + size > this.#maxBytes) {
+        list.pop();
+        this.#held -= other;
+      }
+      if (list.length === 0) this.#free.delete(other);
     }
+    if (this.#held + size > this.#maxBytes) return;
+    let list = this.#free.get(size);
+    if (list)
+      this.#free.delete(size); // re-inserted last: the most recently given size
+    else list = [];
+    this.#free.set(size, list);
     list.push(buf);
-    this.#held += buf.length;
+    this.#held += size;
   }
 
   /** Bytes held free (for tests and memory accounting). */

@@ -23,4 +23,25 @@ describe('BufferPool', () => {
     expect(pool.take(1000)).toBe(bufs[0]);
     expect(pool.take(1000)).not.toBe(bufs[2]);
   });
+
+  it('makes room for the size given back now by dropping the sizes given back longest ago', () => {
+    const pool = new BufferPool(3000);
+    const small = [pool.take(500), pool.take(500), pool.take(500)];
+    const mid = pool.take(700);
+    for (const b of small) pool.give(b);
+    pool.give(mid);
+    expect(pool.heldBytes).toBe(2200);
+    const big = [pool.take(1000), pool.take(1000)];
+    for (const b of big) pool.give(b);
+    // Both 1000s kept: room came from the 500s (given back before the 700), one buffer at a
+    // time as needed; the 700 stayed.
+    expect(pool.heldBytes).toBe(2700);
+    expect(pool.take(700)).toBe(mid);
+    const again = pool.take(500);
+    expect(small.includes(again)).toBe(false);
+    expect(pool.take(1000)).toBe(big[1]);
+    // Larger than the whole pool: not kept, nothing dropped for it.
+    pool.give(new Uint8Array(5000));
+    expect(pool.heldBytes).toBe(1000);
+  });
 });
