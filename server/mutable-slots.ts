@@ -2,9 +2,12 @@
  * Mutable slots (all mutable shares of one storage index): Tahoe's read-test-write
  * (tahoe-formats §7.3), reads, lease changes and lease expiry, each changing containers
  * in place through a write-ahead journal:
- *   plan the patches (mutable-plan.ts) → check and book the space → store the journal
- *   durably → apply the patches to each share and fsync → remove the journal.
- * A change costs the bytes it touches, whatever the share's size: those a reader may see are
+ *   plan the patches (mutable-plan.ts) → check and book the space → write the bytes past the
+ *   shares' ends → fsync them (and the slot's last change, if its fsync was put off) → store
+ *   the journal durably → apply the visible patches → fsync and remove the journal.
+ * Where the backend's writes are read before they are synced (a file system), that last step
+ * is put off: the journal stays (a crash replays it) until the slot's next change, which
+ * fsyncs the shares before replacing it, or a second of quiet. A change costs the bytes it touches, whatever the share's size: those a reader may see are
  * written twice (journal and share); those past a share's end (a publish's appends, which no
  * reader looks at) once, to the share, and made durable before the journal is written, so
  * the journal need not name them. A change that only creates one share goes to the backend
@@ -63,14 +66,30 @@ interface Share {
 
 /** A change's bytes past a share's end (written before its journal). */
 interface Append {
+  sh: ShareNum;
   file: ShareFile;
   state: SlotState;
   patches: Patch[];
 }
 
+/**
+ * How long an applied change's journal may stay, its shares' last fsync put off, when no
+ * other change to the slot comes (which makes it durable and replaces the journal).
+ */
+const LINGER_MS = 1000;
+
 export class MutableSlots {
   /** Slots with a journal on disk that is not yet applied in full. */
   private readonly unsettled = new Map<string, { si: StorageIndex; ops: JournalOp[] }>();
+  /**
+   * Slots whose last change is applied but not yet fsynced: its journal stays (a crash
+   * replays it) until the slot's next change fsyncs the shares and replaces the journal, or
+   * LINGER_MS pass. A publish's calls then cost one share fsync each, and one journal file.
+   */
+  private readonly lingering = new Map<
+    string,
+    { si: StorageIndex; ops: JournalOp[]; timer: ReturnType<typeof setTimeout> }
+  >();
 
   constructor(private readonly o: MutableSlotsOptions) {}
 
@@ -94,6 +113,39 @@ export class MutableSlots {
         this.o.log(`cannot replay the journal of si=${siPrefix(j.si)} yet: ${(err as Error).message}`);
       }
     }
+  }
+
+  /** Makes every applied change durable and removes its journal (the server is stopping). */
+  async close(): Promise<void> {
+    for (const { si } of [...this.lingering.values()]) {
+      await this.o.locks.run(siKey(si), () => this.harden(si));
+    }
+  }
+
+  /**
+   * Makes the slot's applied change durable, if its fsync was put off: its patches are
+   * applied again (they are small: the visible part), fsynced, and its journal removed.
+   * Caller holds the exclusive lock.
+   */
+  private async harden(si: StorageIndex): Promise<void> {
+    const key = siKey(si);
+    const l = this.lingering.get(key);
+    if (!l) return;
+    clearTimeout(l.timer);
+    this.lingering.delete(key);
+    this.unsettled.set(key, { si, ops: l.ops });
+    await this.settle(si);
+  }
+
+  private linger(si: StorageIndex, ops: JournalOp[]): void {
+    const key = siKey(si);
+    const timer = setTimeout(() => {
+      this.o.locks
+        .run(key, () => this.harden(si))
+        .catch((err) => this.o.log(`cannot make si=${siPrefix(si)} durable yet: ${(err as Error).message}`));
+    }, LINGER_MS);
+    timer.unref?.();
+    this.lingering.set(key, { si, ops, timer });
   }
 
   /** Applies the slot's leftover journal, if any. Caller holds the exclusive lock. */
@@ -210,7 +262,7 @@ export class MutableSlots {
         // it: a publish's calls append most of a share, so each byte is written once.
         const { journaled, beyondEnd } = splitAtEnd(plan.patches, cur.state.fileSize);
         ops.push({ sh, kind: 'patch', size: plan.size, patches: journaled });
-        if (beyondEnd.length > 0) appends.push({ file: cur.file, state: cur.state, patches: beyondEnd });
+        if (beyondEnd.length > 0) appends.push({ sh, file: cur.file, state: cur.state, patches: beyondEnd });
       }
       await this.commit(a.si, ops, growth, true, appends);
       this.o.log(`rtw si=${siPrefix(a.si)} shares=${a.testWrite.size} ok`);
@@ -348,15 +400,38 @@ export class MutableSlots {
     }
     try {
       if (only?.kind === 'create' && create) {
+        // The slot's last journal must not outlive this: replayed, it could undo it.
+        await this.harden(si);
         await create.call(this.o.backend, si, only.sh, patchedBytes(only.size, only.patches));
       } else if (journal) {
         // Bytes past the shares' ends first, durably: the journal then needs only the
         // visible patches, and a crash before it leaves the slot as it was (plus bytes past
         // an end, which readers never see and the next change overwrites or cuts).
+        const toSync = new Map<ShareNum, ShareFile>();
         for (const ap of appends) {
           if (ap.state.storedSize !== ap.state.fileSize) await ap.file.truncate(ap.state.fileSize);
           for (const p of ap.patches) await ap.file.write(p.offset, p.data);
-          await ap.file.sync();
+          toSync.set(ap.sh, ap.file);
+        }
+        // The slot's last change, applied with its fsync put off, is made durable before
+        // its journal is replaced (the same fsync as this change's appends, share by share).
+        const key = siKey(si);
+        const last = this.lingering.get(key);
+        if (last) {
+          clearTimeout(last.timer);
+          this.lingering.delete(key);
+          for (const op of last.ops) {
+            if (op.kind === 'delete' || toSync.has(op.sh)) continue;
+            const f = await this.o.backend.openShare('mutable', si, op.sh, true);
+            if (f) toSync.set(op.sh, f);
+          }
+        }
+        try {
+          for (const f of toSync.values()) await f.sync();
+        } catch (err) {
+          // Its journal is still there: replayed (durably) before the slot is used again.
+          if (last) this.unsettled.set(key, { si, ops: last.ops });
+          throw err;
         }
         try {
           await this.o.backend.writeJournal(si, journal);
@@ -365,15 +440,23 @@ export class MutableSlots {
           await this.o.backend.removeJournal(si).catch(() => {});
           throw err;
         }
-        this.unsettled.set(siKey(si), { si, ops });
-        await this.settle(si);
+        this.unsettled.set(key, { si, ops });
+        // (A change that only deletes is durable as applied: nothing to put off.)
+        if (this.o.backend.writesVisibleBeforeSync && ops.some((op) => op.kind !== 'delete')) {
+          await this.apply(si, ops, false);
+          this.unsettled.delete(key);
+          this.linger(si, ops);
+        } else {
+          await this.settle(si);
+        }
       }
     } finally {
       this.o.space.release(need);
     }
   }
 
-  private async apply(si: StorageIndex, ops: JournalOp[]): Promise<void> {
+  /** Applies `ops`; `durable`: fsyncs each share changed (else the caller does, later). */
+  private async apply(si: StorageIndex, ops: JournalOp[], durable = true): Promise<void> {
     for (const op of ops) {
       if (op.kind === 'delete') {
         await this.o.backend.deleteShare('mutable', si, op.sh);
@@ -389,7 +472,7 @@ export class MutableSlots {
       }
       for (const p of op.patches) await f.write(p.offset, p.data);
       await f.truncate(op.size);
-      await f.sync();
+      if (durable) await f.sync();
     }
   }
 }

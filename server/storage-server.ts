@@ -163,6 +163,7 @@ export class StorageServer {
     await this.reads.closeAll();
     // Unfinished uploads stay resumable across a restart.
     await this.uploads.parkAll();
+    await this.mutable.close();
     await this.backend.close();
   }
 

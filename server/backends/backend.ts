@@ -112,6 +112,13 @@ export interface JournalRecord {
 export interface ShareBackend {
   /** Where the leases of committed immutable shares are kept. */
   readonly leases: LeaseStore;
+  /**
+   * A mutable share's writes are read by every later open before sync() (a file system's
+   * page cache): sync only makes them durable. The server may then leave a change's last
+   * fsync, and its journal, for the slot's next change or a moment later (mutable-slots.ts).
+   * Where a write is seen only once synced (an object store), each change is synced whole.
+   */
+  readonly writesVisibleBeforeSync?: boolean;
   /** Prepares storage. */
   init(): Promise<void>;
   /**

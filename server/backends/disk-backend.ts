@@ -79,6 +79,7 @@ const MAX_STATE_BYTES = 1024 * 1024;
 const FREE_SPACE_TTL_MS = 1000;
 
 export class DiskBackend implements ShareBackend {
+  readonly writesVisibleBeforeSync = true;
   readonly handles: HandleBudget;
   private readonly sharesDir: string;
   private readonly secondDir: string;
@@ -112,6 +113,8 @@ export class DiskBackend implements ShareBackend {
    * server creates a folder there spare every share an lookup of a folder that is not there.
    */
   private readonly secondKindUsed: Record<ShareKind, boolean> = { immutable: true, mutable: true };
+  /** Journal files this process wrote whose names are durable (their folder fsynced since). */
+  private readonly namedJournals = new Set<string>();
   /** Folder fsyncs running, and the one queued after each (syncDir). */
   private readonly dirSyncs = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
 
@@ -466,13 +469,18 @@ export class DiskBackend implements ShareBackend {
         await h.close();
       }
     });
-    // Its name must be durable too before the share is touched.
+    // Its name must be durable too before the share is touched: once per file (a slot's
+    // journal replaced by its next change keeps its name).
+    if (this.namedJournals.has(p)) return;
     await this.syncDir(this.journalDir);
+    this.namedJournals.add(p);
   }
 
   async removeJournal(si: StorageIndex): Promise<void> {
     // No fsync: should the removal be lost, replaying an applied journal changes nothing.
-    await fs.rm(this.journalPath(si), { force: true });
+    const p = this.journalPath(si);
+    this.namedJournals.delete(p);
+    await fs.rm(p, { force: true });
   }
 
   async *journals(): AsyncIterable<JournalRecord> {

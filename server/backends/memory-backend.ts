@@ -101,6 +101,7 @@ export class MemoryFile implements ShareFile {
 }
 
 export class MemoryBackend implements ShareBackend {
+  readonly writesVisibleBeforeSync = true;
   /** Mutable containers whole; immutable ones up to their data (header and data, written once). */
   private readonly shares = new Map<string, MemoryFile>();
   /** The lease records of immutable shares, by share key: apart from the data, as an object store keeps them. */

@@ -218,12 +218,13 @@ describe('the lease crawler expiring by age', () => {
       'lease crawler: note: age:20days expires leases sooner than the 31 days clients are promised; the shares of clients that renew less often are deleted',
     );
 
-    // What stays still serves; the slot that lost a share is whole and its journal gone.
+    // What stays still serves; the slot that lost a share is whole and its journal gone (a
+    // deletion is durable as it is applied: no journal of one is kept).
     expect(await rig.server.listMutable(sc.M2)).toEqual([1]);
     expect(
       (await rig.server.readMutable({ si: sc.M2, sh: asShareNum(1), offset: 0, length: 10 })).length,
     ).toBe(10);
-    expect(await fs.readdir(path.join(rig.dir, 'storage', 'journal'))).toEqual([]);
+    expect(await fs.readdir(path.join(rig.dir, 'storage', 'journal'))).not.toContain(base32Encode(sc.M2));
     expect(await rig.server.listImmutable(sc.I2)).toEqual([0]);
     // The upload at U carries on and closes, though its sibling share went meanwhile.
     await rig.server.write(
@@ -236,6 +237,8 @@ describe('the lease crawler expiring by age', () => {
       sc.data,
     );
     await rig.server.stop();
+    // Stopped, the server leaves no journal: every change it applied is durable.
+    expect(await fs.readdir(path.join(rig.dir, 'storage', 'journal'))).toEqual([]);
   });
 
   it('in a dry run deletes nothing and counts what the real run then deletes', async () => {

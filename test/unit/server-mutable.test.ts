@@ -25,6 +25,7 @@ import {
   type Lease,
   MUTABLE_DATA_OFFSET,
   newLease,
+  type ShareKind,
 } from '../../server/containers.ts';
 import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import { decodeJournal, encodeJournal } from '../../server/journal.ts';
@@ -45,17 +46,37 @@ afterAll(() => cleanup());
 
 type Op = 'write' | 'truncate' | 'sync' | 'journal' | 'unjournal' | 'delete' | 'commit' | 'create';
 
+/** What a share file held before a write or truncate not yet fsynced. */
+type Undo = { at: number; old: Uint8Array; size: number };
+
 /**
  * A DiskBackend whose changes pass through `before(op, bytes)` first: to count bytes
  * written, or to stop the server dead (a promise that never settles) as a kill would.
+ * It also remembers what every share write not yet fsynced replaced, so that powerCut()
+ * can take the files back to what their last fsync made durable: a kill leaves the page
+ * cache to the kernel, a power cut loses it.
  */
 class ObservedBackend implements ShareBackend {
+  readonly writesVisibleBeforeSync = true;
+  private readonly unsynced = new Map<
+    string,
+    { kind: ShareKind; si: StorageIndex; sh: ShareNum; undo: Undo[] }
+  >();
+
   constructor(
     readonly disk: DiskBackend,
     private readonly before: (op: Op, bytes: number) => Promise<void>,
   ) {}
 
-  private file(f: ShareFile): ShareFile {
+  private file(f: ShareFile, kind: ShareKind, si: StorageIndex, sh: ShareNum): ShareFile {
+    const key = `${kind}/${base32Encode(si)}/${sh}`;
+    const remember = async (at: number, length: number) => {
+      const size = await f.size();
+      const old = at < size ? await f.read(at, Math.min(length, size - at)) : new Uint8Array(0);
+      const u = this.unsynced.get(key) ?? { kind, si, sh, undo: [] };
+      u.undo.push({ at, old, size });
+      this.unsynced.set(key, u);
+    };
     return {
       read: (p, n) => f.read(p, n),
       readInto: (p, t) => f.readInto(p, t),
@@ -63,17 +84,35 @@ class ObservedBackend implements ShareBackend {
       close: () => f.close(),
       write: async (p, d) => {
         await this.before('write', d.length);
+        await remember(p, d.length);
         await f.write(p, d);
       },
       truncate: async (n) => {
         await this.before('truncate', 0);
+        await remember(n, Number.MAX_SAFE_INTEGER);
         await f.truncate(n);
       },
       sync: async () => {
         await this.before('sync', 0);
         await f.sync();
+        this.unsynced.delete(key);
       },
     };
+  }
+
+  /** Every share write since its file's last fsync undone, newest first. */
+  async powerCut(): Promise<void> {
+    for (const { kind, si, sh, undo } of this.unsynced.values()) {
+      const f = await this.disk.openShare(kind, si, sh, true);
+      if (!f) continue;
+      for (const u of undo.reverse()) {
+        await f.truncate(Math.max(u.size, u.at + u.old.length));
+        await f.write(u.at, u.old);
+        await f.truncate(u.size);
+      }
+      await f.sync();
+    }
+    this.unsynced.clear();
   }
 
   get leases(): ShareBackend['leases'] {
@@ -88,10 +127,10 @@ class ObservedBackend implements ShareBackend {
   listShares: ShareBackend['listShares'] = (k, si) => this.disk.listShares(k, si);
   openShare: ShareBackend['openShare'] = async (k, si, n, w) => {
     const f = await this.disk.openShare(k, si, n, w);
-    return f && this.file(f);
+    return f && this.file(f, k, si, n);
   };
   openOrCreateMutable: ShareBackend['openOrCreateMutable'] = async (si, n) =>
-    this.file(await this.disk.openOrCreateMutable(si, n));
+    this.file(await this.disk.openOrCreateMutable(si, n), 'mutable', si, n);
   createMutable: NonNullable<ShareBackend['createMutable']> = async (si, n, bytes) => {
     await this.before('create', bytes.length);
     await this.disk.createMutable(si, n, bytes);
@@ -118,6 +157,7 @@ class ObservedBackend implements ShareBackend {
   deleteShare: ShareBackend['deleteShare'] = async (k, si, n) => {
     await this.before('delete', 0);
     await this.disk.deleteShare(k, si, n);
+    this.unsynced.delete(`${k}/${base32Encode(si)}/${n}`);
   };
   writeJournal: ShareBackend['writeJournal'] = async (si, b) => {
     await this.before('journal', b.length);
@@ -620,73 +660,147 @@ describe('a crash while a mutable write is applied', () => {
     return parts.join('/');
   }
 
-  it('leaves the slot old or new after a restart, at every point it can stop', async () => {
+  /** Version C, from B: share 0 grows and is overwritten at its start, share 2 rewritten. */
+  const changeC = () => ({
+    si,
+    writeEnabler: we,
+    ...renew(51),
+    testWrite: new Map<ShareNum, ShareTestWrite>([
+      [
+        sh(0),
+        {
+          test: [],
+          write: [
+            { offset: 100, data: new Uint8Array(50).fill(0xc0) },
+            { offset: 5200, data: new Uint8Array(3000).fill(0xc0) },
+          ],
+          newLength: null,
+        },
+      ],
+      [sh(2), { test: [], write: [{ offset: 0, data: new Uint8Array(100).fill(0xc2) }], newLength: null }],
+    ]),
+    readVector: [],
+  });
+
+  type Change = ReturnType<typeof changeB>;
+
+  /**
+   * From version A on disk, `before` made whole (if given), then `change` stopped dead at
+   * each of its steps in turn (and once just after it returned), each time followed by a
+   * power cut (every share write not yet fsynced lost) and a restart on the same folder.
+   * Returns what each restart found (`old`: the slot after `before`, `new`: after `change`,
+   * else `mix`), how many stops left the files half changed, and the files themselves.
+   */
+  async function stopEverywhere(before: Change | null, change: Change) {
     const base = tempDir('cairn-crash-');
     await makeVersionA(base);
-    const versionA = await slotFiles(base);
-    const versionAWhole = await slotFiles(base, true);
-    // The reference run, counting the steps of the change.
+    // The reference run: the versions, and the steps of the change alone.
     const ref = tempDir('cairn-crash-');
     await fs.cp(base, ref, { recursive: true });
     let steps = 0;
+    let counting = false;
     const refServer = await startServer(
       new ObservedBackend(new DiskBackend(ref), async () => {
-        steps++;
+        if (counting) steps++;
       }),
     );
-    expect((await refServer.readTestWrite(changeB())).success).toBe(true);
+    if (before) expect((await refServer.readTestWrite(before)).success).toBe(true);
+    const old = await slotFiles(ref);
+    const oldWhole = await slotFiles(ref, true);
+    counting = true;
+    expect((await refServer.readTestWrite(change)).success).toBe(true);
+    counting = false;
     await refServer.stop();
-    const versionB = await slotFiles(ref);
-    const versionBWhole = await slotFiles(ref, true);
-    expect(versionB).not.toBe(versionA);
-    expect(steps).toBeGreaterThan(10);
+    const neu = await slotFiles(ref);
+    const newWhole = await slotFiles(ref, true);
+    expect(neu).not.toBe(old);
 
     const outcomes: string[] = [];
     let mixedOnDisk = 0;
-    for (let stopAt = 1; stopAt <= steps; stopAt++) {
+    for (let stopAt = 1; stopAt <= steps + 1; stopAt++) {
       const dir = tempDir('cairn-crash-');
       await fs.cp(base, dir, { recursive: true });
       let n = 0;
+      let armed = false;
       let reached!: () => void;
       const stopped = new Promise<void>((r) => {
         reached = r;
       });
       const disk = new DiskBackend(dir);
-      const doomed = await startServer(
-        new ObservedBackend(disk, () => {
-          if (++n < stopAt) return Promise.resolve();
-          reached();
-          return new Promise<void>(() => {}); // the process is gone: nothing after this runs
-        }),
-      );
+      const observed = new ObservedBackend(disk, () => {
+        if (!armed || ++n < stopAt) return Promise.resolve();
+        reached();
+        return new Promise<void>(() => {}); // the process is gone: nothing after this runs
+      });
+      const doomed = await startServer(observed);
+      if (before) expect((await doomed.readTestWrite(before)).success).toBe(true);
+      armed = true;
       const result = await Promise.race([
-        doomed.readTestWrite(changeB()).then(() => 'done'),
+        doomed.readTestWrite(change).then(() => 'done'),
         stopped.then(() => 'stopped'),
       ]);
-      expect(result).toBe('stopped');
+      expect(result).toBe(stopAt <= steps ? 'stopped' : 'done');
       await disk.handles.closeAll(); // what the kernel does for a killed process
-      const before = await slotFiles(dir, true);
-      if (before !== versionAWhole && before !== versionBWhole) mixedOnDisk++;
+      await observed.powerCut();
+      const onDisk = await slotFiles(dir, true);
+      if (onDisk !== oldWhole && onDisk !== newWhole) mixedOnDisk++;
       // Restart on the same folder: the journal is replayed (or was never written).
       const again = await startServer(new DiskBackend(dir));
       const after = await slotFiles(dir);
-      outcomes.push(after === versionA ? 'A' : after === versionB ? 'B' : 'mix');
+      outcomes.push(after === old ? 'old' : after === neu ? 'new' : 'mix');
       expect(await fs.readdir(path.join(dir, 'storage', 'journal'))).toEqual([]);
-      // The writer tries again: from A, its change then leaves exactly B's files, bytes a
-      // crash left past a share's end included.
-      if (after === versionA) {
-        expect((await again.readTestWrite(changeB())).success).toBe(true);
-        expect(await slotFiles(dir, true), `retried after a stop at step ${stopAt}`).toBe(versionBWhole);
+      // The writer tries again: from the old version, its change then leaves exactly the
+      // new files, bytes a crash left past a share's end included.
+      if (after === old) {
+        expect((await again.readTestWrite(change)).success).toBe(true);
+        expect(await slotFiles(dir, true), `retried after a stop at step ${stopAt}`).toBe(newWhole);
       }
       await again.stop();
     }
+    return { outcomes, steps, mixedOnDisk };
+  }
+
+  it('leaves the slot old or new after a restart, at every point it can stop, power cut included', async () => {
+    const { outcomes, steps, mixedOnDisk } = await stopEverywhere(null, changeB());
+    expect(steps).toBeGreaterThan(10);
     // Stopped before the journal was stored: old (though bytes past a share's end, written
-    // before it, may be there); after: new. Never a mix, though the files on disk were half
-    // changed at many of these points.
-    const olds = outcomes.indexOf('B');
-    expect(olds).toBeGreaterThan(1); // the appends, then the journal: both before any B
-    expect(outcomes).toEqual([...Array(olds).fill('A'), ...Array(steps - olds).fill('B')]);
+    // before it, may be there); after: new, also when the power went before the change's
+    // last fsync (put off while the journal stays). Never a mix, though the files on disk were
+    // half changed at many of these points.
+    const olds = outcomes.indexOf('new');
+    expect(olds).toBeGreaterThan(1); // the appends, then the journal: both before any new
+    expect(outcomes).toEqual([...Array(olds).fill('old'), ...Array(steps + 1 - olds).fill('new')]);
     expect(mixedOnDisk).toBeGreaterThan(5);
+  });
+
+  it('keeps the last change when the next one, made while its fsync is put off, is cut at any point', async () => {
+    const { outcomes, steps, mixedOnDisk } = await stopEverywhere(changeB(), changeC());
+    const olds = outcomes.indexOf('new');
+    expect(olds).toBeGreaterThan(1);
+    expect(outcomes).toEqual([...Array(olds).fill('old'), ...Array(steps + 1 - olds).fill('new')]);
+    expect(mixedOnDisk).toBeGreaterThan(2);
+  });
+
+  it('makes an idle slot durable a moment after its last change: the journal goes by itself', async () => {
+    const dir = tempDir('cairn-linger-');
+    await makeVersionA(dir);
+    let syncs = 0;
+    const server = await startServer(
+      new ObservedBackend(new DiskBackend(dir), async (op) => {
+        if (op === 'sync') syncs++;
+      }),
+    );
+    expect((await server.readTestWrite(changeB())).success).toBe(true);
+    const journalDir = path.join(dir, 'storage', 'journal');
+    expect(await fs.readdir(journalDir)).toHaveLength(1); // its fsync put off, the journal stays
+    const synced = syncs;
+    const deadline = Date.now() + 10_000;
+    while ((await fs.readdir(journalDir)).length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await fs.readdir(journalDir)).toEqual([]);
+    expect(syncs).toBeGreaterThan(synced); // the shares were fsynced before it went
+    await server.stop();
   });
 
   it('never reads bytes a crash left past a share end as data: a write leaving a gap there reads zeros', async () => {
