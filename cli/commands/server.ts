@@ -190,9 +190,9 @@ export const serverCommand: Command = {
       throw new UsageError('--quota goes with --s3 (on disk, the disk is the limit: see --reserved-space)');
     }
     const log = lineLog();
-    // Loaded only when asked for: the AWS SDK is most of a disk server's start-up otherwise.
+    // The AWS SDK is loaded only when asked for (s3-sdk.ts).
     const backend = s3
-      ? new (await import('../../server/backends/s3-backend.ts')).S3Backend({
+      ? await (await import('../../server/backends/s3-backend.ts')).S3Backend.create({
           ...s3,
           spoolDir: path.join(path.resolve(values.dir), 'storage', 's3-spool'),
           log,

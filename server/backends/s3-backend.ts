@@ -35,20 +35,11 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  ListMultipartUploadsCommand,
-  type ListMultipartUploadsCommandOutput,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  PutObjectCommand,
+import type {
+  ListMultipartUploadsCommandOutput,
+  ListObjectsV2CommandOutput,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { CairnError } from '../../core/errors.ts';
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
 import { StorageError } from '../../core/protocol/storage-api.ts';
@@ -75,6 +66,7 @@ import type {
 import { BlockCache } from './block-cache.ts';
 import { readFullyAt } from './read-fully.ts';
 import { PartSlots, STREAM_PART_BYTES, StreamedUpload } from './s3-parts.ts';
+import { loadS3Sdk, type S3Sdk } from './s3-sdk.ts';
 import { StitchedImmutableFile } from './stitched-immutable.ts';
 
 /** Free bytes reported without a quota (a petabyte: an object store has no meaningful figure). */
@@ -180,8 +172,16 @@ export class S3Backend implements ShareBackend {
   private opened = 0;
   private readonly partSlots = new PartSlots(STREAMED_PARTS_IN_FLIGHT);
 
-  constructor(private readonly opts: S3BackendOptions) {
-    this.client = new S3Client({
+  /** A backend on the store `opts` names (the SDK loaded first, once per process). */
+  static async create(opts: S3BackendOptions): Promise<S3Backend> {
+    return new S3Backend(opts, await loadS3Sdk());
+  }
+
+  private constructor(
+    private readonly opts: S3BackendOptions,
+    private readonly sdk: S3Sdk,
+  ) {
+    this.client = new sdk.S3Client({
       endpoint: opts.endpoint,
       region: opts.region ?? 'us-east-1',
       forcePathStyle: true,
@@ -239,7 +239,7 @@ export class S3Backend implements ShareBackend {
   async init(): Promise<void> {
     await fs.mkdir(this.spoolDir, { recursive: true, mode: 0o700 });
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new this.sdk.HeadBucketCommand({ Bucket: this.bucket }));
     } catch (err) {
       const status = statusOf(err);
       if (status === 404) {
@@ -267,7 +267,7 @@ export class S3Backend implements ShareBackend {
 
   private async createBucket(): Promise<void> {
     try {
-      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new this.sdk.CreateBucketCommand({ Bucket: this.bucket }));
       this.log(`created bucket ${this.bucket}`);
     } catch (err) {
       throw new S3BackendError(
@@ -298,7 +298,7 @@ export class S3Backend implements ShareBackend {
     do {
       const res: ListMultipartUploadsCommandOutput = await this.call('a listing', () =>
         this.client.send(
-          new ListMultipartUploadsCommand({
+          new this.sdk.ListMultipartUploadsCommand({
             Bucket: this.bucket,
             Prefix: prefix,
             KeyMarker: keyMarker,
@@ -310,7 +310,11 @@ export class S3Backend implements ShareBackend {
         if (!u.Key || !u.UploadId) continue;
         await this.call('a delete', () =>
           this.client.send(
-            new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }),
+            new this.sdk.AbortMultipartUploadCommand({
+              Bucket: this.bucket,
+              Key: u.Key,
+              UploadId: u.UploadId,
+            }),
           ),
         );
         aborted++;
@@ -351,7 +355,11 @@ export class S3Backend implements ShareBackend {
     do {
       const res: ListObjectsV2CommandOutput = await this.call('a listing', () =>
         this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+          new this.sdk.ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ContinuationToken: token,
+          }),
         ),
       );
       for (const o of res.Contents ?? []) if (o.Key) yield { key: o.Key, size: o.Size ?? 0 };
@@ -365,7 +373,7 @@ export class S3Backend implements ShareBackend {
     do {
       const res: ListObjectsV2CommandOutput = await this.call('a listing', () =>
         this.client.send(
-          new ListObjectsV2Command({
+          new this.sdk.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: prefix,
             Delimiter: '/',
@@ -423,7 +431,7 @@ export class S3Backend implements ShareBackend {
     key: string,
   ): Promise<{ bytes: Uint8Array; etag: string | undefined; meta: Record<string, string> } | null> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const res = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
       const bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0);
       return { bytes, etag: res.ETag, meta: res.Metadata ?? {} };
     } catch (err) {
@@ -437,7 +445,7 @@ export class S3Backend implements ShareBackend {
     if (target.length === 0) return 0;
     const res = await this.call('a read', () =>
       this.client.send(
-        new GetObjectCommand({
+        new this.sdk.GetObjectCommand({
           Bucket: this.bucket,
           Key: key,
           Range: `bytes=${position}-${position + target.length - 1}`,
@@ -465,7 +473,7 @@ export class S3Backend implements ShareBackend {
   ): Promise<string | undefined> {
     try {
       const res = await this.client.send(
-        new PutObjectCommand({
+        new this.sdk.PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
           Body: body,
@@ -490,7 +498,7 @@ export class S3Backend implements ShareBackend {
 
   private async deleteObject(key: string): Promise<void> {
     await this.call('a delete', () =>
-      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+      this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
     );
   }
 
@@ -595,6 +603,7 @@ export class S3Backend implements ShareBackend {
     const streamed = new StreamedUpload(
       {
         client: this.client,
+        sdk: this.sdk,
         bucket: this.bucket,
         key: this.shareKey('immutable', si, sh),
         slots: this.partSlots,
@@ -666,7 +675,7 @@ export class S3Backend implements ShareBackend {
       throw this.storeError('storing a share', err);
     }
     try {
-      const upload = new Upload({
+      const upload = new this.sdk.Upload({
         client: this.client,
         params: {
           Bucket: this.bucket,

@@ -6,14 +6,9 @@
  * unfinished multipart upload that the next start aborts (S3Backend.recoverUploads).
  */
 import fs from 'node:fs/promises';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  type S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { equalBytes } from '../../core/primitives/bytes.ts';
+import type { S3Sdk } from './s3-sdk.ts';
 import { StorageError } from '../../core/protocol/storage-api.ts';
 import { addRange, type Range } from '../ranges.ts';
 import { readFullyAt } from './read-fully.ts';
@@ -59,6 +54,7 @@ export class PartSlots {
 
 export interface PartTarget {
   client: S3Client;
+  sdk: S3Sdk;
   bucket: string;
   key: string;
   slots: PartSlots;
@@ -155,7 +151,7 @@ export class StreamedUpload {
       }),
     );
     await this.t.client.send(
-      new CompleteMultipartUploadCommand({
+      new this.t.sdk.CompleteMultipartUploadCommand({
         Bucket: this.t.bucket,
         Key: this.t.key,
         UploadId: uploadId,
@@ -174,13 +170,19 @@ export class StreamedUpload {
     this.uploadId = null;
     if (uploadId === null) return;
     await this.t.client
-      .send(new AbortMultipartUploadCommand({ Bucket: this.t.bucket, Key: this.t.key, UploadId: uploadId }))
+      .send(
+        new this.t.sdk.AbortMultipartUploadCommand({
+          Bucket: this.t.bucket,
+          Key: this.t.key,
+          UploadId: uploadId,
+        }),
+      )
       .catch(() => {});
   }
 
   private async create(): Promise<string> {
     const res = await this.t.client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.t.bucket, Key: this.t.key }),
+      new this.t.sdk.CreateMultipartUploadCommand({ Bucket: this.t.bucket, Key: this.t.key }),
     );
     if (!res.UploadId)
       throw new StorageError('UNAVAILABLE', 'the object store began a multipart upload without an id');
@@ -206,7 +208,7 @@ export class StreamedUpload {
     }
     if (header) body.set(header);
     const res = await this.t.client.send(
-      new UploadPartCommand({
+      new this.t.sdk.UploadPartCommand({
         Bucket: this.t.bucket,
         Key: this.t.key,
         UploadId: uploadId,

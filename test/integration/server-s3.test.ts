@@ -39,7 +39,7 @@ describe.skipIf(missing !== null)('S3 backend on radosgw', () => {
   });
 
   const backendAt = async (prefix: string, quota?: number) => {
-    const backend = new S3Backend({
+    const backend = await S3Backend.create({
       endpoint: gw.endpoint,
       bucket: BUCKET,
       prefix,
