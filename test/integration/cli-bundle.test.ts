@@ -54,6 +54,18 @@ describe('the CLI bundle', () => {
     }
   });
 
+  it('leaves the AWS SDK out of every start: the bundles load it only when an S3 backend is made', async () => {
+    for (const [name, entry] of [
+      ['cli', 'cli/main.ts'],
+      ['server', 'cli/server-main.ts'],
+    ]) {
+      const text = readFileSync(await bundleEntry(name, entry), 'utf8');
+      // esbuild hoists a package's static imports to the bundle's top, lazy import() or not.
+      expect(text, name).not.toMatch(/^import [^;]*from "@aws-sdk\//m);
+      expect(text, name).toContain('import("@aws-sdk/client-s3")');
+    }
+  });
+
   it('is reused while the sources are unchanged', async () => {
     const a = await bundleEntry('cli', 'cli/main.ts');
     const built = statSync(a).mtimeMs;
