@@ -7,7 +7,8 @@
  *   the journal durably → apply the visible patches → fsync and remove the journal.
  * Where the backend's writes are read before they are synced (a file system), that last step
  * is put off: the journal stays (a crash replays it) until the slot's next change, which
- * fsyncs the shares before replacing it, or a second of quiet. A change costs the bytes it touches, whatever the share's size: those a reader may see are
+ * fsyncs the shares before replacing it, or a second of quiet.
+ * A change costs the bytes it touches, whatever the share's size: those a reader may see are
  * written twice (journal and share); those past a share's end (a publish's appends, which no
  * reader looks at) once, to the share, and made durable before the journal is written, so
  * the journal need not name them. A change that only creates one share goes to the backend
