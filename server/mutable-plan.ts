@@ -235,10 +235,10 @@ function diffPatches(offset: number, before: Uint8Array, after: Uint8Array): Pat
 /**
  * `patches` cut at `fileSize`: the bytes before it (`journaled`), which readers may see, and
  * those at or past it (`beyondEnd`), which no reader looks at (a container is read by its
- * header's lengths and its extra-lease count, never to the end of the file). The journal then
- * carries only the first part's bytes, and of the second where it goes and its hash (journal.ts:
- * a replay that finds it incomplete cuts the shares back). The two parts never overlap, so
- * each keeps the order of `patches` among its own bytes and the result is the same.
+ * header's lengths and its extra-lease count, never to the end of the file). The second part
+ * is written and made durable before the journal, which then carries only the first
+ * (mutable-slots.ts). The two parts never overlap, so each keeps the order of `patches` among
+ * its own bytes and the result is the same.
  */
 export function splitAtEnd(
   patches: readonly Patch[],

@@ -129,13 +129,20 @@ export class MutableSlots {
    * Caller holds the exclusive lock.
    */
   private async harden(si: StorageIndex): Promise<void> {
+    const ops = this.unlinger(si);
+    if (!ops) return;
+    this.unsettled.set(siKey(si), { si, ops });
+    await this.settle(si);
+  }
+
+  /** The ops of the slot's change whose fsync was put off, no longer waited on; null if none. */
+  private unlinger(si: StorageIndex): JournalOp[] | null {
     const key = siKey(si);
     const l = this.lingering.get(key);
-    if (!l) return;
+    if (!l) return null;
     clearTimeout(l.timer);
     this.lingering.delete(key);
-    this.unsettled.set(key, { si, ops: l.ops });
-    await this.settle(si);
+    return l.ops;
   }
 
   private linger(si: StorageIndex, ops: JournalOp[]): void {
@@ -183,7 +190,7 @@ export class MutableSlots {
       const f = await this.o.backend.openShare('mutable', a.si, a.sh, false);
       if (!f) throw new StorageError('NOT_FOUND', `no mutable share ${a.sh} of ${siPrefix(a.si)} here`);
       const h = decodeMutableHeader(await f.read(0, MUTABLE_DATA_OFFSET));
-      const n = a.offset >= h.dataLength ? 0 : Math.min(a.length, h.dataLength - a.offset);
+      const n = clampedLength(h.dataLength, a.offset, a.length);
       const target = place ? place(n) : new Uint8Array(n);
       // A share cut short (damaged) gives what it has, as a plain read would: readers judge it.
       const got = n === 0 ? 0 : await f.readInto(MUTABLE_DATA_OFFSET + a.offset, target);
@@ -417,11 +424,9 @@ export class MutableSlots {
         // The slot's last change, applied with its fsync put off, is made durable before
         // its journal is replaced (the same fsync as this change's appends, share by share).
         const key = siKey(si);
-        const last = this.lingering.get(key);
+        const last = this.unlinger(si);
         if (last) {
-          clearTimeout(last.timer);
-          this.lingering.delete(key);
-          for (const op of last.ops) {
+          for (const op of last) {
             if (op.kind === 'delete' || toSync.has(op.sh)) continue;
             const f = await this.o.backend.openShare('mutable', si, op.sh, true);
             if (f) toSync.set(op.sh, f);
@@ -431,7 +436,7 @@ export class MutableSlots {
           for (const f of toSync.values()) await f.sync();
         } catch (err) {
           // Its journal is still there: replayed (durably) before the slot is used again.
-          if (last) this.unsettled.set(key, { si, ops: last.ops });
+          if (last) this.unsettled.set(key, { si, ops: last });
           throw err;
         }
         try {
@@ -498,9 +503,14 @@ async function readState(f: ShareFile): Promise<SlotState> {
   return slotState(headerBytes, tail, end, storedSize);
 }
 
+/** Bytes of share data a read of `length` at `offset` gets (none past the data's end). */
+function clampedLength(dataLength: number, offset: number, length: number): number {
+  return offset >= dataLength ? 0 : Math.min(length, dataLength - offset);
+}
+
 function readClamped(f: ShareFile, dataLength: number, offset: number, length: number): Promise<Uint8Array> {
-  if (offset >= dataLength || length === 0) return Promise.resolve(new Uint8Array(0));
-  return f.read(MUTABLE_DATA_OFFSET + offset, Math.min(length, dataLength - offset));
+  const n = clampedLength(dataLength, offset, length);
+  return n === 0 ? Promise.resolve(new Uint8Array(0)) : f.read(MUTABLE_DATA_OFFSET + offset, n);
 }
 
 /** The bytes of a file `size` long made by applying `patches` in order to an empty one. */
