@@ -11,7 +11,14 @@
 import { encode as cborgEncode } from 'cborg';
 import { type Announcement, signAnnouncement } from '../core/protocol/announcement.ts';
 import { decodeCbor } from '../core/protocol/cbor.ts';
-import { decodeReadTestWriteResult, decodeRequest, type Op, RequestError } from '../core/protocol/frames.ts';
+import {
+  decodePutResults,
+  decodeReadTestWriteResult,
+  decodeRequest,
+  type Op,
+  type PutArgs,
+  RequestError,
+} from '../core/protocol/frames.ts';
 import {
   generateKeyPair,
   type ServerKeyPair,
@@ -87,6 +94,7 @@ export const STORAGE_OPS: Op[] = [
   'rtw',
   'mlist',
   'mread',
+  'put',
 ];
 
 /** A few storage indexes and secrets per lane, so requests meet each other's state. */
@@ -180,6 +188,22 @@ export function validRequest(
         tw,
         rv: r.chance(0.5) ? [] : [[0, r.pick([0, 10, 1000])]],
       };
+      break;
+    }
+    case 'put': {
+      const size = r.pick([0, 1, 100, 5000]);
+      const files = Array.from({ length: r.int(4) }, (_, j) => [
+        ctx.sis[(ctx.sis.indexOf(si) + j) % ctx.sis.length],
+        renew,
+        cancel,
+        upload,
+        size,
+        Array.from({ length: r.int(3) }, (_, k) => [
+          (sh + k) % 10,
+          r.bytes(r.chance(0.8) ? size : r.int(size + 1)),
+        ]),
+      ]);
+      a = { f: files };
       break;
     }
   }
@@ -543,6 +567,13 @@ export function judgeReply(
       case 'rtw':
         try {
           decodeReadTestWriteResult(r);
+          return true;
+        } catch {
+          return false;
+        }
+      case 'put':
+        try {
+          decodePutResults(r, (args as unknown as PutArgs).files);
           return true;
         } catch {
           return false;

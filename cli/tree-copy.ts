@@ -10,6 +10,7 @@ import type { DirectoryNode, FileNode, Grid } from '../core/client/index.ts';
 import type { Metadata } from '../core/dirnode/index.ts';
 import type { ChkParams } from '../core/immutable/params.ts';
 import { fileSource } from '../core/immutable/source-node.ts';
+import { bytesSource } from '../core/immutable/source.ts';
 
 /** Runs `fn` over `items` with at most `limit` at once; rejects with the first failure. */
 export async function forEachLimited<T>(
@@ -45,6 +46,56 @@ export interface UploadTreeOptions {
   onFile?(localPath: string, bytes: number): void;
 }
 
+/** Files up to this size are read whole and uploaded in batches (Grid.uploadMany). */
+const BATCH_FILE_BYTES = 256 * 1024;
+/** A batch holds at most this many files, or this many bytes of them. */
+const BATCH_FILES = 64;
+const BATCH_BYTES = 2 * 1024 * 1024;
+
+export interface LocalFile {
+  path: string;
+  size: number;
+}
+
+/**
+ * Uploads local files (immutable, convergent): small ones read whole and sent in batches,
+ * two batches at once (each server gets one request per batch, not two per file), the rest
+ * one by one, `parallel` at once (default 8). `onUploaded` is told each file's cap as it is
+ * stored; the first failure rejects.
+ */
+export async function uploadFiles(
+  grid: Grid,
+  files: readonly LocalFile[],
+  params: ChkParams,
+  opts: { parallel?: number; onUploaded(file: LocalFile, cap: string): void },
+): Promise<void> {
+  const batches: LocalFile[][] = [];
+  let batch: LocalFile[] = [];
+  let bytes = 0;
+  for (const f of files.filter((f) => f.size <= BATCH_FILE_BYTES)) {
+    if (batch.length === BATCH_FILES || (batch.length > 0 && bytes + f.size > BATCH_BYTES)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(f);
+    bytes += f.size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  await Promise.all([
+    forEachLimited(batches, 2, async (b) => {
+      const sources = await Promise.all(b.map(async (f) => bytesSource(await fs.readFile(f.path))));
+      const done = await grid.uploadMany(sources, { params });
+      for (const [i, f] of b.entries()) opts.onUploaded(f, done[i].node.cap);
+    }),
+    forEachLimited(
+      files.filter((f) => f.size > BATCH_FILE_BYTES),
+      opts.parallel ?? 8,
+      async (f) => opts.onUploaded(f, await uploadFile(grid, f.path, params)),
+    ),
+  ]);
+}
+
 /** Uploads one local file (immutable, convergent); returns its cap. */
 export async function uploadFile(grid: Grid, file: string, params: ChkParams): Promise<string> {
   const source = await fileSource(file);
@@ -69,11 +120,21 @@ export async function uploadTree(
   const files = entries.filter((e) => e.isFile());
   const dirs = entries.filter((e) => e.isDirectory());
   const links: { name: string; cap: string; metadata?: Metadata }[] = [];
-  await forEachLimited(files, opts.parallel ?? 8, async (e) => {
+  const stats = new Map<string, { name: string; metadata: Metadata }>();
+  const toUpload: LocalFile[] = [];
+  await forEachLimited(files, 16, async (e) => {
     const p = path.join(local, e.name);
     const st = await fs.stat(p);
-    links.push({ name: e.name, cap: await uploadFile(grid, p, opts.params), metadata: fileMetadata(st) });
-    opts.onFile?.(p, st.size);
+    stats.set(p, { name: e.name, metadata: fileMetadata(st) });
+    toUpload.push({ path: p, size: st.size });
+  });
+  await uploadFiles(grid, toUpload, opts.params, {
+    parallel: opts.parallel,
+    onUploaded: (f, cap) => {
+      const { name, metadata } = stats.get(f.path) as { name: string; metadata: Metadata };
+      links.push({ name, cap, metadata });
+      opts.onFile?.(f.path, f.size);
+    },
   });
   for (const e of dirs) {
     const sub = await grid.createDirectory();

@@ -7,6 +7,7 @@ import { ProtocolError } from '../core/protocol/errors.ts';
 import {
   decodeRequest,
   encodeAllocateResult,
+  encodePutResults,
   encodeBytesResultHead,
   encodeError,
   encodeReadTestWriteResult,
@@ -158,6 +159,8 @@ export class RequestHandler {
         return s.listMutable(req.args.si);
       case 'mread':
         return readIntoFrame(req.id, (place) => s.readMutable(req.args, place));
+      case 'put':
+        return encodePutResults(await s.put(req.args.files, uploads));
     }
   }
 }

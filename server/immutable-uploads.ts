@@ -6,9 +6,9 @@
  * uploads.ts, what a checkpoint records in upload-state.ts.
  */
 import { equalBytes } from '../core/primitives/bytes.ts';
-import type { AllocateArgs, BucketArgs, WriteArgs } from '../core/protocol/frames.ts';
+import type { AllocateArgs, BucketArgs, PutFile, WriteArgs } from '../core/protocol/frames.ts';
 import * as L from '../core/protocol/limits.ts';
-import { type AllocateResult, StorageError } from '../core/protocol/storage-api.ts';
+import { type AllocateResult, StorageError, type WholeSharesResult } from '../core/protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
 import type { RecoveredUpload, ShareBackend } from './backends/backend.ts';
 import { IMMUTABLE_HEADER_BYTES, newLease, OWNER_ALLOCATE } from './containers.ts';
@@ -115,7 +115,8 @@ export class ImmutableUploads {
     return this.uploads.get(bucketKey(si, sh)) !== undefined;
   }
 
-  allocate(a: AllocateArgs, session: UploadSession): Promise<AllocateResult> {
+  /** `quiet`: no log line (a put logs one for its batch). */
+  allocate(a: AllocateArgs, session: UploadSession, quiet = false): Promise<AllocateResult> {
     return this.locks.run(siKey(a.si), async () => {
       const existing = new Set(await this.backend.listShares('immutable', a.si));
       const secretHash = sha256(a.upload);
@@ -251,12 +252,13 @@ export class ImmutableUploads {
         }
       }
       const held = [...have.values()].reduce((n, r) => n + coveredBytes(r), 0);
-      this.log(
-        `allocate si=${siPrefix(a.si)} size=${a.size} new=${allocated.length} have=${alreadyHave.length}` +
-          (have.size ? ` continued=${have.size} (${resumed} parked) holding=${held}` : '') +
-          (refusedForSpace ? ` refused=${refusedForSpace} (space)` : '') +
-          (refusal ? ` refused (${refusal} upload limit)` : ''),
-      );
+      if (!quiet)
+        this.log(
+          `allocate si=${siPrefix(a.si)} size=${a.size} new=${allocated.length} have=${alreadyHave.length}` +
+            (have.size ? ` continued=${have.size} (${resumed} parked) holding=${held}` : '') +
+            (refusedForSpace ? ` refused=${refusedForSpace} (space)` : '') +
+            (refusal ? ` refused (${refusal} upload limit)` : ''),
+        );
       return { alreadyHave, allocated, have, held: [...existing].sort((x, y) => x - y) };
     });
   }
@@ -376,7 +378,7 @@ export class ImmutableUploads {
     b.checkpointTimer.unref?.();
   }
 
-  async close(a: BucketArgs, session: UploadSession): Promise<void> {
+  async close(a: BucketArgs, session: UploadSession, quiet = false): Promise<void> {
     const b = this.bucketFor(a.si, a.sh, a.upload, session);
     return this.locks.run(siKey(a.si), async () => {
       await b.queue;
@@ -388,7 +390,7 @@ export class ImmutableUploads {
           `share ${a.sh} has gaps: write every byte from 0 before closing`,
         );
       }
-      await this.seal(b, length);
+      await this.seal(b, length, undefined, quiet);
     });
   }
 
@@ -399,11 +401,11 @@ export class ImmutableUploads {
    * the write and then the close. Either way the reply means what a close's does: the share
    * is durable and visible.
    */
-  async writeAndClose(a: WriteArgs, session: UploadSession): Promise<void> {
+  async writeAndClose(a: WriteArgs, session: UploadSession, quiet = false): Promise<void> {
     const b = this.bucketFor(a.si, a.sh, a.upload, session);
     if (b.written.length > 0 || a.offset !== 0 || a.data.length > b.size) {
       await this.write(a, session);
-      await this.close(a, session);
+      await this.close(a, session, quiet);
       return;
     }
     return this.locks.run(siKey(a.si), async () => {
@@ -414,8 +416,65 @@ export class ImmutableUploads {
         throw new StorageError('CONFLICT', `share ${a.sh} was written meanwhile; write and close it apart`);
       }
       b.received += a.data.length;
-      await this.seal(b, a.data.length, a.data);
+      await this.seal(b, a.data.length, a.data, quiet);
     });
+  }
+
+  /**
+   * Several small files' shares, each allocated, written whole and closed (`put`): one
+   * request for a batch of small files instead of two per file. Files are independent: one
+   * refused or failing takes nothing from the others. Their commits run at once, so the
+   * backend can make them durable together. One log line for the batch.
+   */
+  async put(files: readonly PutFile[], session: UploadSession): Promise<WholeSharesResult[]> {
+    const results = await Promise.all(files.map((f) => this.putFile(f, session)));
+    const count = (pick: (r: WholeSharesResult) => ShareNum[]) =>
+      results.reduce((n, r) => n + pick(r).length, 0);
+    const refused = results.filter((r) => r.refused !== undefined).length;
+    this.log(
+      `put files=${files.length} stored=${count((r) => r.stored)} have=${count((r) => r.alreadyHave)}` +
+        (refused ? ` refused=${refused}` : ''),
+    );
+    return results;
+  }
+
+  private async putFile(f: PutFile, session: UploadSession): Promise<WholeSharesResult> {
+    const shares = [...f.shares.keys()];
+    let r: AllocateResult;
+    try {
+      r = await this.allocate(
+        { si: f.si, renew: f.renew, cancel: f.cancel, upload: f.upload, shares, size: f.size },
+        session,
+        true,
+      );
+    } catch (err) {
+      return { alreadyHave: [], stored: [], held: [], refused: this.refusal(err) };
+    }
+    const stored: ShareNum[] = [];
+    let refused: string | undefined;
+    for (const sh of r.allocated) {
+      const data = f.shares.get(sh) as Uint8Array;
+      try {
+        await this.writeAndClose({ si: f.si, sh, upload: f.upload, offset: 0, data }, session, true);
+        stored.push(sh);
+      } catch (err) {
+        refused = this.refusal(err);
+        // A bucket left open by a failed write goes now, not when the connection does.
+        const b = this.uploads.get(bucketKey(f.si, sh));
+        if (b && equalBytes(b.upload, f.upload)) await this.dropBucket(b);
+      }
+    }
+    if (refused === undefined && stored.length + r.alreadyHave.length < shares.length) {
+      refused = 'some shares were not taken (no space, upload limits, or another upload of them in progress)';
+    }
+    return { alreadyHave: r.alreadyHave, stored, held: r.held ?? [], ...(refused ? { refused } : {}) };
+  }
+
+  /** What a put tells the client of a file it could not store. */
+  private refusal(err: unknown): string {
+    if (err instanceof StorageError) return err.message.slice(0, 1000);
+    this.log(`internal error in put: ${(err as Error).message}`);
+    return 'the server failed to store it; try another server';
   }
 
   /**
@@ -423,7 +482,7 @@ export class ImmutableUploads {
    * to the backend whole): the share is committed, durable and visible. Caller holds the SI
    * lock and has waited for the bucket's writes.
    */
-  private async seal(b: Bucket, length: number, data?: Uint8Array): Promise<void> {
+  private async seal(b: Bucket, length: number, data?: Uint8Array, quiet = false): Promise<void> {
     b.done = true;
     this.unbook(b);
     await b.checkpointing;
@@ -440,7 +499,7 @@ export class ImmutableUploads {
       await p.pending.discard();
     }
     // received: what this bucket took since it was last granted (an upload resumed sends less).
-    this.log(`close si=${siPrefix(b.si)} sh=${b.sh} bytes=${length} received=${b.received}`);
+    if (!quiet) this.log(`close si=${siPrefix(b.si)} sh=${b.sh} bytes=${length} received=${b.received}`);
   }
 
   async abort(a: BucketArgs, session: UploadSession): Promise<void> {

@@ -20,12 +20,18 @@ import type {
   BucketArgs,
   CorruptArgs,
   LeaseArgs,
+  PutFile,
   ReadArgs,
   ReadTestWriteArgs,
   WriteArgs,
 } from '../core/protocol/frames.ts';
 import * as L from '../core/protocol/limits.ts';
-import { type AllocateResult, StorageError, type ServerVersion } from '../core/protocol/storage-api.ts';
+import {
+  type AllocateResult,
+  StorageError,
+  type ServerVersion,
+  type WholeSharesResult,
+} from '../core/protocol/storage-api.ts';
 import type { ShareNum, StorageIndex } from '../core/types.ts';
 import { AdvisoryLimiter, advisoryName, advisoryText } from './advisories.ts';
 import type { ShareBackend } from './backends/backend.ts';
@@ -241,6 +247,11 @@ export class StorageServer {
 
   abort(a: BucketArgs, session: UploadSession): Promise<void> {
     return this.uploads.abort(a, session);
+  }
+
+  /** Several small files' shares allocated, written whole and closed at once. */
+  put(files: readonly PutFile[], session: UploadSession): Promise<WholeSharesResult[]> {
+    return this.uploads.put(files, session);
   }
 
   /**

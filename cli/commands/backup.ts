@@ -15,7 +15,7 @@ import { type Command, UsageError } from '../command.ts';
 import { openGrid } from '../grid-client.ts';
 import { requireGridPath } from '../grid-paths.ts';
 import { cairnHome } from '../paths.ts';
-import { fileMetadata, forEachLimited, uploadFile } from '../tree-copy.ts';
+import { fileMetadata, forEachLimited, type LocalFile, uploadFiles } from '../tree-copy.ts';
 
 const usage = `usage: cairn backup [--exclude PATTERN]... [--verbose] [--grid URL] LOCALDIR ALIAS:path
 
@@ -171,32 +171,45 @@ async function backupDir(
     .filter((e) => !excludes.some((re) => re.test(e.name)))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const children: { name: string; cap: string; metadata: Metadata }[] = [];
+  // Files unchanged since the last backup are reused; the others are uploaded together.
+  const changed = new Map<string, { name: string; metadata: Metadata }>();
+  const toUpload: LocalFile[] = [];
   await forEachLimited(
     entries.filter((e) => e.isFile()),
-    8,
+    16,
     async (e) => {
       const p = path.join(dirPath, e.name);
       const st = await fs.stat(p);
       const metadata = fileMetadata(st);
       const rec = db.files[p];
-      let cap: string;
       if (rec && rec.size === st.size && rec.mtime === metadata.mtime && rec.ctime === metadata.ctime) {
-        cap = rec.cap;
         counts.filesReused++;
         say(`reusing ${p}`);
+        children.push({ name: e.name, cap: rec.cap, metadata });
       } else {
-        cap = await uploadFile(grid, p, { ...DEFAULT_CHK_PARAMS });
-        db.files[p] = {
-          size: st.size,
+        changed.set(p, { name: e.name, metadata });
+        toUpload.push({ path: p, size: st.size });
+      }
+    },
+  );
+  await uploadFiles(
+    grid,
+    toUpload,
+    { ...DEFAULT_CHK_PARAMS },
+    {
+      onUploaded: (f, cap) => {
+        const { name, metadata } = changed.get(f.path) as { name: string; metadata: Metadata };
+        db.files[f.path] = {
+          size: f.size,
           mtime: metadata.mtime as number,
           ctime: metadata.ctime as number,
           cap,
         };
         counts.filesUploaded++;
-        counts.bytesUploaded += st.size;
-        say(`uploaded ${p}`);
-      }
-      children.push({ name: e.name, cap, metadata });
+        counts.bytesUploaded += f.size;
+        say(`uploaded ${f.path}`);
+        children.push({ name, cap, metadata });
+      },
     },
   );
   for (const e of entries.filter((e) => e.isDirectory())) {

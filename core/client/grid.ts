@@ -26,6 +26,7 @@ import {
   NotADirectoryError,
 } from './directory-node.ts';
 import { formatCap } from '../caps/immutable.ts';
+import { uploadBatch } from '../grid/batch-uploader.ts';
 import { uploadImmutable } from '../grid/uploader.ts';
 import type { EncodeTools } from '../immutable/encoder.ts';
 import { type ChkParams, checkEncoding, checkParams, DEFAULT_CHK_PARAMS } from '../immutable/params.ts';
@@ -268,6 +269,50 @@ export class Grid {
       sentBytes: result.sentBytes,
       skippedBytes: result.skippedBytes,
     };
+  }
+
+  /**
+   * Stores several files, small ones together: every server is sent one request for the
+   * batch (batch-uploader.ts) instead of two per file. Files too big for a batch, and any the
+   * batch could not place happily, are uploaded as `upload` does. Results in the order given.
+   * `key`/`onKey` do not apply (each file has its own).
+   */
+  async uploadMany(
+    sources: readonly PlaintextSource[],
+    opts: Omit<UploadFileOptions, 'key' | 'onKey' | 'onProgress'>,
+  ): Promise<UploadFileResult[]> {
+    checkParams(opts.params);
+    checkEncoding(opts.params);
+    const needsServers = sources.some((s) => planChk(s.size, opts.params).kind === 'chk');
+    const [servers, tools, secrets] = await Promise.all([
+      needsServers ? this.connections.requireServers() : [],
+      this.#opts.tools(),
+      this.#opts.secrets(),
+    ]);
+    const batch = await uploadBatch(sources, {
+      servers,
+      params: opts.params,
+      clientSecret: secrets.lease,
+      convergence: opts.convergent === false ? null : secrets.convergence,
+      tools,
+      signal: opts.signal,
+    });
+    const results: UploadFileResult[] = [];
+    for (const [i, source] of sources.entries()) {
+      const done = batch[i];
+      // The rest one at a time: a batch's leftovers are few, or big files.
+      results.push(
+        done
+          ? {
+              node: this.open(formatCap(done.cap)),
+              happiness: done.happiness,
+              sentBytes: done.sentBytes,
+              skippedBytes: 0,
+            }
+          : await this.upload(source, opts),
+      );
+    }
+    return results;
   }
 
   probe(): Promise<ServerStatus[]> {

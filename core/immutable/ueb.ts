@@ -57,7 +57,16 @@ export function serializeUeb(
 /** Length of the UEB for this geometry: known before any hash (needed to size shares). */
 export function uebLength(g: SegmentGeometry): number {
   const zero = new Uint8Array(32);
-  return serializeUeb(g, { crypttextHash: zero, crypttextRootHash: zero, shareRootHash: zero }).length;
+  // Counted, not serialized: every upload plans its file a few times (keys are ASCII).
+  let n = 0;
+  for (const [key, value] of entries(g, {
+    crypttextHash: zero,
+    crypttextRootHash: zero,
+    shareRootHash: zero,
+  })) {
+    n += key.length + 1 + String(value.length).length + 1 + value.length + 1;
+  }
+  return n;
 }
 
 export function uebHash(ueb: Uint8Array): Uint8Array {

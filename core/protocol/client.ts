@@ -12,10 +12,12 @@ import { Fields } from './cbor.ts';
 import { ProtocolError } from './errors.ts';
 import {
   decodeAllocateResult,
+  decodePutResults,
   decodeReadTestWriteResult,
   decodeReply,
   encodeRequest,
   FEATURE_ALLOCATE_HELD,
+  FEATURE_PUT,
   FEATURE_WRITE_CLOSE,
   MAX_FEATURE_CHARS,
   MAX_FEATURES,
@@ -36,6 +38,8 @@ import {
   StorageError,
   type StorageServerApi,
   type UploadSecrets,
+  type WholeShares,
+  type WholeSharesResult,
 } from './storage-api.ts';
 import { openWebSocketTransport, safeUrl, type Transport, type WebSocketConstructor } from './transport.ts';
 
@@ -134,6 +138,10 @@ class Connection implements StorageConnection {
 
   get allocateAnswersHeld(): boolean {
     return this.features.has(FEATURE_ALLOCATE_HELD);
+  }
+
+  get acceptsPut(): boolean {
+    return this.features.has(FEATURE_PUT);
   }
 
   get isClosed(): boolean {
@@ -341,6 +349,22 @@ class Connection implements StorageConnection {
     }
     await this.writeShare(si, sh, upload, offset, data);
     await this.closeShare(si, sh, upload);
+  }
+
+  async putShares(files: WholeShares[]): Promise<WholeSharesResult[]> {
+    if (!this.acceptsPut)
+      throw new StorageError('UNAVAILABLE', `${this.where} does not take several files at once`);
+    const r = await this.call('put', {
+      files: files.map((f) => ({
+        si: f.si,
+        renew: f.secrets.renew,
+        cancel: f.secrets.cancel,
+        upload: f.secrets.upload,
+        size: f.size,
+        shares: f.shares,
+      })),
+    });
+    return this.check('put', () => decodePutResults(r, files));
   }
 
   async closeShare(si: StorageIndex, sh: ShareNum, upload: Uint8Array): Promise<void> {

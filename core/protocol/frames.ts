@@ -6,12 +6,19 @@
  * replies to frames too broken to have an id. Every decoder here checks sizes, types
  * and counts against limits.ts and throws ProtocolError('BAD_REQUEST'/'BAD_FRAME').
  */
+import { toHex } from '../primitives/bytes.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../types.ts';
 import { checkArray, checkUint, decodeCbor, encodeCbor, Fields } from './cbor.ts';
 import { ProtocolError } from './errors.ts';
 import * as L from './limits.ts';
 import { isCanonical, type Range } from './ranges.ts';
-import type { AllocateResult, ReadVector, ShareTestWrite, StorageErrorCode } from './storage-api.ts';
+import type {
+  AllocateResult,
+  ReadVector,
+  ShareTestWrite,
+  StorageErrorCode,
+  WholeSharesResult,
+} from './storage-api.ts';
 
 export interface HelloArgs {
   challenge: Uint8Array;
@@ -70,6 +77,19 @@ export interface ReadTestWriteArgs {
   readVector: ReadVector[];
 }
 
+/** One file of a `put`: allocate's arguments and every share's data, whole. */
+export interface PutFile {
+  si: StorageIndex;
+  renew: Uint8Array;
+  cancel: Uint8Array;
+  upload: Uint8Array;
+  size: number;
+  shares: Map<ShareNum, Uint8Array>;
+}
+export interface PutArgs {
+  files: PutFile[];
+}
+
 /** Every operation and its decoded arguments. */
 export interface OpArgs {
   hello: HelloArgs;
@@ -85,6 +105,7 @@ export interface OpArgs {
   rtw: ReadTestWriteArgs;
   mlist: IndexArgs;
   mread: ReadArgs;
+  put: PutArgs;
 }
 export type Op = keyof OpArgs;
 export type Request = { [K in Op]: { id: number; op: K; args: OpArgs[K] } }[Op];
@@ -99,7 +120,9 @@ const MAX_ID = 2 ** 32 - 1;
 export const FEATURE_WRITE_CLOSE = 'write-close';
 /** allocate's answer lists every share the server holds (AllocateResult.held). */
 export const FEATURE_ALLOCATE_HELD = 'allocate-held';
-export const SERVER_FEATURES: readonly string[] = [FEATURE_WRITE_CLOSE, FEATURE_ALLOCATE_HELD];
+/** The `put` operation: several small files' shares allocated, written and closed at once. */
+export const FEATURE_PUT = 'put';
+export const SERVER_FEATURES: readonly string[] = [FEATURE_WRITE_CLOSE, FEATURE_ALLOCATE_HELD, FEATURE_PUT];
 /** Features a hello answer may list at most, and their length. */
 export const MAX_FEATURES = 32;
 export const MAX_FEATURE_CHARS = 40;
@@ -117,6 +140,7 @@ const OPS = new Set<string>([
   'rtw',
   'mlist',
   'mread',
+  'put',
 ]);
 
 // ---- client side: encode requests -------------------------------------------------
@@ -142,6 +166,11 @@ export function encodeRequest<K extends Op>(
         v.newLength,
       ]),
       rv: r.readVector.map((v) => [v.offset, v.size]),
+    };
+  } else if (op === 'put') {
+    // Files as arrays: [si, renew, cancel, upload, size, [[sh, data]…]].
+    a = {
+      f: (args as PutArgs).files.map((f) => [f.si, f.renew, f.cancel, f.upload, f.size, [...f.shares]]),
     };
   } else {
     a = args as unknown as Record<string, unknown>;
@@ -247,7 +276,51 @@ function decodeArgs(op: Op, a: Fields): OpArgs[Op] {
     }
     case 'rtw':
       return decodeReadTestWrite(a);
+    case 'put':
+      return decodePut(a);
   }
+}
+
+function decodePut(a: Fields): PutArgs {
+  const seen = new Set<string>();
+  let count = 0;
+  const files = a.array('f', L.MAX_PUT_SHARES).map((entry): PutFile => {
+    const [siv, renew, cancel, upload, sizev, sharesv] = checkArray(entry, 6, 'put file');
+    const bytes = (v: unknown, min: number, max: number, what: string) => {
+      if (!(v instanceof Uint8Array) || v.length < min || v.length > max) {
+        throw new ProtocolError(
+          'BAD_REQUEST',
+          `put ${what} must be ${min === max ? min : `${min}..${max}`} bytes`,
+        );
+      }
+      return v;
+    };
+    const si = asStorageIndex(bytes(siv, L.STORAGE_INDEX_BYTES, L.STORAGE_INDEX_BYTES, 'storage index'));
+    const key = toHex(si);
+    if (seen.has(key)) throw new ProtocolError('BAD_REQUEST', 'put names a storage index twice');
+    seen.add(key);
+    const size = checkUint(sizev, L.MAX_WRITE_BYTES, 'put size');
+    const shares = new Map<ShareNum, Uint8Array>();
+    for (const s of checkArray(sharesv, L.MAX_SHARES, 'put shares')) {
+      const [shv, data] = checkArray(s, 2, 'put share');
+      const shnum = asShareNum(checkUint(shv, L.MAX_SHNUM, 'put share number'));
+      if (shares.has(shnum)) throw new ProtocolError('BAD_REQUEST', 'put repeats a share of a file');
+      shares.set(shnum, bytes(data, 0, size, 'share data (at most the size)'));
+    }
+    count += shares.size;
+    if (count > L.MAX_PUT_SHARES) {
+      throw new ProtocolError('BAD_REQUEST', `put carries more than ${L.MAX_PUT_SHARES} shares`);
+    }
+    return {
+      si,
+      renew: bytes(renew, L.LEASE_SECRET_BYTES, L.LEASE_SECRET_BYTES, 'renew secret'),
+      cancel: bytes(cancel, L.LEASE_SECRET_BYTES, L.LEASE_SECRET_BYTES, 'cancel secret'),
+      upload: bytes(upload, L.MIN_UPLOAD_SECRET_BYTES, L.MAX_UPLOAD_SECRET_BYTES, 'upload secret'),
+      size,
+      shares,
+    };
+  });
+  return { files };
 }
 
 function decodeReadTestWrite(a: Fields): ReadTestWriteArgs {
@@ -414,6 +487,40 @@ export function decodeAllocateResult(v: unknown, asked: readonly ShareNum[], siz
     result.have = have;
   }
   return result;
+}
+
+/** A put's results on the wire: per file `{alreadyHave, stored, held, refused?}`, in order. */
+export function encodePutResults(results: readonly WholeSharesResult[]): unknown {
+  return results.map((r) => ({
+    alreadyHave: r.alreadyHave,
+    stored: r.stored,
+    held: r.held,
+    ...(r.refused !== undefined ? { refused: r.refused } : {}),
+  }));
+}
+
+/** Checks a put's results against the request: one per file, naming only shares asked for. */
+export function decodePutResults(
+  v: unknown,
+  files: readonly { shares: Map<ShareNum, unknown> }[],
+): WholeSharesResult[] {
+  const list = checkArray(v, files.length, 'put results');
+  if (list.length !== files.length)
+    throw new ProtocolError('BAD_FRAME', 'it answers a different number of files');
+  return list.map((entry, i) => {
+    const f = new Fields(entry, 'put result');
+    const r: WholeSharesResult = {
+      alreadyHave: shareList(f.raw('alreadyHave'), 'alreadyHave'),
+      stored: shareList(f.raw('stored'), 'stored'),
+      held: shareList(f.raw('held'), 'held'),
+    };
+    const asked = files[i].shares;
+    if (![...r.alreadyHave, ...r.stored].every((n) => asked.has(n))) {
+      throw new ProtocolError('BAD_FRAME', 'it names shares that were not asked for');
+    }
+    if (f.has('refused')) r.refused = f.string('refused', MAX_ERROR_MESSAGE);
+    return r;
+  });
 }
 
 export function decodeReadTestWriteResult(v: unknown): {

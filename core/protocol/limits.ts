@@ -56,6 +56,11 @@ export const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
  */
 export const MAX_PENDING_UPLOADS_PER_CONNECTION = 512;
 /**
+ * Shares one `put` request may carry, all its files together: half the connection's pending
+ * uploads, so two puts in flight fit beside each other.
+ */
+export const MAX_PUT_SHARES = 256;
+/**
  * Separate byte ranges one bucket may hold while it is written (an honest client writes in
  * order and leaves a handful of gaps at most). A write that would leave more is refused.
  */

@@ -47,6 +47,28 @@ export interface AllocateResult {
   held?: ShareNum[];
 }
 
+/** One small file's shares for `putShares`: allocated, written whole and closed in one step. */
+export interface WholeShares {
+  si: StorageIndex;
+  secrets: UploadSecrets;
+  /** Bytes each share needs on the server (allocate's size); no share's data is longer. */
+  size: number;
+  /** Every share's data, whole. */
+  shares: Map<ShareNum, Uint8Array>;
+}
+
+/** What a server did with one file of a `putShares`. */
+export interface WholeSharesResult {
+  /** Shares it already held (asked for), now leased to this client. */
+  alreadyHave: ShareNum[];
+  /** Shares it stored: durable and visible. */
+  stored: ShareNum[];
+  /** Every immutable share of the storage index it holds, as allocate's `held`. */
+  held: ShareNum[];
+  /** Why some shares asked for are in neither list (no space, limits, a failed write). */
+  refused?: string;
+}
+
 export interface TestVector {
   offset: number;
   size: number;
@@ -106,6 +128,14 @@ export interface StorageServerApi {
     offset: number,
     data: Uint8Array,
   ): Promise<void>;
+  /** Whether putShares may be asked (the server's hello lists 'put'). */
+  readonly acceptsPut?: boolean;
+  /**
+   * Several small files at once (where `acceptsPut`): each file's shares are
+   * allocated, written whole and closed, in one request for them all. Files are independent:
+   * one refused takes nothing from the others. Results in the order given.
+   */
+  putShares?(files: WholeShares[]): Promise<WholeSharesResult[]>;
   /** Makes the share durable (fsync + rename) and visible; after this, reads see it. */
   closeShare(si: StorageIndex, shnum: ShareNum, uploadSecret: Uint8Array): Promise<void>;
   abortShare(si: StorageIndex, shnum: ShareNum, uploadSecret: Uint8Array): Promise<void>;

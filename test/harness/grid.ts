@@ -81,13 +81,25 @@ export interface TestGrid {
 
 /** A relay and `servers` in-process servers announced to it; the last `relayOnly` of them do not listen. */
 export async function startTestGrid(
-  opts: { servers: number; relayOnly?: number } = { servers: 3 },
+  opts: {
+    servers: number;
+    relayOnly?: number;
+    /** More options for server i. */
+    serverOptions?: (i: number) => TestServerOptions;
+  } = { servers: 3 },
 ): Promise<TestGrid> {
   const relay = await startTestRelay();
   const servers: TestGrid['servers'] = [];
   for (let i = 0; i < opts.servers; i++) {
     const listen = i < opts.servers - (opts.relayOnly ?? 0);
-    servers.push(await startTestServer({ relayUrl: relay.url, listen, nickname: `test-${i}` }));
+    servers.push(
+      await startTestServer({
+        relayUrl: relay.url,
+        listen,
+        nickname: `test-${i}`,
+        ...opts.serverOptions?.(i),
+      }),
+    );
   }
   return {
     relay,

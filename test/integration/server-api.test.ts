@@ -112,6 +112,70 @@ describe('immutable shares', () => {
     await expect(conn.closeShare(si, sh(2), s.upload)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('put: several files stored in one request, each on its own terms', async () => {
+    expect(conn.acceptsPut).toBe(true);
+    const size = 5_000;
+    const files = Array.from({ length: 6 }, (_, i) => ({
+      si: newSI(),
+      secrets: secrets(),
+      size,
+      shares: new Map([
+        [sh(i), rand(size)],
+        [sh(i + 1), rand(size - 7)], // shorter than the size asked for: stored as it is
+      ]),
+    }));
+    // One file already has a share here (another client's), one is being uploaded elsewhere.
+    const held = files[1];
+    const other = secrets();
+    await conn.allocateBuckets(held.si, other, [sh(1)], size);
+    await conn.writeShareAndClose!(held.si, sh(1), other.upload, 0, held.shares.get(sh(1))!);
+    const busy = files[2];
+    await conn.allocateBuckets(busy.si, secrets(), [sh(2)], size);
+
+    const results = await conn.putShares!(files);
+    expect(results).toHaveLength(6);
+    expect(results[0]).toEqual({ alreadyHave: [], stored: [0, 1], held: [] });
+    expect(results[1]).toMatchObject({ alreadyHave: [1], stored: [2], held: [1] });
+    expect(results[2].stored).toEqual([3]); // share 2's bucket is another upload's
+    expect(results[2].refused).toMatch(/not taken/);
+    for (const i of [3, 4, 5]) expect(results[i]).toEqual({ alreadyHave: [], stored: [i, i + 1], held: [] });
+    for (const [i, f] of files.entries()) {
+      for (const n of results[i].stored) {
+        const data = f.shares.get(n)!;
+        expectBytesEqual(await conn.readShare(f.si, n, 0, size), data);
+        expect((await immutableLeasesOnDisk(f.si, n)).map((l) => l.renewHash)).toContainEqual(
+          hashLeaseSecret(f.secrets.renew),
+        );
+      }
+    }
+    // The held share got this client's lease too; stored shares are closed (no bucket left).
+    expect((await immutableLeasesOnDisk(held.si, 1)).map((l) => l.renewHash)).toEqual([
+      hashLeaseSecret(other.renew),
+      hashLeaseSecret(held.secrets.renew),
+    ]);
+    await expect(conn.closeShare(files[0].si, sh(0), files[0].secrets.upload)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    // Sent again: everything is already there; nothing changes.
+    const again = await conn.putShares!([files[0]]);
+    expect(again[0]).toEqual({ alreadyHave: [0, 1], stored: [], held: [0, 1] });
+  });
+
+  it('put: malformed batches are refused whole', async () => {
+    const si = newSI();
+    const s = secrets();
+    const file = { si, secrets: s, size: 10, shares: new Map([[sh(0), rand(11)]]) };
+    await expect(conn.putShares!([file])).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    const ok = { si, secrets: s, size: 10, shares: new Map([[sh(0), rand(10)]]) };
+    await expect(conn.putShares!([ok, ok])).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: expect.stringMatching(/storage index twice/),
+    });
+    const many = Array.from({ length: L.MAX_PUT_SHARES + 1 }, () => ({ ...ok, si: newSI() }));
+    await expect(conn.putShares!(many)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(await conn.listShares(si)).toEqual([]);
+  });
+
   it('allows identical rewrites and refuses conflicting ones', async () => {
     const si = newSI();
     const s = secrets();

@@ -31,7 +31,7 @@ import { type ChkParams, segmentGeometry } from '../../core/immutable/params.ts'
 import { planChk } from '../../core/immutable/plan.ts';
 import { blobSource, bytesSource, sequentialSource } from '../../core/immutable/source.ts';
 import { decodeSegment, encodeSegment, type SegmentRunner } from '../../core/immutable/segment.ts';
-import { parseUeb, serializeUeb, uebHash } from '../../core/immutable/ueb.ts';
+import { parseUeb, serializeUeb, uebHash, uebLength } from '../../core/immutable/ueb.ts';
 import { buildHashTree } from '../../core/hashtree/tree.ts';
 import { concatBytes } from '../../core/primitives/bytes.ts';
 import { utf8 } from '../../core/primitives/bytes.ts';
@@ -75,6 +75,24 @@ function* subsets(n: number, k: number, start = 0, acc: number[] = []): Generato
   }
   for (let i = start; i < n; i++) yield* subsets(n, k, i + 1, [...acc, i]);
 }
+
+describe('UEB length', () => {
+  it('is the length of the serialized UEB, for sizes whose numbers have different digit counts', () => {
+    const zero = new Uint8Array(32);
+    const hashes = { crypttextHash: zero, crypttextRootHash: zero, shareRootHash: zero };
+    for (const size of [56, 999, 1000, 4098, 65_536, 1_000_001, 123_456_789_012]) {
+      for (const [k, n, seg] of [
+        [1, 1, 131_072],
+        [3, 10, 131_072],
+        [25, 100, 1_000_000],
+      ]) {
+        const plan = planChk(size, { k, happy: 1, n, maxSegmentSize: seg });
+        if (plan.kind !== 'chk') continue;
+        expect(uebLength(plan)).toBe(serializeUeb(plan, hashes).length);
+      }
+    }
+  });
+});
 
 describe('CHK round trips', () => {
   it.each([0, 1, 55])('%i bytes become a LIT cap holding the data', async (size) => {
