@@ -5,8 +5,9 @@
  * warm up: server CPU per share (user and system). Modes: plain (version, list, allocate,
  * write, close: what a client sent per share before version answers were reused and writes
  * carried their close) and combined (list, allocate, write that closes).
- * Options: --shares 500, --size 12000, --mode plain|combined, --strace (syscall counts of the
- * server, by strace -c), --prof (a V8 CPU profile of the server in /tmp/prof/ss).
+ * Options: --shares 500, --size 12000, --mode plain|combined|put, --strace (syscall counts of the
+ * server, by strace -c), --prof (a V8 CPU profile of the server in /tmp/prof/ss). Mode put:
+ * `put` requests of --batch 64 shares (each its own storage index), two in flight (cp -r's way).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -56,6 +57,18 @@ const pid = server.process.pid!;
 const conn = await connectStorageServer(server.url!, server.serverId);
 const data = randomBytes(SIZE);
 const sh = asShareNum(0);
+const BATCH = Number(opt('batch', '64'));
+/** A put of BATCH files of one share each (what cp -r sends a server per batch). */
+const putBatch = async () => {
+  await conn.putShares!(
+    Array.from({ length: BATCH }, () => ({
+      si: asStorageIndex(randomBytes(16)),
+      secrets: { renew: randomBytes(32), cancel: randomBytes(32), upload: randomBytes(32) },
+      size: SIZE,
+      shares: new Map([[sh, data]]),
+    })),
+  );
+};
 const one = async () => {
   const si = asStorageIndex(randomBytes(16));
   const secrets = { renew: randomBytes(32), cancel: randomBytes(32), upload: randomBytes(32) };
@@ -69,7 +82,8 @@ const one = async () => {
     await conn.closeShare(si, sh, secrets.upload);
   }
 };
-for (let i = 0; i < 50; i++) await one(); // warm up
+if (MODE === 'put') await putBatch();
+else for (let i = 0; i < 50; i++) await one(); // warm up
 const tracer = args.includes('--strace')
   ? spawn('strace', ['-c', '-f', '-p', String(pid), '-o', '/tmp/small-shares.strace'], { stdio: 'ignore' })
   : null;
@@ -82,11 +96,23 @@ const split0 = split();
 const cpu0 = procCpu(pid) ?? 0;
 const t0 = performance.now();
 let next = 0;
-await Promise.all(
-  Array.from({ length: 8 }, async () => {
-    while (next++ < N) await one();
-  }),
-);
+if (MODE === 'put') {
+  // Two batches in flight, as cp -r sends them.
+  await Promise.all(
+    Array.from({ length: 2 }, async () => {
+      for (; next + BATCH <= N; ) {
+        next += BATCH;
+        await putBatch();
+      }
+    }),
+  );
+} else {
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next++ < N) await one();
+    }),
+  );
+}
 const s = (performance.now() - t0) / 1000;
 const cpu = (procCpu(pid) ?? 0) - cpu0;
 const [u1, s1] = split();

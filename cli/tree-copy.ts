@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { DirectoryNode, FileNode, Grid } from '../core/client/index.ts';
+import { BATCH_FILE_BYTES, batchesOf } from '../core/grid/batch-uploader.ts';
 import type { Metadata } from '../core/dirnode/index.ts';
 import type { ChkParams } from '../core/immutable/params.ts';
 import { fileSource } from '../core/immutable/source-node.ts';
@@ -46,12 +47,6 @@ export interface UploadTreeOptions {
   onFile?(localPath: string, bytes: number): void;
 }
 
-/** Files up to this size are read whole and uploaded in batches (Grid.uploadMany). */
-const BATCH_FILE_BYTES = 256 * 1024;
-/** A batch holds at most this many files, or this many bytes of them. */
-const BATCH_FILES = 64;
-const BATCH_BYTES = 2 * 1024 * 1024;
-
 export interface LocalFile {
   path: string;
   size: number;
@@ -69,19 +64,10 @@ export async function uploadFiles(
   params: ChkParams,
   opts: { parallel?: number; onUploaded(file: LocalFile, cap: string): void },
 ): Promise<void> {
-  const batches: LocalFile[][] = [];
-  let batch: LocalFile[] = [];
-  let bytes = 0;
-  for (const f of files.filter((f) => f.size <= BATCH_FILE_BYTES)) {
-    if (batch.length === BATCH_FILES || (batch.length > 0 && bytes + f.size > BATCH_BYTES)) {
-      batches.push(batch);
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(f);
-    bytes += f.size;
-  }
-  if (batch.length > 0) batches.push(batch);
+  const batches = batchesOf(
+    files.filter((f) => f.size <= BATCH_FILE_BYTES),
+    (f) => f.size,
+  );
   await Promise.all([
     forEachLimited(batches, 2, async (b) => {
       const sources = await Promise.all(b.map(async (f) => bytesSource(await fs.readFile(f.path))));

@@ -27,6 +27,29 @@ import { cachedVersion } from './version-cache.ts';
 
 /** A file whose shares are at most this long goes in a batch (one `put` holds many). */
 export const BATCH_SHARE_BYTES = 256 * 1024;
+/** Files callers gather into batches: up to this size each (read whole into memory)... */
+export const BATCH_FILE_BYTES = 256 * 1024;
+/** ...at most this many in a batch, and this many bytes of them. */
+export const BATCH_FILES = 64;
+export const BATCH_BYTES = 2 * 1024 * 1024;
+
+/** Splits `items` (each at most BATCH_FILE_BYTES) into batches within BATCH_FILES and BATCH_BYTES. */
+export function batchesOf<T>(items: readonly T[], size: (item: T) => number): T[][] {
+  const batches: T[][] = [];
+  let batch: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    if (batch.length === BATCH_FILES || (batch.length > 0 && bytes + size(item) > BATCH_BYTES)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(item);
+    bytes += size(item);
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
 
 export interface BatchUploadOptions {
   /** Connected storage servers (any order; permuted per file). */
