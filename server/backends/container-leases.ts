@@ -72,6 +72,16 @@ export async function writeContainerLeases(f: ShareFile, now: ContainerLeases, n
   if (changed) await f.sync();
 }
 
+/** The immutable container of share data given whole: Tahoe's v2 header, the data, the leases. */
+export function wholeContainer(data: Uint8Array, leases: Lease[]): Uint8Array {
+  const records = encodeImmutableLeases(leases);
+  const container = new Uint8Array(IMMUTABLE_HEADER_BYTES + data.length + records.length);
+  container.set(encodeImmutableHeader(data.length, leases.length));
+  container.set(data, IMMUTABLE_HEADER_BYTES);
+  container.set(records, IMMUTABLE_HEADER_BYTES + data.length);
+  return container;
+}
+
 /**
  * Finishes an immutable container whose data was written at its place (after the header):
  * Tahoe's v2 header, the lease records after the data, and nothing beyond them.
@@ -85,17 +95,12 @@ export async function sealContainer(
   fresh = false,
 ): Promise<void> {
   const records = encodeImmutableLeases(leases);
-  const header = encodeImmutableHeader(dataLength, leases.length);
   if (data) {
     // The share given whole: its container in one write.
-    const container = new Uint8Array(IMMUTABLE_HEADER_BYTES + dataLength + records.length);
-    container.set(header);
-    container.set(data, IMMUTABLE_HEADER_BYTES);
-    container.set(records, IMMUTABLE_HEADER_BYTES + dataLength);
-    await f.write(0, container);
+    await f.write(0, wholeContainer(data, leases));
     if (fresh) return;
   } else {
-    await f.write(0, header);
+    await f.write(0, encodeImmutableHeader(dataLength, leases.length));
     await f.write(IMMUTABLE_HEADER_BYTES + dataLength, records);
   }
   // Also cuts what a write that failed half way may have left past the end.

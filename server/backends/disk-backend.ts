@@ -36,7 +36,13 @@ import type {
   ShareBackend,
   ShareFile,
 } from './backend.ts';
-import { readContainerLeases, sealContainer, writeContainerLeases } from './container-leases.ts';
+import {
+  readContainerLeases,
+  sealContainer,
+  wholeContainer,
+  writeContainerLeases,
+} from './container-leases.ts';
+import { DiskCommitter } from './disk-committer.ts';
 import { readFullyAt } from './read-fully.ts';
 import { containerKind, type ShareKind } from '../containers.ts';
 import { defaultHandleBudget, HandleBudget, type HandleMode } from '../handle-budget.ts';
@@ -115,6 +121,13 @@ export class DiskBackend implements ShareBackend {
   private readonly secondKindUsed: Record<ShareKind, boolean> = { immutable: true, mutable: true };
   /** Journal files this process wrote whose names are durable (their folder fsynced since). */
   private readonly namedJournals = new Set<string>();
+  /** Random per process, so names stay apart across restarts; a counter within it (incomingTag). */
+  private readonly tagPrefix = randomBytes(4).toString('hex');
+  private tagCount = 0;
+  /** The pending free-space query, shared by the allocations that ask meanwhile. */
+  private statfsRunning: Promise<void> | null = null;
+  /** New shares given whole, made durable in batches off the event loop. */
+  private readonly committer = new DiskCommitter();
   /** Folder fsyncs running, and the one queued after each (syncDir). */
   private readonly dirSyncs = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
 
@@ -188,17 +201,25 @@ export class DiskBackend implements ShareBackend {
     return new Uint8Array(bytes.subarray(STATE_MAGIC.length + 4, end));
   }
 
-  close(): Promise<void> {
-    return this.handles.closeAll();
+  async close(): Promise<void> {
+    await this.committer.close();
+    await this.handles.closeAll();
   }
 
   async freeBytes(): Promise<number> {
-    const now = performance.now();
-    if (!this.free || now - this.free.at >= FREE_SPACE_TTL_MS) {
-      const s = await fs.statfs(this.sharesDir);
-      this.free = { bytes: Number(s.bavail) * Number(s.bsize), at: now };
-      this.writtenSinceStatfs = 0;
+    if (!this.free || performance.now() - this.free.at >= FREE_SPACE_TTL_MS) {
+      // One statfs for all who ask while it runs (a batch of small files asks 64 times at once).
+      this.statfsRunning ??= (async () => {
+        const now = performance.now();
+        const s = await fs.statfs(this.sharesDir);
+        this.free = { bytes: Number(s.bavail) * Number(s.bsize), at: now };
+        this.writtenSinceStatfs = 0;
+      })().finally(() => {
+        this.statfsRunning = null;
+      });
+      await this.statfsRunning;
     }
+    if (!this.free) throw new Error('no free-space figure');
     // Bytes written since may be booked as well (an upload in progress): counted twice for
     // at most a second, which errs on the side of refusing.
     return Math.max(0, this.free.bytes - this.writtenSinceStatfs);
@@ -378,10 +399,16 @@ export class DiskBackend implements ShareBackend {
     return other !== undefined && (await isOther(other)) ? second : primary;
   }
 
+  /** 16 hex digits for a new name under incoming/ (no random bytes per share: they cost). */
+  private incomingTag(): string {
+    this.tagCount = (this.tagCount + 1) >>> 0;
+    return this.tagPrefix + this.tagCount.toString(16).padStart(8, '0');
+  }
+
   createPending(si: StorageIndex, sh: ShareNum): PendingShare {
     // Flat names: no per-SI folders to create and remove while others race for them. The
     // random tag keeps names apart across restarts, which keep parked uploads.
-    return this.pendingAt(si, sh, `${base32Encode(si)}.${sh}.${randomBytes(8).toString('hex')}`, false);
+    return this.pendingAt(si, sh, `${base32Encode(si)}.${sh}.${this.incomingTag()}`, false);
   }
 
   private pendingAt(si: StorageIndex, sh: ShareNum, name: string, exists: boolean): PendingShare {
@@ -397,6 +424,20 @@ export class DiskBackend implements ShareBackend {
       file,
       commit: async (seal) => {
         if (done) throw new Error('share already committed or discarded');
+        if (seal.data && file.unopened && !stated && !this.secondKindUsed.immutable) {
+          // Given whole, nothing written yet: the group commit writes it (disk-committer.ts).
+          done = true;
+          const bytes = wholeContainer(seal.data.subarray(0, seal.dataLength), seal.leases);
+          const dir = this.primaryDir(si);
+          const final = path.join(dir, String(sh));
+          await this.handles.forget(final);
+          const written = bytes.length; // the buffer goes to the committer's worker
+          const outcome = await this.committer.commit({ tmp, dir, final, bytes });
+          this.onWrite(written);
+          // Its folder was there (another share of it here): the file is durable at `tmp`.
+          if (outcome === 'exists') await this.renameIntoPlace('immutable', si, sh, tmp);
+          return;
+        }
         // Tahoe's container, leases inside (where a Tahoe node reading this folder looks).
         // A share given whole to an upload that wrote nothing yet creates its file here, in one
         // write of exactly the container: no truncate needed.
