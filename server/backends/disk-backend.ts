@@ -23,7 +23,7 @@
  * incoming/ is deleted: data never checkpointed, torn or stray state files, older names.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
+import { constants as fsc, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
@@ -148,7 +148,7 @@ export class DiskBackend implements ShareBackend {
     for (const d of [this.sharesDir, this.incomingDir, this.journalDir, this.advisoryDir])
       await fs.mkdir(d, { recursive: true });
     for (const kind of ['immutable', 'mutable'] as const)
-      this.secondKindUsed[kind] = await exists(path.join(this.secondDir, kind));
+      this.secondKindUsed[kind] = exists(path.join(this.secondDir, kind));
   }
 
   async recoverUploads(): Promise<RecoveredUpload[]> {
@@ -238,10 +238,12 @@ export class DiskBackend implements ShareBackend {
   async *listStorageIndexes(): AsyncIterable<StorageIndex> {
     yield* this.indexesUnder(this.sharesDir, async () => false);
     // A storage index with a folder in an earlier tree was yielded already.
-    yield* this.indexesUnder(path.join(this.secondDir, 'immutable'), (si) => exists(this.primaryDir(si)));
+    yield* this.indexesUnder(path.join(this.secondDir, 'immutable'), async (si) =>
+      exists(this.primaryDir(si)),
+    );
     yield* this.indexesUnder(
       path.join(this.secondDir, 'mutable'),
-      async (si) => (await exists(this.primaryDir(si))) || exists(this.secondKindDir('immutable', si)),
+      async (si) => exists(this.primaryDir(si)) || exists(this.secondKindDir('immutable', si)),
     );
   }
 
@@ -370,11 +372,11 @@ export class DiskBackend implements ShareBackend {
     const primary = path.join(this.primaryDir(si), String(sh));
     // The path itself is asked first: a handle cached for it may outlive a file deleted behind
     // our back, and reading or writing through it would use the unlinked inode.
-    if (!(await exists(primary))) await this.handles.forget(primary);
+    if (!exists(primary)) await this.handles.forget(primary);
     else if ((await this.kindOf(primary)) === kind) return primary;
     if (!this.secondKindUsed[kind]) return null;
     const second = path.join(this.secondKindDir(kind, si), String(sh));
-    return (await exists(second)) ? second : null;
+    return exists(second) ? second : null;
   }
 
   /**
@@ -555,7 +557,10 @@ export class DiskBackend implements ShareBackend {
   }
 
   /** Entries of a folder; a missing folder has none. Listing holds a handle, so it is budgeted. */
-  private readdir(dir: string): Promise<string[]> {
+  private async readdir(dir: string): Promise<string[]> {
+    // A missing folder (every new storage index) is told by a lookup of a few µs: no thread-pool
+    // trip, no error object (an ENOENT from fs.promises costs tens of µs of stack capture).
+    if (!exists(dir)) return [];
     return this.handles.transient(async () => {
       try {
         return await fs.readdir(dir);
@@ -712,11 +717,11 @@ class DiskFile implements ShareFile {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
+/** Whether `p` exists, by a synchronous lookup (cached by the kernel: no disk wait in practice). */
+function exists(p: string): boolean {
   try {
-    await fs.access(p);
-    return true;
+    return statSync(p, { throwIfNoEntry: false }) !== undefined;
   } catch {
-    return false;
+    return false; // a path through a file (ENOTDIR), or unreadable: nothing usable there
   }
 }
