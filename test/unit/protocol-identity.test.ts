@@ -1,5 +1,8 @@
 /** Server identities, the handshake signature, lease seeds and signed announcements. */
+import { ed25519 } from '@noble/curves/ed25519.js';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { concatBytes } from '../../core/primitives/bytes.ts';
 import {
   type Announcement,
   relayRoute,
@@ -18,6 +21,7 @@ import {
 import { ANNOUNCEMENT_CLOCK_SKEW_MS, ANNOUNCEMENT_LIFETIME_MS } from '../../core/protocol/limits.ts';
 import {
   generateKeyPair,
+  ed25519Verify,
   isServerId,
   keyPairFromSecret,
   serverIdPublicKey,
@@ -61,6 +65,52 @@ describe('ServerId', () => {
     expect(serverLeaseSeed(generateKeyPair().serverId)).not.toEqual(seed);
   });
 });
+
+describe('ed25519 verification', () => {
+  // Node checks with OpenSSL, the tab with noble: both must take and refuse the same.
+  const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+  const le = (n: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+  const fromLe = (b: Uint8Array) => b.reduceRight((n, x) => (n << 8n) | BigInt(x), 0n);
+  const noble = (sig: Uint8Array, msg: Uint8Array, pk: Uint8Array) => {
+    try {
+      return ed25519.verify(sig, msg, pk, { zip215: false });
+    } catch {
+      return false;
+    }
+  };
+  it('agrees with noble on good signatures and on every kind of bad one', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer({ min: 0, max: 511 }),
+        (seed, msg, how, bit) => {
+          const pk = ed25519.getPublicKey(seed);
+          let sig: Uint8Array = ed25519.sign(msg, seed);
+          let key: Uint8Array = pk;
+          let m: Uint8Array = msg;
+          if (how === 1) sig = flip(sig, bit); // any bit of R or S
+          if (how === 2) m = msg.length > 0 ? flip(msg, bit % (msg.length * 8)) : new Uint8Array([1]);
+          if (how === 3) key = ed25519.getPublicKey(flip(seed, bit % 256)); // another key
+          if (how === 4) sig = concatBytes(sig.subarray(0, 32), le(fromLe(sig.subarray(32)) + L)); // S + L
+          if (how === 5) key = flip(pk, bit % 256); // a mangled key (often no point at all)
+          if (how === 6) key = le((1n << 255n) - 19n + BigInt(bit % 19)); // y at or above p
+          const want = noble(sig, m, key);
+          expect(ed25519Verify(sig, m, key)).toBe(want);
+          if (how === 0) expect(want).toBe(true);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+});
+
+function flip(b: Uint8Array, bit: number): Uint8Array {
+  const out = b.slice();
+  out[bit >> 3] ^= 1 << (bit & 7);
+  return out;
+}
 
 describe('handshake', () => {
   it('verifies only for the right key, challenge and id', () => {
