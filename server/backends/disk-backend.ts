@@ -409,7 +409,7 @@ export class DiskBackend implements ShareBackend {
 
   createPending(si: StorageIndex, sh: ShareNum): PendingShare {
     // Flat names: no per-SI folders to create and remove while others race for them. The
-    // random tag keeps names apart across restarts, which keep parked uploads.
+    // tag's random half keeps names apart across restarts, which keep parked uploads.
     return this.pendingAt(si, sh, `${base32Encode(si)}.${sh}.${this.incomingTag()}`, false);
   }
 
