@@ -437,7 +437,14 @@ export class DiskBackend implements ShareBackend {
           const outcome = await this.committer.commit({ tmp, dir, final, bytes });
           this.onWrite(written);
           // Its folder was there (another share of it here): the file is durable at `tmp`.
-          if (outcome === 'exists') await this.renameIntoPlace('immutable', si, sh, tmp);
+          if (outcome === 'exists') {
+            try {
+              await this.renameIntoPlace('immutable', si, sh, tmp);
+            } catch (err) {
+              await fs.rm(tmp, { force: true }); // done is set: the caller's discard would leave it
+              throw err;
+            }
+          }
           return;
         }
         // Tahoe's container, leases inside (where a Tahoe node reading this folder looks).
