@@ -281,21 +281,23 @@ function decodeArgs(op: Op, a: Fields): OpArgs[Op] {
   }
 }
 
+/** A byte string of `min`..`max` bytes in a put, or BAD_REQUEST. */
+function putBytes(v: unknown, min: number, max: number, what: string): Uint8Array {
+  if (!(v instanceof Uint8Array) || v.length < min || v.length > max) {
+    throw new ProtocolError(
+      'BAD_REQUEST',
+      `put ${what} must be ${min === max ? min : `${min}..${max}`} bytes`,
+    );
+  }
+  return v;
+}
+
 function decodePut(a: Fields): PutArgs {
   const seen = new Set<string>();
   let count = 0;
   const files = a.array('f', L.MAX_PUT_SHARES).map((entry): PutFile => {
     const [siv, renew, cancel, upload, sizev, sharesv] = checkArray(entry, 6, 'put file');
-    const bytes = (v: unknown, min: number, max: number, what: string) => {
-      if (!(v instanceof Uint8Array) || v.length < min || v.length > max) {
-        throw new ProtocolError(
-          'BAD_REQUEST',
-          `put ${what} must be ${min === max ? min : `${min}..${max}`} bytes`,
-        );
-      }
-      return v;
-    };
-    const si = asStorageIndex(bytes(siv, L.STORAGE_INDEX_BYTES, L.STORAGE_INDEX_BYTES, 'storage index'));
+    const si = asStorageIndex(putBytes(siv, L.STORAGE_INDEX_BYTES, L.STORAGE_INDEX_BYTES, 'storage index'));
     const key = toHex(si);
     if (seen.has(key)) throw new ProtocolError('BAD_REQUEST', 'put names a storage index twice');
     seen.add(key);
@@ -305,7 +307,7 @@ function decodePut(a: Fields): PutArgs {
       const [shv, data] = checkArray(s, 2, 'put share');
       const shnum = asShareNum(checkUint(shv, L.MAX_SHNUM, 'put share number'));
       if (shares.has(shnum)) throw new ProtocolError('BAD_REQUEST', 'put repeats a share of a file');
-      shares.set(shnum, bytes(data, 0, size, 'share data (at most the size)'));
+      shares.set(shnum, putBytes(data, 0, size, 'share data (at most the size)'));
     }
     count += shares.size;
     if (count > L.MAX_PUT_SHARES) {
@@ -313,9 +315,9 @@ function decodePut(a: Fields): PutArgs {
     }
     return {
       si,
-      renew: bytes(renew, L.LEASE_SECRET_BYTES, L.LEASE_SECRET_BYTES, 'renew secret'),
-      cancel: bytes(cancel, L.LEASE_SECRET_BYTES, L.LEASE_SECRET_BYTES, 'cancel secret'),
-      upload: bytes(upload, L.MIN_UPLOAD_SECRET_BYTES, L.MAX_UPLOAD_SECRET_BYTES, 'upload secret'),
+      renew: putBytes(renew, L.LEASE_SECRET_BYTES, L.LEASE_SECRET_BYTES, 'renew secret'),
+      cancel: putBytes(cancel, L.LEASE_SECRET_BYTES, L.LEASE_SECRET_BYTES, 'cancel secret'),
+      upload: putBytes(upload, L.MIN_UPLOAD_SECRET_BYTES, L.MAX_UPLOAD_SECRET_BYTES, 'upload secret'),
       size,
       shares,
     };

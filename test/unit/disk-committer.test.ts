@@ -37,6 +37,13 @@ vi.mock('node:worker_threads', async (real) => {
 afterAll(() => cleanup());
 
 const rand = (n: number) => new Uint8Array(randomBytes(n));
+/** A committer job for share 0 of folder `name` under `parent`, its incoming file in `incoming`. */
+const jobIn = (incoming: string, parent: string, name: string) => ({
+  tmp: path.join(incoming, `${name}.tmp`),
+  dir: path.join(parent, name),
+  final: path.join(parent, name, '0'),
+  bytes: rand(100),
+});
 const lease = () => newLease(rand(32), rand(32), 1_800_000_000, undefined, OWNER_ALLOCATE);
 
 async function backend() {
@@ -158,12 +165,7 @@ describe('group commit of shares given whole', () => {
   it('one job failing in a batch fails alone, with its errno, and leaves nothing in place', async () => {
     const dir = tempDir('cairn-commit-');
     const committer = new DiskCommitter();
-    const job = (name: string) => ({
-      tmp: path.join(dir, `${name}.tmp`),
-      dir: path.join(dir, 'shares', name),
-      final: path.join(dir, 'shares', name, '0'),
-      bytes: rand(100),
-    });
+    const job = (name: string) => jobIn(dir, path.join(dir, 'shares'), name);
     await fs.mkdir(path.join(dir, 'shares'));
     const good = [job('a'), job('b')];
     const taken = job('c');
@@ -188,12 +190,7 @@ describe('group commit of shares given whole', () => {
   it('a worker that died is replaced by the next batch; close ends it', async () => {
     const dir = tempDir('cairn-commit-');
     const committer = new DiskCommitter();
-    const job = (name: string) => ({
-      tmp: path.join(dir, `${name}.tmp`),
-      dir: path.join(dir, name),
-      final: path.join(dir, name, '0'),
-      bytes: rand(100),
-    });
+    const job = (name: string) => jobIn(dir, dir, name);
     const before = started.length;
     expect(await committer.commit(job('a'))).toBe('done');
     expect(started.length).toBe(before + 1);
