@@ -326,7 +326,7 @@ export class DiskBackend implements ShareBackend {
       `${base32Encode(si)}.${sh}.${randomBytes(8).toString('hex')}.new`,
     );
     await this.handles.transient(async () => {
-      const h = await fs.open(tmp, 'wx');
+      const h = await fs.open(tmp, 'wx', 0o600);
       try {
         await h.writeFile(bytes);
         await h.sync();

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { base32Encode } from '../../core/primitives/base32.ts';
-import { asStorageIndex } from '../../core/types.ts';
+import { asShareNum, asStorageIndex } from '../../core/types.ts';
 import { DiskBackend } from '../../server/backends/disk-backend.ts';
 import { MemoryBackend } from '../../server/backends/memory-backend.ts';
 import { backendConformance } from '../harness/backend-conformance.ts';
@@ -48,5 +48,21 @@ describe('disk backend: a new mutable share', () => {
     expect(await fs.readdir(path.join(dir, 'storage', 'incoming'))).toEqual([]);
     expect(await backend.listShares('mutable', si)).toEqual([]);
     await backend.close();
+  });
+});
+
+describe('disk backend: share files are private', () => {
+  it('makes mutable share files 0600, whole or grown in place, as it makes immutable ones', async () => {
+    const dir = tempDir('cairn-backend-');
+    const backend = new DiskBackend(dir);
+    await backend.init();
+    const si = asStorageIndex(new Uint8Array(randomBytes(16)));
+    await backend.createMutable(si, asShareNum(0), new Uint8Array(1000));
+    const grown = await backend.openOrCreateMutable(si, asShareNum(1));
+    await grown.write(0, new Uint8Array(1000));
+    await grown.sync();
+    await backend.close();
+    const folder = path.join(dir, 'storage', 'shares', base32Encode(si).slice(0, 2), base32Encode(si));
+    for (const sh of ['0', '1']) expect((await fs.stat(path.join(folder, sh))).mode & 0o777).toBe(0o600);
   });
 });
