@@ -22,6 +22,9 @@ export function convergentKeyPrefix(
   return tagPrefix(concatBytes(utf8(TAG_CONVERGENT_KEY_PREFIX), netstring(secret), params));
 }
 
+/** What the key's pass reads at a time (any size hashes the same bytes). */
+const KEY_READ_BYTES = 1024 * 1024;
+
 /** Read the whole source once and derive its convergent key. */
 export async function convergentKey(
   source: PlaintextSource,
@@ -34,8 +37,10 @@ export async function convergentKey(
   const segmentSize = adjustedSegmentSize(source.size, params.k, params.maxSegmentSize);
   const prefix = convergentKeyPrefix(secret, params.k, params.n, segmentSize);
   const hasher = await backend.createHasher(prefix, source.size);
-  for (let off = 0; off < source.size; off += segmentSize) {
-    hasher.update(await source.read(off, Math.min(segmentSize, source.size - off)));
+  // One buffer for the whole pass: a fresh one per read is garbage the size of the file.
+  const scratch = new Uint8Array(Math.min(source.size, KEY_READ_BYTES));
+  for (let off = 0; off < source.size; off += KEY_READ_BYTES) {
+    hasher.update(await source.read(off, Math.min(KEY_READ_BYTES, source.size - off), scratch));
   }
   return asAesKey((await hasher.digest()).slice(0, 16));
 }

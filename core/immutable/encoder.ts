@@ -129,10 +129,18 @@ async function* encodeSteps(
   const blockBuilders = shnums.map(() => new PackedTreeBuilder(numSegments, pair));
   const runner = tools.runner ?? localRunner(tools.backend, tools.codec);
   const depth = Math.max(1, tools.depth ?? Math.max(2, 2 * runner.parallelism));
+  // Plaintext buffers of segments already encoded, read into again: a fresh one per segment
+  // is garbage the size of the file (and a collection every 64 MiB in Node). Not when there
+  // is no key (the segment's ciphertext is that very buffer, hashed later), nor a buffer a
+  // worker runner took (detached).
+  const spare: Uint8Array[] = [];
   const start = async (s: number) => {
     const span = segmentSpan(plan, s);
-    const plaintext = await source.read(span.start, span.length);
-    return runner.encode({ k: plan.k, n, key, offset: span.start, plaintext });
+    const into = spare.pop() ?? new Uint8Array(plan.segmentSize);
+    const plaintext = await source.read(span.start, span.length, into);
+    const seg = await runner.encode({ k: plan.k, n, key, offset: span.start, plaintext });
+    if (key !== null && into.byteLength > 0) spare.push(into);
+    return seg;
   };
 
   // Up to `depth` segments are read and encoded ahead; results are taken in order.

@@ -12,8 +12,13 @@ export async function fileSource(path: string): Promise<ClosableSource> {
   const { size } = await handle.stat();
   return {
     size,
-    async read(offset, length) {
-      const buf = new Uint8Array(length);
+    async read(offset, length, into) {
+      // Not zero-filled: every byte is read over at once. (A view of its own ArrayBuffer, never
+      // of Node's shared pool: a caller may transfer it.)
+      const buf =
+        into && into.length >= length
+          ? into.subarray(0, length)
+          : new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
       let got = 0;
       while (got < length) {
         const { bytesRead } = await handle.read(buf, got, length - got, offset + got);

@@ -6,8 +6,13 @@ import { InputError } from '../errors.ts';
 
 export interface PlaintextSource {
   readonly size: number;
-  /** Exactly `length` bytes starting at `offset` (offset + length <= size). */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Exactly `length` bytes starting at `offset` (offset + length <= size). `into`, if given
+   * (at least `length` bytes), is memory the source may read into instead of allocating: the
+   * result is then a view of it, good until `into` is used again. Sources that hold the bytes
+   * already return views of their own and leave it alone.
+   */
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
 }
 
 export function bytesSource(data: Uint8Array): PlaintextSource {

@@ -3,8 +3,10 @@
  * dropped, truncated and bit-flipped; the decoder must return the exact plaintext or a
  * typed error, and name the share at fault.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pattern } from '../harness/bytes.ts';
 import { type ChkCap, formatCap, parseCap } from '../../core/caps/immutable.ts';
 import { type Codec, loadCodec } from '../../core/codec/index.ts';
@@ -30,6 +32,8 @@ import { encodeToShares, memoryShareReader } from '../../core/immutable/memory.t
 import { type ChkParams, segmentGeometry } from '../../core/immutable/params.ts';
 import { planChk } from '../../core/immutable/plan.ts';
 import { blobSource, bytesSource, sequentialSource } from '../../core/immutable/source.ts';
+import { fileSource } from '../../core/immutable/source-node.ts';
+import { cleanup, tempDir } from '../harness/grid.ts';
 import { decodeSegment, encodeSegment, type SegmentRunner } from '../../core/immutable/segment.ts';
 import { parseUeb, serializeUeb, uebHash, uebLength } from '../../core/immutable/ueb.ts';
 import { buildHashTree } from '../../core/hashtree/tree.ts';
@@ -75,6 +79,8 @@ function* subsets(n: number, k: number, start = 0, acc: number[] = []): Generato
   }
   for (let i = start; i < n; i++) yield* subsets(n, k, i + 1, [...acc, i]);
 }
+
+afterAll(() => cleanup());
 
 describe('UEB length', () => {
   it('is the length of the serialized UEB, for sizes whose numbers have different digit counts', () => {
@@ -171,6 +177,31 @@ describe('CHK round trips', () => {
     expect(b.shares.map(toHex)).toEqual(a.shares.map(toHex));
     const short = sequentialSource(Readable.from([data.subarray(0, 100)]), data.length);
     await expect(encodeToShares(short, P, key, tools)).rejects.toThrow(/ended before/);
+  });
+
+  it('a file on disk, read into reused buffers, gives the same key, cap and shares as its bytes', async () => {
+    // Past the key pass's 1 MiB reads, and many segments: buffers are reused across both.
+    const data = pattern(1024 * 1024 + 5 * SEG + 17, 21);
+    const file = path.join(tempDir('cairn-source-'), 'f.bin');
+    await fs.writeFile(file, data);
+    const source = await fileSource(file);
+    try {
+      const a = await encode(data);
+      const tools = { backend: nodeCrypto, codec };
+      const b = await encodeToShares(source, P, await convergentKey(source, P, SECRET, nodeCrypto), tools);
+      expect(formatCap(b.cap)).toBe(formatCap(a.cap));
+      expect(b.shares.map(toHex)).toEqual(a.shares.map(toHex));
+      // Given memory, the source reads into it; without, into a buffer of its own.
+      const into = new Uint8Array(100);
+      const got = await source.read(1000, 50, into);
+      expect(got.buffer).toBe(into.buffer);
+      expect(toHex(got)).toBe(toHex(data.subarray(1000, 1050)));
+      const own = await source.read(1000, 50);
+      expect(own.buffer).not.toBe(into.buffer);
+      expect(toHex(own)).toBe(toHex(got));
+    } finally {
+      await source.close();
+    }
   });
 
   it('(1,1) and (101,256) parameters round-trip', async () => {
