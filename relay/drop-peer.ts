@@ -4,7 +4,7 @@
  * again soon learns why; one that does not is cut off after `graceMs`, which frees what
  * the relay still holds for it.
  */
-import WebSocket from 'ws';
+import { WebSocket } from '../core/protocol/ws-package.ts';
 
 export function dropSlowPeer(ws: WebSocket, reason: string, graceMs: number): void {
   if (ws.readyState === WebSocket.CLOSED) return;

@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { Hono } from 'hono';
 import type WebSocket from 'ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer } from '../core/protocol/ws-package.ts';
 import { decodeCbor, encodeCbor, Fields } from '../core/protocol/cbor.ts';
 import { ProtocolError, type ProtocolErrorCode } from '../core/protocol/errors.ts';
 import { encodeError } from '../core/protocol/frames.ts';

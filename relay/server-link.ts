@@ -11,7 +11,7 @@
  * So a link holds at most linkHighWater plus one frame per channel one way, and
  * maxLinkRepliesBuffered plus one frame the other, with at most maxChannelsPerLink channels.
  */
-import WebSocket from 'ws';
+import { WebSocket } from '../core/protocol/ws-package.ts';
 import { EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
 import { dropSlowPeer } from './drop-peer.ts';
 import type { RelayLimits } from './limits.ts';

@@ -5,7 +5,7 @@
  * taken yet — a slow reader gets the latest state when it catches up, and the relay holds
  * at most one list for it. One that takes nothing for `stallMs` is dropped with a reason.
  */
-import WebSocket from 'ws';
+import { WebSocket } from '../core/protocol/ws-package.ts';
 import { dropSlowPeer } from './drop-peer.ts';
 
 export interface SubscribersOptions {

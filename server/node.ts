@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { serve, upgradeWebSocket } from '@hono/node-server';
 import { Hono } from 'hono';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from '../core/protocol/ws-package.ts';
 import { encodeError } from '../core/protocol/frames.ts';
 import { GridManagerError, readCertificate, type SignedCertificate } from '../core/protocol/grid-manager.ts';
 import { type ServerKeyPair, serverLeaseSeed } from '../core/protocol/identity.ts';

@@ -3,7 +3,7 @@
  * (signed, renewed periodically) and carries the channels of clients that reach the
  * server through the relay. Reconnects with backoff when the relay goes away.
  */
-import WebSocket from 'ws';
+import { WebSocket } from '../core/protocol/ws-package.ts';
 import { relayEndpoint, type SignedAnnouncement } from '../core/protocol/announcement.ts';
 import { decodeCbor, encodeCbor, Fields } from '../core/protocol/cbor.ts';
 import type { ServerKeyPair } from '../core/protocol/identity.ts';

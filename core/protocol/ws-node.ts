@@ -1,5 +1,5 @@
 /** `#ws` in Node: the `ws` package (Node 20 has no global WebSocket). */
-import WebSocket from 'ws';
+import { WebSocket } from './ws-package.ts';
 import type { WebSocketConstructor, WebSocketLike } from './transport.ts';
 
 /**

@@ -54,7 +54,7 @@ describe('the CLI bundle', () => {
     }
   });
 
-  it('leaves the AWS SDK out of every start: the bundles load it only when an S3 backend is made', async () => {
+  it('leaves the AWS SDK out of every start (loaded only when an S3 backend is made), and loads ws as CommonJS', async () => {
     for (const [name, entry] of [
       ['cli', 'cli/main.ts'],
       ['server', 'cli/server-main.ts'],
@@ -63,6 +63,8 @@ describe('the CLI bundle', () => {
       // esbuild hoists a package's static imports to the bundle's top, lazy import() or not.
       expect(text, name).not.toMatch(/^import [^;]*from "@aws-sdk\//m);
       expect(text, name).toContain('import("@aws-sdk/client-s3")');
+      // ws through require (core/protocol/ws-package.ts): its ESM entry costs a lexing pass per file.
+      expect(text, name).not.toMatch(/^import [^;]*from "ws"/m);
     }
   });
 
