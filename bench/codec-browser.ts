@@ -13,6 +13,7 @@ import { serve } from '@hono/node-server';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
 import { staticApp } from '../relay/static.ts';
+import { loadHttpKit } from '../server/http-kit.ts';
 import { type Figure, measureZfec, printTable, REPS } from './codec-common.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -46,7 +47,7 @@ export async function runBenchPage(query: string, timeoutMs = 300_000): Promise<
       build: { outDir, emptyOutDir: true, target: 'es2022' },
       worker: { format: 'es' },
     });
-    const app = staticApp({ root: outDir });
+    const app = staticApp(await loadHttpKit(), { root: outDir });
     const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
     server = s;
     await new Promise<void>((resolve, reject) => {

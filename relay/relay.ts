@@ -13,8 +13,6 @@
  * This file only wires those to the sockets.
  */
 import type { AddressInfo } from 'node:net';
-import { serve, upgradeWebSocket } from '@hono/node-server';
-import { Hono } from 'hono';
 import type WebSocket from 'ws';
 import { WebSocketServer } from '../core/protocol/ws-package.ts';
 import { decodeCbor, encodeCbor, Fields } from '../core/protocol/cbor.ts';
@@ -33,6 +31,7 @@ import { HeardServers } from './heard-servers.ts';
 import { EncodedServerList } from './server-list.ts';
 import { ServerLink } from './server-link.ts';
 import { staticApp } from './static.ts';
+import { loadHttpKit } from '../server/http-kit.ts';
 import { Subscribers } from './subscribers.ts';
 
 export { ServerLink } from './server-link.ts';
@@ -122,7 +121,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const sweeper = setInterval(() => registry.expire(), 30_000);
   sweeper.unref();
 
-  const app = new Hono();
+  const kit = await loadHttpKit();
+  const { upgradeWebSocket } = kit;
+  const app = new kit.Hono();
   app.get('/v1/servers', (c) => {
     const bytes = list.bytes();
     return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
@@ -323,7 +324,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   if (opts.webRoot) {
     app.route(
       '/',
-      staticApp({
+      staticApp(kit, {
         root: opts.webRoot,
         // The page may reach the relay, local servers, and every server the relay lists.
         connectSrc: () => [
@@ -342,7 +343,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
 
   const host = opts.host ?? '127.0.0.1';
   const wss = new WebSocketServer({ noServer: true, maxPayload: L.WS_MAX_PAYLOAD + L.RELAY_ENVELOPE_BYTES });
-  const http = serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
+  const http = kit.serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
   await new Promise<void>((resolve, reject) => {
     if (http.listening) resolve();
     http.once('listening', () => resolve());

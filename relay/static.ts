@@ -6,8 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { serveStatic } from '@hono/node-server/serve-static';
-import { Hono } from 'hono';
+import type { Hono } from 'hono';
+import type { HttpKit } from '../server/http-kit.ts';
 
 export interface StaticOptions {
   /** Folder holding index.html and assets (vite's outDir). */
@@ -34,12 +34,12 @@ export function contentSecurityPolicy(connectSrc: string[] = []): string {
   ].join('; ');
 }
 
-export function staticApp(opts: StaticOptions): Hono {
+export function staticApp(kit: HttpKit, opts: StaticOptions): Hono {
   const root = path.resolve(opts.root);
   if (!existsSync(path.join(root, 'index.html'))) {
     throw new Error(`no web bundle at ${root} (run 'npm run build' first)`);
   }
-  const app = new Hono();
+  const app = new kit.Hono();
   const connectSrc = opts.connectSrc;
   const fixed = typeof connectSrc === 'function' ? null : contentSecurityPolicy(connectSrc);
   app.use('*', async (c, next) => {
@@ -48,6 +48,6 @@ export function staticApp(opts: StaticOptions): Hono {
     c.header('Content-Security-Policy', fixed ?? contentSecurityPolicy((connectSrc as () => string[])()));
     c.header('X-Content-Type-Options', 'nosniff');
   });
-  app.use('*', serveStatic({ root: path.relative(process.cwd(), root) || '.' }));
+  app.use('*', kit.serveStatic({ root: path.relative(process.cwd(), root) || '.' }));
   return app;
 }

@@ -7,8 +7,9 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { serve, upgradeWebSocket } from '@hono/node-server';
-import { Hono } from 'hono';
+import type { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { type HttpKit, loadHttpKit } from './http-kit.ts';
 import { WebSocket, WebSocketServer } from '../core/protocol/ws-package.ts';
 import { encodeError } from '../core/protocol/frames.ts';
 import { GridManagerError, readCertificate, type SignedCertificate } from '../core/protocol/grid-manager.ts';
@@ -191,11 +192,12 @@ async function startLocked(
     log,
   });
   if (opts.port !== null && opts.port !== undefined) {
-    const app = storageApp(handler, key, crawler, server);
-    gossip.routes(app);
+    const kit = await loadHttpKit();
+    const app = storageApp(kit, handler, key, crawler, server);
+    gossip.routes(app, kit);
     wss = new WebSocketServer({ noServer: true, maxPayload: L.WS_MAX_PAYLOAD });
     const host = opts.host ?? '127.0.0.1';
-    http = serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
+    http = kit.serve({ fetch: app.fetch, hostname: host, port: opts.port, websocket: { server: wss } });
     await listening(http, opts.port);
     port = (http.address() as AddressInfo).port;
     // A wildcard address is no place to send clients: announce the machine's name instead.
@@ -248,6 +250,7 @@ async function startLocked(
  * /v1/status (space and the lease crawler's figures: counts and sizes only, no storage index).
  */
 function storageApp(
+  { Hono, upgradeWebSocket }: HttpKit,
   handler: RequestHandler,
   key: ServerKeyPair,
   crawler: LeaseCrawler,

@@ -11,9 +11,8 @@
  * the servers known to have a URL, the bootstrap URLs (`cairn server --peer`) and the relay
  * (pulled from only: it learns of servers over their links).
  */
-import { upgradeWebSocket } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import type { HttpKit } from '../http-kit.ts';
 import type WebSocket from 'ws';
 import type { SignedAnnouncement } from '../../core/protocol/announcement.ts';
 import { encodeCbor } from '../../core/protocol/cbor.ts';
@@ -143,7 +142,7 @@ export class Gossip {
   }
 
   /** GET /v1/servers, WS /v1/subscribe and POST /v1/announce on the server's HTTP port. */
-  routes(app: Hono): void {
+  routes(app: Hono, { upgradeWebSocket, bodyLimit }: HttpKit): void {
     app.get('/v1/servers', (c) =>
       c.body(this.book.bytes() as Uint8Array<ArrayBuffer>, 200, {
         'Content-Type': 'application/cbor',

@@ -54,7 +54,7 @@ describe('the CLI bundle', () => {
     }
   });
 
-  it('leaves the AWS SDK out of every start (loaded only when an S3 backend is made), and loads ws as CommonJS', async () => {
+  it('leaves the AWS SDK out of every start (loaded only when an S3 backend is made), ws as CommonJS, hono only to serve HTTP', async () => {
     for (const [name, entry] of [
       ['cli', 'cli/main.ts'],
       ['server', 'cli/server-main.ts'],
@@ -65,6 +65,8 @@ describe('the CLI bundle', () => {
       expect(text, name).toContain('import("@aws-sdk/client-s3")');
       // ws through require (core/protocol/ws-package.ts): its ESM entry costs a lexing pass per file.
       expect(text, name).not.toMatch(/^import [^;]*from "ws"/m);
+      // hono only where HTTP is served (server/http-kit.ts): a put or get never loads it.
+      expect(text, name).not.toMatch(/^import [^;]*from "(hono|@hono\/)/m);
     }
   });
 
