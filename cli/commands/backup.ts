@@ -5,6 +5,7 @@
  * by a hash of its entries, so an unchanged file or directory is never uploaded again.
  */
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type DirectoryNode, type Grid, NoSuchChildError } from '../../core/client/index.ts';
@@ -15,7 +16,7 @@ import { type Command, UsageError } from '../command.ts';
 import { openGrid } from '../grid-client.ts';
 import { requireGridPath } from '../grid-paths.ts';
 import { cairnHome } from '../paths.ts';
-import { fileMetadata, forEachLimited, type LocalFile, uploadFiles } from '../tree-copy.ts';
+import { fileMetadata, type LocalFile, uploadFiles } from '../tree-copy.ts';
 
 const usage = `usage: cairn backup [--exclude PATTERN]... [--verbose] [--grid URL] LOCALDIR ALIAS:path
 
@@ -174,24 +175,22 @@ async function backupDir(
   // Files unchanged since the last backup are reused; the others are uploaded together.
   const changed = new Map<string, { name: string; metadata: Metadata }>();
   const toUpload: LocalFile[] = [];
-  await forEachLimited(
-    entries.filter((e) => e.isFile()),
-    16,
-    async (e) => {
-      const p = path.join(dirPath, e.name);
-      const st = await fs.stat(p);
-      const metadata = fileMetadata(st);
-      const rec = db.files[p];
-      if (rec && rec.size === st.size && rec.mtime === metadata.mtime && rec.ctime === metadata.ctime) {
-        counts.filesReused++;
-        say(`reusing ${p}`);
-        children.push({ name: e.name, cap: rec.cap, metadata });
-      } else {
-        changed.set(p, { name: e.name, metadata });
-        toUpload.push({ path: p, size: st.size });
-      }
-    },
-  );
+  // Synchronous stats: a few µs each, where fs.promises costs ~40 µs of CPU a call (a backup
+  // of an unchanged tree is mostly these).
+  for (const e of entries.filter((e) => e.isFile())) {
+    const p = path.join(dirPath, e.name);
+    const st = statSync(p);
+    const metadata = fileMetadata(st);
+    const rec = db.files[p];
+    if (rec && rec.size === st.size && rec.mtime === metadata.mtime && rec.ctime === metadata.ctime) {
+      counts.filesReused++;
+      say(`reusing ${p}`);
+      children.push({ name: e.name, cap: rec.cap, metadata });
+    } else {
+      changed.set(p, { name: e.name, metadata });
+      toUpload.push({ path: p, size: st.size });
+    }
+  }
   await uploadFiles(
     grid,
     toUpload,
