@@ -6,6 +6,7 @@
  * and work from it while the relay is down; decoding re-verifies every signature.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
+import { httpGetBytes } from '#http-get';
 import { WebSocketImpl } from '#ws';
 import { concatBytes } from '../primitives/bytes.ts';
 import type { ServerId } from '../types.ts';
@@ -214,23 +215,24 @@ export async function fetchGridServers(
 ): Promise<GridServer[]> {
   const url = `${gridOrigin(relayUrl)}/v1/servers`;
   const signal = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
-  let res: Response;
+  let res: { status: number; body: Uint8Array };
   try {
-    res = await fetch(url, { signal }).catch((err) => {
+    res = await httpGetBytes(url, signal).catch((err) => {
       // A kept-alive connection the relay closed while idle fails at once ("other side
       // closed"), most often in a client whose event loop was busy when the close came. A
-      // browser retries such a GET on a new connection by itself; Node's fetch does not.
+      // browser retries such a GET on a new connection by itself; Node does not.
       // One more try, within the same time budget.
       if (signal.aborted) throw err;
-      return fetch(url, { signal });
+      return httpGetBytes(url, signal);
     });
   } catch (err) {
     throw new ProtocolError('RELAY_UNAVAILABLE', `cannot reach the relay at ${new URL(url).host}`, {
       cause: err,
     });
   }
-  if (!res.ok) throw new ProtocolError('RELAY_UNAVAILABLE', `the relay answered ${res.status}`);
-  return decodeServerList(new Uint8Array(await res.arrayBuffer()), Date.now() - LIVE_LIST_SKEW_MS);
+  if (res.status < 200 || res.status > 299)
+    throw new ProtocolError('RELAY_UNAVAILABLE', `the relay answered ${res.status}`);
+  return decodeServerList(res.body, Date.now() - LIVE_LIST_SKEW_MS);
 }
 
 export interface GridSubscription {
