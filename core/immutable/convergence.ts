@@ -38,7 +38,8 @@ export async function convergentKey(
   const prefix = convergentKeyPrefix(secret, params.k, params.n, segmentSize);
   const hasher = await backend.createHasher(prefix, source.size);
   // One buffer for the whole pass: a fresh one per read is garbage the size of the file.
-  const scratch = new Uint8Array(Math.min(source.size, KEY_READ_BYTES));
+  // (A file read in one go needs none: the source's own buffer is the only one.)
+  const scratch = source.size > KEY_READ_BYTES ? new Uint8Array(KEY_READ_BYTES) : undefined;
   for (let off = 0; off < source.size; off += KEY_READ_BYTES) {
     hasher.update(await source.read(off, Math.min(KEY_READ_BYTES, source.size - off), scratch));
   }

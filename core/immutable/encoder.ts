@@ -136,10 +136,11 @@ async function* encodeSteps(
   const spare: Uint8Array[] = [];
   const start = async (s: number) => {
     const span = segmentSpan(plan, s);
-    const into = spare.pop() ?? new Uint8Array(plan.segmentSize);
+    // (One segment: nothing to reuse, and a source holding the bytes would not use it.)
+    const into = numSegments > 1 ? (spare.pop() ?? new Uint8Array(plan.segmentSize)) : undefined;
     const plaintext = await source.read(span.start, span.length, into);
     const seg = await runner.encode({ k: plan.k, n, key, offset: span.start, plaintext });
-    if (key !== null && into.byteLength > 0) spare.push(into);
+    if (into && key !== null && into.byteLength > 0) spare.push(into);
     return seg;
   };
 
