@@ -4,7 +4,7 @@
  * one change (a directory of 1,000 files is one publish, not 1,000).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { DirectoryNode, FileNode, Grid } from '../core/client/index.ts';
@@ -133,6 +133,14 @@ export async function uploadTree(
   if (links.length > 0) await into.setMany(links);
 }
 
+/**
+ * Writes `chunk` whole at the file's position, synchronously: a write through fs.promises
+ * costs a thread-pool round trip each (a 256 MiB download: ~0.1 s more CPU for 2,048 writes).
+ */
+export function writeAll(fd: number, chunk: Uint8Array): void {
+  for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at, chunk.length - at);
+}
+
 /** Writes a grid file to `dest` (temp file, then rename: a reader never sees half a file). */
 export async function downloadFile(node: FileNode, dest: string): Promise<number> {
   const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(4).toString('hex')}.part`);
@@ -140,7 +148,7 @@ export async function downloadFile(node: FileNode, dest: string): Promise<number
   let bytes = 0;
   try {
     for await (const chunk of node.read()) {
-      await handle.write(chunk);
+      writeAll(handle.fd, chunk);
       bytes += chunk.length;
     }
     await handle.sync();

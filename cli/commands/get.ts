@@ -11,6 +11,7 @@ import { capArgument } from '../cap-arg.ts';
 import { type Command, UsageError } from '../command.ts';
 import { openGrid } from '../grid-client.ts';
 import { progressBar } from '../progress.ts';
+import { writeAll } from '../tree-copy.ts';
 
 const usage = `usage: cairn get CAP [OUT] [--grid URL]
 
@@ -66,7 +67,7 @@ export const getCommand: Command = {
         signal: cancel.signal,
       });
       for await (const chunk of chunks) {
-        if (handle) await handle.write(chunk);
+        if (handle) writeAll(handle.fd, chunk);
         else await stdoutWrite(chunk);
         done += chunk.length;
         bar.update(done);
