@@ -1,4 +1,5 @@
 /** A PlaintextSource over a file on disk (Node only; not imported by browser code). */
+import { readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { InputError } from '../errors.ts';
 import type { PlaintextSource } from './source.ts';
@@ -19,9 +20,11 @@ export async function fileSource(path: string): Promise<ClosableSource> {
         into && into.length >= length
           ? into.subarray(0, length)
           : new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+      // Synchronous reads: through fs.promises each costs a thread-pool round trip (~50 µs of
+      // CPU; 2,048 reads of 128 KiB: 161-184 ms against 64-75), for no gain in a file read in order.
       let got = 0;
       while (got < length) {
-        const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+        const bytesRead = readSync(handle.fd, buf, got, length - got, offset + got);
         if (bytesRead === 0) throw new InputError('file changed size while being read', 'SOURCE_CHANGED');
         got += bytesRead;
       }
