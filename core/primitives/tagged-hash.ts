@@ -23,8 +23,21 @@ export function taggedHash(tag: string | Uint8Array, data: Uint8Array, length = 
   return h.digest().subarray(0, length);
 }
 
-const HEAD_32 = utf8('32:');
 const COMMA = new Uint8Array([0x2c]);
+
+// The `N:` before a value of N bytes, made once per length: pair hashes take 16-byte storage
+// indexes and 20-byte lease seeds by the thousand (cp -r), and encoding the text each time
+// cost a TextEncoder call and a buffer.
+const heads: Uint8Array[] = [];
+function netstringHead(n: number): Uint8Array {
+  if (n >= 1024) return utf8(`${n}:`);
+  let h = heads[n];
+  if (!h) {
+    h = utf8(`${n}:`);
+    heads[n] = h;
+  }
+  return h;
+}
 
 /**
  * Lays out `prefix || netstring(a) || netstring(b)`, the input of a hash-tree pair hash, in
@@ -34,8 +47,8 @@ const COMMA = new Uint8Array([0x2c]);
 export function pairInputWriter(prefix: Uint8Array): (a: Uint8Array, b: Uint8Array) => Uint8Array {
   let buf = new Uint8Array(0);
   return (a, b) => {
-    const headA = a.length === 32 ? HEAD_32 : utf8(`${a.length}:`);
-    const headB = b.length === 32 ? HEAD_32 : utf8(`${b.length}:`);
+    const headA = netstringHead(a.length);
+    const headB = netstringHead(b.length);
     const len = prefix.length + headA.length + a.length + headB.length + b.length + 2;
     if (buf.length < len) buf = new Uint8Array(len);
     let at = 0;
