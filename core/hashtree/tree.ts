@@ -30,8 +30,18 @@ export const siblingOf = (i: number): number => (i % 2 === 1 ? i + 1 : i - 1);
 
 /** The hash standing in for missing leaf position `i`. */
 export function emptyLeafHash(i: number): Uint8Array {
-  return taggedHash(TAG_MERKLE_EMPTY_LEAF, utf8(String(i)));
+  if (i >= EMPTY_LEAVES_KEPT) return taggedHash(TAG_MERKLE_EMPTY_LEAF, utf8(String(i)));
+  let h = emptyLeaves[i];
+  if (!h) {
+    h = taggedHash(TAG_MERKLE_EMPTY_LEAF, utf8(String(i)));
+    emptyLeaves[i] = h;
+  }
+  return h.slice();
 }
+
+// Every small file's share tree pads 10 leaves to 16 with the same six hashes: made once.
+const EMPTY_LEAVES_KEPT = 1024;
+const emptyLeaves: Uint8Array[] = [];
 
 export function pairHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return taggedPairHash(TAG_MERKLE_INTERNAL, left, right);
