@@ -11,6 +11,14 @@ export function sha256d(data: Uint8Array): Uint8Array {
   return sha256(sha256(data));
 }
 
+/**
+ * The first `length` bytes of a digest. Not a view when it is all of it: a 32-byte array
+ * lives on V8's heap, and a view of it (subarray) moves it to a malloc'd buffer of its own.
+ */
+function whole(digest: Uint8Array, length: number): Uint8Array {
+  return length === digest.length ? digest : digest.subarray(0, length);
+}
+
 /** `netstring(tag)`: the bytes every tagged hash starts with. */
 export function tagPrefix(tag: string | Uint8Array): Uint8Array {
   return netstring(typeof tag === 'string' ? utf8(tag) : tag);
@@ -20,7 +28,7 @@ export function tagPrefix(tag: string | Uint8Array): Uint8Array {
 export function taggedHash(tag: string | Uint8Array, data: Uint8Array, length = 32): Uint8Array {
   const h = taggedHasher(tag);
   h.update(data);
-  return h.digest().subarray(0, length);
+  return whole(h.digest(), length);
 }
 
 const COMMA = new Uint8Array([0x2c]);
@@ -71,7 +79,7 @@ export function taggedPairHash(tag: string, a: Uint8Array, b: Uint8Array, length
     lay = pairInputWriter(tagPrefix(tag));
     pairWriters.set(tag, lay);
   }
-  return sha256(sha256(lay(a, b))).subarray(0, length);
+  return whole(sha256(sha256(lay(a, b))), length);
 }
 
 /** A streaming SHA-256d. `digest()` may be called once. */
