@@ -12,11 +12,12 @@ export function sha256d(data: Uint8Array): Uint8Array {
 }
 
 /**
- * The first `length` bytes of a digest. Not a view when it is all of it: a 32-byte array
- * lives on V8's heap, and a view of it (subarray) moves it to a malloc'd buffer of its own.
+ * The first `length` bytes of a digest, never a view: a 32-byte array lives on V8's heap,
+ * and a view of it (subarray) moves it into a malloc'd buffer of its own; a copy of a few
+ * bytes stays on the heap.
  */
 function whole(digest: Uint8Array, length: number): Uint8Array {
-  return length === digest.length ? digest : digest.subarray(0, length);
+  return length === digest.length ? digest : digest.slice(0, length);
 }
 
 /** `netstring(tag)`: the bytes every tagged hash starts with. */
