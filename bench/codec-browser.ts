@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve } from '@hono/node-server';
+import type { serve } from '@hono/node-server';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
 import { staticApp } from '../relay/static.ts';
@@ -47,8 +47,9 @@ export async function runBenchPage(query: string, timeoutMs = 300_000): Promise<
       build: { outDir, emptyOutDir: true, target: 'es2022' },
       worker: { format: 'es' },
     });
-    const app = staticApp(await loadHttpKit(), { root: outDir });
-    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
+    const kit = await loadHttpKit();
+    const app = staticApp(kit, { root: outDir });
+    const s = kit.serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
     server = s;
     await new Promise<void>((resolve, reject) => {
       s.once('listening', resolve);

@@ -41,10 +41,10 @@ const MAX = Math.round(flag('max-kib', 64) * 1024);
 const SUBDIRS = flag('subdirs', 0);
 const LIST_RUNS = flag('list-runs', 5);
 
-/** The tree (files of random sizes and bytes) and one file holding the same bytes end to end. */
-async function makeTree(dir: string, whole: string): Promise<{ bytes: number; paths: string[] }> {
+/** The tree (files of random sizes and bytes) and, if `whole`, one file holding the same bytes end to end. */
+async function makeTree(dir: string, whole: string | null): Promise<{ bytes: number; paths: string[] }> {
   await fs.mkdir(dir, { recursive: true });
-  const out = await fs.open(whole, 'w');
+  const out = whole === null ? null : await fs.open(whole, 'w');
   const paths: string[] = [];
   let bytes = 0;
   try {
@@ -54,12 +54,12 @@ async function makeTree(dir: string, whole: string): Promise<{ bytes: number; pa
       const p = path.join(dir, sub, `file-${String(i).padStart(5, '0')}.bin`);
       const data = randomBytes(randomInt(MIN, MAX + 1));
       await fs.writeFile(p, data);
-      await out.write(data);
+      await out?.write(data);
       paths.push(p);
       bytes += data.length;
     }
   } finally {
-    await out.close();
+    await out?.close();
   }
   return { bytes, paths };
 }
@@ -97,7 +97,8 @@ async function main() {
     // A second tree like the first (other bytes), copied once the servers have run the
     // copy's code: what a grid that has been up a while spends (each fresh server process
     // first compiles its hot paths, ~0.2-0.3 CPU-s apiece).
-    const again = await makeTree(path.join(tmp, 'tree-2'), path.join(tmp, 'whole-2.bin'));
+    const againDir = path.join(tmp, 'tree-2');
+    const again = await makeTree(againDir, null);
     console.log(
       `tree bench: ${FILES} files of ${MIN / 1024}–${MAX / 1024} KiB (${fixed(tree.bytes / 1e6)} MB) in ` +
         `${SUBDIRS > 0 ? `${SUBDIRS} subfolders` : 'one folder'}; 10 local servers, (3,7,10); ${os.cpus().length} cores`,
@@ -111,7 +112,7 @@ async function main() {
     await cairn(['create-alias', 'bench'], backer);
     const putBefore = await cairn(['put', whole], home('put-1'));
     const cp = await cairn(['cp', '-r', treeDir, 'bench:'], copier);
-    const cpWarm = await cairn(['cp', '-r', path.join(tmp, 'tree-2'), 'bench:'], copier);
+    const cpWarm = await cairn(['cp', '-r', againDir, 'bench:'], copier);
     const putAfter = await cairn(['put', whole], home('put-2'));
     const putSeconds = (putBefore.seconds + putAfter.seconds) / 2;
     const backup1 = await cairn(['backup', treeDir, 'bench:backup'], backer);

@@ -9,6 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { httpGetBytes } from '#http-get';
 import { WebSocketImpl } from '#ws';
 import { concatBytes } from '../primitives/bytes.ts';
+import type { HttpGetResult } from './http-get.ts';
 import type { ServerId } from '../types.ts';
 import {
   type Announcement,
@@ -215,7 +216,7 @@ export async function fetchGridServers(
 ): Promise<GridServer[]> {
   const url = `${gridOrigin(relayUrl)}/v1/servers`;
   const signal = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
-  let res: { status: number; body: Uint8Array };
+  let res: HttpGetResult;
   try {
     res = await httpGetBytes(url, signal).catch((err) => {
       // A kept-alive connection the relay closed while idle fails at once ("other side

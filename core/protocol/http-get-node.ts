@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { MAX_GET_BYTES } from './http-get.ts';
+import { type HttpGetResult, MAX_GET_BYTES } from './http-get.ts';
 
 export { MAX_GET_BYTES };
 
@@ -13,10 +13,7 @@ export { MAX_GET_BYTES };
 const MAX_REDIRECTS = 5;
 
 /** GET `url`: its status and whole body (at most MAX_GET_BYTES). Rejects on network errors and abort. */
-export async function httpGetBytes(
-  url: string,
-  signal: AbortSignal,
-): Promise<{ status: number; body: Uint8Array }> {
+export async function httpGetBytes(url: string, signal: AbortSignal): Promise<HttpGetResult> {
   for (let hops = 0; ; hops++) {
     const res = await getOnce(url, signal);
     if (!('location' in res)) return res;
@@ -25,10 +22,7 @@ export async function httpGetBytes(
   }
 }
 
-function getOnce(
-  url: string,
-  signal: AbortSignal,
-): Promise<{ status: number; body: Uint8Array } | { location: string }> {
+function getOnce(url: string, signal: AbortSignal): Promise<HttpGetResult | { location: string }> {
   return new Promise((resolve, reject) => {
     const get = url.startsWith('https:') ? https.get : http.get;
     const req = get(url, { signal }, (res) => {
