@@ -3,7 +3,8 @@
  * Keys, under the operator's prefix P (the share's kind is in its key, never sniffed):
  *   P/shares/immutable/<2 chars>/<base32 SI>/<shnum>   the container up to its leases: header and data, written once
  *   P/leases/immutable/<2 chars>/<base32 SI>/<shnum>   the header as it is now and the lease records
- *   P/shares/mutable/<2 chars>/<base32 SI>/<shnum>     a whole mutable container
+ *   P/shares/mutable/<2 chars>/<base32 SI>/<shnum>     a mutable container less its leases
+ *   P/leases/mutable/<2 chars>/<base32 SI>/<shnum>     its four lease slots and extra-lease block
  *   P/journal/<base32 SI>                              a mutable change being applied
  *   P/advisories/<name>                                corruption advisories
  * An immutable share exists once its lease object does: that object is written after the
@@ -13,9 +14,12 @@
  * leases change through the LeaseStore (`leases`).
  *
  * Mutable shares are small (at most a few MB) and changed through the server's journal:
- * the object is read whole, patched in memory and put back with If-Match on the ETag it
- * was read with (If-None-Match: * when new), so a second writer on the same keys is
- * refused rather than overwritten.
+ * both objects are read whole, joined into Tahoe's container, patched in memory, and cut
+ * again by sync (mutable-split.ts), which puts back only the objects that changed, each
+ * with If-Match on the ETag it was read with (If-None-Match: * when new), so a second
+ * writer on the same keys is refused rather than overwritten. A lease renewed or expired
+ * rewrites the lease object alone. A container stored whole (before leases were kept
+ * apart) is read as it is and cut in two by its next change.
  *
  * Uploads in progress are spooled to local files (clients write buckets at any offset;
  * objects are written once). A large share's multipart parts go to the store as soon as
@@ -42,6 +46,7 @@ import type {
 } from '@aws-sdk/client-s3';
 import { CairnError } from '../../core/errors.ts';
 import { base32Decode, base32Encode } from '../../core/primitives/base32.ts';
+import { equalBytes } from '../../core/primitives/bytes.ts';
 import { StorageError } from '../../core/protocol/storage-api.ts';
 import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
 import {
@@ -64,6 +69,7 @@ import type {
   ShareSeal,
 } from './backend.ts';
 import { BlockCache } from './block-cache.ts';
+import { joinMutable, splitMutable } from './mutable-split.ts';
 import { readFullyAt } from './read-fully.ts';
 import { PartSlots, STREAM_PART_BYTES, StreamedUpload } from './s3-parts.ts';
 import { loadS3Sdk, type S3Sdk } from './s3-sdk.ts';
@@ -120,6 +126,9 @@ const SI_NAME = /^[a-z2-7]{26}$/;
 const SH_NAME = /^(0|[1-9]\d{0,2})$/;
 const ADVISORY_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 const DATA_END = 'data-end';
+/** Metadata of a mutable share object whose leases are in their own object. */
+const LAYOUT = 'layout';
+const LEASES_APART = 'leases-apart';
 
 function statusOf(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
@@ -340,9 +349,9 @@ export class S3Backend implements ShareBackend {
     return `${this.prefix}shares/${kind}/${b.slice(0, 2)}/${b}/${sh}`;
   }
 
-  private leaseKey(si: StorageIndex, sh: ShareNum): string {
+  private leaseKey(si: StorageIndex, sh: ShareNum, kind: ShareKind = 'immutable'): string {
     const b = base32Encode(si);
-    return `${this.prefix}leases/immutable/${b.slice(0, 2)}/${b}/${sh}`;
+    return `${this.prefix}leases/${kind}/${b.slice(0, 2)}/${b}/${sh}`;
   }
 
   /** Where a kind's shares are listed from: immutable ones by their lease objects (which make them whole). */
@@ -516,9 +525,8 @@ export class S3Backend implements ShareBackend {
     writable: boolean,
   ): Promise<ShareFile | null> {
     if (kind === 'mutable') {
-      const got = await this.getObject(this.shareKey('mutable', si, sh));
-      if (!got) return null;
-      return new S3MutableFile(this, this.shareKey('mutable', si, sh), got.bytes, got.etag, writable);
+      const stored = await this.mutableObjects(si, sh);
+      return stored.share.bytes ? new S3MutableFile(this, stored, writable) : null;
     }
     const o = await this.leaseObject(si, sh);
     if (!o) return null;
@@ -591,10 +599,25 @@ export class S3Backend implements ShareBackend {
   }
 
   async openOrCreateMutable(si: StorageIndex, sh: ShareNum): Promise<ShareFile> {
-    const key = this.shareKey('mutable', si, sh);
-    const got = await this.getObject(key);
     // A new one is named by its first sync (If-None-Match: *): the journal covers a crash before it.
-    return new S3MutableFile(this, key, got?.bytes ?? new Uint8Array(0), got?.etag, true);
+    return new S3MutableFile(this, await this.mutableObjects(si, sh), true);
+  }
+
+  /** A mutable share's two objects as stored (both read at once). */
+  private async mutableObjects(si: StorageIndex, sh: ShareNum): Promise<StoredMutable> {
+    const shareKey = this.shareKey('mutable', si, sh);
+    const leaseKey = this.leaseKey(si, sh, 'mutable');
+    const [share, leases] = await Promise.all([this.getObject(shareKey), this.getObject(leaseKey)]);
+    return {
+      share: {
+        key: shareKey,
+        bytes: share?.bytes ?? null,
+        etag: share?.etag,
+        apart: share?.meta[LAYOUT] === LEASES_APART,
+      },
+      leases: { key: leaseKey, bytes: leases?.bytes ?? null, etag: leases?.etag },
+      sh,
+    };
   }
 
   createPending(si: StorageIndex, sh: ShareNum, size?: number): PendingShare {
@@ -733,10 +756,11 @@ export class S3Backend implements ShareBackend {
       this.account(-bytes);
       return;
     }
-    const got = await this.getObject(this.shareKey('mutable', si, sh));
-    if (!got) return;
-    await this.deleteObject(this.shareKey('mutable', si, sh));
-    this.account(-got.bytes.length);
+    const m = await this.mutableObjects(si, sh);
+    // The share first: a lease object left alone is no share, and a new one replaces it.
+    if (m.share.bytes) await this.deleteObject(m.share.key);
+    if (m.leases.bytes) await this.deleteObject(m.leases.key);
+    this.account(-storedBytes(m));
   }
 
   // ---- journals and advisories --------------------------------------------------------
@@ -778,19 +802,50 @@ export class S3Backend implements ShareBackend {
   }
 }
 
-/** A mutable share read whole, patched in memory, and put back conditionally by sync. */
+/** One object of a mutable share as read: its bytes (null: none) and the ETag to put it back with. */
+interface StoredObject {
+  readonly key: string;
+  bytes: Uint8Array | null;
+  etag: string | undefined;
+}
+
+/** A mutable share's objects as read (and, after each sync, as written). */
+interface StoredMutable {
+  /** The container less its leases; or, when not `apart`, a container stored whole. */
+  share: StoredObject & { apart: boolean };
+  /** The lease slots and extra-lease block (read only when the share is `apart`). */
+  leases: StoredObject;
+  sh: ShareNum;
+}
+
+/** Bytes a mutable share's objects occupy in the store. */
+function storedBytes(m: StoredMutable): number {
+  return (m.share.bytes?.length ?? 0) + (m.leases.bytes?.length ?? 0);
+}
+
+/** The container a mutable share's objects make (empty when there is none). */
+function joinedContainer(m: StoredMutable): Uint8Array {
+  if (!m.share.bytes) return new Uint8Array(0);
+  if (!m.share.apart) return m.share.bytes;
+  const joined = joinMutable(m.share.bytes, m.leases.bytes);
+  if (!joined) throw new StorageError('UNAVAILABLE', `the object of mutable share ${m.sh} is damaged`);
+  return joined;
+}
+
+/**
+ * A mutable share read whole, patched in memory, and put back conditionally by sync: cut
+ * in two, each object put only when it changed.
+ */
 class S3MutableFile implements ShareFile {
   private dirty = false;
-  private stored: number;
+  private bytes: Uint8Array;
 
   constructor(
     private readonly store: S3Backend,
-    private readonly key: string,
-    private bytes: Uint8Array,
-    private etag: string | undefined,
+    private readonly stored: StoredMutable,
     private readonly writable: boolean,
   ) {
-    this.stored = etag === undefined ? 0 : bytes.length;
+    this.bytes = joinedContainer(stored);
   }
 
   async size(): Promise<number> {
@@ -830,15 +885,38 @@ class S3MutableFile implements ShareFile {
   }
 
   async sync(): Promise<void> {
-    if (!this.dirty && this.etag !== undefined) return;
-    this.etag = await this.store.putObject(
-      this.key,
-      this.bytes,
-      this.etag === undefined ? { ifNoneMatch: '*' } : { ifMatch: this.etag },
-    );
+    const s = this.stored;
+    if (!this.dirty && s.share.bytes) return;
+    const before = storedBytes(s);
+    const parts = splitMutable(this.bytes);
+    const puts: Promise<void>[] = [];
+    if (!parts) {
+      // No whole container (yet): kept whole, as it is; a lease object there is not read.
+      puts.push(this.put(s.share, this.bytes.slice(), false));
+    } else {
+      // Compared with what the store holds: a lease change leaves the share object alone.
+      const sameShare = s.share.apart && s.share.bytes && equalBytes(s.share.bytes, parts.share);
+      const sameLeases = s.share.apart && s.leases.bytes && equalBytes(s.leases.bytes, parts.leases);
+      if (!sameShare) puts.push(this.put(s.share, parts.share, true));
+      if (!sameLeases) puts.push(this.put(s.leases, parts.leases, true));
+    }
+    // Both at once: a change that stops between them is the journal's to replay.
+    const settled = await Promise.allSettled(puts);
+    this.store.account(storedBytes(s) - before);
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
     this.dirty = false;
-    this.store.account(this.bytes.length - this.stored);
-    this.stored = this.bytes.length;
+  }
+
+  /** Puts one object conditionally on the ETag it was read with; records what it now holds. */
+  private async put(o: StoredObject & { apart?: boolean }, bytes: Uint8Array, apart: boolean): Promise<void> {
+    const isShare = o === this.stored.share;
+    const etag = await this.store.putObject(o.key, bytes, {
+      ...(o.etag === undefined ? { ifNoneMatch: '*' as const } : { ifMatch: o.etag }),
+      ...(isShare && apart ? { meta: { [LAYOUT]: LEASES_APART } } : {}),
+    });
+    o.bytes = bytes;
+    o.etag = etag;
+    if (isShare) this.stored.share.apart = apart;
   }
 
   close(): Promise<void> {

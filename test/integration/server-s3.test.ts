@@ -5,13 +5,21 @@
  * a quota. Skipped, saying why, where Ceph's packages are not installed.
  */
 import { randomBytes } from 'node:crypto';
-import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStorageServer } from '../../core/protocol/client.ts';
 import { fetchGridServers } from '../../core/protocol/grid.ts';
-import { asShareNum, asStorageIndex } from '../../core/types.ts';
+import { base32Encode } from '../../core/primitives/base32.ts';
+import { concatBytes } from '../../core/primitives/bytes.ts';
+import { asShareNum, asStorageIndex, type StorageIndex } from '../../core/types.ts';
 import { S3Backend } from '../../server/backends/s3-backend.ts';
-import { IMMUTABLE_HEADER_BYTES } from '../../server/containers.ts';
+import {
+  decodeMutableHeader,
+  decodeMutableLease,
+  extraLeaseRecords,
+  IMMUTABLE_HEADER_BYTES,
+} from '../../server/containers.ts';
+import { StorageServer } from '../../server/storage-server.ts';
 import { backendConformance } from '../harness/backend-conformance.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
 import { cleanup, spawnCairn, spawnServer, tempDir } from '../harness/grid.ts';
@@ -79,6 +87,117 @@ describe.skipIf(missing !== null)('S3 backend on radosgw', () => {
       await d.write(0, rand(10));
       await expect(d.sync()).rejects.toMatchObject({ code: 'CONFLICT' });
     } finally {
+      await u.close();
+    }
+  }, 60_000);
+
+  it("a mutable share's leases are an object of their own: renewing one never rewrites the share", async () => {
+    const QUOTA = 10 ** 9;
+    const u = await backendAt('mutable-leases', QUOTA);
+    const server = new StorageServer({ backend: u.backend, nodeId: rand(20) });
+    const b32 = (si: StorageIndex) => base32Encode(si);
+    const keys = (si: StorageIndex) => ({
+      share: `mutable-leases/shares/mutable/${b32(si).slice(0, 2)}/${b32(si)}/0`,
+      leases: `mutable-leases/leases/mutable/${b32(si).slice(0, 2)}/${b32(si)}/0`,
+    });
+    const head = async (key: string) => {
+      const h = await u.backend.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+      return { etag: h.ETag, meta: h.Metadata ?? {} };
+    };
+    // Every object put, by key, seen as the SDK sends it.
+    const puts: string[] = [];
+    u.backend.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: string }).Key;
+        if (context.commandName === 'PutObjectCommand' && key) puts.push(key);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const container = async (backend: S3Backend, si: StorageIndex) => {
+      const f = await backend.openShare('mutable', si, asShareNum(0), false);
+      if (!f) throw new Error('mutable share missing');
+      return f.read(0, await f.size());
+    };
+    const leasesOf = (c: Uint8Array) => {
+      const h = decodeMutableHeader(c);
+      const extra = extraLeaseRecords(c.subarray(h.extraLeaseOffset)).map(decodeMutableLease);
+      return [...h.slots, ...extra].filter((l) => l !== null);
+    };
+    const write = (si: StorageIndex, we: Uint8Array, offset: number, data: Uint8Array) =>
+      server.readTestWrite({
+        si,
+        writeEnabler: we,
+        renew: rand(32),
+        cancel: rand(32),
+        testWrite: new Map([[asShareNum(0), { test: [], write: [{ offset, data }], newLength: null }]]),
+        readVector: [],
+      });
+    try {
+      await server.start();
+      const si = asStorageIndex(rand(16));
+      const we = rand(32);
+      const body = rand(5000);
+      expect((await write(si, we, 0, body)).success).toBe(true);
+      const k = keys(si);
+      const shareTag = (await head(k.share)).etag;
+      // Five leases more: the four slots fill, then the block after the data.
+      for (let i = 0; i < 5; i++) {
+        puts.length = 0;
+        await server.addLease({ si, renew: rand(32), cancel: rand(32) });
+        expect(puts.filter((key) => !key.includes('/journal/'))).toEqual([k.leases]);
+      }
+      expect((await head(k.share)).etag).toBe(shareTag);
+      const c = await container(u.backend, si);
+      expect(leasesOf(c)).toHaveLength(6);
+      expect(decodeMutableHeader(c).extraLeaseOffset).toBe(468 + body.length);
+      expectBytesEqual(await server.readMutable({ si, sh: asShareNum(0), offset: 0, length: 9000 }), body);
+
+      // The data grows past the extra leases: they move, the share object changes, none is lost.
+      const more = rand(3000);
+      expect((await write(si, we, body.length, more)).success).toBe(true);
+      expect((await head(k.share)).etag).not.toBe(shareTag);
+      const grown = await container(u.backend, si);
+      expect(leasesOf(grown)).toHaveLength(7);
+      expect(decodeMutableHeader(grown).extraLeaseOffset).toBe(468 + body.length + more.length);
+
+      // A second writer on the same keys is refused on the lease object too.
+      const [a, b] = [
+        await u.backend.openShare('mutable', si, asShareNum(0), true),
+        await u.backend.openShare('mutable', si, asShareNum(0), true),
+      ];
+      await a?.write(100, rand(8));
+      await a?.sync();
+      await b?.write(100, rand(8));
+      await expect(b?.sync()).rejects.toMatchObject({ code: 'CONFLICT' });
+      const grownAgain = await container(u.backend, si);
+      expect(grownAgain.subarray(0, 100)).toEqual(grown.subarray(0, 100));
+
+      // Read again by the next server on the prefix: the same container, byte for byte, and
+      // the space counted as it went is what the objects hold.
+      const v = await backendAt('mutable-leases', QUOTA);
+      expectBytesEqual(await container(v.backend, si), grownAgain);
+      expect(await v.backend.freeBytes()).toBe(await u.backend.freeBytes());
+      await v.close();
+
+      // A container stored whole (as before leases were kept apart) is read as it is and
+      // cut in two by its next change.
+      const old = asStorageIndex(rand(16));
+      await u.backend.putObject(keys(old).share, grown);
+      expectBytesEqual(await container(u.backend, old), grown);
+      expectBytesEqual(
+        await server.readMutable({ si: old, sh: asShareNum(0), offset: 0, length: 9000 }),
+        concatBytes(body, more),
+      );
+      await server.addLease({ si: old, renew: rand(32), cancel: rand(32) });
+      expect((await head(keys(old).share)).meta.layout).toBe('leases-apart');
+      expect(leasesOf(await container(u.backend, old))).toHaveLength(8);
+      expectBytesEqual(
+        await server.readMutable({ si: old, sh: asShareNum(0), offset: 0, length: 9000 }),
+        concatBytes(body, more),
+      );
+    } finally {
+      await server.stop();
       await u.close();
     }
   }, 60_000);

@@ -28,6 +28,7 @@ import {
   type ShareKind,
 } from '../../server/containers.ts';
 import { DiskBackend } from '../../server/backends/disk-backend.ts';
+import { joinMutable, splitMutable } from '../../server/backends/mutable-split.ts';
 import { decodeJournal, encodeJournal } from '../../server/journal.ts';
 import { addOrRenewLease } from '../../server/leases.ts';
 import {
@@ -441,9 +442,49 @@ describe('the patch plan of a mutable change', () => {
           Math.max(0, change.leases.length - 4) * 92 +
           MUTABLE_DATA_OFFSET;
         expect(written).toBeLessThanOrEqual(touched);
+
+        // Cut in two for an object store (mutable-split.ts): joined, the parts are the
+        // container again, and a change of leases alone leaves the share part as it was.
+        const parts = splitMutable(result);
+        if (!parts) throw new Error('a container did not split');
+        expect(Buffer.from(joinMutable(parts.share, parts.leases) ?? []).equals(Buffer.from(result))).toBe(
+          true,
+        );
+        const before = share ? splitMutable(oldFile) : null;
+        if (before && ch.kind !== 'write') expect(parts.share).toEqual(before.share);
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('cuts only whole containers in two, and reads a missing lease part as no leases', () => {
+    const we = new Uint8Array(32).fill(3);
+    const share = TahoeShare.create(nodeId, we);
+    share.writev([{ offset: 0, data: new Uint8Array(700).fill(9) }], null);
+    for (let i = 1; i <= 6; i++) share.addOrRenew(newLease(new Uint8Array(32).fill(i), we, 2 ** 30, nodeId));
+    const parts = splitMutable(share.f);
+    if (!parts) throw new Error('a container did not split');
+    // Four slots in the header, two in the extra block after the data.
+    expect(parts.leases.length).toBe(4 * 92 + 4 + 2 * 92);
+    expect(parts.share.length).toBe(100 + 700);
+    const bare = joinMutable(parts.share, null);
+    if (!bare) throw new Error('no container without leases');
+    const state = slotState(
+      bare.subarray(0, MUTABLE_DATA_OFFSET),
+      bare.subarray(MUTABLE_DATA_OFFSET + 700),
+      bare.length,
+    );
+    expect(state.leases.filter((l) => l !== null)).toEqual([]);
+    expect(bare.subarray(MUTABLE_DATA_OFFSET)).toEqual(
+      share.f.subarray(MUTABLE_DATA_OFFSET, MUTABLE_DATA_OFFSET + 700),
+    );
+    // Not containers: too short, another kind, an extra-lease offset past the end.
+    expect(splitMutable(share.f.subarray(0, MUTABLE_DATA_OFFSET - 1))).toBeNull();
+    expect(splitMutable(new Uint8Array(1000))).toBeNull();
+    const cut = share.f.slice(0, MUTABLE_DATA_OFFSET + 699);
+    expect(splitMutable(cut)).toBeNull();
+    expect(joinMutable(parts.share.subarray(0, 99), parts.leases)).toBeNull();
+    expect(joinMutable(parts.share, parts.leases.subarray(0, 367))).toBeNull();
   });
 });
 
