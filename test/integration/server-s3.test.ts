@@ -196,6 +196,14 @@ describe.skipIf(missing !== null)('S3 backend on radosgw', () => {
         await server.readMutable({ si: old, sh: asShareNum(0), offset: 0, length: 9000 }),
         concatBytes(body, more),
       );
+
+      // Deleted (as the lease crawler deletes an expired share): both objects go, and the space.
+      const free = await u.backend.freeBytes();
+      await u.backend.deleteShare('mutable', old, asShareNum(0));
+      expect(await u.backend.listShares('mutable', old)).toEqual([]);
+      await expect(head(keys(old).share)).rejects.toMatchObject({ name: 'NotFound' });
+      await expect(head(keys(old).leases)).rejects.toMatchObject({ name: 'NotFound' });
+      expect(await u.backend.freeBytes()).toBe(free + grown.length + 92);
     } finally {
       await server.stop();
       await u.close();
