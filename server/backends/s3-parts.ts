@@ -30,24 +30,49 @@ function partOf(position: number): number {
   return position < HEAD_PART_BYTES ? 1 : 2 + Math.floor((position - HEAD_PART_BYTES) / STREAM_PART_BYTES);
 }
 
-/** Parts in flight, shared by a backend's uploads: each is held in memory while it goes. */
+/** How long part buffers are kept with no part going before they are let go. */
+const IDLE_BUFFERS_MS = 10_000;
+
+/**
+ * Parts in flight, shared by a backend's uploads: each is held in memory while it goes,
+ * in one of `count` buffers used again part after part. A fresh 8 MiB buffer per part
+ * made V8 run a full collection for nearly every part (its external-memory trigger):
+ * ~10-25 ms each. Kept while parts go, let go after IDLE_BUFFERS_MS without one.
+ */
 export class PartSlots {
   private free: number;
   private readonly waiting: Array<() => void> = [];
+  private readonly buffers: Uint8Array[] = [];
+  private idle: NodeJS.Timeout | null = null;
 
-  constructor(count: number) {
+  constructor(private readonly count: number) {
     this.free = count;
   }
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs `fn` in a slot with a part buffer of STREAM_PART_BYTES that is its own until it settles. */
+  async run<T>(fn: (buffer: Uint8Array) => Promise<T>): Promise<T> {
     if (this.free > 0) this.free--;
     else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
+    const buffer = this.buffers.pop() ?? new Uint8Array(STREAM_PART_BYTES);
+    let done = false;
     try {
-      return await fn();
+      const out = await fn(buffer);
+      done = true;
+      return out;
     } finally {
+      // After a failure the HTTP layer may still hold the bytes: that buffer is not used again.
+      if (done) this.buffers.push(buffer);
       const next = this.waiting.shift();
       if (next) next();
-      else this.free++;
+      else if (++this.free === this.count && this.buffers.length > 0) {
+        this.idle = setTimeout(() => {
+          this.buffers.length = 0;
+          this.idle = null;
+        }, IDLE_BUFFERS_MS);
+        this.idle.unref();
+      }
     }
   }
 }
@@ -109,7 +134,9 @@ export class StreamedUpload {
       const id = this.uploadId;
       const etag = id
         .then((uploadId) =>
-          this.t.slots.run(() => this.sendPart(uploadId, n, start, end, n === 1 ? this.header : undefined)),
+          this.t.slots.run((buffer) =>
+            this.sendPart(buffer, uploadId, n, start, end, n === 1 ? this.header : undefined),
+          ),
         )
         .catch(() => undefined);
       this.sent.set(n, { start, end, etag });
@@ -147,7 +174,7 @@ export class StreamedUpload {
         // ours and replace it, and the store would then refuse our ETag (InvalidPart).
         const settled = sent ? await sent.etag : undefined;
         const etag = usable ? settled : undefined;
-        return etag ?? this.t.slots.run(() => this.sendPart(uploadId, n, start, end));
+        return etag ?? this.t.slots.run((buffer) => this.sendPart(buffer, uploadId, n, start, end));
       }),
     );
     await this.t.client.send(
@@ -189,8 +216,12 @@ export class StreamedUpload {
     return res.UploadId;
   }
 
-  /** Sends container bytes [start, end) from the spool as part `n`, with `header` at its head when given. */
+  /**
+   * Sends container bytes [start, end) from the spool as part `n`, with `header` at its head
+   * when given, read into `buffer` (a part slot's).
+   */
   private async sendPart(
+    buffer: Uint8Array,
     uploadId: string,
     n: number,
     start: number,
@@ -199,7 +230,7 @@ export class StreamedUpload {
   ): Promise<string> {
     // A handle of its own: the spool's may be closed meanwhile (an upload parked).
     const h = await fs.open(this.spoolPath, 'r');
-    const body = new Uint8Array(end - start);
+    const body = buffer.subarray(0, end - start);
     try {
       if ((await readFullyAt(h, body, start)) !== body.length)
         throw new StorageError('UNAVAILABLE', "an upload's spool file is shorter than was written");

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PartSlots, STREAM_PART_BYTES } from '../../server/backends/s3-parts.ts';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { encodeCbor } from '../../core/protocol/cbor.ts';
@@ -106,6 +107,48 @@ describe('HandleBudget', () => {
     expect(defaultHandleBudget(limits('40'))).toBe(16);
     expect(defaultHandleBudget(limits('unlimited'))).toBe(1024);
     expect(defaultHandleBudget('nothing useful')).toBe(256);
+  });
+});
+
+describe('PartSlots', () => {
+  it('runs at most its count at once, each with a part buffer of its own, used again unless its part failed', async () => {
+    const slots = new PartSlots(2);
+    let running = 0;
+    let most = 0;
+    const seen = new Set<Uint8Array>();
+    const held = new Set<Uint8Array>();
+    const part = (fail: boolean) =>
+      slots.run(async (buffer) => {
+        expect(buffer.length).toBe(STREAM_PART_BYTES);
+        expect(held.has(buffer)).toBe(false);
+        held.add(buffer);
+        seen.add(buffer);
+        most = Math.max(most, ++running);
+        await new Promise((r) => setTimeout(r, 2));
+        running--;
+        held.delete(buffer);
+        if (fail) throw new Error('part failed');
+        return buffer;
+      });
+    const first = await Promise.all(Array.from({ length: 10 }, () => part(false)));
+    expect(most).toBe(2);
+    expect(seen.size).toBe(2);
+    expect(new Set(first).size).toBe(2);
+    // A failed part's buffer may still be read by the HTTP layer: it is never handed out again.
+    const failed = new Set<Uint8Array>();
+    await Promise.all(
+      Array.from({ length: 2 }, () =>
+        slots
+          .run(async (buffer) => {
+            failed.add(buffer);
+            throw new Error('part failed');
+          })
+          .catch(() => {}),
+      ),
+    );
+    const after = await Promise.all(Array.from({ length: 6 }, () => part(false)));
+    for (const b of after) expect(failed.has(b)).toBe(false);
+    await expect(part(true)).rejects.toThrow('part failed');
   });
 });
 
