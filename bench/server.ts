@@ -5,7 +5,9 @@
  * seconds per GB moved, and its peak RSS. Same-run baseline: this process writing and
  * reading the same bytes in the same chunk sizes straight to a file (no network, no
  * protocol), so the ratio shows what the protocol and server cost on top of the disk.
- * Also one pass through the relay (relay-only server). 2 shared cores: expect ±20% noise.
+ * Also one pass through the relay (relay-only server). Each row follows an untimed pass of
+ * its own (WARM_BYTES). Then the transport floor with one sink (bench/floor.ts): the server's
+ * CPU per GB against the sink's (issue #16 point 3). 2 shared cores: expect ±20% noise.
  *
  * With --backend s3 it starts a throwaway Ceph radosgw (test/harness/radosgw.ts; needs
  * Debian's radosgw ceph-mon ceph-osd) and prints, in the same run, a server on the disk
@@ -31,6 +33,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { PART_BYTES as S3_PART_BYTES } from '../server/backends/s3-backend.ts';
 import { HEAD_PART_BYTES as S3_HEAD_PART_BYTES } from '../server/backends/s3-parts.ts';
 import { radosgwMissing, startRadosgw } from '../test/harness/radosgw.ts';
+import { measureFloor } from './floor.ts';
 import { peakBytes, procCpu } from './proc.ts';
 
 const args = process.argv.slice(2);
@@ -58,6 +61,8 @@ interface Pass {
   writeMBs: number;
   readMBs: number;
   serverCpuPerGB: number;
+  /** The relay's, when the pass went through one. */
+  relayCpuPerGB?: number;
 }
 
 async function protocolPass(
@@ -65,6 +70,7 @@ async function protocolPass(
   chunk: number,
   pid: number,
   bytes = total,
+  relayPid?: number,
 ): Promise<Pass> {
   const data = randomFillSync(new Uint8Array(chunk));
   const si = asStorageIndex(randomFillSync(new Uint8Array(16)));
@@ -77,6 +83,7 @@ async function protocolPass(
   const n = Math.floor(bytes / chunk);
   await conn.allocateBuckets(si, secrets, [sh], n * chunk);
   const cpu0 = procCpu(pid) ?? 0;
+  const relay0 = relayPid === undefined ? 0 : (procCpu(relayPid) ?? 0);
   let t = performance.now();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
@@ -99,6 +106,7 @@ async function protocolPass(
     writeMBs: (n * chunk) / 1e6 / writeS,
     readMBs: (n * chunk) / 1e6 / readS,
     serverCpuPerGB: ((procCpu(pid) ?? 0) - cpu0) / (moved / 1e9),
+    relayCpuPerGB: relayPid === undefined ? undefined : ((procCpu(relayPid) ?? 0) - relay0) / (moved / 1e9),
   };
 }
 
@@ -131,8 +139,11 @@ const scratch = tempDir('cairn-bench-server-');
 const server = await spawnServer({});
 const pid = server.process.pid!;
 const conn = await connectStorageServer(server.url!, server.serverId);
+const direct = new Map<number, Pass>();
 for (const chunk of sizes) {
+  await protocolPass(conn, chunk, pid, WARM_BYTES);
   const p = await protocolPass(conn, chunk, pid);
+  direct.set(chunk, p);
   const f = await filePass(scratch, chunk);
   console.log(
     `  ${fmt(chunk / 1024, 9)}   ${fmt(p.writeMBs, 16)} ${fmt(p.readMBs, 10)}   ${fmt(f.writeMBs, 15)} ${fmt(f.readMBs, 10)}   ${(p.writeMBs / f.writeMBs).toFixed(2).padStart(10)} ${p.serverCpuPerGB.toFixed(2).padStart(16)}`,
@@ -146,15 +157,44 @@ const relay = await spawnRelay();
 const hidden = await spawnServer({ port: null, relayUrl: relay.url });
 await new Promise((r) => setTimeout(r, 500));
 const viaRelay = await connectStorageServer(relayRoute(relay.url, hidden.serverId), hidden.serverId);
-const r = await protocolPass(viaRelay, sizes[0], hidden.process.pid!);
+await protocolPass(viaRelay, sizes[0], hidden.process.pid!, WARM_BYTES, relay.process.pid!);
+const r = await protocolPass(viaRelay, sizes[0], hidden.process.pid!, total, relay.process.pid!);
 console.log(
   `  through the relay (${sizes[0] / 1024} KiB writes): write ${fmt(r.writeMBs, 0)} MB/s, read ${fmt(r.readMBs, 0)} MB/s; relay peak RSS ${(peakBytes(relay.process.pid!) / 2 ** 20).toFixed(0)} MB`,
 );
 viaRelay.close();
 await hidden.stop();
 await relay.stop();
+await floorSection();
 if (backend === 's3') await s3Section();
 cleanup();
+
+/**
+ * Issue #16 point 3: the server's CPU per GB beside the transport floor's (bench/floor.ts)
+ * with one sink: the same bytes sent over loopback TCP to a bare process that writes them
+ * with fsync, then read back, with no protocol, framing or share bookkeeping.
+ */
+async function floorSection(): Promise<void> {
+  const file = path.join(scratch, 'floor-input');
+  const h = await fs.open(file, 'w');
+  const block = new Uint8Array(16 * MiB);
+  for (let done = 0; done < total; done += block.length) {
+    await h.write(randomFillSync(block), 0, Math.min(block.length, total - done));
+  }
+  await h.close();
+  const f = await measureFloor(file, total, path.join(scratch, 'floor'), 1, 1);
+  await fs.rm(file);
+  const sinkPerGB = (f.putCpu.sinks + f.getCpu.sinks) / ((2 * total) / 1e9);
+  const ratios = sizes
+    .map((c) => `${c / 1024} KiB ${((direct.get(c)?.serverCpuPerGB ?? 0) / sinkPerGB).toFixed(2)}x`)
+    .join(', ');
+  console.log(
+    `  transport floor, one sink (the same bytes over loopback TCP, written with fsync, read back): sink CPU ${sinkPerGB.toFixed(2)} s/GB`,
+  );
+  console.log(
+    `  server CPU / floor sink CPU (goal <= 1.5x): ${ratios}; through the relay (${sizes[0] / 1024} KiB): server ${((r.serverCpuPerGB ?? 0) / sinkPerGB).toFixed(2)}x (${r.serverCpuPerGB.toFixed(2)} s/GB), relay ${(r.relayCpuPerGB ?? 0).toFixed(2)} s/GB`,
+  );
+}
 
 /** The same bytes through the SDK alone: one streamed upload, then ranged reads of `chunk`. */
 async function sdkPass(client: S3Client, bucket: string, chunk: number, bytes = total): Promise<Pass> {
