@@ -10,6 +10,7 @@ import type { ServerKeyPair } from '../core/protocol/identity.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
 import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
+import { corkForTurn, NODE_CLIENT_OPTIONS } from '../core/protocol/ws-node.ts';
 import { ThrottledLog } from '../relay/log-throttle.ts';
 import { type DescribeServer, SelfAnnouncer } from './announcer.ts';
 import type { RequestHandler, Session } from './handler.ts';
@@ -79,7 +80,12 @@ export class RelayLink {
 
   private connect(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(relayEndpoint(this.opts.relayUrl, '/v1/link'), { maxPayload: L.WS_MAX_PAYLOAD });
+    // Unmasked and batched per turn as clients' frames are (ws-node.ts): the replies to a
+    // relayed client's reads are this link's bulk, and a random mask cost a masked copy of each.
+    const ws = new WebSocket(relayEndpoint(this.opts.relayUrl, '/v1/link'), {
+      ...NODE_CLIENT_OPTIONS,
+      maxPayload: L.WS_MAX_PAYLOAD,
+    });
     this.ws = ws;
     ws.binaryType = 'nodebuffer';
     ws.on('open', () => {
@@ -143,6 +149,7 @@ export class RelayLink {
       ws.terminate();
       return;
     }
+    corkForTurn(ws);
     ws.send(encodeEnvelope(kind, channel, payload));
   }
 

@@ -13,9 +13,16 @@ function zeroMask(mask: Buffer): void {
   mask.fill(0);
 }
 
+/** `ws` client options of Cairn's Node connections (clients, and servers' links to a relay). */
+export const NODE_CLIENT_OPTIONS = {
+  perMessageDeflate: false,
+  skipUTF8Validation: true,
+  generateMask: zeroMask,
+} as const;
+
 class NodeWebSocket extends WebSocket {
   constructor(url: string) {
-    super(url, { perMessageDeflate: false, skipUTF8Validation: true, generateMask: zeroMask });
+    super(url, NODE_CLIENT_OPTIONS);
   }
 
   override send(...args: unknown[]): void {
