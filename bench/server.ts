@@ -14,9 +14,9 @@
  * backend, a server on the S3 backend, and this process writing the same bytes straight to
  * radosgw with the SDK (one streamed multipart upload, then ranged GETs of the same chunk
  * sizes), after one untimed multipart upload (radosgw's first is slow, see warmRadosgw), each
- * row after an untimed pass of its own (WARM_BYTES): the S3 backend's goal is 0.8x of the SDK alone. CPU per GB is the cairn server's
- * (or, for the SDK row, this process's); radosgw's own CPU is in neither. Default 64 MiB
- * per pass there (the OSD keeps objects in RAM).
+ * row after an untimed pass of its own (WARM_BYTES): the S3 backend's goal is 0.8x of the SDK
+ * alone. CPU per GB is the cairn server's (or, for the SDK row, this process's); radosgw's own
+ * CPU is in neither. Default 64 MiB per pass there (the OSD keeps objects in RAM).
  *
  * Options: --mib 256, --sizes 44,512 (KiB per write), --backend disk|s3.
  */
@@ -33,6 +33,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { PART_BYTES as S3_PART_BYTES } from '../server/backends/s3-backend.ts';
 import { HEAD_PART_BYTES as S3_HEAD_PART_BYTES } from '../server/backends/s3-parts.ts';
 import { radosgwMissing, startRadosgw } from '../test/harness/radosgw.ts';
+import { makeFile } from './cli-grid.ts';
 import { measureFloor } from './floor.ts';
 import { peakBytes, procCpu } from './proc.ts';
 
@@ -50,10 +51,10 @@ const sizes = opt('sizes', '44,512')
   .map((k) => Number(k) * 1024);
 const PIPELINE = 64;
 /**
- * Bytes of an untimed pass before each timed row of the S3 table, through the same path: a
- * storage server runs for days, and a fresh one's first pass of a size also pays for
- * compiling that path (a first 512 KiB read pass through a new S3 server measured 0.6-0.7
- * CPU-s against 0.3-0.45 for the next ones). The SDK row gets the same.
+ * Bytes of an untimed pass before each timed row, through the same path: a storage server
+ * runs for days, and a fresh one's first pass of a size also pays for compiling that path
+ * (a first 512 KiB read pass through a new S3 server measured 0.6-0.7 CPU-s against
+ * 0.3-0.45 for the next ones). The SDK row gets the same.
  */
 const WARM_BYTES = total;
 
@@ -165,7 +166,7 @@ console.log(
 viaRelay.close();
 await hidden.stop();
 await relay.stop();
-await floorSection();
+await floorSection(direct, r);
 if (backend === 's3') await s3Section();
 cleanup();
 
@@ -174,25 +175,20 @@ cleanup();
  * with one sink: the same bytes sent over loopback TCP to a bare process that writes them
  * with fsync, then read back, with no protocol, framing or share bookkeeping.
  */
-async function floorSection(): Promise<void> {
+async function floorSection(direct: Map<number, Pass>, r: Pass): Promise<void> {
   const file = path.join(scratch, 'floor-input');
-  const h = await fs.open(file, 'w');
-  const block = new Uint8Array(16 * MiB);
-  for (let done = 0; done < total; done += block.length) {
-    await h.write(randomFillSync(block), 0, Math.min(block.length, total - done));
-  }
-  await h.close();
+  await makeFile(file, total);
   const f = await measureFloor(file, total, path.join(scratch, 'floor'), 1, 1);
   await fs.rm(file);
   const sinkPerGB = (f.putCpu.sinks + f.getCpu.sinks) / ((2 * total) / 1e9);
-  const ratios = sizes
-    .map((c) => `${c / 1024} KiB ${((direct.get(c)?.serverCpuPerGB ?? 0) / sinkPerGB).toFixed(2)}x`)
+  const ratios = [...direct]
+    .map(([c, p]) => `${c / 1024} KiB ${(p.serverCpuPerGB / sinkPerGB).toFixed(2)}x`)
     .join(', ');
   console.log(
     `  transport floor, one sink (the same bytes over loopback TCP, written with fsync, read back): sink CPU ${sinkPerGB.toFixed(2)} s/GB`,
   );
   console.log(
-    `  server CPU / floor sink CPU (goal <= 1.5x): ${ratios}; through the relay (${sizes[0] / 1024} KiB): server ${((r.serverCpuPerGB ?? 0) / sinkPerGB).toFixed(2)}x (${r.serverCpuPerGB.toFixed(2)} s/GB), relay ${(r.relayCpuPerGB ?? 0).toFixed(2)} s/GB`,
+    `  server CPU / floor sink CPU (goal <= 1.5x): ${ratios}; through the relay (${sizes[0] / 1024} KiB): server ${(r.serverCpuPerGB / sinkPerGB).toFixed(2)}x (${r.serverCpuPerGB.toFixed(2)} s/GB), relay ${(r.relayCpuPerGB ?? 0).toFixed(2)} s/GB`,
   );
 }
 

@@ -890,15 +890,20 @@ class S3MutableFile implements ShareFile {
     const before = storedBytes(s);
     const parts = splitMutable(this.bytes);
     const puts: Promise<void>[] = [];
+    const setApart = (apart: boolean) => () => {
+      s.share.apart = apart;
+    };
     if (!parts) {
       // No whole container (yet): kept whole, as it is; a lease object there is not read.
-      puts.push(this.put(s.share, this.bytes.slice(), false));
+      puts.push(this.put(s.share, this.bytes.slice()).then(setApart(false)));
     } else {
       // Compared with what the store holds: a lease change leaves the share object alone.
       const sameShare = s.share.apart && s.share.bytes && equalBytes(s.share.bytes, parts.share);
       const sameLeases = s.share.apart && s.leases.bytes && equalBytes(s.leases.bytes, parts.leases);
-      if (!sameShare) puts.push(this.put(s.share, parts.share, true));
-      if (!sameLeases) puts.push(this.put(s.leases, parts.leases, true));
+      if (!sameShare) {
+        puts.push(this.put(s.share, parts.share, { [LAYOUT]: LEASES_APART }).then(setApart(true)));
+      }
+      if (!sameLeases) puts.push(this.put(s.leases, parts.leases));
     }
     // Both at once: a change that stops between them is the journal's to replay.
     const settled = await Promise.allSettled(puts);
@@ -908,15 +913,12 @@ class S3MutableFile implements ShareFile {
   }
 
   /** Puts one object conditionally on the ETag it was read with; records what it now holds. */
-  private async put(o: StoredObject & { apart?: boolean }, bytes: Uint8Array, apart: boolean): Promise<void> {
-    const isShare = o === this.stored.share;
-    const etag = await this.store.putObject(o.key, bytes, {
+  private async put(o: StoredObject, bytes: Uint8Array, meta?: Record<string, string>): Promise<void> {
+    o.etag = await this.store.putObject(o.key, bytes, {
       ...(o.etag === undefined ? { ifNoneMatch: '*' as const } : { ifMatch: o.etag }),
-      ...(isShare && apart ? { meta: { [LAYOUT]: LEASES_APART } } : {}),
+      meta,
     });
     o.bytes = bytes;
-    o.etag = etag;
-    if (isShare) this.stored.share.apart = apart;
   }
 
   close(): Promise<void> {
