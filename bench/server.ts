@@ -6,7 +6,7 @@
  * reading the same bytes in the same chunk sizes straight to a file (no network, no
  * protocol), so the ratio shows what the protocol and server cost on top of the disk.
  * Also one pass through the relay (relay-only server). Each row follows an untimed pass of
- * its own (WARM_BYTES). Then the transport floor with one sink (bench/floor.ts): the server's
+ * its own (WARM_PASSES). Then the transport floor with one sink (bench/floor.ts): the server's
  * CPU per GB against the sink's (issue #16 point 3). 2 shared cores: expect ±20% noise.
  *
  * With --backend s3 it starts a throwaway Ceph radosgw (test/harness/radosgw.ts; needs
@@ -14,11 +14,11 @@
  * backend, a server on the S3 backend, and this process writing the same bytes straight to
  * radosgw with the SDK (one streamed multipart upload, then ranged GETs of the same chunk
  * sizes), after one untimed multipart upload (radosgw's first is slow, see warmRadosgw), each
- * row after an untimed pass of its own (WARM_BYTES): the S3 backend's goal is 0.8x of the SDK
+ * row after untimed passes of its own (WARM_PASSES): the S3 backend's goal is 0.8x of the SDK
  * alone. CPU per GB is the cairn server's (or, for the SDK row, this process's); radosgw's own
  * CPU is in neither. Default 64 MiB per pass there (the OSD keeps objects in RAM).
  *
- * Options: --mib 256, --sizes 44,512 (KiB per write), --backend disk|s3.
+ * Options: --mib 256, --sizes 44,512 (KiB per write), --backend disk|s3, --warm 5 (untimed passes per row).
  */
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -51,12 +51,24 @@ const sizes = opt('sizes', '44,512')
   .map((k) => Number(k) * 1024);
 const PIPELINE = 64;
 /**
- * Bytes of an untimed pass before each timed row, through the same path: a storage server
- * runs for days, and a fresh one's first pass of a size also pays for compiling that path
- * (a first 512 KiB read pass through a new S3 server measured 0.6-0.7 CPU-s against
- * 0.3-0.45 for the next ones). The SDK row gets the same.
+ * Untimed passes before each timed row, through the same path: a storage server runs for
+ * days, and a fresh process's first passes also pay for compiling that path. Measured
+ * (2026-12-05, load < 1, 64 MiB of 512 KiB reads per pass): a new S3 server took five
+ * passes to settle (74, 109, 129, 121, 135, then 158-189 MB/s; its CPU 0.77 -> 0.21-0.35 s),
+ * and this process's SDK reads the same (98, 155, 176, 168, 172, then 191-245 MB/s), so
+ * one warm pass compared a server still compiling with an SDK nearly settled. Every row
+ * (the SDK's too) gets the same. Option --warm N; not more than 2 with --backend s3: the
+ * throwaway radosgw's OSD holds 1 GiB (test/harness/radosgw.sh), shares written through a
+ * server cannot be deleted, and at 5 the store filled and radosgw stopped answering (the
+ * 512 KiB row's close timed out after 60 s).
  */
-const WARM_BYTES = total;
+const WARM_PASSES = Number(opt('warm', '2'));
+
+/** Runs `pass` WARM_PASSES times untimed, then once more and returns that one. */
+async function warmed<T>(pass: () => Promise<T>): Promise<T> {
+  for (let i = 0; i < WARM_PASSES; i++) await pass();
+  return pass();
+}
 
 interface Pass {
   writeMBs: number;
@@ -70,7 +82,6 @@ async function protocolPass(
   conn: StorageConnection,
   chunk: number,
   pid: number,
-  bytes = total,
   relayPid?: number,
 ): Promise<Pass> {
   const data = randomFillSync(new Uint8Array(chunk));
@@ -81,7 +92,7 @@ async function protocolPass(
     upload: randomFillSync(new Uint8Array(20)),
   };
   const sh = asShareNum(0);
-  const n = Math.floor(bytes / chunk);
+  const n = Math.floor(total / chunk);
   await conn.allocateBuckets(si, secrets, [sh], n * chunk);
   const cpu0 = procCpu(pid) ?? 0;
   const relay0 = relayPid === undefined ? 0 : (procCpu(relayPid) ?? 0);
@@ -142,8 +153,7 @@ const pid = server.process.pid!;
 const conn = await connectStorageServer(server.url!, server.serverId);
 const direct = new Map<number, Pass>();
 for (const chunk of sizes) {
-  await protocolPass(conn, chunk, pid, WARM_BYTES);
-  const p = await protocolPass(conn, chunk, pid);
+  const p = await warmed(() => protocolPass(conn, chunk, pid));
   direct.set(chunk, p);
   const f = await filePass(scratch, chunk);
   console.log(
@@ -158,8 +168,7 @@ const relay = await spawnRelay();
 const hidden = await spawnServer({ port: null, relayUrl: relay.url });
 await new Promise((r) => setTimeout(r, 500));
 const viaRelay = await connectStorageServer(relayRoute(relay.url, hidden.serverId), hidden.serverId);
-await protocolPass(viaRelay, sizes[0], hidden.process.pid!, WARM_BYTES, relay.process.pid!);
-const r = await protocolPass(viaRelay, sizes[0], hidden.process.pid!, total, relay.process.pid!);
+const r = await warmed(() => protocolPass(viaRelay, sizes[0], hidden.process.pid!, relay.process.pid!));
 console.log(
   `  through the relay (${sizes[0] / 1024} KiB writes): write ${fmt(r.writeMBs, 0)} MB/s, read ${fmt(r.readMBs, 0)} MB/s; relay peak RSS ${(peakBytes(relay.process.pid!) / 2 ** 20).toFixed(0)} MB`,
 );
@@ -193,9 +202,9 @@ async function floorSection(direct: Map<number, Pass>, r: Pass): Promise<void> {
 }
 
 /** The same bytes through the SDK alone: one streamed upload, then ranged reads of `chunk`. */
-async function sdkPass(client: S3Client, bucket: string, chunk: number, bytes = total): Promise<Pass> {
+async function sdkPass(client: S3Client, bucket: string, chunk: number): Promise<Pass> {
   const data = randomFillSync(new Uint8Array(chunk));
-  const n = Math.floor(bytes / chunk);
+  const n = Math.floor(total / chunk);
   const key = `sdk-baseline/${chunk}`;
   const cpu0 = process.cpuUsage();
   let t = performance.now();
@@ -285,12 +294,10 @@ async function s3Section(): Promise<void> {
         ['S3 server', s3],
       ] as const) {
         const conn = await connectStorageServer(srv.url!, srv.serverId);
-        await protocolPass(conn, chunk, srv.process.pid!, WARM_BYTES);
-        rows.push([name, await protocolPass(conn, chunk, srv.process.pid!)]);
+        rows.push([name, await warmed(() => protocolPass(conn, chunk, srv.process.pid!))]);
         conn.close();
       }
-      await sdkPass(client, bucket, chunk, WARM_BYTES);
-      const sdk = await sdkPass(client, bucket, chunk);
+      const sdk = await warmed(() => sdkPass(client, bucket, chunk));
       rows.push(['SDK to radosgw', sdk]);
       for (const [name, p] of rows) {
         console.log(
