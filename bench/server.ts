@@ -5,7 +5,7 @@
  * seconds per GB moved, and its peak RSS. Same-run baseline: this process writing and
  * reading the same bytes in the same chunk sizes straight to a file (no network, no
  * protocol), so the ratio shows what the protocol and server cost on top of the disk.
- * Also one pass through the relay (relay-only server). Each row follows an untimed pass of
+ * Also one pass through the relay (relay-only server). Each row follows untimed passes of
  * its own (WARM_PASSES). Then the transport floor with one sink (bench/floor.ts): the server's
  * CPU per GB against the sink's (issue #16 point 3). 2 shared cores: expect ±20% noise.
  *
@@ -18,7 +18,7 @@
  * alone. CPU per GB is the cairn server's (or, for the SDK row, this process's); radosgw's own
  * CPU is in neither. Default 64 MiB per pass there (the OSD keeps objects in RAM).
  *
- * Options: --mib 256, --sizes 44,512 (KiB per write), --backend disk|s3, --warm 5 (untimed passes per row).
+ * Options: --mib 256, --sizes 44,512 (KiB per write), --backend disk|s3, --warm 2 (untimed passes per row).
  */
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs/promises';
