@@ -108,3 +108,13 @@ export async function whileRunning<T>(id: string, fn: () => Promise<T>): Promise
   if (!locks) return fn();
   return locks.request(LOCK_PREFIX + id, fn) as Promise<T>;
 }
+
+/**
+ * Resolves once no tab holds this upload's Web Lock (at once where the browser has none). A
+ * shared request waits behind the running tab's exclusive one and is let go straight away.
+ */
+export async function whenNotRunning(id: string): Promise<void> {
+  const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+  if (!locks) return;
+  await locks.request(LOCK_PREFIX + id, { mode: 'shared' }, () => undefined);
+}

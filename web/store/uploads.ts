@@ -22,8 +22,10 @@ import {
   listPendingUploads,
   newPendingId,
   type PendingUploadRecord,
+  readPendingUpload,
   savePendingUpload,
   uploadsRunningElsewhere,
+  whenNotRunning,
   whileRunning,
 } from './pending-uploads.ts';
 import { currentGrid, type SettingsSlice } from './settings.ts';
@@ -382,7 +384,11 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
     }
   }
 
-  /** Cards for the uploads an earlier visit left unfinished (not those another tab is running). */
+  /**
+   * Cards for the uploads an earlier visit left unfinished. One another tab is running gets
+   * its card when that tab lets go of it (a tab just closed can hold its lock a moment
+   * longer), if its record is still there: finished uploads delete theirs first.
+   */
   async function restore() {
     let recs: PendingUploadRecord[];
     let elsewhere: Set<string>;
@@ -392,43 +398,55 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
       return;
     }
     for (const rec of recs) {
-      if (elsewhere.has(LOCK_PREFIX + rec.id)) continue;
-      // A card brought back from before a reload of this tab becomes this upload's card.
-      const card = [...pendingIds].find(([, pid]) => pid === rec.id)?.[0];
-      if (card !== undefined && (controllers.has(card) || files.has(card))) continue;
-      const id = card ?? nextId++;
-      pendingIds.set(id, rec.id);
-      records.set(id, rec);
-      if (card !== undefined) {
-        update(id, (j) => {
-          j.status = 'interrupted';
-          j.error = undefined;
-          j.resumable = true;
-          j.hasHandle = rec.handle !== undefined;
-        });
-      } else {
-        setState('jobs', (jobs) => [
-          ...jobs,
-          {
-            id,
-            name: rec.name,
-            size: rec.size,
-            type: rec.type,
-            editable: false,
-            status: 'interrupted',
-            phase: 'waiting',
-            speed: null,
-            encoded: 0,
-            acked: 0,
-            resumable: true,
-            hasHandle: rec.handle !== undefined,
-          },
-        ]);
-      }
-      // Where the browser still lets this page read the file, it resumes by itself.
-      if (rec.handle) void resumeFromHandle(id, false);
+      if (elsewhere.has(LOCK_PREFIX + rec.id)) {
+        void whenNotRunning(rec.id)
+          .then(() => readPendingUpload(rec.id))
+          .then((again) => {
+            if (again) cardForRecord(again);
+            persist();
+          })
+          .catch(() => {});
+      } else cardForRecord(rec);
     }
     persist();
+  }
+
+  /** Shows `rec` as an interrupted upload (unless this tab has it running or has its card). */
+  function cardForRecord(rec: PendingUploadRecord) {
+    // A card brought back from before a reload of this tab becomes this upload's card.
+    const card = [...pendingIds].find(([, pid]) => pid === rec.id)?.[0];
+    if (card !== undefined && (controllers.has(card) || files.has(card))) return;
+    const id = card ?? nextId++;
+    pendingIds.set(id, rec.id);
+    records.set(id, rec);
+    if (card !== undefined) {
+      update(id, (j) => {
+        j.status = 'interrupted';
+        j.error = undefined;
+        j.resumable = true;
+        j.hasHandle = rec.handle !== undefined;
+      });
+    } else {
+      setState('jobs', (jobs) => [
+        ...jobs,
+        {
+          id,
+          name: rec.name,
+          size: rec.size,
+          type: rec.type,
+          editable: false,
+          status: 'interrupted',
+          phase: 'waiting',
+          speed: null,
+          encoded: 0,
+          acked: 0,
+          resumable: true,
+          hasHandle: rec.handle !== undefined,
+        },
+      ]);
+    }
+    // Where the browser still lets this page read the file, it resumes by itself.
+    if (rec.handle) void resumeFromHandle(id, false);
   }
 
   return {
