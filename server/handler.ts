@@ -20,6 +20,7 @@ import { type ServerKeyPair, signHandshake } from '../core/protocol/identity.ts'
 import * as L from '../core/protocol/limits.ts';
 import { StorageError } from '../core/protocol/storage-api.ts';
 import { ThrottledLog } from '../relay/log-throttle.ts';
+import { ReplyFrames } from './reply-frames.ts';
 import type { StorageServer, UploadSession } from './storage-server.ts';
 
 /** One connection's side of the handler. */
@@ -28,6 +29,18 @@ export interface Session {
   frame(frame: Uint8Array): void;
   /** The connection ended. */
   close(): void;
+}
+
+/** A reply frame on its way out through a session's transport. */
+export interface Reply {
+  frame: Uint8Array;
+  /**
+   * Bytes just before `frame` in its buffer that the transport may write its own header into
+   * (a read's reply has the session's `headroom`; other replies 0).
+   */
+  headroom: number;
+  /** The transport has written the frame, or dropped it: its memory may be used again. */
+  written(): void;
 }
 
 /** Request bytes one connection may have in the server's hands (twice what clients use). */
@@ -40,6 +53,7 @@ export class RequestHandler {
    * frame, 47,000 lines for 100,000 frames, a disk filler for `cairn grid`'s log files).
    */
   private readonly badFrames: ThrottledLog;
+  private readonly frames = new ReplyFrames();
 
   constructor(
     private readonly server: StorageServer,
@@ -57,7 +71,12 @@ export class RequestHandler {
    * The transport calls `close()` when the connection ends: uploads it started then wait
    * a short grace for the client to reconnect, and are aborted after it.
    */
-  session(send: (reply: Uint8Array) => void, flow?: { pause(): void; resume(): void }): Session {
+  session(
+    send: (reply: Reply) => void,
+    opts: { flow?: { pause(): void; resume(): void }; headroom?: number } = {},
+  ): Session {
+    const { flow, headroom = 0 } = opts;
+    const noop = () => {};
     const uploads = this.server.openSession();
     let requests = 0;
     let bytes = 0;
@@ -68,9 +87,15 @@ export class RequestHandler {
           requests >= L.MAX_IN_FLIGHT_REQUESTS ||
           (!flow && bytes + frame.length > SERVER_IN_FLIGHT_BYTES)
         ) {
-          send(
-            encodeError(safePeekId(frame), 'UNAVAILABLE', 'too many requests in flight on this connection'),
-          );
+          send({
+            frame: encodeError(
+              safePeekId(frame),
+              'UNAVAILABLE',
+              'too many requests in flight on this connection',
+            ),
+            headroom: 0,
+            written: noop,
+          });
           return;
         }
         requests++;
@@ -79,7 +104,7 @@ export class RequestHandler {
           paused = true;
           flow.pause();
         }
-        void this.handle(frame, uploads).then((reply) => {
+        void this.reply(frame, uploads, headroom).then((reply) => {
           requests--;
           bytes -= frame.length;
           if (paused && bytes <= SERVER_IN_FLIGHT_BYTES / 2) {
@@ -95,6 +120,15 @@ export class RequestHandler {
 
   /** One frame in, one reply frame out; uploads are held by `uploads` (the connection). */
   async handle(frame: Uint8Array, uploads: UploadSession): Promise<Uint8Array> {
+    return (await this.reply(frame, uploads, 0)).frame;
+  }
+
+  private async reply(frame: Uint8Array, uploads: UploadSession, headroom: number): Promise<Reply> {
+    const asReply = (r: Uint8Array | Encoded): Reply => {
+      if (!(r instanceof Encoded)) return { frame: r, headroom: 0, written: () => {} };
+      // The transport says when it has written a read's frame, so that it can be used again.
+      return { frame: r.frame, headroom: r.headroom, written: () => this.frames.give(r.frame) };
+    };
     let req: Request;
     try {
       req = decodeRequest(frame);
@@ -102,20 +136,22 @@ export class RequestHandler {
       const id = err instanceof RequestError ? err.id : 0;
       const message = err instanceof ProtocolError ? err.message : 'unreadable frame';
       this.badFrames.note(`bad frame (${frame.length} bytes): ${message}`);
-      return encodeError(id, 'BAD_REQUEST', message);
+      return asReply(encodeError(id, 'BAD_REQUEST', message));
     }
     try {
-      const result = await this.run(req, uploads);
-      return result instanceof Encoded ? result.frame : encodeResult(req.id, result);
+      const result = await this.run(req, uploads, headroom);
+      return asReply(result instanceof Encoded ? result : encodeResult(req.id, result));
     } catch (err) {
-      if (err instanceof StorageError) return encodeError(req.id, err.code, err.message);
-      if (err instanceof ProtocolError) return encodeError(req.id, 'BAD_REQUEST', err.message);
+      if (err instanceof StorageError) return asReply(encodeError(req.id, err.code, err.message));
+      if (err instanceof ProtocolError) return asReply(encodeError(req.id, 'BAD_REQUEST', err.message));
       this.log(`internal error in ${req.op}: ${(err as Error).message}`);
-      return encodeError(req.id, 'UNAVAILABLE', `the server failed to ${req.op}; try another server`);
+      return asReply(
+        encodeError(req.id, 'UNAVAILABLE', `the server failed to ${req.op}; try another server`),
+      );
     }
   }
 
-  private async run(req: Request, uploads: UploadSession): Promise<unknown> {
+  private async run(req: Request, uploads: UploadSession, headroom: number): Promise<unknown> {
     const s = this.server;
     switch (req.op) {
       case 'hello':
@@ -146,7 +182,7 @@ export class RequestHandler {
       case 'list':
         return s.listImmutable(req.args.si);
       case 'read':
-        return readIntoFrame(req.id, (place) => s.readImmutable(req.args, place));
+        return this.readIntoFrame(req.id, headroom, (place) => s.readImmutable(req.args, place));
       case 'lease':
         return s.addLease(req.args).then(() => null);
       case 'corrupt':
@@ -158,34 +194,41 @@ export class RequestHandler {
       case 'mlist':
         return s.listMutable(req.args.si);
       case 'mread':
-        return readIntoFrame(req.id, (place) => s.readMutable(req.args, place));
+        return this.readIntoFrame(req.id, headroom, (place) => s.readMutable(req.args, place));
       case 'put':
         return encodePutResults(await s.put(req.args.files, uploads));
     }
   }
+
+  /**
+   * A read's reply: the frame is laid out first, `headroom` bytes into its buffer, and the
+   * share bytes read straight into it.
+   */
+  private async readIntoFrame(
+    id: number,
+    headroom: number,
+    read: (place: (n: number) => Uint8Array) => Promise<Uint8Array>,
+  ): Promise<Encoded> {
+    let frame: Uint8Array = new Uint8Array(0);
+    let placed = 0;
+    const got = await read((n) => {
+      const head = encodeBytesResultHead(id, n);
+      frame = this.frames.take(headroom + head.length + n).subarray(headroom);
+      frame.set(head);
+      placed = n;
+      return frame.subarray(head.length);
+    });
+    // Fewer bytes than the frame was laid out for (a share cut short): encoded as they are.
+    return got.length === placed ? new Encoded(frame, headroom) : new Encoded(encodeResult(id, got), 0);
+  }
 }
 
-/** A read's reply: the frame is laid out first and the share bytes read straight into it. */
-async function readIntoFrame(
-  id: number,
-  read: (place: (n: number) => Uint8Array) => Promise<Uint8Array>,
-): Promise<Encoded> {
-  let frame = new Uint8Array(0);
-  let placed = 0;
-  const got = await read((n) => {
-    const head = encodeBytesResultHead(id, n);
-    frame = new Uint8Array(head.length + n);
-    frame.set(head);
-    placed = n;
-    return frame.subarray(head.length);
-  });
-  // Fewer bytes than the frame was laid out for (a share cut short): encoded as they are.
-  return new Encoded(got.length === placed ? frame : encodeResult(id, got));
-}
-
-/** A reply already encoded by the operation itself. */
+/** A reply already encoded by the operation itself, with `headroom` free bytes before it. */
 class Encoded {
-  constructor(readonly frame: Uint8Array) {}
+  constructor(
+    readonly frame: Uint8Array,
+    readonly headroom: number,
+  ) {}
 }
 
 function safePeekId(frame: Uint8Array): number {

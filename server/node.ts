@@ -274,15 +274,20 @@ function storageApp(
         onOpen(_ev, ws) {
           const raw = ws.raw as WebSocket;
           keepAlive(raw);
-          const session = handler.session((reply) => {
-            if (raw.readyState !== WebSocket.OPEN) return;
-            if (raw.bufferedAmount > MAX_CONNECTION_BUFFER) {
-              raw.close(1008, 'replies are not being read');
-              return;
-            }
-            corkForTurn(raw);
-            raw.send(reply);
-          }, raw);
+          const session = handler.session(
+            (reply) => {
+              if (raw.readyState !== WebSocket.OPEN) return;
+              if (raw.bufferedAmount > MAX_CONNECTION_BUFFER) {
+                raw.close(1008, 'replies are not being read');
+                return;
+              }
+              corkForTurn(raw);
+              // ws frames a server's reply without copying it: the bytes are the socket's
+              // until its write callback.
+              raw.send(reply.frame, reply.written);
+            },
+            { flow: raw },
+          );
           raw.once('close', () => session.close());
           raw.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
             if (!isBinary) {

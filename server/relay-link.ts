@@ -9,11 +9,16 @@ import { decodeCbor, encodeCbor, Fields } from '../core/protocol/cbor.ts';
 import type { ServerKeyPair } from '../core/protocol/identity.ts';
 import { keepAlive } from '../core/protocol/keepalive.ts';
 import * as L from '../core/protocol/limits.ts';
-import { decodeEnvelope, EnvelopeKind, encodeEnvelope } from '../core/protocol/relay-envelope.ts';
+import {
+  decodeEnvelope,
+  EnvelopeKind,
+  encodeEnvelope,
+  encodeEnvelopeInPlace,
+} from '../core/protocol/relay-envelope.ts';
 import { corkForTurn, NODE_CLIENT_OPTIONS } from '../core/protocol/ws-node.ts';
 import { ThrottledLog } from '../relay/log-throttle.ts';
 import { type DescribeServer, SelfAnnouncer } from './announcer.ts';
-import type { RequestHandler, Session } from './handler.ts';
+import type { Reply, RequestHandler, Session } from './handler.ts';
 
 export interface RelayLinkOptions {
   relayUrl: string;
@@ -143,14 +148,33 @@ export class RelayLink {
 
   private send(kind: EnvelopeKind, channel: number, payload?: Uint8Array): void {
     const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount > MAX_LINK_BUFFER) {
-      this.log('relay link is not draining; reconnecting');
-      ws.terminate();
+    if (!ws || ws.readyState !== WebSocket.OPEN || !this.linkDraining(ws)) return;
+    corkForTurn(ws);
+    ws.send(encodeEnvelope(kind, channel, payload));
+  }
+
+  /** False (and the link dropped, to be made again) when the relay is not reading what we send. */
+  private linkDraining(ws: WebSocket): boolean {
+    if (ws.bufferedAmount <= MAX_LINK_BUFFER) return true;
+    this.log('relay link is not draining; reconnecting');
+    ws.terminate();
+    return false;
+  }
+
+  /** A reply to a client: a read's is wrapped where it lies, others are copied into an envelope. */
+  private sendReply(channel: number, reply: Reply): void {
+    if (reply.headroom < L.RELAY_ENVELOPE_BYTES) {
+      this.send(EnvelopeKind.Data, channel, reply.frame);
+      reply.written();
+      return;
+    }
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || !this.linkDraining(ws)) {
+      reply.written();
       return;
     }
     corkForTurn(ws);
-    ws.send(encodeEnvelope(kind, channel, payload));
+    ws.send(encodeEnvelopeInPlace(EnvelopeKind.Data, channel, reply.frame), reply.written);
   }
 
   private onMessage(msg: Uint8Array): void {
@@ -167,7 +191,9 @@ export class RelayLink {
         this.channels.get(ch)?.close(); // a reused channel number: the old client is gone
         this.channels.set(
           ch,
-          this.opts.handler.session((reply) => this.send(EnvelopeKind.Data, ch, reply)),
+          this.opts.handler.session((reply) => this.sendReply(ch, reply), {
+            headroom: L.RELAY_ENVELOPE_BYTES,
+          }),
         );
         return;
       }

@@ -37,6 +37,25 @@ export function encodeEnvelope(
   return out;
 }
 
+/**
+ * The envelope of `payload` written in the `RELAY_ENVELOPE_BYTES` just before it in its
+ * buffer, which the caller owns and sets aside for this (a server's read replies are laid
+ * out so): the same bytes as encodeEnvelope, without copying the payload.
+ */
+export function encodeEnvelopeInPlace(kind: EnvelopeKind, channel: number, payload: Uint8Array): Uint8Array {
+  if (payload.byteOffset < RELAY_ENVELOPE_BYTES) {
+    throw new RangeError('no room for the relay envelope before the payload');
+  }
+  const out = new Uint8Array(
+    payload.buffer,
+    payload.byteOffset - RELAY_ENVELOPE_BYTES,
+    RELAY_ENVELOPE_BYTES + payload.length,
+  );
+  out[0] = kind;
+  new DataView(out.buffer, out.byteOffset, RELAY_ENVELOPE_BYTES).setUint32(1, channel >>> 0);
+  return out;
+}
+
 export function decodeEnvelope(msg: Uint8Array): Envelope {
   if (msg.length < RELAY_ENVELOPE_BYTES) throw new ProtocolError('BAD_FRAME', 'relay envelope is truncated');
   const kind = msg[0];

@@ -204,6 +204,22 @@ describe('forwarding', () => {
     await conn.closeShare(si, asShareNum(4), s.upload);
     expectBytesEqual(await conn.readShare(si, asShareNum(4), 0, data.length), data);
     expect(await hidden.server.listImmutable(si)).toEqual([4]);
+    // Large reads in flight on two channels at once: each reply is wrapped in its channel's
+    // envelope where it lies (no copy), and each must reach its own client with its own bytes.
+    const conn2 = await connectStorageServer(routes[0], hidden.serverId);
+    const chunk = 200 * 1024;
+    const at = (i: number) => (i * 37 * 1024) % (data.length - chunk);
+    for (let round = 0; round < 2; round++) {
+      const reads = await Promise.all(
+        Array.from({ length: 48 }, (_, i) =>
+          (i % 2 ? conn2 : conn).readShare(si, asShareNum(4), at(i + round), chunk),
+        ),
+      );
+      for (const [i, r] of reads.entries()) {
+        expectBytesEqual(r, data.subarray(at(i + round), at(i + round) + chunk));
+      }
+    }
+    conn2.close();
 
     // The route to `hidden` does not prove to be `direct`.
     await expect(connectStorageServer(routes[0], direct.serverId)).rejects.toMatchObject({

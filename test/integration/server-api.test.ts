@@ -408,4 +408,26 @@ describe('kinds do not block each other', () => {
       expectBytesEqual(r, data.subarray(at, at + 1000));
     });
   });
+
+  it('large reads in flight at once each get their own bytes (reply frames are reused only once written)', async () => {
+    const si = newSI();
+    const s = secrets();
+    const size = 4 * 1024 * 1024;
+    const shares = [bigRandom(size), bigRandom(size)];
+    await conn.allocateBuckets(si, s, [sh(0), sh(1)], size);
+    for (const n of [0, 1]) {
+      await conn.writeShare(si, sh(n), s.upload, 0, shares[n]);
+      await conn.closeShare(si, sh(n), s.upload);
+    }
+    const chunk = 200 * 1024;
+    const at = (i: number) => (i * 37 * 1024) % (size - chunk);
+    for (let round = 0; round < 3; round++) {
+      const reads = await Promise.all(
+        Array.from({ length: 48 }, (_, i) => conn.readShare(si, sh(i % 2), at(i + round), chunk)),
+      );
+      reads.forEach((r, i) => {
+        expectBytesEqual(r, shares[i % 2].subarray(at(i + round), at(i + round) + chunk));
+      });
+    }
+  });
 });

@@ -43,7 +43,7 @@ function loopback(handler: RequestHandler): { transport: Transport; kill(): void
     },
   };
   const session = handler.session((reply) => {
-    if (open && !silent) setImmediate(() => open && transport.onFrame(reply));
+    if (open && !silent) setImmediate(() => open && transport.onFrame(reply.frame));
   });
   const kill = () => {
     if (!open) return;

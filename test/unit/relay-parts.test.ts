@@ -1,6 +1,12 @@
 /** The relay's pure parts, on injected clocks: token buckets, the server memory, the throttled log. */
 import { describe, expect, it } from 'vitest';
 import * as L from '../../core/protocol/limits.ts';
+import {
+  decodeEnvelope,
+  EnvelopeKind,
+  encodeEnvelope,
+  encodeEnvelopeInPlace,
+} from '../../core/protocol/relay-envelope.ts';
 import { asServerId } from '../../core/types.ts';
 import { DEFAULT_RELAY_LIMITS, relayLimits } from '../../relay/limits.ts';
 import { ThrottledLog } from '../../relay/log-throttle.ts';
@@ -96,5 +102,31 @@ describe('ThrottledLog', () => {
     expect(lines).toEqual(['one', '…and 2 more like it (latest: three)', 'four']);
     log.flush();
     expect(lines.length).toBe(3);
+  });
+});
+
+describe('relay envelopes', () => {
+  it('one written in place before its payload is byte-equal to one copied, and round-trips', () => {
+    const payload = crypto.getRandomValues(new Uint8Array(1000));
+    const buf = new Uint8Array(L.RELAY_ENVELOPE_BYTES + 3 + payload.length);
+    buf.set(payload, L.RELAY_ENVELOPE_BYTES + 3);
+    const inPlace = encodeEnvelopeInPlace(
+      EnvelopeKind.Data,
+      0x8765_4321,
+      buf.subarray(L.RELAY_ENVELOPE_BYTES + 3),
+    );
+    expect(inPlace.buffer).toBe(buf.buffer);
+    expect(inPlace).toEqual(encodeEnvelope(EnvelopeKind.Data, 0x8765_4321, payload));
+    const env = decodeEnvelope(inPlace);
+    expect(env.kind).toBe(EnvelopeKind.Data);
+    expect(env.channel).toBe(0x8765_4321);
+    expect(env.payload).toEqual(payload);
+  });
+
+  it('refuses a payload with no room before it', () => {
+    const buf = new Uint8Array(100);
+    expect(() =>
+      encodeEnvelopeInPlace(EnvelopeKind.Data, 1, buf.subarray(L.RELAY_ENVELOPE_BYTES - 1)),
+    ).toThrow(RangeError);
   });
 });
