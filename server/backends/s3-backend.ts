@@ -88,6 +88,14 @@ export const READ_BLOCK_BYTES = 2 ** 20;
 const DIRECT_READ_BYTES = 256 * 2 ** 10;
 /** Bytes of blocks kept for reads. */
 const READ_CACHE_BYTES = 32 * 2 ** 20;
+/** How long connecting to the store may take. */
+const STORE_CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * How long a request to the store may go without a byte moving either way. The SDK arms its
+ * idle timer ~3 s into a request, so a try of a store that hangs fails after ~12 s, and the
+ * three tries after ~36 s (measured: 45 s with 12 s here).
+ */
+const STORE_IDLE_TIMEOUT_MS = 9_000;
 /** Parts of uploads streamed to the store at once, over all uploads (each is in memory while it goes). */
 const STREAMED_PARTS_IN_FLIGHT = 4;
 
@@ -200,6 +208,10 @@ export class S3Backend implements ShareBackend {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
+      // A store that stops answering (radosgw with a full OSD holds writes instead of refusing
+      // them) fails the call once its socket has been idle this long, so that the client hears
+      // "not answering" well within its own 60 s, after the SDK's three tries.
+      requestHandler: { connectionTimeout: STORE_CONNECT_TIMEOUT_MS, socketTimeout: STORE_IDLE_TIMEOUT_MS },
     });
     this.bucket = opts.bucket;
     const p = opts.prefix ?? '';
@@ -231,6 +243,12 @@ export class S3Backend implements ShareBackend {
       return new StorageError(
         'UNAVAILABLE',
         `the server's object store refused it (${what}: ${name}); the operator should check its credentials`,
+      );
+    }
+    if (name === 'TimeoutError') {
+      return new StorageError(
+        'UNAVAILABLE',
+        `the server's object store is not answering (${what} timed out); the operator should check that it is up and not full`,
       );
     }
     if (status === undefined || status >= 500) {

@@ -42,6 +42,12 @@ export interface Radosgw {
   stopGateway(): Promise<void>;
   /** Starts the gateway again after stopGateway. */
   startGateway(): Promise<void>;
+  /**
+   * Freezes the gateway (SIGSTOP): connections are still accepted by the kernel, but nothing
+   * answers them, as with a store that hangs. `resumeGateway` (SIGCONT) undoes it.
+   */
+  pauseGateway(): void;
+  resumeGateway(): void;
   stop(): Promise<void>;
 }
 
@@ -118,6 +124,10 @@ export async function startRadosgw(dir: string): Promise<Radosgw> {
         ),
       { what: 'radosgw to answer', timeoutMs: 60_000, intervalMs: 200 },
     );
+  const signalGateway = (signal: NodeJS.Signals) => {
+    const pid = pidOf(dir, 'client.rgw.a');
+    if (pid && alive(pid)) process.kill(pid, signal);
+  };
   return {
     endpoint,
     accessKeyId,
@@ -127,6 +137,11 @@ export async function startRadosgw(dir: string): Promise<Radosgw> {
       await run('radosgw', ['-c', path.join(dir, 'ceph.conf'), '-n', 'client.rgw.a'], 30_000);
       await gatewayUp();
     },
-    stop: stopAll,
+    pauseGateway: () => signalGateway('SIGSTOP'),
+    resumeGateway: () => signalGateway('SIGCONT'),
+    stop: async () => {
+      signalGateway('SIGCONT'); // a frozen gateway cannot act on SIGTERM
+      await stopAll();
+    },
   };
 }

@@ -306,6 +306,33 @@ describe.skipIf(missing !== null)('S3 backend on radosgw', () => {
     }
   }, 120_000);
 
+  it('a store that stops answering: the client hears so well within its own time limit, and nothing looks whole', async () => {
+    const server = await spawnServer({ extraArgs: s3Args('hang') });
+    const si = asStorageIndex(rand(16));
+    const s = secrets();
+    const data = rand(2 ** 20);
+    const conn = await connectStorageServer(server.url!, server.serverId);
+    try {
+      await conn.allocateBuckets(si, s, [asShareNum(0)], data.length);
+      await conn.writeShare(si, asShareNum(0), s.upload, 0, data);
+      gw.pauseGateway();
+      const t = performance.now();
+      try {
+        await expect(conn.closeShare(si, asShareNum(0), s.upload)).rejects.toThrow(
+          /object store is not answering/,
+        );
+      } finally {
+        gw.resumeGateway();
+      }
+      // Three tries of ~12 s each (s3-backend.ts STORE_IDLE_TIMEOUT_MS), against the client's own 60 s.
+      expect((performance.now() - t) / 1000).toBeLessThan(45);
+      expect(await conn.listShares(si)).toEqual([]);
+    } finally {
+      conn.close();
+      await server.stop();
+    }
+  }, 120_000);
+
   it('a wrong secret key is a clear startup error', async () => {
     const saved = process.env.AWS_SECRET_ACCESS_KEY;
     process.env.AWS_SECRET_ACCESS_KEY = 'not-the-secret';
