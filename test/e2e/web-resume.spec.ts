@@ -41,7 +41,9 @@ test('an upload interrupted by a closed tab is offered in another tab once the c
 }) => {
   test.setTimeout(300_000);
   const url = process.env.CAIRN_URL!;
-  const size = 64 * MiB;
+  // Large enough that the upload is still running when the first tab is closed, after the
+  // second has loaded (in CI, at 64 MiB, the first tab had sent 79% of the shares by then).
+  const size = 96 * MiB;
   const data = patternBytes(size, 31);
   const file = path.join(dir, 'resume.bin');
   await writeFile(file, data);
