@@ -19,8 +19,8 @@ import {
 import { type ServerKeyPair, signHandshake } from '../core/protocol/identity.ts';
 import * as L from '../core/protocol/limits.ts';
 import { StorageError } from '../core/protocol/storage-api.ts';
+import { BufferPool } from '../core/primitives/buffer-pool.ts';
 import { ThrottledLog } from '../relay/log-throttle.ts';
-import { ReplyFrames } from './reply-frames.ts';
 import type { StorageServer, UploadSession } from './storage-server.ts';
 
 /** One connection's side of the handler. */
@@ -43,6 +43,9 @@ export interface Reply {
   written(): void;
 }
 
+/** Read replies at least this large come from the handler's pool; smaller ones are cheap. */
+const POOLED_REPLY_BYTES = 64 * 1024;
+
 /** Request bytes one connection may have in the server's hands (twice what clients use). */
 const SERVER_IN_FLIGHT_BYTES = 2 * L.MAX_IN_FLIGHT_BYTES;
 
@@ -53,7 +56,11 @@ export class RequestHandler {
    * frame, 47,000 lines for 100,000 frames, a disk filler for `cairn grid`'s log files).
    */
   private readonly badFrames: ThrottledLog;
-  private readonly frames = new ReplyFrames();
+  /**
+   * Read replies' buffers, used again once the transport has written them: a fresh frame per
+   * read is zero-filled memory outside V8's heap, and V8 collects per ~64 MiB of that.
+   */
+  private readonly frames = new BufferPool(32 * 1024 * 1024, { step: 64 * 1024 });
 
   constructor(
     private readonly server: StorageServer,
@@ -213,7 +220,8 @@ export class RequestHandler {
     let placed = 0;
     const got = await read((n) => {
       const head = encodeBytesResultHead(id, n);
-      frame = this.frames.take(headroom + head.length + n).subarray(headroom);
+      const size = headroom + head.length + n;
+      frame = (size >= POOLED_REPLY_BYTES ? this.frames.take(size) : new Uint8Array(size)).subarray(headroom);
       frame.set(head);
       placed = n;
       return frame.subarray(head.length);

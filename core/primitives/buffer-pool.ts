@@ -4,34 +4,46 @@
  * grows by tens of MiB), so hot paths that make the same sizes over and over (frames of
  * share writes) take them from here and give them back once nothing reads them any more.
  * A buffer taken may hold old bytes: the taker must overwrite all of it.
+ *
+ * With a `step`, buffers are made in capacities rounded up to it and handed out as views of
+ * the size asked for, so that sizes that differ a little share buffers (a batch of small
+ * files' shares is a different size every time; so is a read's reply with its header).
  */
 export class BufferPool {
+  /** Free buffers by capacity, each a view of its whole ArrayBuffer. */
   readonly #free = new Map<number, Uint8Array[]>();
   readonly #maxBytes: number;
+  readonly #step: number;
   #held = 0;
 
   /** Keeps at most `maxBytes` of free buffers; more given back are left to the GC. */
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, opts: { step?: number } = {}) {
     this.#maxBytes = maxBytes;
+    this.#step = opts.step ?? 1;
   }
 
   take(size: number): Uint8Array {
-    const list = this.#free.get(size);
-    const buf = list?.pop();
-    if (!buf) return new Uint8Array(size);
-    this.#held -= size;
-    return buf;
+    const capacity = Math.ceil(size / this.#step) * this.#step;
+    const buf = this.#free.get(capacity)?.pop();
+    if (buf) this.#held -= capacity;
+    const whole = buf ?? new Uint8Array(capacity);
+    return size === capacity ? whole : whole.subarray(0, size);
   }
 
   /**
-   * Gives back a buffer from take(); the caller must not touch it afterwards. When the pool
-   * is full, free buffers of the sizes given back least recently make room: the pool follows
-   * what is being made now (a publish's frames after an upload's), rather than staying full
-   * of sizes nobody takes any more.
+   * Gives back a buffer from take() (or a view of one); the caller must not touch it
+   * afterwards. When the pool is full, free buffers of the sizes given back least recently
+   * make room: the pool follows what is being made now (a publish's frames after an
+   * upload's), rather than staying full of sizes nobody takes any more.
    */
-  give(buf: Uint8Array): void {
+  give(taken: Uint8Array): void {
+    const buf =
+      taken.byteOffset === 0 && taken.length === taken.buffer.byteLength
+        ? taken
+        : new Uint8Array(taken.buffer);
     const size = buf.length;
-    if (size > this.#maxBytes) return;
+    // Not a capacity this pool makes (another's buffer): take() would never hand it out.
+    if (size > this.#maxBytes || size % this.#step !== 0) return;
     for (const [other, list] of this.#free) {
       if (this.#held + size <= this.#maxBytes) break;
       if (other === size) continue;

@@ -93,11 +93,12 @@ export async function connectOverTransport(
 }
 
 /**
- * Frames of share writes (up to MAX_WRITE_BYTES each, the same few sizes again and again)
- * come from here and go back once the transport has sent them: an upload of 256 MiB made
- * ~850 MiB of fresh frame buffers otherwise. Smaller frames are not worth pooling.
+ * Frames of share writes (up to MAX_WRITE_BYTES each) and of batched small files (a
+ * different size each time, hence capacities in 64 KiB steps) come from here and go back
+ * once the transport has sent them: an upload of 256 MiB made ~850 MiB of fresh frame
+ * buffers otherwise. Smaller frames are not worth pooling.
  */
-const framePool = new BufferPool(16 * 1024 * 1024);
+const framePool = new BufferPool(16 * 1024 * 1024, { step: 64 * 1024 });
 const POOLED_FRAME_BYTES = 64 * 1024;
 const allocFrame = (size: number) =>
   size >= POOLED_FRAME_BYTES ? framePool.take(size) : new Uint8Array(size);

@@ -44,4 +44,24 @@ describe('BufferPool', () => {
     pool.give(new Uint8Array(5000));
     expect(pool.heldBytes).toBe(1000);
   });
+
+  it('with a step, sizes that round to the same capacity share buffers, handed out as views', () => {
+    const step = 64 * 1024;
+    const pool = new BufferPool(1 << 22, { step });
+    const a = pool.take(512 * 1024 + 9);
+    expect(a.length).toBe(512 * 1024 + 9);
+    expect(a.buffer.byteLength).toBe(9 * step);
+    const b = pool.take(512 * 1024 + 9);
+    expect(b.buffer).not.toBe(a.buffer);
+    pool.give(a.subarray(5)); // a view of it, as a reply laid out after a header
+    expect(pool.heldBytes).toBe(9 * step);
+    const c = pool.take(512 * 1024 + 40);
+    expect(c.buffer).toBe(a.buffer);
+    expect(c.length).toBe(512 * 1024 + 40);
+    expect(pool.take(512 * 1024 + 40).buffer).not.toBe(a.buffer); // taken once, not twice
+    // A buffer of a capacity the pool never makes is not kept.
+    pool.give(new Uint8Array(1000));
+    pool.give(new Uint8Array(step + 1));
+    expect(pool.heldBytes).toBe(0);
+  });
 });
