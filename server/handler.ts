@@ -43,6 +43,9 @@ export interface Reply {
   written(): void;
 }
 
+/** `written` of a reply whose buffer is not the pool's: nothing to give back. */
+const NOT_POOLED = () => {};
+
 /** Read replies at least this large come from the handler's pool; smaller ones are cheap. */
 const POOLED_REPLY_BYTES = 64 * 1024;
 
@@ -83,7 +86,6 @@ export class RequestHandler {
     opts: { flow?: { pause(): void; resume(): void }; headroom?: number } = {},
   ): Session {
     const { flow, headroom = 0 } = opts;
-    const noop = () => {};
     const uploads = this.server.openSession();
     let requests = 0;
     let bytes = 0;
@@ -101,7 +103,7 @@ export class RequestHandler {
               'too many requests in flight on this connection',
             ),
             headroom: 0,
-            written: noop,
+            written: NOT_POOLED,
           });
           return;
         }
@@ -132,8 +134,10 @@ export class RequestHandler {
 
   private async reply(frame: Uint8Array, uploads: UploadSession, headroom: number): Promise<Reply> {
     const asReply = (r: Uint8Array | Encoded): Reply => {
-      if (!(r instanceof Encoded)) return { frame: r, headroom: 0, written: () => {} };
-      // The transport says when it has written a read's frame, so that it can be used again.
+      if (!(r instanceof Encoded)) return { frame: r, headroom: 0, written: NOT_POOLED };
+      // The transport says when it has written a read's frame, so that it can be used again
+      // (the pool keeps only buffers of the capacities it makes: a small or short read's
+      // frame is not kept).
       return { frame: r.frame, headroom: r.headroom, written: () => this.frames.give(r.frame) };
     };
     let req: Request;

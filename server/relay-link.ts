@@ -147,18 +147,7 @@ export class RelayLink {
   }
 
   private send(kind: EnvelopeKind, channel: number, payload?: Uint8Array): void {
-    const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN || !this.linkDraining(ws)) return;
-    corkForTurn(ws);
-    ws.send(encodeEnvelope(kind, channel, payload));
-  }
-
-  /** False (and the link dropped, to be made again) when the relay is not reading what we send. */
-  private linkDraining(ws: WebSocket): boolean {
-    if (ws.bufferedAmount <= MAX_LINK_BUFFER) return true;
-    this.log('relay link is not draining; reconnecting');
-    ws.terminate();
-    return false;
+    this.write(encodeEnvelope(kind, channel, payload));
   }
 
   /** A reply to a client: a read's is wrapped where it lies, others are copied into an envelope. */
@@ -166,15 +155,26 @@ export class RelayLink {
     if (reply.headroom < L.RELAY_ENVELOPE_BYTES) {
       this.send(EnvelopeKind.Data, channel, reply.frame);
       reply.written();
-      return;
+    } else {
+      this.write(encodeEnvelopeInPlace(EnvelopeKind.Data, channel, reply.frame), reply.written);
     }
+  }
+
+  /**
+   * Sends `msg` to the relay (`written` once the socket has it; a message dropped because the
+   * link is down is left to the collector). A link the relay is not reading is dropped, to be
+   * made again.
+   */
+  private write(msg: Uint8Array, written?: () => void): void {
     const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN || !this.linkDraining(ws)) {
-      reply.written();
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > MAX_LINK_BUFFER) {
+      this.log('relay link is not draining; reconnecting');
+      ws.terminate();
       return;
     }
     corkForTurn(ws);
-    ws.send(encodeEnvelopeInPlace(EnvelopeKind.Data, channel, reply.frame), reply.written);
+    ws.send(msg, written);
   }
 
   private onMessage(msg: Uint8Array): void {

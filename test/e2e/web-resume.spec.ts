@@ -1,9 +1,10 @@
 /**
  * Resumable uploads in Chromium against `cairn grid` (relay + 10 server processes): an upload
- * interrupted by a closed tab comes back as a card in another tab once the closed one lets go of it, resumes when the same file is chosen again,
- * and sends less than the whole (counted in the WebSocket frames the page's workers send);
- * the download in a fresh browser is byte-equal. A file that is not the one interrupted is
- * uploaded as a new file, with a note saying why.
+ * interrupted by a closed tab comes back as a card in another tab once the closed one lets go
+ * of it, resumes when the same file is chosen again, and sends less than the whole (counted
+ * in the WebSocket frames the page's workers send); the download in a fresh browser is
+ * byte-equal. A file that is not the one interrupted is uploaded as a new file, with a note
+ * saying why.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
