@@ -118,3 +118,18 @@ export async function whenNotRunning(id: string): Promise<void> {
   if (!locks) return;
   await locks.request(LOCK_PREFIX + id, { mode: 'shared' }, () => undefined);
 }
+
+/**
+ * Other tabs of this browser are told when an upload's record is written, so that one already
+ * open offers the upload if this tab goes away (without it, only tabs opened later would).
+ */
+const channel =
+  typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel('cairn-pending-uploads');
+
+export function announcePendingUpload(): void {
+  channel?.postMessage('saved');
+}
+
+export function onPendingUploadElsewhere(fn: () => void): void {
+  channel?.addEventListener('message', fn);
+}

@@ -16,11 +16,13 @@ import { explain } from './errors.ts';
 import { formatBytes, rateOf } from './format.ts';
 import type { HistoryRecord, HistorySlice } from './history.ts';
 import {
+  announcePendingUpload,
   deletePendingUpload,
   fileMatches,
   LOCK_PREFIX,
   listPendingUploads,
   newPendingId,
+  onPendingUploadElsewhere,
   type PendingUploadRecord,
   readPendingUpload,
   savePendingUpload,
@@ -229,7 +231,7 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
                 };
                 records.set(id, rec);
                 // Without IndexedDB the upload still runs; it just cannot be resumed after a reload.
-                await savePendingUpload(rec).catch(() => {});
+                await savePendingUpload(rec).then(announcePendingUpload, () => {});
               },
               onRetry: (attempt, attempts, delayMs) =>
                 update(id, (j) => {
@@ -389,7 +391,7 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
    * its card when that tab lets go of it (a tab just closed can hold its lock a moment
    * longer), if its record is still there: finished uploads delete theirs first.
    */
-  async function restore() {
+  async function restore(onlyNew = false) {
     let recs: PendingUploadRecord[];
     let elsewhere: Set<string>;
     try {
@@ -397,7 +399,9 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
     } catch {
       return;
     }
+    const known = new Set(pendingIds.values());
     for (const rec of recs) {
+      if (onlyNew && known.has(rec.id)) continue;
       if (elsewhere.has(LOCK_PREFIX + rec.id)) {
         void whenNotRunning(rec.id)
           .then(() => readPendingUpload(rec.id))
@@ -410,6 +414,8 @@ export function createUploadsSlice(settings: SettingsSlice, history: HistorySlic
     }
     persist();
   }
+  // An upload another open tab starts: its card comes here too if that tab goes away.
+  onPendingUploadElsewhere(() => void restore(true));
 
   /** Shows `rec` as an interrupted upload (unless this tab has it running or has its card). */
   function cardForRecord(rec: PendingUploadRecord) {
