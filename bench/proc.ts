@@ -1,5 +1,5 @@
 /** Figures of processes from /proc (Linux): CPU time and resident memory, for the benches. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const TICK = 100; // USER_HZ
 
@@ -12,6 +12,28 @@ export function procCpu(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds so far of each of a process's threads, summed by thread name ("ThreadPoolForeg"). */
+export function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / TICK);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
 }
 
 /** CPU seconds so far of all `pids` together (a process gone counts 0). */

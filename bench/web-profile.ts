@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Cdp } from './web-cdp.ts';
-import { cpuOf, procCpu } from './proc.ts';
+import { cpuOf, procCpu, threadCpu } from './proc.ts';
 
 /** `root` and every process below it. */
 function tree(root: number): number[] {
@@ -39,6 +39,31 @@ export async function sampleCpu(cdp: Cdp, gridPid: number): Promise<CpuSample> {
   for (const p of info.processInfo) out.set(`${p.type}:${p.id}`, procCpu(p.id) ?? p.cpuTime);
   out.set('grid', cpuOf(tree(gridPid)));
   return out;
+}
+
+export type ThreadSample = Map<string, number>;
+
+/** CPU seconds so far of every Chromium process's threads, keyed "renderer/Compositor". */
+export async function sampleThreads(cdp: Cdp): Promise<ThreadSample> {
+  const info = await cdp.send<{ processInfo: { type: string; id: number }[] }>('SystemInfo.getProcessInfo');
+  const out: ThreadSample = new Map();
+  for (const p of info.processInfo) {
+    for (const [name, s] of threadCpu(p.id)) {
+      const key = `${p.type}/${name}`;
+      out.set(key, (out.get(key) ?? 0) + s);
+    }
+  }
+  return out;
+}
+
+/** "renderer/ThreadPoolForeg 1.2 s, renderer/DedicatedWorker 0.9 s, ..." between two samples, largest first. */
+export function threadDelta(a: ThreadSample, b: ThreadSample): string {
+  return [...b]
+    .map(([k, v]) => [k, v - (a.get(k) ?? 0)] as const)
+    .filter(([, s]) => s >= 0.05)
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, s]) => `${k} ${s.toFixed(2)} s`)
+    .join(', ');
 }
 
 /** "renderer 3.1 s, browser 0.8 s, utility 1.2 s, grid 2.0 s" between two samples. */

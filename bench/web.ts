@@ -46,7 +46,14 @@ import { fileURLToPath } from 'node:url';
 import { peakBytes, residentBytes, resetPeak } from './proc.ts';
 import { type Cdp, CdpPage, launchChromium } from './web-cdp.ts';
 import { HASHED_PER_BYTE, nodePrimitivesBound } from './primitives.ts';
-import { chromiumCpuSeconds, cpuDelta, sampleCpu, WorkerProfiler } from './web-profile.ts';
+import {
+  chromiumCpuSeconds,
+  cpuDelta,
+  sampleCpu,
+  sampleThreads,
+  threadDelta,
+  WorkerProfiler,
+} from './web-profile.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const MiB = 1024 * 1024;
@@ -362,6 +369,7 @@ async function measure(
     let profile = '';
     await profiler?.start();
     const cpu0 = await sampleCpu(cdp, gridPid);
+    const threads0 = profiler ? await sampleThreads(cdp) : null;
 
     const up = await measurePeaks(cdp, collector, async () => {
       const t0 = performance.now();
@@ -380,7 +388,10 @@ async function measure(
       return { s: (performance.now() - t0) / 1000, href: result.href! };
     });
     const cpu1 = await sampleCpu(cdp, gridPid);
-    if (profiler) profile += `upload, per worker:\n${await profiler.stop()}\n`;
+    if (profiler && threads0) {
+      profile += `upload, CPU by thread: ${threadDelta(threads0, await sampleThreads(cdp))}\n`;
+      profile += `upload, per worker:\n${await profiler.stop()}\n`;
+    }
 
     await page.evaluate(`location.href = ${JSON.stringify(up.value.href)}`);
     await page.waitFor(
@@ -388,6 +399,7 @@ async function measure(
       30_000,
     );
     const cpu2 = await sampleCpu(cdp, gridPid);
+    const threads2 = profiler ? await sampleThreads(cdp) : null;
     const down = await measurePeaks(cdp, collector, async () => {
       let firstByteAt = 0;
       const done = nextDownload(cdp, downloads, 'the download', () => {
@@ -402,7 +414,10 @@ async function measure(
       return { s: (performance.now() - t0) / 1000, firstS: (firstByteAt - t0) / 1000, saved };
     });
     const cpu3 = await sampleCpu(cdp, gridPid);
-    if (profiler) profile += `download, per worker:\n${await profiler.stop()}\n`;
+    if (profiler && threads2) {
+      profile += `download, CPU by thread: ${threadDelta(threads2, await sampleThreads(cdp))}\n`;
+      profile += `download, per worker:\n${await profiler.stop()}\n`;
+    }
     const got = await sha256File(down.value.saved);
     if (got !== sum) throw new Error(`downloaded bytes differ from the uploaded file (${size} bytes)`);
     return {
