@@ -1,8 +1,12 @@
-/** The folder .zip writer: CRC-32 known answers, exact size, and an archive Python's zipfile reads back. */
+/**
+ * The folder .zip writer: CRC-32 known answers, exact size, and an archive Python's zipfile
+ * reads back after crossing a port as the app sends it (port-stream.ts: chunks transferred).
+ */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { receiveStream, sendStream } from '../../web/sw/port-stream.ts';
 import { crc32, zipSize, zipStream } from '../../web/workers/zip.ts';
 import { pattern } from '../harness/bytes.ts';
 import { cleanup, tempDir } from '../harness/grid.ts';
@@ -29,7 +33,15 @@ describe('zip writer', () => {
       ['dir/sub/deep.bin', pattern(65_537, 2)],
     ]);
     const entries = [...files].map(([p, d]) => ({ path: p, size: d.length }));
-    const stream = zipStream(entries, (p) => chunks(files.get(p)!, 10_000));
+    // Whole chunks move to the other side of the port: what they held is noted first.
+    const expected = new Map([...files].map(([p, d]) => [p, Buffer.from(d).toString('hex')]));
+    const { port1, port2 } = new MessageChannel();
+    const received = receiveStream(port1);
+    sendStream(
+      zipStream(entries, (p) => chunks(files.get(p)!, 10_000)),
+      port2,
+    );
+    const stream = await received;
     const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
     expect(bytes.length).toBe(zipSize(entries));
     const file = path.join(tempDir('cairn-zip-'), 'x.zip');
@@ -42,7 +54,7 @@ describe('zip writer', () => {
       ]).toString(),
     ) as Record<string, string>;
     expect(Object.keys(out)).toEqual([...files.keys()]);
-    for (const [p, d] of files) expect(out[p]).toBe(Buffer.from(d).toString('hex'));
+    for (const [p, hex] of expected) expect(out[p]).toBe(hex);
   });
 
   it('refuses what needs ZIP64, and an entry whose bytes do not match its size', async () => {

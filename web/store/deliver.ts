@@ -10,29 +10,24 @@ import {
   MEDIA_PREFIX,
   PIN_CACHE,
   type PageToWorker,
-  type StreamReply,
   type RangeRequest,
   randomId,
 } from '../sw/messages.ts';
+import { receiveStream, type StreamReply } from '../sw/port-stream.ts';
 import { pinUrl } from './pins.ts';
 
 export type DownloadSource =
   | { stream: ReadableStream<Uint8Array> }
   | { pinId: string }
-  /** Asks the grid worker to send a StreamReply on `port` (see RegisterDownload). */
+  /** Asks the grid worker to send the bytes on `port` (port-stream.ts; see RegisterDownload). */
   | { toPort(port: MessagePort): Promise<void> };
 
 /** Receives a stream that a worker sends on a port (for routes without a service worker). */
 async function streamFromPort(source: { toPort(port: MessagePort): Promise<void> }) {
   const channel = new MessageChannel();
-  const got = new Promise<StreamReply>((resolve) => {
-    channel.port1.onmessage = (e) => resolve(e.data as StreamReply);
-  });
+  const stream = receiveStream(channel.port1);
   await source.toPort(channel.port2);
-  const reply = await got;
-  channel.port1.close();
-  if (!reply.ok) throw new Error(reply.message);
-  return reply.stream;
+  return stream;
 }
 
 /**
@@ -137,7 +132,7 @@ async function pinnedStream(pinId: string): Promise<ReadableStream<Uint8Array>> 
   return cached.body;
 }
 
-/** Answers a range read by sending a StreamReply on `port` (usually from the grid worker). */
+/** Answers a range read by sending the bytes on `port` (port-stream.ts; usually from the grid worker). */
 export type RangeReader = (start: number, end: number, port: MessagePort) => Promise<void>;
 
 const mediaReaders = new Map<string, RangeReader>();

@@ -1,7 +1,7 @@
 /**
  * What the page and the service worker say to each other. Downloads and media are named
  * by random ids in same-origin URLs the service worker answers itself; the cap never
- * appears in a URL or a message to the worker, only the bytes (as a transferred stream).
+ * appears in a URL or a message to the worker, only the bytes (port-stream.ts).
  */
 
 /** Paths (relative to the app's scope) that the service worker answers without the network. */
@@ -20,7 +20,7 @@ export interface FileMeta {
 
 /**
  * Page -> SW: a download whose bytes come from `stream`, from a pinned copy, or (`viaPort`)
- * from a StreamReply that will arrive on the message's second port, sent there
+ * from a stream that will arrive on the message's second port (port-stream.ts), sent there
  * by the grid worker directly so the bytes never pass through the page.
  */
 export interface RegisterDownload {
@@ -47,15 +47,13 @@ export interface ForgetMedia {
 
 export type PageToWorker = RegisterDownload | RegisterMedia | ForgetMedia;
 
-/** SW -> page, on a MessagePort: read [start, end] inclusive of media `id`; a StreamReply answers. */
+/** SW -> page, on a MessagePort: read [start, end] inclusive of media `id`; the bytes come back on it (port-stream.ts). */
 export interface RangeRequest {
   kind: 'range';
   id: string;
   start: number;
   end: number;
 }
-/** What arrives on a stream port: the bytes (transferred), or why there are none. */
-export type StreamReply = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: false; message: string };
 
 /** A random id for a download or media URL: 128 bits, hex. */
 export function randomId(): string {

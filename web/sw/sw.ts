@@ -19,11 +19,11 @@ import {
   PIN_CACHE,
   PINNED_PREFIX,
   parseRange,
-  type StreamReply,
   type RangeRequest,
   type RegisterDownload,
   SHELL_CACHE_PREFIX,
 } from './messages.ts';
+import { receiveStream } from './port-stream.ts';
 
 /** The deployment's settings beside index.html (web/store/deployment.ts; not imported: no DOM here). */
 const CONFIG_FILE = 'config.json';
@@ -68,15 +68,7 @@ sw.addEventListener('message', (event) => {
   if (!msg || typeof msg !== 'object' || !isRandomId(String(msg.id))) return;
   if (msg.kind === 'download') {
     const port = msg.viaPort ? event.ports[1] : undefined;
-    const arriving = port
-      ? new Promise<ReadableStream<Uint8Array> | undefined>((resolve) => {
-          port.onmessage = (e) => {
-            port.close();
-            const reply = e.data as StreamReply;
-            resolve(reply.ok ? reply.stream : undefined);
-          };
-        })
-      : undefined;
+    const arriving = port ? receiveStream(port).catch(() => undefined) : undefined;
     downloads.set(msg.id, { ...msg, arriving });
   } else if (msg.kind === 'media') {
     const source = event.source as Client | null;
@@ -193,13 +185,12 @@ async function serveMedia(id: string, req: Request): Promise<Response> {
   const client = await sw.clients.get(reg.clientId);
   if (!client) return notFound('The page showing this preview is gone.');
   const channel = new MessageChannel();
-  const reply = new Promise<StreamReply>((resolve) => {
-    channel.port1.onmessage = (e) => resolve(e.data as StreamReply);
-  });
+  const body = receiveStream(channel.port1);
   const ask: RangeRequest = { kind: 'range', id, start: want.start, end: want.end };
   client.postMessage(ask, [channel.port2]);
-  const answer = await reply;
-  channel.port1.close();
-  if (!answer.ok) return new Response(answer.message, { status: 502 });
-  return new Response(answer.stream, { status: r ? 206 : 200, headers: rangeHeaders(reg.meta, r) });
+  try {
+    return new Response(await body, { status: r ? 206 : 200, headers: rangeHeaders(reg.meta, r) });
+  } catch (err) {
+    return new Response((err as Error).message, { status: 502 });
+  }
 }

@@ -35,7 +35,7 @@ import type { FailureDetail } from '../store/errors.ts';
 import { idbServerListCache } from '../store/server-list-cache.ts';
 import { putPinned } from '../store/pins.ts';
 import { gridSecrets } from '../store/secrets.ts';
-import type { StreamReply } from '../sw/messages.ts';
+import { sendStream, type StreamReply } from '../sw/port-stream.ts';
 import { WorkerPool } from './pool.ts';
 import { readAhead } from './read-ahead.ts';
 import { type PooledRunner, pooledRunner } from './segment-runner.ts';
@@ -387,8 +387,8 @@ const api = {
   },
 
   /**
-   * Verified plaintext of bytes [start, end] of the file, sent as a StreamReply on `port`
-   * (the other end is the service worker's), so downloaded bytes pass from this worker
+   * Verified plaintext of bytes [start, end] of the file, sent on `port` (port-stream.ts;
+   * the other end is the service worker's), so downloaded bytes pass from this worker
    * straight to the service worker and never through the page. The first segment is
    * fetched and verified before this resolves, so "no shares" or "bad cap" come back as an
    * error here rather than as a broken download later. `onProgress` hears bytes so far, then 'done' or the error.
@@ -423,9 +423,7 @@ const api = {
           } else onProgress(n, 'done');
         },
       });
-      const reply: StreamReply = { ok: true, stream };
-      port.postMessage(reply, [stream as unknown as Transferable]);
-      port.close();
+      sendStream(stream, port);
       return { ok: true, value: true };
     } catch (err) {
       const outcome = await failOnGrid(err, grid);
@@ -671,10 +669,10 @@ const api = {
       const entries = await zipEntries(g, cap);
       const size = zipSize(entries);
       const byPath = new Map(entries.map((e) => [e.path, e.cap]));
-      const stream = zipStream(entries, (p) => g.open(byPath.get(p)!).read());
-      const reply: StreamReply = { ok: true, stream };
-      port.postMessage(reply, [stream as unknown as Transferable]);
-      port.close();
+      sendStream(
+        zipStream(entries, (p) => g.open(byPath.get(p)!).read()),
+        port,
+      );
       return { ok: true, value: size };
     } catch (err) {
       const outcome = fail(err);

@@ -144,8 +144,10 @@ export function zipStream(
     for (const e of entries) {
       const header = localHeader(e.path);
       const start = offset;
-      yield header;
+      // Lengths are taken before each yield: a yielded chunk belongs to the reader, which may
+      // transfer its memory away (port-stream.ts).
       offset += header.length;
+      yield header;
       let crc = 0;
       let size = 0;
       for await (const chunk of open(e.path)) {
