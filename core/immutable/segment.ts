@@ -4,6 +4,7 @@
  * or in workers (see bench/chk-worker.ts); the encoder and decoder keep several in flight.
  */
 import type { Codec } from '../codec/index.ts';
+import { BufferPool } from '../primitives/buffer-pool.ts';
 import { equalBytes } from '../primitives/bytes.ts';
 import type { CryptoBackend } from '../primitives/crypto-backend.ts';
 import { TAG_BLOCK, TAG_CRYPTTEXT_SEGMENT } from '../primitives/tags.ts';
@@ -107,18 +108,25 @@ export async function encodeSegment(
   return { ciphertext, crypttextLeaf, blocks, blockHashes };
 }
 
-/** Verify the k blocks, decode, verify the segment, decrypt. */
+/**
+ * Verify the k blocks, decode, verify the segment, decrypt. With `buffers`, the ciphertext
+ * is laid out in one of theirs and given back once the decryption has read it (fresh memory
+ * per segment costs page faults: in Chromium here more than the AES itself).
+ */
 export async function decodeSegment(
   job: SegmentDecodeJob,
   backend: CryptoBackend,
   codec: Codec,
+  buffers?: BufferPool,
 ): Promise<DecodedSegment> {
   const hashes = await backend.taggedHashes(BLOCK_PREFIX, job.blocks);
   const badBlocks = hashes.flatMap((h, i) => (equalBytes(h, job.blockLeaves[i]) ? [] : [i]));
   if (badBlocks.length) return { ok: false, badBlocks };
   // Views into the codec's memory, valid until its next call: copied out at once.
   const pieces = codec.decodeViews(job.k, job.n, job.blocks, job.shnums);
-  const ciphertext = new Uint8Array(job.length);
+  // Without a key the ciphertext is the result: then it must be the caller's own.
+  const pool = job.key ? buffers : undefined;
+  const ciphertext = pool ? pool.take(job.length) : new Uint8Array(job.length);
   let off = 0;
   for (const p of pieces) {
     if (off >= job.length) break;
@@ -127,23 +135,27 @@ export async function decodeSegment(
     off += take;
   }
   const [leaf] = await backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
-  if (!equalBytes(leaf, job.crypttextLeaf)) return { ok: false, badBlocks: [], crypttextMismatch: true };
-  return {
-    ok: true,
-    plaintext: job.key ? await backend.aesCtr(job.key, job.offset, ciphertext) : ciphertext,
-  };
+  if (!equalBytes(leaf, job.crypttextLeaf)) {
+    pool?.give(ciphertext);
+    return { ok: false, badBlocks: [], crypttextMismatch: true };
+  }
+  if (!job.key) return { ok: true, plaintext: ciphertext };
+  const plaintext = backend.aesCtr(job.key, job.offset, ciphertext);
+  pool?.give(ciphertext); // read by aesCtr before it returned (CryptoBackend's promise)
+  return { ok: true, plaintext: await plaintext };
 }
 
 /** Buffers kept for reuse at most (a few segments in flight, and the consumer's). */
 export const SPARE_BUFFERS = 16;
 
-/** Run jobs on this thread; released segments' buffers are reused. */
+/** Run jobs on this thread; released segments' buffers are reused, and decodes' ciphertext buffers. */
 export function localRunner(backend: CryptoBackend, codec: Codec): SegmentRunner {
   const spare: Uint8Array[] = [];
+  const ciphertexts = new BufferPool(8 * 1024 * 1024, { step: 64 * 1024 });
   return {
     parallelism: 1,
     encode: (job) => encodeSegment({ ...job, scratch: job.scratch ?? spare.pop() }, backend, codec),
-    decode: (job) => decodeSegment(job, backend, codec),
+    decode: (job) => decodeSegment(job, backend, codec, ciphertexts),
     release(seg) {
       if (spare.length < SPARE_BUFFERS && seg.blocks.length) spare.push(new Uint8Array(seg.blocks[0].buffer));
     },
