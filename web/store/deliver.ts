@@ -26,6 +26,8 @@ export type DownloadSource =
 async function streamFromPort(source: { toPort(port: MessagePort): Promise<void> }) {
   const channel = new MessageChannel();
   const stream = receiveStream(channel.port1);
+  // A worker that fails answers on the port and rejects toPort too: the caller hears it once.
+  stream.catch(() => {});
   await source.toPort(channel.port2);
   return stream;
 }
