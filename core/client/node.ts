@@ -32,7 +32,11 @@ export interface FileNode {
   readonly writable: boolean;
   /** The size in bytes (a mutable file's current version may need a look at the grid). */
   size(): Promise<number>;
-  /** Verified plaintext of the range, a piece at a time. Rejects on a verify cap. */
+  /**
+   * Verified plaintext of the range, a piece at a time. Rejects on a verify cap. Each piece's
+   * buffer is the caller's: no two pieces share one and nothing here touches a piece once
+   * yielded (the web app moves them to another thread).
+   */
   read(opts?: ReadOptions): AsyncGenerator<Uint8Array>;
   /**
    * Where the shares are and whether they suffice (no download); `verify` reads and checks

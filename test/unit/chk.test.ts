@@ -14,7 +14,7 @@ import { toHex } from '../../core/primitives/bytes.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { webCrypto, webCryptoBackend } from '../../core/primitives/crypto-web.ts';
 import { convergentKey, randomKey } from '../../core/immutable/convergence.ts';
-import { type DecodeOptions, readChk, type ShareReader } from '../../core/immutable/decoder.ts';
+import { type DecodeOptions, decodeChk, readChk, type ShareReader } from '../../core/immutable/decoder.ts';
 import {
   ChkIntegrityError,
   NotEnoughSharesError,
@@ -507,6 +507,16 @@ describe('segment runners', () => {
         opts({ backend, depth: 8 }),
       );
       expect(toHex(back)).toBe(toHex(data));
+      // Every piece has a buffer of its own (FileNode.read's promise: the web app moves them).
+      const buffers = new Set<ArrayBufferLike>();
+      let pieces = 0;
+      const reader = memoryShareReader(sharesMap(shares));
+      for await (const piece of decodeChk(cap as ChkCap, reader, opts({ backend, depth: 8 }))) {
+        buffers.add(piece.buffer);
+        pieces++;
+      }
+      expect(pieces).toBe(41);
+      expect(buffers.size).toBe(pieces);
     }
   });
 

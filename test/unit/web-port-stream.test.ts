@@ -61,6 +61,19 @@ describe('port streams', () => {
     expect(Buffer.from(backing.subarray(1000, 2000))).toEqual(Buffer.from(expected[1]));
   });
 
+  it('with chunksOwnBuffers, moves a view a few bytes into its own buffer instead of copying it', async () => {
+    // A decrypted segment at an offset that is not a multiple of 16 (k=3): bytes 5.. of its buffer.
+    const backing = pattern(131_078, 4);
+    const view = backing.subarray(5);
+    const expected = Buffer.from(view);
+    const { stream } = source([view]);
+    const { port1, port2 } = new MessageChannel();
+    const received = receiveStream(port1);
+    sendStream(stream, port2, { chunksOwnBuffers: true });
+    expect(Buffer.from(await readAll(await received))).toEqual(expected);
+    expect(backing.byteLength).toBe(0); // moved, not copied
+  });
+
   it('reads only a few chunks ahead of a reader that stops', async () => {
     const { stream, state } = source(Array.from({ length: 50 }, (_, i) => pattern(1000, i)));
     const { port1, port2 } = new MessageChannel();

@@ -21,10 +21,17 @@ const QUEUED_CHUNKS = 4;
 
 /**
  * Sends `stream` on `port` (after an ok StreamReply) as the receiver pulls it, then closes
- * the port. A chunk that is a view of only part of its buffer is copied first: the rest of
- * that buffer may belong to someone else.
+ * the port. A chunk that is a view of only part of its buffer is copied first (the rest of
+ * that buffer may belong to someone else), unless `chunksOwnBuffers`: the producer promises
+ * that no two chunks share a buffer and that it never touches one after handing it on (as
+ * FileNode.read does: a segment decrypted at an offset that is not a multiple of 16, which
+ * with k=3 is every segment, is a view a few bytes into its buffer).
  */
-export function sendStream(stream: ReadableStream<Uint8Array>, port: MessagePort): void {
+export function sendStream(
+  stream: ReadableStream<Uint8Array>,
+  port: MessagePort,
+  opts: { chunksOwnBuffers?: boolean } = {},
+): void {
   const reader = stream.getReader();
   let queue = Promise.resolve();
   let finished = false;
@@ -40,7 +47,7 @@ export function sendStream(stream: ReadableStream<Uint8Array>, port: MessagePort
       const step = await reader.read();
       if (finished) return;
       if (step.done) return finish({ end: true });
-      const bytes = ownBuffer(step.value);
+      const bytes = opts.chunksOwnBuffers ? asOwned(step.value) : ownBuffer(step.value);
       port.postMessage({ chunk: bytes } satisfies Chunk, [bytes.buffer]);
     } catch (err) {
       finish({ error: err instanceof Error ? err.message : String(err) });
@@ -53,6 +60,10 @@ export function sendStream(stream: ReadableStream<Uint8Array>, port: MessagePort
     } else queue = queue.then(sendOne);
   };
   port.postMessage({ ok: true } satisfies StreamReply);
+}
+
+function asOwned(view: Uint8Array): Uint8Array<ArrayBuffer> {
+  return view.buffer instanceof ArrayBuffer ? (view as Uint8Array<ArrayBuffer>) : view.slice();
 }
 
 function ownBuffer(view: Uint8Array): Uint8Array<ArrayBuffer> {

@@ -423,7 +423,7 @@ const api = {
           } else onProgress(n, 'done');
         },
       });
-      sendStream(stream, port);
+      sendStream(stream, port, { chunksOwnBuffers: true });
       return { ok: true, value: true };
     } catch (err) {
       const outcome = await failOnGrid(err, grid);
@@ -669,9 +669,11 @@ const api = {
       const entries = await zipEntries(g, cap);
       const size = zipSize(entries);
       const byPath = new Map(entries.map((e) => [e.path, e.cap]));
+      // Headers are fresh, file pieces come from FileNode.read: every chunk owns its buffer.
       sendStream(
         zipStream(entries, (p) => g.open(byPath.get(p)!).read()),
         port,
+        { chunksOwnBuffers: true },
       );
       return { ok: true, value: size };
     } catch (err) {
