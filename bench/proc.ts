@@ -3,12 +3,16 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const TICK = 100; // USER_HZ
 
+/** utime + stime, seconds, from a /proc stat line (a process's or a thread's). */
+function statCpu(stat: string): number {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICK;
+}
+
 /** utime + stime of a process so far, seconds; undefined once it is gone. */
 export function procCpu(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICK;
+    return statCpu(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
@@ -27,8 +31,7 @@ export function threadCpu(pid: number): Map<string, number> {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / TICK);
+      out.set(name, (out.get(name) ?? 0) + statCpu(stat));
     } catch {
       // the thread ended meanwhile
     }

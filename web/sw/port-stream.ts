@@ -47,7 +47,7 @@ export function sendStream(
       const step = await reader.read();
       if (finished) return;
       if (step.done) return finish({ end: true });
-      const bytes = opts.chunksOwnBuffers ? asOwned(step.value) : ownBuffer(step.value);
+      const bytes = transferable(step.value, opts.chunksOwnBuffers ?? false);
       port.postMessage({ chunk: bytes } satisfies Chunk, [bytes.buffer]);
     } catch (err) {
       finish({ error: err instanceof Error ? err.message : String(err) });
@@ -62,13 +62,10 @@ export function sendStream(
   port.postMessage({ ok: true } satisfies StreamReply);
 }
 
-function asOwned(view: Uint8Array): Uint8Array<ArrayBuffer> {
-  return view.buffer instanceof ArrayBuffer ? (view as Uint8Array<ArrayBuffer>) : view.slice();
-}
-
-function ownBuffer(view: Uint8Array): Uint8Array<ArrayBuffer> {
-  const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
-  return whole && view.buffer instanceof ArrayBuffer ? (view as Uint8Array<ArrayBuffer>) : view.slice();
+/** `view` itself when its buffer may go with it, else a copy that owns its buffer. */
+function transferable(view: Uint8Array, ownsBuffer: boolean): Uint8Array<ArrayBuffer> {
+  const mayGo = ownsBuffer || (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength);
+  return mayGo && view.buffer instanceof ArrayBuffer ? (view as Uint8Array<ArrayBuffer>) : view.slice();
 }
 
 /**
