@@ -230,10 +230,11 @@ describe.skipIf(missing !== null)('S3 backend on radosgw', () => {
       await p.discard();
       expect(await unfinished()).toBe(0);
       // Left behind (as by a crash): the next start aborts it.
-      await writeAll();
+      const left = await writeAll();
       const again = await backendAt('parts');
       expect(await unfinished()).toBe(0);
       await again.close();
+      await left.release(); // its spool file's handle, which a crash would have closed
     } finally {
       await u.close();
     }

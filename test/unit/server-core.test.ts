@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { base32Encode } from '../../core/primitives/base32.ts';
 import { asShareNum, asStorageIndex } from '../../core/types.ts';
 import {
@@ -25,6 +25,12 @@ import { cleanup, tempDir } from '../harness/grid.ts';
 const rand = (n: number) => new Uint8Array(randomBytes(n));
 afterAll(() => cleanup());
 
+// Every server a test made is stopped (twice is harmless), so none leaves its share files open.
+const made: StorageServer[] = [];
+afterEach(async () => {
+  for (const s of made.splice(0)) await s.stop();
+});
+
 async function makeServer(now: () => number) {
   const dir = tempDir('cairn-core-');
   const server = new StorageServer({
@@ -34,6 +40,7 @@ async function makeServer(now: () => number) {
     uploadIdleTimeoutMs: 60_000,
   });
   await server.start();
+  made.push(server);
   return { dir, server, conn: server.openSession() };
 }
 
