@@ -18,8 +18,11 @@ export function procCpu(pid: number): number | undefined {
   }
 }
 
-/** CPU seconds so far of each of a process's threads, summed by thread name ("ThreadPoolForeg"). */
-export function threadCpu(pid: number): Map<string, number> {
+/**
+ * CPU seconds so far of each of a process's threads, summed by thread name ("ThreadPoolForeg");
+ * threads whose name `apart` holds are kept one by one, as "name#tid".
+ */
+export function threadCpu(pid: number, apart: ReadonlySet<string> = new Set()): Map<string, number> {
   const out = new Map<string, number>();
   let tids: string[];
   try {
@@ -30,7 +33,8 @@ export function threadCpu(pid: number): Map<string, number> {
   for (const tid of tids) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = apart.has(comm) ? `${comm}#${tid}` : comm;
       out.set(name, (out.get(name) ?? 0) + statCpu(stat));
     } catch {
       // the thread ended meanwhile

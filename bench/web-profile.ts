@@ -43,12 +43,15 @@ export async function sampleCpu(cdp: Cdp, gridPid: number): Promise<CpuSample> {
 
 export type ThreadSample = Map<string, number>;
 
+/** Each web worker's thread apart (the grid worker and the segment workers). */
+const WORKER_THREADS: ReadonlySet<string> = new Set(['DedicatedWorker']);
+
 /** CPU seconds so far of every Chromium process's threads, keyed "renderer/Compositor". */
 export async function sampleThreads(cdp: Cdp): Promise<ThreadSample> {
   const info = await cdp.send<{ processInfo: { type: string; id: number }[] }>('SystemInfo.getProcessInfo');
   const out: ThreadSample = new Map();
   for (const p of info.processInfo) {
-    for (const [name, s] of threadCpu(p.id)) {
+    for (const [name, s] of threadCpu(p.id, WORKER_THREADS)) {
       const key = `${p.type}/${name}`;
       out.set(key, (out.get(key) ?? 0) + s);
     }

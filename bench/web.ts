@@ -369,7 +369,7 @@ async function measure(
     let profile = '';
     await profiler?.start();
     const cpu0 = await sampleCpu(cdp, gridPid);
-    const threads0 = profiler ? await sampleThreads(cdp) : null;
+    const threads0 = await sampleThreads(cdp);
 
     const up = await measurePeaks(cdp, collector, async () => {
       const t0 = performance.now();
@@ -388,10 +388,8 @@ async function measure(
       return { s: (performance.now() - t0) / 1000, href: result.href! };
     });
     const cpu1 = await sampleCpu(cdp, gridPid);
-    if (profiler && threads0) {
-      profile += `upload, CPU by thread: ${threadDelta(threads0, await sampleThreads(cdp))}\n`;
-      profile += `upload, per worker:\n${await profiler.stop()}\n`;
-    }
+    profile += `upload, CPU by thread: ${threadDelta(threads0, await sampleThreads(cdp))}\n`;
+    if (profiler) profile += `upload, per worker:\n${await profiler.stop()}\n`;
 
     await page.evaluate(`location.href = ${JSON.stringify(up.value.href)}`);
     await page.waitFor(
@@ -399,7 +397,7 @@ async function measure(
       30_000,
     );
     const cpu2 = await sampleCpu(cdp, gridPid);
-    const threads2 = profiler ? await sampleThreads(cdp) : null;
+    const threads2 = await sampleThreads(cdp);
     const down = await measurePeaks(cdp, collector, async () => {
       let firstByteAt = 0;
       const done = nextDownload(cdp, downloads, 'the download', () => {
@@ -414,10 +412,8 @@ async function measure(
       return { s: (performance.now() - t0) / 1000, firstS: (firstByteAt - t0) / 1000, saved };
     });
     const cpu3 = await sampleCpu(cdp, gridPid);
-    if (profiler && threads2) {
-      profile += `download, CPU by thread: ${threadDelta(threads2, await sampleThreads(cdp))}\n`;
-      profile += `download, per worker:\n${await profiler.stop()}\n`;
-    }
+    profile += `download, CPU by thread: ${threadDelta(threads2, await sampleThreads(cdp))}\n`;
+    if (profiler) profile += `download, per worker:\n${await profiler.stop()}\n`;
     const got = await sha256File(down.value.saved);
     if (got !== sum) throw new Error(`downloaded bytes differ from the uploaded file (${size} bytes)`);
     return {
