@@ -20,7 +20,8 @@
  * runs: expect ±20% noise.
  *
  * Each phase also prints the CPU seconds spent by each kind of process (Chromium's renderer,
- * browser and network utility; the grid's relay + servers), to show where the time goes.
+ * browser and network utility; the grid's relay + servers) and by each Chromium thread (each
+ * web worker apart), to show where the time goes.
  *
  * The primitives bound, measured in the same run (issue #16): the CPU seconds Chromium's
  * processes spend when the page itself runs only WebCrypto SHA-256 (5.33 B per byte for an
