@@ -3,7 +3,8 @@
  * relay + servers) over a phase, and with --profile a V8 CPU profile of every worker the
  * page starts and of the service worker, summarised as self time by function. Profiling
  * slows the phase it measures: use those runs for the breakdown, not the MB/s. With
- * BENCH_PROFILE_DIR set, each profile is also written there whole (DevTools opens it).
+ * BENCH_PROFILE_DIR set (the folder must exist), each profile is also written there whole
+ * (DevTools opens it); BENCH_PROFILE_US sets the sampling interval.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -42,6 +43,13 @@ export async function sampleCpu(cdp: Cdp, gridPid: number): Promise<CpuSample> {
 }
 
 export type ThreadSample = Map<string, number>;
+
+/**
+ * The profiler's sampling interval, µs (BENCH_PROFILE_US, default 200). Its sampler thread
+ * costs ~2 CPU-s a 64 MiB phase at 200 µs on these 2 cores, which skews what it charges to
+ * whom; a longer interval costs less for coarser figures.
+ */
+const SAMPLE_US = Number(process.env.BENCH_PROFILE_US ?? 200);
 
 /** Each web worker's thread apart (the grid worker and the segment workers). */
 const WORKER_THREADS: ReadonlySet<string> = new Set(['DedicatedWorker']);
@@ -151,7 +159,7 @@ export class WorkerProfiler {
       p.#sessions.set(sessionId, label);
       void (async () => {
         await cdp.send('Profiler.enable', {}, sessionId);
-        await cdp.send('Profiler.setSamplingInterval', { interval: 200 }, sessionId);
+        await cdp.send('Profiler.setSamplingInterval', { interval: SAMPLE_US }, sessionId);
         if (p.#running) await cdp.send('Profiler.start', {}, sessionId);
         // Workers the worker starts (segment workers) are attached too.
         if (info.type === 'worker')
