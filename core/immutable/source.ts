@@ -24,15 +24,62 @@ export function bytesSource(data: Uint8Array): PlaintextSource {
   };
 }
 
-/** A browser File or Blob (also Node's Blob). */
+/**
+ * A browser File or Blob (also Node's Blob). Reads that follow on from the last come from one
+ * stream of the blob, read with a BYOB reader straight into each read's buffer; any other read
+ * starts a new stream there. In Chromium a Blob.slice() read is a round trip to the browser's
+ * blob registry and a buffer it fills: reading a 64 MiB File in 1-4 MiB slices cost the
+ * worker 0.3-0.4 CPU-s and the browser 0.5-0.6, the same through one stream 0.06 and 0.1.
+ * Where a blob's stream has no BYOB reader, reads take slices.
+ */
 export function blobSource(blob: Blob): PlaintextSource {
+  let reader: ReadableStreamBYOBReader | null = null;
+  let position = -1;
+  let sliced = false;
+  let queue: Promise<unknown> = Promise.resolve();
+  const changed = () => new InputError('file changed size while being read', 'SOURCE_CHANGED');
+  const slice = async (offset: number, length: number): Promise<Uint8Array> => {
+    const bytes = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+    if (bytes.length !== length) throw changed();
+    return bytes;
+  };
+  const take = async (offset: number, length: number): Promise<Uint8Array> => {
+    if (sliced) return slice(offset, length);
+    if (!reader || offset !== position) {
+      void reader?.cancel().catch(() => {});
+      reader = null;
+      try {
+        reader = blob.slice(offset).stream().getReader({ mode: 'byob' });
+      } catch {
+        sliced = true; // no byte stream here
+        return slice(offset, length);
+      }
+      position = offset;
+    }
+    let buffer = new ArrayBuffer(length);
+    let got = 0;
+    try {
+      while (got < length) {
+        const { value, done } = await reader.read(new Uint8Array(buffer, got, length - got));
+        if (done || !value) throw changed();
+        // The view given is handed back in a new buffer (the old one is detached).
+        buffer = value.buffer as ArrayBuffer;
+        got += value.length;
+      }
+    } catch (err) {
+      reader = null; // a failed stream is not read from again
+      throw err;
+    }
+    position += length;
+    return new Uint8Array(buffer);
+  };
   return {
     size: blob.size,
-    async read(offset, length) {
-      const bytes = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
-      if (bytes.length !== length)
-        throw new InputError('file changed size while being read', 'SOURCE_CHANGED');
-      return bytes;
+    read(offset, length) {
+      // Calls may overlap (readers ahead): one after another, so each sees where the last ended.
+      const result = queue.then(() => take(offset, length));
+      queue = result.catch(() => {});
+      return result;
     },
   };
 }
