@@ -635,7 +635,9 @@ const api = {
       for (const f of req.files.filter((f) => f.file.size > BATCH_FILE_BYTES)) {
         if (ctl.signal.aborted) throw new CancelledError('the upload was cancelled');
         const base = done;
-        const { node } = await g.upload(blobSource(f.file), {
+        // Read in windows, as a single upload is (a window's read runs while the last is coded).
+        const source = readAhead(blobSource(f.file), undefined, (n) => segmentRunner().readBuffer(n));
+        const { node } = await g.upload(source, {
           params,
           convergent: req.convergence,
           signal: ctl.signal,
