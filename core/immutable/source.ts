@@ -28,9 +28,9 @@ export function bytesSource(data: Uint8Array): PlaintextSource {
  * A browser File or Blob (also Node's Blob). Reads that follow on from the last come from one
  * stream of the blob, read with a BYOB reader straight into each read's buffer; any other read
  * starts a new stream there. In Chromium a Blob.slice() read is a round trip to the browser's
- * blob registry and a buffer it fills: reading a 64 MiB File in 1-4 MiB slices cost the
- * worker 0.3-0.4 CPU-s and the browser 0.5-0.6, the same through one stream 0.06 and 0.1.
- * Where a blob's stream has no BYOB reader, reads take slices.
+ * blob registry and a buffer it fills: reading a 64 MiB File in 1-4 MiB slices cost ~1 CPU-s
+ * in all (the worker 0.3-0.4, the browser 0.5-0.6), through one stream 0.2-0.35 (bench/README,
+ * 2026-12-06). Where a blob's stream has no BYOB reader, reads take slices.
  */
 export function blobSource(blob: Blob): PlaintextSource {
   let reader: ReadableStreamBYOBReader | null = null;
