@@ -32,6 +32,8 @@ export class HandleBudget {
   /** Handles open or being opened or closed: never more than `max`. */
   private held = 0;
   private waiters: Array<() => void> = [];
+  /** closeAll was called: calls still running then (or after) leave nothing open. */
+  private closed = false;
 
   constructor(readonly max: number) {
     if (!Number.isInteger(max) || max < 2) throw new RangeError('a handle budget needs at least 2 handles');
@@ -94,7 +96,9 @@ export class HandleBudget {
     }
   }
 
+  /** Closes every cached handle; from now on each handle closes after its use (the owner is stopping). */
   async closeAll(): Promise<void> {
+    this.closed = true;
     for (const e of [...this.entries.values()]) {
       this.entries.delete(e.key);
       e.doomed = true;
@@ -134,7 +138,8 @@ export class HandleBudget {
       this.opening.set(key, p);
       try {
         const e = await p;
-        this.entries.set(key, e);
+        e.doomed = this.closed;
+        if (!this.closed) this.entries.set(key, e);
         e.users++;
         return e;
       } finally {

@@ -98,6 +98,41 @@ describe('HandleBudget', () => {
     );
   });
 
+  it('after closeAll, a call still running (or a later one) leaves no handle open', async () => {
+    const budget = new HandleBudget(4);
+    const dir = tempDir('cairn-budget-');
+    const file = path.join(dir, 'f');
+    await fs.writeFile(file, 'x');
+    await budget.use(
+      file,
+      'r',
+      () => fs.open(file, 'r'),
+      async () => {},
+    );
+    expect(budget.inUse).toBe(1); // cached
+    let handle: fs.FileHandle | undefined;
+    const late = budget.use(
+      file + '2',
+      'r',
+      async () => {
+        await budget.closeAll(); // the owner stops while this one is opening
+        handle = await fs.open(file, 'r');
+        return handle;
+      },
+      async () => {},
+    );
+    await late;
+    await budget.use(
+      file,
+      'r',
+      () => fs.open(file, 'r'),
+      async () => {},
+    );
+    await new Promise((r) => setTimeout(r, 50)); // closes finish after the use returns
+    expect(budget.inUse).toBe(0);
+    expect(handle?.fd).toBe(-1);
+  });
+
   it('takes a quarter of the open-file limit, within bounds', () => {
     const limits = (n: string) =>
       `Limit  Soft Limit  Hard Limit  Units\nMax open files            ${n}                  4096                 files\n`;
