@@ -7,7 +7,6 @@ import { pattern } from '../harness/bytes.ts';
 /** A Blob whose streams are counted, optionally without a BYOB reader (as some runtimes have). */
 class CountingBlob extends Blob {
   streams = 0;
-  slices = 0;
   constructor(
     parts: BlobPart[],
     private readonly byteStreams = true,
@@ -15,19 +14,17 @@ class CountingBlob extends Blob {
     super(parts);
   }
   override slice(start?: number, end?: number): Blob {
-    this.slices++;
     const part = super.slice(start, end);
-    const owner = this;
     if (this.byteStreams) {
       // Count the streams of the slices the source reads from.
       const stream = part.stream.bind(part);
       part.stream = () => {
-        owner.streams++;
+        this.streams++;
         return stream();
       };
     } else {
       part.stream = () => {
-        owner.streams++;
+        this.streams++;
         return new ReadableStream<Uint8Array<ArrayBuffer>>({
           start(c) {
             c.close();

@@ -69,13 +69,6 @@ class ObservedBackend implements ShareBackend {
     private readonly before: (op: Op, bytes: number) => Promise<void>,
   ) {}
 
-  private dead = false;
-
-  /** The process is gone: calls from now on (its timers' too) never settle and open nothing. */
-  kill(): void {
-    this.dead = true;
-  }
-
   private file(f: ShareFile, kind: ShareKind, si: StorageIndex, sh: ShareNum): ShareFile {
     const key = `${kind}/${base32Encode(si)}/${sh}`;
     const remember = async (at: number, length: number) => {
@@ -134,7 +127,6 @@ class ObservedBackend implements ShareBackend {
   storageIndexesIn = (prefix: string) => this.disk.storageIndexesIn(prefix);
   listShares: ShareBackend['listShares'] = (k, si) => this.disk.listShares(k, si);
   openShare: ShareBackend['openShare'] = async (k, si, n, w) => {
-    if (this.dead) return new Promise<never>(() => {});
     const f = await this.disk.openShare(k, si, n, w);
     return f && this.file(f, k, si, n);
   };
@@ -789,10 +781,8 @@ describe('a crash while a mutable write is applied', () => {
         stopped.then(() => 'stopped'),
       ]);
       expect(result).toBe(stopAt <= steps ? 'stopped' : 'done');
-      observed.kill();
       await disk.handles.closeAll(); // what the kernel does for a killed process
       await observed.powerCut();
-      await disk.handles.closeAll(); // the power cut's own repairs opened share files
       const onDisk = await slotFiles(dir, true);
       if (onDisk !== oldWhole && onDisk !== newWhole) mixedOnDisk++;
       // Restart on the same folder: the journal is replayed (or was never written).

@@ -122,6 +122,13 @@ const segmentRunner = () => {
   return runner;
 };
 
+/**
+ * A File to upload, read through one stream in windows (a window's read runs while the last
+ * is coded), into plaintext buffers the segment workers have handed back.
+ */
+const uploadSource = (file: Blob): PlaintextSource =>
+  readAhead(blobSource(file), undefined, (n) => segmentRunner().readBuffer(n));
+
 let tools: Promise<EncodeTools> | undefined;
 const getTools = () => {
   tools ??= loadCodec().then((codec) => ({ backend, codec, runner: segmentRunner() }));
@@ -337,10 +344,9 @@ const api = {
           value: { readCap: node.readCap ?? '', verifyCap: node.verifyCap ?? '', writeCap: node.cap },
         };
       }
-      const read = (n: number) => segmentRunner().readBuffer(n);
       // The convergent key's hash reads the whole file before encoding starts: counted apart,
       // so the page can say "reading the file" instead of sitting at 0%.
-      const plain = readAhead(blobSource(req.file), undefined, read);
+      const plain = uploadSource(req.file);
       const source = !req.convergence
         ? plain
         : firstPassCounter(plain, (hashed) => {
@@ -635,9 +641,7 @@ const api = {
       for (const f of req.files.filter((f) => f.file.size > BATCH_FILE_BYTES)) {
         if (ctl.signal.aborted) throw new CancelledError('the upload was cancelled');
         const base = done;
-        // Read in windows, as a single upload is (a window's read runs while the last is coded).
-        const source = readAhead(blobSource(f.file), undefined, (n) => segmentRunner().readBuffer(n));
-        const { node } = await g.upload(source, {
+        const { node } = await g.upload(uploadSource(f.file), {
           params,
           convergent: req.convergence,
           signal: ctl.signal,
