@@ -35,6 +35,8 @@
  * time; slows the phases, so its MB/s are not the headline). BENCH_GC_EVERY_MS=3000 also
  * collects garbage in the page and its workers that often during each phase: a diagnostic
  * of live memory against memory waiting for a late GC (no browser does that by itself).
+ * Every phase also prints each context's largest V8 heap and ArrayBuffer memory, sampled each
+ * second over CDP (Runtime.getHeapUsage); BENCH_HEAP_TRACE=1 prints every sample to stderr.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -118,6 +120,8 @@ interface Peaks {
   browser: number;
   /** The renderer's resident memory when the phase began (what the peak grew from). */
   rendererBefore: number;
+  /** Each context's largest V8 heap and ArrayBuffer memory seen, sampled every second. */
+  heaps: string;
 }
 /**
  * Collects garbage in the page and every worker it started (nested ones too), so that a
@@ -126,6 +130,8 @@ interface Peaks {
  */
 class Collector {
   readonly #sessions = new Set<string>();
+  /** Each session's target URL's file name, to tell the workers apart in heap figures. */
+  readonly #names = new Map<string, string>();
   private constructor(
     readonly cdp: Cdp,
     readonly pageSession: string,
@@ -141,6 +147,12 @@ class Collector {
       if (info.type !== 'worker') return;
       const session = String(params.sessionId);
       c.#sessions.add(session);
+      c.#names.set(
+        session,
+        String((params.targetInfo as { url?: string }).url ?? '')
+          .replace(/^.*\//, '')
+          .replace(/-[\w-]{8}\.js$/, ''),
+      );
       if (attach)
         void cdp
           .send(
@@ -157,6 +169,24 @@ class Collector {
         pageSession,
       );
     return c;
+  }
+
+  /**
+   * Each JavaScript context's heap (V8's used bytes) and ArrayBuffer memory (backing stores,
+   * where share and segment bytes live), by name: what the renderer's resident memory is made of.
+   */
+  async heaps(): Promise<Map<string, { used: number; backing: number }>> {
+    const out = new Map<string, { used: number; backing: number }>();
+    for (const s of [this.pageSession, ...this.#sessions]) {
+      const h = await this.cdp
+        .send<{ usedSize: number; backingStorageSize?: number }>('Runtime.getHeapUsage', {}, s)
+        .catch(() => null);
+      if (!h) continue;
+      let name = s === this.pageSession ? 'page' : (this.#names.get(s) ?? 'worker');
+      for (let i = 2; out.has(name); i++) name = `${name.replace(/#\d+$/, '')}#${i}`;
+      out.set(name, { used: h.usedSize, backing: h.backingStorageSize ?? 0 });
+    }
+    return out;
   }
 
   async collect(): Promise<void> {
@@ -180,11 +210,32 @@ async function measurePeaks<T>(
     0,
     ...before.filter((p) => p.type === 'renderer').map((p) => residentBytes(p.id)),
   );
-  const value = await run().finally(() => clearInterval(gcTimer));
+  const maxima = new Map<string, { used: number; backing: number }>();
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const now = await collector.heaps();
+      if (process.env.BENCH_HEAP_TRACE)
+        console.error([...now].map(([n, h]) => `${n} ${mb(h.used)}/${mb(h.backing)}`).join('  '));
+      for (const [name, h] of now) {
+        const m = maxima.get(name) ?? { used: 0, backing: 0 };
+        maxima.set(name, { used: Math.max(m.used, h.used), backing: Math.max(m.backing, h.backing) });
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  const value = await run().finally(() => {
+    clearInterval(gcTimer);
+    sampling = false;
+  });
+  await sampler;
+  const heaps = [...maxima]
+    .map(([name, m]) => `${name} heap ${mb(m.used)}, buffers ${mb(m.backing)}`)
+    .join('; ');
   const after = await processes(cdp);
   const of = (type: string) =>
     Math.max(0, ...after.filter((p) => p.type === type).map((p) => peakBytes(p.id)));
-  return { value, peaks: { renderer: of('renderer'), browser: of('browser'), rendererBefore } };
+  return { value, peaks: { renderer: of('renderer'), browser: of('browser'), rendererBefore, heaps } };
 }
 
 async function readBaseline(page: CdpPage, file: string): Promise<number> {
@@ -475,6 +526,8 @@ async function main() {
           `(${row.upChromiumCpu.toFixed(1)} s / ${row.upBound.toFixed(1)} s), download ` +
           `${(row.downChromiumCpu / row.downBound).toFixed(2)}x (${row.downChromiumCpu.toFixed(1)} s / ${row.downBound.toFixed(1)} s)`,
       );
+      console.log(`           largest seen, upload: ${row.upPeak.heaps}`);
+      console.log(`           largest seen, download: ${row.downPeak.heaps}`);
       if (row.profile) console.log(row.profile);
       await fs.rm(file);
     }
