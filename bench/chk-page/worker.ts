@@ -5,12 +5,18 @@
  */
 import { expose } from 'comlink';
 import { loadCodec } from '../../core/codec/index.ts';
-import { encodeSegment, type SegmentDecodeJob, type SegmentEncodeJob } from '../../core/immutable/segment.ts';
+import {
+  decodeBuffers,
+  encodeSegment,
+  type SegmentDecodeJob,
+  type SegmentEncodeJob,
+} from '../../core/immutable/segment.ts';
 import { webCrypto } from '../../core/primitives/crypto-web.ts';
 import type { AesKey } from '../../core/types.ts';
 import { decodeJob, encodeJob } from '../../web/workers/segment-jobs.ts';
 
 const codec = loadCodec();
+const ciphertexts = decodeBuffers();
 
 const api = {
   async init(): Promise<string> {
@@ -45,6 +51,52 @@ const api = {
     return performance.now() - t;
   },
   /**
+   * RS alone over `total` bytes of ciphertext in `segment`-byte segments, as the segment jobs
+   * call it (encodeInto / decodeInto into reused blocks; decode from the last k shares, all
+   * parity: the worst case). Milliseconds taken.
+   */
+  async codecLoad(
+    op: 'encode' | 'decode',
+    k: number,
+    n: number,
+    total: number,
+    segment: number,
+  ): Promise<number> {
+    const c = await codec;
+    const b = Math.ceil(segment / k);
+    const blocks = Array.from({ length: n }, () => new Uint8Array(b));
+    for (const x of blocks.slice(0, k)) crypto.getRandomValues(x.subarray(0, Math.min(b, 65536)));
+    c.encodeInto(k, n, blocks.slice(0, k), blocks.slice(k));
+    const worst = Array.from({ length: k }, (_, i) => n - k + i);
+    const out = Array.from({ length: k }, () => new Uint8Array(b));
+    const t = performance.now();
+    for (let done = 0; done < total; done += segment) {
+      if (op === 'encode') c.encodeInto(k, n, blocks.slice(0, k), blocks.slice(k));
+      else
+        c.decodeInto(
+          k,
+          n,
+          worst.map((s) => blocks[s]),
+          worst,
+          out,
+        );
+    }
+    return performance.now() - t;
+  },
+  /**
+   * The whole-file hash as the app streams it (the default web backend's createHasher),
+   * `total` bytes in `chunk`-byte updates: a sequential pass, one thread. Milliseconds taken.
+   */
+  async streamedHashLoad(total: number, chunk: number): Promise<number> {
+    const data = new Uint8Array(chunk);
+    crypto.getRandomValues(data.subarray(0, Math.min(chunk, 65536)));
+    const t = performance.now();
+    const h = await webCrypto.createHasher(new Uint8Array(0));
+    for (let done = 0; done < total; done += chunk) h.update(data);
+    await h.digest();
+    return performance.now() - t;
+  },
+  /**
    * Encodes `count` segments of `size` bytes here, `depth` at a time, blocks' memory reused:
    * what one worker can do with no coordinator. Milliseconds taken.
    */
@@ -72,7 +124,7 @@ const api = {
     return performance.now() - t;
   },
   async decode(job: SegmentDecodeJob, input: ArrayBuffer) {
-    return decodeJob(job, input, webCrypto, await codec);
+    return decodeJob(job, input, webCrypto, await codec, ciphertexts);
   },
 };
 

@@ -148,10 +148,15 @@ export async function decodeSegment(
 /** Buffers kept for reuse at most (a few segments in flight, and the consumer's). */
 export const SPARE_BUFFERS = 16;
 
+/** The memory one thread's decodes lay ciphertext in (decodeSegment's `buffers`). */
+export function decodeBuffers(): BufferPool {
+  return new BufferPool(8 * 1024 * 1024, { step: 64 * 1024 });
+}
+
 /** Run jobs on this thread; released segments' buffers are reused, and decodes' ciphertext buffers. */
 export function localRunner(backend: CryptoBackend, codec: Codec): SegmentRunner {
   const spare: Uint8Array[] = [];
-  const ciphertexts = new BufferPool(8 * 1024 * 1024, { step: 64 * 1024 });
+  const ciphertexts = decodeBuffers();
   return {
     parallelism: 1,
     encode: (job) => encodeSegment({ ...job, scratch: job.scratch ?? spare.pop() }, backend, codec),

@@ -7,7 +7,7 @@
 import { expose, type Remote, wrap } from 'comlink';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type Codec, loadCodec } from '../../core/codec/index.ts';
-import { encodeSegment, type SegmentDecodeJob } from '../../core/immutable/segment.ts';
+import { decodeBuffers, encodeSegment, type SegmentDecodeJob } from '../../core/immutable/segment.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { asAesKey } from '../../core/types.ts';
 import { decodeJob, encodeJob } from '../../web/workers/segment-jobs.ts';
@@ -18,12 +18,15 @@ let codec: Codec;
 let channel: MessageChannel;
 let remote: Remote<SegmentWorkerLike>;
 
+const ciphertexts = decodeBuffers();
+
 beforeAll(async () => {
   codec = await loadCodec();
   channel = new MessageChannel();
   const api: SegmentWorkerLike = {
     encode: (job) => encodeJob(job, nodeCrypto, codec),
-    decode: (job, input) => decodeJob(job, input, nodeCrypto, codec),
+    // As the segment worker: one pool lends every decode its ciphertext memory.
+    decode: (job, input) => decodeJob(job, input, nodeCrypto, codec, ciphertexts),
   };
   expose(api, channel.port1 as never);
   remote = wrap<SegmentWorkerLike>(channel.port2 as never);
@@ -96,4 +99,45 @@ test('decode leaves the caller its blocks, so it can try again without a bad one
   for (const b of blocks) expect(b.byteLength).toBe(seg.blocks[0].length);
   const good = await r.decode(job([0, 2, 3]));
   expect(good.ok && good.plaintext).toEqual(plaintext);
+});
+
+test('decodes one after another through the worker ciphertext pool: each plaintext keeps its bytes', async () => {
+  const r = runner();
+  const size = 131_072;
+  const file = pattern(4 * size, 13);
+  const segs = await Promise.all(
+    [0, 1, 2, 3].map((i) =>
+      encodeSegment(
+        { k, n, key, offset: i * size, plaintext: file.slice(i * size, (i + 1) * size) },
+        nodeCrypto,
+        codec,
+      ),
+    ),
+  );
+  const shnums = [7, 8, 9];
+  // Two at a time, as a download keeps segments in flight.
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < 4; i += 2) {
+    const got = await Promise.all(
+      [i, i + 1].map((s) =>
+        r.decode({
+          k,
+          n,
+          key,
+          offset: s * size,
+          length: size,
+          blocks: shnums.map((sh) => segs[s].blocks[sh].slice()),
+          shnums,
+          blockLeaves: shnums.map((sh) => segs[s].blockHashes[sh]),
+          crypttextLeaf: segs[s].crypttextLeaf,
+        }),
+      ),
+    );
+    for (const g of got) out.push(g.ok ? g.plaintext : new Uint8Array(0));
+  }
+  for (let s = 0; s < 4; s++) expect(out[s]).toEqual(file.subarray(s * size, (s + 1) * size));
+  // Each decode gave its ciphertext's memory back and the later ones took it again: the
+  // pool holds at most what two decodes at once needed, not one buffer per segment.
+  expect(ciphertexts.heldBytes).toBeGreaterThan(0);
+  expect(ciphertexts.heldBytes).toBeLessThanOrEqual(2 * size);
 });

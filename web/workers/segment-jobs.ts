@@ -5,6 +5,7 @@
  */
 import { transfer } from 'comlink';
 import type { Codec } from '../../core/codec/index.ts';
+import type { BufferPool } from '../../core/primitives/buffer-pool.ts';
 import {
   type DecodedSegment,
   decodeSegment,
@@ -45,14 +46,19 @@ export interface DecodeReply {
   readonly input: ArrayBuffer;
 }
 
-/** A decode job whose blocks are views into one transferred buffer, `input`. */
+/**
+ * A decode job whose blocks are views into one transferred buffer, `input`. `ciphertexts`
+ * (the worker's own) lends the decoded ciphertext's memory, as localRunner does: a fresh
+ * segment-sized buffer per job costs page faults.
+ */
 export async function decodeJob(
   job: SegmentDecodeJob,
   input: ArrayBuffer,
   backend: CryptoBackend,
   codec: Codec,
+  ciphertexts?: BufferPool,
 ): Promise<DecodeReply> {
-  const result = await decodeSegment(job, backend, codec);
+  const result = await decodeSegment(job, backend, codec, ciphertexts);
   const buffers = [input];
   if (result.ok && result.plaintext.buffer !== input) buffers.push(result.plaintext.buffer as ArrayBuffer);
   return transfer({ result, input }, buffers);

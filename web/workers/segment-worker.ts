@@ -7,10 +7,11 @@
 import backend from '#crypto-backend';
 import { expose } from 'comlink';
 import { loadCodec } from '../../core/codec/index.ts';
-import type { SegmentDecodeJob, SegmentEncodeJob } from '../../core/immutable/segment.ts';
+import { decodeBuffers, type SegmentDecodeJob, type SegmentEncodeJob } from '../../core/immutable/segment.ts';
 import { decodeJob, encodeJob } from './segment-jobs.ts';
 
 const codec = loadCodec();
+const ciphertexts = decodeBuffers();
 
 const api = {
   /** Loads the codec; resolves to the build in use. */
@@ -21,7 +22,7 @@ const api = {
     return encodeJob(job, backend, await codec);
   },
   async decode(job: SegmentDecodeJob, input: ArrayBuffer) {
-    return decodeJob(job, input, backend, await codec);
+    return decodeJob(job, input, backend, await codec, ciphertexts);
   },
 };
 
