@@ -134,12 +134,17 @@ async function* encodeSteps(
   // is no key (the segment's ciphertext is that very buffer, hashed later), nor a buffer a
   // worker runner took (detached).
   const spare: Uint8Array[] = [];
+  // Once a runner has taken one (a worker's, which lends read buffers of its own to the
+  // source), none are offered: a fresh one per segment would be garbage.
+  let runnerTakes = false;
   const start = async (s: number) => {
     const span = segmentSpan(plan, s);
     // (One segment: nothing to reuse, and a source holding the bytes would not use it.)
-    const into = numSegments > 1 ? (spare.pop() ?? new Uint8Array(plan.segmentSize)) : undefined;
+    const into =
+      numSegments > 1 && !runnerTakes ? (spare.pop() ?? new Uint8Array(plan.segmentSize)) : undefined;
     const plaintext = await source.read(span.start, span.length, into);
     const seg = await runner.encode({ k: plan.k, n, key, offset: span.start, plaintext });
+    if (into && into.byteLength === 0) runnerTakes = true;
     if (into && key !== null && into.byteLength > 0) spare.push(into);
     return seg;
   };

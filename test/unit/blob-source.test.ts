@@ -73,6 +73,24 @@ describe('blobSource', () => {
     expect(blob.streams).toBe(1);
   });
 
+  it('reads into the memory it is given, which moves into the result; too short or detached is as none', async () => {
+    const src = blobSource(new CountingBlob([data]));
+    const memory = new Uint8Array(200_000);
+    const into = memory.subarray(1000, 151_000);
+    const got = await src.read(0, 150_000, into);
+    expect(equalBytes(got, data.subarray(0, 150_000))).toBe(true);
+    // The same memory: the given array is detached (a BYOB read), the result sits where it was.
+    expect(into.byteLength).toBe(0);
+    expect(got.byteOffset).toBe(1000);
+    expect(got.buffer.byteLength).toBe(200_000);
+    // Detached now, then too short: fresh memory, right bytes.
+    const again = await src.read(150_000, 1000, into);
+    expect(equalBytes(again, data.subarray(150_000, 151_000))).toBe(true);
+    const short = await src.read(151_000, 1000, new Uint8Array(10));
+    expect(equalBytes(short, data.subarray(151_000, 152_000))).toBe(true);
+    expect(short.byteLength).toBe(short.buffer.byteLength);
+  });
+
   it('says the file changed when it holds fewer bytes than its size, and reads again after', async () => {
     const blob = new Blob([data]);
     const src = blobSource(blob);

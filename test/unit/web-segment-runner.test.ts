@@ -7,6 +7,8 @@
 import { expose, type Remote, wrap } from 'comlink';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type Codec, loadCodec } from '../../core/codec/index.ts';
+import { type EncodeTools, encodeChk } from '../../core/immutable/encoder.ts';
+import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
 import { decodeBuffers, encodeSegment, type SegmentDecodeJob } from '../../core/immutable/segment.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { asAesKey } from '../../core/types.ts';
@@ -140,4 +142,36 @@ test('decodes one after another through the worker ciphertext pool: each plainte
   // pool holds at most what two decodes at once needed, not one buffer per segment.
   expect(ciphertexts.heldBytes).toBeGreaterThan(0);
   expect(ciphertexts.heldBytes).toBeLessThanOrEqual(2 * size);
+});
+
+test('the encoder stops offering read memory once the runner takes it, and encodes the same', async () => {
+  const file = pattern(20 * 131_072 + 5, 17);
+  const offered: boolean[] = [];
+  // Reads into the memory offered, as a File source does; the runner then transfers it.
+  const source = {
+    size: file.length,
+    async read(offset: number, length: number, into?: Uint8Array) {
+      offered.push(into !== undefined && into.length >= length);
+      const out = into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
+      out.set(file.subarray(offset, offset + length));
+      return out;
+    },
+  };
+  const encode = async (tools: EncodeTools) => {
+    const writes: Array<[number, number, Uint8Array]> = [];
+    let cap: unknown;
+    for await (const step of encodeChk(source, DEFAULT_CHK_PARAMS, key, tools)) {
+      for (const w of step.writes) writes.push([w.shnum, w.offset, w.data.slice()]);
+      if (step.kind === 'segment') step.release();
+      if (step.kind === 'done') cap = step.cap;
+    }
+    return { writes, cap };
+  };
+  const viaWorker = await encode({ backend: nodeCrypto, codec, runner: runner() });
+  // Only the first segments, started before any came back, were offered memory.
+  expect(offered.filter(Boolean).length).toBeLessThanOrEqual(3);
+  expect(offered.length).toBe(20); // segments of 131,073 bytes (a multiple of k)
+  const local = await encode({ backend: nodeCrypto, codec });
+  expect(viaWorker.cap).toEqual(local.cap);
+  expect(viaWorker.writes).toEqual(local.writes);
 });
