@@ -9,10 +9,12 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type Codec, loadCodec } from '../../core/codec/index.ts';
 import { type EncodeTools, encodeChk } from '../../core/immutable/encoder.ts';
 import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
+import { bytesSource } from '../../core/immutable/source.ts';
 import { decodeBuffers, encodeSegment, type SegmentDecodeJob } from '../../core/immutable/segment.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { asAesKey } from '../../core/types.ts';
 import { decodeJob, encodeJob } from '../../web/workers/segment-jobs.ts';
+import { WorkerPool } from '../../web/workers/pool.ts';
 import { pooledRunner, type SegmentWorkerLike } from '../../web/workers/segment-runner.ts';
 import { pattern } from '../harness/bytes.ts';
 
@@ -174,4 +176,45 @@ test('the encoder stops offering read memory once the runner takes it, and encod
   const local = await encode({ backend: nodeCrypto, codec });
   expect(viaWorker.cap).toEqual(local.cap);
   expect(viaWorker.writes).toEqual(local.writes);
+});
+
+test('encodes the same through a pool whose workers are replaced every few segments', async () => {
+  let made = 0;
+  let ended = 0;
+  const pool = new WorkerPool<SegmentWorkerLike>(
+    () => {
+      made++;
+      const ch = new MessageChannel();
+      const api: SegmentWorkerLike = {
+        encode: (job) => encodeJob(job, nodeCrypto, codec),
+        decode: (job, input) => decodeJob(job, input, nodeCrypto, codec, decodeBuffers()),
+      };
+      expose(api, ch.port1 as never);
+      return Object.assign(ch.port2, {
+        terminate() {
+          ended++;
+          ch.port1.close();
+          ch.port2.close();
+        },
+      }) as unknown as Worker;
+    },
+    { size: 2, retireAfter: 3 },
+  );
+  const file = pattern(20 * 131_073, 23);
+  const encode = async (tools: EncodeTools) => {
+    const writes: Uint8Array[] = [];
+    let cap: unknown;
+    for await (const step of encodeChk(bytesSource(file), DEFAULT_CHK_PARAMS, key, tools)) {
+      for (const w of step.writes) writes.push(w.data.slice());
+      if (step.kind === 'segment') step.release();
+      if (step.kind === 'done') cap = step.cap;
+    }
+    return { writes, cap };
+  };
+  const pooled = await encode({ backend: nodeCrypto, codec, runner: pooledRunner(pool) });
+  const local = await encode({ backend: nodeCrypto, codec });
+  expect(pooled).toEqual(local);
+  expect(made).toBeGreaterThanOrEqual(7); // 20 segments, 3 a worker
+  expect(ended).toBe(made - pool.running);
+  pool.terminate();
 });

@@ -107,6 +107,11 @@ export interface GridSurvey {
 // Upload segments are encrypted, coded and hashed in segment workers, so this worker's
 // thread is left for reading the File, the whole-file hashes and the sockets.
 let runner: PooledRunner | undefined;
+/**
+ * Segments a segment worker codes before a fresh one takes over (128 MiB of 128 KiB
+ * segments): its heaps' late garbage, ~30 KB a segment, goes with it (WorkerPool's retireAfter).
+ */
+const SEGMENT_WORKER_TASKS = 1024;
 const segmentRunner = () => {
   const cores = navigator.hardwareConcurrency || 2;
   runner ??= pooledRunner(
@@ -116,7 +121,7 @@ const segmentRunner = () => {
           type: 'module',
           name: 'cairn-segment',
         }),
-      { size: Math.min(4, Math.max(2, cores)) },
+      { size: Math.min(4, Math.max(2, cores)), retireAfter: SEGMENT_WORKER_TASKS },
     ),
   );
   return runner;
