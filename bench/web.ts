@@ -37,6 +37,8 @@
  * of live memory against memory waiting for a late GC (no browser does that by itself).
  * Every phase also prints each context's largest V8 heap and ArrayBuffer memory, sampled each
  * second over CDP (Runtime.getHeapUsage); BENCH_HEAP_TRACE=1 prints every sample to stderr.
+ * BENCH_MEMDUMP=1 also takes Chromium's memory-infra dumps every 5 samples and prints the
+ * busiest renderer's allocators (V8's committed heaps, Blink's heap, malloc, PartitionAlloc).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -48,6 +50,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { peakBytes, residentBytes, resetPeak } from './proc.ts';
 import { type Cdp, CdpPage, launchChromium } from './web-cdp.ts';
+import { MemoryDumps } from './web-memdump.ts';
 import { HASHED_PER_BYTE, nodePrimitivesBound } from './primitives.ts';
 import {
   chromiumCpuSeconds,
@@ -212,8 +215,11 @@ async function measurePeaks<T>(
   );
   const maxima = new Map<string, { used: number; backing: number }>();
   let sampling = true;
+  const dumps = process.env.BENCH_MEMDUMP ? await MemoryDumps.start(cdp) : undefined;
+  let samples = 0;
   const sampler = (async () => {
     while (sampling) {
+      if (dumps && samples++ % 5 === 0) await dumps.dump();
       const now = await collector.heaps();
       if (process.env.BENCH_HEAP_TRACE)
         console.error([...now].map(([n, h]) => `${n} ${mb(h.used)}/${mb(h.backing)}`).join('  '));
@@ -229,6 +235,14 @@ async function measurePeaks<T>(
     sampling = false;
   });
   await sampler;
+  if (dumps) {
+    const renderers = (await processes(cdp)).filter((p) => p.type === 'renderer');
+    const biggest = renderers.sort((a, b) => peakBytes(b.id) - peakBytes(a.id))[0];
+    if (biggest)
+      console.error(
+        `memory-infra, renderer ${biggest.id} (MiB):\n${(await dumps.stop(biggest.id)).join('\n')}`,
+      );
+  }
   const heaps = [...maxima]
     .map(([name, m]) => `${name} heap ${mb(m.used)}, buffers ${mb(m.backing)}`)
     .join('; ');
