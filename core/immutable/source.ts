@@ -35,6 +35,15 @@ export function bytesSource(data: Uint8Array): PlaintextSource {
  * in all (the worker 0.3-0.4, the browser 0.5-0.6), through one stream 0.2-0.35 (bench/README,
  * 2026-12-06). Where a blob's stream has no BYOB reader, reads take slices.
  */
+/**
+ * Readers with a read pending, held from here: in Chromium a pending BYOB read of a Blob's
+ * stream was seen never to settle in the busy app (an upload stuck for good) when the reader,
+ * its stream and the awaiting code reached only each other, collected mid-read; holding the
+ * reader while it reads made it settle (bench/README, 2026-12-05 afternoon). A cancelled
+ * upload stalled in its key pass the same way in CI (2026-12-06).
+ */
+const reading = new Set<ReadableStreamBYOBReader>();
+
 export function blobSource(blob: Blob): PlaintextSource {
   let reader: ReadableStreamBYOBReader | null = null;
   let position = -1;
@@ -64,9 +73,11 @@ export function blobSource(blob: Blob): PlaintextSource {
     let buffer = given ? (given.buffer as ArrayBuffer) : new ArrayBuffer(length);
     const start = given ? given.byteOffset : 0;
     let got = 0;
+    const held = reader;
+    reading.add(held);
     try {
       while (got < length) {
-        const { value, done } = await reader.read(new Uint8Array(buffer, start + got, length - got));
+        const { value, done } = await held.read(new Uint8Array(buffer, start + got, length - got));
         if (done || !value) throw changed();
         // The view given is handed back in a new buffer (the old one is detached).
         buffer = value.buffer as ArrayBuffer;
@@ -75,6 +86,8 @@ export function blobSource(blob: Blob): PlaintextSource {
     } catch (err) {
       reader = null; // a failed stream is not read from again
       throw err;
+    } finally {
+      reading.delete(held);
     }
     position += length;
     return new Uint8Array(buffer, start, length);
