@@ -106,7 +106,41 @@ function checkSignal(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new CancelledError('the upload was cancelled');
 }
 
-export async function uploadImmutable(source: PlaintextSource, opts: UploadOptions): Promise<UploadResult> {
+/**
+ * `source` with reads that end in a CancelledError as soon as `signal` aborts: a cancel then
+ * never waits on a slow read, nor on one that never settles (a browser's Blob read was seen
+ * to stall on a busy machine, and the upload could then not be cancelled either).
+ */
+function cancellable(source: PlaintextSource, signal: AbortSignal | undefined): PlaintextSource {
+  if (!signal) return source;
+  return {
+    size: source.size,
+    read(offset, length, into) {
+      checkSignal(signal);
+      const read = source.read(offset, length, into);
+      return new Promise<Uint8Array>((resolve, reject) => {
+        const onAbort = () => reject(new CancelledError('the upload was cancelled'));
+        signal.addEventListener('abort', onAbort, { once: true });
+        read.then(
+          (bytes) => {
+            signal.removeEventListener('abort', onAbort);
+            resolve(bytes);
+          },
+          (err) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(err);
+          },
+        );
+      });
+    },
+  };
+}
+
+export async function uploadImmutable(
+  plaintext: PlaintextSource,
+  opts: UploadOptions,
+): Promise<UploadResult> {
+  const source = cancellable(plaintext, opts.signal);
   const random = opts.randomBytes ?? defaultRandom;
   const plan = planChk(source.size, opts.params);
   const progress = (encoded: number, acked: number) =>

@@ -197,6 +197,36 @@ describe('resumable uploads', () => {
     expectBytesEqual(await download(r.cap as ChkCap, conns), data);
   });
 
+  it.each([
+    // The key's pass reads the whole (small) file at once; the encoder reads segments.
+    ['the convergent key pass', (_offset: number, length: number) => length === SIZE],
+    ['the encoding pass', (offset: number, length: number) => length < SIZE && offset > 0],
+  ] as const)(
+    'a cancel during %s ends the upload at once, even with a read that never settles',
+    async (_, stalls) => {
+      grid = await startGrid(10);
+      const data = pattern(SIZE, 15);
+      const ctl = new AbortController();
+      let stalled = false;
+      // One read never settles (as a browser's stalled Blob read): the cancel must not wait for it.
+      const source = {
+        size: SIZE,
+        read(offset: number, length: number) {
+          if (stalled || !stalls(offset, length)) return bytesSource(data).read(offset, length);
+          stalled = true;
+          setTimeout(() => ctl.abort(), 20);
+          return new Promise<Uint8Array>(() => {});
+        },
+      };
+      await expect(
+        uploadImmutable(source, opts(grid.connections, { signal: ctl.signal })),
+      ).rejects.toMatchObject({
+        code: 'CANCELLED',
+      });
+      expect(stalled).toBe(true);
+    },
+  );
+
   it('a cancelled upload gives its buckets back: running it again sends everything', async () => {
     grid = await startGrid(10);
     const data = pattern(SIZE, 14);
