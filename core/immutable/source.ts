@@ -28,14 +28,6 @@ export function bytesSource(data: Uint8Array): PlaintextSource {
 }
 
 /**
- * A browser File or Blob (also Node's Blob). Reads that follow on from the last come from one
- * stream of the blob, read with a BYOB reader straight into each read's buffer; any other read
- * starts a new stream there. In Chromium a Blob.slice() read is a round trip to the browser's
- * blob registry and a buffer it fills: reading a 64 MiB File in 1-4 MiB slices cost ~1 CPU-s
- * in all (the worker 0.3-0.4, the browser 0.5-0.6), through one stream 0.2-0.35 (bench/README,
- * 2026-12-06). Where a blob's stream has no BYOB reader, reads take slices.
- */
-/**
  * Readers with a read pending, held from here: in Chromium a pending BYOB read of a Blob's
  * stream was seen never to settle in the busy app (an upload stuck for good) when the reader,
  * its stream and the awaiting code reached only each other, collected mid-read; holding the
@@ -44,6 +36,14 @@ export function bytesSource(data: Uint8Array): PlaintextSource {
  */
 const reading = new Set<ReadableStreamBYOBReader>();
 
+/**
+ * A browser File or Blob (also Node's Blob). Reads that follow on from the last come from one
+ * stream of the blob, read with a BYOB reader straight into each read's buffer; any other read
+ * starts a new stream there. In Chromium a Blob.slice() read is a round trip to the browser's
+ * blob registry and a buffer it fills: reading a 64 MiB File in 1-4 MiB slices cost ~1 CPU-s
+ * in all (the worker 0.3-0.4, the browser 0.5-0.6), through one stream 0.2-0.35 (bench/README,
+ * 2026-12-06). Where a blob's stream has no BYOB reader, reads take slices.
+ */
 export function blobSource(blob: Blob): PlaintextSource {
   let reader: ReadableStreamBYOBReader | null = null;
   let position = -1;

@@ -43,7 +43,7 @@ export class WorkerPool<T> {
   /** Workers replaced, finishing the tasks they have. */
   readonly #retiring = new Set<Slot<T>>();
   #closed = false;
-  #retired = 0;
+  #started = 0;
 
   constructor(create: () => Worker, opts: PoolOptions = {}) {
     const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency : undefined;
@@ -59,7 +59,7 @@ export class WorkerPool<T> {
 
   /** Workers started so far (replacements included). */
   get started(): number {
-    return this.#slots.length + this.#retired + this.#retiring.size;
+    return this.#started;
   }
 
   /** Workers running now (taking tasks, or finishing theirs before they end). */
@@ -70,6 +70,7 @@ export class WorkerPool<T> {
   #start(): Slot<T> {
     const worker = this.#create();
     const slot = { worker, remote: wrap<T>(worker), busy: 0, ran: 0 };
+    this.#started++;
     this.#slots.push(slot);
     return slot;
   }
@@ -94,10 +95,7 @@ export class WorkerPool<T> {
 
   #settled(slot: Slot<T>): void {
     slot.busy--;
-    if (slot.busy === 0 && this.#retiring.delete(slot)) {
-      this.#retired++;
-      this.#stop(slot);
-    }
+    if (slot.busy === 0 && this.#retiring.delete(slot)) this.#stop(slot);
   }
 
   #stop(slot: Slot<T>): void {

@@ -57,8 +57,8 @@ export function readAhead(
   };
   const open = (start: number): Window => {
     const end = Math.min(inner.size, start + windowBytes);
-    const into = spare.pop();
-    const data = inner.read(start, end - start, into && into.length >= end - start ? into : undefined);
+    // A spare too short (the last window's) is as none to the inner source.
+    const data = inner.read(start, end - start, spare.pop());
     data.catch(() => {}); // a failed prefetch surfaces when (if) a read needs it
     return { start, end, data, users: 0, dropped: false };
   };
