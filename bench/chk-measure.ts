@@ -18,6 +18,7 @@ import { bytesSource, type PlaintextSource } from '../core/immutable/source.ts';
 import type { CryptoBackend } from '../core/primitives/crypto-backend.ts';
 import { TAG_BLOCK, TAG_CRYPTTEXT, TAG_CRYPTTEXT_SEGMENT } from '../core/primitives/tags.ts';
 import { tagPrefix } from '../core/primitives/tagged-hash.ts';
+import { median } from './stats.ts';
 
 export interface ChkBenchSetup {
   readonly size: number;
@@ -52,11 +53,6 @@ export function benchData(size: number): Uint8Array {
   for (let off = 0; off < size; off += 65536)
     globalThis.crypto.getRandomValues(data.subarray(off, off + 65536));
   return data;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function timed(reps: number, size: number, fn: () => Promise<void>): Promise<Rate> {

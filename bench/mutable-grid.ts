@@ -1,7 +1,7 @@
 /**
  * Shared by bench/mutable.ts and bench/mutable-browser.ts: a local grid (`cairn grid`: the
  * relay, which also serves the web app, and 10 storage server processes on 127.0.0.1), CPU
- * seconds of its processes, random files, medians and the table printer.
+ * seconds of its processes, random files, median phases and the table printer.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -96,12 +96,6 @@ export function machineCpu(): { busy: number; total: number } {
   const total = f.reduce((a, b) => a + b, 0);
   return { busy: (total - f[3] - f[4]) / 100, total: total / 100 };
 }
-
-export const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** One measured phase: wall seconds and CPU seconds of client, relay and servers. */
 export interface Phase {

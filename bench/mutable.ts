@@ -52,7 +52,6 @@ import {
   MiB,
   machineCpu,
   mbs,
-  median,
   medianPhase,
   oneLine,
   type Phase,
@@ -62,6 +61,7 @@ import {
   startGrid,
   table,
 } from './mutable-grid.ts';
+import { median } from './stats.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => {

@@ -14,11 +14,14 @@
  * backend, a server on the S3 backend, and this process writing the same bytes straight to
  * radosgw with the SDK (one streamed multipart upload, then ranged GETs of the same chunk
  * sizes), after one untimed multipart upload (radosgw's first is slow, see warmRadosgw), each
- * row after untimed passes of its own (WARM_PASSES): the S3 backend's goal is 0.8x of the SDK
- * alone. CPU per GB is the cairn server's (or, for the SDK row, this process's); radosgw's own
- * CPU is in neither. Default 64 MiB per pass there (the OSD keeps objects in RAM).
+ * row after untimed passes of its own (WARM_PASSES), then ROUNDS timed passes with the rows
+ * taking turns; medians printed: the S3 backend's goal is 0.8x of the SDK alone. CPU per GB
+ * is the cairn server's (or, for the SDK row, this process's); a line after each size splits
+ * every side's CPU (client, cairn server, Ceph). Default 64 MiB per pass there (the OSD keeps
+ * objects in RAM).
  *
- * Options: --mib 256, --sizes 44,512 (KiB per write), --backend disk|s3, --warm 2 (untimed passes per row).
+ * Options: --mib 256, --sizes 44,512 (KiB per write), --backend disk|s3, --warm 2 (untimed passes per row),
+ * --rounds 5 (s3: timed passes per row, taken in turns; medians printed).
  */
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -34,8 +37,9 @@ import { PART_BYTES as S3_PART_BYTES } from '../server/backends/s3-backend.ts';
 import { HEAD_PART_BYTES as S3_HEAD_PART_BYTES } from '../server/backends/s3-parts.ts';
 import { radosgwMissing, startRadosgw } from '../test/harness/radosgw.ts';
 import { makeFile } from './cli-grid.ts';
+import { median } from './stats.ts';
 import { measureFloor } from './floor.ts';
-import { peakBytes, procCpu } from './proc.ts';
+import { cpuOf, peakBytes, procCpu } from './proc.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -57,12 +61,20 @@ const PIPELINE = 64;
  * passes to settle (74, 109, 129, 121, 135, then 158-189 MB/s; its CPU 0.77 -> 0.21-0.35 s),
  * and this process's SDK reads the same (98, 155, 176, 168, 172, then 191-245 MB/s), so
  * one warm pass compared a server still compiling with an SDK nearly settled. Every row
- * (the SDK's too) gets the same. Option --warm N; not more than 2 with --backend s3: the
- * throwaway radosgw's OSD holds 1 GiB (test/harness/radosgw.sh), shares written through a
- * server cannot be deleted, and at 5 the store filled and radosgw stopped answering (the
- * 512 KiB row's close timed out after 60 s).
+ * (the SDK's too) gets the same. Option --warm N. With --backend s3 every pass through the
+ * S3 server stays in the store (a server cannot delete shares): with the tests' 1 GiB OSD,
+ * 5 warm passes filled it and radosgw stopped answering; the bench's is S3_STORE_BYTES.
  */
 const WARM_PASSES = Number(opt('warm', '2'));
+/**
+ * With --backend s3, timed passes per row after the warm ones, the rows taking turns, and
+ * their medians compared: one timed pass per row, minutes apart, measured 0.56-0.85x for
+ * the same code (the load moves in between). Each pass through a server stores its bytes for
+ * good (a server cannot delete shares), hence the bench's larger store (S3_STORE_BYTES).
+ */
+const ROUNDS = Number(opt('rounds', '5'));
+/** The bench's radosgw holds this (in RAM): every pass of both sizes through the S3 server. */
+const S3_STORE_BYTES = 4 * 2 ** 30;
 
 /** Runs `pass` WARM_PASSES times untimed, then once more and returns that one. */
 async function warmed<T>(pass: () => Promise<T>): Promise<T> {
@@ -96,7 +108,7 @@ async function protocolPass(
   await conn.allocateBuckets(si, secrets, [sh], n * chunk);
   const cpu0 = procCpu(pid) ?? 0;
   const relay0 = relayPid === undefined ? 0 : (procCpu(relayPid) ?? 0);
-  let t = performance.now();
+  const t = performance.now();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
     pending.push(conn.writeShare(si, sh, secrets.upload, i * chunk, data));
@@ -105,14 +117,14 @@ async function protocolPass(
   await Promise.all(pending);
   await conn.closeShare(si, sh, secrets.upload);
   const writeS = (performance.now() - t) / 1000;
-  t = performance.now();
+  const t0 = performance.now();
   const reads: Promise<Uint8Array>[] = [];
   for (let i = 0; i < n; i++) {
     reads.push(conn.readShare(si, sh, i * chunk, chunk));
     if (reads.length >= PIPELINE) await reads.shift();
   }
   await Promise.all(reads);
-  const readS = (performance.now() - t) / 1000;
+  const readS = (performance.now() - t0) / 1000;
   const moved = 2 * n * chunk;
   return {
     writeMBs: (n * chunk) / 1e6 / writeS,
@@ -201,13 +213,16 @@ async function floorSection(direct: Map<number, Pass>, r: Pass): Promise<void> {
   );
 }
 
-/** The same bytes through the SDK alone: one streamed upload, then ranged reads of `chunk`. */
+/**
+ * The same bytes through the SDK alone: one streamed upload, then ranged reads of `chunk`.
+ * Each pass of a size writes the same key again; the caller deletes it.
+ */
 async function sdkPass(client: S3Client, bucket: string, chunk: number): Promise<Pass> {
   const data = randomFillSync(new Uint8Array(chunk));
   const n = Math.floor(total / chunk);
   const key = `sdk-baseline/${chunk}`;
   const cpu0 = process.cpuUsage();
-  let t = performance.now();
+  const t = performance.now();
   const body = Readable.from(
     (function* () {
       for (let i = 0; i < n; i++) yield data;
@@ -220,7 +235,7 @@ async function sdkPass(client: S3Client, bucket: string, chunk: number): Promise
     queueSize: 4,
   }).done();
   const writeS = (performance.now() - t) / 1000;
-  t = performance.now();
+  const t0 = performance.now();
   const reads: Promise<unknown>[] = [];
   for (let i = 0; i < n; i++) {
     reads.push(
@@ -237,9 +252,8 @@ async function sdkPass(client: S3Client, bucket: string, chunk: number): Promise
     if (reads.length >= PIPELINE) await reads.shift();
   }
   await Promise.all(reads);
-  const readS = (performance.now() - t) / 1000;
+  const readS = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   return {
     writeMBs: (n * chunk) / 1e6 / writeS,
     readMBs: (n * chunk) / 1e6 / readS,
@@ -268,7 +282,7 @@ async function s3Section(): Promise<void> {
   if (missing)
     throw new Error(missing.replace('S3 backend tests skipped', 'bench:server --backend s3 needs radosgw'));
   console.log(`\nS3 backend on a throwaway Ceph radosgw (memstore OSD), ${total / MiB} MiB per pass:`);
-  const gw = await startRadosgw(tempDir('cairn-bench-ceph-'));
+  const gw = await startRadosgw(tempDir('cairn-bench-ceph-'), { storeBytes: S3_STORE_BYTES });
   try {
     process.env.AWS_ACCESS_KEY_ID = gw.accessKeyId;
     process.env.AWS_SECRET_ACCESS_KEY = gw.secretAccessKey;
@@ -286,24 +300,73 @@ async function s3Section(): Promise<void> {
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
     await warmRadosgw(client, bucket);
-    console.log('  write KiB   path              write MB/s  read MB/s  CPU s/GB   write/SDK  read/SDK');
+    console.log(
+      `  write KiB   path              write MB/s  read MB/s  CPU s/GB   write/SDK  read/SDK   (medians of ${ROUNDS} passes)`,
+    );
     for (const chunk of sizes) {
-      const rows: Array<[string, Pass]> = [];
-      for (const [name, srv] of [
-        ['disk server', disk],
-        ['S3 server', s3],
-      ] as const) {
-        const conn = await connectStorageServer(srv.url!, srv.serverId);
-        rows.push([name, await warmed(() => protocolPass(conn, chunk, srv.process.pid!))]);
-        conn.close();
+      const conns = [disk, s3].map((srv) => connectStorageServer(srv.url!, srv.serverId));
+      const rows = [
+        {
+          name: 'disk server',
+          pid: disk.process.pid,
+          pass: async () => protocolPass(await conns[0], chunk, disk.process.pid!),
+        },
+        {
+          name: 'S3 server',
+          pid: s3.process.pid,
+          pass: async () => protocolPass(await conns[1], chunk, s3.process.pid!),
+        },
+        { name: 'SDK to radosgw', pid: undefined, pass: () => sdkPass(client, bucket, chunk) },
+      ];
+      for (const row of rows) for (let i = 0; i < WARM_PASSES; i++) await row.pass();
+      // Timed passes with the rows taking turns, so a spell of load falls on all of them;
+      // CPU by side: this process (the client, or for the SDK row the whole of it), the cairn
+      // server, and the Ceph cluster (radosgw, OSD, monitor).
+      const passes = rows.map(() => [] as Pass[]);
+      const cpu = rows.map(() => ({ self: 0, server: 0, ceph: 0 }));
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [i, row] of rows.entries()) {
+          const self0 = process.cpuUsage();
+          const server0 = row.pid ? (procCpu(row.pid) ?? 0) : 0;
+          const ceph0 = cpuOf(gw.pids());
+          passes[i].push(await row.pass());
+          const self = process.cpuUsage(self0);
+          cpu[i].self += (self.user + self.system) / 1e6;
+          cpu[i].server += row.pid ? (procCpu(row.pid) ?? 0) - server0 : 0;
+          cpu[i].ceph += cpuOf(gw.pids()) - ceph0;
+        }
       }
-      const sdk = await warmed(() => sdkPass(client, bucket, chunk));
-      rows.push(['SDK to radosgw', sdk]);
-      for (const [name, p] of rows) {
+      for (const c of conns) (await c).close();
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: `sdk-baseline/${chunk}` }));
+      const med = (i: number, f: (p: Pass) => number) => median(passes[i].map(f));
+      const sdk = rows.length - 1;
+      for (const [i, row] of rows.entries()) {
         console.log(
-          `  ${fmt(chunk / 1024, 9)}   ${name.padEnd(16)} ${fmt(p.writeMBs, 11)} ${fmt(p.readMBs, 10)} ${p.serverCpuPerGB.toFixed(2).padStart(9)}   ${(p.writeMBs / sdk.writeMBs).toFixed(2).padStart(9)} ${(p.readMBs / sdk.readMBs).toFixed(2).padStart(9)}`,
+          `  ${fmt(chunk / 1024, 9)}   ${row.name.padEnd(16)} ${fmt(
+            med(i, (p) => p.writeMBs),
+            11,
+          )} ${fmt(
+            med(i, (p) => p.readMBs),
+            10,
+          )} ${med(i, (p) => p.serverCpuPerGB)
+            .toFixed(2)
+            .padStart(
+              9,
+            )}   ${(med(i, (p) => p.writeMBs) / med(sdk, (p) => p.writeMBs)).toFixed(2).padStart(9)} ${(med(i, (p) => p.readMBs) / med(sdk, (p) => p.readMBs)).toFixed(2).padStart(9)}`,
         );
       }
+      const movedGB = (ROUNDS * 2 * Math.floor(total / chunk) * chunk) / 1e9;
+      console.log(
+        `  ${chunk / 1024} KiB, CPU s/GB moved (client + cairn server + Ceph): ${rows.map((row, i) => `${row.name} ${(cpu[i].self / movedGB).toFixed(2)} + ${(cpu[i].server / movedGB).toFixed(2)} + ${(cpu[i].ceph / movedGB).toFixed(2)}`).join('; ')}`,
+      );
+      const byRound = (f: (p: Pass) => number) => passes[1].map((p, j) => f(p) / f(passes[sdk][j]));
+      const line = (f: (p: Pass) => number) =>
+        `${byRound(f)
+          .map((r) => r.toFixed(2))
+          .join(' ')} (median ${median(byRound(f)).toFixed(2)})`;
+      console.log(
+        `  ${chunk / 1024} KiB, S3 server / SDK pass by pass (goal >= 0.8x): write ${line((p) => p.writeMBs)}; read ${line((p) => p.readMBs)}`,
+      );
     }
     client.destroy();
     await disk.stop();

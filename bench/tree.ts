@@ -29,6 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type CliGrid, fixed, type Measured, pct, startGrid, table, timedCairn } from './cli-grid.ts';
 import { openLister } from './dir-browser.ts';
+import { median } from './stats.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number) => {
@@ -64,10 +65,6 @@ async function makeTree(dir: string, whole: string | null): Promise<{ bytes: num
   return { bytes, paths };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2 : Number.NaN;
-};
 const mbs = (bytes: number, s: number) => bytes / 1e6 / s;
 const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
 

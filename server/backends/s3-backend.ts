@@ -30,6 +30,7 @@
  *
  * Small reads of committed shares go through a cache of aligned 1 MiB blocks
  * (block-cache.ts): a download's reads of a segment's block each cost no GET of their own.
+ * Reads of committed data are ranged GETs of our own (s3-range-get.ts), not the SDK's.
  *
  * Space: with a quota, free bytes are the quota less the bytes stored under P (summed at
  * start, then kept up to date); without one, the store is taken to be unbounded.
@@ -38,7 +39,6 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import type {
   ListMultipartUploadsCommandOutput,
   ListObjectsV2CommandOutput,
@@ -72,6 +72,7 @@ import { BlockCache } from './block-cache.ts';
 import { joinMutable, splitMutable } from './mutable-split.ts';
 import { readFullyAt } from './read-fully.ts';
 import { PartSlots, STREAM_PART_BYTES, StreamedUpload } from './s3-parts.ts';
+import { RangeGetError, RangeGetter } from './s3-range-get.ts';
 import { loadS3Sdk, type S3Sdk } from './s3-sdk.ts';
 import { StitchedImmutableFile } from './stitched-immutable.ts';
 
@@ -83,7 +84,8 @@ export const PART_BYTES = STREAM_PART_BYTES;
 export const READ_BLOCK_BYTES = 2 ** 20;
 /**
  * Reads of at least this go straight to the store: at 512 KiB, reads through 1 and 4 MiB
- * blocks measured 0.37x and 0.51x the SDK's ranged GETs, straight ones 0.63-0.69x (bench:server).
+ * blocks measured 0.37x and 0.51x the SDK's ranged GETs, straight ones 0.63-0.69x (bench:server,
+ * both through the SDK then).
  */
 const DIRECT_READ_BYTES = 256 * 2 ** 10;
 /** Bytes of blocks kept for reads. */
@@ -139,6 +141,7 @@ const LAYOUT = 'layout';
 const LEASES_APART = 'leases-apart';
 
 function statusOf(err: unknown): number | undefined {
+  if (err instanceof RangeGetError) return err.status;
   return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 }
 
@@ -148,6 +151,8 @@ function isNotFound(err: unknown): boolean {
 
 export class S3Backend implements ShareBackend {
   readonly client: S3Client;
+  /** Ranged reads of objects, outside the SDK (see s3-range-get.ts). */
+  private readonly ranges: RangeGetter;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly quota: number | undefined;
@@ -212,6 +217,15 @@ export class S3Backend implements ShareBackend {
       // them) fails the call once its socket has been idle this long, so that the client hears
       // "not answering" well within its own 60 s, after the SDK's three tries.
       requestHandler: { connectionTimeout: STORE_CONNECT_TIMEOUT_MS, socketTimeout: STORE_IDLE_TIMEOUT_MS },
+    });
+    this.ranges = new RangeGetter({
+      endpoint: opts.endpoint,
+      bucket: opts.bucket,
+      region: opts.region ?? 'us-east-1',
+      credentials: opts.credentials,
+      connectTimeoutMs: STORE_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: STORE_IDLE_TIMEOUT_MS,
+      attempts: 3,
     });
     this.bucket = opts.bucket;
     const p = opts.prefix ?? '';
@@ -354,6 +368,7 @@ export class S3Backend implements ShareBackend {
 
   async close(): Promise<void> {
     this.client.destroy();
+    this.ranges.close();
   }
 
   async freeBytes(): Promise<number> {
@@ -470,27 +485,7 @@ export class S3Backend implements ShareBackend {
   /** Reads `target.length` bytes of an object at `position` straight into `target`; returns how many. */
   async readRange(key: string, position: number, target: Uint8Array): Promise<number> {
     if (target.length === 0) return 0;
-    const res = await this.call('a read', () =>
-      this.client.send(
-        new this.sdk.GetObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Range: `bytes=${position}-${position + target.length - 1}`,
-        }),
-      ),
-    );
-    let got = 0;
-    try {
-      for await (const chunk of res.Body as Readable) {
-        const c = chunk as Uint8Array;
-        const n = Math.min(c.length, target.length - got);
-        target.set(c.subarray(0, n), got);
-        got += n;
-      }
-    } catch (err) {
-      throw this.storeError('a read', err);
-    }
-    return got;
+    return this.call('a read', () => this.ranges.read(key, position, target));
   }
 
   async putObject(

@@ -2,11 +2,12 @@
 # A throwaway single-node Ceph on 127.0.0.1 for the S3 backend's tests: a monitor, one
 # memstore OSD (data in RAM) and radosgw, from Debian's packages (radosgw ceph-mon ceph-osd).
 # Recipe: shared/reference/ecosystem.md §3. Usage:
-#   radosgw.sh DIR MON_V2_PORT MON_V1_PORT RGW_PORT ACCESS_KEY SECRET_KEY
+#   radosgw.sh DIR MON_V2_PORT MON_V1_PORT RGW_PORT ACCESS_KEY SECRET_KEY [STORE_BYTES]
+# STORE_BYTES: the OSD's memory (default 1 GiB).
 # Leaves the daemons' pids in DIR/run/{mon.a,osd.0,client.rgw.a}.pid: the caller stops them.
 # Every wait is bounded; a failure prints the step and exits non-zero.
 set -euo pipefail
-D=$1 MONP=$2 MONP1=$3 RGW_PORT=$4 ACCESS=$5 SECRET=$6
+D=$1 MONP=$2 MONP1=$3 RGW_PORT=$4 ACCESS=$5 SECRET=$6 STORE_BYTES=${7:-1073741824}
 rm -rf "$D"; mkdir -p "$D"/{mon,osd0,run,log}
 FSID=$(cat /proc/sys/kernel/random/uuid); C="$D/ceph.conf"
 MONADDR="[v2:127.0.0.1:$MONP,v1:127.0.0.1:$MONP1]"
@@ -43,7 +44,7 @@ keyring = $D/mon/keyring
 osd data = $D/osd0
 keyring = $D/osd0/keyring
 osd objectstore = memstore
-memstore device bytes = 1073741824
+memstore device bytes = $STORE_BYTES
 [client.rgw.a]
 keyring = $D/rgw.keyring
 rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT

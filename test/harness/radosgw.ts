@@ -48,6 +48,8 @@ export interface Radosgw {
    */
   pauseGateway(): void;
   resumeGateway(): void;
+  /** The running cluster's processes (gateway, OSD, monitor), for benches that count their CPU. */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -98,8 +100,11 @@ async function kill(pid: number | null, what: string): Promise<void> {
   }
 }
 
-/** Starts a throwaway cluster in `dir` (which it owns). */
-export async function startRadosgw(dir: string): Promise<Radosgw> {
+/**
+ * Starts a throwaway cluster in `dir` (which it owns). `storeBytes`: what the OSD holds, in
+ * RAM (default 1 GiB; a full one makes radosgw hold writes rather than refuse them).
+ */
+export async function startRadosgw(dir: string, opts: { storeBytes?: number } = {}): Promise<Radosgw> {
   const [mon2, mon1, rgw] = [await freePort(), await freePort(), await freePort()];
   const accessKeyId = 'CAIRNTEST';
   const secretAccessKey = 'cairn-test-secret';
@@ -110,7 +115,8 @@ export async function startRadosgw(dir: string): Promise<Radosgw> {
     await kill(pidOf(dir, 'mon.a'), 'ceph-mon');
   };
   try {
-    await run(SCRIPT, [dir, String(mon2), String(mon1), String(rgw), accessKeyId, secretAccessKey], 150_000);
+    const args = [dir, String(mon2), String(mon1), String(rgw), accessKeyId, secretAccessKey];
+    await run(SCRIPT, opts.storeBytes ? [...args, String(opts.storeBytes)] : args, 150_000);
   } catch (err) {
     await stopAll();
     throw err;
@@ -139,6 +145,11 @@ export async function startRadosgw(dir: string): Promise<Radosgw> {
     },
     pauseGateway: () => signalGateway('SIGSTOP'),
     resumeGateway: () => signalGateway('SIGCONT'),
+    pids: () =>
+      ['client.rgw.a', 'osd.0', 'mon.a'].flatMap((name) => {
+        const pid = pidOf(dir, name);
+        return pid && alive(pid) ? [pid] : [];
+      }),
     stop: async () => {
       signalGateway('SIGCONT'); // a frozen gateway cannot act on SIGTERM
       await stopAll();

@@ -250,7 +250,7 @@ describe.skipIf(missing !== null)('S3 backend on radosgw', () => {
     ...extra,
   ];
 
-  it('a server on S3 stores what clients upload, and serves it again after a restart', async () => {
+  it('a server on S3 stores what clients upload, reads fail clearly while the store is down, and it serves them again after a restart', async () => {
     const first = await spawnServer({ extraArgs: s3Args('restart') });
     expect(first.output()).toContain('shares kept in the object store');
     const si = asStorageIndex(rand(16));
@@ -266,6 +266,16 @@ describe.skipIf(missing !== null)('S3 backend on radosgw', () => {
       await conn.readShare(si, asShareNum(0), 5_000_000, 100_000),
       data.subarray(5_000_000, 5_100_000),
     );
+    // A read while the store is down is a clear error, and the next read after it is back works.
+    await gw.stopGateway();
+    try {
+      await expect(conn.readShare(si, asShareNum(0), 0, 2 ** 20)).rejects.toThrow(
+        /object store is unreachable or failing/,
+      );
+    } finally {
+      await gw.startGateway();
+    }
+    expectBytesEqual(await conn.readShare(si, asShareNum(0), 0, 2 ** 20), data.subarray(0, 2 ** 20));
     conn.close();
     await first.stop();
 

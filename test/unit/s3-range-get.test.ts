@@ -1,0 +1,164 @@
+/**
+ * The S3 backend's ranged GETs outside the SDK: the SigV4 signature against AWS's published
+ * example, and the reader against a real HTTP server on 127.0.0.1 (partial and whole answers,
+ * errors, retries, a store that goes quiet). server-s3.test.ts runs it against radosgw.
+ */
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  RangeGetError,
+  RangeGetter,
+  s3ObjectPath,
+  signedGetHeaders,
+} from '../../server/backends/s3-range-get.ts';
+import { expectBytesEqual } from '../harness/bytes.ts';
+
+describe('signedGetHeaders', () => {
+  it("gives AWS's example signature for a ranged GET", () => {
+    // "Signature Calculations for the Authorization Header: Transferring Payload in a Single
+    // Chunk (AWS Signature Version 4)", example "GET Object".
+    const h = signedGetHeaders({
+      host: 'examplebucket.s3.amazonaws.com',
+      path: '/test.txt',
+      range: 'bytes=0-9',
+      region: 'us-east-1',
+      credentials: {
+        accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      },
+      date: new Date('2013-05-24T00:00:00Z'),
+    });
+    expect(h.authorization).toBe(
+      'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, ' +
+        'SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, ' +
+        'Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41',
+    );
+    expect(h['x-amz-date']).toBe('20130524T000000Z');
+    expect(h['x-amz-content-sha256']).toBe(
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    );
+  });
+
+  it('encodes key segments as S3 does, keeping the slashes', () => {
+    expect(s3ObjectPath('b', 'p/shares/immutable/ab/abc/3')).toBe('/b/p/shares/immutable/ab/abc/3');
+    expect(s3ObjectPath('b', "a b/c+d/e!'()*~._-")).toBe('/b/a%20b/c%2Bd/e%21%27%28%29%2A~._-');
+  });
+});
+
+describe('RangeGetter', () => {
+  const object = new Uint8Array(randomBytes(300_000));
+  let server: http.Server | undefined;
+  let getter: RangeGetter | undefined;
+  afterEach(async () => {
+    getter?.close();
+    await new Promise((r) => server?.close(r) ?? r(undefined));
+    server = undefined;
+  });
+
+  /** A store answering each request with `answer` (its count of requests so far given). */
+  async function store(answer: (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void) {
+    let n = 0;
+    server = http.createServer((req, res) => answer(req, res, ++n));
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    getter = new RangeGetter({
+      endpoint: `http://127.0.0.1:${port}`,
+      bucket: 'bkt',
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'K', secretAccessKey: 'S' },
+      connectTimeoutMs: 1_000,
+      idleTimeoutMs: 300,
+      attempts: 3,
+    });
+    return getter;
+  }
+
+  const rangeOf = (req: http.IncomingMessage) => {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    if (!m) throw new Error(`bad range ${req.headers.range}`);
+    return [Number(m[1]), Number(m[2]) + 1];
+  };
+
+  it('reads a range into the target, the body in many pieces, with a signed request', async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const g = await store((req, res) => {
+      seen.push(req.headers);
+      expect(req.url).toBe('/bkt/x/y%20z');
+      const [from, to] = rangeOf(req);
+      res.writeHead(206, { 'content-length': to - from });
+      for (let at = from; at < to; at += 1000) res.write(object.subarray(at, Math.min(to, at + 1000)));
+      res.end();
+    });
+    const target = new Uint8Array(100_000);
+    expect(await g.read('x/y z', 12_345, target)).toBe(100_000);
+    expectBytesEqual(target, object.subarray(12_345, 112_345));
+    expect(seen[0].authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=K\/\d{8}\/us-east-1\/s3\/aws4_request, /,
+    );
+    expect(seen[0]['x-amz-date']).toMatch(/^\d{8}T\d{6}Z$/);
+  });
+
+  it('a store that ignores Range: the whole object, read from the position; a short object: fewer bytes', async () => {
+    const g = await store((_req, res) => {
+      res.writeHead(200, { 'content-length': object.length });
+      res.end(object);
+    });
+    const target = new Uint8Array(5_000);
+    expect(await g.read('k', 250_000, target)).toBe(5_000);
+    expectBytesEqual(target, object.subarray(250_000, 255_000));
+    expect(await g.read('k', 298_000, target)).toBe(2_000);
+    expectBytesEqual(target.subarray(0, 2_000), object.subarray(298_000));
+  });
+
+  it("a refusal is a RangeGetError with the store's status and code, not tried again", async () => {
+    let requests = 0;
+    const g = await store((_req, res) => {
+      requests++;
+      res.writeHead(404, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0"?><Error><Code>NoSuchKey</Code></Error>');
+    });
+    const err = await g.read('k', 0, new Uint8Array(10)).catch((e) => e);
+    expect(err).toBeInstanceOf(RangeGetError);
+    expect(err).toMatchObject({ name: 'NoSuchKey', status: 404 });
+    expect(requests).toBe(1);
+  });
+
+  it('a 5xx is tried again, up to the attempts given', async () => {
+    const g = await store((req, res, n) => {
+      if (n < 3) {
+        res.writeHead(503);
+        res.end();
+        return;
+      }
+      const [from, to] = rangeOf(req);
+      res.writeHead(206);
+      res.end(object.subarray(from, to));
+    });
+    const target = new Uint8Array(64);
+    expect(await g.read('k', 7, target)).toBe(64);
+    expectBytesEqual(target, object.subarray(7, 71));
+    getter?.close();
+    const failing = await store((_req, res) => {
+      res.writeHead(500);
+      res.end();
+    });
+    await expect(failing.read('k', 0, target)).rejects.toMatchObject({ status: 500 });
+  });
+
+  it('a store that goes quiet mid-answer: a TimeoutError after the idle time, on each try', async () => {
+    let requests = 0;
+    const g = await store((_req, res) => {
+      requests++;
+      res.writeHead(206, { 'content-length': 1000 });
+      res.write(object.subarray(0, 10)); // and then nothing
+    });
+    const t = performance.now();
+    const err = await g.read('k', 0, new Uint8Array(1000)).catch((e) => e);
+    expect(err).toMatchObject({ name: 'TimeoutError' });
+    expect(requests).toBe(3);
+    expect(performance.now() - t).toBeLessThan(5_000);
+    server?.closeAllConnections();
+  });
+});
