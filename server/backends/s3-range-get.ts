@@ -1,15 +1,18 @@
 /**
- * Ranged GETs of objects, the S3 backend's hot read path, straight over node:http(s) with a
- * keep-alive agent and AWS Signature Version 4, instead of through @aws-sdk/client-s3: the
- * SDK's per-request middleware, stream wrappers and fresh buffers cost 7-8 CPU-s per GB of
- * 512 KiB ranged reads from radosgw, this 2.3-3.4 (bench:server --backend s3, read rounds).
- * Everything else (writes, conditional puts, listings, multipart) stays on the SDK.
+ * Ranged GETs of objects, the S3 backend's hot read path, signed with AWS Signature Version 4
+ * and sent over keep-alive connections of our own whose socket reads land in the caller's
+ * memory, instead of through @aws-sdk/client-s3: the SDK's per-request middleware, stream
+ * wrappers and fresh buffers cost 7-8 CPU-s per GB of 512 KiB ranged reads from radosgw,
+ * node:http with a keep-alive agent 2.3-3.4, and node:http's parser and per-read buffers
+ * still ~1.2-2 user CPU-s per GB where reads into the caller's memory take 0.1-0.4 (scratch
+ * drivers, 2026-12-06). Everything else (writes, conditional puts, listings, multipart)
+ * stays on the SDK.
  *
  * `signedGetHeaders` is pure (time and secrets in, headers out); `RangeGetter` is the I/O.
  */
 import { createHash, createHmac } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
 
 export interface SigV4Credentials {
   accessKeyId: string;
@@ -108,16 +111,61 @@ export interface RangeGetterOptions {
   attempts: number;
 }
 
+/** Idle connections kept for later GETs. */
+const MAX_IDLE_SOCKETS = 64;
+/** The most a status line and headers may take. */
+const MAX_HEAD_BYTES = 16 * 1024;
+/** What an error answer's body is read up to (for its S3 error code). */
+const MAX_ERROR_BODY_BYTES = 4 * 1024;
+
+/** One GET on a connection: where its answer stands. */
+interface Exchange {
+  key: string;
+  position: number;
+  target: Uint8Array;
+  /** Bytes of the status line and headers so far (in the connection's `head`). */
+  headBytes: number;
+  status: number;
+  /** Body bytes the answer has (Content-Length); -1 until the head is read. */
+  bodyLength: number;
+  /** Body bytes seen so far. */
+  seen: number;
+  /** Body bytes placed in `target` so far. */
+  got: number;
+  keepAlive: boolean;
+  errorBody: Uint8Array[];
+  resolve(got: number): void;
+  reject(err: Error): void;
+}
+
+interface Connection {
+  socket: net.Socket;
+  head: Uint8Array;
+  spare: Uint8Array;
+  /** The GET under way, or null while idle. */
+  exchange: Exchange | null;
+}
+
+const CRLF2 = new Uint8Array([13, 10, 13, 10]);
+
+/**
+ * GETs of ranges over keep-alive HTTP/1.1 connections whose socket reads land straight in
+ * the caller's memory (net/tls `onread`): a 206 answer's body is never in a buffer of
+ * Node's. Only what ranged GETs of S3 need: Content-Length bodies, keep-alive, and the
+ * status and S3 error code of a refusal.
+ */
 export class RangeGetter {
-  private readonly agent: http.Agent;
   private readonly url: URL;
-  private readonly request: typeof http.request;
+  private readonly port: number;
+  private readonly secure: boolean;
+  private readonly idle: Connection[] = [];
+  private readonly open = new Set<Connection>();
+  private closed = false;
 
   constructor(private readonly o: RangeGetterOptions) {
     this.url = new URL(o.endpoint);
-    const secure = this.url.protocol === 'https:';
-    this.request = secure ? https.request : http.request;
-    this.agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.secure = this.url.protocol === 'https:';
+    this.port = Number(this.url.port) || (this.secure ? 443 : 80);
   }
 
   /** Reads `target.length` bytes of object `key` from `position` into `target`; returns how many came. */
@@ -128,7 +176,7 @@ export class RangeGetter {
       } catch (err) {
         const e = err as RangeGetError;
         const transient = !(e instanceof RangeGetError) || e.status === undefined || e.status >= 500;
-        if (!transient || attempt >= this.o.attempts) throw err;
+        if (!transient || attempt >= this.o.attempts || this.closed) throw err;
       }
     }
   }
@@ -143,57 +191,202 @@ export class RangeGetter {
       credentials: this.o.credentials,
       date: new Date(),
     });
+    let request = `GET ${path} HTTP/1.1\r\nhost: ${this.url.host}\r\n`;
+    for (const [name, value] of Object.entries(headers)) request += `${name}: ${value}\r\n`;
+    request += '\r\n';
     return new Promise((resolve, reject) => {
-      const req = this.request(
-        {
-          protocol: this.url.protocol,
-          hostname: this.url.hostname,
-          port: this.url.port,
-          path,
-          headers,
-          agent: this.agent,
-          timeout: this.o.connectTimeoutMs,
-        },
-        (res) => {
-          req.setTimeout(this.o.idleTimeoutMs);
-          const status = res.statusCode ?? 0;
-          if (status !== 206 && status !== 200) {
-            const parts: Buffer[] = [];
-            res.on('data', (c: Buffer) => parts.push(c));
-            res.on('end', () => {
-              const code = /<Code>([^<]{1,100})<\/Code>/.exec(Buffer.concat(parts).toString('utf8'))?.[1];
-              reject(new RangeGetError(code ?? `HTTP${status}`, `GET ${key}: HTTP ${status}`, status));
-            });
-            res.on('error', reject);
-            return;
-          }
-          // A store that ignores Range sends the whole object: skip to `position`.
-          let skip = status === 200 ? position : 0;
-          let got = 0;
-          res.on('data', (c: Buffer) => {
-            let chunk: Uint8Array = c;
-            if (skip > 0) {
-              const n = Math.min(skip, chunk.length);
-              skip -= n;
-              chunk = chunk.subarray(n);
-            }
-            const n = Math.min(chunk.length, target.length - got);
-            if (n > 0) target.set(n === chunk.length ? chunk : chunk.subarray(0, n), got);
-            got += n;
-          });
-          res.on('end', () => resolve(got));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () =>
-        req.destroy(new RangeGetError('TimeoutError', `GET ${key}: the store went quiet`)),
-      );
-      req.on('error', reject);
-      req.end();
+      if (this.closed) {
+        reject(new RangeGetError('Closed', 'the object store client is closed'));
+        return;
+      }
+      const c = this.idle.pop() ?? this.connect();
+      c.exchange = {
+        key,
+        position,
+        target,
+        headBytes: 0,
+        status: 0,
+        bodyLength: -1,
+        seen: 0,
+        got: 0,
+        keepAlive: true,
+        errorBody: [],
+        resolve,
+        reject,
+      };
+      c.socket.setTimeout(c.socket.connecting ? this.o.connectTimeoutMs : this.o.idleTimeoutMs);
+      c.socket.write(request, 'latin1');
     });
   }
 
-  close(): void {
-    this.agent.destroy();
+  private connect(): Connection {
+    const c: Connection = {
+      socket: undefined as unknown as net.Socket,
+      head: new Uint8Array(MAX_HEAD_BYTES),
+      spare: new Uint8Array(64 * 1024),
+      exchange: null,
+    };
+    const onread = {
+      // Where the next socket read lands: the head, the caller's memory, or a spare buffer.
+      buffer: () => this.nextBuffer(c),
+      callback: (n: number, buf: Uint8Array) => {
+        this.received(c, buf.subarray(0, n));
+      },
+    };
+    const options = { host: this.url.hostname, port: this.port, onread };
+    c.socket = this.secure
+      ? tls.connect({ ...options, servername: this.url.hostname })
+      : net.connect(options as net.NetConnectOpts);
+    c.socket.setNoDelay(true);
+    c.socket.once(this.secure ? 'secureConnect' : 'connect', () => c.socket.setTimeout(this.o.idleTimeoutMs));
+    c.socket.on('timeout', () =>
+      this.fail(c, new RangeGetError('TimeoutError', `GET ${c.exchange?.key ?? ''}: the store went quiet`)),
+    );
+    c.socket.on('error', (err) => this.fail(c, err));
+    c.socket.on('close', () =>
+      this.fail(c, new RangeGetError('ConnectionClosed', 'the store closed the connection mid-answer')),
+    );
+    this.open.add(c);
+    return c;
   }
+
+  private nextBuffer(c: Connection): Uint8Array {
+    const x = c.exchange;
+    if (x && x.bodyLength < 0) return c.head.subarray(x.headBytes);
+    if (x && x.status === 206 && x.got < x.target.length) return x.target.subarray(x.got);
+    return c.spare;
+  }
+
+  /** Bytes `data` came on `c` (wherever nextBuffer had them land). */
+  private received(c: Connection, data: Uint8Array): void {
+    const x = c.exchange;
+    if (!x) {
+      this.fail(c, new RangeGetError('Unexpected', 'the store sent bytes nobody asked for'));
+      return;
+    }
+    if (x.bodyLength < 0) {
+      // The head may have landed elsewhere (the read's memory was chosen before this GET).
+      if (data.buffer !== c.head.buffer || data.byteOffset !== c.head.byteOffset + x.headBytes) {
+        c.head.set(data.subarray(0, c.head.length - x.headBytes), x.headBytes);
+      }
+      const before = x.headBytes;
+      x.headBytes = Math.min(c.head.length, x.headBytes + data.length);
+      const end = indexOf(c.head.subarray(0, x.headBytes), CRLF2, Math.max(0, before - 3));
+      if (end < 0) {
+        if (x.headBytes === c.head.length)
+          this.fail(c, new RangeGetError('BadAnswer', 'the store sent an over-long head'));
+        return;
+      }
+      const problem = this.parseHead(x, c.head.subarray(0, end));
+      if (problem) {
+        this.fail(c, problem);
+        return;
+      }
+      // Body bytes that came in the same read as the end of the head.
+      const early = data.subarray(end + 4 - before);
+      if (early.length > 0) this.body(x, early, false);
+    } else {
+      this.body(x, data, x.status === 206 && data.buffer === x.target.buffer);
+    }
+    if (x.bodyLength >= 0 && x.seen >= x.bodyLength) this.finish(c, x);
+  }
+
+  /** Reads status and headers; returns an error when the answer cannot be read as one. */
+  private parseHead(x: Exchange, head: Uint8Array): RangeGetError | null {
+    const lines = new TextDecoder('latin1').decode(head).split('\r\n');
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+    if (!status) return new RangeGetError('BadAnswer', 'the store sent something other than HTTP/1.1');
+    x.status = Number(status[1]);
+    let length = -1;
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      if (name === 'content-length') length = Number(value);
+      else if (name === 'connection') x.keepAlive = value.toLowerCase() !== 'close';
+      else if (name === 'transfer-encoding') length = -2;
+    }
+    if (length === -2 || !Number.isSafeInteger(length) || length < 0) {
+      // Only a refusal may come without a length this client reads; it is answered by status.
+      if (x.status === 200 || x.status === 206) {
+        return new RangeGetError('BadAnswer', 'the store answered a ranged GET without a Content-Length');
+      }
+      x.keepAlive = false;
+      length = 0;
+    }
+    x.bodyLength = length;
+    return null;
+  }
+
+  /** Body bytes: placed in the target (a 206, or a 200 from `position` on), or kept (a refusal). */
+  private body(x: Exchange, data: Uint8Array, inPlace: boolean): void {
+    const from = x.seen;
+    x.seen += data.length;
+    if (x.status === 206) {
+      const n = Math.min(data.length, x.target.length - x.got);
+      if (!inPlace && n > 0) x.target.set(data.subarray(0, n), x.got);
+      x.got += n;
+    } else if (x.status === 200) {
+      // A store that ignores Range sends the whole object: the part from `position` is ours.
+      const start = Math.max(from, x.position);
+      const stop = Math.min(x.seen, x.position + x.target.length);
+      if (stop > start) {
+        x.target.set(data.subarray(start - from, stop - from), start - x.position);
+        x.got = stop - x.position;
+      }
+    } else if (from < MAX_ERROR_BODY_BYTES) {
+      x.errorBody.push(data.slice(0, MAX_ERROR_BODY_BYTES - from));
+    }
+  }
+
+  private finish(c: Connection, x: Exchange): void {
+    c.exchange = null;
+    if (x.keepAlive && this.idle.length < MAX_IDLE_SOCKETS && !this.closed) this.idle.push(c);
+    else this.drop(c);
+    if (x.status === 206 || x.status === 200) {
+      x.resolve(x.got);
+      return;
+    }
+    const text = new TextDecoder().decode(concat(x.errorBody));
+    const code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
+    x.reject(new RangeGetError(code ?? `HTTP${x.status}`, `GET ${x.key}: HTTP ${x.status}`, x.status));
+  }
+
+  /** The connection is unusable: its GET (if any) fails with `err`. */
+  private fail(c: Connection, err: Error): void {
+    const x = c.exchange;
+    c.exchange = null;
+    this.drop(c);
+    x?.reject(err);
+  }
+
+  private drop(c: Connection): void {
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    if (this.open.delete(c)) c.socket.destroy();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of [...this.open])
+      this.fail(c, new RangeGetError('Closed', 'the object store client is closed'));
+  }
+}
+
+function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
+  outer: for (let i = from; i <= hay.length - needle.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

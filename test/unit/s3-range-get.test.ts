@@ -133,7 +133,7 @@ describe('RangeGetter', () => {
         return;
       }
       const [from, to] = rangeOf(req);
-      res.writeHead(206);
+      res.writeHead(206, { 'content-length': to - from });
       res.end(object.subarray(from, to));
     });
     const target = new Uint8Array(64);
@@ -145,6 +145,47 @@ describe('RangeGetter', () => {
       res.end();
     });
     await expect(failing.read('k', 0, target)).rejects.toMatchObject({ status: 500 });
+  });
+
+  it('an answer of many ranges on one connection, and one without a Content-Length: a clear error', async () => {
+    const g = await store((req, res) => {
+      const [from, to] = rangeOf(req);
+      if (from === 0) {
+        res.writeHead(206); // chunked: not how S3 answers a GET
+        res.write(object.subarray(from, to));
+        res.end();
+        return;
+      }
+      res.writeHead(206, { 'content-length': to - from });
+      res.end(object.subarray(from, to));
+    });
+    const reads = Array.from({ length: 40 }, (_, i) => {
+      const target = new Uint8Array(7_000);
+      return g.read('k', 1 + i * 7_000, target).then((n) => [n, target] as const);
+    });
+    for (const [i, [n, target]] of (await Promise.all(reads)).entries()) {
+      expect(n).toBe(7_000);
+      expectBytesEqual(target, object.subarray(1 + i * 7_000, 1 + (i + 1) * 7_000));
+    }
+    await expect(g.read('k', 0, new Uint8Array(10))).rejects.toMatchObject({ name: 'BadAnswer' });
+  });
+
+  it('a kept connection the store has closed meanwhile: the next read still works', async () => {
+    let connections = 0;
+    const g = await store((req, res) => {
+      const [from, to] = rangeOf(req);
+      res.writeHead(206, { 'content-length': to - from });
+      res.end(object.subarray(from, to));
+      // The store ends the kept connection a moment after answering (as a keep-alive timeout does).
+      res.on('finish', () => setTimeout(() => req.socket.destroy(), 20));
+    });
+    server!.on('connection', () => connections++);
+    const target = new Uint8Array(1_000);
+    expect(await g.read('k', 0, target)).toBe(1_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await g.read('k', 5_000, target)).toBe(1_000);
+    expectBytesEqual(target, object.subarray(5_000, 6_000));
+    expect(connections).toBe(2);
   });
 
   it('a store that goes quiet mid-answer: a TimeoutError after the idle time, on each try', async () => {
