@@ -8,7 +8,12 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { type DirectoryNode, type Grid, NoSuchChildError } from '../../core/client/index.ts';
+import {
+  ChildExistsError,
+  type DirectoryNode,
+  type Grid,
+  NoSuchChildError,
+} from '../../core/client/index.ts';
 import type { Metadata } from '../../core/dirnode/index.ts';
 import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
 import { parse } from '../args.ts';
@@ -116,17 +121,21 @@ export const backupCommand: Command = {
       await saveDb(db);
       const archives = await childDirectory(grid, base, 'Archives');
       let name = archiveName(new Date());
-      for (
-        let i = 2;
-        await archives.get(name).then(
-          () => true,
-          () => false,
-        );
-        i++
-      )
-        name = `${archiveName(new Date())}-${i}`;
-      await archives.set(name, root, { overwrite: false });
-      await base.set('Latest', root);
+      const linkArchive = async () => {
+        // A name taken (two backups in one second) is refused by the link itself: try the next.
+        for (let i = 2; ; i++) {
+          try {
+            await archives.set(name, root, { overwrite: false });
+            return;
+          } catch (err) {
+            if (!(err instanceof ChildExistsError) || i > 100) throw err;
+            name = `${archiveName(new Date())}-${i}`;
+          }
+        }
+      };
+      // Two mutable directories, so the two links go out together; each only points at the
+      // snapshot already stored, and a backup that fails in either is whole when run again.
+      await Promise.all([linkArchive(), base.set('Latest', root)]);
       process.stdout.write(
         `${counts.filesUploaded} files uploaded (${counts.filesReused} reused), ` +
           `${counts.dirsCreated} directories created (${counts.dirsReused} reused); archive ${name}\n`,
