@@ -235,7 +235,7 @@ export class RangeGetter {
     };
     const options = { host: this.url.hostname, port: this.port, onread };
     c.socket = this.secure
-      ? tls.connect({ ...options, servername: this.url.hostname })
+      ? tls.connect(net.isIP(options.host) ? options : { ...options, servername: options.host })
       : net.connect(options as net.NetConnectOpts);
     c.socket.setNoDelay(true);
     c.socket.once(this.secure ? 'secureConnect' : 'connect', () => c.socket.setTimeout(this.o.idleTimeoutMs));

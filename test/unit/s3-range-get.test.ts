@@ -3,8 +3,13 @@
  * example, and the reader against a real HTTP server on 127.0.0.1 (partial and whole answers,
  * errors, retries, a store that goes quiet). server-s3.test.ts runs it against radosgw.
  */
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +19,7 @@ import {
   signedGetHeaders,
 } from '../../server/backends/s3-range-get.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
+import { cleanup, tempDir } from '../harness/grid.ts';
 
 describe('signedGetHeaders', () => {
   it("gives AWS's example signature for a ranged GET", () => {
@@ -202,4 +208,81 @@ describe('RangeGetter', () => {
     expect(performance.now() - t).toBeLessThan(5_000);
     server?.closeAllConnections();
   });
+
+  it.skipIf(!existsSync('/usr/bin/openssl'))(
+    'over HTTPS: the same reads through TLS, with a certificate the process trusts',
+    async () => {
+      const dir = tempDir('cairn-tls-');
+      const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
+      execFileSync(
+        '/usr/bin/openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
+      const tlsServer = https.createServer(
+        { key: readFileSync(key), cert: readFileSync(cert) },
+        (req, res) => {
+          const [from, to] = rangeOf(req);
+          res.writeHead(206, { 'content-length': to - from });
+          res.end(object.subarray(from, to));
+        },
+      );
+      await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+      const port = (tlsServer.address() as AddressInfo).port;
+      // A child process, so that the test's certificate is trusted as an operator's own CA is.
+      const module = fileURLToPath(new URL('../../server/backends/s3-range-get.ts', import.meta.url));
+      const script = `
+        import { RangeGetter } from ${JSON.stringify(module)};
+        const out = [];
+        for (const host of ['127.0.0.1', 'localhost']) {
+          const g = new RangeGetter({ endpoint: 'https://' + host + ':${port}', bucket: 'b', region: 'us-east-1',
+            credentials: { accessKeyId: 'K', secretAccessKey: 'S' }, connectTimeoutMs: 5000, idleTimeoutMs: 5000, attempts: 1 });
+          const targets = [0, 1, 2].map(() => new Uint8Array(90000));
+          const got = await Promise.all(targets.map((t, i) => g.read('k', 7 + i * 90000, t)));
+          out.push({ got, bytes: Buffer.concat(targets).toString('base64') });
+          g.close();
+        }
+        console.log(JSON.stringify(out));
+      `;
+      const run = (env: NodeJS.ProcessEnv) =>
+        new Promise<string>((resolve, reject) =>
+          execFile(
+            process.execPath,
+            ['--import', 'tsx', '--input-type=module', '-e', script],
+            { timeout: 30_000, env },
+            (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+          ),
+        );
+      try {
+        const out = JSON.parse(await run({ ...process.env, NODE_EXTRA_CA_CERTS: cert }));
+        for (const r of out) {
+          expect(r.got).toEqual([90000, 90000, 90000]);
+          expectBytesEqual(new Uint8Array(Buffer.from(r.bytes, 'base64')), object.subarray(7, 270007));
+        }
+        // Not trusted: refused, not read.
+        await expect(run({ ...process.env, NODE_EXTRA_CA_CERTS: '' })).rejects.toThrow(/self[- ]signed/);
+      } finally {
+        tlsServer.closeAllConnections();
+        await new Promise((r) => tlsServer.close(r));
+        cleanup();
+      }
+    },
+    60_000,
+  );
 });
