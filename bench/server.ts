@@ -108,7 +108,7 @@ async function protocolPass(
   await conn.allocateBuckets(si, secrets, [sh], n * chunk);
   const cpu0 = procCpu(pid) ?? 0;
   const relay0 = relayPid === undefined ? 0 : (procCpu(relayPid) ?? 0);
-  const t = performance.now();
+  let t = performance.now();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
     pending.push(conn.writeShare(si, sh, secrets.upload, i * chunk, data));
@@ -117,14 +117,14 @@ async function protocolPass(
   await Promise.all(pending);
   await conn.closeShare(si, sh, secrets.upload);
   const writeS = (performance.now() - t) / 1000;
-  const t0 = performance.now();
+  t = performance.now();
   const reads: Promise<Uint8Array>[] = [];
   for (let i = 0; i < n; i++) {
     reads.push(conn.readShare(si, sh, i * chunk, chunk));
     if (reads.length >= PIPELINE) await reads.shift();
   }
   await Promise.all(reads);
-  const readS = (performance.now() - t0) / 1000;
+  const readS = (performance.now() - t) / 1000;
   const moved = 2 * n * chunk;
   return {
     writeMBs: (n * chunk) / 1e6 / writeS,
@@ -222,7 +222,7 @@ async function sdkPass(client: S3Client, bucket: string, chunk: number): Promise
   const n = Math.floor(total / chunk);
   const key = `sdk-baseline/${chunk}`;
   const cpu0 = process.cpuUsage();
-  const t = performance.now();
+  let t = performance.now();
   const body = Readable.from(
     (function* () {
       for (let i = 0; i < n; i++) yield data;
@@ -235,7 +235,7 @@ async function sdkPass(client: S3Client, bucket: string, chunk: number): Promise
     queueSize: 4,
   }).done();
   const writeS = (performance.now() - t) / 1000;
-  const t0 = performance.now();
+  t = performance.now();
   const reads: Promise<unknown>[] = [];
   for (let i = 0; i < n; i++) {
     reads.push(
@@ -252,7 +252,7 @@ async function sdkPass(client: S3Client, bucket: string, chunk: number): Promise
     if (reads.length >= PIPELINE) await reads.shift();
   }
   await Promise.all(reads);
-  const readS = (performance.now() - t0) / 1000;
+  const readS = (performance.now() - t) / 1000;
   const cpu = process.cpuUsage(cpu0);
   return {
     writeMBs: (n * chunk) / 1e6 / writeS,

@@ -182,7 +182,8 @@ export class RangeGetter {
   }
 
   private once(key: string, position: number, target: Uint8Array): Promise<number> {
-    const path = s3ObjectPath(this.o.bucket, key);
+    // An endpoint with a path of its own (a store behind a proxy) keeps it in front.
+    const path = `${this.url.pathname.replace(/\/+$/, '')}${s3ObjectPath(this.o.bucket, key)}`;
     const headers = signedGetHeaders({
       host: this.url.host,
       path,
@@ -294,16 +295,19 @@ export class RangeGetter {
   /** Reads status and headers; returns an error when the answer cannot be read as one. */
   private parseHead(x: Exchange, head: Uint8Array): RangeGetError | null {
     const lines = new TextDecoder('latin1').decode(head).split('\r\n');
-    const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+    const status = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0]);
     if (!status) return new RangeGetError('BadAnswer', 'the store sent something other than HTTP/1.1');
-    x.status = Number(status[1]);
+    x.status = Number(status[2]);
+    x.keepAlive = status[1] === '1'; // HTTP/1.0 closes unless it says otherwise
     let length = -1;
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(':');
       const name = line.slice(0, colon).trim().toLowerCase();
       const value = line.slice(colon + 1).trim();
       if (name === 'content-length') length = Number(value);
-      else if (name === 'connection') x.keepAlive = value.toLowerCase() !== 'close';
+      else if (name === 'connection')
+        x.keepAlive =
+          value.toLowerCase() === 'keep-alive' || (x.keepAlive && value.toLowerCase() !== 'close');
       else if (name === 'transfer-encoding') length = -2;
     }
     if (length === -2 || !Number.isSafeInteger(length) || length < 0) {

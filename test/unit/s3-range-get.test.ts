@@ -106,6 +106,26 @@ describe('RangeGetter', () => {
     expect(seen[0]['x-amz-date']).toMatch(/^\d{8}T\d{6}Z$/);
   });
 
+  it("an endpoint with a path keeps it in front of the object's", async () => {
+    let url = '';
+    const g = await store((req, res) => {
+      url = req.url ?? '';
+      res.writeHead(206, { 'content-length': 4 });
+      res.end(object.subarray(0, 4));
+    });
+    const port = (server!.address() as AddressInfo).port;
+    const behindProxy = new RangeGetter({
+      ...(g as unknown as { o: object }).o,
+      endpoint: `http://127.0.0.1:${port}/s3/`,
+    } as never);
+    try {
+      expect(await behindProxy.read('a/b', 0, new Uint8Array(4))).toBe(4);
+      expect(url).toBe('/s3/bkt/a/b');
+    } finally {
+      behindProxy.close();
+    }
+  });
+
   it('a store that ignores Range: the whole object, read from the position; a short object: fewer bytes', async () => {
     const g = await store((_req, res) => {
       res.writeHead(200, { 'content-length': object.length });
