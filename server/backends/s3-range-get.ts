@@ -13,6 +13,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
+import { concatBytes } from '../../core/primitives/bytes.ts';
 
 export interface SigV4Credentials {
   accessKeyId: string;
@@ -140,13 +141,13 @@ interface Exchange {
 
 interface Connection {
   socket: net.Socket;
-  head: Uint8Array;
+  head: Buffer;
   spare: Uint8Array;
   /** The GET under way, or null while idle. */
   exchange: Exchange | null;
 }
 
-const CRLF2 = new Uint8Array([13, 10, 13, 10]);
+const CRLF2 = Buffer.from('\r\n\r\n');
 
 /**
  * GETs of ranges over keep-alive HTTP/1.1 connections whose socket reads land straight in
@@ -223,7 +224,7 @@ export class RangeGetter {
   private connect(): Connection {
     const c: Connection = {
       socket: undefined as unknown as net.Socket,
-      head: new Uint8Array(MAX_HEAD_BYTES),
+      head: Buffer.alloc(MAX_HEAD_BYTES),
       spare: new Uint8Array(64 * 1024),
       exchange: null,
     };
@@ -272,7 +273,7 @@ export class RangeGetter {
       }
       const before = x.headBytes;
       x.headBytes = Math.min(c.head.length, x.headBytes + data.length);
-      const end = indexOf(c.head.subarray(0, x.headBytes), CRLF2, Math.max(0, before - 3));
+      const end = c.head.subarray(0, x.headBytes).indexOf(CRLF2, Math.max(0, before - 3));
       if (end < 0) {
         if (x.headBytes === c.head.length)
           this.fail(c, new RangeGetError('BadAnswer', 'the store sent an over-long head'));
@@ -351,7 +352,7 @@ export class RangeGetter {
       x.resolve(x.got);
       return;
     }
-    const text = new TextDecoder().decode(concat(x.errorBody));
+    const text = new TextDecoder().decode(concatBytes(...x.errorBody));
     const code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
     x.reject(new RangeGetError(code ?? `HTTP${x.status}`, `GET ${x.key}: HTTP ${x.status}`, x.status));
   }
@@ -375,22 +376,4 @@ export class RangeGetter {
     for (const c of [...this.open])
       this.fail(c, new RangeGetError('Closed', 'the object store client is closed'));
   }
-}
-
-function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
-  outer: for (let i = from; i <= hay.length - needle.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

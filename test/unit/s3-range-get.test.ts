@@ -7,6 +7,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -212,6 +213,53 @@ describe('RangeGetter', () => {
     expect(await g.read('k', 5_000, target)).toBe(1_000);
     expectBytesEqual(target, object.subarray(5_000, 6_000));
     expect(connections).toBe(2);
+  });
+
+  it('a head that comes in two reads, split anywhere around its end, and a body in pieces', async () => {
+    let split = 0;
+    const raw = net.createServer((sock) => {
+      let asked = '';
+      sock.on('data', async (d) => {
+        asked += d.toString('latin1');
+        while (asked.includes('\r\n\r\n')) {
+          const req = asked.slice(0, asked.indexOf('\r\n\r\n'));
+          asked = asked.slice(asked.indexOf('\r\n\r\n') + 4);
+          const m = /range: bytes=(\d+)-(\d+)/i.exec(req);
+          const [from, to] = [Number(m![1]), Number(m![2]) + 1];
+          const head = Buffer.from(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${to - from}\r\n\r\n`);
+          const answer = Buffer.concat([head, object.subarray(from, to)]);
+          // The first read ends `split` bytes before the head's end (negative: after it);
+          // then the rest in pieces, each long enough apart to be a read of its own.
+          const cuts = [head.length - split, head.length + 10, head.length + 100, answer.length];
+          let at = 0;
+          for (const cut of cuts) {
+            sock.write(answer.subarray(at, cut));
+            at = cut;
+            await new Promise((r) => setTimeout(r, 15));
+          }
+        }
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    const g = new RangeGetter({
+      endpoint: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`,
+      bucket: 'bkt',
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'K', secretAccessKey: 'S' },
+      connectTimeoutMs: 1_000,
+      idleTimeoutMs: 2_000,
+      attempts: 1,
+    });
+    try {
+      for (split = -3; split <= 5; split++) {
+        const target = new Uint8Array(5_000);
+        expect(await g.read('k', 33, target)).toBe(target.length);
+        expectBytesEqual(target, object.subarray(33, 5_033));
+      }
+    } finally {
+      g.close();
+      await new Promise((r) => raw.close(r));
+    }
   });
 
   it('a store that goes quiet mid-answer: a TimeoutError after the idle time, on each try', async () => {
