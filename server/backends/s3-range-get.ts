@@ -235,7 +235,8 @@ export class RangeGetter {
         this.received(c, buf.subarray(0, n));
       },
     };
-    const options = { host: this.url.hostname, port: this.port, onread };
+    // An IPv6 literal is bracketed in a URL, not in a socket address.
+    const options = { host: this.url.hostname.replace(/^\[(.*)\]$/, '$1'), port: this.port, onread };
     c.socket = this.secure
       ? tls.connect(net.isIP(options.host) ? options : { ...options, servername: options.host })
       : net.connect(options as net.NetConnectOpts);

@@ -127,6 +127,32 @@ describe('RangeGetter', () => {
     }
   });
 
+  it('an IPv6 endpoint', async () => {
+    const v6 = http.createServer((req, res) => {
+      const [from, to] = rangeOf(req);
+      res.writeHead(206, { 'content-length': to - from });
+      res.end(object.subarray(from, to));
+    });
+    await new Promise<void>((r) => v6.listen(0, '::1', r));
+    const g = new RangeGetter({
+      endpoint: `http://[::1]:${(v6.address() as AddressInfo).port}`,
+      bucket: 'bkt',
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'K', secretAccessKey: 'S' },
+      connectTimeoutMs: 1_000,
+      idleTimeoutMs: 1_000,
+      attempts: 1,
+    });
+    try {
+      const target = new Uint8Array(1_000);
+      expect(await g.read('k', 10, target)).toBe(1_000);
+      expectBytesEqual(target, object.subarray(10, 1_010));
+    } finally {
+      g.close();
+      await new Promise((r) => v6.close(r));
+    }
+  });
+
   it('a store that ignores Range: the whole object, read from the position; a short object: fewer bytes', async () => {
     const g = await store((_req, res) => {
       res.writeHead(200, { 'content-length': object.length });
