@@ -16,11 +16,26 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   RangeGetError,
   RangeGetter,
+  type RangeGetterOptions,
   s3ObjectPath,
   signedGetHeaders,
 } from '../../server/backends/s3-range-get.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
 import { cleanup, tempDir } from '../harness/grid.ts';
+
+/** A getter for a store at `endpoint` on 127.0.0.1, with limits short enough for tests. */
+function getterFor(endpoint: string, o: Partial<RangeGetterOptions> = {}): RangeGetter {
+  return new RangeGetter({
+    endpoint,
+    bucket: 'bkt',
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'K', secretAccessKey: 'S' },
+    connectTimeoutMs: 1_000,
+    idleTimeoutMs: 1_000,
+    attempts: 1,
+    ...o,
+  });
+}
 
 describe('signedGetHeaders', () => {
   it("gives AWS's example signature for a ranged GET", () => {
@@ -70,15 +85,7 @@ describe('RangeGetter', () => {
     server = http.createServer((req, res) => answer(req, res, ++n));
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
-    getter = new RangeGetter({
-      endpoint: `http://127.0.0.1:${port}`,
-      bucket: 'bkt',
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'K', secretAccessKey: 'S' },
-      connectTimeoutMs: 1_000,
-      idleTimeoutMs: 300,
-      attempts: 3,
-    });
+    getter = getterFor(`http://127.0.0.1:${port}`, { idleTimeoutMs: 300, attempts: 3 });
     return getter;
   }
 
@@ -109,16 +116,13 @@ describe('RangeGetter', () => {
 
   it("an endpoint with a path keeps it in front of the object's", async () => {
     let url = '';
-    const g = await store((req, res) => {
+    await store((req, res) => {
       url = req.url ?? '';
       res.writeHead(206, { 'content-length': 4 });
       res.end(object.subarray(0, 4));
     });
     const port = (server!.address() as AddressInfo).port;
-    const behindProxy = new RangeGetter({
-      ...(g as unknown as { o: object }).o,
-      endpoint: `http://127.0.0.1:${port}/s3/`,
-    } as never);
+    const behindProxy = getterFor(`http://127.0.0.1:${port}/s3/`);
     try {
       expect(await behindProxy.read('a/b', 0, new Uint8Array(4))).toBe(4);
       expect(url).toBe('/s3/bkt/a/b');
@@ -134,15 +138,7 @@ describe('RangeGetter', () => {
       res.end(object.subarray(from, to));
     });
     await new Promise<void>((r) => v6.listen(0, '::1', r));
-    const g = new RangeGetter({
-      endpoint: `http://[::1]:${(v6.address() as AddressInfo).port}`,
-      bucket: 'bkt',
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'K', secretAccessKey: 'S' },
-      connectTimeoutMs: 1_000,
-      idleTimeoutMs: 1_000,
-      attempts: 1,
-    });
+    const g = getterFor(`http://[::1]:${(v6.address() as AddressInfo).port}`);
     try {
       const target = new Uint8Array(1_000);
       expect(await g.read('k', 10, target)).toBe(1_000);
@@ -267,15 +263,7 @@ describe('RangeGetter', () => {
       });
     });
     await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
-    const g = new RangeGetter({
-      endpoint: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`,
-      bucket: 'bkt',
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'K', secretAccessKey: 'S' },
-      connectTimeoutMs: 1_000,
-      idleTimeoutMs: 2_000,
-      attempts: 1,
-    });
+    const g = getterFor(`http://127.0.0.1:${(raw.address() as AddressInfo).port}`, { idleTimeoutMs: 2_000 });
     try {
       for (split = -3; split <= 5; split++) {
         const target = new Uint8Array(5_000);
