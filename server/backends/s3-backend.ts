@@ -90,6 +90,10 @@ export const READ_BLOCK_BYTES = 2 ** 20;
 const DIRECT_READ_BYTES = 256 * 2 ** 10;
 /** Bytes of blocks kept for reads. */
 const READ_CACHE_BYTES = 32 * 2 ** 20;
+/** Tries of each store call (the SDK's and the ranged GETs'). */
+const STORE_ATTEMPTS = 3;
+/** The region signed for when none is given (radosgw and most stores accept any). */
+const DEFAULT_REGION = 'us-east-1';
 /** How long connecting to the store may take. */
 const STORE_CONNECT_TIMEOUT_MS = 5_000;
 /**
@@ -205,14 +209,14 @@ export class S3Backend implements ShareBackend {
   ) {
     this.client = new sdk.S3Client({
       endpoint: opts.endpoint,
-      region: opts.region ?? 'us-east-1',
+      region: opts.region ?? DEFAULT_REGION,
       forcePathStyle: true,
       credentials: opts.credentials,
       // The SDK's default checksums send aws-chunked bodies that self-hosted stores
       // (radosgw among them) refuse or store framed: ecosystem.md §3.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: 3,
+      maxAttempts: STORE_ATTEMPTS,
       // A store that stops answering (radosgw with a full OSD holds writes instead of refusing
       // them) fails the call once its socket has been idle this long, so that the client hears
       // "not answering" well within its own 60 s, after the SDK's three tries.
@@ -236,11 +240,11 @@ export class S3Backend implements ShareBackend {
     this.ranges = new RangeGetter({
       endpoint: opts.endpoint,
       bucket: opts.bucket,
-      region: opts.region ?? 'us-east-1',
+      region: opts.region ?? DEFAULT_REGION,
       credentials: opts.credentials,
       connectTimeoutMs: STORE_CONNECT_TIMEOUT_MS,
       idleTimeoutMs: STORE_IDLE_TIMEOUT_MS,
-      attempts: 3,
+      attempts: STORE_ATTEMPTS,
     });
     this.bucket = opts.bucket;
     const p = opts.prefix ?? '';
