@@ -6,12 +6,13 @@
  *   rwcapdata = salt || ct || tahoeHmac(key, salt || ct)
  * The salt is a hash of the cap, not random: the same child packs to the same bytes.
  */
-import { ctr } from '@noble/ciphers/aes.js';
+import { aesCtrSync } from '#crypto-backend';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { WriteKey } from '../mutable/keys.ts';
 import { concatBytes } from '../primitives/bytes.ts';
 import { TAG_DIRNODE_CHILD_CAPKEY, TAG_DIRNODE_CHILD_SALT } from '../primitives/tags.ts';
 import { taggedHash, taggedPairHash } from '../primitives/tagged-hash.ts';
+import { asAesKey } from '../types.ts';
 
 const SALT = 16;
 const MAC = 32;
@@ -36,7 +37,7 @@ function capKey(salt: Uint8Array, writeKey: WriteKey): Uint8Array {
 export function encryptRwCap(writeKey: WriteKey, rwCap: Uint8Array): Uint8Array {
   const salt = taggedHash(TAG_DIRNODE_CHILD_SALT, rwCap, SALT);
   const key = capKey(salt, writeKey);
-  const ct = ctr(key, new Uint8Array(16)).encrypt(rwCap);
+  const ct = aesCtrSync(asAesKey(key), 0, rwCap);
   return concatBytes(salt, ct, tahoeHmac(key, concatBytes(salt, ct)));
 }
 
@@ -48,5 +49,5 @@ export function encryptRwCap(writeKey: WriteKey, rwCap: Uint8Array): Uint8Array 
 export function decryptRwCap(writeKey: WriteKey, rwcapdata: Uint8Array): Uint8Array {
   const salt = rwcapdata.subarray(0, SALT);
   const ct = rwcapdata.subarray(SALT, rwcapdata.length - MAC);
-  return ctr(capKey(salt, writeKey), new Uint8Array(16)).decrypt(ct);
+  return aesCtrSync(asAesKey(capKey(salt, writeKey)), 0, ct);
 }

@@ -5,7 +5,7 @@
  *   fingerprint = H(pubkey SPKI)      write enabler per server = H(H(writekey), server id)
  *   data key per segment = H(salt, readkey)     encprivkey = AES-CTR(writekey)(privkey)
  */
-import { ctr } from '@noble/ciphers/aes.js';
+import { aesCtrSync } from '#crypto-backend';
 import { InputError } from '../errors.ts';
 import type { Pkcs8Der, SpkiDer } from '../primitives/rsa.ts';
 import {
@@ -67,5 +67,5 @@ export function dataKeyOf(salt: Uint8Array, readKey: ReadKey): AesKey {
 
 /** The private key as shares carry it: AES-128-CTR under the write key (its own inverse). */
 export function cryptPrivateKey(writeKey: WriteKey, bytes: Uint8Array): Uint8Array {
-  return ctr(writeKey, new Uint8Array(16)).encrypt(bytes);
+  return aesCtrSync(asAesKey(writeKey), 0, bytes);
 }

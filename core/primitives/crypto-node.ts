@@ -17,6 +17,7 @@ function sha256dPrefixed(prefix: Uint8Array, data: Uint8Array): Uint8Array {
 
 const toU8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
 
+/** AES-128-CTR at a byte offset, synchronously (crypto-web.ts has the same for browsers). */
 export function aesCtrSync(key: AesKey, byteOffset: number, data: Uint8Array): Uint8Array {
   checkAesKey(key);
   const skip = byteOffset % 16;

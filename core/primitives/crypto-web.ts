@@ -8,6 +8,7 @@
  * grows with the file up to the limit. The default `webCrypto` streams (memory stays flat;
  * the web upload is bound by the network, where the faster hash buys nothing).
  */
+import { ctr } from '@noble/ciphers/aes.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { createSHA256 } from 'hash-wasm';
 import type { AesKey } from '../types.ts';
@@ -23,6 +24,18 @@ import {
 import { pairInputWriter } from './tagged-hash.ts';
 
 const subtle = globalThis.crypto.subtle;
+
+/**
+ * AES-128-CTR at a byte offset, synchronously, for the few bytes formats encrypt in place
+ * (a directory child's write cap, a mutable file's private key); WebCrypto has no sync form.
+ */
+export function aesCtrSync(key: AesKey, byteOffset: number, data: Uint8Array): Uint8Array {
+  checkAesKey(key);
+  const skip = byteOffset % 16;
+  const input = skip ? new Uint8Array(skip + data.length) : data;
+  if (skip) input.set(data, skip);
+  return ctr(key, ctrCounterBlock(byteOffset)).encrypt(input).subarray(skip);
+}
 
 // importKey costs far more than a 128 KiB encryption; a file uses one key throughout. The
 // resolved key is kept too, so that aesCtr can call encrypt() before its first await.

@@ -4,8 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { pattern } from '../harness/bytes.ts';
 import { fromHex, toHex, utf8 } from '../../core/primitives/bytes.ts';
 import { ctrCounterBlock } from '../../core/primitives/crypto-backend.ts';
-import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
-import { webCrypto, webCryptoBackend } from '../../core/primitives/crypto-web.ts';
+import { aesCtrSync as nodeAesCtrSync, nodeCrypto } from '../../core/primitives/crypto-node.ts';
+import {
+  webCrypto,
+  webCryptoBackend,
+  aesCtrSync as webAesCtrSync,
+} from '../../core/primitives/crypto-web.ts';
 import { TAG_BLOCK, TAG_MERKLE_EMPTY_LEAF } from '../../core/primitives/tags.ts';
 import {
   sha256d,
@@ -74,6 +78,19 @@ describe('AES-128-CTR', () => {
       for (const off of [1, 15, 16, 17, 100, 255]) {
         expect(toHex(await backend.aesCtr(key, off, data.subarray(off)))).toBe(toHex(want.subarray(off)));
       }
+    }
+  });
+
+  it('the synchronous form (both runtimes) gives the same bytes, whole and from any offset', () => {
+    const key = asAesKey(fromHex('2b7e151628aed2a6abf7158809cf4f3c'));
+    const data = pattern(300, 7);
+    const want = ctr(key, new Uint8Array(16)).encrypt(data);
+    for (const aesCtrSync of [nodeAesCtrSync, webAesCtrSync]) {
+      expect(toHex(aesCtrSync(key, 0, data))).toBe(toHex(want));
+      for (const off of [1, 15, 16, 17, 100, 255]) {
+        expect(toHex(aesCtrSync(key, off, data.subarray(off)))).toBe(toHex(want.subarray(off)));
+      }
+      expect(() => aesCtrSync(asAesKey(new Uint8Array(15)), 0, data)).toThrow(/16 bytes/);
     }
   });
 
