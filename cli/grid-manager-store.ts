@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519PublicKey } from '#ed25519';
 import { CairnError } from '../core/errors.ts';
 import { base32Decode, base32Encode } from '../core/primitives/base32.ts';
 import {
@@ -64,7 +64,7 @@ export async function createManager(dir: string): Promise<GridManagerId> {
     throw err;
   }
   await writeServers(dir, { version: 1, servers: {} });
-  return gridManagerId(ed25519.getPublicKey(secret));
+  return gridManagerId(ed25519PublicKey(secret));
 }
 
 async function secretKey(dir: string): Promise<Uint8Array> {
@@ -87,7 +87,7 @@ async function secretKey(dir: string): Promise<Uint8Array> {
 }
 
 export async function managerId(dir: string): Promise<GridManagerId> {
-  return gridManagerId(ed25519.getPublicKey(await secretKey(dir)));
+  return gridManagerId(ed25519PublicKey(await secretKey(dir)));
 }
 
 async function readServers(dir: string): Promise<ServersFile> {

@@ -3,18 +3,14 @@
  * Tahoe names its nodes; the permutation seed (tahoe-formats §6.1) is the decoded 32 bytes.
  * Pure functions: bytes in, bytes out.
  */
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { ed25519PublicKey, ed25519Sign, ed25519Verify, isUsablePoint } from '#ed25519';
 import { base32Decode, base32Encode } from '../primitives/base32.ts';
 import { concatBytes, utf8 } from '../primitives/bytes.ts';
 import { taggedHash } from '../primitives/tagged-hash.ts';
 import { type ServerId, asServerId } from '../types.ts';
 import { ProtocolError } from './errors.ts';
 import { HANDSHAKE_CHALLENGE_BYTES } from './limits.ts';
-
-// A small base-point table: noble's default (window 8) takes 100–400 ms to build on first
-// use, in every server process and every CLI run; window 4 builds in ~10 ms, and signing
-// (a handshake per connection, an announcement a minute) stays ~2 ms.
-ed25519.Point.BASE.precompute(4);
 
 const PREFIX = 'v0-';
 const PUBLIC_KEY_BYTES = 32;
@@ -51,7 +47,7 @@ export function serverIdPublicKey(serverId: string): Uint8Array {
   let key: Uint8Array;
   try {
     key = base32Decode(serverId.slice(PREFIX.length));
-    if (ed25519.Point.fromBytes(key).isSmallOrder()) throw new Error('small order');
+    if (!isUsablePoint(key)) throw new Error('no point, or of small order');
   } catch {
     throw new ProtocolError('BAD_SERVER_ID', 'the server id does not hold a valid ed25519 public key');
   }
@@ -101,12 +97,12 @@ export interface ServerKeyPair {
 
 export function keyPairFromSecret(secretKey: Uint8Array): ServerKeyPair {
   if (secretKey.length !== 32) throw new ProtocolError('BAD_KEY', 'an ed25519 secret key is 32 bytes');
-  const publicKey = ed25519.getPublicKey(secretKey);
+  const publicKey = ed25519PublicKey(secretKey);
   return { secretKey, publicKey, serverId: serverIdFromPublicKey(publicKey) };
 }
 
 export function generateKeyPair(): ServerKeyPair {
-  return keyPairFromSecret(ed25519.utils.randomSecretKey());
+  return keyPairFromSecret(randomBytes(32));
 }
 
 /** Signs `message` under a domain tag, so a signature made for one purpose never verifies for another. */
@@ -115,7 +111,7 @@ export function signTagged(
   tag: string,
   message: Uint8Array,
 ): Uint8Array {
-  return ed25519.sign(taggedMessage(tag, message), key.secretKey);
+  return ed25519Sign(taggedMessage(tag, message), key.secretKey);
 }
 
 export function verifyTagged(
@@ -152,43 +148,12 @@ export function verifyTaggedWithKey(
   }
 }
 
-// In Node, OpenSSL's ed25519: ~15x faster than noble's JavaScript, with no tables to build,
-// and every CLI start checks ten announcements and ten handshakes. Elsewhere (the tab), noble.
-// Both check RFC 8032's cofactorless equation with S < L and R compared as encoded; noble
-// (zip215 false) also refuses a key whose y is not below p, which OpenSSL may reduce: such
-// keys go to noble.
-type NodeCrypto = typeof import('node:crypto');
-const nodeCrypto = (
-  globalThis as { process?: { getBuiltinModule?(id: string): unknown } }
-).process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
-const ED25519_SPKI_HEAD = new Uint8Array([
-  0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-]);
-
-/** RFC 8032 verification of `signature` (64 bytes) over `message` by `publicKey` (32 bytes). */
-export function ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
-  if (nodeCrypto && publicKey.length === PUBLIC_KEY_BYTES && isCanonicalY(publicKey)) {
-    const key = nodeCrypto.createPublicKey({
-      key: Buffer.from(concatBytes(ED25519_SPKI_HEAD, publicKey)), // Node only, as is this branch
-      format: 'der',
-      type: 'spki',
-    });
-    return nodeCrypto.verify(null, message, key, signature);
-  }
-  return ed25519.verify(signature, message, publicKey, { zip215: false });
-}
-
-/** Whether an encoded point's y (the low 255 bits, little-endian) is below p = 2^255 - 19. */
-function isCanonicalY(encoded: Uint8Array): boolean {
-  if ((encoded[31] & 0x7f) !== 0x7f) return true;
-  for (let i = 30; i >= 1; i--) if (encoded[i] !== 0xff) return true;
-  return encoded[0] < 0xed;
-}
+export { ed25519Verify };
 
 /** True when `key` is 32 bytes naming an ed25519 point that is not of small order. */
 export function isUsablePublicKey(key: Uint8Array): boolean {
   try {
-    return key.length === PUBLIC_KEY_BYTES && !ed25519.Point.fromBytes(key).isSmallOrder();
+    return key.length === PUBLIC_KEY_BYTES && isUsablePoint(key);
   } catch {
     return false;
   }

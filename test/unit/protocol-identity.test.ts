@@ -30,6 +30,8 @@ import {
   verifyHandshake,
 } from '../../core/protocol/identity.ts';
 import { base32Encode } from '../../core/primitives/base32.ts';
+import * as nodeEd from '../../core/protocol/ed25519-node.ts';
+import * as nobleEd from '../../core/protocol/ed25519-noble.ts';
 import { asServerId } from '../../core/types.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
 
@@ -103,6 +105,69 @@ describe('ed25519 verification', () => {
       ),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('ed25519 in Node (OpenSSL) and in the tab (noble)', () => {
+  const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+  const P = (1n << 255n) - 19n;
+  const le = (n: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+  it('make the same public keys and signatures, and each verifies the other', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 200 }),
+        (seed, msg) => {
+          const pk = nodeEd.ed25519PublicKey(seed);
+          expect(hex(pk)).toBe(hex(nobleEd.ed25519PublicKey(seed)));
+          const sig = nodeEd.ed25519Sign(msg, seed);
+          expect(hex(sig)).toBe(hex(nobleEd.ed25519Sign(msg, seed)));
+          expect(nobleEd.ed25519Verify(sig, msg, pk)).toBe(true);
+          expect(nodeEd.ed25519Verify(sig, msg, pk)).toBe(true);
+          expect(nodeEd.ed25519Verify(flip(sig, msg.length % 512), msg, pk)).toBe(false);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('take and refuse the same keys: every small-order point, non-points, non-canonical encodings', () => {
+    const keys: Uint8Array[] = [];
+    // The eight small-order points, as the torsion parts [L]R of random points R.
+    const torsion = new Set<string>();
+    for (let i = 0; torsion.size < 8 && i < 500; i++) {
+      // Random bytes that name a point: one with a random torsion part (public keys have none).
+      let r: InstanceType<typeof ed25519.Point>;
+      try {
+        r = ed25519.Point.fromBytes(crypto.getRandomValues(new Uint8Array(32)));
+      } catch {
+        continue;
+      }
+      const t = r.multiplyUnsafe(L - 1n).add(r);
+      torsion.add(hex(t.toBytes()));
+      // A key that is a prime-order point plus a torsion one: a point, usable.
+      keys.push(r.add(t).toBytes());
+    }
+    expect(torsion.size).toBe(8);
+    for (const t of torsion) {
+      const b = Uint8Array.from(Buffer.from(t, 'hex'));
+      keys.push(b, flip(b, 255)); // and with the other sign bit (for x = 0: no point)
+    }
+    // y from p up (non-canonical y 0..18), either sign.
+    for (let y = 0n; y < 19n; y++) keys.push(le(P + y), flip(le(P + y), 255));
+    // Random bytes: about half name points.
+    for (let i = 0; i < 300; i++) keys.push(crypto.getRandomValues(new Uint8Array(32)));
+    let usable = 0;
+    for (const k of keys) {
+      const want = nobleEd.isUsablePoint(k);
+      expect(nodeEd.isUsablePoint(k), hex(k)).toBe(want);
+      if (want) usable++;
+    }
+    for (const t of torsion) expect(nodeEd.isUsablePoint(Uint8Array.from(Buffer.from(t, 'hex')))).toBe(false);
+    expect(usable).toBeGreaterThan(100);
+    expect(usable).toBeLessThan(keys.length - 50);
   });
 });
 
