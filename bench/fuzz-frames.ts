@@ -14,6 +14,7 @@ import { decodeCbor } from '../core/protocol/cbor.ts';
 import {
   decodePutResults,
   decodeReadTestWriteResult,
+  decodeReadvResult,
   decodeRequest,
   type Op,
   type PutArgs,
@@ -94,6 +95,7 @@ export const STORAGE_OPS: Op[] = [
   'rtw',
   'mlist',
   'mread',
+  'mreadv',
   'put',
 ];
 
@@ -152,6 +154,9 @@ export function validRequest(
     case 'list':
     case 'mlist':
       a = { si };
+      break;
+    case 'mreadv':
+      a = { si, offset: r.pick([0, 0, 10, 1000]), length: r.pick([0, 1, 100, L.MAX_READV_BYTES]) };
       break;
     case 'read':
     case 'mread':
@@ -561,6 +566,13 @@ export function judgeReply(
       case 'list':
       case 'mlist':
         return shareList(r);
+      case 'mreadv':
+        try {
+          decodeReadvResult(r, args.length as number);
+          return true;
+        } catch {
+          return false;
+        }
       case 'read':
       case 'mread':
         return r instanceof Uint8Array && r.length <= (args.length as number);

@@ -8,6 +8,7 @@ import {
   decodeRequest,
   encodeAllocateResult,
   encodePutResults,
+  encodeReadvResult,
   encodeBytesResultHead,
   encodeError,
   encodeReadTestWriteResult,
@@ -206,6 +207,8 @@ export class RequestHandler {
         return s.listMutable(req.args.si);
       case 'mread':
         return this.readIntoFrame(req.id, headroom, (place) => s.readMutable(req.args, place));
+      case 'mreadv':
+        return encodeReadvResult(await s.readMutableAll(req.args));
       case 'put':
         return encodePutResults(await s.put(req.args.files, uploads));
     }

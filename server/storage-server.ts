@@ -23,6 +23,7 @@ import type {
   PutFile,
   ReadArgs,
   ReadTestWriteArgs,
+  ReadvArgs,
   WriteArgs,
 } from '../core/protocol/frames.ts';
 import * as L from '../core/protocol/limits.ts';
@@ -369,6 +370,21 @@ export class StorageServer {
   /** Reads mutable share data; `place` as for readImmutable. */
   readMutable(a: ReadArgs, place?: (n: number) => Uint8Array): Promise<Uint8Array> {
     return this.mutable.read(a, place);
+  }
+
+  /** One range of every mutable share of `si` held here (none: an empty map). */
+  async readMutableAll(a: ReadvArgs): Promise<Map<ShareNum, Uint8Array>> {
+    const shnums = await this.mutable.list(a.si);
+    // A share gone since the listing (expired, or its last lease cancelled) is left out.
+    const reads = await Promise.all(
+      shnums.map((sh) =>
+        this.mutable.read({ ...a, sh }).catch((err) => {
+          if (err instanceof StorageError && err.code === 'NOT_FOUND') return null;
+          throw err;
+        }),
+      ),
+    );
+    return new Map(shnums.flatMap((sh, i) => (reads[i] ? [[sh, reads[i]] as const] : [])));
   }
 
   /** Tahoe's slot_testv_and_readv_and_writev (tahoe-formats §7.3), all-or-nothing. */

@@ -17,7 +17,8 @@ import { checkPubkey, checkSignature } from './verify.ts';
 
 /**
  * Bytes read from the start of every share: the prefix, offsets, public key and signature of
- * both formats (MDMF keeps them before byte 2167), and all of a small SDMF share.
+ * both formats (MDMF keeps them before byte 2167), and all of a small SDMF share. At most
+ * MAX_READV_BYTES: one `mreadv` reads it from every share a server holds.
  */
 export const HEAD_READ_BYTES = 4096;
 /** The most a checkstring test compares (SDMF's). */
@@ -126,18 +127,12 @@ export async function mapServers(
   const signatures: SignatureCache = new Map();
   await Promise.all(
     permuteServers(si, servers).map(async (server) => {
-      let shnums: ShareNum[];
-      let heads: Uint8Array[];
+      let heads: Map<ShareNum, Uint8Array>;
       try {
-        shnums = await withTimeout(server.listMutableShares(si), timeoutMs, 'a storage server (list)');
-        heads = await Promise.all(
-          shnums.map((sh) =>
-            withTimeout(
-              server.readMutableShare(si, sh, 0, HEAD_READ_BYTES),
-              timeoutMs,
-              'a storage server (read)',
-            ),
-          ),
+        heads = await withTimeout(
+          server.readMutableShares(si, 0, HEAD_READ_BYTES),
+          timeoutMs,
+          'a storage server (read)',
         );
       } catch (error) {
         map.failed.push({ server, error });
@@ -145,9 +140,7 @@ export async function mapServers(
       }
       map.answered.push(server);
       await Promise.all(
-        shnums.map((shnum, i) =>
-          addSighting(map, { server, shnum, head: heads[i] }, fingerprint, signatures),
-        ),
+        [...heads].map(([shnum, head]) => addSighting(map, { server, shnum, head }, fingerprint, signatures)),
       );
     }),
   );

@@ -14,9 +14,11 @@ import {
   decodeAllocateResult,
   decodePutResults,
   decodeReadTestWriteResult,
+  decodeReadvResult,
   decodeReply,
   encodeRequest,
   FEATURE_ALLOCATE_HELD,
+  FEATURE_MUTABLE_READV,
   FEATURE_PUT,
   FEATURE_WRITE_CLOSE,
   MAX_FEATURE_CHARS,
@@ -454,5 +456,26 @@ class Connection implements StorageConnection {
   async listMutableShares(si: StorageIndex): Promise<ShareNum[]> {
     const r = await this.call('mlist', { si });
     return this.check('mutable list', () => shareList(r, 'mutable share list'));
+  }
+
+  async readMutableShares(
+    si: StorageIndex,
+    offset: number,
+    length: number,
+  ): Promise<Map<ShareNum, Uint8Array>> {
+    if (!Number.isSafeInteger(length) || length < 0 || length > L.MAX_READV_BYTES) {
+      throw new StorageError(
+        'BAD_REQUEST',
+        `a read of every share is at most ${L.MAX_READV_BYTES} bytes each`,
+      );
+    }
+    if (this.features.has(FEATURE_MUTABLE_READV)) {
+      const r = await this.call('mreadv', { si, offset, length });
+      return this.check('mutable readv', () => decodeReadvResult(r, length));
+    }
+    // A server from before `mreadv`: the listing, then each share's range.
+    const shnums = await this.listMutableShares(si);
+    const reads = await Promise.all(shnums.map((sh) => this.readMutableShare(si, sh, offset, length)));
+    return new Map(shnums.map((sh, i) => [sh, reads[i]]));
   }
 }

@@ -57,6 +57,12 @@ export interface ReadArgs {
   offset: number;
   length: number;
 }
+/** The same range of every mutable share of `si` the server holds (Tahoe's slot_readv with no shares named). */
+export interface ReadvArgs {
+  si: StorageIndex;
+  offset: number;
+  length: number;
+}
 export interface LeaseArgs {
   si: StorageIndex;
   renew: Uint8Array;
@@ -105,6 +111,7 @@ export interface OpArgs {
   rtw: ReadTestWriteArgs;
   mlist: IndexArgs;
   mread: ReadArgs;
+  mreadv: ReadvArgs;
   put: PutArgs;
 }
 export type Op = keyof OpArgs;
@@ -122,7 +129,14 @@ export const FEATURE_WRITE_CLOSE = 'write-close';
 export const FEATURE_ALLOCATE_HELD = 'allocate-held';
 /** The `put` operation: several small files' shares allocated, written and closed at once. */
 export const FEATURE_PUT = 'put';
-export const SERVER_FEATURES: readonly string[] = [FEATURE_WRITE_CLOSE, FEATURE_ALLOCATE_HELD, FEATURE_PUT];
+/** The `mreadv` operation: one range of every mutable share of a storage index, in one reply. */
+export const FEATURE_MUTABLE_READV = 'mutable-readv';
+export const SERVER_FEATURES: readonly string[] = [
+  FEATURE_WRITE_CLOSE,
+  FEATURE_ALLOCATE_HELD,
+  FEATURE_PUT,
+  FEATURE_MUTABLE_READV,
+];
 /** Features a hello answer may list at most, and their length. */
 export const MAX_FEATURES = 32;
 export const MAX_FEATURE_CHARS = 40;
@@ -140,6 +154,7 @@ const OPS = new Set<string>([
   'rtw',
   'mlist',
   'mread',
+  'mreadv',
   'put',
 ]);
 
@@ -264,6 +279,12 @@ function decodeArgs(op: Op, a: Fields): OpArgs[Op] {
         sh: sh(a),
         offset: a.uint('offset', L.MAX_OFFSET),
         length: a.uint('length', L.MAX_READ_BYTES),
+      };
+    case 'mreadv':
+      return {
+        si: si(a),
+        offset: a.uint('offset', L.MAX_OFFSET),
+        length: a.uint('length', L.MAX_READV_BYTES),
       };
     case 'lease':
       return { si: si(a), renew: leaseSecret(a, 'renew'), cancel: leaseSecret(a, 'cancel') };
@@ -541,6 +562,29 @@ export function decodeReadTestWriteResult(v: unknown): {
     data.set(shnum, list);
   }
   return { success: f.bool('success'), data };
+}
+
+/** An `mreadv` result on the wire: `[[sh, bytes]…]`, each share once. */
+export function encodeReadvResult(data: Map<ShareNum, Uint8Array>): unknown {
+  return [...data];
+}
+
+/** An `mreadv` result, checked: shares 0..255 each once, no range longer than asked. */
+export function decodeReadvResult(v: unknown, length: number): Map<ShareNum, Uint8Array> {
+  const data = new Map<ShareNum, Uint8Array>();
+  for (const entry of checkArray(v, L.MAX_SHARES, 'mreadv result')) {
+    const [shv, bytes] = checkArray(entry, 2, 'mreadv result entry');
+    const shnum = asShareNum(checkUint(shv, L.MAX_SHNUM, 'mreadv result share'));
+    if (!(bytes instanceof Uint8Array) || bytes.length > length) {
+      throw new ProtocolError(
+        'BAD_FRAME',
+        `mreadv result for share ${shnum} must be at most ${length} bytes`,
+      );
+    }
+    if (data.has(shnum)) throw new ProtocolError('BAD_FRAME', `mreadv result names share ${shnum} twice`);
+    data.set(shnum, bytes);
+  }
+  return data;
 }
 
 export function encodeReadTestWriteResult(success: boolean, data: Map<ShareNum, Uint8Array[]>): unknown {

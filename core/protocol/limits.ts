@@ -8,6 +8,11 @@
 export const MAX_WRITE_BYTES = 1024 * 1024;
 /** Largest `read` one request may ask for (the reply is about this big). */
 export const MAX_READ_BYTES = 1024 * 1024;
+/**
+ * Largest range an `mreadv` may ask of every mutable share at once: its reply (up to
+ * MAX_SHARES ranges) stays within one read's size.
+ */
+export const MAX_READV_BYTES = MAX_READ_BYTES / 256;
 /** Room for the CBOR envelope around a full-size write or read. */
 export const FRAME_OVERHEAD = 16 * 1024;
 /** Largest protocol frame either end accepts. */

@@ -161,6 +161,12 @@ export interface StorageServerApi {
   ): Promise<ReadTestWriteResult>;
   listMutableShares(si: StorageIndex): Promise<ShareNum[]>;
   readMutableShare(si: StorageIndex, shnum: ShareNum, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The same range (at most MAX_READV_BYTES) of every mutable share of `si` held here, by
+   * share number; an empty map when it holds none. One round trip where the server lists
+   * the `mutable-readv` feature, a listing and the reads elsewhere.
+   */
+  readMutableShares(si: StorageIndex, offset: number, length: number): Promise<Map<ShareNum, Uint8Array>>;
 }
 
 export type StorageErrorCode =

@@ -5,6 +5,8 @@ import { ProtocolError } from '../../core/protocol/errors.ts';
 import {
   decodeAllocateResult,
   decodeReadTestWriteResult,
+  decodeReadvResult,
+  encodeReadvResult,
   encodeAllocateResult,
   decodeReply,
   decodeRequest,
@@ -50,6 +52,7 @@ describe('requests', () => {
       ['corrupt', { kind: 'mutable', si, sh: 1, reason: 'bad hash' }],
       ['mlist', { si }],
       ['mread', { si, sh: 0, offset: 0, length: 0 }],
+      ['mreadv', { si, offset: 7, length: 4096 }],
     ] as const;
     let id = 1;
     for (const [op, args] of cases) {
@@ -137,6 +140,30 @@ describe('requests', () => {
       }),
     );
     expect(plain.op === 'write' && plain.args.close).toBe(undefined);
+  });
+
+  it('mreadv: asks at most MAX_READV_BYTES; its result names shares once, none longer than asked', () => {
+    const ask = (length: number) => decodeRequest(encodeRequest(1, 'mreadv', { si, offset: 0, length }));
+    expect(ask(L.MAX_READV_BYTES).args).toEqual({ si, offset: 0, length: L.MAX_READV_BYTES });
+    expect(() => ask(L.MAX_READV_BYTES + 1)).toThrow(ProtocolError);
+    const data = new Map([
+      [asShareNum(0), bytes(10)],
+      [asShareNum(255), bytes(0)],
+    ]);
+    expect(decodeReadvResult(encodeReadvResult(data), 10)).toEqual(data);
+    expect(() => decodeReadvResult(encodeReadvResult(data), 9)).toThrow(/at most 9 bytes/);
+    expect(() =>
+      decodeReadvResult(
+        [
+          [1, bytes(1)],
+          [1, bytes(1)],
+        ],
+        4,
+      ),
+    ).toThrow(/twice/);
+    expect(() => decodeReadvResult([[256, bytes(1)]], 4)).toThrow(ProtocolError);
+    expect(() => decodeReadvResult([[1, 'x']], 4)).toThrow(ProtocolError);
+    expect(() => decodeReadvResult({ 0: bytes(1) }, 4)).toThrow(ProtocolError);
   });
 
   it('rejects frames without a usable id with id 0', () => {
