@@ -116,10 +116,16 @@ export const backupCommand: Command = {
     };
     const grid = await openGrid(values.grid, (l) => process.stderr.write(`cairn backup: ${l}\n`));
     try {
-      const base = await ensureDirectory(grid, target);
-      const root = await backupDir(grid, local, db, excludes, counts, say);
+      // The target's directories are looked up while the local tree is walked: most of a
+      // backup of an unchanged tree is those two waits. Nothing is stored before the target
+      // is known to be a usable directory (the walk waits for it before any upload).
+      const dirs = (async () => {
+        const base = await ensureDirectory(grid, target);
+        return { base, archives: await childDirectory(grid, base, 'Archives') };
+      })();
+      const walk: Walk = { grid, db, excludes, counts, say, targetReady: dirs };
+      const [{ base, archives }, root] = await Promise.all([dirs, backupDir(walk, local)]);
       await saveDb(db);
-      const archives = await childDirectory(grid, base, 'Archives');
       let name = archiveName(new Date());
       const linkArchive = async () => {
         // A name taken (two backups in one second) is refused by the link itself: try the next.
@@ -168,15 +174,20 @@ async function childDirectory(grid: Grid, dir: DirectoryNode, name: string): Pro
   }
 }
 
+/** What a backup's walk of the local tree works with. */
+interface Walk {
+  grid: Grid;
+  db: BackupDb;
+  excludes: RegExp[];
+  counts: Counts;
+  say: (line: string) => void;
+  /** Settles once the grid target is found (or made); the walk stores nothing before. */
+  targetReady: Promise<unknown>;
+}
+
 /** Backs up one local folder (children first); returns its immutable directory's cap. */
-async function backupDir(
-  grid: Grid,
-  dirPath: string,
-  db: BackupDb,
-  excludes: RegExp[],
-  counts: Counts,
-  say: (line: string) => void,
-): Promise<string> {
+async function backupDir(walk: Walk, dirPath: string): Promise<string> {
+  const { grid, db, excludes, counts, say } = walk;
   const entries = (await fs.readdir(dirPath, { withFileTypes: true }))
     .filter((e) => !excludes.some((re) => re.test(e.name)))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -200,6 +211,7 @@ async function backupDir(
       toUpload.push({ path: p, size: st.size });
     }
   }
+  if (toUpload.length > 0) await walk.targetReady;
   await uploadFiles(
     grid,
     toUpload,
@@ -221,7 +233,7 @@ async function backupDir(
     },
   );
   for (const e of entries.filter((e) => e.isDirectory())) {
-    const cap = await backupDir(grid, path.join(dirPath, e.name), db, excludes, counts, say);
+    const cap = await backupDir(walk, path.join(dirPath, e.name));
     children.push({ name: e.name, cap, metadata: {} });
   }
   children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -234,6 +246,7 @@ async function backupDir(
     counts.dirsReused++;
     return known;
   }
+  await walk.targetReady;
   const dir = await grid.createImmutableDirectory(children);
   db.dirs[hash] = dir.cap;
   counts.dirsCreated++;
