@@ -1,11 +1,13 @@
 /**
- * Builds a TypeScript entry point of this checkout into one plain-JavaScript file, so the
- * CLI and the storage servers run on bare Node instead of through tsx's loader, which
- * compiles every module again at each start (~0.5 s and ~1 CPU-s per `cairn` command).
- * Packages stay in node_modules. The file lives in node_modules/.cache/cairn/, named by a
- * stamp of the sources' paths, sizes and mtimes: an unchanged tree starts without running
- * esbuild at all, and any edit makes a new file (written atomically; builds of the same entry
- * older than a day are removed). Plain JavaScript, because it runs before any TypeScript can.
+ * Builds a TypeScript entry point of this checkout into plain JavaScript, so the CLI and the
+ * storage servers run on bare Node instead of through tsx's loader, which compiles every
+ * module again at each start (~0.5 s and ~1 CPU-s per `cairn` command). Packages stay in
+ * node_modules. Code reached only through import() goes into chunks of its own, loaded when
+ * used (a `cairn put` does not compile the storage server's code). The build is a folder in
+ * node_modules/.cache/cairn/, named by a stamp of the sources' paths, sizes and mtimes, with
+ * the entry point as entry.mjs: an unchanged tree starts without running esbuild at all, and
+ * any edit makes a new folder (renamed into place whole; builds of the same entry older than
+ * a day are removed). Plain JavaScript, because it runs before any TypeScript can.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -41,47 +43,61 @@ function sourceStamp(entry) {
  * now if the sources changed since the last build. `name` prefixes the cached file.
  */
 export function bundleEntry(name, entry) {
-  const file = path.join(cacheDir, `${name}-${sourceStamp(entry)}.mjs`);
+  const dir = path.join(cacheDir, `${name}-${sourceStamp(entry)}`);
+  const file = path.join(dir, ENTRY_FILE);
   if (existsSync(file)) return Promise.resolve(file);
   // Callers in one process share one build (a test may start ten servers at once).
   let building = inProcess.get(file);
   if (!building) {
-    building = build(name, entry, file).finally(() => inProcess.delete(file));
+    building = build(name, entry, dir).finally(() => inProcess.delete(file));
     inProcess.set(file, building);
   }
   return building;
 }
 
+const ENTRY_FILE = 'entry.mjs';
+
 const inProcess = new Map();
 
-async function build(name, entry, file) {
+async function build(name, entry, dir) {
   const esbuild = await import('esbuild');
+  // Unique per build, so concurrent builders (other processes) never write one folder.
+  const tmp = `${dir}.${process.pid}.${randomUUID()}.tmp`;
   const result = await esbuild.build({
-    entryPoints: [path.join(repoRoot, entry)],
+    entryPoints: { entry: path.join(repoRoot, entry) },
     bundle: true,
+    splitting: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
     packages: 'external',
+    outdir: tmp,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunk-[hash]',
     write: false,
     logLevel: 'silent',
     plugins: [moduleUrls],
   });
-  await fs.mkdir(cacheDir, { recursive: true });
-  // Unique per build, so concurrent builders (other processes) never write one file.
-  const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
-  await fs.writeFile(tmp, result.outputFiles[0].contents);
-  await fs.rename(tmp, file);
-  // Older builds go once nothing can still be starting from them (a grid may spawn servers later).
+  await fs.mkdir(tmp, { recursive: true });
+  for (const out of result.outputFiles) await fs.writeFile(out.path, out.contents);
+  try {
+    await fs.rename(tmp, dir);
+  } catch (err) {
+    // Another process put the same build in place first: theirs is used.
+    await fs.rm(tmp, { recursive: true, force: true });
+    if (!existsSync(path.join(dir, ENTRY_FILE))) throw err;
+  }
+  // Older builds go once nothing can still be starting from them (a grid may spawn servers
+  // later). Single files are the builds from before chunks.
   const stale = Date.now() - 24 * 3600_000;
   for (const old of await fs.readdir(cacheDir)) {
     const p = path.join(cacheDir, old);
-    if (old.startsWith(`${name}-`) && old.endsWith('.mjs') && p !== file) {
+    if (old.startsWith(`${name}-`) && p !== dir) {
       const s = await fs.stat(p).catch(() => null);
-      if (s && s.mtimeMs < stale) await fs.rm(p, { force: true });
+      if (s && s.mtimeMs < stale) await fs.rm(p, { recursive: true, force: true });
     }
   }
-  return file;
+  return path.join(dir, ENTRY_FILE);
 }
 
 /**

@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { type Relay, startRelay } from '../../relay/relay.ts';
+import type { Relay } from '../../relay/relay.ts';
 import { bundleServer } from '../server-bundle.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -78,6 +78,8 @@ export const gridCommand: Command = {
     if (!hasWeb)
       console.log(`note: no web app at ${webBundleDir} (run 'npm run build'); serving the grid only`);
     const relayLog = createWriteStream(path.join(dir, 'logs', 'relay.log'), { flags: 'a' });
+    // The relay's code is loaded here, not at every `cairn` start (its own bundle chunk).
+    const { startRelay } = await import('../../relay/relay.ts');
     const relay = await startRelay({
       port,
       webRoot: hasWeb ? webBundleDir : undefined,

@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_MAX_LISTED_SERVERS, MAX_GRID_SERVERS } from '../../core/protocol/limits.ts';
-import { startRelay } from '../../relay/relay.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { webBundleDir } from '../paths.ts';
@@ -46,6 +45,8 @@ export const relayCommand: Command = {
       DEFAULT_MAX_LISTED_SERVERS,
     );
     const web = values['no-web'] ? undefined : path.resolve(values.web ?? webBundleDir);
+    // The relay's code is loaded here, not at every `cairn` start (its own bundle chunk).
+    const { startRelay } = await import('../../relay/relay.ts');
     const relay = await startRelay({
       port,
       host: values.host,

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { MAX_NICKNAME_CHARS } from '../../core/protocol/limits.ts';
 import { DEFAULT_PACE } from '../../server/crawler.ts';
 import { type ExpiryConfig, type ExpiryMode, parseDuration, parseExpiryMode } from '../../server/expiry.ts';
-import { startStorageNode } from '../../server/node.ts';
 import { intOption, parse } from '../args.ts';
 import { s3Options } from '../s3-options.ts';
 import { type Command, UsageError } from '../command.ts';
@@ -199,6 +198,8 @@ export const serverCommand: Command = {
         })
       : undefined;
     if (backend) log(`shares kept in the object store at ${backend.describe()}`);
+    // The server's code is loaded here, not at every `cairn` start (its own bundle chunk).
+    const { startStorageNode } = await import('../../server/node.ts');
     const node = await startStorageNode({
       dir: values.dir,
       backend,

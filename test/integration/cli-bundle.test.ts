@@ -1,6 +1,6 @@
 /** The CLI runs from a bundle of its sources (cli/bin/bundle.js), or through tsx when asked. */
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,29 @@ function cairn(
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number | null; out: string; err: string }> {
   return runCairn(args, null, { env }).then((r) => ({ code: r.code, out: r.stdout, err: r.stderr }));
+}
+
+/** Every file of the build whose entry point is `entry` (the entry and its chunks). */
+function bundleText(entry: string): string {
+  const dir = path.dirname(entry);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.mjs'))
+    .map((f) => readFileSync(path.join(dir, f), 'utf8'))
+    .join('\n');
+}
+
+/** The chunks `file` imports statically, and theirs. */
+function staticChunks(file: string, seen = new Set<string>()): string[] {
+  for (const m of readFileSync(file, 'utf8').matchAll(
+    /^(?:import|export)[^;]*?from\s*"(\.\/chunk-[^"]+)"/gms,
+  )) {
+    const chunk = path.join(path.dirname(file), m[1]);
+    if (!seen.has(chunk)) {
+      seen.add(chunk);
+      staticChunks(chunk, seen);
+    }
+  }
+  return [...seen];
 }
 
 describe('the CLI bundle', () => {
@@ -59,7 +82,7 @@ describe('the CLI bundle', () => {
       ['cli', 'cli/main.ts'],
       ['server', 'cli/server-main.ts'],
     ]) {
-      const text = readFileSync(await bundleEntry(name, entry), 'utf8');
+      const text = bundleText(await bundleEntry(name, entry));
       // esbuild hoists a package's static imports to the bundle's top, lazy import() or not.
       expect(text, name).not.toMatch(/^import [^;]*from "@aws-sdk\//m);
       expect(text, name).toContain('import("@aws-sdk/client-s3")');
@@ -67,6 +90,16 @@ describe('the CLI bundle', () => {
       expect(text, name).not.toMatch(/^import [^;]*from "ws"/m);
       // hono only where HTTP is served (server/http-kit.ts): a put or get never loads it.
       expect(text, name).not.toMatch(/^import [^;]*from "(hono|@hono\/)/m);
+    }
+  });
+
+  it("keeps the storage server's and the relay's code out of what every command loads", async () => {
+    const entry = await bundleEntry('cli', 'cli/main.ts');
+    const loaded = [entry, ...staticChunks(entry)].map((f) => readFileSync(f, 'utf8')).join('\n');
+    const all = bundleText(entry);
+    for (const fn of ['function startStorageNode(', 'function startRelay(']) {
+      expect(all).toContain(fn); // in the build, as chunks loaded by `cairn server`, `relay`, `grid`
+      expect(loaded).not.toContain(fn);
     }
   });
 
