@@ -8,12 +8,7 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import {
-  ChildExistsError,
-  type DirectoryNode,
-  type Grid,
-  NoSuchChildError,
-} from '../../core/client/index.ts';
+import { type DirectoryNode, type Grid, NoSuchChildError } from '../../core/client/index.ts';
 import type { Metadata } from '../../core/dirnode/index.ts';
 import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
 import { parse } from '../args.ts';
@@ -126,22 +121,13 @@ export const backupCommand: Command = {
       const walk: Walk = { grid, db, excludes, counts, say, targetReady: dirs };
       const [{ base, archives }, root] = await Promise.all([dirs, backupDir(walk, local)]);
       await saveDb(db);
-      let name = archiveName(new Date());
-      const linkArchive = async () => {
-        // A name taken (two backups in one second) is refused by the link itself: try the next.
-        for (let i = 2; ; i++) {
-          try {
-            await archives.set(name, root, { overwrite: false });
-            return;
-          } catch (err) {
-            if (!(err instanceof ChildExistsError) || i > 100) throw err;
-            name = `${archiveName(new Date())}-${i}`;
-          }
-        }
-      };
       // Two mutable directories, so the two links go out together; each only points at the
       // snapshot already stored, and a backup that fails in either is whole when run again.
-      await Promise.all([linkArchive(), base.set('Latest', root)]);
+      // A name taken (two backups in one second) gets -2, -3… in the same change.
+      const [name] = await Promise.all([
+        archives.setUnique(archiveName(new Date()), root),
+        base.set('Latest', root),
+      ]);
       process.stdout.write(
         `${counts.filesUploaded} files uploaded (${counts.filesReused} reused), ` +
           `${counts.dirsCreated} directories created (${counts.dirsReused} reused); archive ${name}\n`,

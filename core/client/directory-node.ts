@@ -223,6 +223,34 @@ export class DirectoryNode implements FileNode {
     return result ?? this.get(n);
   }
 
+  /**
+   * Links `cap` under `base`, or `base-2`, `base-3`… when that name is taken (as `cairn backup`
+   * names its archives), in one change whatever the names; returns the name used.
+   */
+  async setUnique(
+    base: string,
+    cap: string,
+    opts: WriteOptions & { metadata?: Metadata } = {},
+  ): Promise<string> {
+    checkChildName(base);
+    const child = childFromCap(cap, this.mutable);
+    const linked = { name: '' };
+    await this.#modify((children, attempt) => {
+      for (let i = 1; ; i++) {
+        const n = checkChildName(i === 1 ? base : `${base}-${i}`);
+        const old = children.get(n);
+        // On a second run, the child we linked first is ours: done.
+        if (old && attempt > 1 && n === linked.name && sameCaps(old, child)) return null;
+        if (old) continue;
+        const metadata = updateMetadata(null, this.ctx.now(), opts.metadata ?? null);
+        children.set(n, { name: n, ...child, metadata });
+        linked.name = n;
+        return children;
+      }
+    }, opts);
+    return linked.name;
+  }
+
   /** Links several children in one change (a batch from cp -r or a folder upload). */
   async setMany(
     entries: readonly { name: string; cap: string; metadata?: Metadata }[],

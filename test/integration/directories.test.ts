@@ -66,6 +66,33 @@ describe('directories', () => {
     );
   }, 120_000);
 
+  it('setUnique links under the next free name, in one change; two at once both get theirs', async () => {
+    const g = client(3);
+    const dir = await g.createDirectory();
+    expect(await dir.setUnique('archive', lit(1))).toBe('archive');
+    expect(await dir.setUnique('archive', lit(2))).toBe('archive-2');
+    await dir.set('archive-3', lit(3));
+    expect(await dir.setUnique('archive', lit(4))).toBe('archive-4');
+    // Two clients at once: one collides, runs again on the other's version, takes the next name.
+    const other = client(4).openDirectory(dir.cap);
+    const names = await Promise.all([dir.setUnique('later', lit(5)), other.setUnique('later', lit(6))]);
+    expect(new Set(names)).toEqual(new Set(['later', 'later-2']));
+    const listed = await dir.list();
+    expect([...listed.keys()].sort()).toEqual([
+      'archive',
+      'archive-2',
+      'archive-3',
+      'archive-4',
+      'later',
+      'later-2',
+    ]);
+    expect(new Set([listed.get('later')?.cap, listed.get('later-2')?.cap])).toEqual(
+      new Set([lit(5), lit(6)]),
+    );
+    expect(listed.get(names[0])?.cap).toBe(lit(5));
+    await expect(dir.setUnique('a/b', lit(7))).rejects.toThrow();
+  }, 60_000);
+
   it('two clients adding different children at once both survive', async () => {
     const a = client(1);
     const dir = await a.createDirectory();
