@@ -47,7 +47,7 @@ describe('restart', () => {
     // While it runs, a second server on the same folder refuses to start.
     await expect(spawnServer({ dir: first.dir })).rejects.toThrow(/another server \(pid \d+\) is using/);
     expect(again.serverId).toBe(first.serverId);
-    expect(again.process.spawnargs[1]).toMatch(/server-[0-9a-f]{16}\.mjs$/);
+    expect(again.process.spawnargs[1]).toMatch(/server-[0-9a-f]{16}\/entry\.mjs$/);
     conn = await connectStorageServer(again.url!, again.serverId);
     expect(await conn.listShares(si)).toEqual([0]);
     expectBytesEqual(await conn.readShare(si, asShareNum(0), 0, data.length), data);
