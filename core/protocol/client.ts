@@ -470,7 +470,8 @@ class Connection implements StorageConnection {
       );
     }
     if (this.features.has(FEATURE_MUTABLE_READV)) {
-      const r = await this.call('mreadv', { si, offset, length });
+      // Counted in flight as one share's range: servers hold one or two shares of a file.
+      const r = await this.call('mreadv', { si, offset, length }, this.timeoutMs, length);
       return this.check('mutable readv', () => decodeReadvResult(r, length));
     }
     // A server from before `mreadv`: the listing, then each share's range.

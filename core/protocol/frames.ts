@@ -58,11 +58,7 @@ export interface ReadArgs {
   length: number;
 }
 /** The same range of every mutable share of `si` the server holds (Tahoe's slot_readv with no shares named). */
-export interface ReadvArgs {
-  si: StorageIndex;
-  offset: number;
-  length: number;
-}
+export type ReadvArgs = Omit<ReadArgs, 'sh'>;
 export interface LeaseArgs {
   si: StorageIndex;
   renew: Uint8Array;
