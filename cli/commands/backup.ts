@@ -118,9 +118,9 @@ export const backupCommand: Command = {
         const base = await ensureDirectory(grid, target);
         return { base, archives: await childDirectory(grid, base, 'Archives') };
       })();
-      const walk: Walk = { grid, db, excludes, counts, say, targetReady: dirs };
+      const walk: Walk = { grid, db, excludes, counts, say, targetReady: dirs, dbChanged: false };
       const [{ base, archives }, root] = await Promise.all([dirs, backupDir(walk, local)]);
-      await saveDb(db);
+      if (walk.dbChanged) await saveDb(db);
       // Two mutable directories, so the two links go out together; each only points at the
       // snapshot already stored, and a backup that fails in either is whole when run again.
       // A name taken (two backups in one second) gets -2, -3… in the same change.
@@ -169,6 +169,8 @@ interface Walk {
   say: (line: string) => void;
   /** Settles once the grid target is found (or made); the walk stores nothing before. */
   targetReady: Promise<unknown>;
+  /** Set when the database gained a record (an unchanged tree leaves it as it was). */
+  dbChanged: boolean;
 }
 
 /** Backs up one local folder (children first); returns its immutable directory's cap. */
@@ -211,6 +213,7 @@ async function backupDir(walk: Walk, dirPath: string): Promise<string> {
           ctime: metadata.ctime as number,
           cap,
         };
+        walk.dbChanged = true;
         counts.filesUploaded++;
         counts.bytesUploaded += f.size;
         say(`uploaded ${f.path}`);
@@ -235,6 +238,7 @@ async function backupDir(walk: Walk, dirPath: string): Promise<string> {
   await walk.targetReady;
   const dir = await grid.createImmutableDirectory(children);
   db.dirs[hash] = dir.cap;
+  walk.dbChanged = true;
   counts.dirsCreated++;
   return dir.cap;
 }

@@ -139,12 +139,17 @@ describe('directories from the CLI', () => {
     expect(first).toMatch(
       /^50 files uploaded \(0 reused\), 5 directories created \(0 reused\); archive \d{4}-\d\d-\d\d_\d\d:\d\d:\d\dZ/,
     );
+    const db = path.join(home, 'private', 'backupdb.json');
+    const firstDb = await fs.stat(db);
     const second = await ok('backup', src, 'bk:backups');
     expect(second).toMatch(/^0 files uploaded \(50 reused\), 0 directories created \(5 reused\)/);
+    // Nothing new to remember: the database is left as it was (it is replaced whole when saved).
+    expect((await fs.stat(db)).ino).toBe(firstDb.ino);
     // One file changes: it alone is uploaded, and the directories above it are new.
     await fs.writeFile(path.join(src, 'a dir', 'file 3 ✓.bin'), pattern(123, 99));
     const third = await ok('backup', src, 'bk:backups');
     expect(third).toMatch(/^1 files uploaded \(49 reused\), 2 directories created \(3 reused\)/);
+    expect((await fs.stat(db)).ino).not.toBe(firstDb.ino);
     expect((await ok('ls', 'bk:backups/Archives')).trim().split('\n')).toHaveLength(3);
     const out = tempDir('cairn-restore-');
     await ok('cp', '-r', 'bk:backups/Latest', out);
