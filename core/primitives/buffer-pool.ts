@@ -7,7 +7,9 @@
  *
  * With a `step`, buffers are made in capacities rounded up to it and handed out as views of
  * the size asked for, so that sizes that differ a little share buffers (a batch of small
- * files' shares is a different size every time; so is a read's reply with its header).
+ * files' shares is a different size every time; so is a read's reply with its header). When
+ * no buffer of the capacity is free, a free one up to a quarter larger is handed out instead:
+ * a cp -r's batch frames spread over several capacities, and four in ten of them were fresh.
  */
 export class BufferPool {
   /** Free buffers by capacity, each a view of its whole ArrayBuffer. */
@@ -24,10 +26,21 @@ export class BufferPool {
 
   take(size: number): Uint8Array {
     const capacity = Math.ceil(size / this.#step) * this.#step;
-    const buf = this.#free.get(capacity)?.pop();
-    if (buf) this.#held -= capacity;
+    const fit = this.#free.has(capacity) || this.#step === 1 ? capacity : this.#roomyFit(capacity);
+    const buf = this.#free.get(fit)?.pop();
+    if (this.#free.get(fit)?.length === 0) this.#free.delete(fit);
+    if (buf) this.#held -= fit;
     const whole = buf ?? new Uint8Array(capacity);
-    return size === capacity ? whole : whole.subarray(0, size);
+    return size === whole.length ? whole : whole.subarray(0, size);
+  }
+
+  /** The smallest capacity with a free buffer, above `capacity` by at most a quarter (or one step). */
+  #roomyFit(capacity: number): number {
+    const most = capacity + Math.max(this.#step, Math.floor(capacity / 4));
+    let best = capacity;
+    for (const c of this.#free.keys())
+      if (c > capacity && c <= most && (best === capacity || c < best)) best = c;
+    return best;
   }
 
   /**

@@ -64,4 +64,33 @@ describe('BufferPool', () => {
     pool.give(new Uint8Array(step + 1));
     expect(pool.heldBytes).toBe(0);
   });
+
+  it('with a step and no free buffer of the capacity, hands out a free one up to a quarter larger', () => {
+    const step = 64 * 1024;
+    const pool = new BufferPool(1 << 22, { step });
+    const big = pool.take(12 * step);
+    const bigger = pool.take(16 * step);
+    pool.give(big);
+    pool.give(bigger);
+    // 9 steps: 12 is more than a quarter above, so a fresh buffer.
+    expect(pool.take(9 * step - 5).buffer).not.toBe(big.buffer);
+    // 10 steps: the 12-step buffer (the smallest that fits), as a view of the size asked for.
+    const a = pool.take(10 * step - 5);
+    expect(a.buffer).toBe(big.buffer);
+    expect(a.length).toBe(10 * step - 5);
+    expect(pool.heldBytes).toBe(16 * step);
+    // Given back, it is filed under its own capacity again.
+    pool.give(a);
+    expect(pool.take(12 * step).buffer).toBe(big.buffer);
+    expect(pool.take(13 * step).buffer).toBe(bigger.buffer);
+    expect(pool.heldBytes).toBe(0);
+  });
+
+  it('without a step, hands out exact sizes only', () => {
+    const pool = new BufferPool(1 << 20);
+    const a = pool.take(1100);
+    pool.give(a);
+    expect(pool.take(1000)).not.toBe(a);
+    expect(pool.take(1100)).toBe(a);
+  });
 });
