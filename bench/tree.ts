@@ -17,7 +17,9 @@
  * deduplicated); the copy is held against their mean.
  *
  * Goals (issue "Directories", point 6): the copy at least 0.5x the single file's MB/s; the
- * unchanged backup under 5% of the first backup's time; the listing under 0.5 s.
+ * unchanged backup under 5% of the first backup's time; the listing under 0.5 s. Beside the
+ * backup: `cairn ls` of its folder (the least a command on it costs), and what 5% would be
+ * were the copy at its goal (a first backup uploads what cp -r does).
  *
  * Options: --files 1000, --min-kib 1, --max-kib 64, --subdirs 0 (spread the files over that
  * many subfolders instead of one flat folder), --list-runs 5, --no-browser (no web app needed),
@@ -116,6 +118,9 @@ async function main() {
     const backup2 = await cairn(['backup', treeDir, 'bench:backup'], backer);
     if (!/^0 files uploaded/.test(backup2.stdout))
       throw new Error(`the second backup uploaded files: ${backup2.stdout}`);
+    // What any command on that folder costs at least: start-up, the server list, ten
+    // connections and reading the alias's directory and the folder.
+    const floor = await cairn(['ls', 'bench:backup'], backer);
     const ls = await cairn(['ls', '--json', 'bench:tree'], copier);
     const [, info] = JSON.parse(ls.stdout) as [string, { rw_uri: string; children: object }];
     const copied = Object.keys(info.children).length;
@@ -132,6 +137,7 @@ async function main() {
           row('put (one file, after)', putAfter, tree.bytes, null),
           row('backup, first', backup1, tree.bytes, FILES),
           row('backup, unchanged', backup2, 0, FILES),
+          row('ls of the backup folder', floor, 0, null),
         ],
       ),
     );
@@ -148,6 +154,11 @@ async function main() {
         ` (CPU s ${fixed(cpu(cp))} against ${fixed(putCpu)}: ${fixed(putCpu / cpu(cp), 2)}x); the second copy, servers warm, ${fixed(warmRatio, 2)}x`,
       `unchanged backup in ${pct(backupRatio)} of the first's time (${fixed(backup2.seconds, 2)} s of ${fixed(backup1.seconds, 2)} s; goal < 5%): ${met(backupRatio < 0.05)}` +
         ` (CPU s ${fixed(cpu(backup2), 2)} of ${fixed(cpu(backup1))}: ${pct(cpu(backup2) / cpu(backup1))})`,
+      // The two goals pull apart: a first backup uploads what cp -r does, so at cp -r's goal
+      // it would take about twice the put, and 5% of that against a command's own floor.
+      `  ${fixed(backup2.seconds - floor.seconds, 2)} s above \`cairn ls\` of the folder (${fixed(floor.seconds, 2)} s); ` +
+        `were cp -r at 0.5x, a first backup would take ~${fixed(2 * putSeconds, 2)} s, whose 5% is ${fixed(0.1 * putSeconds, 2)} s` +
+        `${0.1 * putSeconds < floor.seconds ? ': less than that `ls`' : ''}`,
     ];
 
     if (!args.includes('--no-browser')) {
