@@ -114,7 +114,10 @@ export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promis
         `${x(two.encodeRandomKey.median, p.encodeBound[1])} its bound; decode (worst shares) ${two.decodeWorst.median.toFixed(0)} = ` +
         `${x(two.decodeWorst.median, p.decodeBound[1])}; convergent ${two.encodeConvergent.median.toFixed(0)} = ` +
         `${x(two.encodeConvergent.median, p.convergentBound)} (goals >= 0.75x); ${workers} workers / 1: encode ` +
-        `${x(two.encodeRandomKey.median, one.encodeRandomKey.median)}, decode ${x(two.decodeWorst.median, one.decodeWorst.median)} (goal >= 1.6x)`,
+        `${x(two.encodeRandomKey.median, one.encodeRandomKey.median)}, decode ${x(two.decodeWorst.median, one.decodeWorst.median)} (goal >= 1.6x; ` +
+        // What the primitives themselves gain from a second worker caps that ratio: when they
+        // gain less than 1.6x (WebCrypto's AES-CTR barely does here), the goal is out of reach.
+        `the primitives alone gain encode ${x(p.encodeBound[1], p.encodeBound[0])}, decode ${x(p.decodeBound[1], p.decodeBound[0])})`,
     );
   });
 }
