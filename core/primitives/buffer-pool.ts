@@ -9,7 +9,7 @@
  * the size asked for, so that sizes that differ a little share buffers (a batch of small
  * files' shares is a different size every time; so is a read's reply with its header). When
  * no buffer of the capacity is free, a free one up to a quarter larger is handed out instead:
- * a cp -r's batch frames spread over several capacities, and four in ten of them were fresh.
+ * a cp -r's batch frames spread over several capacities, and a quarter to 40% came out fresh.
  */
 export class BufferPool {
   /** Free buffers by capacity, each a view of its whole ArrayBuffer. */
