@@ -277,12 +277,22 @@ async function readBaseline(page: CdpPage, file: string): Promise<number> {
 
 /**
  * The next download Chromium finishes into `downloads`: resolves with its path, and calls
- * `onFirstBytes` when the first bytes arrive. Call before starting the download.
+ * `onBegin` when the browser has the response (a tab download's comes once its first segment
+ * is verified) and `onFirstBytes` at the first progress report with bytes received. Chromium
+ * reports a download's progress every 500 ms (DownloadFileImpl's update period), so the
+ * second can trail the first bytes by up to that. Call before starting the download.
  */
-function nextDownload(cdp: Cdp, downloads: string, what: string, onFirstBytes?: () => void): Promise<string> {
+function nextDownload(
+  cdp: Cdp,
+  downloads: string,
+  what: string,
+  onFirstBytes?: () => void,
+  onBegin?: () => void,
+): Promise<string> {
   let started = false;
   return new Promise<string>((resolve, reject) => {
     const off = cdp.on((method, params) => {
+      if (method === 'Browser.downloadWillBegin') onBegin?.();
       if (method !== 'Browser.downloadProgress') return;
       if (!started && Number(params.receivedBytes) > 0) {
         started = true;
@@ -387,8 +397,10 @@ interface Row {
   readMBs: number;
   /** Chromium saving the same file over plain HTTP, MB/s (plainDownloadBaseline). */
   plainDownMBs: number;
-  /** Seconds from pressing Download to the first bytes on disk. */
+  /** Seconds from pressing Download to the first progress report with bytes on disk. */
   downFirstS: number;
+  /** Seconds from pressing Download to the browser starting the download (nextDownload). */
+  downBeginS: number;
   upCpu: string;
   downCpu: string;
   /** Chromium CPU seconds per phase, and the primitives bound of each. */
@@ -466,16 +478,30 @@ async function measure(
     const threads2 = await sampleThreads(cdp);
     const down = await measurePeaks(cdp, collector, async () => {
       let firstByteAt = 0;
-      const done = nextDownload(cdp, downloads, 'the download', () => {
-        firstByteAt = performance.now();
-      });
+      let beganAt = 0;
+      const done = nextDownload(
+        cdp,
+        downloads,
+        'the download',
+        () => {
+          firstByteAt = performance.now();
+        },
+        () => {
+          beganAt = performance.now();
+        },
+      );
       await profiler?.start();
       const t0 = performance.now();
       await page.evaluate(
         `[...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Download').click()`,
       );
       const saved = await done;
-      return { s: (performance.now() - t0) / 1000, firstS: (firstByteAt - t0) / 1000, saved };
+      return {
+        s: (performance.now() - t0) / 1000,
+        firstS: (firstByteAt - t0) / 1000,
+        beginS: (beganAt - t0) / 1000,
+        saved,
+      };
     });
     const cpu3 = await sampleCpu(cdp, gridPid);
     profile += `download, CPU by thread: ${threadDelta(threads2, await sampleThreads(cdp))}\n`;
@@ -491,6 +517,7 @@ async function measure(
       readMBs,
       plainDownMBs,
       downFirstS: down.value.firstS,
+      downBeginS: down.value.beginS,
       upCpu: cpuDelta(cpu0, cpu1),
       downCpu: cpuDelta(cpu2, cpu3),
       upChromiumCpu: chromiumCpuSeconds(cpu0, cpu1),
@@ -532,7 +559,7 @@ async function main() {
           `Chromium saves a plain HTTP download at ${row.plainDownMBs.toFixed(0)} MB/s, download = ${((100 * row.downMBs) / row.plainDownMBs).toFixed(1)}% of it)`,
       );
       console.log(
-        `           first downloaded bytes after ${row.downFirstS.toFixed(2)} s; renderer at rest before upload ${mb(row.upPeak.rendererBefore)} / before download ${mb(row.downPeak.rendererBefore)}; ` +
+        `           download began after ${row.downBeginS.toFixed(2)} s (first progress report with bytes after ${row.downFirstS.toFixed(2)} s: Chromium reports every 500 ms); renderer at rest before upload ${mb(row.upPeak.rendererBefore)} / before download ${mb(row.downPeak.rendererBefore)}; ` +
           `CPU upload: ${row.upCpu}; download: ${row.downCpu}`,
       );
       console.log(
