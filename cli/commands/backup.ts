@@ -118,9 +118,10 @@ export const backupCommand: Command = {
         const base = await ensureDirectory(grid, target);
         return { base, archives: await childDirectory(grid, base, 'Archives') };
       })();
-      const walk: Walk = { grid, db, excludes, counts, say, targetReady: dirs, dbChanged: false };
+      const walk: Walk = { grid, db, excludes, counts, say, targetReady: dirs };
       const [{ base, archives }, root] = await Promise.all([dirs, backupDir(walk, local)]);
-      if (walk.dbChanged) await saveDb(db);
+      // Only uploads and new directories add records: an unchanged tree leaves the file as it was.
+      if (counts.filesUploaded + counts.dirsCreated > 0) await saveDb(db);
       // Two mutable directories, so the two links go out together; each only points at the
       // snapshot already stored, and a backup that fails in either is whole when run again.
       // A name taken (two backups in one second) gets -2, -3… in the same change.
@@ -169,8 +170,6 @@ interface Walk {
   say: (line: string) => void;
   /** Settles once the grid target is found (or made); the walk stores nothing before. */
   targetReady: Promise<unknown>;
-  /** Set when the database gained a record (an unchanged tree leaves it as it was). */
-  dbChanged: boolean;
 }
 
 /** Backs up one local folder (children first); returns its immutable directory's cap. */
@@ -213,7 +212,6 @@ async function backupDir(walk: Walk, dirPath: string): Promise<string> {
           ctime: metadata.ctime as number,
           cap,
         };
-        walk.dbChanged = true;
         counts.filesUploaded++;
         counts.bytesUploaded += f.size;
         say(`uploaded ${f.path}`);
@@ -238,7 +236,6 @@ async function backupDir(walk: Walk, dirPath: string): Promise<string> {
   await walk.targetReady;
   const dir = await grid.createImmutableDirectory(children);
   db.dirs[hash] = dir.cap;
-  walk.dbChanged = true;
   counts.dirsCreated++;
   return dir.cap;
 }

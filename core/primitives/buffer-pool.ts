@@ -8,8 +8,8 @@
  * With a `step`, buffers are made in capacities rounded up to it and handed out as views of
  * the size asked for, so that sizes that differ a little share buffers (a batch of small
  * files' shares is a different size every time; so is a read's reply with its header). When
- * no buffer of the capacity is free, a free one up to a quarter larger is handed out instead:
- * a cp -r's batch frames spread over several capacities, and a quarter to 40% came out fresh.
+ * no buffer of the capacity is free, a free one up to a quarter larger is handed out instead
+ * (a cp -r's batch frames spread over several capacities).
  */
 export class BufferPool {
   /** Free buffers by capacity, each a view of its whole ArrayBuffer. */
@@ -26,16 +26,21 @@ export class BufferPool {
 
   take(size: number): Uint8Array {
     const capacity = Math.ceil(size / this.#step) * this.#step;
-    const fit = this.#free.has(capacity) || this.#step === 1 ? capacity : this.#roomyFit(capacity);
-    const buf = this.#free.get(fit)?.pop();
-    if (this.#free.get(fit)?.length === 0) this.#free.delete(fit);
+    const fit = this.#fit(capacity);
+    const list = this.#free.get(fit);
+    const buf = list?.pop();
+    if (list?.length === 0) this.#free.delete(fit);
     if (buf) this.#held -= fit;
     const whole = buf ?? new Uint8Array(capacity);
     return size === whole.length ? whole : whole.subarray(0, size);
   }
 
-  /** The smallest capacity with a free buffer, above `capacity` by at most a quarter (or one step). */
-  #roomyFit(capacity: number): number {
+  /**
+   * `capacity` if a buffer of it is free (or the pool has no step); else the smallest capacity
+   * with a free buffer above it by at most a quarter (or one step); else `capacity`.
+   */
+  #fit(capacity: number): number {
+    if (this.#step === 1 || this.#free.has(capacity)) return capacity;
     const most = capacity + Math.max(this.#step, Math.floor(capacity / 4));
     let best = capacity;
     for (const c of this.#free.keys())
