@@ -109,9 +109,12 @@ export async function encodeSegment(
 }
 
 /**
- * Verify the k blocks, decode, verify the segment, decrypt. With `buffers`, the ciphertext
- * is laid out in one of theirs and given back once the decryption has read it (fresh memory
- * per segment costs page faults: in Chromium here more than the AES itself).
+ * Verify the k blocks, decode, verify the segment, decrypt. The ciphertext is laid out right
+ * after the crypttext tag's prefix, so that the segment's hash and the decryption (from the
+ * AES block its offset falls in; with k=3 no segment starts on one) read it where it lies:
+ * each would otherwise copy it once more. With `buffers`, that layout is in one of theirs,
+ * given back once the decryption has read it (fresh memory per segment costs page faults:
+ * in Chromium here more than the AES itself).
  */
 export async function decodeSegment(
   job: SegmentDecodeJob,
@@ -126,23 +129,28 @@ export async function decodeSegment(
   const pieces = codec.decodeViews(job.k, job.n, job.blocks, job.shnums);
   // Without a key the ciphertext is the result: then it must be the caller's own.
   const pool = job.key ? buffers : undefined;
-  const ciphertext = pool ? pool.take(job.length) : new Uint8Array(job.length);
-  let off = 0;
-  for (const p of pieces) {
-    if (off >= job.length) break;
-    const take = Math.min(p.length, job.length - off);
-    ciphertext.set(take === p.length ? p : p.subarray(0, take), off);
+  const p = SEGMENT_PREFIX.length;
+  const laid = pool ? pool.take(p + job.length) : new Uint8Array(p + job.length);
+  laid.set(SEGMENT_PREFIX);
+  let off = p;
+  for (const piece of pieces) {
+    if (off >= laid.length) break;
+    const take = Math.min(piece.length, laid.length - off);
+    laid.set(take === piece.length ? piece : piece.subarray(0, take), off);
     off += take;
   }
-  const [leaf] = await backend.taggedHashes(SEGMENT_PREFIX, [ciphertext]);
+  const [leaf] = await backend.sha256dMany([laid]);
   if (!equalBytes(leaf, job.crypttextLeaf)) {
-    pool?.give(ciphertext);
+    pool?.give(laid);
     return { ok: false, badBlocks: [], crypttextMismatch: true };
   }
-  if (!job.key) return { ok: true, plaintext: ciphertext };
-  const plaintext = backend.aesCtr(job.key, job.offset, ciphertext);
-  pool?.give(ciphertext); // read by aesCtr before it returned (CryptoBackend's promise)
-  return { ok: true, plaintext: await plaintext };
+  if (!job.key) return { ok: true, plaintext: laid.subarray(p) };
+  // The prefix's last bytes stand in front of the ciphertext up to its AES block's start
+  // (the prefix is longer than a block); their keystream output is cut off.
+  const skip = job.offset % 16;
+  const plaintext = backend.aesCtr(job.key, job.offset - skip, laid.subarray(p - skip));
+  pool?.give(laid); // read by aesCtr before it returned (CryptoBackend's promise)
+  return { ok: true, plaintext: (await plaintext).subarray(skip) };
 }
 
 /** Buffers kept for reuse at most (a few segments in flight, and the consumer's). */
