@@ -250,9 +250,12 @@ class DecodeSession {
         state = this.#verifier.activate(file, shnum);
         this.#active.set(shnum, state);
       }
+      // Asked for at once: the layout says where the block is, so a share's first block
+      // need not wait for its hash trees' round trip.
+      const reading = this.#verifier.read(shnum, offset, len, `block ${s}`);
+      reading.catch(() => {}); // the activation's failure is the one to report
       const { blockLeaves } = await state;
-      const block = await this.#verifier.read(shnum, offset, len, `block ${s}`);
-      return { block, leaf: blockLeaves[s] };
+      return { block: await reading, leaf: blockLeaves[s] };
     } catch (err) {
       this.#fail(err, shnum);
       return undefined;

@@ -127,14 +127,27 @@ export function checkHeader(shnum: number, bytes: Uint8Array, expected: ShareLay
   }
 }
 
-/** Header fields needed to find the UEB before the geometry is known. */
-export function readUebOffset(shnum: number, bytes: Uint8Array): { version: 1 | 2; uebOffset: number } {
+/**
+ * Where the share's tail (crypttext tree, block tree, hash chain, UEB: one run at its end)
+ * starts and where its UEB starts, as the header says: unchecked until the UEB gives the
+ * geometry that checkHeader holds the header to.
+ */
+export function readTailOffsets(
+  shnum: number,
+  bytes: Uint8Array,
+): { version: 1 | 2; crypttextTreeOffset: number; uebOffset: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 4) throw new ShareCorruptError(shnum, 'share is shorter than its header');
   const version = view.getUint32(0);
-  if (version === 1 && bytes.length >= HEADER_V1_SIZE) return { version, uebOffset: view.getUint32(0x20) };
+  if (version === 1 && bytes.length >= HEADER_V1_SIZE) {
+    return { version, crypttextTreeOffset: view.getUint32(0x14), uebOffset: view.getUint32(0x20) };
+  }
   if (version === 2 && bytes.length >= HEADER_V2_SIZE) {
-    return { version, uebOffset: Number(view.getBigUint64(0x3c)) };
+    return {
+      version,
+      crypttextTreeOffset: Number(view.getBigUint64(0x24)),
+      uebOffset: Number(view.getBigUint64(0x3c)),
+    };
   }
   if (version === 1 || version === 2) throw new ShareCorruptError(shnum, 'share is shorter than its header');
   throw new ShareCorruptError(shnum, `unknown share version ${version}`);

@@ -18,7 +18,7 @@ import {
   checkHeader,
   chainLength,
   decodeChain,
-  readUebOffset,
+  readTailOffsets,
   type ShareLayout,
   segmentTreeBytes,
   shareLayout,
@@ -64,7 +64,17 @@ export const MAX_TREE_BYTES = 64 * 1024 * 1024;
 const HEADER_READ = 0x44;
 const BLOCK_PREFIX = tagPrefix(TAG_BLOCK);
 
+/**
+ * Most bytes from the crypttext tree to the UEB that openFile() reads at once: files up to
+ * ~8 GiB at 128 KiB segments. Past it (or where a header claims more) the trees are read
+ * apart, after the UEB has said how large they are.
+ */
+const MAX_TAIL_SPAN = 4 * 1024 * 1024;
+
 export class ChkShareVerifier {
+  /** Shares whose header and tail openFile() read: activate() needs no more reads for them. */
+  readonly #opened = new Map<number, { head: Uint8Array; tail: Uint8Array; tailOffset: number }>();
+
   constructor(
     readonly id: ChkIdentity,
     private readonly reader: ShareBytesReader,
@@ -94,17 +104,30 @@ export class ChkShareVerifier {
   async openFile(shnum: number): Promise<ChkFileState> {
     const id = this.id;
     const head = await this.read(shnum, 0, HEADER_READ, 'header');
-    const { version, uebOffset } = readUebOffset(shnum, head);
-    // The UEB ends the share and is under 2000 bytes: one read past its end gets it all.
+    const { version, crypttextTreeOffset, uebOffset } = readTailOffsets(shnum, head);
+    // The crypttext tree, this share's block tree and chain and the UEB are one run at the
+    // share's end, and the UEB is under 2000 bytes: one read from where the header says the
+    // run starts to past the UEB's end gets all a reader needs from this share but its
+    // blocks (one round trip instead of three). Offsets that cannot be right read only the UEB;
+    // checkHeader then says what is wrong.
+    const tailOffset =
+      crypttextTreeOffset <= uebOffset && uebOffset - crypttextTreeOffset <= MAX_TAIL_SPAN
+        ? crypttextTreeOffset
+        : uebOffset;
+    const at = uebOffset - tailOffset;
     const field = version === 1 ? 4 : 8;
-    const tail = await this.readUpTo(shnum, uebOffset, field + MAX_UEB_LENGTH);
-    if (tail.length < field) throw new ShareCorruptError(shnum, 'share is truncated (in the UEB length)');
-    const view = new DataView(tail.buffer, tail.byteOffset, tail.length);
+    const tail = await this.readUpTo(shnum, tailOffset, at + field + MAX_UEB_LENGTH);
+    if (tail.length < at + field) {
+      throw new ShareCorruptError(shnum, 'share is truncated (in the UEB length)');
+    }
+    const view = new DataView(tail.buffer, tail.byteOffset + at, tail.length - at);
     const uebLen = version === 1 ? view.getUint32(0) : Number(view.getBigUint64(0));
     if (uebLen >= MAX_UEB_LENGTH)
       throw new ShareCorruptError(shnum, `URI extension block length ${uebLen} is too large`);
-    if (tail.length < field + uebLen) throw new ShareCorruptError(shnum, 'share is truncated (in the UEB)');
-    const uebBytes = tail.slice(field, field + uebLen);
+    if (tail.length < at + field + uebLen) {
+      throw new ShareCorruptError(shnum, 'share is truncated (in the UEB)');
+    }
+    const uebBytes = tail.slice(at + field, at + field + uebLen);
     if (!equalBytes(uebHash(uebBytes), id.uebHash)) {
       throw new ShareCorruptError(shnum, 'URI extension block does not match the cap');
     }
@@ -120,12 +143,15 @@ export class ChkShareVerifier {
     }
     const layout = shareLayout(geometry);
     checkHeader(shnum, head, layout);
-    const ctBytes = await this.read(
-      shnum,
-      layout.crypttextTreeOffset,
-      segmentTreeBytes(geometry.numSegments),
-      'crypttext hash tree',
-    );
+    const treeBytes = segmentTreeBytes(geometry.numSegments);
+    // The header is now known to be the one the geometry implies, so the tail is where it says.
+    let ctBytes: Uint8Array;
+    if (tailOffset === layout.crypttextTreeOffset) {
+      ctBytes = tail.subarray(0, treeBytes);
+      this.#opened.set(shnum, { head, tail, tailOffset });
+    } else {
+      ctBytes = await this.read(shnum, layout.crypttextTreeOffset, treeBytes, 'crypttext hash tree');
+    }
     const crypttextLeaves = checkFullTree(splitHashes(ctBytes), geometry.numSegments, ueb.crypttextRootHash);
     return {
       ueb,
@@ -140,12 +166,23 @@ export class ChkShareVerifier {
   /** Validates a share's header, hash chain and block tree against the file's share root. */
   async activate(file: ChkFileState, shnum: number): Promise<ChkShareState> {
     const { layout, geometry } = file;
-    const head = await this.read(shnum, 0, layout.headerSize, 'header');
-    checkHeader(shnum, head, layout);
     const chainLen = 34 * chainLength(this.id.n);
     const treeBytes = segmentTreeBytes(geometry.numSegments);
-    // Block tree and chain are adjacent: one read.
-    const both = await this.read(shnum, layout.blockHashesOffset, treeBytes + chainLen, 'hash trees');
+    const opened = this.#opened.get(shnum);
+    this.#opened.delete(shnum);
+    const start = layout.blockHashesOffset - (opened?.tailOffset ?? 0);
+    // Block tree and chain are adjacent: one read, at once with the header's (the layout
+    // says where both are).
+    const [head, both] = opened
+      ? [opened.head, opened.tail.subarray(start, start + treeBytes + chainLen)]
+      : await Promise.all([
+          this.read(shnum, 0, layout.headerSize, 'header'),
+          this.read(shnum, layout.blockHashesOffset, treeBytes + chainLen, 'hash trees'),
+        ]);
+    if (both.length < treeBytes + chainLen) {
+      throw new ShareCorruptError(shnum, 'share is truncated (in the hash trees)');
+    }
+    checkHeader(shnum, head, layout);
     const chain = decodeChain(both.subarray(treeBytes));
     const leafNode = leafIndex(this.id.n, shnum);
     if (!chain.has(leafNode)) throw new ShareCorruptError(shnum, 'share hash chain lacks its own leaf');

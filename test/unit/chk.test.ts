@@ -24,7 +24,7 @@ import {
   chainOrder,
   checkHeader,
   encodeHeader,
-  readUebOffset,
+  readTailOffsets,
   shareLayout,
 } from '../../core/immutable/layout.ts';
 import { encodeChk } from '../../core/immutable/encoder.ts';
@@ -403,6 +403,47 @@ describe('damaged shares', () => {
   });
 });
 
+describe('round trips', () => {
+  it("a download's first segment takes three waves of reads: header, tail, the other shares' trees with every first block", async () => {
+    const size = 6 * SEG + 500;
+    const data = pattern(size, 5);
+    const { cap, shares } = await encode(data);
+    const inner = memoryShareReader(sharesMap(shares, (i) => i < 3));
+    // Reads wait until the test lets a whole wave through: what the decoder asks for before
+    // then rides in the same wave, as it would on one round trip to the servers.
+    let waiting: (() => void)[] = [];
+    const reads = new Map<number, number>();
+    const reader: ShareReader = {
+      shnums: inner.shnums,
+      read(shnum, off, len) {
+        reads.set(shnum, (reads.get(shnum) ?? 0) + 1);
+        return new Promise((resolve) => waiting.push(() => resolve(inner.read(shnum, off, len))));
+      },
+    };
+    const chunks = decodeChk(cap as ChkCap, reader, opts({ depth: 1 }));
+    let first: Uint8Array | undefined;
+    const got = chunks.next().then((r) => {
+      first = r.value as Uint8Array;
+    });
+    let waves = 0;
+    while (!first && waves < 20) {
+      await new Promise((r) => setImmediate(r));
+      if (first) break;
+      const wave = waiting;
+      waiting = [];
+      for (const go of wave) go();
+      if (wave.length) waves++;
+    }
+    await got;
+    expect(toHex(first!)).toBe(toHex(data.subarray(0, SEG)));
+    expect(waves).toBe(3);
+    // The share opened first was read twice (header, tail) and needs no more to be used;
+    // the others twice each (header, trees), and every share once more for its block.
+    expect([...reads.values()].sort()).toEqual([3, 3, 3]);
+    await chunks.return(undefined);
+  });
+});
+
 describe('share layout details', () => {
   it('chain order is CPython set order (reference examples)', () => {
     expect(chainOrder(10, 0)).toEqual([2, 4, 8, 15, 16]);
@@ -420,7 +461,11 @@ describe('share layout details', () => {
       const h = encodeHeader(l);
       expect(h.length).toBe(l.version === 1 ? 36 : 68);
       expect(() => checkHeader(0, h, l)).not.toThrow();
-      expect(readUebOffset(0, h)).toEqual({ version: l.version, uebOffset: l.uebOffset });
+      expect(readTailOffsets(0, h)).toEqual({
+        version: l.version,
+        crypttextTreeOffset: l.crypttextTreeOffset,
+        uebOffset: l.uebOffset,
+      });
     }
     const v1InLongerShare = new Uint8Array(100);
     v1InLongerShare.set(encodeHeader(small));
@@ -433,7 +478,7 @@ describe('share layout details', () => {
     const { shares } = await encode(pattern(size));
     const plan = planChk(size, P);
     if (plan.kind !== 'chk') throw new Error('expected a CHK plan');
-    const { uebOffset } = readUebOffset(0, shares[0]);
+    const { uebOffset } = readTailOffsets(0, shares[0]);
     const ueb = parseUeb(shares[0].subarray(uebOffset + 4));
     expect([ueb.segmentSize, ueb.numSegments, ueb.size, ueb.neededShares, ueb.totalShares]).toEqual([
       SEG,
@@ -561,7 +606,7 @@ describe('a faulty uploader', () => {
       new Uint8Array(32).fill(2),
       new Uint8Array(32).fill(3),
     ]);
-    const { uebOffset } = readUebOffset(0, shares[0]);
+    const { uebOffset } = readTailOffsets(0, shares[0]);
     const old = parseUeb(shares[0].subarray(uebOffset + 4));
     const ueb = serializeUeb(plan, { ...old, crypttextRootHash: wrongTree[0] });
     const forged = shares.map((s) => {

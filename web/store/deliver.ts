@@ -94,9 +94,13 @@ export async function saveFile(source: DownloadSource, meta: FileMeta): Promise<
     } else if ('pinId' in source) {
       await tellWorker({ kind: 'download', id, meta, pinId: source.pinId });
     } else {
+      // Both at once: the grid worker finds the file while the service worker takes note of
+      // the download (what the worker sends waits on the port until it is read).
       const channel = new MessageChannel();
-      await tellWorker({ kind: 'download', id, meta, viaPort: true }, [channel.port1]);
-      await source.toPort(channel.port2);
+      await Promise.all([
+        tellWorker({ kind: 'download', id, meta, viaPort: true }, [channel.port1]),
+        source.toPort(channel.port2),
+      ]);
     }
     // A hidden iframe navigation, not <a download>: Chromium fetches <a download> targets
     // in its download manager, bypassing the service worker. The frame stays: removing
