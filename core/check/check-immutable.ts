@@ -60,8 +60,10 @@ export async function verifyChkShare(
   h: Holder,
   backend: CryptoBackend,
 ): Promise<void> {
-  const v = new ChkShareVerifier(id, (sh, offset, length) =>
-    h.server.readShare(si, sh as ShareNum, offset, length),
+  const v = new ChkShareVerifier(
+    id,
+    (sh, offset, length) => h.server.readShare(si, sh as ShareNum, offset, length),
+    backend,
   );
   const file = await v.openFile(h.shnum);
   const share = await v.activate(file, h.shnum);

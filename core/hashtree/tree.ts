@@ -6,7 +6,7 @@
 import { InputError } from '../errors.ts';
 import { utf8 } from '../primitives/bytes.ts';
 import { TAG_MERKLE_EMPTY_LEAF, TAG_MERKLE_INTERNAL } from '../primitives/tags.ts';
-import { taggedHash, taggedPairHash } from '../primitives/tagged-hash.ts';
+import { tagPrefix, taggedHash, taggedPairHash } from '../primitives/tagged-hash.ts';
 
 /** Smallest power of two >= x, with roundupPow2(0) = 1. */
 export function roundupPow2(x: number): number {
@@ -42,6 +42,9 @@ export function emptyLeafHash(i: number): Uint8Array {
 // Every small file's share tree pads 10 leaves to 16 with the same six hashes: made once.
 const EMPTY_LEAVES_KEPT = 1024;
 const emptyLeaves: Uint8Array[] = [];
+
+/** The interior-node tag's netstring: what a backend's createPairHasher is given for these trees. */
+export const MERKLE_INTERNAL_PREFIX = tagPrefix(TAG_MERKLE_INTERNAL);
 
 export function pairHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return taggedPairHash(TAG_MERKLE_INTERNAL, left, right);

@@ -142,7 +142,11 @@ class DecodeSession {
     this.#reader = reader;
     this.#opts = opts;
     this.#runner = opts.runner ?? localRunner(opts.backend, opts.codec);
-    this.#verifier = new ChkShareVerifier(cap, (shnum, offset, length) => reader.read(shnum, offset, length));
+    this.#verifier = new ChkShareVerifier(
+      cap,
+      (shnum, offset, length) => reader.read(shnum, offset, length),
+      opts.backend,
+    );
     // Primary shares (< k) first, since decoding them is a copy; otherwise the reader's order.
     const valid = [...new Set(reader.shnums)].filter((s) => Number.isInteger(s) && s >= 0 && s < cap.n);
     this.#candidates = [...valid.filter((s) => s < cap.k), ...valid.filter((s) => s >= cap.k)];

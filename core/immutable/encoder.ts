@@ -7,9 +7,9 @@
  * segments in flight (plus those the consumer keeps) and 32 bytes per block; the output is
  * a sequence of (shnum, offset, bytes) writes that can go to storage servers in any order.
  */
-import { buildHashTree } from '../hashtree/tree.ts';
+import { buildHashTree, MERKLE_INTERNAL_PREFIX } from '../hashtree/tree.ts';
 import type { CryptoBackend } from '../primitives/crypto-backend.ts';
-import { TAG_CRYPTTEXT, TAG_MERKLE_INTERNAL } from '../primitives/tags.ts';
+import { TAG_CRYPTTEXT } from '../primitives/tags.ts';
 import { tagPrefix } from '../primitives/tagged-hash.ts';
 import type { ChkCap, LitCap } from '../caps/immutable.ts';
 import { type AesKey, asShareNum, type ShareNum } from '../types.ts';
@@ -64,7 +64,6 @@ export interface EncodeTools {
 }
 
 const CRYPTTEXT_PREFIX = tagPrefix(TAG_CRYPTTEXT);
-const MERKLE_INTERNAL_PREFIX = tagPrefix(TAG_MERKLE_INTERNAL);
 
 /**
  * Encode `source` under `key` (from convergentKey() or randomKey()). Files of up to 55

@@ -17,7 +17,7 @@ export class PackedTreeBuilder {
 
   /**
    * A tree over exactly `count` leaves (at least 1). `pair` must be the Merkle interior-node
-   * hash (a backend's createPairHasher(tagPrefix(TAG_MERKLE_INTERNAL))); default: noble's.
+   * hash (a backend's createPairHasher(MERKLE_INTERNAL_PREFIX)); default: noble's.
    */
   constructor(count: number, pair: PairHasher = pairHash) {
     this.#pair = pair;
