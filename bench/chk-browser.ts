@@ -111,7 +111,11 @@ export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promis
     const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
     console.log(
       `\nIssue #16 point 4, ${workers} workers, streamed hash (medians): encode, random key ${two.encodeRandomKey.median.toFixed(0)} MB/s = ` +
-        `${x(two.encodeRandomKey.median, p.encodeBound[1])} its bound; decode (worst shares) ${two.decodeWorst.median.toFixed(0)} = ` +
+        `${x(two.encodeRandomKey.median, p.encodeBound[1])} its bound ` +
+        // Its bound counts the whole-file hash as WebCrypto-fast and parallel; streamed, it is
+        // one sequential pass at hash-wasm's rate, which no number of workers lets it pass.
+        `(${x(two.encodeRandomKey.median, Math.min(p.sequentialHash, p.encodeBound[1]))} of that bound capped by the streamed whole-file hash, ` +
+        `${Math.min(p.sequentialHash, p.encodeBound[1]).toFixed(0)} MB/s); decode (worst shares) ${two.decodeWorst.median.toFixed(0)} = ` +
         `${x(two.decodeWorst.median, p.decodeBound[1])}; convergent ${two.encodeConvergent.median.toFixed(0)} = ` +
         `${x(two.encodeConvergent.median, p.convergentBound)} (goals >= 0.75x); ${workers} workers / 1: encode ` +
         `${x(two.encodeRandomKey.median, one.encodeRandomKey.median)}, decode ${x(two.decodeWorst.median, one.decodeWorst.median)} (goal >= 1.6x; ` +
