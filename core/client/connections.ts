@@ -22,6 +22,9 @@ import type { ServerListCache } from './server-list-cache.ts';
 /** Servers asked at once for the grid's list when the grid URL does not answer. */
 const ASK_SERVERS = 3;
 
+/** A list up to this many times listMaxAgeMs old is used while a fresh one is fetched. */
+const STALE_FACTOR = 12;
+
 export interface GridOptions {
   /**
    * The grid's URL: its relay's, or any one storage server's (http://HOST:PORT or its
@@ -39,7 +42,11 @@ export interface GridOptions {
   /** More grid URLs (servers or relays) to ask when `url` does not answer (an invite's others). */
   seeds?: readonly string[];
   cache?: ServerListCache;
-  /** How long a fetched list is used before asking the relay again (default 5 s). */
+  /**
+   * How long a fetched list is used before asking the relay again (default 5 s). A list older
+   * than that but younger than STALE_FACTOR times it is still used at once while the fresh
+   * one is fetched, so an action after a pause does not wait a round trip to the relay first.
+   */
   listMaxAgeMs?: number;
   /** Relay fetch timeout (default 5 s). */
   listTimeoutMs?: number;
@@ -116,12 +123,23 @@ export class GridConnections {
     this.#seeds = opts.seeds ?? [];
   }
 
-  /** The servers the relay lists, fresh within listMaxAgeMs, else the cached list. */
+  /**
+   * The servers the relay lists: the list fetched within listMaxAgeMs; else one fetched within
+   * STALE_FACTOR times that, at once, while a fresh one is fetched (a server that joined since
+   * is used from the next call; one that left fails to connect and is passed over, as when the
+   * relay still lists it); else the fresh one, or the cached list when the relay does not answer.
+   */
   servers(): Promise<GridServer[]> {
-    if (this.#list && Date.now() - this.#list.at <= this.#maxAge) return Promise.resolve(this.#list.servers);
+    const list = this.#list;
+    const age = list ? Date.now() - list.at : Number.POSITIVE_INFINITY;
+    if (list && age <= this.#maxAge) return Promise.resolve(list.servers);
     this.#listing ??= this.#fetchList().finally(() => {
       this.#listing = null;
     });
+    if (list && age <= STALE_FACTOR * this.#maxAge) {
+      this.#listing.catch(() => {}); // its warnings are told; a later call past the window sees the error
+      return Promise.resolve(list.servers);
+    }
     return this.#listing;
   }
 

@@ -12,6 +12,7 @@ import { type Grid, memoryServerListCache, type ServerListCache } from '../../co
 import { expectBytesEqual } from '../harness/bytes.ts';
 import { type FaultGrid, FULL, outcome, startFaultGrid, takeCrashes, useSeed } from '../harness/faults.ts';
 import { cleanup } from '../harness/grid.ts';
+import { waitFor } from '../harness/wait.ts';
 import {
   contents,
   expectOneOf,
@@ -226,6 +227,44 @@ describe('the relay hung (SIGSTOP)', () => {
         expectBytesEqual(await readBack(fresh, file.readCap), data, `${file.kind} once the relay resumed`);
       }
       fresh.close();
+    },
+    TIMEOUT,
+  );
+});
+
+describe('a list past its age', () => {
+  it(
+    'is used at once while the relay is asked again; past twelve times its age a call waits for the relay',
+    async () => {
+      const warnings: string[] = [];
+      const c = grid.client({
+        cache: memoryServerListCache(),
+        listMaxAgeMs: 300,
+        listTimeoutMs: 2_000,
+        warn: (l) => warnings.push(l),
+        requestTimeoutMs: 5_000,
+      });
+      const sleep = (ms: number) => new Promise<null>((r) => setTimeout(() => r(null), ms));
+      try {
+        expect(await c.connections.servers()).toHaveLength(SERVERS);
+        await sleep(500);
+        grid.relayHang();
+        // The relay cannot answer for 2 s (listTimeoutMs): a list back sooner is the old one.
+        expect(await Promise.race([c.connections.servers(), sleep(1_500)])).toHaveLength(SERVERS);
+        // The fresh fetch went on behind it: the relay did not answer, the servers did.
+        await waitFor(() => warnings.some((w) => /cannot reach the relay/.test(w)), {
+          what: 'the background fetch to give up on the hung relay',
+        });
+        const fallback = warnings.length;
+        // The servers' answer is a fresh list; once it is past 12 x 300 ms, a call waits again.
+        await sleep(12 * 300 + 300);
+        const late = c.connections.servers();
+        expect(await Promise.race([late, sleep(1_000)])).toBeNull();
+        expect(await late).toHaveLength(SERVERS);
+        expect(warnings.length).toBeGreaterThan(fallback);
+      } finally {
+        c.close();
+      }
     },
     TIMEOUT,
   );
