@@ -128,15 +128,16 @@ export class GridConnections {
    * STALE_FACTOR times that, at once, while a fresh one is fetched (a server that joined since
    * is used from the next call; one that left fails to connect and is passed over, as when the
    * relay still lists it); else the fresh one, or the cached list when the relay does not answer.
+   * `fresh`: no list past its age, for a report of the grid's state (probe).
    */
-  servers(): Promise<GridServer[]> {
+  servers(opts: { fresh?: boolean } = {}): Promise<GridServer[]> {
     const list = this.#list;
     const age = list ? Date.now() - list.at : Number.POSITIVE_INFINITY;
     if (list && age <= this.#maxAge) return Promise.resolve(list.servers);
     this.#listing ??= this.#fetchList().finally(() => {
       this.#listing = null;
     });
-    if (list && age <= STALE_FACTOR * this.#maxAge) {
+    if (list && !opts.fresh && age <= STALE_FACTOR * this.#maxAge) {
       this.#listing.catch(() => {}); // its warnings are told; a later call past the window sees the error
       return Promise.resolve(list.servers);
     }
@@ -270,7 +271,8 @@ export class GridConnections {
 
   /** Connection state and a round-trip time per listed server. */
   async probe(): Promise<ServerStatus[]> {
-    const servers = await this.servers();
+    // What the relay says now: a server it no longer lists is shown as such.
+    const servers = await this.servers({ fresh: true });
     return Promise.all(
       servers.map(async (s): Promise<ServerStatus> => {
         const base = { id: s.serverId, nickname: s.nickname, availableSpace: s.availableSpace };
