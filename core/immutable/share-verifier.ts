@@ -182,18 +182,16 @@ export class ChkShareVerifier {
     const treeBytes = segmentTreeBytes(geometry.numSegments);
     const opened = this.#opened.get(shnum);
     this.#opened.delete(shnum);
-    const start = layout.blockHashesOffset - (opened?.tailOffset ?? 0);
     // Block tree and chain are adjacent: one read, at once with the header's (the layout
-    // says where both are).
+    // says where both are); none for a share openFile() read, whose tail holds them whole
+    // (it reaches past the UEB, which follows them).
+    const at = layout.blockHashesOffset - (opened?.tailOffset ?? 0);
     const [head, both] = opened
-      ? [opened.head, opened.tail.subarray(start, start + treeBytes + chainLen)]
+      ? [opened.head, opened.tail.subarray(at, at + treeBytes + chainLen)]
       : await Promise.all([
           this.read(shnum, 0, layout.headerSize, 'header'),
           this.read(shnum, layout.blockHashesOffset, treeBytes + chainLen, 'hash trees'),
         ]);
-    if (both.length < treeBytes + chainLen) {
-      throw new ShareCorruptError(shnum, 'share is truncated (in the hash trees)');
-    }
     checkHeader(shnum, head, layout);
     const chain = decodeChain(both.subarray(treeBytes));
     const leafNode = leafIndex(this.id.n, shnum);
