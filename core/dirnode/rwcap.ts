@@ -7,7 +7,7 @@
  * The salt is a hash of the cap, not random: the same child packs to the same bytes.
  */
 import { aesCtrSync } from '#crypto-backend';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '#sha256';
 import type { WriteKey } from '../mutable/keys.ts';
 import { concatBytes } from '../primitives/bytes.ts';
 import { TAG_DIRNODE_CHILD_CAPKEY, TAG_DIRNODE_CHILD_SALT } from '../primitives/tags.ts';

@@ -4,7 +4,7 @@
  * walk servers in this order, so every client looks for a file's shares in the same places.
  */
 import { sha1 } from '@noble/hashes/legacy.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '#sha256';
 import { base32Decode } from '../primitives/base32.ts';
 import { concatBytes, utf8 } from '../primitives/bytes.ts';
 import type { ServerId, StorageIndex } from '../types.ts';

@@ -8,11 +8,11 @@ import {
   ctrCounterBlock,
   type PairHasher,
 } from './crypto-backend.ts';
+import { sha256, sha256d } from './sha256-node.ts';
 import { pairInputWriter } from './tagged-hash.ts';
 
 function sha256dPrefixed(prefix: Uint8Array, data: Uint8Array): Uint8Array {
-  const inner = createHash('sha256').update(prefix).update(data).digest();
-  return toU8(createHash('sha256').update(inner).digest());
+  return sha256(createHash('sha256').update(prefix).update(data).digest());
 }
 
 const toU8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
@@ -31,9 +31,7 @@ export function aesCtrSync(key: AesKey, byteOffset: number, data: Uint8Array): U
 export const nodeCrypto: CryptoBackend = {
   name: 'node:crypto',
   async sha256dMany(inputs) {
-    return inputs.map((b) =>
-      toU8(createHash('sha256').update(createHash('sha256').update(b).digest()).digest()),
-    );
+    return inputs.map(sha256d);
   },
   async taggedHashes(prefix, blocks) {
     return blocks.map((b) => sha256dPrefixed(prefix, b));
@@ -43,10 +41,7 @@ export const nodeCrypto: CryptoBackend = {
   },
   async createPairHasher(prefix): Promise<PairHasher> {
     const lay = pairInputWriter(prefix);
-    return (a, b) => {
-      const inner = createHash('sha256').update(lay(a, b)).digest();
-      return toU8(createHash('sha256').update(inner).digest());
-    };
+    return (a, b) => sha256d(lay(a, b));
   },
   async createHasher(prefix): Promise<BulkHasher> {
     const inner = createHash('sha256').update(prefix);
@@ -55,7 +50,7 @@ export const nodeCrypto: CryptoBackend = {
         inner.update(data);
       },
       async digest() {
-        return toU8(createHash('sha256').update(inner.digest()).digest());
+        return sha256(inner.digest());
       },
     };
   },

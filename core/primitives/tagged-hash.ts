@@ -1,20 +1,18 @@
 /**
- * SHA-256d and Tahoe's tagged hashes (reference/tahoe-formats.md §1.3), synchronous and
- * pure JS (@noble/hashes). For small inputs: caps, tags, UEB, tree interior nodes. Bulk
- * data (segments, blocks) goes through a CryptoBackend instead, which is much faster.
+ * SHA-256d and Tahoe's tagged hashes (reference/tahoe-formats.md §1.3), synchronous, over
+ * the runtime's small-input SHA-256 (`#sha256`: OpenSSL in Node, @noble/hashes in browsers).
+ * For small inputs: caps, tags, UEB, tree interior nodes. Bulk data (segments, blocks) goes
+ * through a CryptoBackend instead, which is much faster.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { createSha256, sha256, sha256d } from '#sha256';
 import { utf8 } from './bytes.ts';
 import { netstring } from './netstring.ts';
 
-export function sha256d(data: Uint8Array): Uint8Array {
-  return sha256(sha256(data));
-}
+export { sha256d };
 
 /**
- * The first `length` bytes of a digest, never a view: a 32-byte array lives on V8's heap,
- * and a view of it (subarray) moves it into a malloc'd buffer of its own; a copy of a few
- * bytes stays on the heap.
+ * The first `length` bytes of a digest, never a view: a truncated hash (a storage index, a
+ * key) should not hold the whole digest's buffer, and a copy of a few bytes stays on V8's heap.
  */
 function whole(digest: Uint8Array, length: number): Uint8Array {
   return length === digest.length ? digest : digest.slice(0, length);
@@ -80,7 +78,7 @@ export function taggedPairHash(tag: string, a: Uint8Array, b: Uint8Array, length
     lay = pairInputWriter(tagPrefix(tag));
     pairWriters.set(tag, lay);
   }
-  return whole(sha256(sha256(lay(a, b))), length);
+  return whole(sha256d(lay(a, b)), length);
 }
 
 /** A streaming SHA-256d. `digest()` may be called once. */
@@ -96,7 +94,7 @@ export function taggedHasher(tag: string | Uint8Array): StreamHasher {
 
 /** Streaming SHA-256d whose input starts with the raw bytes `prefix`. */
 export function prefixedHasher(prefix: Uint8Array): StreamHasher {
-  const inner = sha256.create();
+  const inner = createSha256();
   inner.update(prefix);
   return {
     update(data) {

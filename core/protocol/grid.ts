@@ -5,7 +5,7 @@
  * `decodeServerList` so a client can cache it (a file for the CLI, IndexedDB in a tab)
  * and work from it while the relay is down; decoding re-verifies every signature.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '#sha256';
 import { httpGetBytes } from '#http-get';
 import { WebSocketImpl } from '#ws';
 import { concatBytes } from '../primitives/bytes.ts';

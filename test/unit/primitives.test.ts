@@ -10,6 +10,8 @@ import {
   webCryptoBackend,
   aesCtrSync as webAesCtrSync,
 } from '../../core/primitives/crypto-web.ts';
+import * as nodeSha from '../../core/primitives/sha256-node.ts';
+import * as nobleSha from '../../core/primitives/sha256-noble.ts';
 import { TAG_BLOCK, TAG_MERKLE_EMPTY_LEAF } from '../../core/primitives/tags.ts';
 import {
   sha256d,
@@ -58,6 +60,34 @@ describe('tagged hashes', () => {
       h.update(v.subarray(cut));
       expect(toHex(h.digest())).toBe(one);
     }
+  });
+});
+
+describe('small-input SHA-256, Node and browser', () => {
+  it('agree with each other and with node:crypto, one-shot, doubled and streamed', () => {
+    for (const n of [0, 1, 55, 56, 63, 64, 65, 100, 1000, 70_000]) {
+      const v = pattern(n, n);
+      const want = sha(v).toString('hex');
+      for (const impl of [nodeSha, nobleSha]) {
+        const one = impl.sha256(v);
+        expect(one).not.toBeInstanceOf(Buffer); // a Buffer's slice() is a view, not a copy
+        expect(toHex(one)).toBe(want);
+        expect(toHex(impl.sha256d(v))).toBe(sha(sha(v)).toString('hex'));
+        const s = impl.createSha256();
+        s.update(v.subarray(0, n >> 1));
+        s.update(v.subarray(n >> 1));
+        expect(toHex(s.digest())).toBe(want);
+      }
+    }
+  });
+
+  it('give digests that own their bytes: a copy is not a view of anything else', () => {
+    const a = nodeSha.sha256(pattern(10));
+    expect(a.byteOffset).toBe(0);
+    expect(a.buffer.byteLength).toBe(32);
+    const cut = a.slice(0, 16);
+    cut[0] ^= 1;
+    expect(cut[0]).not.toBe(a[0]);
   });
 });
 
