@@ -1,0 +1,97 @@
+/**
+ * What a tab transfer costs Chromium beyond the primitives bound, each part measured alone in
+ * the same run (issue #16 point 2): the work an upload cannot leave out whatever our code
+ * does, so that its CPU can be judged against that as well as against the bound.
+ *
+ * - sending the share bytes over ten WebSockets to a sink that only counts and acknowledges
+ *   them (256 KiB messages, at most 1 MiB unacknowledged per socket, as the app's writes);
+ * - reading the File through one stream into a reused buffer (the app's way, blob-source.ts);
+ * - the streamed whole-file SHA-256 (hash-wasm, which the tab uses: WebCrypto has no
+ *   streaming digest), timed in this Node process on the same V8 as the RS codec is.
+ */
+import { createServer } from 'node:http';
+import { createSHA256 } from 'hash-wasm';
+import { WebSocketServer } from 'ws';
+import type { Cdp } from './web-cdp.ts';
+import { CdpPage } from './web-cdp.ts';
+import { chromiumCpuSeconds, sampleCpu } from './web-profile.ts';
+
+const MiB = 1024 * 1024;
+const MESSAGE = 256 * 1024 + 100; // a batch of blocks and its frame header
+const SOCKETS = 10;
+const IN_FLIGHT = 4; // 1 MiB a socket
+const SEND_SAMPLE = 256 * MiB;
+
+/**
+ * Chromium CPU seconds to send `bytes` from a page over ten WebSockets to a local sink (at
+ * most SEND_SAMPLE bytes sent, the CPU scaled: it is linear in bytes).
+ */
+export async function sendFloorCpu(cdp: Cdp, gridPid: number, bytes: number): Promise<number> {
+  const http = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><title>sink</title>');
+  });
+  const wss = new WebSocketServer({ server: http, maxPayload: 2 * MESSAGE });
+  wss.on('connection', (ws) => {
+    const ack = new Uint8Array(1);
+    ws.on('message', () => ws.send(ack));
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const { port } = http.address() as { port: number };
+  const page = await CdpPage.open(cdp, `http://127.0.0.1:${port}/`);
+  try {
+    await page.waitFor('document.readyState === "complete"', 30_000);
+    const send = (total: number) =>
+      page.evaluate<boolean>(`(async () => {
+        const msg = new Uint8Array(${MESSAGE});
+        crypto.getRandomValues(msg.subarray(0, 65536));
+        const count = Math.ceil(${total} / ${MESSAGE});
+        const sockets = await Promise.all(Array.from({ length: ${SOCKETS} }, () => new Promise((ok, fail) => {
+          const ws = new WebSocket('ws://127.0.0.1:${port}/');
+          ws.binaryType = 'arraybuffer';
+          ws.onopen = () => ok(ws);
+          ws.onerror = () => fail(new Error('sink unreachable'));
+        })));
+        let next = 0;
+        await Promise.all(sockets.map((ws) => new Promise((done) => {
+          let unacked = 0;
+          const pump = () => {
+            while (unacked < ${IN_FLIGHT} && next < count) { next++; unacked++; ws.send(msg); }
+            if (unacked === 0 && next >= count) done();
+          };
+          ws.onmessage = () => { unacked--; pump(); };
+          pump();
+        })));
+        for (const ws of sockets) ws.close();
+        return true;
+      })()`);
+    await send(16 * MiB); // untimed: a fresh browser's first sends cost several times more
+    const before = await sampleCpu(cdp, gridPid);
+    const sample = Math.min(bytes, SEND_SAMPLE);
+    await send(sample);
+    const after = await sampleCpu(cdp, gridPid);
+    return chromiumCpuSeconds(before, after) * (bytes / sample);
+  } finally {
+    await cdp.send('Target.closeTarget', { targetId: page.targetId }).catch(() => {});
+    wss.close();
+    http.close();
+  }
+}
+
+/** CPU seconds of hash-wasm's streamed SHA-256 over `bytes`, in 128 KiB updates (sampled, scaled). */
+export async function streamedHashCpu(bytes: number): Promise<number> {
+  const sample = Math.min(bytes, 64 * MiB);
+  const data = new Uint8Array(sample);
+  for (let o = 0; o < sample; o += 4096) data[o] = o & 255;
+  const h = await createSHA256();
+  const pass = () => {
+    h.init();
+    for (let o = 0; o < sample; o += 128 * 1024) h.update(data.subarray(o, o + 128 * 1024));
+    h.digest('binary');
+  };
+  pass(); // warm: the first pass runs partly before V8 has optimised the wasm
+  const t = process.cpuUsage();
+  pass();
+  const d = process.cpuUsage(t);
+  return ((d.user + d.system) / 1e6) * (bytes / sample);
+}
