@@ -38,9 +38,11 @@ export async function sendFloorCpu(cdp: Cdp, gridPid: number, bytes: number): Pr
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const { port } = http.address() as { port: number };
-  const page = await CdpPage.open(cdp, `http://127.0.0.1:${port}/`);
+  const origin = `http://127.0.0.1:${port}`;
+  const page = await CdpPage.open(cdp, `${origin}/`);
   try {
-    await page.waitFor('document.readyState === "complete"', 30_000);
+    // (A new target is about:blank, complete too, until its navigation commits.)
+    await page.waitFor(`location.origin === '${origin}' && document.readyState === 'complete'`, 30_000);
     const send = (total: number) =>
       page.evaluate<boolean>(`(async () => {
         const msg = new Uint8Array(${MESSAGE});
