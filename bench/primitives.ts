@@ -5,8 +5,10 @@
  * absolute MB/s that vary 2x from day to day).
  *
  * An upload hashes about 5.33 B per plaintext byte (the convergence key pass, crypttext
- * hash, segment hashes, block hashes of N/k expanded shares) and a download about 2 B (the
- * crypttext segment hashes and the k blocks it fetches); both run AES-CTR over every byte;
+ * hash, segment hashes, block hashes of N/k expanded shares) and a download 2 B as issue #16
+ * counts it (the crypttext segment hashes and the k blocks it fetches; the client now hashes
+ * the blocks only of a segment that fails its own hash or holds padding, so about 1 B: the
+ * bound is kept as the issue states it); both run AES-CTR over every byte;
  * an upload runs RS encode, a download RS decode from the k shares named (primary shares
  * 0..k-1 make it a copy, which is what a download from healthy servers does).
  *

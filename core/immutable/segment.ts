@@ -57,9 +57,9 @@ export interface SegmentDecodeJob {
 
 export type DecodedSegment =
   | { readonly ok: true; readonly plaintext: Uint8Array }
-  /** Positions (in job.blocks) of blocks that fail their hash; nothing was decoded. */
+  /** Positions (in job.blocks) of blocks that fail their hash (the segment failed its own). */
   | { readonly ok: false; readonly badBlocks: number[] }
-  /** Every block verified, yet the segment fails the crypttext tree (faulty uploader). */
+  /** Every block matches its leaf, yet the segment fails the crypttext tree (faulty uploader). */
   | { readonly ok: false; readonly badBlocks: []; readonly crypttextMismatch: true };
 
 export interface SegmentRunner {
@@ -109,12 +109,19 @@ export async function encodeSegment(
 }
 
 /**
- * Verify the k blocks, decode, verify the segment, decrypt. The ciphertext is laid out right
- * after the crypttext tag's prefix, so that the segment's hash and the decryption (from the
- * AES block its offset falls in; with k=3 no segment starts on one) read it where it lies:
- * each would otherwise copy it once more. With `buffers`, that layout is in one of theirs,
- * given back once the decryption has read it (fresh memory per segment costs page faults:
- * in Chromium here more than the AES itself).
+ * Decode, verify the segment, decrypt. The segment's crypttext leaf (authenticated by the
+ * cap, through the UEB) decides whether its ciphertext is right: every byte of the k blocks
+ * goes into it, so the blocks' own hashes are taken only when it fails, to tell which blocks
+ * were bad (or that none was: a faulty uploader), and a download hashes its bytes once rather
+ * than twice. Except where the blocks hold padding (the last segment, when its length is not
+ * a multiple of k): a flipped padding byte would decode to the same ciphertext, so those
+ * blocks are checked first, and a damaged share is found there too.
+ *
+ * The ciphertext is laid out right after the crypttext tag's prefix, so that the segment's
+ * hash and the decryption (from the AES block its offset falls in; with k=3 no segment starts
+ * on one) read it where it lies: each would otherwise copy it once more. With `buffers`, that
+ * layout is in one of theirs, given back once the decryption has read it (fresh memory per
+ * segment costs page faults: in Chromium here more than the AES itself).
  */
 export async function decodeSegment(
   job: SegmentDecodeJob,
@@ -122,9 +129,15 @@ export async function decodeSegment(
   codec: Codec,
   buffers?: BufferPool,
 ): Promise<DecodedSegment> {
-  const hashes = await backend.taggedHashes(BLOCK_PREFIX, job.blocks);
-  const badBlocks = hashes.flatMap((h, i) => (equalBytes(h, job.blockLeaves[i]) ? [] : [i]));
-  if (badBlocks.length) return { ok: false, badBlocks };
+  const checkBlocks = async (): Promise<number[]> => {
+    const hashes = await backend.taggedHashes(BLOCK_PREFIX, job.blocks);
+    return hashes.flatMap((h, i) => (equalBytes(h, job.blockLeaves[i]) ? [] : [i]));
+  };
+  const padded = job.k * (job.blocks[0]?.length ?? 0) > job.length;
+  if (padded) {
+    const badBlocks = await checkBlocks();
+    if (badBlocks.length) return { ok: false, badBlocks };
+  }
   // Views into the codec's memory, valid until its next call: copied out at once.
   const pieces = codec.decodeViews(job.k, job.n, job.blocks, job.shnums);
   // Without a key the ciphertext is the result: then it must be the caller's own.
@@ -142,6 +155,8 @@ export async function decodeSegment(
   const [leaf] = await backend.sha256dMany([laid]);
   if (!equalBytes(leaf, job.crypttextLeaf)) {
     pool?.give(laid);
+    const badBlocks = padded ? [] : await checkBlocks();
+    if (badBlocks.length) return { ok: false, badBlocks };
     return { ok: false, badBlocks: [], crypttextMismatch: true };
   }
   if (!job.key) return { ok: true, plaintext: laid.subarray(p) };

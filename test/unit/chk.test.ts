@@ -305,6 +305,50 @@ describe('damaged shares', () => {
     },
   );
 
+  it("hashes a segment's blocks only when it fails its own hash or holds padding", async () => {
+    // Three full segments (4098 = 3 x 1366: no padding) and a tail of 100 bytes (3 x 34 = 102).
+    const size = 3 * SEG + 100;
+    const data = pattern(size, 23);
+    const { cap, shares } = await encode(data);
+    const blockHashCalls = () => {
+      const calls: number[] = [];
+      const backend = {
+        ...nodeCrypto,
+        taggedHashes: (prefix: Uint8Array, blocks: readonly Uint8Array[]) => {
+          calls.push(blocks.length);
+          return nodeCrypto.taggedHashes(prefix, blocks);
+        },
+      };
+      return { calls, backend };
+    };
+    // Healthy shares: the tail segment's blocks alone are hashed.
+    const healthy = blockHashCalls();
+    const got = await readChk(
+      cap as ChkCap,
+      memoryShareReader(sharesMap(shares)),
+      opts({ backend: healthy.backend }),
+    );
+    expect(toHex(got)).toBe(toHex(data));
+    expect(healthy.calls).toEqual([3]);
+    // A block of segment 1 damaged: that segment's hash fails, its blocks are hashed, the bad
+    // one is found and its share replaced.
+    const l = layoutOf(size);
+    const damaged = shares[1].slice();
+    damaged[l.dataOffset + 1366 + 5] ^= 0x01;
+    const map = sharesMap(shares);
+    map.set(1, damaged);
+    const hurt = blockHashCalls();
+    const reported: number[] = [];
+    const again = await readChk(
+      cap as ChkCap,
+      memoryShareReader(map),
+      opts({ backend: hurt.backend, onShareError: (e) => reported.push(e.shnum) }),
+    );
+    expect(toHex(again)).toBe(toHex(data));
+    expect(reported).toEqual([1]);
+    expect(hurt.calls).toEqual([3, 3]);
+  });
+
   it('a flipped bit in any share, in any field the decoder uses, is detected and that share replaced', async () => {
     const size = 3 * SEG + 100;
     const data = pattern(size, 21);
