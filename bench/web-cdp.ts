@@ -131,6 +131,22 @@ export class CdpPage {
     return new CdpPage(cdp, sessionId, targetId);
   }
 
+  /**
+   * Opens a page at `url` and waits until it has loaded there: a new target is a complete
+   * about:blank until its navigation commits, and what runs in it meanwhile runs there.
+   */
+  static async load(cdp: Cdp, url: string): Promise<CdpPage> {
+    const page = await CdpPage.open(cdp, url);
+    const origin = JSON.stringify(new URL(url).origin);
+    try {
+      await page.waitFor(`location.origin === ${origin} && document.readyState === 'complete'`, 30_000);
+    } catch (err) {
+      await cdp.send('Target.closeTarget', { targetId: page.targetId }).catch(() => {});
+      throw err;
+    }
+    return page;
+  }
+
   async evaluate<T>(expression: string): Promise<T> {
     const r = await this.cdp.send<{ result: { value?: T }; exceptionDetails?: { text: string } }>(
       'Runtime.evaluate',

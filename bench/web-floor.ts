@@ -38,11 +38,8 @@ export async function sendFloorCpu(cdp: Cdp, gridPid: number, bytes: number): Pr
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const { port } = http.address() as { port: number };
-  const origin = `http://127.0.0.1:${port}`;
-  const page = await CdpPage.open(cdp, `${origin}/`);
+  const page = await CdpPage.load(cdp, `http://127.0.0.1:${port}/`);
   try {
-    // (A new target is about:blank, complete too, until its navigation commits.)
-    await page.waitFor(`location.origin === '${origin}' && document.readyState === 'complete'`, 30_000);
     const send = (total: number) =>
       page.evaluate<boolean>(`(async () => {
         const msg = new Uint8Array(${MESSAGE});

@@ -358,11 +358,8 @@ async function plainDownloadBaseline(
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as { port: number };
   // The page is loaded first, so that starting its renderer is not counted as the save's.
-  const origin = `http://127.0.0.1:${port}`;
-  const page = await CdpPage.open(cdp, `${origin}/`);
+  const page = await CdpPage.load(cdp, `http://127.0.0.1:${port}/`);
   try {
-    // (A new target is about:blank, complete too, until its navigation commits.)
-    await page.waitFor(`location.origin === '${origin}' && document.readyState === 'complete'`, 30_000);
     const done = nextDownload(cdp, downloads, 'the baseline download');
     const before = await sampleCpu(cdp, gridPid);
     const t0 = performance.now();
