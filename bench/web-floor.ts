@@ -5,9 +5,10 @@
  *
  * - sending the share bytes over ten WebSockets to a sink that only counts and acknowledges
  *   them (256 KiB messages, at most 1 MiB unacknowledged per socket, as the app's writes);
- * - reading the File through one stream into a reused buffer (the app's way, blob-source.ts);
  * - the streamed whole-file SHA-256 (hash-wasm, which the tab uses: WebCrypto has no
  *   streaming digest), timed in this Node process on the same V8 as the RS codec is.
+ * (The third part, reading the File through one stream into a reused buffer as the app's
+ * blobSource does, is bench:web's read baseline, whose CPU it samples.)
  */
 import { createServer } from 'node:http';
 import { createSHA256 } from 'hash-wasm';
