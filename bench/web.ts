@@ -448,11 +448,9 @@ interface Row {
   downChromiumCpu: number;
   upBound: number;
   downBound: number;
-  /** The bound plus what else the work needs (web-floor.ts), and those parts. */
-  upFloor: number;
+  /** What else an upload's work needs beyond its bound, CPU seconds (web-floor.ts). */
   upFloorParts: { hash: number; read: number; send: number };
-  downFloor: number;
-  /** Chromium CPU seconds saving the file over plain HTTP (the download floor's extra). */
+  /** Chromium CPU seconds saving the file over plain HTTP (what else a download needs). */
   plainDownCpu: number;
   profile: string;
 }
@@ -482,28 +480,24 @@ async function measure(
     );
     const read = await readBaseline(cdp, page, gridPid, file);
     const plainDown = await plainDownloadBaseline(cdp, gridPid, file, size, downloads);
-    const upCrypto = await webCryptoCpu(cdp, page, gridPid, size, 'upload');
-    const upBound =
-      upCrypto.sha256 +
-      upCrypto.aesCtr +
-      (await nodePrimitivesBound({ size, k: 3, n: 10, direction: 'upload' })).rs;
-    const downCrypto = await webCryptoCpu(cdp, page, gridPid, size, 'download');
-    const downBound =
-      downCrypto.sha256 +
-      downCrypto.aesCtr +
-      (await nodePrimitivesBound({ size, k: 3, n: 10, direction: 'download' })).rs;
+    const boundOf = async (direction: 'upload' | 'download') => {
+      const c = await webCryptoCpu(cdp, page, gridPid, size, direction);
+      const { rs } = await nodePrimitivesBound({ size, k: 3, n: 10, direction });
+      return { sha256: c.sha256, total: c.sha256 + c.aesCtr + rs };
+    };
+    const upBounds = await boundOf('upload');
+    const upBound = upBounds.total;
+    const downBound = (await boundOf('download')).total;
     // What else the work needs (web-floor.ts): a convergent upload's two whole-file hashes
     // streamed (counted in the bound at WebCrypto's one-shot rate), two reads of the File,
     // and the N/k-expanded shares sent; a download, what Chromium spends saving the same file
     // fetched over plain HTTP.
     const streamedShare = STREAMED_PER_BYTE / HASHED_PER_BYTE.upload;
     const upFloorParts = {
-      hash: (await streamedHashCpu(STREAMED_PER_BYTE * size)) - streamedShare * upCrypto.sha256,
+      hash: (await streamedHashCpu(STREAMED_PER_BYTE * size)) - streamedShare * upBounds.sha256,
       read: 2 * read.cpu,
       send: await sendFloorCpu(cdp, gridPid, Math.ceil((size * 10) / 3)),
     };
-    const upFloor = upBound + upFloorParts.hash + upFloorParts.read + upFloorParts.send;
-    const downFloor = downBound + plainDown.cpu;
     const profiler = profiling ? await WorkerProfiler.attach(cdp, page.sessionId) : null;
     const collector = await Collector.start(cdp, page.sessionId, !profiler);
     let profile = '';
@@ -578,9 +572,7 @@ async function measure(
       downPeak: down.peaks,
       readMBs: read.mbs,
       plainDownMBs: plainDown.mbs,
-      upFloor,
       upFloorParts,
-      downFloor,
       plainDownCpu: plainDown.cpu,
       downFirstS: down.value.firstS,
       downBeginS: down.value.beginS,
@@ -634,11 +626,13 @@ async function main() {
           `${(row.downChromiumCpu / row.downBound).toFixed(2)}x (${row.downChromiumCpu.toFixed(1)} s / ${row.downBound.toFixed(1)} s)`,
       );
       const p = row.upFloorParts;
+      const upFloor = row.upBound + p.hash + p.read + p.send;
+      const downFloor = row.downBound + row.plainDownCpu;
       console.log(
-        `           Chromium CPU / what the work needs here: upload ${(row.upChromiumCpu / row.upFloor).toFixed(2)}x ` +
-          `(${row.upFloor.toFixed(1)} s: the bound + the two whole-file hashes streamed ${p.hash.toFixed(2)} s + ` +
+        `           Chromium CPU / what the work needs here: upload ${(row.upChromiumCpu / upFloor).toFixed(2)}x ` +
+          `(${upFloor.toFixed(1)} s: the bound + the two whole-file hashes streamed ${p.hash.toFixed(2)} s + ` +
           `two File reads ${p.read.toFixed(2)} s + the shares sent over ten WebSockets ${p.send.toFixed(2)} s), ` +
-          `download ${(row.downChromiumCpu / row.downFloor).toFixed(2)}x (${row.downFloor.toFixed(1)} s: the bound + ` +
+          `download ${(row.downChromiumCpu / downFloor).toFixed(2)}x (${downFloor.toFixed(1)} s: the bound + ` +
           `a plain HTTP save of the file ${row.plainDownCpu.toFixed(2)} s)`,
       );
       console.log(`           largest seen, upload: ${row.upPeak.heaps}`);
