@@ -10,6 +10,7 @@ import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { procCpu } from './proc.ts';
 import { build } from 'vite';
 import {
   type ChkBenchSetup,
@@ -37,6 +38,22 @@ const TYPES: Record<string, string> = {
   '.js': 'text/javascript',
   '.wasm': 'application/wasm',
 };
+
+/**
+ * A reader of the CPU seconds so far of each kind of Chromium process (browser, renderer,
+ * GPU, utility), from /proc where it can (CDP's figure otherwise).
+ */
+export async function chromiumCpuReader(browser: Browser): Promise<() => Promise<Map<string, number>>> {
+  const sys = await browser.newBrowserCDPSession();
+  return async () => {
+    const info = (await sys.send('SystemInfo.getProcessInfo')) as {
+      processInfo: { id: number; type: string; cpuTime: number }[];
+    };
+    const by = new Map<string, number>();
+    for (const p of info.processInfo) by.set(p.type, (by.get(p.type) ?? 0) + (procCpu(p.id) ?? p.cpuTime));
+    return by;
+  };
+}
 
 /** Builds and serves bench/chk-page, opens it in headless Chromium and runs `fn` on it. */
 export async function withChkPage<T>(
@@ -84,7 +101,13 @@ export async function withChkPage<T>(
 }
 
 export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promise<void> {
-  await withChkPage(async (page) => {
+  await withChkPage(async (page, browser) => {
+    // Each row's "cores busy" (chk-measure.ts): all of Chromium's processes, as a tab's work
+    // spreads over them.
+    const chromiumCpu = await chromiumCpuReader(browser);
+    await page.exposeFunction('benchCpuSeconds', async () =>
+      [...(await chromiumCpu()).values()].reduce((a, b) => a + b, 0),
+    );
     const result: BenchResult = await page.evaluate(
       ([s, w]) => (globalThis as unknown as BenchWindow).runChkBench(s, w),
       [setup, workers] as const,
@@ -123,10 +146,19 @@ export async function runBrowserBench(setup: ChkBenchSetup, workers = 2): Promis
         // gain less than 1.6x (WebCrypto's AES-CTR barely does here), the goal is out of reach.
         `the primitives alone gain encode ${x(p.encodeBound[1], p.encodeBound[0])}, decode ${x(p.decodeBound[1], p.decodeBound[0])})`,
     );
+    // Work that keeps b of the machine's c cores busy with one worker can gain at most c/b
+    // from more workers, however well they scale.
+    const cores = cpus().length;
+    const ceiling = (r: { cores?: number }) =>
+      r.cores === undefined
+        ? '?'
+        : `${r.cores.toFixed(2)} of ${cores} cores busy, so at most ${x(cores, r.cores)}`;
+    console.log(
+      `  1 worker, streamed hash: encode ${ceiling(one.encodeRandomKey)} from more workers; decode ${ceiling(one.decodeWorst)}`,
+    );
     // What the work allows when every primitive's CPU counts: the whole-file hash at the
     // streamed hash's own rate (not WebCrypto's), everything sharing this machine's cores at
     // one thread's rates, and no faster than that sequential hash.
-    const cores = cpus().length;
     const cpuPerMB = (p.hashed - 1) / p.sha[0] + 1 / p.aes[0] + 1 / p.rsEncode[0] + 1 / p.sequentialHash;
     const shared = Math.min(p.sequentialHash, cores / cpuPerMB);
     console.log(

@@ -30,6 +30,13 @@ export interface ChkBenchSetup {
 export interface Rate {
   readonly median: number;
   readonly best: number;
+  /**
+   * Cores kept busy through the runs (CPU seconds over wall seconds), where the runtime
+   * can tell: the Node process, or Chromium's processes through the page's
+   * `benchCpuSeconds` (bench/chk-browser.ts). On a machine of c cores, work that keeps b
+   * busy with one worker can gain at most c/b from more.
+   */
+  readonly cores?: number;
 }
 
 export interface ChkFigures {
@@ -55,14 +62,30 @@ export function benchData(size: number): Uint8Array {
   return data;
 }
 
+/** CPU seconds so far of the processes doing the work, if this runtime can tell. */
+async function cpuSeconds(): Promise<number | undefined> {
+  const hook = (globalThis as { benchCpuSeconds?: () => Promise<number> }).benchCpuSeconds;
+  if (hook) return hook();
+  const proc = (globalThis as { process?: { cpuUsage(): { user: number; system: number } } }).process;
+  if (!proc?.cpuUsage) return undefined;
+  const u = proc.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
 async function timed(reps: number, size: number, fn: () => Promise<void>): Promise<Rate> {
   const rates: number[] = [];
+  let wall = 0;
+  const cpu0 = await cpuSeconds();
   for (let r = 0; r < reps; r++) {
     const t = now();
     await fn();
-    rates.push(size / 1e6 / ((now() - t) / 1000));
+    const seconds = (now() - t) / 1000;
+    wall += seconds;
+    rates.push(size / 1e6 / seconds);
   }
-  return { median: median(rates), best: Math.max(...rates) };
+  const cpu1 = await cpuSeconds();
+  const cores = cpu0 === undefined || cpu1 === undefined ? undefined : (cpu1 - cpu0) / wall;
+  return { median: median(rates), best: Math.max(...rates), cores };
 }
 
 /**
@@ -235,14 +258,17 @@ function shares(rates: Record<string, number>): Record<string, { mbps: number; s
 }
 
 export function formatFigures(rows: ChkFigures[]): string {
-  const cell = (r: Rate, width: number) => `${r.median.toFixed(0)} (${r.best.toFixed(0)})`.padStart(width);
+  const cell = (r: Rate, width: number) =>
+    `${r.median.toFixed(0)} (${r.best.toFixed(0)})${r.cores === undefined ? '' : ` ${r.cores.toFixed(2)}c`}`.padStart(
+      width,
+    );
   const head =
-    `${'MB/s: median (best)'.padEnd(34)}${'encode, random key'.padStart(20)}${'encode, convergent'.padStart(20)}` +
-    `${'decode 0..k-1'.padStart(16)}${'decode N-k..N-1'.padStart(18)}`;
+    `${'MB/s: median (best) cores busy'.padEnd(34)}${'encode, random key'.padStart(20)}${'encode, convergent'.padStart(20)}` +
+    `${'decode 0..k-1'.padStart(20)}${'decode N-k..N-1'.padStart(20)}`;
   const lines = rows.map(
     (r) =>
       `${r.label.padEnd(34)}${cell(r.encodeRandomKey, 20)}${cell(r.encodeConvergent, 20)}` +
-      `${cell(r.decodePrimary, 16)}${cell(r.decodeWorst, 18)}`,
+      `${cell(r.decodePrimary, 20)}${cell(r.decodeWorst, 20)}`,
   );
   return [head, ...lines].join('\n');
 }

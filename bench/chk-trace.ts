@@ -9,8 +9,7 @@
  *
  *   npx tsx bench/chk-trace.ts [--workers 2] [--streamed] [--depth D] [--size MiB] [--no-trace] [--profile]
  */
-import { procCpu } from './proc.ts';
-import { withChkPage } from './chk-browser.ts';
+import { chromiumCpuReader, withChkPage } from './chk-browser.ts';
 import type { ChkBenchSetup } from './chk-measure.ts';
 import { Cdp } from './web-cdp.ts';
 import { summarise as summariseProfile, WorkerProfiler } from './web-profile.ts';
@@ -115,15 +114,7 @@ await withChkPage(
       }
       return;
     }
-    const sys = await browser.newBrowserCDPSession();
-    const chromiumCpu = async () => {
-      const info = (await sys.send('SystemInfo.getProcessInfo')) as {
-        processInfo: { id: number; type: string; cpuTime: number }[];
-      };
-      const by = new Map<string, number>();
-      for (const p of info.processInfo) by.set(p.type, (by.get(p.type) ?? 0) + (procCpu(p.id) ?? p.cpuTime));
-      return by;
-    };
+    const chromiumCpu = await chromiumCpuReader(browser);
     const cpu0 = await chromiumCpu();
     const t0 = Date.now();
     const rates = await page.evaluate(
