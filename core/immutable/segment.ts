@@ -160,12 +160,11 @@ export async function decodeSegment(
     return { ok: false, badBlocks: [], crypttextMismatch: true };
   }
   if (!job.key) return { ok: true, plaintext: laid.subarray(p) };
-  // The prefix's last bytes stand in front of the ciphertext up to its AES block's start
-  // (the prefix is longer than a block); their keystream output is cut off.
-  const skip = job.offset % 16;
-  const plaintext = backend.aesCtr(job.key, job.offset - skip, laid.subarray(p - skip));
+  // With k=3 no segment starts on an AES block: a backend that needs whole blocks reads the
+  // prefix's last bytes in front of the ciphertext instead of copying it (crypto-web.ts).
+  const plaintext = backend.aesCtr(job.key, job.offset, laid.subarray(p));
   pool?.give(laid); // read by aesCtr before it returned (CryptoBackend's promise)
-  return { ok: true, plaintext: (await plaintext).subarray(skip) };
+  return { ok: true, plaintext: await plaintext };
 }
 
 /** Buffers kept for reuse at most (a few segments in flight, and the consumer's). */

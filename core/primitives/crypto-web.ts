@@ -134,7 +134,12 @@ export function webCryptoBackend(opts: WebCryptoOptions = {}): CryptoBackend {
       }
       const skip = byteOffset % 16;
       let input: Uint8Array<ArrayBuffer>;
-      if (skip) {
+      if (skip && data.buffer instanceof ArrayBuffer && data.byteOffset >= skip) {
+        // WebCrypto counts whole blocks from the counter: whatever bytes stand before `data`
+        // in its buffer fill the block's start (read, never written; their output is cut
+        // off), which spares a copy of the data (decodeSegment lays a tag there).
+        input = new Uint8Array(data.buffer, data.byteOffset - skip, skip + data.length);
+      } else if (skip) {
         input = scratchOf(skip + data.length);
         input.fill(0, 0, skip);
         input.set(data, skip);
