@@ -4,7 +4,7 @@
  * does, so that its CPU can be judged against that as well as against the bound.
  *
  * - sending the share bytes over ten WebSockets to a sink that only counts and acknowledges
- *   them (256 KiB messages, at most 1 MiB unacknowledged per socket, as the app's writes);
+ *   them (1 MiB messages, at most 1 MiB unacknowledged per socket, as the app's writes);
  * - the streamed whole-file SHA-256 (hash-wasm, which the tab uses: WebCrypto has no
  *   streaming digest), timed in this Node process on the same V8 as the RS codec is.
  * (The third part, reading the File through one stream into a reused buffer as the app's
@@ -18,9 +18,9 @@ import { CdpPage } from './web-cdp.ts';
 import { chromiumCpuSeconds, sampleCpu } from './web-profile.ts';
 
 const MiB = 1024 * 1024;
-const MESSAGE = 256 * 1024 + 100; // a batch of blocks and its frame header
+const MESSAGE = 1024 * 1024 + 100; // a batch of blocks and its frame header (share-writer.ts)
 const SOCKETS = 10;
-const IN_FLIGHT = 4; // 1 MiB a socket
+const IN_FLIGHT = 1; // 1 MiB a socket, as the app allows
 const SEND_SAMPLE = 256 * MiB;
 
 /**

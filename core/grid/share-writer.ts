@@ -11,6 +11,7 @@
  * Bytes a server already holds of a bucket (an upload being resumed: Shareholders.have) are
  * not sent to it again; `sentBytes` and `skippedBytes` keep the tally.
  */
+import { MAX_WRITE_BYTES } from '../protocol/limits.ts';
 import { missing, type Range } from '../protocol/ranges.ts';
 import { StorageError, type StorageServerApi } from '../protocol/storage-api.ts';
 import type { ServerId, ShareNum, StorageIndex } from '../types.ts';
@@ -29,13 +30,20 @@ export interface ShareWriterOptions {
   /** Bytes one server may have in flight before `write` waits (default 1 MiB). */
   maxInFlightBytes?: number;
   /**
-   * Contiguous writes to one share are joined up to this many bytes before they are sent
-   * (default 256 KiB): fewer, larger frames for the same bytes.
+   * Contiguous writes to one share are joined up to this many bytes before they are sent:
+   * fewer, larger frames for the same bytes. Default: a quarter of the share, at least
+   * 256 KiB and at most 1 MiB (the largest write one frame takes), so that a share goes out
+   * in several requests (progress moves, and an upload that fails part way resumes from
+   * what was answered) and a large one in the largest. Against 256 KiB throughout, a CLI put
+   * of 256 MiB into a local grid took 4.5 CPU s of the client against 5.5 and 7.2-7.5 of the
+   * servers and relay against 10.2-10.9, and a tab's 1 GiB upload 66 Chromium CPU s against
+   * 83 and 37 of the grid against 60, with no more memory (bench/README, 2026-12-06): a
+   * quarter of the requests, each framed, sent, stored and answered once.
    */
   coalesceBytes?: number;
   /**
    * Bytes of each share, when known: a batch buffer is never larger than what is left of
-   * the share (a 12 KB share does not take a 256 KiB buffer per server).
+   * the share (a 12 KB share does not take a 1 MiB buffer per server).
    */
   shareSize?: number;
   /** A write or close that takes longer counts as a failure of that server (default 60 s). */
@@ -44,7 +52,13 @@ export interface ShareWriterOptions {
   onServerLost?(serverId: ServerId, reason: unknown): void;
 }
 
-/** Batch buffers kept for reuse at most (about what 10 servers' budgets hold in flight). */
+/** The smallest default batch (ShareWriterOptions.coalesceBytes). */
+const MIN_BATCH = 256 * 1024;
+
+/**
+ * Batch buffers kept for reuse at most: more than a put has free at once at the default
+ * budget and size (a batch filling and one in flight per server).
+ */
 const MAX_SPARE = 48;
 
 /** Writes to one share waiting to be joined into one request, copied into `bytes`. */
@@ -86,7 +100,11 @@ export class ShareWriter {
     this.#o = options;
     this.#budget = options.maxInFlightBytes ?? 1024 * 1024;
     this.#timeout = options.callTimeoutMs ?? 60_000;
-    this.#coalesce = options.coalesceBytes ?? 256 * 1024;
+    this.#coalesce =
+      options.coalesceBytes ??
+      (options.shareSize === undefined
+        ? MAX_WRITE_BYTES
+        : Math.min(MAX_WRITE_BYTES, Math.max(MIN_BATCH, Math.ceil(options.shareSize / 4))));
     this.#holders = [...options.shareholders.buckets].map(([api, shares]) => ({
       api,
       shares: new Set(shares),
@@ -220,7 +238,7 @@ export class ShareWriter {
         if (close) h.closed.add(shnum);
         h.inFlight -= length;
         this.#acked += length;
-        // Framed and acknowledged: the batch buffer can take a later batch (fresh 256 KiB
+        // Framed and acknowledged: the batch buffer can take a later batch (fresh batch
         // buffers cost page faults and pile up as garbage; in Chromium that was a tenth of
         // the upload worker's time).
         if (b.bytes.length === this.#coalesce && this.#spare.length < MAX_SPARE) this.#spare.push(b.bytes);

@@ -74,7 +74,7 @@ export interface UploadOptions {
   maxInFlightBytesPerServer?: number;
   /** How far (bytes of share data) the encoder may run ahead of the writes (default 4 MiB). */
   encodeAheadBytes?: number;
-  /** Contiguous writes to a share are joined up to this size before sending (default 256 KiB). */
+  /** Contiguous writes to a share are joined up to this size before sending (default: a quarter of a share, 256 KiB to 1 MiB). */
   coalesceBytes?: number;
   /** A server call taking longer than this counts as that server failing (default 60 s). */
   callTimeoutMs?: number;

@@ -26,7 +26,47 @@ function recordingServer(id: string) {
   return { api, writes };
 }
 
+function writerFor(servers: ReturnType<typeof recordingServer>[], shareSize: number): ShareWriter {
+  return new ShareWriter({
+    si: new Uint8Array(16) as StorageIndex,
+    k: 1,
+    happy: servers.length,
+    n: servers.length,
+    shareholders: {
+      buckets: new Map(servers.map((s, i) => [s.api, new Set([asShareNum(i)])])),
+      held: new Map(),
+      have: new Map(),
+      happiness: servers.length,
+      serversFound: servers.length,
+    },
+    uploadSecretFor: () => new Uint8Array(32),
+    shareSize,
+  });
+}
+
 describe('ShareWriter', () => {
+  it('sends a share in requests of a quarter of it, at least 256 KiB and at most 1 MiB', async () => {
+    const KiB = 1024;
+    const block = 43_691; // a 128 KiB segment's block at k=3, as the encoder writes them
+    for (const [shareSize, batch] of [
+      [600 * KiB, 256 * KiB],
+      [1536 * KiB, 384 * KiB],
+      [8192 * KiB, 1024 * KiB],
+    ]) {
+      const server = recordingServer(`v0-${'7'.repeat(52)}`);
+      const writer = writerFor([server], shareSize);
+      for (let at = 0; at < shareSize; at += block) {
+        await writer.write(asShareNum(0), at, new Uint8Array(Math.min(block, shareSize - at)).fill(at % 251));
+      }
+      await writer.close();
+      const sizes = server.writes.map((w) => w.bytes.length);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(shareSize);
+      // Every request but the last is as full as whole blocks make it.
+      for (const size of sizes.slice(0, -1)) expect(size).toBe(Math.floor(batch / block) * block);
+      expect(sizes.length).toBe(Math.ceil(shareSize / (Math.floor(batch / block) * block)));
+    }
+  });
+
   it('joins contiguous writes, in buffers no larger than what is left of the share', async () => {
     const servers = [0, 1].map((i) => recordingServer(`v0-${String(i).repeat(52)}`));
     const writer = new ShareWriter({
