@@ -486,7 +486,6 @@ async function measure(
       return { sha256: c.sha256, total: c.sha256 + c.aesCtr + rs };
     };
     const upBounds = await boundOf('upload');
-    const upBound = upBounds.total;
     const downBound = (await boundOf('download')).total;
     // What else the work needs (web-floor.ts): a convergent upload's two whole-file hashes
     // streamed (counted in the bound at WebCrypto's one-shot rate), two reads of the File,
@@ -580,7 +579,7 @@ async function measure(
       downCpu: cpuDelta(cpu2, cpu3),
       upChromiumCpu: chromiumCpuSeconds(cpu0, cpu1),
       downChromiumCpu: chromiumCpuSeconds(cpu2, cpu3),
-      upBound,
+      upBound: upBounds.total,
       downBound,
       profile,
     };

@@ -118,8 +118,8 @@ export async function encodeSegment(
  * blocks are checked first, and a damaged share is found there too.
  *
  * The ciphertext is laid out right after the crypttext tag's prefix, so that the segment's
- * hash and the decryption (from the AES block its offset falls in; with k=3 no segment starts
- * on one) read it where it lies: each would otherwise copy it once more. With `buffers`, that
+ * hash and the decryption read it where it lies: each would otherwise copy it once more.
+ * With `buffers`, that
  * layout is in one of theirs, given back once the decryption has read it (fresh memory per
  * segment costs page faults: in Chromium here more than the AES itself).
  */
