@@ -9,6 +9,8 @@
  * chunks ahead of the reader and memory stays flat.
  */
 
+import { passedAlong } from './young-garbage.ts';
+
 /** Sender -> receiver: the first message on the port. */
 export type StreamReply = { ok: true } | { ok: false; message: string };
 /** Sender -> receiver, after an ok StreamReply. */
@@ -100,6 +102,7 @@ export function receiveStream(port: MessagePort): Promise<ReadableStream<Uint8Ar
       if ('chunk' in m) {
         asked--;
         controller?.enqueue(m.chunk);
+        passedAlong(m.chunk.byteLength);
       } else if ('end' in m) {
         port.close();
         controller?.close();

@@ -36,6 +36,7 @@ import { idbServerListCache } from '../store/server-list-cache.ts';
 import { putPinned } from '../store/pins.ts';
 import { gridSecrets } from '../store/secrets.ts';
 import { sendStream, type StreamReply } from '../sw/port-stream.ts';
+import { passedAlong } from '../sw/young-garbage.ts';
 import { WorkerPool } from './pool.ts';
 import { readAhead } from './read-ahead.ts';
 import { type PooledRunner, pooledRunner } from './segment-runner.ts';
@@ -209,6 +210,8 @@ async function openStream(
           }
           sent += step.value.length;
           controller.enqueue(step.value);
+          // The segment's blocks came in as fresh socket messages.
+          passedAlong(step.value.length);
           watch?.bytes(sent);
         } catch (err) {
           watch?.end(sent, err);
