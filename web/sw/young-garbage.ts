@@ -7,9 +7,9 @@
  * minor collections, which free young dead buffers and cost little when almost nothing else
  * lives, come rarely, and the major ones wait until tens of MiB of dead buffers have piled up
  * in each such thread. A few KiB of garbage per buffer brings a minor collection every few
- * MiB. bench:web, 1 GiB download (2026-12-07): the renderer's peak above rest 107-110 MiB
+ * MiB. bench:web, 1 GiB download (2026-12-07): the renderer's peak above rest 101-110 MiB
  * with this in both threads, against 207-227 without (five runs each; Chromium's CPU for the
- * download 24.6-27.7 s against 22.0-25.8).
+ * download 22.1-27.7 s against 22.0-25.8).
  */
 
 /** JavaScript heap made per byte passed along (1/32 left the grid worker's pile as it was). */
