@@ -119,9 +119,8 @@ export async function encodeSegment(
  *
  * The ciphertext is laid out right after the crypttext tag's prefix, so that the segment's
  * hash and the decryption read it where it lies: each would otherwise copy it once more.
- * With `buffers`, that
- * layout is in one of theirs, given back once the decryption has read it (fresh memory per
- * segment costs page faults: in Chromium here more than the AES itself).
+ * With `buffers`, that layout is in one of theirs, given back once the decryption has read
+ * it (fresh memory per segment costs page faults: in Chromium here more than the AES itself).
  */
 export async function decodeSegment(
   job: SegmentDecodeJob,
