@@ -238,16 +238,24 @@ export class ShareWriter {
         if (close) h.closed.add(shnum);
         h.inFlight -= length;
         this.#acked += length;
-        // Framed and acknowledged: the batch buffer can take a later batch (fresh batch
-        // buffers cost page faults and pile up as garbage; in Chromium that was a tenth of
-        // the upload worker's time).
-        if (b.bytes.length === this.#coalesce && this.#spare.length < MAX_SPARE) this.#spare.push(b.bytes);
+        if (!h.api.readsWritesAtOnce) this.#reuse(b.bytes);
         this.#wake(h);
       },
       (err) => this.#lose(h, err),
     );
+    // Read already (framed): the batch buffer can take the next batch now, rather than
+    // wait for the answer while what it held is in the socket's copy.
+    if (h.api.readsWritesAtOnce) this.#reuse(b.bytes);
     h.pending.add(p);
     void p.finally(() => h.pending.delete(p));
+  }
+
+  /**
+   * Keeps a batch buffer done with for a later batch: fresh batch buffers cost page faults
+   * and pile up as garbage (in Chromium that was a tenth of the upload worker's time).
+   */
+  #reuse(bytes: Uint8Array): void {
+    if (bytes.length === this.#coalesce && this.#spare.length < MAX_SPARE) this.#spare.push(bytes);
   }
 
   /** Waits for every write, closes every live bucket, and checks happiness a last time. */

@@ -69,8 +69,9 @@ export interface UploadOptions {
   /** Told about each server dropped during the upload (the upload goes on while happy). */
   onServerLost?(serverId: ServerId, reason: unknown): void;
   signal?: AbortSignal;
-  /** Per-server in-flight write budget, bytes (default 1 MiB: enough to keep a LAN server busy; each
-   * byte in flight is held about three times over: the data, its frame, the masked frame). */
+  /** Per-server in-flight write budget, bytes (default 1 MiB: enough to keep a LAN server busy).
+   * Bytes in flight are held by the socket (and Node's `ws` masks a copy); a connection that
+   * reads a write as it is made (readsWritesAtOnce) lets the writer reuse its batch at once. */
   maxInFlightBytesPerServer?: number;
   /** How far (bytes of share data) the encoder may run ahead of the writes (default 4 MiB). */
   encodeAheadBytes?: number;

@@ -139,6 +139,9 @@ class Connection implements StorageConnection {
     transport.onClose = (reason) => this.shutdown(reason);
   }
 
+  /** call() frames a request as it is made: a write's bytes are copied before it returns. */
+  readonly readsWritesAtOnce = true;
+
   get allocateAnswersHeld(): boolean {
     return this.features.has(FEATURE_ALLOCATE_HELD);
   }
@@ -238,16 +241,21 @@ class Connection implements StorageConnection {
     timeoutMs = this.timeoutMs,
     replyBytes = 0,
   ): Promise<unknown> {
+    // Framed before any wait for room, so that the caller's bytes have been read when this
+    // returns (readsWritesAtOnce).
+    const id = this.nextId++;
+    const frame = encodeRequest(id, op, args, allocFrame);
+    const giveBack = frame.length >= POOLED_FRAME_BYTES ? () => framePool.give(frame) : undefined;
+    if (frame.length > L.MAX_FRAME_BYTES) {
+      giveBack?.();
+      throw new StorageError('TOO_LARGE', `a ${op} request of ${frame.length} bytes exceeds the frame limit`);
+    }
     while (this.closeReason === null && !this.hasRoom()) {
       await new Promise<void>((r) => this.waiters.push(r));
     }
     if (this.closeReason !== null) {
+      giveBack?.();
       throw new StorageError('UNAVAILABLE', `server ${this.serverId.slice(0, 12)}…: ${this.closeReason}`);
-    }
-    const id = this.nextId++;
-    const frame = encodeRequest(id, op, args, allocFrame);
-    if (frame.length > L.MAX_FRAME_BYTES) {
-      throw new StorageError('TOO_LARGE', `a ${op} request of ${frame.length} bytes exceeds the frame limit`);
     }
     return new Promise<unknown>((resolve, reject) => {
       const p: Pending = { resolve, reject, bytes: frame.length + replyBytes, timer: undefined };
@@ -264,10 +272,7 @@ class Connection implements StorageConnection {
       }, timeoutMs);
       this.pending.set(id, p);
       this.inFlightBytes += p.bytes;
-      this.transport.send(
-        frame,
-        frame.length >= POOLED_FRAME_BYTES ? () => framePool.give(frame) : undefined,
-      );
+      this.transport.send(frame, giveBack);
     });
   }
 

@@ -118,6 +118,12 @@ export interface StorageServerApi {
     data: Uint8Array,
   ): Promise<void>;
   /**
+   * Whether writeShare and writeShareAndClose have read `data` by the time they return, and
+   * keep no reference to it: the caller may fill that memory again at once rather than when
+   * the write is answered. Otherwise `data` must stay as it is until the write settles.
+   */
+  readonly readsWritesAtOnce?: boolean;
+  /**
    * writeShare then closeShare, in one request where the server can (a share sent whole:
    * every share of a small file). Transports without it are sent the two calls.
    */

@@ -437,6 +437,31 @@ describe('kinds do not block each other', () => {
     });
   });
 
+  it('a write has read its bytes when the call returns, even one waiting for room (readsWritesAtOnce)', async () => {
+    // Room for one write at a time: the others wait, framed already.
+    const narrow = await connectStorageServer(node.url!, node.serverId, { maxInFlightBytes: 64 * 1024 });
+    try {
+      expect(narrow.readsWritesAtOnce).toBe(true);
+      const si = newSI();
+      const s = secrets();
+      const part = 256 * 1024;
+      const data = bigRandom(4 * part);
+      await narrow.allocateBuckets(si, s, [sh(0)], data.length);
+      const buffer = new Uint8Array(part);
+      const writes: Promise<void>[] = [];
+      for (let at = 0; at < data.length; at += part) {
+        buffer.set(data.subarray(at, at + part));
+        writes.push(narrow.writeShare(si, sh(0), s.upload, at, buffer));
+        buffer.fill(0xee); // the caller's memory, taken back at once
+      }
+      await Promise.all(writes);
+      await narrow.closeShare(si, sh(0), s.upload);
+      expectBytesEqual(await narrow.readShare(si, sh(0), 0, data.length), data);
+    } finally {
+      narrow.close();
+    }
+  });
+
   it('large reads in flight at once each get their own bytes (reply frames are reused only once written)', async () => {
     const si = newSI();
     const s = secrets();

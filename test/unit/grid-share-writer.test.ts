@@ -3,19 +3,31 @@ import { ShareWriter } from '../../core/grid/share-writer.ts';
 import type { StorageServerApi } from '../../core/protocol/storage-api.ts';
 import { asServerId, asShareNum, type ShareNum, type StorageIndex } from '../../core/types.ts';
 
-/** A server that records what it is sent (writeShare's bytes, with the buffer they came in). */
-function recordingServer(id: string) {
-  const writes: { shnum: ShareNum; offset: number; bytes: number[]; bufferBytes: number }[] = [];
+/**
+ * A server that records what it is sent (writeShare's bytes, copied when called, with the
+ * buffer they came in). With `held`, it answers no write until `answer()`.
+ */
+function recordingServer(id: string, opts: { readsWritesAtOnce?: boolean; held?: boolean } = {}) {
+  const writes: {
+    shnum: ShareNum;
+    offset: number;
+    bytes: number[];
+    bufferBytes: number;
+    buffer: ArrayBufferLike;
+  }[] = [];
+  const unanswered: (() => void)[] = [];
   const api = {
     serverId: asServerId(id),
-    async writeShare(
-      _si: StorageIndex,
-      shnum: ShareNum,
-      _secret: Uint8Array,
-      offset: number,
-      data: Uint8Array,
-    ) {
-      writes.push({ shnum, offset, bytes: [...data], bufferBytes: data.buffer.byteLength });
+    readsWritesAtOnce: opts.readsWritesAtOnce,
+    writeShare(_si: StorageIndex, shnum: ShareNum, _secret: Uint8Array, offset: number, data: Uint8Array) {
+      writes.push({
+        shnum,
+        offset,
+        bytes: [...data],
+        bufferBytes: data.buffer.byteLength,
+        buffer: data.buffer,
+      });
+      return opts.held ? new Promise<void>((resolve) => unanswered.push(resolve)) : Promise.resolve();
     },
     async closeShare() {},
     async abortShare() {},
@@ -23,7 +35,10 @@ function recordingServer(id: string) {
       return [];
     },
   } as unknown as StorageServerApi;
-  return { api, writes };
+  const answer = () => {
+    for (const resolve of unanswered.splice(0)) resolve();
+  };
+  return { api, writes, answer };
 }
 
 function writerFor(servers: ReturnType<typeof recordingServer>[], shareSize: number): ShareWriter {
@@ -98,6 +113,44 @@ describe('ShareWriter', () => {
       expect(w.offset).toBe(0);
       expect(w.bytes).toEqual([...Array(100).fill(1), ...Array(150).fill(2), ...Array(50).fill(3)]);
       expect(w.bufferBytes).toBeLessThanOrEqual(300);
+    }
+  });
+
+  it('fills a batch buffer again once sent to a server that has read it, and not before otherwise', async () => {
+    const KiB = 1024;
+    const shareSize = 1024 * KiB; // batches of 256 KiB
+    const block = 64 * KiB;
+    for (const readsWritesAtOnce of [true, false]) {
+      const server = recordingServer(`v0-${'5'.repeat(52)}`, { readsWritesAtOnce, held: true });
+      const writer = new ShareWriter({
+        si: new Uint8Array(16) as StorageIndex,
+        k: 1,
+        happy: 1,
+        n: 1,
+        shareholders: {
+          buckets: new Map([[server.api, new Set([asShareNum(0)])]]),
+          held: new Map(),
+          have: new Map(),
+          happiness: 1,
+          serversFound: 1,
+        },
+        uploadSecretFor: () => new Uint8Array(32),
+        shareSize,
+        maxInFlightBytes: 1024 * KiB, // the whole share may be in flight, unanswered
+      });
+      for (let at = 0; at < shareSize; at += block)
+        await writer.write(asShareNum(0), at, new Uint8Array(block).fill((at / block) % 251));
+      const closing = writer.close();
+      server.answer();
+      await closing;
+      // Every byte as written, whichever buffers carried them.
+      expect(server.writes.flatMap((w) => w.bytes)).toEqual(
+        Array.from({ length: shareSize / block }, (_, i) => Array(block).fill(i)).flat(),
+      );
+      const buffers = new Set(server.writes.map((w) => w.buffer));
+      expect(server.writes).toHaveLength(4);
+      // Sent and read: the next batch reuses the buffer. Otherwise each waits for its answer.
+      expect(buffers.size).toBe(readsWritesAtOnce ? 1 : 4);
     }
   });
 });
