@@ -19,7 +19,7 @@ import { chainOrder, encodeChain, encodeHeader, uebLengthFieldSize, blockOffset 
 import type { ChkParams } from './params.ts';
 import { segmentSpan } from './params.ts';
 import { planChk } from './plan.ts';
-import { type EncodedSegment, localRunner, type SegmentRunner } from './segment.ts';
+import { ciphertextPieces, type EncodedSegment, localRunner, type SegmentRunner } from './segment.ts';
 import type { PlaintextSource } from './source.ts';
 import { PackedTreeBuilder } from './tree-builder.ts';
 import { serializeUeb, uebHash } from './ueb.ts';
@@ -158,7 +158,7 @@ async function* encodeSteps(
       inflight.push(p);
     }
     const seg = await inflight.shift()!;
-    fileHasher.update(seg.ciphertext);
+    for (const piece of ciphertextPieces(seg, plan.k)) fileHasher.update(piece);
     crypttextBuilder.add(seg.crypttextLeaf);
     const offset = blockOffset(layout, s);
     const writes = shnums.map((shnum) => {

@@ -31,7 +31,12 @@ export interface SegmentEncodeJob {
 }
 
 export interface EncodedSegment {
-  readonly ciphertext: Uint8Array;
+  /**
+   * Bytes of the segment's unpadded ciphertext: the first this many of blocks 0..k-1 in
+   * order (ciphertextPieces). The ciphertext travels in the blocks alone: a buffer of its
+   * own, fresh from the cipher, would be garbage wherever it went (a 1 GiB upload's worth).
+   */
+  readonly ciphertextLength: number;
   /** Crypttext-segment hash of the unpadded ciphertext. */
   readonly crypttextLeaf: Uint8Array;
   /** All N blocks (views into one buffer per segment). */
@@ -105,7 +110,19 @@ export async function encodeSegment(
   }
   codec.encodeInto(k, n, blocks.slice(0, k), blocks.slice(k));
   const [blockHashes, [crypttextLeaf]] = await Promise.all([backend.sha256dMany(hashed), leafPromise]);
-  return { ciphertext, crypttextLeaf, blocks, blockHashes };
+  return { ciphertextLength: len, crypttextLeaf, blocks, blockHashes };
+}
+
+/** The segment's unpadded ciphertext, in order, as views of its first k blocks. */
+export function ciphertextPieces(seg: EncodedSegment, k: number): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let left = seg.ciphertextLength;
+  for (let i = 0; i < k && left > 0; i++) {
+    const piece = seg.blocks[i].subarray(0, Math.min(left, seg.blocks[i].length));
+    pieces.push(piece);
+    left -= piece.length;
+  }
+  return pieces;
 }
 
 /**

@@ -33,7 +33,7 @@ export async function encodeJob(
   codec: Codec,
 ): Promise<EncodeReply> {
   const seg = await encodeSegment(job, backend, codec);
-  const out = buffersOf([seg.ciphertext, ...seg.blocks]);
+  const out = buffersOf(seg.blocks);
   // Only if no result shares its memory (a backend may encrypt in place).
   const plaintext = out.includes(job.plaintext.buffer as ArrayBuffer) ? undefined : job.plaintext;
   const reply: EncodeReply = { seg, plaintext };
