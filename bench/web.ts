@@ -188,9 +188,13 @@ class Collector {
   async heaps(): Promise<Map<string, { used: number; backing: number }>> {
     const out = new Map<string, { used: number; backing: number }>();
     for (const s of [this.pageSession, ...this.#sessions]) {
-      const h = await this.cdp
-        .send<{ usedSize: number; backingStorageSize?: number }>('Runtime.getHeapUsage', {}, s)
-        .catch(() => null);
+      // A worker ending as it is asked may never answer: the sampler must not wait for it.
+      const h = await Promise.race([
+        this.cdp
+          .send<{ usedSize: number; backingStorageSize?: number }>('Runtime.getHeapUsage', {}, s)
+          .catch(() => null),
+        new Promise<null>((r) => setTimeout(() => r(null), 2000)),
+      ]);
       if (!h) continue;
       let name = s === this.pageSession ? 'page' : (this.#names.get(s) ?? 'worker');
       for (let i = 2; out.has(name); i++) name = `${name.replace(/#\d+$/, '')}#${i}`;
