@@ -63,6 +63,12 @@ export interface GridClientOptions extends GridOptions {
   mutableDefaults?: { k: number; n: number };
   /** Random bytes (default crypto.getRandomValues). */
   random?(length: number): Uint8Array;
+  /**
+   * Largest request an immutable upload joins a share's writes into (default 1 MiB, the
+   * most a frame takes). Each server has one filling and one in its socket: a tab keeps
+   * them smaller, for its memory.
+   */
+  maxWriteBatchBytes?: number;
 }
 
 export interface CreateMutableOptions extends WriteOptions {
@@ -259,6 +265,7 @@ export class Grid {
       retries: opts.retries ?? 4,
       onRetry: opts.onRetry,
       tools,
+      maxCoalesceBytes: this.#opts.maxWriteBatchBytes,
       onProgress: opts.onProgress,
       onServerLost: opts.onServerLost,
       signal: opts.signal,

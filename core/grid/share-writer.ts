@@ -41,6 +41,8 @@ export interface ShareWriterOptions {
    * quarter of the requests, each framed, sent, stored and answered once.
    */
   coalesceBytes?: number;
+  /** The default batch's upper bound (default and at most MAX_WRITE_BYTES, 1 MiB). */
+  maxCoalesceBytes?: number;
   /**
    * Bytes of each share, when known: a batch buffer is never larger than what is left of
    * the share (a 12 KB share does not take a 1 MiB buffer per server).
@@ -104,7 +106,10 @@ export class ShareWriter {
       options.coalesceBytes ??
       (options.shareSize === undefined
         ? MAX_WRITE_BYTES
-        : Math.min(MAX_WRITE_BYTES, Math.max(MIN_BATCH, Math.ceil(options.shareSize / 4))));
+        : Math.min(
+            Math.min(MAX_WRITE_BYTES, options.maxCoalesceBytes ?? MAX_WRITE_BYTES),
+            Math.max(MIN_BATCH, Math.ceil(options.shareSize / 4)),
+          ));
     this.#holders = [...options.shareholders.buckets].map(([api, shares]) => ({
       api,
       shares: new Set(shares),

@@ -77,6 +77,8 @@ export interface UploadOptions {
   encodeAheadBytes?: number;
   /** Contiguous writes to a share are joined up to this size before sending (default: a quarter of a share, 256 KiB to 1 MiB). */
   coalesceBytes?: number;
+  /** The default batch's upper bound (default 1 MiB; a tab takes less, for its memory). */
+  maxCoalesceBytes?: number;
   /** A server call taking longer than this counts as that server failing (default 60 s). */
   callTimeoutMs?: number;
   /** Timeout of the "what do you hold?" queries (default 15 s). */
@@ -259,6 +261,7 @@ async function attemptUpload(
     shareSize: plan.shareSize,
     maxInFlightBytes: opts.maxInFlightBytesPerServer,
     coalesceBytes: opts.coalesceBytes,
+    maxCoalesceBytes: opts.maxCoalesceBytes,
     callTimeoutMs: opts.callTimeoutMs,
     onServerLost: opts.onServerLost,
   });

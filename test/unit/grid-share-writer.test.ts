@@ -41,7 +41,11 @@ function recordingServer(id: string, opts: { readsWritesAtOnce?: boolean; held?:
   return { api, writes, answer };
 }
 
-function writerFor(servers: ReturnType<typeof recordingServer>[], shareSize: number): ShareWriter {
+function writerFor(
+  servers: ReturnType<typeof recordingServer>[],
+  shareSize: number,
+  maxCoalesceBytes?: number,
+): ShareWriter {
   return new ShareWriter({
     si: new Uint8Array(16) as StorageIndex,
     k: 1,
@@ -56,20 +60,25 @@ function writerFor(servers: ReturnType<typeof recordingServer>[], shareSize: num
     },
     uploadSecretFor: () => new Uint8Array(32),
     shareSize,
+    maxCoalesceBytes,
   });
 }
 
 describe('ShareWriter', () => {
-  it('sends a share in requests of a quarter of it, at least 256 KiB and at most 1 MiB', async () => {
+  it('sends a share in requests of a quarter of it, at least 256 KiB and at most 1 MiB (or the bound given)', async () => {
     const KiB = 1024;
     const block = 43_691; // a 128 KiB segment's block at k=3, as the encoder writes them
-    for (const [shareSize, batch] of [
+    for (const [shareSize, batch, most] of [
       [600 * KiB, 256 * KiB],
       [1536 * KiB, 384 * KiB],
       [8192 * KiB, 1024 * KiB],
+      // A smaller bound (a tab's), and one above what a frame takes.
+      [8192 * KiB, 512 * KiB, 512 * KiB],
+      [1536 * KiB, 384 * KiB, 512 * KiB],
+      [8192 * KiB, 1024 * KiB, 4096 * KiB],
     ]) {
       const server = recordingServer(`v0-${'7'.repeat(52)}`);
-      const writer = writerFor([server], shareSize);
+      const writer = writerFor([server], shareSize, most);
       for (let at = 0; at < shareSize; at += block) {
         await writer.write(asShareNum(0), at, new Uint8Array(Math.min(block, shareSize - at)).fill(at % 251));
       }
