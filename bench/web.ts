@@ -232,8 +232,15 @@ async function measurePeaks<T>(
     while (sampling) {
       if (dumps && samples++ % 5 === 0) await dumps.dump();
       const now = await collector.heaps();
-      if (process.env.BENCH_HEAP_TRACE)
-        console.error([...now].map(([n, h]) => `${n} ${mb(h.used)}/${mb(h.backing)}`).join('  '));
+      if (process.env.BENCH_HEAP_TRACE) {
+        // With the renderers' resident memory, to see which moment makes the peak.
+        const rss = before
+          .filter((p) => p.type === 'renderer')
+          .map((p) => (residentBytes(p.id) / MiB).toFixed(0));
+        console.error(
+          `renderer ${rss.join('+')} MiB  ${[...now].map(([n, h]) => `${n} ${mb(h.used)}/${mb(h.backing)}`).join('  ')}`,
+        );
+      }
       for (const [name, h] of now) {
         const m = maxima.get(name) ?? { used: 0, backing: 0 };
         maxima.set(name, { used: Math.max(m.used, h.used), backing: Math.max(m.backing, h.backing) });

@@ -109,13 +109,14 @@ export interface GridSurvey {
 // thread is left for reading the File, the whole-file hashes and the sockets.
 let runner: PooledRunner | undefined;
 /**
- * Segments a segment worker codes before a fresh one takes over (16 MiB of 128 KiB
+ * Segments a segment worker codes before a fresh one takes over (8 MiB of 128 KiB
  * segments): its late garbage goes with it (WorkerPool's retireAfter). That is ~30 KB a
  * segment in its heaps, and the cipher's output, which stays in the worker (copied into the
  * blocks) and which Chromium frees only with a full collection, rare in a worker this quiet:
- * a worker's buffers reached 28-33 MiB in 256 segments, 10-17 in 128 (bench:web, 1 GiB).
+ * a worker's buffers reached 28-33 MiB in 256 segments, 10-17 in 128, 7-9 in 64 (bench:web,
+ * 1 GiB upload; a renderer peak 143-153 MiB above rest at 64 against 150-165 at 128).
  */
-const SEGMENT_WORKER_TASKS = 128;
+const SEGMENT_WORKER_TASKS = 64;
 const segmentRunner = () => {
   const cores = navigator.hardwareConcurrency || 2;
   runner ??= pooledRunner(
