@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ShareWriter } from '../../core/grid/share-writer.ts';
+import { ShareWriter, type ShareWriterOptions } from '../../core/grid/share-writer.ts';
 import type { StorageServerApi } from '../../core/protocol/storage-api.ts';
 import { asServerId, asShareNum, type ShareNum, type StorageIndex } from '../../core/types.ts';
 
@@ -44,7 +44,7 @@ function recordingServer(id: string, opts: { readsWritesAtOnce?: boolean; held?:
 function writerFor(
   servers: ReturnType<typeof recordingServer>[],
   shareSize: number,
-  maxCoalesceBytes?: number,
+  extra: Partial<ShareWriterOptions> = {},
 ): ShareWriter {
   return new ShareWriter({
     si: new Uint8Array(16) as StorageIndex,
@@ -60,7 +60,7 @@ function writerFor(
     },
     uploadSecretFor: () => new Uint8Array(32),
     shareSize,
-    maxCoalesceBytes,
+    ...extra,
   });
 }
 
@@ -78,7 +78,7 @@ describe('ShareWriter', () => {
       [8192 * KiB, 1024 * KiB, 4096 * KiB],
     ]) {
       const server = recordingServer(`v0-${'7'.repeat(52)}`);
-      const writer = writerFor([server], shareSize, most);
+      const writer = writerFor([server], shareSize, { maxCoalesceBytes: most });
       for (let at = 0; at < shareSize; at += block) {
         await writer.write(asShareNum(0), at, new Uint8Array(Math.min(block, shareSize - at)).fill(at % 251));
       }
@@ -131,22 +131,8 @@ describe('ShareWriter', () => {
     const block = 64 * KiB;
     for (const readsWritesAtOnce of [true, false]) {
       const server = recordingServer(`v0-${'5'.repeat(52)}`, { readsWritesAtOnce, held: true });
-      const writer = new ShareWriter({
-        si: new Uint8Array(16) as StorageIndex,
-        k: 1,
-        happy: 1,
-        n: 1,
-        shareholders: {
-          buckets: new Map([[server.api, new Set([asShareNum(0)])]]),
-          held: new Map(),
-          have: new Map(),
-          happiness: 1,
-          serversFound: 1,
-        },
-        uploadSecretFor: () => new Uint8Array(32),
-        shareSize,
-        maxInFlightBytes: 1024 * KiB, // the whole share may be in flight, unanswered
-      });
+      // The whole share may be in flight, unanswered.
+      const writer = writerFor([server], shareSize, { maxInFlightBytes: shareSize });
       for (let at = 0; at < shareSize; at += block)
         await writer.write(asShareNum(0), at, new Uint8Array(block).fill((at / block) % 251));
       const closing = writer.close();
