@@ -129,9 +129,9 @@ async function* encodeSteps(
   const runner = tools.runner ?? localRunner(tools.backend, tools.codec);
   const depth = Math.max(1, tools.depth ?? Math.max(2, 2 * runner.parallelism));
   // Plaintext buffers of segments already encoded, read into again: a fresh one per segment
-  // is garbage the size of the file (and a collection every 64 MiB in Node). Not when there
-  // is no key (the segment's ciphertext is that very buffer, hashed later), nor a buffer a
-  // worker runner took (detached).
+  // is garbage the size of the file (and a collection every 64 MiB in Node). Not a buffer a
+  // worker runner took (detached). (With no key the buffer is the ciphertext, but the
+  // segment's result holds a copy in its blocks, so it is free once encoded too.)
   const spare: Uint8Array[] = [];
   // Once a runner has taken one (a worker's, which lends read buffers of its own to the
   // source), none are offered: a fresh one per segment would be garbage.
@@ -144,7 +144,7 @@ async function* encodeSteps(
     const plaintext = await source.read(span.start, span.length, into);
     const seg = await runner.encode({ k: plan.k, n, key, offset: span.start, plaintext });
     if (into && into.byteLength === 0) runnerTakes = true;
-    if (into && key !== null && into.byteLength > 0) spare.push(into);
+    if (into && into.byteLength > 0) spare.push(into);
     return seg;
   };
 
