@@ -68,8 +68,7 @@ export class MemoryDumps {
     const dumps = events.filter((e) => e.ph === 'v' && e.pid === pid && e.args?.dumps?.allocators);
     const t0 = dumps[0]?.ts ?? 0;
     const lines = dumps.map((e) => {
-      const alloc = e.args!.dumps!.allocators!;
-      const mib = (name: string) => Number.parseInt(alloc[name]?.attrs?.size?.value ?? '0', 16) / 2 ** 20;
+      const mib = (name: string) => sizeMiB(e, name);
       return `${((e.ts - t0) / 1e6).toFixed(0).padStart(4)} s  ${SHOWN.map((n) => `${n.replace('partition_alloc/partitions/', 'pa/')} ${mib(n).toFixed(0)}`).join(', ')}`;
     });
     if (process.env.BENCH_MEMDUMP === 'detail') lines.push(...detail(dumps));
@@ -82,17 +81,20 @@ export class MemoryDumps {
  * ones of at least 1 MiB (each isolate's heap spaces, Blink's arenas, ...).
  */
 function detail(dumps: TraceEvent[]): string[] {
-  const size = (e: TraceEvent, name: string) =>
-    Number.parseInt(e.args!.dumps!.allocators![name]?.attrs?.size?.value ?? '0', 16) / 2 ** 20;
   const top = dumps.reduce<TraceEvent | undefined>(
-    (a, e) => (a && size(a, 'v8') >= size(e, 'v8') ? a : e),
+    (a, e) => (a && sizeMiB(a, 'v8') >= sizeMiB(e, 'v8') ? a : e),
     undefined,
   );
   if (!top) return [];
   const out = ['  the dump with the most V8 memory, allocators of 1 MiB or more:'];
   for (const name of Object.keys(top.args!.dumps!.allocators!).sort()) {
-    const mib = size(top, name);
+    const mib = sizeMiB(top, name);
     if (mib >= 1 && SHOWN.some((s) => name.startsWith(`${s}/`))) out.push(`    ${name} ${mib.toFixed(1)}`);
   }
   return out;
+}
+
+/** An allocator's size in a dump, MiB (0 when the dump has none of that name). */
+function sizeMiB(e: TraceEvent, name: string): number {
+  return Number.parseInt(e.args!.dumps!.allocators![name]?.attrs?.size?.value ?? '0', 16) / 2 ** 20;
 }

@@ -52,6 +52,7 @@ import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withTimeout } from '../core/grid/timeout.ts';
 import { peakBytes, residentBytes, resetPeak } from './proc.ts';
 import { type Cdp, CdpPage, launchChromium } from './web-cdp.ts';
 import { MemoryDumps } from './web-memdump.ts';
@@ -189,12 +190,11 @@ class Collector {
     const out = new Map<string, { used: number; backing: number }>();
     for (const s of [this.pageSession, ...this.#sessions]) {
       // A worker ending as it is asked may never answer: the sampler must not wait for it.
-      const h = await Promise.race([
-        this.cdp
-          .send<{ usedSize: number; backingStorageSize?: number }>('Runtime.getHeapUsage', {}, s)
-          .catch(() => null),
-        new Promise<null>((r) => setTimeout(() => r(null), 2000)),
-      ]);
+      const h = await withTimeout(
+        this.cdp.send<{ usedSize: number; backingStorageSize?: number }>('Runtime.getHeapUsage', {}, s),
+        2000,
+        'a worker',
+      ).catch(() => null);
       if (!h) continue;
       let name = s === this.pageSession ? 'page' : (this.#names.get(s) ?? 'worker');
       for (let i = 2; out.has(name); i++) name = `${name.replace(/#\d+$/, '')}#${i}`;
