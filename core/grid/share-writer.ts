@@ -189,7 +189,19 @@ export class ShareWriter {
 
   /** Joins `data` to the share's batch for `h`, or sends the batch and starts another. */
   async #queue(h: Holder, shnum: ShareNum, offset: number, data: Uint8Array): Promise<void> {
+    // A write larger than a batch goes in batch-sized pieces, through the reused buffers: a
+    // share's trailer (its hash trees, ~1.5 MiB a share at 1 GiB) took fresh memory the
+    // size of the write per holder, and went as one oversized request, at the upload's end.
     const b = h.batches.get(shnum);
+    if (data.length > this.#coalesce) {
+      // The first piece tops up the batch under way, when the write continues it.
+      let at = b && b.offset + b.length === offset ? b.bytes.length - b.length : 0;
+      if (at > 0) await this.#queue(h, shnum, offset, data.subarray(0, at));
+      for (; at < data.length && h.alive; at += this.#coalesce) {
+        await this.#queue(h, shnum, offset + at, data.subarray(at, at + this.#coalesce));
+      }
+      return;
+    }
     if (b && b.offset + b.length === offset && b.length + data.length <= b.bytes.length) {
       b.bytes.set(data, b.length);
       b.length += data.length;
@@ -202,11 +214,7 @@ export class ShareWriter {
     const next = {
       offset,
       bytes:
-        data.length > this.#coalesce
-          ? new Uint8Array(data.length)
-          : rest < this.#coalesce
-            ? new Uint8Array(rest)
-            : (this.#spare.pop() ?? new Uint8Array(this.#coalesce)),
+        rest < this.#coalesce ? new Uint8Array(rest) : (this.#spare.pop() ?? new Uint8Array(this.#coalesce)),
       length: data.length,
     };
     next.bytes.set(data);

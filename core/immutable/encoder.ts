@@ -28,7 +28,10 @@ export interface ShareWrite {
   readonly shnum: ShareNum;
   /** Byte offset in the share (share data, no server container header). */
   readonly offset: number;
-  /** May be a view into a larger buffer: send or copy its bytes, do not transfer its buffer. */
+  /**
+   * May be a view into a larger buffer, or the same bytes as other writes (a trailer's zeros):
+   * send or copy them; never change them or transfer their buffer.
+   */
   readonly data: Uint8Array;
 }
 
@@ -183,18 +186,25 @@ async function* encodeSteps(
     shareRootHash: shareTree[0],
   });
 
-  // Each share's trailer, from the unused plaintext tree (zeros) to the end of the UEB.
+  // Each share's trailer, from the unused plaintext tree (zeros) to the end of the UEB, in
+  // the pieces that exist already (the zeros and the crypttext tree shared by every share):
+  // one buffer per share holding all of it came to 15 MiB of fresh memory at 1 GiB.
   const treeBytes = layout.crypttextTreeOffset - layout.plaintextTreeOffset;
   const field = uebLengthFieldSize(layout);
-  const writes = shnums.map((shnum) => {
+  const zeros = new Uint8Array(treeBytes);
+  const writes = shnums.flatMap((shnum) => {
     const chain = encodeChain(chainOrder(n, shnum), shareTree);
-    const out = new Uint8Array(3 * treeBytes + chain.length + field + ueb.length);
-    out.set(crypttextTree, treeBytes);
-    out.set(blockTrees[shnum], 2 * treeBytes);
-    out.set(chain, 3 * treeBytes);
-    writeUint(out.subarray(3 * treeBytes + chain.length, 3 * treeBytes + chain.length + field), ueb.length);
-    out.set(ueb, 3 * treeBytes + chain.length + field);
-    return { shnum, offset: layout.plaintextTreeOffset, data: out };
+    const tail = new Uint8Array(chain.length + field + ueb.length);
+    tail.set(chain);
+    writeUint(tail.subarray(chain.length, chain.length + field), ueb.length);
+    tail.set(ueb, chain.length + field);
+    const at = layout.plaintextTreeOffset;
+    return [
+      { shnum, offset: at, data: zeros },
+      { shnum, offset: at + treeBytes, data: crypttextTree },
+      { shnum, offset: at + 2 * treeBytes, data: blockTrees[shnum] },
+      { shnum, offset: at + 3 * treeBytes, data: tail },
+    ];
   });
   yield { kind: 'done', writes, uebHash: uebHash(ueb) };
 }

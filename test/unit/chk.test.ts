@@ -584,6 +584,27 @@ describe('segment runners', () => {
     }
   });
 
+  it("writes each share's trailer from the trees it has, not from a fresh copy per share", async () => {
+    const data = pattern(40 * SEG + 5, 14);
+    const key = randomKey();
+    const plan = planChk(data.length, P);
+    if (plan.kind !== 'chk') throw new Error('expected CHK');
+    const kept = Array.from({ length: P.n }, () => new Uint8Array(plan.shareSize));
+    let trailer: { buffers: Set<ArrayBufferLike>; bytes: number } | undefined;
+    for await (const step of encodeChk(bytesSource(data), P, key, { backend: nodeCrypto, codec })) {
+      for (const w of step.writes) kept[w.shnum].set(w.data, w.offset);
+      if (step.kind === 'done') {
+        trailer = { buffers: new Set(step.writes.map((w) => w.data.buffer)), bytes: 0 };
+        for (const w of step.writes) trailer.bytes += w.data.length;
+      }
+    }
+    const fresh = [...trailer!.buffers].reduce((n, b) => n + b.byteLength, 0);
+    // Three trees per share (plaintext zeros, crypttext, block), two of them the same for all.
+    expect(fresh).toBeLessThan(trailer!.bytes / 2);
+    const oneCopy = await encodeToShares(bytesSource(data), P, key, { backend: nodeCrypto, codec });
+    expect(kept.map(toHex)).toEqual(oneCopy.shares.map(toHex));
+  });
+
   it('decodes with many segments in flight sharing reused ciphertext buffers, every byte right', async () => {
     // The local runner lays each segment's ciphertext out in a pooled buffer and gives it back
     // once decryption has read it; with async WebCrypto, 8 segments interleave their awaits.

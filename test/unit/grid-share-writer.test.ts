@@ -91,6 +91,28 @@ describe('ShareWriter', () => {
     }
   });
 
+  it('sends a write larger than a batch in full batches (a trailer after the last block), reusing their buffers', async () => {
+    const KiB = 1024;
+    const shareSize = 1024 * KiB; // batches of 256 KiB
+    const server = recordingServer(`v0-${'3'.repeat(52)}`, { readsWritesAtOnce: true });
+    const writer = writerFor([server], shareSize);
+    const bytes = Uint8Array.from({ length: shareSize }, (_, i) => (i * 7) % 251);
+    const head = 100 * KiB; // a batch under way, then one write of all the rest
+    await writer.write(asShareNum(0), 0, bytes.subarray(0, head));
+    await writer.write(asShareNum(0), head, bytes.subarray(head));
+    await writer.close();
+    expect(server.writes.map((w) => [w.offset, w.bytes.length])).toEqual([
+      [0, 256 * KiB],
+      [256 * KiB, 256 * KiB],
+      [512 * KiB, 256 * KiB],
+      [768 * KiB, 256 * KiB],
+    ]);
+    expect(Buffer.from(server.writes.flatMap((w) => w.bytes)).equals(bytes)).toBe(true);
+    // No buffer the size of the big write: every request went in a batch buffer.
+    expect(Math.max(...server.writes.map((w) => w.bufferBytes))).toBe(256 * KiB);
+    expect(new Set(server.writes.map((w) => w.buffer)).size).toBe(1);
+  });
+
   it('joins contiguous writes, in buffers no larger than what is left of the share', async () => {
     const servers = [0, 1].map((i) => recordingServer(`v0-${String(i).repeat(52)}`));
     const writer = new ShareWriter({
