@@ -1,7 +1,8 @@
 /**
  * WorkerPool over real message channels (comlink on a MessageChannel, as a Worker would
- * carry it): tasks spread over up to `size` workers, and with `retireAfter` a worker that has
- * run its share takes no more, ends once its tasks settle, and a new one takes over.
+ * carry it): tasks spread over up to `size` workers (light ones share a busy worker), and with
+ * `retireAfter` a worker that has run its share takes no more, ends once its tasks settle,
+ * and a new one takes over.
  */
 import { expose } from 'comlink';
 import { expect, test } from 'vitest';
@@ -58,6 +59,19 @@ test('without retireAfter, workers are started up to size and kept', async () =>
   expect(w.ended).toEqual([]);
   pool.terminate();
   expect(w.ended.sort()).toEqual([1, 2]);
+});
+
+test('a light task joins a busy worker rather than start another, and starts one when none runs', async () => {
+  const w = channelWorkers();
+  const pool = new WorkerPool<Api>(w.create, { size: 2 });
+  expect(await pool.run((r) => r.who(), { light: true })).toBe(1); // none ran: one starts
+  const long = pool.run((r) => r.who(1)); // worker 1 busy (an upload)
+  expect(await pool.run((r) => r.who(), { light: true })).toBe(1);
+  expect(w.made()).toBe(1);
+  expect(await pool.run((r) => r.who())).toBe(2); // a task of weight still gets its own
+  w.open(1);
+  expect(await long).toBe(1);
+  pool.terminate();
 });
 
 test('a worker that ran retireAfter tasks is replaced and ends once idle', async () => {

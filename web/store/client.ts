@@ -182,7 +182,9 @@ export async function checkFile(
  * server it lists (or listed last, when the relay does not answer).
  */
 export async function surveyGrid(grid: string): Promise<GridSurvey> {
-  return workers().run(async (w) => unwrap(await w.survey(grid)));
+  // Every few seconds, uploads or not: on the worker already running (and connected), so
+  // that a survey during an upload does not start a second worker with its own sockets.
+  return workers().run(async (w) => unwrap(await w.survey(grid)), { light: true });
 }
 
 // ---- directories --------------------------------------------------------------------

@@ -75,11 +75,11 @@ export class WorkerPool<T> {
     return slot;
   }
 
-  #pick(): Slot<T> {
+  #pick(light: boolean): Slot<T> {
     if (this.#closed) throw new Error('WorkerPool: used after terminate()');
     let best: Slot<T> | undefined;
     for (const s of this.#slots) if (!best || s.busy < best.busy) best = s;
-    if ((!best || best.busy > 0) && this.#slots.length < this.size) best = this.#start();
+    if ((!best || (best.busy > 0 && !light)) && this.#slots.length < this.size) best = this.#start();
     return best!;
   }
 
@@ -103,9 +103,13 @@ export class WorkerPool<T> {
     slot.worker.terminate();
   }
 
-  /** Runs `task` against the least busy worker's remote API. */
-  async run<R>(task: (remote: Remote<T>) => Promise<R>): Promise<R> {
-    const slot = this.#pick();
+  /**
+   * Runs `task` against the least busy worker's remote API. A `light` task (a status probe)
+   * goes to a running worker however busy, and starts one only when none runs: a worker of
+   * its own would cost its own heaps and connections, for a task that barely needs a turn.
+   */
+  async run<R>(task: (remote: Remote<T>) => Promise<R>, opts: { light?: boolean } = {}): Promise<R> {
+    const slot = this.#pick(opts.light ?? false);
     this.#began(slot);
     try {
       return await task(slot.remote);
