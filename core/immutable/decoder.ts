@@ -24,6 +24,7 @@ import {
 import { blockOffset } from './layout.ts';
 import { blockLength, segmentSpan } from './params.ts';
 import { localRunner, type SegmentRunner } from './segment.ts';
+import { BufferPool } from '../primitives/buffer-pool.ts';
 import {
   type ChkFileState as FileState,
   type ChkIdentity,
@@ -63,6 +64,13 @@ export interface DecodeOptions {
   readonly runner?: SegmentRunner;
   /** Segments fetched and decoded ahead (default: twice the runner's parallelism, at least 2). */
   readonly depth?: number;
+  /**
+   * Segments decrypted and yielded together, when the runner decodes in place (default 4:
+   * 512 KiB pieces at Tahoe's segment size). Every piece costs whoever takes it something
+   * of its own (a message to the service worker and a write in the browser, in a tab), and
+   * every decryption a WebCrypto call.
+   */
+  readonly segmentsPerPiece?: number;
   /** Told about every share given up on, as it happens. */
   readonly onShareError?: (err: ShareCorruptError | ShareUnavailableError) => void;
 }
@@ -92,6 +100,11 @@ export async function* decodeChk(
   const first = Math.floor(start / file.geometry.segmentSize);
   const last = Math.floor((end - 1) / file.geometry.segmentSize);
   const depth = Math.max(1, opts.depth ?? Math.max(2, 2 * session.parallelism));
+  const together = Math.max(1, Math.floor(opts.segmentsPerPiece ?? 4));
+  if (cap.key && session.decodesInPlace && together > 1) {
+    yield* decodeTogether(session, file, cap.key, { start, end, first, last, depth, together });
+    return;
+  }
   // Up to `depth` segments are fetched and decoded ahead; they are yielded in order.
   const inflight: Promise<Uint8Array>[] = [];
   let next = first;
@@ -106,6 +119,64 @@ export async function* decodeChk(
     const from = Math.max(start, span.start) - span.start;
     const to = Math.min(end, span.start + span.length) - span.start;
     yield from === 0 && to === plaintext.length ? plaintext : plaintext.subarray(from, to);
+  }
+}
+
+/** Bytes kept in front of a piece's ciphertext: a backend that needs whole AES blocks reads them. */
+const LEAD = 16;
+
+/**
+ * decodeChk's loop when the runner decodes in place: segments lay their verified ciphertext
+ * side by side in one buffer per piece (`together` segments, after a first piece of one),
+ * and each piece is decrypted by one call into one buffer of its own.
+ */
+async function* decodeTogether(
+  session: DecodeSession,
+  file: FileState,
+  key: AesKey,
+  r: { start: number; end: number; first: number; last: number; depth: number; together: number },
+): AsyncGenerator<Uint8Array> {
+  const g = file.geometry;
+  // The first segment goes alone, so that the first bytes come as soon as they would one by one.
+  const firstOf = (s: number) =>
+    s === r.first ? s : r.first + 1 + Math.floor((s - r.first - 1) / r.together) * r.together;
+  const lastOf = (s: number) => (s === r.first ? s : Math.min(r.last, firstOf(s) + r.together - 1));
+  // Pieces' buffers, reused once decrypted (fresh memory costs page faults in Chromium).
+  const pool = new BufferPool(4 * (LEAD + r.together * g.segmentSize));
+  const buffers = new Map<number, Uint8Array>();
+  const bufferOf = (s: number) => {
+    const head = firstOf(s);
+    let buf = buffers.get(head);
+    if (!buf) {
+      const tail = segmentSpan(g, lastOf(s));
+      buf = pool.take(LEAD + tail.start + tail.length - segmentSpan(g, head).start);
+      buffers.set(head, buf);
+    }
+    return buf;
+  };
+  const inflight: Promise<Uint8Array>[] = [];
+  let next = r.first;
+  for (let s = r.first; s <= r.last; s++) {
+    while (next <= r.last && inflight.length < r.depth) {
+      const span = segmentSpan(g, next);
+      const at = LEAD + span.start - segmentSpan(g, firstOf(next)).start;
+      const p = session.segment(file, next, bufferOf(next).subarray(at, at + span.length));
+      next++;
+      p.catch(() => {}); // rejections surface when this segment's turn comes
+      inflight.push(p);
+    }
+    await inflight.shift()!;
+    if (s !== lastOf(s)) continue;
+    const head = firstOf(s);
+    const buf = buffers.get(head)!;
+    buffers.delete(head);
+    const from = segmentSpan(g, head).start;
+    const decrypting = session.decrypt(key, from, buf.subarray(LEAD));
+    pool.give(buf); // read by the decryption before it returned (CryptoBackend's promise)
+    const plaintext = await decrypting;
+    const a = Math.max(r.start, from) - from;
+    const b = Math.min(r.end, from + plaintext.length) - from;
+    yield a === 0 && b === plaintext.length ? plaintext : plaintext.subarray(a, b);
   }
 }
 
@@ -156,6 +227,14 @@ class DecodeSession {
     return this.#runner.parallelism;
   }
 
+  get decodesInPlace(): boolean {
+    return this.#runner.decodesInPlace === true;
+  }
+
+  decrypt(key: AesKey, offset: number, ciphertext: Uint8Array): Promise<Uint8Array> {
+    return this.#opts.backend.aesCtr(key, offset, ciphertext);
+  }
+
   #fail(err: unknown, shnum: number): void {
     if (!this.#candidates.includes(shnum)) return; // already given up (concurrent segments)
     const e =
@@ -199,8 +278,12 @@ class DecodeSession {
     throw this.#notEnough(0);
   }
 
-  /** Fetch k verified blocks of segment `s`, decode, verify and decrypt; returns its plaintext. */
-  async segment(file: FileState, s: number): Promise<Uint8Array> {
+  /**
+   * Fetch k verified blocks of segment `s`, decode, verify and decrypt; returns its plaintext.
+   * With `into` (a runner that decodes in place): lays the verified ciphertext there instead,
+   * undecrypted, and returns it.
+   */
+  async segment(file: FileState, s: number, into?: Uint8Array): Promise<Uint8Array> {
     const { k, n } = this.#cap;
     const len = blockLength(file.geometry, s);
     const offset = blockOffset(file.layout, s);
@@ -224,7 +307,8 @@ class DecodeSession {
       const result = await this.#runner.decode({
         k,
         n,
-        key: this.#cap.key,
+        key: into ? null : this.#cap.key,
+        into,
         offset: span.start,
         length: span.length,
         blocks: shnums.map((sh) => good.get(sh)!.block),

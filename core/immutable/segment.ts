@@ -58,6 +58,12 @@ export interface SegmentDecodeJob {
   readonly blockLeaves: Uint8Array[];
   /** The crypttext-tree leaf the decoded segment must hash to. */
   readonly crypttextLeaf: Uint8Array;
+  /**
+   * With `key` null, on a runner that decodes in place (SegmentRunner.decodesInPlace): where
+   * to lay the verified ciphertext (exactly `length` bytes), instead of a buffer of its own;
+   * the decoder lays several segments side by side this way and decrypts them at once.
+   */
+  readonly into?: Uint8Array;
 }
 
 export type DecodedSegment =
@@ -74,6 +80,8 @@ export interface SegmentRunner {
   decode(job: SegmentDecodeJob): Promise<DecodedSegment>;
   /** Take back an encoded segment whose blocks nobody uses any more, to reuse their memory. */
   release?(seg: EncodedSegment): void;
+  /** Decode jobs run on this thread and honour SegmentDecodeJob.into. */
+  readonly decodesInPlace?: boolean;
 }
 
 /**
@@ -156,18 +164,22 @@ export async function decodeSegment(
   }
   // Views into the codec's memory, valid until its next call: copied out at once.
   const pieces = codec.decodeViews(job.k, job.n, job.blocks, job.shnums);
+  if (!job.key && job.into?.length === job.length) {
+    // The caller's place for it, with no room for the tag in front: hashed from a copy.
+    const into = job.into;
+    layPieces(pieces, into, 0);
+    const [leaf] = await backend.taggedHashes(SEGMENT_PREFIX, [into]);
+    if (equalBytes(leaf, job.crypttextLeaf)) return { ok: true, plaintext: into };
+    const badBlocks = padded ? [] : await checkBlocks();
+    if (badBlocks.length) return { ok: false, badBlocks };
+    return { ok: false, badBlocks: [], crypttextMismatch: true };
+  }
   // Without a key the ciphertext is the result: then it must be the caller's own.
   const pool = job.key ? buffers : undefined;
   const p = SEGMENT_PREFIX.length;
   const laid = pool ? pool.take(p + job.length) : new Uint8Array(p + job.length);
   laid.set(SEGMENT_PREFIX);
-  let off = p;
-  for (const piece of pieces) {
-    if (off >= laid.length) break;
-    const take = Math.min(piece.length, laid.length - off);
-    laid.set(take === piece.length ? piece : piece.subarray(0, take), off);
-    off += take;
-  }
+  layPieces(pieces, laid, p);
   const [leaf] = await backend.sha256dMany([laid]);
   if (!equalBytes(leaf, job.crypttextLeaf)) {
     pool?.give(laid);
@@ -181,6 +193,16 @@ export async function decodeSegment(
   const plaintext = backend.aesCtr(job.key, job.offset, laid.subarray(p));
   pool?.give(laid); // read by aesCtr before it returned (CryptoBackend's promise)
   return { ok: true, plaintext: await plaintext };
+}
+
+/** Lays the decoded pieces in order from `off` to the end of `out` (the padding cut off). */
+function layPieces(pieces: readonly Uint8Array[], out: Uint8Array, off: number): void {
+  for (const piece of pieces) {
+    if (off >= out.length) break;
+    const take = Math.min(piece.length, out.length - off);
+    out.set(take === piece.length ? piece : piece.subarray(0, take), off);
+    off += take;
+  }
 }
 
 /** Buffers kept for reuse at most (a few segments in flight, and the consumer's). */
@@ -202,5 +224,6 @@ export function localRunner(backend: CryptoBackend, codec: Codec): SegmentRunner
     release(seg) {
       if (spare.length < SPARE_BUFFERS && seg.blocks.length) spare.push(new Uint8Array(seg.blocks[0].buffer));
     },
+    decodesInPlace: true,
   };
 }
