@@ -146,6 +146,8 @@ export function ciphertextPieces(seg: EncodedSegment, k: number): Uint8Array[] {
  * hash and the decryption read it where it lies: each would otherwise copy it once more.
  * With `buffers`, that layout is in one of theirs, given back once the decryption has read
  * it (fresh memory per segment costs page faults: in Chromium here more than the AES itself).
+ * With `job.into` (and no key) the ciphertext goes there instead, undecrypted: the decoder
+ * decrypts several segments laid side by side at once (decoder.ts, decodeTogether).
  */
 export async function decodeSegment(
   job: SegmentDecodeJob,
