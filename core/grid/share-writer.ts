@@ -107,7 +107,8 @@ export class ShareWriter {
       (options.shareSize === undefined
         ? MAX_WRITE_BYTES
         : Math.min(
-            Math.min(MAX_WRITE_BYTES, options.maxCoalesceBytes ?? MAX_WRITE_BYTES),
+            MAX_WRITE_BYTES,
+            options.maxCoalesceBytes ?? MAX_WRITE_BYTES,
             Math.max(MIN_BATCH, Math.ceil(options.shareSize / 4)),
           ));
     this.#holders = [...options.shareholders.buckets].map(([api, shares]) => ({

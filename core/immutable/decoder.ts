@@ -102,7 +102,7 @@ export async function* decodeChk(
   const depth = Math.max(1, opts.depth ?? Math.max(2, 2 * session.parallelism));
   const together = Math.max(1, Math.floor(opts.segmentsPerPiece ?? 4));
   if (cap.key && session.decodesInPlace && together > 1) {
-    yield* decodeTogether(session, file, cap.key, { start, end, first, last, depth, together });
+    yield* decodeTogether(session, file, cap.key, opts.backend, { start, end, first, last, depth, together });
     return;
   }
   // Up to `depth` segments are fetched and decoded ahead; they are yielded in order.
@@ -115,10 +115,7 @@ export async function* decodeChk(
       inflight.push(p);
     }
     const plaintext = await inflight.shift()!;
-    const span = segmentSpan(file.geometry, s);
-    const from = Math.max(start, span.start) - span.start;
-    const to = Math.min(end, span.start + span.length) - span.start;
-    yield from === 0 && to === plaintext.length ? plaintext : plaintext.subarray(from, to);
+    yield within(plaintext, segmentSpan(file.geometry, s).start, start, end);
   }
 }
 
@@ -134,6 +131,7 @@ async function* decodeTogether(
   session: DecodeSession,
   file: FileState,
   key: AesKey,
+  backend: CryptoBackend,
   r: { start: number; end: number; first: number; last: number; depth: number; together: number },
 ): AsyncGenerator<Uint8Array> {
   const g = file.geometry;
@@ -171,13 +169,17 @@ async function* decodeTogether(
     const buf = buffers.get(head)!;
     buffers.delete(head);
     const from = segmentSpan(g, head).start;
-    const decrypting = session.decrypt(key, from, buf.subarray(LEAD));
+    const decrypting = backend.aesCtr(key, from, buf.subarray(LEAD));
     pool.give(buf); // read by the decryption before it returned (CryptoBackend's promise)
-    const plaintext = await decrypting;
-    const a = Math.max(r.start, from) - from;
-    const b = Math.min(r.end, from + plaintext.length) - from;
-    yield a === 0 && b === plaintext.length ? plaintext : plaintext.subarray(a, b);
+    yield within(await decrypting, from, r.start, r.end);
   }
+}
+
+/** The part of `bytes` (the file's bytes from `at` on) inside [start, end). */
+function within(bytes: Uint8Array, at: number, start: number, end: number): Uint8Array {
+  const a = Math.max(start, at) - at;
+  const b = Math.min(end, at + bytes.length) - at;
+  return a === 0 && b === bytes.length ? bytes : bytes.subarray(a, b);
 }
 
 /** Read and verify a whole range into one buffer (small files, tests, the CLI). */
@@ -229,10 +231,6 @@ class DecodeSession {
 
   get decodesInPlace(): boolean {
     return this.#runner.decodesInPlace === true;
-  }
-
-  decrypt(key: AesKey, offset: number, ciphertext: Uint8Array): Promise<Uint8Array> {
-    return this.#opts.backend.aesCtr(key, offset, ciphertext);
   }
 
   #fail(err: unknown, shnum: number): void {

@@ -160,6 +160,12 @@ export async function decodeSegment(
     return hashes.flatMap((h, i) => (equalBytes(h, job.blockLeaves[i]) ? [] : [i]));
   };
   const padded = job.k * (job.blocks[0]?.length ?? 0) > job.length;
+  // The segment fails its hash: which blocks are bad, or none (a faulty uploader).
+  const failed = async (): Promise<DecodedSegment> => {
+    const badBlocks = padded ? [] : await checkBlocks();
+    if (badBlocks.length) return { ok: false, badBlocks };
+    return { ok: false, badBlocks: [], crypttextMismatch: true };
+  };
   if (padded) {
     const badBlocks = await checkBlocks();
     if (badBlocks.length) return { ok: false, badBlocks };
@@ -171,10 +177,7 @@ export async function decodeSegment(
     const into = job.into;
     layPieces(pieces, into, 0);
     const [leaf] = await backend.taggedHashes(SEGMENT_PREFIX, [into]);
-    if (equalBytes(leaf, job.crypttextLeaf)) return { ok: true, plaintext: into };
-    const badBlocks = padded ? [] : await checkBlocks();
-    if (badBlocks.length) return { ok: false, badBlocks };
-    return { ok: false, badBlocks: [], crypttextMismatch: true };
+    return equalBytes(leaf, job.crypttextLeaf) ? { ok: true, plaintext: into } : failed();
   }
   // Without a key the ciphertext is the result: then it must be the caller's own.
   const pool = job.key ? buffers : undefined;
@@ -185,9 +188,7 @@ export async function decodeSegment(
   const [leaf] = await backend.sha256dMany([laid]);
   if (!equalBytes(leaf, job.crypttextLeaf)) {
     pool?.give(laid);
-    const badBlocks = padded ? [] : await checkBlocks();
-    if (badBlocks.length) return { ok: false, badBlocks };
-    return { ok: false, badBlocks: [], crypttextMismatch: true };
+    return failed();
   }
   if (!job.key) return { ok: true, plaintext: laid.subarray(p) };
   // With k=3 no segment starts on an AES block: a backend that needs whole blocks reads the
