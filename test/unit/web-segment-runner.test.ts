@@ -21,7 +21,8 @@ import { asAesKey } from '../../core/types.ts';
 import { decodeJob, encodeJob } from '../../web/workers/segment-jobs.ts';
 import { WorkerPool } from '../../web/workers/pool.ts';
 import { pooledRunner, type SegmentWorkerLike } from '../../web/workers/segment-runner.ts';
-import { pattern } from '../harness/bytes.ts';
+import { concatBytes } from '../../core/primitives/bytes.ts';
+import { expectBytesEqual, pattern } from '../harness/bytes.ts';
 
 let codec: Codec;
 let channel: MessageChannel;
@@ -59,8 +60,8 @@ test('encodes as the local encoder does; views are copied, whole buffers transfe
   const got = await r.encode({ k, n, key, offset: 1000, plaintext: view });
   expect(file.byteLength).toBe(300_000);
   expect(got.ciphertextLength).toBe(131_072);
-  expect(ciphertextPieces(got, k)).toEqual(ciphertextPieces(want, k));
-  expect(got.blocks).toEqual(want.blocks);
+  expectBytesEqual(concatBytes(...ciphertextPieces(got, k)), concatBytes(...ciphertextPieces(want, k)));
+  expectBytesEqual(concatBytes(...got.blocks), concatBytes(...want.blocks), 'the blocks');
   expect(got.blockHashes).toEqual(want.blockHashes);
   expect(got.crypttextLeaf).toEqual(want.crypttextLeaf);
 
@@ -80,9 +81,8 @@ test('encodes as the local encoder does; views are copied, whole buffers transfe
   r.release?.(second);
   const third = await r.encode({ k, n, key, offset: 131_072, plaintext: copy.slice() });
   expect(blocksBuffer.byteLength).toBe(0);
-  expect(third.blocks).toEqual(
-    (await encodeSegment({ k, n, key, offset: 131_072, plaintext: copy }, nodeCrypto, codec)).blocks,
-  );
+  const thirdWant = await encodeSegment({ k, n, key, offset: 131_072, plaintext: copy }, nodeCrypto, codec);
+  expectBytesEqual(concatBytes(...third.blocks), concatBytes(...thirdWant.blocks), 'the blocks');
 });
 
 test('decode leaves the caller its blocks, so it can try again without a bad one', async () => {
@@ -166,14 +166,18 @@ test('the encoder stops offering read memory once the runner takes it, and encod
     },
   };
   const encode = async (tools: EncodeTools) => {
-    const writes: Array<[number, number, Uint8Array]> = [];
+    const writes: Array<[number, number, number]> = [];
+    const bytes: Uint8Array[] = [];
     let cap: unknown;
     for await (const step of encodeChk(source, DEFAULT_CHK_PARAMS, key, tools)) {
-      for (const w of step.writes) writes.push([w.shnum, w.offset, w.data.slice()]);
+      for (const w of step.writes) {
+        writes.push([w.shnum, w.offset, w.data.length]);
+        bytes.push(w.data.slice());
+      }
       if (step.kind === 'segment') step.release();
       if (step.kind === 'done') cap = step.cap;
     }
-    return { writes, cap };
+    return { writes, bytes: concatBytes(...bytes), cap };
   };
   const viaWorker = await encode({ backend: nodeCrypto, codec, runner: runner() });
   // Only the first segments, started before any came back, were offered memory.
@@ -182,6 +186,7 @@ test('the encoder stops offering read memory once the runner takes it, and encod
   const local = await encode({ backend: nodeCrypto, codec });
   expect(viaWorker.cap).toEqual(local.cap);
   expect(viaWorker.writes).toEqual(local.writes);
+  expectBytesEqual(viaWorker.bytes, local.bytes, 'the writes');
 });
 
 test('encodes the same through a pool whose workers are replaced every few segments', async () => {
@@ -208,18 +213,24 @@ test('encodes the same through a pool whose workers are replaced every few segme
   );
   const file = pattern(20 * 131_073, 23);
   const encode = async (tools: EncodeTools) => {
-    const writes: Uint8Array[] = [];
+    const writes: Array<[number, number, number]> = [];
+    const bytes: Uint8Array[] = [];
     let cap: unknown;
     for await (const step of encodeChk(bytesSource(file), DEFAULT_CHK_PARAMS, key, tools)) {
-      for (const w of step.writes) writes.push(w.data.slice());
+      for (const w of step.writes) {
+        writes.push([w.shnum, w.offset, w.data.length]);
+        bytes.push(w.data.slice());
+      }
       if (step.kind === 'segment') step.release();
       if (step.kind === 'done') cap = step.cap;
     }
-    return { writes, cap };
+    return { writes, bytes: concatBytes(...bytes), cap };
   };
   const pooled = await encode({ backend: nodeCrypto, codec, runner: pooledRunner(pool) });
   const local = await encode({ backend: nodeCrypto, codec });
-  expect(pooled).toEqual(local);
+  expect(pooled.writes).toEqual(local.writes);
+  expect(pooled.cap).toEqual(local.cap);
+  expectBytesEqual(pooled.bytes, local.bytes, 'the writes');
   expect(made).toBeGreaterThanOrEqual(7); // 20 segments, 3 a worker
   expect(ended).toBe(made - pool.running);
   pool.terminate();
