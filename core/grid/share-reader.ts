@@ -151,21 +151,33 @@ export class NetworkShareReader implements ShareReader {
     state.lastEnd = offset + length;
     // Windows are whole multiples of the read length, so that sequential reads of equal
     // size (a share's blocks) never straddle two windows: a read no window holds starts a
-    // fresh window and drops the read-ahead already in flight.
+    // window of its own, after the others when it follows on from them, else alone (a
+    // seek drops the read-ahead already in flight).
     const grown = Math.max(2 * length, 2 * state.windowSize);
     state.windowSize =
       sequential && length > 0 && length <= this.#maxWindow
         ? Math.floor(Math.min(this.#maxWindow, grown) / length) * length
         : length;
+    // This read's own window size: later reads grow the share's while this one waits below.
+    const size = Math.max(length, state.windowSize);
     // Windows wholly behind this read will not be wanted again.
     state.windows = state.windows.filter((w) => w.offset + w.length > offset);
 
+    const covering = () =>
+      state.windows.find((x) => x.offset <= offset && offset + length <= x.offset + x.length);
     for (;;) {
-      let w = state.windows.find((x) => x.offset <= offset && offset + length <= x.offset + x.length);
+      let w = covering();
       if (!w) {
         const server = await this.#holder(sh, state.lastServer);
-        w = this.#fetch(sh, server, offset, Math.max(length, state.windowSize));
-        state.windows = [w];
+        // Another read may have started a window holding these bytes meanwhile.
+        w = covering();
+        if (!w) {
+          w = this.#fetch(sh, server, offset, size);
+          // A sequential read beyond the windows (the decoder has several segments in flight,
+          // ahead of the read-ahead, which starts once a window's bytes are in) extends them:
+          // dropping them would read the same bytes again for the reads already waiting.
+          state.windows = sequential ? [...state.windows, w] : [w];
+        }
       }
       try {
         const bytes = await w.bytes;
@@ -195,17 +207,18 @@ export class NetworkShareReader implements ShareReader {
     }
   }
 
-  /** Starts the next window once this one is in use, so the network runs ahead of decoding. */
+  /**
+   * Starts the next windows once this one is in use, so the network runs ahead of decoding:
+   * `windowsAhead` of them past this one, each from where the share's windows end, so that
+   * no byte is asked for twice however many reads are served from this window.
+   */
   #readAhead(sh: ShareNum, state: ShareState, current: Window): void {
-    let end = current.offset + current.length;
+    const from = current.offset + current.length;
+    let ahead = state.windows.filter((x) => x.offset >= from).length;
+    let end = state.windows.reduce((e, x) => Math.max(e, x.offset + x.length), from);
     // Each new window goes to the share's best holder now (usually the same one).
     const server = this.#pick(sh, this.#reference(), current.server) ?? current.server;
-    for (let i = 0; i < this.#ahead; i++) {
-      const next = state.windows.find((x) => x.offset === end);
-      if (next) {
-        end = next.offset + next.length;
-        continue;
-      }
+    for (; ahead < this.#ahead; ahead++) {
       state.windows.push(this.#fetch(sh, server, end, state.windowSize));
       end += state.windowSize;
     }
