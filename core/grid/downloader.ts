@@ -84,7 +84,10 @@ export async function* downloadImmutable(
     backend: opts.tools.backend,
     codec: opts.tools.codec,
     runner: opts.tools.runner,
-    // The decoder's default depth: 4 measured no faster than 2 over loopback, and used more memory.
+    // The decoder's default depth (2). With the share reader asking for each byte once, 4
+    // measured no faster than 2 through cairn grid: the CLI's get of 256 MiB 103.5 / 106.9
+    // MB/s against 105.8 / 109.1, the tab's of 1 GiB 78.1 against 77.5 (2026-12-07). Before
+    // that, 4 read each share 2.5-3x over.
     depth: opts.tools.depth,
     offset: opts.offset,
     length: opts.length,
