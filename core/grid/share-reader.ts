@@ -209,19 +209,29 @@ export class NetworkShareReader implements ShareReader {
 
   /**
    * Starts the next windows once this one is in use, so the network runs ahead of decoding:
-   * `windowsAhead` of them past this one, each from where the share's windows end, so that
-   * no byte is asked for twice however many reads are served from this window.
+   * `windowsAhead` of them past this one, counting those already following on from it, and
+   * from where they end, so that no byte is asked for twice however many reads this window
+   * serves.
    */
   #readAhead(sh: ShareNum, state: ShareState, current: Window): void {
-    const from = current.offset + current.length;
-    let ahead = state.windows.filter((x) => x.offset >= from).length;
-    let end = state.windows.reduce((e, x) => Math.max(e, x.offset + x.length), from);
+    // The windows that follow on from this one, each from where the last ends.
+    let end = current.offset + current.length;
+    let ahead = 0;
+    for (let next = this.#holding(state, end); next; next = this.#holding(state, end)) {
+      end = next.offset + next.length;
+      ahead++;
+    }
     // Each new window goes to the share's best holder now (usually the same one).
     const server = this.#pick(sh, this.#reference(), current.server) ?? current.server;
     for (; ahead < this.#ahead; ahead++) {
       state.windows.push(this.#fetch(sh, server, end, state.windowSize));
       end += state.windowSize;
     }
+  }
+
+  /** The window holding byte `at`, if any. */
+  #holding(state: ShareState, at: number): Window | undefined {
+    return state.windows.find((x) => x.offset <= at && at < x.offset + x.length);
   }
 
   #fetch(sh: ShareNum, server: StorageServerApi, offset: number, length: number): Window {
