@@ -220,33 +220,42 @@ describe('grid upload and download (in-process servers on disk)', () => {
     expect(equalBytes(await download(r.cap, grid.connections), data)).toBe(true);
   });
 
-  it('routes around servers that flip bits, and tells them', async () => {
-    grid = await startGrid(10);
-    const data = pattern(250_000, 6);
-    const { cap } = await uploadUnder(uploadOpts(grid.connections), data);
-    const si = chkStorageIndex((cap as ChkCap).key);
-    // The servers holding shares 0 and 1 (the decoder's first choices) lie.
-    const holders = await sharesOn(grid.connections, cap as ChkCap);
-    const liars = new Set([holders.findIndex((h) => h.includes(0)), holders.findIndex((h) => h.includes(1))]);
-    const servers = grid.connections.map((c, i) => (liars.has(i) ? flipBits(c) : c));
-    const errors: (ShareCorruptError | ShareUnavailableError)[] = [];
-    const got = await download(cap as ChkCap, servers, { onShareError: (e) => errors.push(e) });
-    expect(equalBytes(got, data)).toBe(true);
-    expect(errors.map((e) => e.code).sort()).toEqual(['SHARE_CORRUPT', 'SHARE_CORRUPT']);
-    // Each liar received a corruption advisory on disk, naming its share (the download does
-    // not wait for it to be written).
-    expect(liars.size).toBe(2);
-    for (const i of liars) {
-      const dir = path.join(grid.servers[i].dir, 'storage', 'corruption-advisories');
-      const names = await waitFor(async () => (await fs.readdir(dir)).length > 0 && fs.readdir(dir), {
-        what: `the corruption advisory of server ${i}`,
+  it.each([2, 8])(
+    'routes around servers that flip bits, and tells them (%i segments in flight)',
+    async (depth) => {
+      grid = await startGrid(10);
+      const data = pattern(250_000, 6);
+      const { cap } = await uploadUnder(uploadOpts(grid.connections), data);
+      const si = chkStorageIndex((cap as ChkCap).key);
+      // The servers holding shares 0 and 1 (the decoder's first choices) lie.
+      const holders = await sharesOn(grid.connections, cap as ChkCap);
+      const liars = new Set([
+        holders.findIndex((h) => h.includes(0)),
+        holders.findIndex((h) => h.includes(1)),
+      ]);
+      const servers = grid.connections.map((c, i) => (liars.has(i) ? flipBits(c) : c));
+      const errors: (ShareCorruptError | ShareUnavailableError)[] = [];
+      const got = await download(cap as ChkCap, servers, {
+        onShareError: (e) => errors.push(e),
+        tools: { backend: nodeCrypto, codec, depth },
       });
-      expect(names).toHaveLength(1);
-      expect(await fs.readFile(path.join(dir, names[0]), 'utf8')).toContain(
-        `immutable share ${holders[i][0]} of storage index ${base32Encode(si)}\n`,
-      );
-    }
-  });
+      expect(equalBytes(got, data)).toBe(true);
+      expect(errors.map((e) => e.code).sort()).toEqual(['SHARE_CORRUPT', 'SHARE_CORRUPT']);
+      // Each liar received a corruption advisory on disk, naming its share (the download does
+      // not wait for it to be written).
+      expect(liars.size).toBe(2);
+      for (const i of liars) {
+        const dir = path.join(grid.servers[i].dir, 'storage', 'corruption-advisories');
+        const names = await waitFor(async () => (await fs.readdir(dir)).length > 0 && fs.readdir(dir), {
+          what: `the corruption advisory of server ${i}`,
+        });
+        expect(names).toHaveLength(1);
+        expect(await fs.readFile(path.join(dir, names[0]), 'utf8')).toContain(
+          `immutable share ${holders[i][0]} of storage index ${base32Encode(si)}\n`,
+        );
+      }
+    },
+  );
 
   it.each([2, 4, 8])(
     'reads each needed share about once with %i segments in flight: sequential blocks never straddle read-ahead windows, nor are asked for twice',
@@ -286,28 +295,32 @@ describe('grid upload and download (in-process servers on disk)', () => {
     },
   );
 
-  it('moves away from a server that stalls mid-download', async () => {
-    grid = await startGrid(10);
-    const data = pattern(300_000, 7);
-    const { cap } = await uploadUnder(uploadOpts(grid.connections), data);
-    const holders = await sharesOn(grid.connections, cap as ChkCap);
-    const slow = holders.findIndex((h) => h.includes(0));
-    let reads = 0;
-    const servers = grid.connections.map((c, i) =>
-      i === slow
-        ? watchReads(c, () => {
-            if (++reads === 3) grid!.servers[i].blackhole();
-          })
-        : c,
-    );
-    const errors: string[] = [];
-    const got = await download(cap as ChkCap, servers, {
-      readTimeoutMs: 500,
-      onShareError: (e) => errors.push(e.code),
-    });
-    expect(equalBytes(got, data)).toBe(true);
-    expect(errors).toEqual(['SHARE_UNAVAILABLE']);
-  });
+  it.each([2, 8])(
+    'moves away from a server that stalls mid-download (%i segments in flight)',
+    async (depth) => {
+      grid = await startGrid(10);
+      const data = pattern(300_000, 7);
+      const { cap } = await uploadUnder(uploadOpts(grid.connections), data);
+      const holders = await sharesOn(grid.connections, cap as ChkCap);
+      const slow = holders.findIndex((h) => h.includes(0));
+      let reads = 0;
+      const servers = grid.connections.map((c, i) =>
+        i === slow
+          ? watchReads(c, () => {
+              if (++reads === 3) grid!.servers[i].blackhole();
+            })
+          : c,
+      );
+      const errors: string[] = [];
+      const got = await download(cap as ChkCap, servers, {
+        readTimeoutMs: 500,
+        onShareError: (e) => errors.push(e.code),
+        tools: { backend: nodeCrypto, codec, depth },
+      });
+      expect(equalBytes(got, data)).toBe(true);
+      expect(errors).toEqual(['SHARE_UNAVAILABLE']);
+    },
+  );
 
   it('finds shares already on the grid and writes nothing new for a repeated upload', async () => {
     grid = await startGrid(10);
