@@ -163,14 +163,12 @@ export class NetworkShareReader implements ShareReader {
     // Windows wholly behind this read will not be wanted again.
     state.windows = state.windows.filter((w) => w.offset + w.length > offset);
 
-    const covering = () =>
-      state.windows.find((x) => x.offset <= offset && offset + length <= x.offset + x.length);
     for (;;) {
-      let w = covering();
+      let w = this.#holding(state, offset, length);
       if (!w) {
         const server = await this.#holder(sh, state.lastServer);
         // Another read may have started a window holding these bytes meanwhile.
-        w = covering();
+        w = this.#holding(state, offset, length);
         if (!w) {
           w = this.#fetch(sh, server, offset, size);
           // A sequential read beyond the windows (the decoder has several segments in flight,
@@ -217,7 +215,7 @@ export class NetworkShareReader implements ShareReader {
     // The windows that follow on from this one, each from where the last ends.
     let end = current.offset + current.length;
     let ahead = 0;
-    for (let next = this.#holding(state, end); next; next = this.#holding(state, end)) {
+    for (let next = this.#holding(state, end, 1); next; next = this.#holding(state, end, 1)) {
       end = next.offset + next.length;
       ahead++;
     }
@@ -229,9 +227,9 @@ export class NetworkShareReader implements ShareReader {
     }
   }
 
-  /** The window holding byte `at`, if any. */
-  #holding(state: ShareState, at: number): Window | undefined {
-    return state.windows.find((x) => x.offset <= at && at < x.offset + x.length);
+  /** The window holding bytes [at, at + length), if any. */
+  #holding(state: ShareState, at: number, length: number): Window | undefined {
+    return state.windows.find((x) => x.offset <= at && at + length <= x.offset + x.length);
   }
 
   #fetch(sh: ShareNum, server: StorageServerApi, offset: number, length: number): Window {
