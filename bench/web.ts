@@ -387,6 +387,69 @@ async function plainDownloadBaseline(
   }
 }
 
+/** The chunks a tab download hands the service worker: pieces of 4 decrypted 128 KiB segments (decoder.ts). */
+const STREAMED_CHUNK = 512 * 1024;
+
+/**
+ * Download baseline through the app's own route: Chromium saving a file of `size` bytes that
+ * the page hands the app's service worker as a tab download does (a port stream, port-stream.ts;
+ * each chunk fresh memory transferred, as WebCrypto's output is), but made in the page from one
+ * random block instead of fetched, checked and decrypted. What the service-worker route costs
+ * alone and how fast it can go: the ceiling of a download that takes it.
+ */
+async function streamedSaveBaseline(
+  cdp: Cdp,
+  page: CdpPage,
+  gridPid: number,
+  size: number,
+  downloads: string,
+): Promise<{ mbs: number; cpu: number }> {
+  const done = nextDownload(cdp, downloads, 'the streamed baseline download');
+  const before = await sampleCpu(cdp, gridPid);
+  const t0 = performance.now();
+  // The sender below speaks port-stream.ts's protocol: an ok reply, then a chunk per pull.
+  await page.evaluate(`(async () => {
+    const size = ${size}, CHUNK = ${STREAMED_CHUNK};
+    const block = new Uint8Array(CHUNK);
+    for (let o = 0; o < CHUNK; o += 65536) crypto.getRandomValues(block.subarray(o, o + 65536));
+    const id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => x.toString(16).padStart(2, '0')).join('');
+    const reply = new MessageChannel();
+    const data = new MessageChannel();
+    const ack = new Promise((r) => { reply.port1.onmessage = r; });
+    navigator.serviceWorker.controller.postMessage(
+      { kind: 'download', id, meta: { name: 'streamed.bin', size, type: 'application/octet-stream' }, viaPort: true },
+      [reply.port2, data.port1],
+    );
+    await ack;
+    reply.port1.close();
+    let sent = 0;
+    const port = data.port2;
+    port.onmessage = (e) => {
+      if (!e.data.pull) return port.close();
+      if (sent >= size) { port.postMessage({ end: true }); return port.close(); }
+      const chunk = new Uint8Array(Math.min(CHUNK, size - sent));
+      chunk.set(block.subarray(0, chunk.length));
+      sent += chunk.length;
+      port.postMessage({ chunk }, [chunk.buffer]);
+    };
+    port.postMessage({ ok: true });
+    const frame = document.createElement('iframe');
+    frame.hidden = true;
+    frame.id = 'bench-streamed';
+    frame.src = new URL('_cairn/download/' + id, document.baseURI).href;
+    document.body.append(frame);
+    return true;
+  })()`);
+  const saved = await done;
+  const s = (performance.now() - t0) / 1000;
+  const cpu = chromiumCpuSeconds(before, await sampleCpu(cdp, gridPid));
+  await page.evaluate(`(document.getElementById('bench-streamed')?.remove(), true)`);
+  if ((await fs.stat(saved)).size !== size)
+    throw new Error('the streamed baseline download has the wrong size');
+  await fs.rm(saved);
+  return { mbs: size / s / 1e6, cpu };
+}
+
 const SAMPLE = 64 * MiB;
 
 /**
@@ -448,6 +511,8 @@ interface Row {
   readMBs: number;
   /** Chromium saving the same file over plain HTTP, MB/s (plainDownloadBaseline). */
   plainDownMBs: number;
+  /** Chromium saving as many bytes made in the page through the app's service worker (streamedSaveBaseline). */
+  streamedDown: { mbs: number; cpu: number };
   /** Seconds from pressing Download to the first progress report with bytes on disk. */
   downFirstS: number;
   /** Seconds from pressing Download to the browser starting the download (nextDownload). */
@@ -491,6 +556,7 @@ async function measure(
     );
     const read = await readBaseline(cdp, page, gridPid, file);
     const plainDown = await plainDownloadBaseline(cdp, gridPid, file, size, downloads);
+    const streamedDown = await streamedSaveBaseline(cdp, page, gridPid, size, downloads);
     const boundOf = async (direction: 'upload' | 'download') => {
       const c = await webCryptoCpu(cdp, page, gridPid, size, direction);
       const { rs } = await nodePrimitivesBound({ size, k: 3, n: 10, direction });
@@ -582,6 +648,7 @@ async function measure(
       downPeak: down.peaks,
       readMBs: read.mbs,
       plainDownMBs: plainDown.mbs,
+      streamedDown,
       upFloorParts,
       plainDownCpu: plainDown.cpu,
       downFirstS: down.value.firstS,
@@ -624,7 +691,10 @@ async function main() {
           `renderer peak up ${mb(row.upPeak.renderer)} / down ${mb(row.downPeak.renderer)}  ` +
           `browser peak up ${mb(row.upPeak.browser)} / down ${mb(row.downPeak.browser)}  ` +
           `(baselines: tab reads the File at ${row.readMBs.toFixed(0)} MB/s, upload = ${((100 * row.upMBs) / row.readMBs).toFixed(1)}% of it; ` +
-          `Chromium saves a plain HTTP download at ${row.plainDownMBs.toFixed(0)} MB/s, download = ${((100 * row.downMBs) / row.plainDownMBs).toFixed(1)}% of it)`,
+          `Chromium saves a plain HTTP download at ${row.plainDownMBs.toFixed(0)} MB/s, download = ${((100 * row.downMBs) / row.plainDownMBs).toFixed(1)}% of it; ` +
+          `bytes made in the page and saved through the app's service worker ${row.streamedDown.mbs.toFixed(0)} MB/s ` +
+          `(${((100 * row.streamedDown.mbs) / row.plainDownMBs).toFixed(1)}% of the plain save, Chromium CPU ${row.streamedDown.cpu.toFixed(2)} s ` +
+          `against the plain save's ${row.plainDownCpu.toFixed(2)} s), download = ${((100 * row.downMBs) / row.streamedDown.mbs).toFixed(1)}% of it)`,
       );
       console.log(
         `           download began after ${row.downBeginS.toFixed(2)} s (first progress report with bytes after ${row.downFirstS.toFixed(2)} s: Chromium reports every 500 ms); renderer at rest before upload ${mb(row.upPeak.rendererBefore)} / before download ${mb(row.downPeak.rendererBefore)}; ` +
