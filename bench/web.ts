@@ -343,6 +343,30 @@ function nextDownload(
 }
 
 /**
+ * Chromium's MB/s and CPU seconds saving a download of `size` bytes that `start` begins;
+ * checks the saved size and removes the file.
+ */
+async function timedSave(
+  cdp: Cdp,
+  gridPid: number,
+  downloads: string,
+  what: string,
+  size: number,
+  start: () => Promise<void>,
+): Promise<{ mbs: number; cpu: number }> {
+  const done = nextDownload(cdp, downloads, what);
+  const before = await sampleCpu(cdp, gridPid);
+  const t0 = performance.now();
+  await start();
+  const saved = await done;
+  const s = (performance.now() - t0) / 1000;
+  const cpu = chromiumCpuSeconds(before, await sampleCpu(cdp, gridPid));
+  if ((await fs.stat(saved)).size !== size) throw new Error(`${what} has the wrong size`);
+  await fs.rm(saved);
+  return { mbs: size / s / 1e6, cpu };
+}
+
+/**
  * Download baseline: Chromium saving the same file served over plain HTTP by this process
  * (no grid, no workers, no service worker): what the browser's own download path costs on
  * this machine, the ceiling a download from the grid could reach.
@@ -372,16 +396,9 @@ async function plainDownloadBaseline(
   // The page is loaded first, so that starting its renderer is not counted as the save's.
   const page = await CdpPage.load(cdp, `http://127.0.0.1:${port}/`);
   try {
-    const done = nextDownload(cdp, downloads, 'the baseline download');
-    const before = await sampleCpu(cdp, gridPid);
-    const t0 = performance.now();
-    await page.evaluate(`location.href = '/baseline.bin'`);
-    const saved = await done;
-    const s = (performance.now() - t0) / 1000;
-    const cpu = chromiumCpuSeconds(before, await sampleCpu(cdp, gridPid));
-    if ((await fs.stat(saved)).size !== size) throw new Error('the baseline download has the wrong size');
-    await fs.rm(saved);
-    return { mbs: size / s / 1e6, cpu };
+    return await timedSave(cdp, gridPid, downloads, 'the baseline download', size, async () => {
+      await page.evaluate(`location.href = '/baseline.bin'`);
+    });
   } finally {
     await cdp.send('Target.closeTarget', { targetId: page.targetId }).catch(() => {});
     server.close();
@@ -410,11 +427,15 @@ async function streamedSaveBaseline(
     meta: { name: 'streamed.bin', size, type: 'application/octet-stream' },
     viaPort: true,
   };
-  const done = nextDownload(cdp, downloads, 'the streamed baseline download');
-  const before = await sampleCpu(cdp, gridPid);
-  const t0 = performance.now();
-  // The sender below speaks port-stream.ts's protocol: an ok reply, then a chunk per pull.
-  await page.evaluate(`(async () => {
+  const result = await timedSave(
+    cdp,
+    gridPid,
+    downloads,
+    'the streamed baseline download',
+    size,
+    async () => {
+      // The sender below speaks port-stream.ts's protocol: an ok reply, then a chunk per pull.
+      await page.evaluate(`(async () => {
     const size = ${size}, CHUNK = ${STREAMED_CHUNK};
     const block = new Uint8Array(CHUNK);
     for (let o = 0; o < CHUNK; o += 65536) crypto.getRandomValues(block.subarray(o, o + 65536));
@@ -443,14 +464,10 @@ async function streamedSaveBaseline(
     document.body.append(frame);
     return true;
   })()`);
-  const saved = await done;
-  const s = (performance.now() - t0) / 1000;
-  const cpu = chromiumCpuSeconds(before, await sampleCpu(cdp, gridPid));
+    },
+  );
   await page.evaluate(`(document.getElementById('bench-streamed')?.remove(), true)`);
-  if ((await fs.stat(saved)).size !== size)
-    throw new Error('the streamed baseline download has the wrong size');
-  await fs.rm(saved);
-  return { mbs: size / s / 1e6, cpu };
+  return result;
 }
 
 const SAMPLE = 64 * MiB;
