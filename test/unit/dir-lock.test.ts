@@ -62,14 +62,19 @@ describe('server folder lock', () => {
 
   it('takes over the lock of a zombie (killed, not yet reaped by its parent)', async () => {
     const dir = await tempDir();
-    // `sleep 0` exits at once and its parent (exec'd into `sleep 30`) never reaps it.
-    const parent = spawn('bash', ['-c', 'sleep 0 & echo $!; exec sleep 30']);
+    // The child is killed only once its parent has exec'd into `sleep 30`, which never reaps it:
+    // a child that exits by itself may be reaped by bash before the exec (a loaded machine did).
+    const parent = spawn('bash', ['-c', 'sleep 30 & echo $!; exec sleep 30']);
     try {
       const pid = Number(
         await new Promise<string>((resolve) => parent.stdout.once('data', (b) => resolve(String(b)))),
       );
+      const comm = () => readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim();
+      for (let i = 0; i < 500 && comm() !== 'sleep'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(comm(), "the parent exec'd into sleep").toBe('sleep');
+      process.kill(pid, 'SIGKILL');
       const state = () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
-      for (let i = 0; i < 200 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 500 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
       expect(state(), 'the child became a zombie').toBe('Z');
       expect(() => process.kill(pid, 0)).not.toThrow(); // a zombie still "exists" to kill(pid, 0)
       // The older lock format (a pid alone) is still read.
