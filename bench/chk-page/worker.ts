@@ -13,7 +13,7 @@ import {
 } from '../../core/immutable/segment.ts';
 import { webCrypto } from '../../core/primitives/crypto-web.ts';
 import type { AesKey } from '../../core/types.ts';
-import { decodeJob, encodeJob } from '../../web/workers/segment-jobs.ts';
+import { decodeJobs, encodeJob } from '../../web/workers/segment-jobs.ts';
 
 const codec = loadCodec();
 const ciphertexts = decodeBuffers();
@@ -123,8 +123,8 @@ const api = {
     );
     return performance.now() - t;
   },
-  async decode(job: SegmentDecodeJob, input: ArrayBuffer) {
-    return decodeJob(job, input, webCrypto, await codec, ciphertexts);
+  async decode(jobs: SegmentDecodeJob[], input: ArrayBuffer) {
+    return decodeJobs(jobs, input, webCrypto, await codec, ciphertexts);
   },
 };
 

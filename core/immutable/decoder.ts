@@ -62,7 +62,10 @@ export interface DecodeOptions {
   readonly length?: number;
   /** Where block verification, decoding and decryption run (default: this thread). */
   readonly runner?: SegmentRunner;
-  /** Segments fetched and decoded ahead (default: twice the runner's parallelism, at least 2). */
+  /**
+   * Segments fetched and decoded ahead (default: the runner's decodeDepth, else twice its
+   * parallelism, at least 2).
+   */
   readonly depth?: number;
   /**
    * Segments decrypted and yielded together, when the runner decodes in place (default 4:
@@ -99,7 +102,7 @@ export async function* decodeChk(
   const file = await session.open();
   const first = Math.floor(start / file.geometry.segmentSize);
   const last = Math.floor((end - 1) / file.geometry.segmentSize);
-  const depth = Math.max(1, opts.depth ?? Math.max(2, 2 * session.parallelism));
+  const depth = Math.max(1, opts.depth ?? session.decodeDepth);
   const together = Math.max(1, Math.floor(opts.segmentsPerPiece ?? 4));
   if (cap.key && session.decodesInPlace && together > 1) {
     yield* decodeTogether(session, file, cap.key, opts.backend, { start, end, first, last, depth, together });
@@ -225,8 +228,8 @@ class DecodeSession {
     this.#candidates = [...valid.filter((s) => s < cap.k), ...valid.filter((s) => s >= cap.k)];
   }
 
-  get parallelism(): number {
-    return this.#runner.parallelism;
+  get decodeDepth(): number {
+    return this.#runner.decodeDepth ?? Math.max(2, 2 * this.#runner.parallelism);
   }
 
   get decodesInPlace(): boolean {

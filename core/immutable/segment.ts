@@ -80,6 +80,11 @@ export interface SegmentRunner {
   decode(job: SegmentDecodeJob): Promise<DecodedSegment>;
   /** Take back an encoded segment whose blocks nobody uses any more, to reuse their memory. */
   release?(seg: EncodedSegment): void;
+  /**
+   * Segments a download should keep in decode at once (default twice `parallelism`): a
+   * runner that sends several jobs a message needs more of them waiting.
+   */
+  readonly decodeDepth?: number;
   /** Decode jobs run on this thread and honour SegmentDecodeJob.into. */
   readonly decodesInPlace?: boolean;
 }

@@ -7,7 +7,10 @@
 import { expose, type Remote, wrap } from 'comlink';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type Codec, loadCodec } from '../../core/codec/index.ts';
+import type { ChkCap } from '../../core/caps/immutable.ts';
+import { readChk } from '../../core/immutable/decoder.ts';
 import { type EncodeTools, encodeChk } from '../../core/immutable/encoder.ts';
+import { encodeToShares, memoryShareReader } from '../../core/immutable/memory.ts';
 import { DEFAULT_CHK_PARAMS } from '../../core/immutable/params.ts';
 import { bytesSource } from '../../core/immutable/source.ts';
 import {
@@ -18,7 +21,7 @@ import {
 } from '../../core/immutable/segment.ts';
 import { nodeCrypto } from '../../core/primitives/crypto-node.ts';
 import { asAesKey } from '../../core/types.ts';
-import { decodeJob, encodeJob } from '../../web/workers/segment-jobs.ts';
+import { decodeJobs, encodeJob } from '../../web/workers/segment-jobs.ts';
 import { WorkerPool } from '../../web/workers/pool.ts';
 import { pooledRunner, type SegmentWorkerLike } from '../../web/workers/segment-runner.ts';
 import { concatBytes } from '../../core/primitives/bytes.ts';
@@ -36,7 +39,7 @@ beforeAll(async () => {
   const api: SegmentWorkerLike = {
     encode: (job) => encodeJob(job, nodeCrypto, codec),
     // As the segment worker: one pool lends every decode its ciphertext memory.
-    decode: (job, input) => decodeJob(job, input, nodeCrypto, codec, ciphertexts),
+    decode: (jobs, input) => decodeJobs(jobs, input, nodeCrypto, codec, ciphertexts),
   };
   expose(api, channel.port1 as never);
   remote = wrap<SegmentWorkerLike>(channel.port2 as never);
@@ -154,6 +157,82 @@ test('decodes one after another through the worker ciphertext pool: each plainte
   expect(ciphertexts.heldBytes).toBeLessThanOrEqual(2 * size);
 });
 
+test('decodes go several to a message once the worker is busy, each with its own result', async () => {
+  // A worker over a real message boundary that notes how many jobs each message carried.
+  const ch = new MessageChannel();
+  const carried: number[] = [];
+  const api: SegmentWorkerLike = {
+    encode: (job) => encodeJob(job, nodeCrypto, codec),
+    decode: (jobs, input) => {
+      carried.push(jobs.length);
+      return decodeJobs(jobs, input, nodeCrypto, codec, decodeBuffers());
+    },
+  };
+  expose(api, ch.port1 as never);
+  const w = wrap<SegmentWorkerLike>(ch.port2 as never);
+  try {
+    const r = pooledRunner({ size: 1, run: (task) => task(w) }, { messagesPerWorker: 1, jobsPerMessage: 4 });
+    expect(r.decodeDepth).toBe(8); // one message of four in flight, four more waiting
+    const size = 131_072;
+    const file = pattern(6 * size, 29);
+    const shnums = [7, 8, 9];
+    const jobs = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(async (s): Promise<SegmentDecodeJob> => {
+        const seg = await encodeSegment(
+          { k, n, key, offset: s * size, plaintext: file.slice(s * size, (s + 1) * size) },
+          nodeCrypto,
+          codec,
+        );
+        const blocks = shnums.map((sh) => seg.blocks[sh].slice());
+        if (s === 3) blocks[1][100] ^= 1; // one bad block, in a segment that travels with others
+        return {
+          k,
+          n,
+          key,
+          offset: s * size,
+          length: size,
+          blocks,
+          shnums,
+          blockLeaves: shnums.map((sh) => seg.blockHashes[sh]),
+          crypttextLeaf: seg.crypttextLeaf,
+        };
+      }),
+    );
+    const got = await Promise.all(jobs.map((j) => r.decode(j)));
+    // The first found the worker free and went alone; the rest waited and went four, then one.
+    expect(carried).toEqual([1, 4, 1]);
+    for (let s = 0; s < 6; s++) {
+      const g = got[s];
+      if (s === 3) expect(g).toEqual({ ok: false, badBlocks: [1] });
+      else {
+        expect(g.ok, `segment ${s}`).toBe(true);
+        if (g.ok) expectBytesEqual(g.plaintext, file.subarray(s * size, (s + 1) * size), `segment ${s}`);
+      }
+    }
+    // The caller keeps its blocks (the decoder tries again without the bad one).
+    for (const j of jobs) for (const b of j.blocks) expect(b.byteLength).toBe(b.length);
+    expect(jobs[3].blocks[0].byteLength).toBeGreaterThan(0);
+
+    // A whole download through it, from parity shares only: the file's bytes, in order.
+    const whole = pattern(40 * size + 777, 31);
+    const { cap, shares } = await encodeToShares(bytesSource(whole), DEFAULT_CHK_PARAMS, key, {
+      backend: nodeCrypto,
+      codec,
+    });
+    carried.length = 0;
+    const reader = memoryShareReader(new Map([7, 8, 9].map((s) => [s, shares[s]])));
+    const back = await readChk(cap as ChkCap, reader, { backend: nodeCrypto, codec, runner: r });
+    expectBytesEqual(back, whole, 'the file');
+    // Every segment decoded once, four to a message once under way.
+    expect(carried.reduce((a, b) => a + b, 0)).toBe(41);
+    expect(carried.length).toBeLessThanOrEqual(41 / 4 + 2);
+    expect(Math.max(...carried)).toBe(4);
+  } finally {
+    ch.port1.close();
+    ch.port2.close();
+  }
+});
+
 test('the encoder stops offering read memory once the runner takes it, and encodes the same', async () => {
   const file = pattern(20 * 131_072 + 5, 17);
   const offered: boolean[] = [];
@@ -200,7 +279,7 @@ test('encodes the same through a pool whose workers are replaced every few segme
       const ch = new MessageChannel();
       const api: SegmentWorkerLike = {
         encode: (job) => encodeJob(job, nodeCrypto, codec),
-        decode: (job, input) => decodeJob(job, input, nodeCrypto, codec, decodeBuffers()),
+        decode: (jobs, input) => decodeJobs(jobs, input, nodeCrypto, codec, decodeBuffers()),
       };
       expose(api, ch.port1 as never);
       return Object.assign(ch.port2, {

@@ -41,25 +41,25 @@ export async function encodeJob(
 }
 
 export interface DecodeReply {
-  readonly result: DecodedSegment;
-  /** The buffer the job's blocks came in, back for reuse (segment-runner.ts). */
+  readonly results: DecodedSegment[];
+  /** The buffer the jobs' blocks came in, back for reuse (segment-runner.ts). */
   readonly input: ArrayBuffer;
 }
 
 /**
- * A decode job whose blocks are views into one transferred buffer, `input`. `ciphertexts`
- * (the worker's own) lends the decoded ciphertext's memory, as localRunner does: a fresh
- * segment-sized buffer per job costs page faults.
+ * Several decode jobs of one message, their blocks views into one transferred buffer: one
+ * message each way for all of them (per-segment messages cost the workers' path ~1.6x the
+ * CPU per byte of decoding on the calling thread, bench/README).
  */
-export async function decodeJob(
-  job: SegmentDecodeJob,
+export async function decodeJobs(
+  jobs: readonly SegmentDecodeJob[],
   input: ArrayBuffer,
   backend: CryptoBackend,
   codec: Codec,
   ciphertexts?: BufferPool,
 ): Promise<DecodeReply> {
-  const result = await decodeSegment(job, backend, codec, ciphertexts);
-  const buffers = [input];
-  if (result.ok && result.plaintext.buffer !== input) buffers.push(result.plaintext.buffer as ArrayBuffer);
-  return transfer({ result, input }, buffers);
+  const results = await Promise.all(jobs.map((job) => decodeSegment(job, backend, codec, ciphertexts)));
+  const buffers = new Set<ArrayBuffer>([input]);
+  for (const r of results) if (r.ok) buffers.add(r.plaintext.buffer as ArrayBuffer);
+  return transfer({ results, input }, [...buffers]);
 }

@@ -7,7 +7,13 @@
  *  - released segments' block buffers go back to a worker with a later job, to be filled again;
  *  - each job's plaintext buffer comes back once encrypted, and `readBuffer(length)` hands
  *    it out again as the target of the next File read;
- *  - a decode job's blocks are copied into one buffer that travels to the worker and back.
+ *  - the blocks of a decode message's jobs are copied into one buffer that travels to the
+ *    worker and back.
+ *
+ * Decode jobs travel several to a message once the workers are busy (pooledRunner): a message
+ * a segment cost the workers' decode ~1.6x the CPU per byte of one thread decoding alone
+ * (bench/README, 2026-12-07 15:14).
+ *
  * A plaintext is transferred when it owns its whole buffer (copied otherwise, so a caller's
  * larger buffer is never detached); blocks are always copied, because the decoder tries
  * again with the good ones when another block of the segment fails its hash.
@@ -26,7 +32,7 @@ import type { DecodeReply, EncodeReply } from './segment-jobs.ts';
 /** What a segment worker offers (segment-worker.ts). */
 export interface SegmentWorkerLike {
   encode(job: SegmentEncodeJob): Promise<EncodeReply>;
-  decode(job: SegmentDecodeJob, input: ArrayBuffer): Promise<DecodeReply>;
+  decode(jobs: SegmentDecodeJob[], input: ArrayBuffer): Promise<DecodeReply>;
 }
 
 /** Runs a task on one of `size` workers (WorkerPool). */
@@ -45,15 +51,70 @@ function ownsBuffer(a: Uint8Array): boolean {
 }
 const owned = (a: Uint8Array): Uint8Array => (ownsBuffer(a) ? a : a.slice());
 
-export function pooledRunner(workers: SegmentWorkers): PooledRunner {
+/** Decode messages a worker has at most in flight: the next is ready when one ends. */
+const MESSAGES_PER_WORKER = 2;
+/** Decode jobs one message carries at most. */
+const JOBS_PER_MESSAGE = 4;
+
+export interface PooledRunnerOptions {
+  /** Decode messages a worker has at most in flight (default MESSAGES_PER_WORKER). */
+  readonly messagesPerWorker?: number;
+  /** Decode jobs one message carries at most (default JOBS_PER_MESSAGE). */
+  readonly jobsPerMessage?: number;
+}
+
+export function pooledRunner(workers: SegmentWorkers, opts: PooledRunnerOptions = {}): PooledRunner {
+  const messagesPerWorker = opts.messagesPerWorker ?? MESSAGES_PER_WORKER;
+  const jobsPerMessage = opts.jobsPerMessage ?? JOBS_PER_MESSAGE;
   const spareBlocks: Uint8Array[] = [];
   const spareReads: Uint8Array[] = [];
   const spareInputs: ArrayBuffer[] = [];
   const keep = (list: Uint8Array[], a: Uint8Array | undefined) => {
     if (a && list.length < SPARE_BUFFERS && ownsBuffer(a)) list.push(a);
   };
+  // Decode jobs wait here while every worker has messagesPerWorker messages in flight, and go
+  // together in the next message (at most jobsPerMessage): one message each way for several
+  // segments. A job that finds room goes at once, alone, so nothing waits for company.
+  const waiting: { job: SegmentDecodeJob; resolve(r: DecodedSegment): void; reject(e: unknown): void }[] = [];
+  let messages = 0;
+  const pump = () => {
+    while (waiting.length > 0 && messages < workers.size * messagesPerWorker) {
+      const batch = waiting.splice(0, jobsPerMessage);
+      messages++;
+      void send(batch).finally(() => {
+        messages--;
+        pump();
+      });
+    }
+  };
+  const send = async (batch: typeof waiting): Promise<void> => {
+    try {
+      const total = batch.reduce((n, { job }) => n + job.blocks.reduce((m, b) => m + b.length, 0), 0);
+      // Any spare that holds them: batches differ in size, and the views say where each block is.
+      const i = spareInputs.findIndex((b) => b.byteLength >= total);
+      const input = i >= 0 ? spareInputs.splice(i, 1)[0] : new ArrayBuffer(total);
+      let at = 0;
+      const jobs = batch.map(({ job }) => ({
+        ...job,
+        blocks: job.blocks.map((b) => {
+          const view = new Uint8Array(input, at, b.length);
+          view.set(b);
+          at += b.length;
+          return view;
+        }),
+      }));
+      const reply = await workers.run((w) => w.decode(transfer(jobs, [input]), input));
+      if (spareInputs.length < SPARE_BUFFERS) spareInputs.push(reply.input);
+      for (const [j, { resolve }] of batch.entries()) resolve(reply.results[j]);
+    } catch (err) {
+      for (const { reject } of batch) reject(err);
+    }
+  };
   return {
     parallelism: workers.size,
+    // What the messages in flight carry, and a message's worth waiting: a message that ends
+    // is followed by a full one (with only the first, a download's refills went 1, 3, 1, 3).
+    decodeDepth: jobsPerMessage * (workers.size * messagesPerWorker + 1),
     async encode(job): Promise<EncodedSegment> {
       const plaintext = owned(job.plaintext);
       const scratch = job.scratch ?? spareBlocks.pop();
@@ -65,20 +126,11 @@ export function pooledRunner(workers: SegmentWorkers): PooledRunner {
     release(seg) {
       if (seg.blocks.length) keep(spareBlocks, new Uint8Array(seg.blocks[0].buffer));
     },
-    async decode(job): Promise<DecodedSegment> {
-      const total = job.blocks.reduce((n, b) => n + b.length, 0);
-      const i = spareInputs.findIndex((b) => b.byteLength === total);
-      const input = i >= 0 ? spareInputs.splice(i, 1)[0] : new ArrayBuffer(total);
-      let at = 0;
-      const blocks = job.blocks.map((b) => {
-        const view = new Uint8Array(input, at, b.length);
-        view.set(b);
-        at += b.length;
-        return view;
+    decode(job): Promise<DecodedSegment> {
+      return new Promise((resolve, reject) => {
+        waiting.push({ job, resolve, reject });
+        pump();
       });
-      const reply = await workers.run((w) => w.decode(transfer({ ...job, blocks }, [input]), input));
-      if (spareInputs.length < SPARE_BUFFERS) spareInputs.push(reply.input);
-      return reply.result;
     },
     readBuffer(length) {
       const i = spareReads.findIndex((b) => b.length === length);

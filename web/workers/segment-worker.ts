@@ -8,7 +8,7 @@ import backend from '#crypto-backend';
 import { expose } from 'comlink';
 import { loadCodec } from '../../core/codec/index.ts';
 import { decodeBuffers, type SegmentDecodeJob, type SegmentEncodeJob } from '../../core/immutable/segment.ts';
-import { decodeJob, encodeJob } from './segment-jobs.ts';
+import { decodeJobs, encodeJob } from './segment-jobs.ts';
 
 const codec = loadCodec();
 const ciphertexts = decodeBuffers();
@@ -21,8 +21,8 @@ const api = {
   async encode(job: SegmentEncodeJob) {
     return encodeJob(job, backend, await codec);
   },
-  async decode(job: SegmentDecodeJob, input: ArrayBuffer) {
-    return decodeJob(job, input, backend, await codec, ciphertexts);
+  async decode(jobs: SegmentDecodeJob[], input: ArrayBuffer) {
+    return decodeJobs(jobs, input, backend, await codec, ciphertexts);
   },
 };
 
