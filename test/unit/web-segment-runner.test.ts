@@ -223,9 +223,10 @@ test('decodes go several to a message once the worker is busy, each with its own
     const reader = memoryShareReader(new Map([7, 8, 9].map((s) => [s, shares[s]])));
     const back = await readChk(cap as ChkCap, reader, { backend: nodeCrypto, codec, runner: r });
     expectBytesEqual(back, whole, 'the file');
-    // Every segment decoded once, four to a message once under way.
+    // Every segment decoded once, four to a message once under way (1, 4, 4, ... here; a
+    // message a segment would be 41).
     expect(carried.reduce((a, b) => a + b, 0)).toBe(41);
-    expect(carried.length).toBeLessThanOrEqual(41 / 4 + 2);
+    expect(carried.length).toBeLessThanOrEqual(15);
     expect(Math.max(...carried)).toBe(4);
   } finally {
     ch.port1.close();
