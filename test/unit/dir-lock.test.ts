@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lockDir } from '../../server/dir-lock.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -70,11 +71,11 @@ describe('server folder lock', () => {
         await new Promise<string>((resolve) => parent.stdout.once('data', (b) => resolve(String(b)))),
       );
       const comm = () => readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim();
-      for (let i = 0; i < 500 && comm() !== 'sleep'; i++) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => comm() === 'sleep', { what: 'bash to exec into sleep', intervalMs: 10 });
       expect(comm(), "the parent exec'd into sleep").toBe('sleep');
       process.kill(pid, 'SIGKILL');
       const state = () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
-      for (let i = 0; i < 500 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => state() === 'Z', { what: 'the killed child to become a zombie', intervalMs: 10 });
       expect(state(), 'the child became a zombie').toBe('Z');
       expect(() => process.kill(pid, 0)).not.toThrow(); // a zombie still "exists" to kill(pid, 0)
       // The older lock format (a pid alone) is still read.
