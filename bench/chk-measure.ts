@@ -128,8 +128,9 @@ export function sourceFor(data: Uint8Array, runner?: SegmentRunner): PlaintextSo
   if (!lender?.readBuffer) return bytesSource(data);
   return {
     size: data.length,
-    async read(offset, length) {
-      const buf = lender.readBuffer!(length);
+    async read(offset, length, into) {
+      // As the app's read-ahead does: into the memory given (the key's pass), else a lent buffer.
+      const buf = into && into.length >= length ? into.subarray(0, length) : lender.readBuffer!(length);
       buf.set(data.subarray(offset, offset + length));
       return buf;
     },

@@ -13,7 +13,7 @@ import {
 } from '../../core/immutable/segment.ts';
 import { webCrypto } from '../../core/primitives/crypto-web.ts';
 import type { AesKey } from '../../core/types.ts';
-import { decodeJobs, encodeJob } from '../../web/workers/segment-jobs.ts';
+import { decodeJobs, encodeJobs } from '../../web/workers/segment-jobs.ts';
 
 const codec = loadCodec();
 const ciphertexts = decodeBuffers();
@@ -23,8 +23,8 @@ const api = {
     return (await codec).variant;
   },
   // As the web app's segment worker (web/workers/segment-jobs.ts): buffers travel back.
-  async encode(job: SegmentEncodeJob) {
-    return encodeJob(job, webCrypto, await codec);
+  async encode(jobs: SegmentEncodeJob[]) {
+    return encodeJobs(jobs, webCrypto, await codec);
   },
   /**
    * Keeps `inflight` WebCrypto calls going until `total` bytes went through: SHA-256 over

@@ -62,7 +62,7 @@ export interface EncodeTools {
   readonly codec: Codec;
   /** Where per-segment work runs (default: this thread, with backend and codec). */
   readonly runner?: SegmentRunner;
-  /** Segments in flight at once (default: twice the runner's parallelism, at least 2). */
+  /** Segments in flight at once (default: the runner's encodeDepth, else twice its parallelism, at least 2). */
   readonly depth?: number;
 }
 
@@ -130,7 +130,7 @@ async function* encodeSteps(
   const crypttextBuilder = new PackedTreeBuilder(numSegments, pair);
   const blockBuilders = shnums.map(() => new PackedTreeBuilder(numSegments, pair));
   const runner = tools.runner ?? localRunner(tools.backend, tools.codec);
-  const depth = Math.max(1, tools.depth ?? Math.max(2, 2 * runner.parallelism));
+  const depth = Math.max(1, tools.depth ?? runner.encodeDepth ?? Math.max(2, 2 * runner.parallelism));
   // Plaintext buffers of segments already encoded, read into again: a fresh one per segment
   // is garbage the size of the file (and a collection every 64 MiB in Node). Not a buffer a
   // worker runner took (detached). (With no key the buffer is the ciphertext, but the

@@ -85,6 +85,8 @@ export interface SegmentRunner {
    * runner that sends several jobs a message needs more of them waiting.
    */
   readonly decodeDepth?: number;
+  /** Segments an upload should keep in encode at once (default twice `parallelism`), likewise. */
+  readonly encodeDepth?: number;
   /** Decode jobs run on this thread and honour SegmentDecodeJob.into. */
   readonly decodesInPlace?: boolean;
 }

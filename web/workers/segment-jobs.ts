@@ -27,17 +27,27 @@ export interface EncodeReply {
   readonly plaintext?: Uint8Array;
 }
 
-export async function encodeJob(
-  job: SegmentEncodeJob,
+/** Several encode jobs of one message: one message each way for all of them. */
+export async function encodeJobs(
+  jobs: readonly SegmentEncodeJob[],
   backend: CryptoBackend,
   codec: Codec,
-): Promise<EncodeReply> {
-  const seg = await encodeSegment(job, backend, codec);
-  const out = buffersOf(seg.blocks);
-  // Only if no result shares its memory (a backend may encrypt in place).
-  const plaintext = out.includes(job.plaintext.buffer as ArrayBuffer) ? undefined : job.plaintext;
-  const reply: EncodeReply = { seg, plaintext };
-  return transfer(reply, plaintext ? [...out, plaintext.buffer as ArrayBuffer] : out);
+): Promise<EncodeReply[]> {
+  // One after another: the calls within one segment overlap already, and a segment's fresh
+  // ciphertext is garbage by the next, so a worker holds one segment's scratch at a time.
+  const replies: EncodeReply[] = [];
+  for (const job of jobs) {
+    const seg = await encodeSegment(job, backend, codec);
+    // Only if no result shares its memory (a backend may encrypt in place).
+    const shared = seg.blocks.some((b) => b.buffer === job.plaintext.buffer);
+    replies.push({ seg, plaintext: shared ? undefined : job.plaintext });
+  }
+  const buffers = new Set<ArrayBuffer>();
+  for (const r of replies) {
+    for (const b of buffersOf(r.seg.blocks)) buffers.add(b);
+    if (r.plaintext) buffers.add(r.plaintext.buffer as ArrayBuffer);
+  }
+  return transfer(replies, [...buffers]);
 }
 
 export interface DecodeReply {

@@ -10,9 +10,12 @@
  *  - the blocks of a decode message's jobs are copied into one buffer that travels to the
  *    worker and back.
  *
- * Decode jobs travel several to a message once the workers are busy (pooledRunner): a message
- * a segment cost the workers' decode ~1.6x the CPU per byte of one thread decoding alone
- * (bench/README, 2026-12-07 15:14).
+ * Jobs travel several to a message once the workers are busy (pooledRunner): a message a
+ * segment cost the workers' decode ~1.6x the CPU per byte of one thread decoding alone
+ * (bench/README, 2026-12-07 15:14), and a 1 GiB upload from the tab ~13% more Chromium CPU
+ * than two segments a message (bench/README, 2026-12-07 18:00). Encodes go two to a message,
+ * not four: each segment in flight holds its plaintext and its blocks (~0.55 MiB), and four
+ * raised the tab's peak to the memory goal's edge.
  *
  * A plaintext is transferred when it owns its whole buffer (copied otherwise, so a caller's
  * larger buffer is never detached); blocks are always copied, because the decoder tries
@@ -31,7 +34,7 @@ import type { DecodeReply, EncodeReply } from './segment-jobs.ts';
 
 /** What a segment worker offers (segment-worker.ts). */
 export interface SegmentWorkerLike {
-  encode(job: SegmentEncodeJob): Promise<EncodeReply>;
+  encode(jobs: SegmentEncodeJob[]): Promise<EncodeReply[]>;
   decode(jobs: SegmentDecodeJob[], input: ArrayBuffer): Promise<DecodeReply>;
 }
 
@@ -51,43 +54,74 @@ function ownsBuffer(a: Uint8Array): boolean {
 }
 const owned = (a: Uint8Array): Uint8Array => (ownsBuffer(a) ? a : a.slice());
 
-/** Decode messages a worker has at most in flight: the next is ready when one ends. */
+/** Messages a worker has at most in flight: the next is ready when one ends. */
 const MESSAGES_PER_WORKER = 2;
 /** Decode jobs one message carries at most. */
 const JOBS_PER_MESSAGE = 4;
+/** Encode jobs one message carries at most. */
+const ENCODE_JOBS_PER_MESSAGE = 2;
 
 export interface PooledRunnerOptions {
-  /** Decode messages a worker has at most in flight (default MESSAGES_PER_WORKER). */
+  /** Messages a worker has at most in flight (default MESSAGES_PER_WORKER). */
   readonly messagesPerWorker?: number;
   /** Decode jobs one message carries at most (default JOBS_PER_MESSAGE). */
   readonly jobsPerMessage?: number;
+  /** Encode jobs one message carries at most (default ENCODE_JOBS_PER_MESSAGE). */
+  readonly encodeJobsPerMessage?: number;
 }
 
 export function pooledRunner(workers: SegmentWorkers, opts: PooledRunnerOptions = {}): PooledRunner {
   const messagesPerWorker = opts.messagesPerWorker ?? MESSAGES_PER_WORKER;
   const jobsPerMessage = opts.jobsPerMessage ?? JOBS_PER_MESSAGE;
+  const encodeJobsPerMessage = opts.encodeJobsPerMessage ?? ENCODE_JOBS_PER_MESSAGE;
   const spareBlocks: Uint8Array[] = [];
   const spareReads: Uint8Array[] = [];
   const spareInputs: ArrayBuffer[] = [];
   const keep = (list: Uint8Array[], a: Uint8Array | undefined) => {
     if (a && list.length < SPARE_BUFFERS && ownsBuffer(a)) list.push(a);
   };
-  // Decode jobs wait here while every worker has messagesPerWorker messages in flight, and go
-  // together in the next message (at most jobsPerMessage): one message each way for several
-  // segments. A job that finds room goes at once, alone, so nothing waits for company.
-  const waiting: { job: SegmentDecodeJob; resolve(r: DecodedSegment): void; reject(e: unknown): void }[] = [];
+  // Jobs wait here while every worker has messagesPerWorker messages in flight, and go
+  // together in the next message (all of one kind, at most jobsPerMessage decodes or
+  // encodeJobsPerMessage encodes): one message each way for several segments. A job that finds room goes at once, alone, so nothing waits
+  // for company.
+  type Waiting<J, R> = { job: J; resolve(r: R): void; reject(e: unknown): void };
+  const decodes: Waiting<SegmentDecodeJob, DecodedSegment>[] = [];
+  const encodes: Waiting<SegmentEncodeJob, EncodedSegment>[] = [];
   let messages = 0;
   const pump = () => {
-    while (waiting.length > 0 && messages < workers.size * messagesPerWorker) {
-      const batch = waiting.splice(0, jobsPerMessage);
+    while (messages < workers.size * messagesPerWorker) {
+      // Encodes first (an upload takes its segments in order); a pool seldom has both waiting.
+      const send = encodes.length > 0 ? sendEncodes(encodes.splice(0, encodeJobsPerMessage)) : undefined;
+      const sent = send ?? (decodes.length > 0 ? sendDecodes(decodes.splice(0, jobsPerMessage)) : undefined);
+      if (!sent) return;
       messages++;
-      void send(batch).finally(() => {
+      void sent.finally(() => {
         messages--;
         pump();
       });
     }
   };
-  const send = async (batch: typeof waiting): Promise<void> => {
+  const sendEncodes = async (batch: typeof encodes): Promise<void> => {
+    try {
+      const buffers: ArrayBuffer[] = [];
+      const jobs = batch.map(({ job }) => {
+        const plaintext = owned(job.plaintext);
+        const scratch = job.scratch ?? spareBlocks.pop();
+        buffers.push(plaintext.buffer as ArrayBuffer);
+        if (scratch) buffers.push(scratch.buffer as ArrayBuffer);
+        return { ...job, plaintext, scratch };
+      });
+      // (A transfer list may not name a buffer twice.)
+      const replies = await workers.run((w) => w.encode(transfer(jobs, [...new Set(buffers)])));
+      for (const [j, { resolve }] of batch.entries()) {
+        keep(spareReads, replies[j].plaintext);
+        resolve(replies[j].seg);
+      }
+    } catch (err) {
+      for (const { reject } of batch) reject(err);
+    }
+  };
+  const sendDecodes = async (batch: typeof decodes): Promise<void> => {
     try {
       const total = batch.reduce((n, { job }) => n + job.blocks.reduce((m, b) => m + b.length, 0), 0);
       // Any spare that holds them: batches differ in size, and the views say where each block is.
@@ -110,25 +144,25 @@ export function pooledRunner(workers: SegmentWorkers, opts: PooledRunnerOptions 
       for (const { reject } of batch) reject(err);
     }
   };
+  // What the messages in flight carry, and a message's worth waiting: a message that ends
+  // is followed by a full one (with only the first, a download's refills went 1, 3, 1, 3).
+  const depthFor = (jobs: number) => jobs * (workers.size * messagesPerWorker + 1);
   return {
     parallelism: workers.size,
-    // What the messages in flight carry, and a message's worth waiting: a message that ends
-    // is followed by a full one (with only the first, a download's refills went 1, 3, 1, 3).
-    decodeDepth: jobsPerMessage * (workers.size * messagesPerWorker + 1),
-    async encode(job): Promise<EncodedSegment> {
-      const plaintext = owned(job.plaintext);
-      const scratch = job.scratch ?? spareBlocks.pop();
-      const buffers = [plaintext.buffer, ...(scratch ? [scratch.buffer] : [])] as ArrayBuffer[];
-      const reply = await workers.run((w) => w.encode(transfer({ ...job, plaintext, scratch }, buffers)));
-      keep(spareReads, reply.plaintext);
-      return reply.seg;
+    decodeDepth: depthFor(jobsPerMessage),
+    encodeDepth: depthFor(encodeJobsPerMessage),
+    encode(job): Promise<EncodedSegment> {
+      return new Promise((resolve, reject) => {
+        encodes.push({ job, resolve, reject });
+        pump();
+      });
     },
     release(seg) {
       if (seg.blocks.length) keep(spareBlocks, new Uint8Array(seg.blocks[0].buffer));
     },
     decode(job): Promise<DecodedSegment> {
       return new Promise((resolve, reject) => {
-        waiting.push({ job, resolve, reject });
+        decodes.push({ job, resolve, reject });
         pump();
       });
     },

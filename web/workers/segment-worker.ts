@@ -8,7 +8,7 @@ import backend from '#crypto-backend';
 import { expose } from 'comlink';
 import { loadCodec } from '../../core/codec/index.ts';
 import { decodeBuffers, type SegmentDecodeJob, type SegmentEncodeJob } from '../../core/immutable/segment.ts';
-import { decodeJobs, encodeJob } from './segment-jobs.ts';
+import { decodeJobs, encodeJobs } from './segment-jobs.ts';
 
 const codec = loadCodec();
 const ciphertexts = decodeBuffers();
@@ -18,8 +18,8 @@ const api = {
   async init(): Promise<string> {
     return (await codec).variant;
   },
-  async encode(job: SegmentEncodeJob) {
-    return encodeJob(job, backend, await codec);
+  async encode(jobs: SegmentEncodeJob[]) {
+    return encodeJobs(jobs, backend, await codec);
   },
   async decode(jobs: SegmentDecodeJob[], input: ArrayBuffer) {
     return decodeJobs(jobs, input, backend, await codec, ciphertexts);
