@@ -87,6 +87,17 @@ test('a worker that ran retireAfter tasks is replaced and ends once idle', async
   expect(w.ended).toEqual([1, 2, 3]);
 });
 
+test('a task of weight counts as that many towards retireAfter (a message of several jobs)', async () => {
+  const w = channelWorkers();
+  const pool = new WorkerPool<Api>(w.create, { size: 1, retireAfter: 4 });
+  const ids = [];
+  // 2 + 2 retires the first worker; then 3 + 1, then 1 + 1 + 1 + 1 on the third.
+  for (const weight of [2, 2, 3, 1, 1, 1, 1, 1]) ids.push(await pool.run((r) => r.who(), { weight }));
+  expect(ids).toEqual([1, 1, 2, 2, 3, 3, 3, 3]);
+  expect(w.ended).toEqual([1, 2, 3]);
+  pool.terminate();
+});
+
 test('a retired worker finishes the tasks it has before it ends, while its successor works', async () => {
   const w = channelWorkers();
   const pool = new WorkerPool<Api>(w.create, { size: 1, retireAfter: 2 });

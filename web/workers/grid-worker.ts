@@ -110,11 +110,14 @@ export interface GridSurvey {
 let runner: PooledRunner | undefined;
 /**
  * Segments a segment worker codes before a fresh one takes over (8 MiB of 128 KiB
- * segments): its late garbage goes with it (WorkerPool's retireAfter). That is ~30 KB a
- * segment in its heaps, and the cipher's output, which stays in the worker (copied into the
- * blocks) and which Chromium frees only with a full collection, rare in a worker this quiet:
- * a worker's buffers reached 28-33 MiB in 256 segments, 10-17 in 128, 7-9 in 64 (bench:web,
- * 1 GiB upload; a renderer peak 143-153 MiB above rest at 64 against 150-165 at 128).
+ * segments): its late garbage goes with it (WorkerPool's retireAfter, the runner counting each
+ * message's jobs). That is ~30 KB a segment in its heaps, and the cipher's output, which stays
+ * in the worker (copied into the blocks) and which Chromium frees only with a full collection,
+ * rare in a worker this quiet: a worker's buffers reached 28-33 MiB in 256 segments, 10-17 in
+ * 128, 7-9 in 64 (bench:web, 1 GiB upload, 2026-12-07 morning: a renderer peak 143-153 MiB
+ * above rest at 64 against 150-165 at 128). With encodes two to a message (the evening's VM):
+ * 122-129 MiB at 64 against 128-140 at 128, Chromium CPU / its bound the same within the
+ * noise (5.8-6.4x both; bench/README, 2026-12-07 17:50).
  */
 const SEGMENT_WORKER_TASKS = 64;
 const segmentRunner = () => {

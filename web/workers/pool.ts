@@ -26,11 +26,18 @@ export interface PoolOptions {
   retireAfter?: number;
 }
 
+export interface RunOptions {
+  /** A status probe: goes to a running worker however busy (see run). */
+  readonly light?: boolean;
+  /** How many tasks this one counts as towards retireAfter (default 1). */
+  readonly weight?: number;
+}
+
 interface Slot<T> {
   readonly worker: Worker;
   readonly remote: Remote<T>;
   busy: number;
-  /** Tasks started on it. */
+  /** Tasks started on it (by weight). */
   ran: number;
 }
 
@@ -84,9 +91,9 @@ export class WorkerPool<T> {
   }
 
   /** Counts a task started on `slot`; a worker that has run its share takes no more. */
-  #began(slot: Slot<T>): void {
+  #began(slot: Slot<T>, weight = 1): void {
     slot.busy++;
-    slot.ran++;
+    slot.ran += weight;
     if (slot.ran >= this.#retireAfter && this.#slots.includes(slot)) {
       this.#slots.splice(this.#slots.indexOf(slot), 1);
       this.#retiring.add(slot);
@@ -107,10 +114,11 @@ export class WorkerPool<T> {
    * Runs `task` against the least busy worker's remote API. A `light` task (a status probe)
    * goes to a running worker however busy, and starts one only when none runs: a worker of
    * its own would cost its own heaps and connections, for a task that barely needs a turn.
+   * A task of `weight` counts as that many towards retireAfter (a message of several jobs).
    */
-  async run<R>(task: (remote: Remote<T>) => Promise<R>, opts: { light?: boolean } = {}): Promise<R> {
+  async run<R>(task: (remote: Remote<T>) => Promise<R>, opts: RunOptions = {}): Promise<R> {
     const slot = this.#pick(opts.light ?? false);
-    this.#began(slot);
+    this.#began(slot, opts.weight);
     try {
       return await task(slot.remote);
     } finally {

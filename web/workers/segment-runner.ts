@@ -41,7 +41,8 @@ export interface SegmentWorkerLike {
 /** Runs a task on one of `size` workers (WorkerPool). */
 export interface SegmentWorkers {
   readonly size: number;
-  run<R>(task: (remote: Remote<SegmentWorkerLike>) => Promise<R>): Promise<R>;
+  /** `weight`: the jobs the task carries (WorkerPool counts them towards a worker's retirement). */
+  run<R>(task: (remote: Remote<SegmentWorkerLike>) => Promise<R>, opts?: { weight?: number }): Promise<R>;
 }
 
 export interface PooledRunner extends SegmentRunner {
@@ -112,7 +113,9 @@ export function pooledRunner(workers: SegmentWorkers, opts: PooledRunnerOptions 
         return { ...job, plaintext, scratch };
       });
       // (A transfer list may not name a buffer twice.)
-      const replies = await workers.run((w) => w.encode(transfer(jobs, [...new Set(buffers)])));
+      const replies = await workers.run((w) => w.encode(transfer(jobs, [...new Set(buffers)])), {
+        weight: jobs.length,
+      });
       for (const [j, { resolve }] of batch.entries()) {
         keep(spareReads, replies[j].plaintext);
         resolve(replies[j].seg);
@@ -137,7 +140,9 @@ export function pooledRunner(workers: SegmentWorkers, opts: PooledRunnerOptions 
           return view;
         }),
       }));
-      const reply = await workers.run((w) => w.decode(transfer(jobs, [input]), input));
+      const reply = await workers.run((w) => w.decode(transfer(jobs, [input]), input), {
+        weight: jobs.length,
+      });
       if (spareInputs.length < SPARE_BUFFERS) spareInputs.push(reply.input);
       for (const [j, { resolve }] of batch.entries()) resolve(reply.results[j]);
     } catch (err) {
