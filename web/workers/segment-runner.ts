@@ -12,10 +12,12 @@
  *
  * Jobs travel several to a message once the workers are busy (pooledRunner): a message a
  * segment cost the workers' decode ~1.6x the CPU per byte of one thread decoding alone
- * (bench/README, 2026-12-07 15:14), and a 1 GiB upload from the tab ~13% more Chromium CPU
- * than two segments a message (bench/README, 2026-12-07 18:00). Encodes go two to a message,
- * not four: each segment in flight holds its plaintext and its blocks (~0.55 MiB), and four
- * raised the tab's peak to the memory goal's edge.
+ * (bench/README, 2026-12-07 15:14); with a segment a message the workers' encode ran 10-15%
+ * slower and the tab's 1 GiB upload ~8% (bench/README, 2026-12-07 17:50). Encodes go two to a
+ * message, not four: each segment in flight holds its plaintext and its blocks (~0.55 MiB),
+ * and four raised the tab's peak to the memory goal's edge. A waiting job's buffers are read
+ * (copied or transferred) only when its message goes: callers leave them alone until the job
+ * settles, as the encoder and decoder do.
  *
  * A plaintext is transferred when it owns its whole buffer (copied otherwise, so a caller's
  * larger buffer is never detached); blocks are always copied, because the decoder tries
@@ -83,8 +85,8 @@ export function pooledRunner(workers: SegmentWorkers, opts: PooledRunnerOptions 
   };
   // Jobs wait here while every worker has messagesPerWorker messages in flight, and go
   // together in the next message (all of one kind, at most jobsPerMessage decodes or
-  // encodeJobsPerMessage encodes): one message each way for several segments. A job that finds room goes at once, alone, so nothing waits
-  // for company.
+  // encodeJobsPerMessage encodes): one message each way for several segments. A job that
+  // finds room goes at once, alone, so nothing waits for company.
   type Waiting<J, R> = { job: J; resolve(r: R): void; reject(e: unknown): void };
   const decodes: Waiting<SegmentDecodeJob, DecodedSegment>[] = [];
   const encodes: Waiting<SegmentEncodeJob, EncodedSegment>[] = [];
