@@ -23,7 +23,7 @@ import {
 } from './errors.ts';
 import { blockOffset } from './layout.ts';
 import { blockLength, segmentSpan } from './params.ts';
-import { localRunner, type SegmentRunner } from './segment.ts';
+import { localRunner, type SegmentRunner, segmentsInFlight } from './segment.ts';
 import { BufferPool } from '../primitives/buffer-pool.ts';
 import {
   type ChkFileState as FileState,
@@ -229,7 +229,7 @@ class DecodeSession {
   }
 
   get decodeDepth(): number {
-    return this.#runner.decodeDepth ?? Math.max(2, 2 * this.#runner.parallelism);
+    return segmentsInFlight(this.#runner, 'decode');
   }
 
   get decodesInPlace(): boolean {

@@ -19,7 +19,13 @@ import { chainOrder, encodeChain, encodeHeader, uebLengthFieldSize, blockOffset 
 import type { ChkParams } from './params.ts';
 import { segmentSpan } from './params.ts';
 import { planChk } from './plan.ts';
-import { ciphertextPieces, type EncodedSegment, localRunner, type SegmentRunner } from './segment.ts';
+import {
+  ciphertextPieces,
+  type EncodedSegment,
+  localRunner,
+  type SegmentRunner,
+  segmentsInFlight,
+} from './segment.ts';
 import type { PlaintextSource } from './source.ts';
 import { PackedTreeBuilder } from './tree-builder.ts';
 import { serializeUeb, uebHash } from './ueb.ts';
@@ -130,7 +136,7 @@ async function* encodeSteps(
   const crypttextBuilder = new PackedTreeBuilder(numSegments, pair);
   const blockBuilders = shnums.map(() => new PackedTreeBuilder(numSegments, pair));
   const runner = tools.runner ?? localRunner(tools.backend, tools.codec);
-  const depth = Math.max(1, tools.depth ?? runner.encodeDepth ?? Math.max(2, 2 * runner.parallelism));
+  const depth = Math.max(1, tools.depth ?? segmentsInFlight(runner, 'encode'));
   // Plaintext buffers of segments already encoded, read into again: a fresh one per segment
   // is garbage the size of the file (and a collection every 64 MiB in Node). Not a buffer a
   // worker runner took (detached). (With no key the buffer is the ciphertext, but the

@@ -91,6 +91,11 @@ export interface SegmentRunner {
   readonly decodesInPlace?: boolean;
 }
 
+/** Segments to keep in flight on `runner` (its own figure, else twice its parallelism, at least 2). */
+export function segmentsInFlight(runner: SegmentRunner, kind: 'encode' | 'decode'): number {
+  return (kind === 'encode' ? runner.encodeDepth : runner.decodeDepth) ?? Math.max(2, 2 * runner.parallelism);
+}
+
 /**
  * Encrypt, hash, zero-pad to a multiple of k, erasure-code, hash every block. All N blocks
  * live in one buffer, each preceded by the block-hash tag prefix, so they are hashed in

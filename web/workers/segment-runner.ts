@@ -104,8 +104,17 @@ export function pooledRunner(workers: SegmentWorkers, opts: PooledRunnerOptions 
       });
     }
   };
-  const sendEncodes = async (batch: typeof encodes): Promise<void> => {
+  // Settles each waiting job with its own result, or all of them with the message's failure.
+  const settle = async <J, R>(batch: Waiting<J, R>[], results: () => Promise<R[]>): Promise<void> => {
     try {
+      const out = await results();
+      for (const [j, { resolve }] of batch.entries()) resolve(out[j]);
+    } catch (err) {
+      for (const { reject } of batch) reject(err);
+    }
+  };
+  const sendEncodes = (batch: typeof encodes): Promise<void> =>
+    settle(batch, async () => {
       const buffers: ArrayBuffer[] = [];
       const jobs = batch.map(({ job }) => {
         const plaintext = owned(job.plaintext);
@@ -118,16 +127,11 @@ export function pooledRunner(workers: SegmentWorkers, opts: PooledRunnerOptions 
       const replies = await workers.run((w) => w.encode(transfer(jobs, [...new Set(buffers)])), {
         weight: jobs.length,
       });
-      for (const [j, { resolve }] of batch.entries()) {
-        keep(spareReads, replies[j].plaintext);
-        resolve(replies[j].seg);
-      }
-    } catch (err) {
-      for (const { reject } of batch) reject(err);
-    }
-  };
-  const sendDecodes = async (batch: typeof decodes): Promise<void> => {
-    try {
+      for (const r of replies) keep(spareReads, r.plaintext);
+      return replies.map((r) => r.seg);
+    });
+  const sendDecodes = (batch: typeof decodes): Promise<void> =>
+    settle(batch, async () => {
       const total = batch.reduce((n, { job }) => n + job.blocks.reduce((m, b) => m + b.length, 0), 0);
       // Any spare that holds them: batches differ in size, and the views say where each block is.
       const i = spareInputs.findIndex((b) => b.byteLength >= total);
@@ -146,11 +150,8 @@ export function pooledRunner(workers: SegmentWorkers, opts: PooledRunnerOptions 
         weight: jobs.length,
       });
       if (spareInputs.length < SPARE_BUFFERS) spareInputs.push(reply.input);
-      for (const [j, { resolve }] of batch.entries()) resolve(reply.results[j]);
-    } catch (err) {
-      for (const { reject } of batch) reject(err);
-    }
-  };
+      return reply.results;
+    });
   // What the messages in flight carry, and a message's worth waiting: a message that ends
   // is followed by a full one (with only the first, a download's refills went 1, 3, 1, 3).
   const depthFor = (jobs: number) => jobs * (workers.size * messagesPerWorker + 1);
