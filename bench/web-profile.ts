@@ -13,7 +13,7 @@ import type { Cdp } from './web-cdp.ts';
 import { cpuOf, procCpu, threadCpu } from './proc.ts';
 
 /** `root` and every process below it. */
-function tree(root: number): number[] {
+export function processTree(root: number): number[] {
   const parent = new Map<number, number>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -38,7 +38,7 @@ export async function sampleCpu(cdp: Cdp, gridPid: number): Promise<CpuSample> {
   );
   const out: CpuSample = new Map();
   for (const p of info.processInfo) out.set(`${p.type}:${p.id}`, procCpu(p.id) ?? p.cpuTime);
-  out.set('grid', cpuOf(tree(gridPid)));
+  out.set('grid', cpuOf(processTree(gridPid)));
   return out;
 }
 

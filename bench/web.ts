@@ -35,7 +35,8 @@
  * plain HTTP save of the same file.
  *
  * Options: --sizes 256,64,1024 (MiB), --pairs N (plain save and tab download back to back N
- * times per size, default 3: point 5's ratio as their median), --keep (leave the temp dir), --profile (V8 CPU
+ * times per size, default 3: point 5's ratio as their median), --timeline (cores busy per thread
+ * through the upload and the first download, web-timeline.ts), --keep (leave the temp dir), --profile (V8 CPU
  * profiles of the page's workers and the service worker per phase, top functions by self
  * time; slows the phases, so its MB/s are not the headline). BENCH_GC_EVERY_MS=3000 also
  * collects garbage in the page and its workers that often during each phase: a diagnostic
@@ -60,11 +61,13 @@ import { type Cdp, CdpPage, launchChromium } from './web-cdp.ts';
 import { MemoryDumps } from './web-memdump.ts';
 import { HASHED_PER_BYTE, nodePrimitivesBound } from './primitives.ts';
 import { median } from './stats.ts';
+import { startTimeline, type Watched } from './web-timeline.ts';
 import { receiveFloorCpu, sendFloorCpu, streamedHashCpu } from './web-floor.ts';
 import {
   chromiumCpuSeconds,
   cpuDelta,
   sampleCpu,
+  processTree,
   sampleThreads,
   threadDelta,
   WorkerProfiler,
@@ -76,6 +79,7 @@ const args = process.argv.slice(2);
 const sizesArg = args.indexOf('--sizes');
 const sizes = (sizesArg >= 0 ? args[sizesArg + 1] : '256,64,1024').split(',').map((s) => Number(s) * MiB);
 const profiling = args.includes('--profile');
+const withTimeline = args.includes('--timeline');
 const pairsArg = args.indexOf('--pairs');
 /** Plain save and tab download, one after the other, this many times per size (point 5's ratio). */
 const downloadPairs = Math.max(1, pairsArg >= 0 ? Number(args[pairsArg + 1]) : 3);
@@ -124,6 +128,12 @@ async function startGrid(dir: string): Promise<{ url: string; child: ChildProces
     child.once('exit', (code) => reject(new Error(`cairn grid exited with ${code}:\n${out}`)));
   });
   return { url, child };
+}
+
+/** What --timeline watches: Chromium's processes and the grid's (relay and servers). */
+async function watched(cdp: Cdp, gridPid: number): Promise<Watched[]> {
+  const chromium = (await processes(cdp)).map((p) => ({ label: p.type.replace(/^.*\./, ''), pid: p.id }));
+  return [...chromium, ...processTree(gridPid).map((pid) => ({ label: 'grid', pid }))];
 }
 
 /** Chromium's processes by type, from the browser itself. */
@@ -612,6 +622,7 @@ async function measure(
     await profiler?.start();
     const cpu0 = await sampleCpu(cdp, gridPid);
     const threads0 = await sampleThreads(cdp);
+    const upTimeline = withTimeline ? startTimeline(await watched(cdp, gridPid)) : undefined;
 
     const up = await measurePeaks(cdp, collector, async () => {
       const t0 = performance.now();
@@ -631,6 +642,7 @@ async function measure(
     });
     const cpu1 = await sampleCpu(cdp, gridPid);
     profile += `upload, CPU by thread: ${threadDelta(threads0, await sampleThreads(cdp))}\n`;
+    if (upTimeline) profile += `upload, cores busy:\n${upTimeline.stop()}\n`;
     if (profiler) profile += `upload, per worker:\n${await profiler.stop()}\n`;
 
     await page.evaluate(`location.href = ${JSON.stringify(up.value.href)}`);
@@ -640,6 +652,7 @@ async function measure(
     );
     const cpu2 = await sampleCpu(cdp, gridPid);
     const threads2 = await sampleThreads(cdp);
+    const downTimeline = withTimeline ? startTimeline(await watched(cdp, gridPid)) : undefined;
     const down = await measurePeaks(cdp, collector, async () => {
       let firstByteAt = 0;
       let beganAt = 0;
@@ -669,6 +682,7 @@ async function measure(
     });
     const cpu3 = await sampleCpu(cdp, gridPid);
     profile += `download, CPU by thread: ${threadDelta(threads2, await sampleThreads(cdp))}\n`;
+    if (downTimeline) profile += `download, cores busy:\n${downTimeline.stop()}\n`;
     if (profiler) profile += `download, per worker:\n${await profiler.stop()}\n`;
     const got = await sha256File(down.value.saved);
     if (got !== sum) throw new Error(`downloaded bytes differ from the uploaded file (${size} bytes)`);
