@@ -83,6 +83,8 @@ const withTimeline = args.includes('--timeline');
 const pairsArg = args.indexOf('--pairs');
 /** Plain save and tab download, one after the other, this many times per size (point 5's ratio). */
 const downloadPairs = Math.max(1, pairsArg >= 0 ? Number(args[pairsArg + 1]) : 3);
+/** Presses the file page's Download button. */
+const CLICK_DOWNLOAD = `[...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Download').click()`;
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Bytes a convergent upload hashes as a stream per plaintext byte: the key's pass, the crypttext hash. */
 const STREAMED_PER_BYTE = 2;
@@ -669,9 +671,7 @@ async function measure(
       );
       await profiler?.start();
       const t0 = performance.now();
-      await page.evaluate(
-        `[...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Download').click()`,
-      );
+      await page.evaluate(CLICK_DOWNLOAD);
       const saved = await done;
       return {
         s: (performance.now() - t0) / 1000,
@@ -694,9 +694,7 @@ async function measure(
     for (let i = 1; i < downloadPairs; i++) {
       const plain = await plainDownloadBaseline(cdp, gridPid, file, size, downloads);
       const tab = await timedSave(cdp, gridPid, downloads, 'a repeated download', size, async () => {
-        await page.evaluate(
-          `[...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Download').click()`,
-        );
+        await page.evaluate(CLICK_DOWNLOAD);
       });
       downPairs.push({ plain: plain.mbs, tab: tab.mbs });
     }
