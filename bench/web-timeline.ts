@@ -62,8 +62,8 @@ export function startTimeline(watched: readonly Watched[], everyMs = 20): Timeli
 
 /**
  * One line per thread that ran at least `minMs` (busiest first), one character per
- * `bucketMs`: tenths of a core busy (0-9), and a last line for all of them together (in
- * tenths of a core too, base 36 past 9: "k" is two cores).
+ * `bucketMs`: tenths of a core busy (0-9), and a last line for every thread watched,
+ * listed or not (in tenths of a core too, base 36 past 9: "k" is two cores).
  */
 export function formatTimeline(samples: readonly Sample[], bucketMs = 50, minMs = 20): string {
   if (samples.length < 2) return '';
@@ -71,6 +71,9 @@ export function formatTimeline(samples: readonly Sample[], bucketMs = 50, minMs 
   const span = samples[samples.length - 1].t - first.t;
   const buckets = Math.max(1, Math.ceil(span / bucketMs));
   const rows: { name: string; ms: number; busy: number[] }[] = [];
+  // Every thread counts towards the last line, listed or not.
+  const all = new Array<number>(buckets).fill(0);
+  let allMs = 0;
   const names = new Set(samples.flatMap((s) => [...s.ns.keys()]));
   for (const name of names) {
     const busy = new Array<number>(buckets).fill(0);
@@ -82,23 +85,20 @@ export function formatTimeline(samples: readonly Sample[], bucketMs = 50, minMs 
       if (before === undefined || after === undefined) continue;
       const d = (after - before) / 1e6;
       ms += d;
-      busy[Math.min(buckets - 1, Math.floor((samples[i].t - first.t) / bucketMs))] += d;
+      const b = Math.min(buckets - 1, Math.floor((samples[i].t - first.t) / bucketMs));
+      busy[b] += d;
+      all[b] += d;
     }
+    allMs += ms;
     if (ms >= minMs) rows.push({ name, ms, busy });
   }
   rows.sort((a, b) => b.ms - a.ms);
   const tenths = (ms: number, max: number) => Math.min(max, Math.round((10 * ms) / bucketMs));
-  const all = new Array<number>(buckets).fill(0);
-  for (const r of rows) for (const [i, ms] of r.busy.entries()) all[i] += ms;
   const line = (name: string, ms: number, cells: string) =>
     `  ${name.slice(0, 40).padEnd(40)} ${ms.toFixed(0).padStart(6)} ms |${cells}|`;
   return [
     `  ${span.toFixed(0)} ms in ${samples.length} samples, one character per ${bucketMs} ms: tenths of a core busy`,
     ...rows.map((r) => line(r.name, r.ms, r.busy.map((ms) => String(tenths(ms, 9))).join(''))),
-    line(
-      'all of them',
-      rows.reduce((a, r) => a + r.ms, 0),
-      all.map((ms) => tenths(ms, 35).toString(36)).join(''),
-    ),
+    line('all threads', allMs, all.map((ms) => tenths(ms, 35).toString(36)).join('')),
   ].join('\n');
 }

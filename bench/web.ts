@@ -132,10 +132,11 @@ async function startGrid(dir: string): Promise<{ url: string; child: ChildProces
   return { url, child };
 }
 
-/** What --timeline watches: Chromium's processes and the grid's (relay and servers). */
+/** What --timeline watches: Chromium's processes, the grid's (relay and servers) and this one (its sampling). */
 async function watched(cdp: Cdp, gridPid: number): Promise<Watched[]> {
   const chromium = (await processes(cdp)).map((p) => ({ label: p.type.replace(/^.*\./, ''), pid: p.id }));
-  return [...chromium, ...processTree(gridPid).map((pid) => ({ label: 'grid', pid }))];
+  const grid = processTree(gridPid).map((pid) => ({ label: 'grid', pid }));
+  return [...chromium, ...grid, { label: 'bench', pid: process.pid }];
 }
 
 /** Chromium's processes by type, from the browser itself. */
