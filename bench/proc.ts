@@ -43,6 +43,32 @@ export function threadCpu(pid: number, apart: ReadonlySet<string> = new Set()): 
   return out;
 }
 
+/**
+ * Nanoseconds each of a process's threads has run so far, as "name#tid", from schedstat
+ * (exact, where stat counts 10 ms ticks); empty once the process is gone.
+ */
+export function threadRunNs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(
+        `${name}#${tid}`,
+        Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]),
+      );
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
 /** CPU seconds so far of all `pids` together (a process gone counts 0). */
 export function cpuOf(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + (procCpu(pid) ?? 0), 0);

@@ -5,7 +5,7 @@
  * Sampling costs this process CPU of its own on the cores it watches (~100 small files a
  * sample), so a phase with a timeline runs a little slower: read its shape, not its MB/s.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { threadRunNs } from './proc.ts';
 
 /** A process to watch, and what to call its threads ("renderer", "grid"). */
 export interface Watched {
@@ -22,23 +22,8 @@ interface Sample {
 
 function sample(watched: readonly Watched[]): Sample {
   const ns = new Map<string, number>();
-  for (const { label, pid } of watched) {
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue; // the process ended
-    }
-    for (const tid of tids) {
-      try {
-        const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-        const run = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-        ns.set(`${label}/${comm}#${tid}`, run);
-      } catch {
-        // the thread ended meanwhile
-      }
-    }
-  }
+  for (const { label, pid } of watched)
+    for (const [thread, run] of threadRunNs(pid)) ns.set(`${label}/${thread}`, run);
   return { t: performance.now(), ns };
 }
 
