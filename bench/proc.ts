@@ -19,27 +19,37 @@ export function procCpu(pid: number): number | undefined {
 }
 
 /**
+ * `read(tid)` for each of a process's threads, skipping those that end meanwhile (read
+ * throws); none once the process is gone.
+ */
+function eachThread(pid: number, read: (tid: string) => void): void {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return;
+  }
+  for (const tid of tids) {
+    try {
+      read(tid);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+}
+
+/**
  * CPU seconds so far of each of a process's threads, summed by thread name ("ThreadPoolForeg");
  * threads whose name `apart` holds are kept one by one, as "name#tid".
  */
 export function threadCpu(pid: number, apart: ReadonlySet<string> = new Set()): Map<string, number> {
   const out = new Map<string, number>();
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const name = apart.has(comm) ? `${comm}#${tid}` : comm;
-      out.set(name, (out.get(name) ?? 0) + statCpu(stat));
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
+  eachThread(pid, (tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const name = apart.has(comm) ? `${comm}#${tid}` : comm;
+    out.set(name, (out.get(name) ?? 0) + statCpu(stat));
+  });
   return out;
 }
 
@@ -49,23 +59,11 @@ export function threadCpu(pid: number, apart: ReadonlySet<string> = new Set()): 
  */
 export function threadRunNs(pid: number): Map<string, number> {
   const out = new Map<string, number>();
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      out.set(
-        `${name}#${tid}`,
-        Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]),
-      );
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
+  eachThread(pid, (tid) => {
+    const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    out.set(`${name}#${tid}`, ns);
+  });
   return out;
 }
 
