@@ -55,7 +55,7 @@ export interface ShareWriterOptions {
 }
 
 /** The smallest default batch (ShareWriterOptions.coalesceBytes). */
-const MIN_BATCH = 256 * 1024;
+export const MIN_BATCH = 256 * 1024;
 
 /**
  * Batch buffers kept for reuse at most: more than a put has free at once at the default
