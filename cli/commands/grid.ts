@@ -4,6 +4,7 @@
  * in DIR (servers/NN/ keep their keys and shares), so a restart brings the same grid back.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { SERVICE_NODE_FLAGS } from '../bin/node-flags.js';
 import { createWriteStream, existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -151,7 +152,19 @@ function startServer(
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(
     process.execPath,
-    [...entry, '--dir', dir, '--port', '0', '--relay', relayUrl, '--nickname', name, ...extraArgs],
+    [
+      ...SERVICE_NODE_FLAGS,
+      ...entry,
+      '--dir',
+      dir,
+      '--port',
+      '0',
+      '--relay',
+      relayUrl,
+      '--nickname',
+      name,
+      ...extraArgs,
+    ],
     { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CAIRN_EXIT_WITH_STDIN: '1' } },
   );
   child.stdout?.pipe(log);

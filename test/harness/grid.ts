@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeFlagsFor } from '../../cli/bin/node-flags.js';
 import {
   type ConnectOptions,
   connectStorageServer,
@@ -156,9 +157,16 @@ export async function spawnServer(opts: {
   if (opts.reservedSpace) args.push('--reserved-space', opts.reservedSpace);
   args.push(...(opts.extraArgs ?? []));
   const ready = /Storage server (v0-[a-z2-7]{52}) ready(?: at (ws:\/\/\S+))?/;
+  // With the flags `cairn server` would restart itself with (so this child is the server).
+  const flags = nodeFlagsFor('server');
   const { child, match, output } = opts.bundled
-    ? await spawnNode([await bundleServer(), ...args.slice(1)], ready, 30_000, opts.maxOpenFiles)
-    : await spawnNode([path.join(repoRoot, 'cli/bin/cairn.js'), ...args], ready, 30_000, opts.maxOpenFiles);
+    ? await spawnNode([...flags, await bundleServer(), ...args.slice(1)], ready, 30_000, opts.maxOpenFiles)
+    : await spawnNode(
+        [...flags, path.join(repoRoot, 'cli/bin/cairn.js'), ...args],
+        ready,
+        30_000,
+        opts.maxOpenFiles,
+      );
   return {
     serverId: asServerId(match[1]),
     url: match[2] ?? null,
@@ -184,13 +192,20 @@ export async function spawnRelay(opts: { port?: number } = {}): Promise<SpawnedR
   return { url: match[1], process: child, output, stop: (signal) => stopChild(child, signal) };
 }
 
-/** Runs `node cli/bin/cairn.js ARGS` and resolves when stdout matches `ready`. */
+/**
+ * Runs `node cli/bin/cairn.js ARGS` (with the node flags the command would restart itself
+ * with, so the child is the command's own process) and resolves when stdout matches `ready`.
+ */
 export function spawnCairn(
   args: string[],
   ready: RegExp,
   timeoutMs = 30_000,
 ): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
-  return spawnNode([path.join(repoRoot, 'cli/bin/cairn.js'), ...args], ready, timeoutMs);
+  return spawnNode(
+    [...nodeFlagsFor(args[0]), path.join(repoRoot, 'cli/bin/cairn.js'), ...args],
+    ready,
+    timeoutMs,
+  );
 }
 
 /**
@@ -212,6 +227,7 @@ export function spawnNode(
         });
   running.add(child);
   child.once('exit', () => running.delete(child));
+  const name = path.basename(args.find((a) => !a.startsWith('--')) ?? 'node');
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -222,7 +238,7 @@ export function spawnNode(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${path.basename(args[0])} did not get ready in ${timeoutMs} ms:\n${out}`));
+      reject(new Error(`${name} did not get ready in ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     const onData = () => {
       const m = ready.exec(out);
@@ -235,7 +251,7 @@ export function spawnNode(
     child.stdout?.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${path.basename(args[0])} exited with ${code} before it was ready:\n${out}`));
+      reject(new Error(`${name} exited with ${code} before it was ready:\n${out}`));
     });
   });
 }

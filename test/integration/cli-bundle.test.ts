@@ -5,6 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bundleEntry } from '../../cli/bin/bundle.js';
+import { SERVICE_NODE_FLAGS } from '../../cli/bin/node-flags.js';
 import { cleanup, tempDir } from '../harness/grid.ts';
 import { runCairn } from '../harness/cli.ts';
 
@@ -71,6 +72,10 @@ describe('the CLI bundle', () => {
       const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/);
       const commands = kids.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
       expect(commands.some((c) => c.includes('.cache/cairn/server-') && c.includes('--relay'))).toBe(true);
+      // Each with the node flags a server needs (cli/bin/node-flags.js).
+      for (const c of commands.filter((c) => c.includes('--relay'))) {
+        for (const flag of SERVICE_NODE_FLAGS) expect(c.split('\0')).toContain(flag);
+      }
     } finally {
       child.kill('SIGTERM');
       if (child.exitCode === null) await new Promise((r) => child.once('exit', r));

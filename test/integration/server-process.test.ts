@@ -2,19 +2,36 @@
  * `cairn server` as a real process: a hard kill and restart serves every closed share and
  * keeps checkpointed unfinished uploads for their own upload secret only, and leaves each
  * mutable slot at a whole version; reserved
- * space is honoured; a flood of uploads under a low open-file limit does not stop it.
+ * space is honoured; a flood of uploads under a low open-file limit does not stop it. Started
+ * by hand, without the node flags a server needs, it runs itself again with them.
  */
 import { MemoryBackend } from '../../server/backends/memory-backend.ts';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectStorageServer, type StorageConnection } from '../../core/protocol/client.ts';
 import { fetchGridServers } from '../../core/protocol/grid.ts';
 import type { ShareTestWrite } from '../../core/protocol/storage-api.ts';
-import { asShareNum, asStorageIndex, type ShareNum, type StorageIndex } from '../../core/types.ts';
+import {
+  asServerId,
+  asShareNum,
+  asStorageIndex,
+  type ShareNum,
+  type StorageIndex,
+} from '../../core/types.ts';
 import { expectBytesEqual } from '../harness/bytes.ts';
-import { cleanup, type SpawnedServer, spawnRelay, spawnServer, startTestServer } from '../harness/grid.ts';
+import { SERVICE_NODE_FLAGS } from '../../cli/bin/node-flags.js';
+import {
+  cleanup,
+  type SpawnedServer,
+  spawnRelay,
+  spawnServer,
+  startTestServer,
+  tempDir,
+} from '../harness/grid.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const rand = (n: number) => new Uint8Array(randomBytes(n));
@@ -47,7 +64,7 @@ describe('restart', () => {
     // While it runs, a second server on the same folder refuses to start.
     await expect(spawnServer({ dir: first.dir })).rejects.toThrow(/another server \(pid \d+\) is using/);
     expect(again.serverId).toBe(first.serverId);
-    expect(again.process.spawnargs[1]).toMatch(/server-[0-9a-f]{16}\/entry\.mjs$/);
+    expect(again.process.spawnargs).toContainEqual(expect.stringMatching(/server-[0-9a-f]{16}\/entry\.mjs$/));
     conn = await connectStorageServer(again.url!, again.serverId);
     expect(await conn.listShares(si)).toEqual([0]);
     expectBytesEqual(await conn.readShare(si, asShareNum(0), 0, data.length), data);
@@ -229,5 +246,65 @@ describe('file handles under a low open-file limit', () => {
       for (const c of conns) c.close();
       await server?.stop();
     }
+  });
+});
+
+describe('`cairn server` started without the node flags it needs', () => {
+  const repoRoot = path.resolve(import.meta.dirname, '../..');
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  /** `node cli/bin/cairn.js server` as a person types it; resolves once it says it is ready. */
+  async function startByHand() {
+    const child = spawn(
+      process.execPath,
+      [path.join(repoRoot, 'cli/bin/cairn.js'), 'server', '--dir', tempDir('cairn-byhand-'), '--port', '0'],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const match = await waitFor(() => /Storage server (\S+) ready at (ws:\/\/\S+)/.exec(out), {
+      what: 'the server to say it is ready',
+      detail: () => out,
+    });
+    // The one process it started is the server, run with the flags.
+    const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/);
+    expect(kids).toHaveLength(1);
+    const server = Number(kids[0]);
+    const argv = readFileSync(`/proc/${server}/cmdline`, 'utf8').split('\0');
+    for (const flag of SERVICE_NODE_FLAGS) expect(argv).toContain(flag);
+    started.push(child.pid!, server);
+    return { child, exited, server, id: match[1], url: match[2] };
+  }
+
+  const started: number[] = [];
+  afterAll(() => {
+    for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL'); // a failed test's leftovers
+  });
+
+  it('runs itself again with them, serves, and stops with its starter: told to, or killed', async () => {
+    const a = await startByHand();
+    const conn = await connectStorageServer(a.url, asServerId(a.id));
+    expect(await conn.listShares(asStorageIndex(rand(16)))).toEqual([]);
+    conn.close();
+    a.child.kill('SIGTERM'); // passed on: the server closes and both leave, the exit code kept
+    expect(await a.exited).toBe(0);
+    await waitFor(() => !alive(a.server), { what: 'the server to stop after its starter was told to' });
+
+    const b = await startByHand();
+    b.child.kill('SIGKILL'); // nothing passed on: the server sees its starter gone
+    await b.exited;
+    await waitFor(() => !alive(b.server), { what: 'the server to stop after its starter was killed' });
   });
 });
