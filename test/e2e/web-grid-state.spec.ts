@@ -14,6 +14,7 @@ import { expect, type Page, test } from '@playwright/test';
 import { waitFor } from '../harness/wait.ts';
 import { openApp } from './app-helpers.ts';
 import { startWebGrid } from './web-grid.ts';
+import { processAlive } from '../harness/process.ts';
 
 const rowOf = (page: Page, nickname: string) => page.getByRole('row', { name: new RegExp(`^${nickname} `) });
 
@@ -126,19 +127,11 @@ test('`cairn grid` servers stopped one by one with SIGTERM exit at once, and the
     const { context, page } = await openApp(browser, url);
     await page.goto(`${url}#/grid`);
     await expect(page.getByRole('status')).toHaveText('3 of 3 servers connected', { timeout: 30_000 });
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     let stopped = 0;
     for (const [name, pid] of servers) {
       const t0 = Date.now();
       process.kill(pid, 'SIGTERM');
-      await waitFor(() => !alive(pid), {
+      await waitFor(() => !processAlive(pid), {
         what: `${name} (pid ${pid}) to exit after SIGTERM`,
         timeoutMs: 5_000,
         detail: () => `it still runs ${Date.now() - t0} ms after the signal`,

@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.ts';
+import { processAlive } from './process.ts';
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'radosgw.sh');
 const BINARIES = [
@@ -81,22 +82,13 @@ function pidOf(dir: string, name: string): number | null {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function kill(pid: number | null, what: string): Promise<void> {
-  if (!pid || !alive(pid)) return;
+  if (!pid || !processAlive(pid)) return;
   process.kill(pid, 'SIGTERM');
   try {
-    await waitFor(() => !alive(pid), { what: `${what} (pid ${pid}) to exit`, timeoutMs: 10_000 });
+    await waitFor(() => !processAlive(pid), { what: `${what} (pid ${pid}) to exit`, timeoutMs: 10_000 });
   } catch {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
 
@@ -132,7 +124,7 @@ export async function startRadosgw(dir: string, opts: { storeBytes?: number } = 
     );
   const signalGateway = (signal: NodeJS.Signals) => {
     const pid = pidOf(dir, 'client.rgw.a');
-    if (pid && alive(pid)) process.kill(pid, signal);
+    if (pid && processAlive(pid)) process.kill(pid, signal);
   };
   return {
     endpoint,
@@ -148,7 +140,7 @@ export async function startRadosgw(dir: string, opts: { storeBytes?: number } = 
     pids: () =>
       ['client.rgw.a', 'osd.0', 'mon.a'].flatMap((name) => {
         const pid = pidOf(dir, name);
-        return pid && alive(pid) ? [pid] : [];
+        return pid && processAlive(pid) ? [pid] : [];
       }),
     stop: async () => {
       signalGateway('SIGCONT'); // a frozen gateway cannot act on SIGTERM

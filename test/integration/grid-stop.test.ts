@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fetchGridServers } from '../../core/protocol/grid.ts';
 import { cleanup, tempDir } from '../harness/grid.ts';
 import { waitFor } from '../harness/wait.ts';
+import { processAlive } from '../harness/process.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 /** A stopped server closes its sockets and files in well under a second; 5 s is generous. */
@@ -24,15 +25,6 @@ afterEach(async () => {
   grid = undefined;
   cleanup();
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** The grid's storage server processes (its other children, such as esbuild's service, left out). */
 const serversOf = (pid: number): number[] =>
@@ -70,7 +62,7 @@ describe('cairn grid', () => {
     for (const [i, pid] of servers.entries()) {
       const t0 = Date.now();
       process.kill(pid, 'SIGTERM');
-      await waitFor(() => !alive(pid), {
+      await waitFor(() => !processAlive(pid), {
         what: `storage server ${i + 1} (pid ${pid}) to exit after SIGTERM`,
         timeoutMs: PROMPT_MS,
         detail: () => `${Date.now() - t0} ms after the signal it still runs`,

@@ -33,6 +33,7 @@ import {
   tempDir,
 } from '../harness/grid.ts';
 import { waitFor } from '../harness/wait.ts';
+import { processAlive } from '../harness/process.ts';
 
 const rand = (n: number) => new Uint8Array(randomBytes(n));
 const secrets = () => ({ renew: rand(32), cancel: rand(32), upload: rand(20) });
@@ -251,14 +252,6 @@ describe('file handles under a low open-file limit', () => {
 
 describe('`cairn server` started without the node flags it needs', () => {
   const repoRoot = path.resolve(import.meta.dirname, '../..');
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   /** `node cli/bin/cairn.js server` as a person types it; resolves once it says it is ready. */
   async function startByHand() {
     const child = spawn(
@@ -290,7 +283,7 @@ describe('`cairn server` started without the node flags it needs', () => {
 
   const started: number[] = [];
   afterAll(() => {
-    for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL'); // a failed test's leftovers
+    for (const pid of started) if (processAlive(pid)) process.kill(pid, 'SIGKILL'); // a failed test's leftovers
   });
 
   it('runs itself again with them, serves, and stops with its starter: told to, or killed', async () => {
@@ -300,11 +293,13 @@ describe('`cairn server` started without the node flags it needs', () => {
     conn.close();
     a.child.kill('SIGTERM'); // passed on: the server closes and both leave, the exit code kept
     expect(await a.exited).toBe(0);
-    await waitFor(() => !alive(a.server), { what: 'the server to stop after its starter was told to' });
+    await waitFor(() => !processAlive(a.server), {
+      what: 'the server to stop after its starter was told to',
+    });
 
     const b = await startByHand();
     b.child.kill('SIGKILL'); // nothing passed on: the server sees its starter gone
     await b.exited;
-    await waitFor(() => !alive(b.server), { what: 'the server to stop after its starter was killed' });
+    await waitFor(() => !processAlive(b.server), { what: 'the server to stop after its starter was killed' });
   });
 });
