@@ -209,12 +209,11 @@ async function floorSection(direct: Map<number, Pass>, relayed: Map<number, Pass
   const file = path.join(scratch, 'floor-input');
   await makeFile(file, total);
   // The sink's first measure in a run came out ~2x the next ones (3.3 against 1.5-1.8 s/GB):
-  // warmed like the server's rows, then the median of three.
-  await measureFloor(file, total, path.join(scratch, 'floor'), 1, 1);
+  // one untimed, like the server's rows, then the median of FLOOR_RUNS.
   const perGB: number[] = [];
-  for (let i = 0; i < FLOOR_RUNS; i++) {
+  for (let i = 0; i <= FLOOR_RUNS; i++) {
     const f = await measureFloor(file, total, path.join(scratch, 'floor'), 1, 1);
-    perGB.push((f.putCpu.sinks + f.getCpu.sinks) / ((2 * total) / 1e9));
+    if (i > 0) perGB.push((f.putCpu.sinks + f.getCpu.sinks) / ((2 * total) / 1e9));
   }
   await fs.rm(file);
   const sinkPerGB = median(perGB);

@@ -47,7 +47,7 @@ function runAgainWith(flags) {
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   return new Promise((resolve) => {
-    child.once('error', (err) => lastResort(err));
+    child.once('error', lastResort);
     child.once('exit', (code, signal) => resolve(code ?? 128 + (constants.signals[signal] ?? 0)));
   });
 }

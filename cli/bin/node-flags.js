@@ -5,7 +5,7 @@
 // in, a third of its CPU. With 64 MiB of initial old space the buffers die in scavenges and
 // no mark-compact runs at all: a server's CPU per GB written 2.3-3.3 -> 1.0-1.2 s, a 256 MiB
 // `cairn put`'s ten servers 3.9-4.2 -> 2.3-2.5 CPU s; a client gains nothing (bench/README,
-// 2026-12-07 22:00). Node refuses the flag in NODE_OPTIONS and V8 reads it only as it starts,
+// 2026-12-07 21:45). Node refuses the flag in NODE_OPTIONS and V8 reads it only as it starts,
 // so what starts such a process passes it (cairn.js restarts itself with it when not).
 
 export const SERVICE_NODE_FLAGS = ['--initial-old-space-size=64'];

@@ -157,16 +157,14 @@ export async function spawnServer(opts: {
   if (opts.reservedSpace) args.push('--reserved-space', opts.reservedSpace);
   args.push(...(opts.extraArgs ?? []));
   const ready = /Storage server (v0-[a-z2-7]{52}) ready(?: at (ws:\/\/\S+))?/;
-  // With the flags `cairn server` would restart itself with (so this child is the server).
-  const flags = nodeFlagsFor('server');
   const { child, match, output } = opts.bundled
-    ? await spawnNode([...flags, await bundleServer(), ...args.slice(1)], ready, 30_000, opts.maxOpenFiles)
-    : await spawnNode(
-        [...flags, path.join(repoRoot, 'cli/bin/cairn.js'), ...args],
+    ? await spawnNode(
+        [...nodeFlagsFor('server'), await bundleServer(), ...args.slice(1)],
         ready,
         30_000,
         opts.maxOpenFiles,
-      );
+      )
+    : await spawnCairn(args, ready, 30_000, opts.maxOpenFiles);
   return {
     serverId: asServerId(match[1]),
     url: match[2] ?? null,
@@ -200,11 +198,13 @@ export function spawnCairn(
   args: string[],
   ready: RegExp,
   timeoutMs = 30_000,
+  maxOpenFiles?: number,
 ): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
   return spawnNode(
     [...nodeFlagsFor(args[0]), path.join(repoRoot, 'cli/bin/cairn.js'), ...args],
     ready,
     timeoutMs,
+    maxOpenFiles,
   );
 }
 
