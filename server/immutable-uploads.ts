@@ -5,7 +5,7 @@
  * the same secret, also after a restart), and the space they book. The tables are in
  * uploads.ts, what a checkpoint records in upload-state.ts.
  */
-import { equalBytes } from '../core/primitives/bytes.ts';
+import { concatBytes, equalBytes } from '../core/primitives/bytes.ts';
 import type { AllocateArgs, BucketArgs, PutFile, WriteArgs } from '../core/protocol/frames.ts';
 import * as L from '../core/protocol/limits.ts';
 import { type AllocateResult, StorageError, type WholeSharesResult } from '../core/protocol/storage-api.ts';
@@ -22,11 +22,20 @@ import {
   type ParkedLimits,
   type ParkedUpload,
   ParkedTable,
+  type QueuedWrite,
   type Refusal,
   type UploadLimits,
   type UploadSession,
   UploadTable,
 } from './uploads.ts';
+
+/**
+ * Consecutive writes smaller than this go to a bucket's file together, up to MAX_COALESCED_BYTES
+ * at once (copied into one buffer); larger ones go alone, as the copy would cost about what
+ * the file write it saves does.
+ */
+const COALESCE_BELOW = 128 * 1024;
+const MAX_COALESCED_BYTES = 1024 * 1024;
 
 export interface ImmutableUploadsOptions {
   backend: ShareBackend;
@@ -202,6 +211,8 @@ export class ImmutableUploads {
           written: parked ? parked.ranges.map(([x, y]): Range => [x, y]) : [],
           lastActive: now,
           queue: Promise.resolve(),
+          waiting: [],
+          draining: false,
           renew: a.renew.slice(),
           cancel: a.cancel.slice(),
           done: false,
@@ -309,35 +320,103 @@ export class ImmutableUploads {
         `write to ${a.offset}..${end} runs past the allocated ${b.size} bytes`,
       );
     }
-    // One write at a time per bucket: the overlap check must see every earlier write.
-    const task = b.queue.then(async () => {
-      if (b.done) throw new StorageError('NOT_FOUND', `the upload of share ${a.sh} was closed or aborted`);
-      if (countAfterAdd(b.written, a.offset, end) > L.MAX_BUCKET_RANGES) {
+    const done = new Promise<void>((resolve, reject) =>
+      b.waiting.push({ offset: a.offset, data: a.data, settle: (err) => (err ? reject(err) : resolve()) }),
+    );
+    if (!b.draining) {
+      b.draining = true;
+      b.queue = b.queue.then(() => this.drain(b)).catch(() => {});
+    }
+    return done;
+  }
+
+  /**
+   * Applies a bucket's queued writes in arrival order, one file write at a time (the overlap
+   * check must see every earlier write). Small writes that continue one another and touch
+   * nothing written before go to the file together: a client writing small blocks with many
+   * in flight (Tahoe's own uploader writes one block per request) would otherwise cost a file
+   * write and a thread-pool round trip each.
+   */
+  private async drain(b: Bucket): Promise<void> {
+    try {
+      while (b.waiting.length > 0) {
+        let run: QueuedWrite[] = [];
+        let runEnd = 0;
+        let runBytes = 0;
+        for (const w of b.waiting.splice(0)) {
+          const end = w.offset + w.data.length;
+          if (
+            run.length > 0 &&
+            w.offset === runEnd &&
+            w.data.length < COALESCE_BELOW &&
+            run[0].data.length < COALESCE_BELOW &&
+            runBytes + w.data.length <= MAX_COALESCED_BYTES &&
+            overlaps(b.written, w.offset, end).length === 0
+          ) {
+            run.push(w);
+            runEnd = end;
+            runBytes += w.data.length;
+            continue;
+          }
+          await this.writeRun(b, run);
+          run = [];
+          try {
+            await this.checkWrite(b, w.offset, w.data);
+          } catch (err) {
+            w.settle(err);
+            continue;
+          }
+          run = [w];
+          runEnd = end;
+          runBytes = w.data.length;
+        }
+        await this.writeRun(b, run);
+      }
+    } finally {
+      b.draining = false;
+    }
+  }
+
+  /** Refuses a write the bucket cannot take; where it overlaps earlier writes, it must repeat them. */
+  private async checkWrite(b: Bucket, offset: number, data: Uint8Array): Promise<void> {
+    const end = offset + data.length;
+    if (b.done) throw new StorageError('NOT_FOUND', `the upload of share ${b.sh} was closed or aborted`);
+    if (countAfterAdd(b.written, offset, end) > L.MAX_BUCKET_RANGES) {
+      throw new StorageError(
+        'BAD_REQUEST',
+        `writes to share ${b.sh} leave more than ${L.MAX_BUCKET_RANGES} separate pieces; write in order`,
+      );
+    }
+    for (const [s, e] of overlaps(b.written, offset, end)) {
+      const have = await b.pending.file.read(IMMUTABLE_HEADER_BYTES + s, e - s);
+      if (!equalBytes(have, data.subarray(s - offset, e - offset))) {
         throw new StorageError(
-          'BAD_REQUEST',
-          `writes to share ${a.sh} leave more than ${L.MAX_BUCKET_RANGES} separate pieces; write in order`,
+          'CONFLICT',
+          `write to share ${b.sh} at ${s} differs from data already written`,
         );
       }
-      for (const [s, e] of overlaps(b.written, a.offset, end)) {
-        const have = await b.pending.file.read(IMMUTABLE_HEADER_BYTES + s, e - s);
-        if (!equalBytes(have, a.data.subarray(s - a.offset, e - a.offset))) {
-          throw new StorageError(
-            'CONFLICT',
-            `write to share ${a.sh} at ${s} differs from data already written`,
-          );
-        }
-      }
-      await b.pending.file.write(IMMUTABLE_HEADER_BYTES + a.offset, a.data);
-      addRange(b.written, a.offset, end);
-      const now = this.now();
-      b.lastActive = now;
-      b.received += a.data.length;
-      b.unsynced += a.data.length;
-      if (b.unsynced >= this.checkpointBytes) void this.checkpoint(b);
-      else this.checkpointLater(b);
-    });
-    b.queue = task.catch(() => {});
-    return task;
+    }
+  }
+
+  /** Writes checked writes that continue one another as one, and settles each. */
+  private async writeRun(b: Bucket, run: readonly QueuedWrite[]): Promise<void> {
+    if (run.length === 0) return;
+    const start = run[0].offset;
+    const data = run.length === 1 ? run[0].data : concatBytes(...run.map((w) => w.data));
+    try {
+      if (b.done) throw new StorageError('NOT_FOUND', `the upload of share ${b.sh} was closed or aborted`);
+      await b.pending.file.write(IMMUTABLE_HEADER_BYTES + start, data);
+    } catch (err) {
+      for (const w of run) w.settle(err);
+      return;
+    }
+    addRange(b.written, start, start + data.length);
+    b.lastActive = this.now();
+    b.received += data.length;
+    b.unsynced += data.length;
+    if (b.unsynced >= this.checkpointBytes) void this.checkpoint(b);
+    else this.checkpointLater(b);
+    for (const w of run) w.settle();
   }
 
   /**

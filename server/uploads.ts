@@ -25,6 +25,13 @@ export class UploadSession {
   readonly buckets = new Set<Bucket>();
 }
 
+/** A write a bucket has taken and not yet applied; settled once applied or refused. */
+export interface QueuedWrite {
+  offset: number;
+  data: Uint8Array;
+  settle: (err?: unknown) => void;
+}
+
 export interface Bucket {
   key: string;
   si: StorageIndex;
@@ -35,8 +42,11 @@ export interface Bucket {
   pending: PendingShare;
   written: Range[];
   lastActive: number;
-  /** Writes to one bucket apply in order. */
+  /** Writes to one bucket apply in order: what runs now, and what waits for it. */
   queue: Promise<void>;
+  waiting: QueuedWrite[];
+  /** Whether `queue` is applying `waiting` (a write that arrives then joins it). */
+  draining: boolean;
   renew: Uint8Array;
   cancel: Uint8Array;
   done: boolean;
