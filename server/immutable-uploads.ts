@@ -321,7 +321,7 @@ export class ImmutableUploads {
       );
     }
     const done = new Promise<void>((resolve, reject) =>
-      b.waiting.push({ offset: a.offset, data: a.data, settle: (err) => (err ? reject(err) : resolve()) }),
+      b.waiting.push({ offset: a.offset, data: a.data, resolve, reject }),
     );
     if (!b.draining) {
       b.draining = true;
@@ -363,7 +363,7 @@ export class ImmutableUploads {
           try {
             await this.checkWrite(b, w.offset, w.data);
           } catch (err) {
-            w.settle(err);
+            w.reject(err);
             continue;
           }
           run = [w];
@@ -398,7 +398,7 @@ export class ImmutableUploads {
     }
   }
 
-  /** Writes checked writes that continue one another as one, and settles each. */
+  /** Writes checked writes that continue one another as one, and answers each. */
   private async writeRun(b: Bucket, run: readonly QueuedWrite[]): Promise<void> {
     if (run.length === 0) return;
     const start = run[0].offset;
@@ -407,7 +407,7 @@ export class ImmutableUploads {
       if (b.done) throw new StorageError('NOT_FOUND', `the upload of share ${b.sh} was closed or aborted`);
       await b.pending.file.write(IMMUTABLE_HEADER_BYTES + start, data);
     } catch (err) {
-      for (const w of run) w.settle(err);
+      for (const w of run) w.reject(err);
       return;
     }
     addRange(b.written, start, start + data.length);
@@ -416,7 +416,7 @@ export class ImmutableUploads {
     b.unsynced += data.length;
     if (b.unsynced >= this.checkpointBytes) void this.checkpoint(b);
     else this.checkpointLater(b);
-    for (const w of run) w.settle();
+    for (const w of run) w.resolve();
   }
 
   /**

@@ -25,11 +25,12 @@ export class UploadSession {
   readonly buckets = new Set<Bucket>();
 }
 
-/** A write a bucket has taken and not yet applied; settled once applied or refused. */
+/** A write a bucket has taken and not yet applied: resolved once applied, rejected if refused. */
 export interface QueuedWrite {
   offset: number;
   data: Uint8Array;
-  settle: (err?: unknown) => void;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
 export interface Bucket {
