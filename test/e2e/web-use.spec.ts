@@ -239,9 +239,11 @@ test('History: search, sort, Forget asks first and can be undone; pinning asks f
   await expect(page.getByRole('button', { name: 'Pinned for offline use: alpha.txt' })).toBeVisible({
     timeout: 60_000,
   });
-  expect(
-    await page.evaluate(() => (window as unknown as { persistAsked: number }).persistAsked),
-  ).toBeGreaterThan(0);
+  // The ask runs beside the pin (after asking whether storage is persistent already), so a
+  // small file can be pinned before it is made.
+  await expect
+    .poll(() => page.evaluate(() => (window as unknown as { persistAsked: number }).persistAsked))
+    .toBeGreaterThan(0);
 
   // Forget asks first; Keep it keeps it.
   await page.getByRole('button', { name: 'Forget gamma.txt' }).click();
