@@ -14,18 +14,18 @@ import { cleanup, tempDir } from '../harness/grid.ts';
 const rand = (n: number) => new Uint8Array(randomBytes(n));
 afterAll(() => cleanup());
 
-/** A server whose pending shares count the file writes each receives. */
+/** A server whose pending shares record the file writes each receives (their data). */
 async function start() {
   const backend = new DiskBackend(tempDir('cairn-write-queue-'));
-  const fileWrites = new Map<ShareNum, number[]>();
+  const fileWrites = new Map<ShareNum, Uint8Array[]>();
   const createPending = backend.createPending.bind(backend);
   backend.createPending = (si, sh) => {
     const pending = createPending(si, sh);
     const write = pending.file.write.bind(pending.file);
-    const sizes: number[] = [];
-    fileWrites.set(sh, sizes);
+    const writes: Uint8Array[] = [];
+    fileWrites.set(sh, writes);
     pending.file.write = (position, data) => {
-      sizes.push(data.length);
+      writes.push(data);
       return write(position, data);
     };
     return pending;
@@ -75,7 +75,7 @@ describe('writes to one share in flight at once', () => {
             : `${x.what}: ok`,
       ),
     );
-    const sizes = fileWrites.get(asShareNum(0)) ?? [];
+    const sizes = (fileWrites.get(asShareNum(0)) ?? []).map((d) => d.length);
     // Every byte reached the file, in far fewer writes than requests (the rewrite went alone).
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(data.length + 2 * block - 7);
     expect(sizes.length).toBeLessThan(blocks / 4);
@@ -112,7 +112,11 @@ describe('writes to one share in flight at once', () => {
         ),
       ),
     );
-    expect(fileWrites.get(asShareNum(0))).toEqual([part, part, part, part]);
+    // Each write's own bytes, in the order sent: not copied into a run.
+    const writes = fileWrites.get(asShareNum(0)) ?? [];
+    expect(writes.map((d) => [d.buffer === data.buffer, d.byteOffset - data.byteOffset, d.length])).toEqual(
+      [0, 1, 2, 3].map((i) => [true, i * part, part]),
+    );
     await server.close({ si, sh: asShareNum(0), upload: s.upload }, session);
     expectBytesEqual(
       await server.readImmutable({ si, sh: asShareNum(0), offset: 0, length: data.length }),
