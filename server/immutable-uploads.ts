@@ -37,6 +37,19 @@ import {
 const COALESCE_BELOW = 128 * 1024;
 const MAX_COALESCED_BYTES = 1024 * 1024;
 
+/** Whether small write `w` starts where `run` (of small writes) ends, and fits in it. */
+function continuesRun(run: readonly QueuedWrite[], w: QueuedWrite): boolean {
+  const first = run[0];
+  const last = run[run.length - 1];
+  return (
+    first !== undefined &&
+    first.data.length < COALESCE_BELOW &&
+    w.data.length < COALESCE_BELOW &&
+    w.offset === last.offset + last.data.length &&
+    w.offset + w.data.length - first.offset <= MAX_COALESCED_BYTES
+  );
+}
+
 export interface ImmutableUploadsOptions {
   backend: ShareBackend;
   /** The server's per-storage-index lock (shared with leases and mutable slots). */
@@ -341,21 +354,9 @@ export class ImmutableUploads {
     try {
       while (b.waiting.length > 0) {
         let run: QueuedWrite[] = [];
-        let runEnd = 0;
-        let runBytes = 0;
         for (const w of b.waiting.splice(0)) {
-          const end = w.offset + w.data.length;
-          if (
-            run.length > 0 &&
-            w.offset === runEnd &&
-            w.data.length < COALESCE_BELOW &&
-            run[0].data.length < COALESCE_BELOW &&
-            runBytes + w.data.length <= MAX_COALESCED_BYTES &&
-            overlaps(b.written, w.offset, end).length === 0
-          ) {
+          if (continuesRun(run, w) && overlaps(b.written, w.offset, w.offset + w.data.length).length === 0) {
             run.push(w);
-            runEnd = end;
-            runBytes += w.data.length;
             continue;
           }
           await this.writeRun(b, run);
@@ -366,9 +367,7 @@ export class ImmutableUploads {
             w.reject(err);
             continue;
           }
-          run = [w];
-          runEnd = end;
-          runBytes = w.data.length;
+          run.push(w);
         }
         await this.writeRun(b, run);
       }
